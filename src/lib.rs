@@ -1,0 +1,17 @@
+//! tandem: multilevel, dyadic and within-person mediation models from a small model language.
+//!
+//! The pipeline runs one way (see ARCHITECTURE.md): `syntax` turns a model file into an AST,
+//! `data` reads the CSV into columns, `prepare` runs the file's `let`/`keep` statements into an
+//! analysis frame, `check` resolves names into a checked model, `design` accumulates the
+//! sufficient statistics, `estimate` fits by ML/REML, `infer` derives tests and intervals, and
+//! `report` renders text or JSON. The binary in `src/main.rs` is a thin CLI over this library.
+
+pub mod check;
+pub mod data;
+pub mod design;
+pub mod diagnostics;
+pub mod estimate;
+pub mod infer;
+pub mod prepare;
+pub mod report;
+pub mod syntax;

@@ -1,0 +1,5 @@
+//! The `tandem` command line: a thin shell over the library.
+
+fn main() {
+    println!("tandem");
+}
