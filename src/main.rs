@@ -1,5 +1,157 @@
 //! The `tandem` command line: a thin shell over the library.
+//!
+//! Owns argument parsing, printing and exit codes. It must not contain statistics or model
+//! logic: everything it does is a call into `tandem::pipeline` and `tandem::report`.
 
-fn main() {
-    println!("tandem");
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use tandem::pipeline::{self, FitOptions, Outcome};
+
+#[derive(Parser)]
+#[command(name = "tandem", version, about = "Multilevel, dyadic and within-person mediation models")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and check model files against their data (exit 0 when every file is clean).
+    Check {
+        /// Model files (`*.tandem`) or folders of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Use this CSV instead of the file's `data` statement.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Fit a model file, or every model file in a folder.
+    Fit {
+        /// A model file (`*.tandem`) or a folder of them.
+        path: PathBuf,
+        /// Use this CSV instead of the file's `data` statement.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Override the file's `estimate` statement.
+        #[arg(long, value_enum)]
+        method: Option<MethodArg>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        /// Override the number of Monte Carlo or bootstrap draws.
+        #[arg(long)]
+        draws: Option<u64>,
+        /// Override the seed of Monte Carlo or bootstrap draws.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Restrict a `vary` statement to one value, e.g. `--vary span=1`.
+        #[arg(long, value_name = "NAME=VALUE")]
+        vary: Vec<String>,
+        /// Write figures (SVG) into this folder.
+        #[arg(long, value_name = "DIR")]
+        plot: Option<PathBuf>,
+        /// Standard errors of fixed effects: model-based, or cluster-robust CR2.
+        #[arg(long, value_enum, default_value = "model")]
+        se: SeArg,
+        /// Print the report even when the optimizer did not converge (exit 0).
+        #[arg(long)]
+        report_anyway: bool,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Ml,
+    Reml,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Text,
+    Json,
+    Markdown,
+    Latex,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SeArg {
+    Model,
+    Cr2,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { files, data } => run_check(&files, data),
+        Command::Fit {
+            path,
+            data,
+            method,
+            format,
+            draws,
+            seed,
+            vary,
+            plot,
+            se,
+            report_anyway,
+        } => {
+            let options = FitOptions {
+                data,
+                method: method.map(|m| match m {
+                    MethodArg::Ml => tandem::syntax::ast::Method::Ml,
+                    MethodArg::Reml => tandem::syntax::ast::Method::Reml,
+                }),
+                format: match format {
+                    FormatArg::Text => pipeline::Format::Text,
+                    FormatArg::Json => pipeline::Format::Json,
+                    FormatArg::Markdown => pipeline::Format::Markdown,
+                    FormatArg::Latex => pipeline::Format::Latex,
+                },
+                draws,
+                seed,
+                vary,
+                plot,
+                robust_se: matches!(se, SeArg::Cr2),
+                report_anyway,
+                progress: std::io::stderr().is_terminal(),
+            };
+            emit(pipeline::fit_path(&path, &options))
+        }
+    }
+}
+
+fn run_check(files: &[PathBuf], data: Option<PathBuf>) -> ExitCode {
+    let mut failed = false;
+    for outcome in pipeline::check_paths(files, data.as_deref()) {
+        failed |= !outcome.success;
+        print_outcome(&outcome);
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn emit(outcome: Outcome) -> ExitCode {
+    print_outcome(&outcome);
+    if outcome.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_outcome(outcome: &Outcome) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(outcome.stdout.as_bytes());
+    let _ = stdout.flush();
+    if !outcome.stderr.is_empty() {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(outcome.stderr.as_bytes());
+    }
 }
