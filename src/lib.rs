@@ -12,6 +12,8 @@ pub mod design;
 pub mod diagnostics;
 pub mod estimate;
 pub mod infer;
+pub mod model;
+pub mod pipeline;
 pub mod prepare;
 pub mod report;
 pub mod syntax;

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tandem::pipeline::{self, FitOptions, Outcome};
 
 #[derive(Parser)]
-#[command(name = "tandem", version, about = "Multilevel, dyadic and within-person mediation models")]
+#[command(
+    name = "tandem",
+    version,
+    about = "Multilevel, dyadic and within-person mediation models"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -12,7 +12,10 @@ pub const MISSING_CODE: u32 = u32::MAX;
 pub enum Column {
     Numeric(Vec<f64>),
     /// Text (a factor): a code per row into `levels`.
-    Text { codes: Vec<u32>, levels: Vec<String> },
+    Text {
+        codes: Vec<u32>,
+        levels: Vec<String>,
+    },
 }
 
 /// A data file as read: named columns of equal length.

@@ -1,1 +1,2 @@
-//! (stage not built yet)
+//! Inference from a fit: standard errors, Satterthwaite degrees of freedom, t and p for fixed
+//! effects. It must not refit.

@@ -63,7 +63,11 @@ pub enum Statement {
         span: Span,
     },
     /// `let name = expr`
-    Let { name: Ident, value: Expr, span: Span },
+    Let {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
     /// `keep expr` (a condition, or `complete(x, y)`).
     Keep { condition: Expr, span: Span },
     /// `y ~ terms`
@@ -71,7 +75,11 @@ pub enum Statement {
     /// `residual [equation] [by column] [correlated within unit]`
     Residual(ResidualSpec),
     /// `name := expr`
-    Define { name: Ident, value: Expr, span: Span },
+    Define {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
     /// `estimate ml` / `estimate reml`
     Estimate { method: Method, span: Span },
     /// `interval monte_carlo(draws = 1000, ...)`, `interval delta`
