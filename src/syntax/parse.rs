@@ -19,7 +19,7 @@ struct TandemParser;
 /// How deeply expressions may nest (parentheses, prefix operators, exponents). Deeper input is
 /// certainly not a real model, and refusing it keeps recursion (here, in `format`, in `Drop`)
 /// far from the stack's limit.
-const MAX_DEPTH: usize = 200;
+const MAX_DEPTH: usize = 128;
 
 /// The statement keywords, for "did you mean" on an unknown statement.
 const STATEMENT_KEYWORDS: [&str; 10] = [
@@ -38,6 +38,7 @@ pub fn parse(source: &str) -> Result<ModelFile, Vec<Diagnostic>> {
     let mut builder = Builder {
         diagnostics: Vec::new(),
         depth: 0,
+        reported_too_deep: false,
     };
     let file = builder.file(pairs);
     if builder.diagnostics.is_empty() {
@@ -84,7 +85,10 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
     let span = Span::new(pos, pos + found_len);
     match &error.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            let expected = describe_expected(positives);
+            let expected = match keyword_just_before(source, pos) {
+                Some(keyword) => Some(after_keyword(keyword).to_string()),
+                None => describe_expected(positives),
+            };
             let mut diagnostic = Diagnostic::at(format!("unexpected {found}"), span);
             if let Some(expected) = &expected {
                 diagnostic = diagnostic.with_expected(expected.clone());
@@ -96,7 +100,13 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
                         "the `(` at line {line}, column {col} is not closed"
                     ));
                 }
-            } else if source[pos..].starts_with('=') && positives.contains(&Rule::tilde) {
+            } else if source[pos..].starts_with(|c: char| !c.is_ascii() && c.is_alphabetic()) {
+                diagnostic =
+                    diagnostic.with_hint("names are made of ASCII letters, digits, `_` and `.`");
+            } else if source[pos..].starts_with('=')
+                && positives.contains(&Rule::tilde)
+                && keyword_just_before(source, pos).is_none()
+            {
                 diagnostic = diagnostic.with_hint(
                     "an equation is written `y ~ 1 + x`; a new variable is `let name = ...`",
                 );
@@ -140,15 +150,77 @@ fn found_at(source: &str, pos: usize) -> (String, usize) {
     (format!("`{first}`"), first.len_utf8())
 }
 
+/// The statement keyword that starts the line just before `pos`, if the error comes right after
+/// it (`estimate fast`, `let = 1`): then what that statement needs next is the whole story, not
+/// the readings of the keyword as an equation's outcome.
+fn keyword_just_before(source: &str, pos: usize) -> Option<&'static str> {
+    let before = source[..pos].trim_end();
+    let word_start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .map_or(0, |i| i + 1);
+    let line_start = before[..word_start].rfind('\n').map_or(0, |i| i + 1);
+    if !before[line_start..word_start].trim().is_empty() {
+        return None;
+    }
+    let word = &before[word_start..];
+    STATEMENT_KEYWORDS.into_iter().find(|k| *k == word)
+}
+
+fn after_keyword(keyword: &str) -> &'static str {
+    match keyword {
+        "data" => "the data file's path in double quotes",
+        "group" | "order" | "factor" => "a column name",
+        "let" => "a name for the new variable",
+        "keep" => "an expression",
+        "residual" => "an equation's outcome, `by column` or `correlated within column`",
+        "estimate" => "`ml` or `reml`",
+        "interval" => {
+            "an interval method (`monte_carlo`, `bootstrap`, `parametric_bootstrap` or `delta`)"
+        }
+        _ => "a name",
+    }
+}
+
+const OPERATORS: [&str; 8] = [
+    "`+`",
+    "`-`",
+    "`*`",
+    "`/`",
+    "`^`",
+    "`|`",
+    "`&`",
+    "a comparison (`==`, `!=`, `<`, `<=`, `>`, `>=`)",
+];
+
 /// Plain words for pest's expected rules, deduplicated, in a stable order.
 fn describe_expected(positives: &[Rule]) -> Option<String> {
     let mut words: Vec<&'static str> = Vec::new();
+    // End of file is possible exactly where a statement may start; pest then reports the name
+    // that would start an equation, which reads better as "a statement".
+    let at_statement_boundary = positives.contains(&Rule::EOI);
     for rule in positives {
-        if let Some(word) = describe(*rule) {
+        let word = match describe(*rule) {
+            Some("a name") if at_statement_boundary => Some(EXPECTED_STATEMENT),
+            other => other,
+        };
+        if let Some(word) = word {
             if !words.contains(&word) {
                 words.push(word);
             }
         }
+    }
+    // A term may be a random term, so `(` says nothing more.
+    if words.iter().any(|w| w.starts_with("a term")) {
+        words.retain(|w| *w != "`(`");
+    }
+    // A long list of operators (an expression could go on) reads better as one word.
+    if words.iter().filter(|w| OPERATORS.contains(w)).count() >= 5 {
+        let first = words
+            .iter()
+            .position(|w| OPERATORS.contains(w))
+            .unwrap_or(0);
+        words[first] = "an operator";
+        words.retain(|w| !OPERATORS.contains(w));
     }
     // Statements and end of file are the fallback readings: list them last.
     for last in [EXPECTED_STATEMENT, "end of file"] {
@@ -259,9 +331,18 @@ fn line_col(source: &str, pos: usize) -> (usize, usize) {
 // ------------------------------------------------------------------------------------------------
 // pest pairs → AST
 
+/// A pair's span without trailing whitespace and comments. pest keeps the whitespace it skipped
+/// before trying a repetition that then matched nothing (`x` in `x:z`-or-`x`), so a rule's own end
+/// may lie past its text; its last token's end does not.
 fn span_of(pair: &Pair<Rule>) -> Span {
-    let s = pair.as_span();
-    Span::new(s.start(), s.end())
+    let start = pair.as_span().start();
+    let mut end = pair.as_span().end();
+    let mut current = pair.clone();
+    while let Some(last) = current.clone().into_inner().last() {
+        end = last.as_span().end();
+        current = last;
+    }
+    Span::new(start, end)
 }
 
 fn ident_of(pair: Pair<Rule>) -> Ident {
@@ -308,8 +389,9 @@ fn meaningful(pairs: Pairs<Rule>) -> impl Iterator<Item = Pair<Rule>> {
 
 struct Builder {
     diagnostics: Vec<Diagnostic>,
-    /// Current recursion depth in expressions (see `MAX_DEPTH`).
+    /// How deep the expression being built can already be (see `MAX_DEPTH`).
     depth: usize,
+    reported_too_deep: bool,
 }
 
 impl Builder {
@@ -317,9 +399,24 @@ impl Builder {
         let file = pairs
             .next()
             .expect("the grammar's `file` rule always yields one pair");
-        let statements = meaningful(file.into_inner())
-            .filter_map(|pair| self.statement(pair))
-            .collect();
+        let mut statements: Vec<Statement> = Vec::new();
+        for pair in meaningful(file.into_inner()) {
+            let is_unknown = pair.as_rule() == Rule::unknown_statement;
+            let errors_before = self.diagnostics.len();
+            match self.statement(pair) {
+                Some(statement) => statements.push(statement),
+                None if is_unknown && self.diagnostics.len() > errors_before => {
+                    if let Some(Statement::Equation(equation)) = statements.last() {
+                        if let Some(hint) = swallowed_keyword_hint(equation) {
+                            if let Some(last) = self.diagnostics.last_mut() {
+                                last.hint = Some(hint);
+                            }
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
         ModelFile { statements }
     }
 
@@ -623,24 +720,45 @@ impl Builder {
     /// Any expression-level pair (from `expr` down to atoms).
     fn expr(&mut self, pair: Pair<Rule>) -> Expr {
         let span = span_of(&pair);
-        if self.depth >= MAX_DEPTH {
-            if self.depth == MAX_DEPTH {
-                self.diagnostics.push(
-                    Diagnostic::at("this expression is nested too deeply", span).with_hint(
-                        format!("at most {MAX_DEPTH} levels of nesting are supported"),
-                    ),
-                );
+        // Only levels that nest the tree count (an operator, a call, parentheses); the grammar's
+        // pass-through levels (`or_expr` holding just one `and_expr`, ...) do not.
+        let nests = match pair.as_rule() {
+            Rule::call => true,
+            Rule::unary | Rule::not_expr | Rule::comparison | Rule::power => {
+                pair.clone().into_inner().nth(1).is_some()
             }
-            self.depth += 1;
-            return Expr {
-                kind: ExprKind::Missing,
-                span,
-            };
+            _ => false,
+        };
+        if !nests {
+            return self.expr_inner(pair, span);
+        }
+        if self.too_deep(span) {
+            return missing_at(span);
         }
         self.depth += 1;
         let expr = self.expr_inner(pair, span);
         self.depth -= 1;
         expr
+    }
+
+    /// Whether the tree is already as deep as allowed; the first time, say so.
+    fn too_deep(&mut self, span: Span) -> bool {
+        if self.depth < MAX_DEPTH {
+            return false;
+        }
+        if !self.reported_too_deep {
+            self.reported_too_deep = true;
+            self.diagnostics.push(
+                Diagnostic::at(
+                    "this expression is nested too deeply or is too long",
+                    Span::new(span.start, span.start + 1),
+                )
+                .with_hint(format!(
+                    "at most {MAX_DEPTH} levels of nesting (parentheses, operators) are supported"
+                )),
+            );
+        }
+        true
     }
 
     fn expr_inner(&mut self, pair: Pair<Rule>, span: Span) -> Expr {
@@ -736,7 +854,13 @@ impl Builder {
                     return missing_at(span);
                 };
                 let mut acc = self.expr(first);
+                // Each step makes the (left-deep) tree one level deeper.
+                let depth_before = self.depth;
                 while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
+                    if self.too_deep(span) {
+                        break;
+                    }
+                    self.depth += 1;
                     let rhs = self.expr(rhs);
                     let span = Span::new(acc.span.start, rhs.span.end);
                     acc = Expr {
@@ -748,6 +872,7 @@ impl Builder {
                         span,
                     };
                 }
+                self.depth = depth_before;
                 acc
             }
             Rule::expr => match pair.into_inner().next() {
@@ -767,6 +892,24 @@ impl Builder {
             },
             span,
         }
+    }
+}
+
+/// `y ~` followed by `estimate reml` reads `estimate` as the equation's only term and then
+/// stumbles on `reml`: say so.
+fn swallowed_keyword_hint(equation: &Equation) -> Option<String> {
+    match equation.terms.last()? {
+        FormulaTerm::Fixed {
+            coefficient: None,
+            factors,
+            ..
+        } if factors.len() == 1 && STATEMENT_KEYWORDS.contains(&factors[0].name.as_str()) => {
+            Some(format!(
+                "the equation for `{}` ends in `{}`, read as a variable; is its right-hand side missing?",
+                equation.lhs.name, factors[0].name
+            ))
+        }
+        _ => None,
     }
 }
 
