@@ -290,3 +290,57 @@ fn long_flat_input_is_fine() {
     let source = format!("y ~ 1 + {}", terms.join(" + "));
     assert_round_trip(Path::new("generated"), &source);
 }
+
+#[test]
+fn render_data_file_and_unlocated_diagnostics() {
+    use tandem::diagnostics::{Diagnostic, Location};
+    let diagnostics = [
+        Diagnostic::error(
+            "`score` is not a number",
+            Location::Data {
+                path: "data/x.csv".into(),
+                row: Some(12),
+                column: Some("score".into()),
+            },
+        )
+        .with_expected("a number or an empty cell"),
+        Diagnostic::error("cannot read the file", Location::File("data/y.csv".into())),
+        Diagnostic::warning("the optimizer did not converge", Location::None)
+            .with_hint("try `estimate ml`"),
+        Diagnostic::at("a spanned error", tandem::syntax::ast::Span::new(4, 9)),
+    ];
+    insta::assert_snapshot!(render(&diagnostics, None), @r"
+    error: `score` is not a number
+     --> data/x.csv, row 12, column `score`
+      = expected: a number or an empty cell
+
+    error: cannot read the file
+     --> data/y.csv
+
+    warning: the optimizer did not converge
+      = hint: try `estimate ml`
+
+    error: a spanned error
+     --> model file, bytes 4..9
+    ");
+}
+
+#[test]
+fn render_clips_a_multiline_span_and_counts_columns_in_chars() {
+    use tandem::diagnostics::Diagnostic;
+    let text = "# é\nlet ü = (a +\n  b)\n";
+    let start = text.find('(').unwrap();
+    let diagnostic = Diagnostic::at(
+        "spans lines",
+        tandem::syntax::ast::Span::new(start, text.len() - 1),
+    );
+    let path = PathBuf::from("m.tandem");
+    let rendered = render(&[diagnostic], Some(&SourceFile { path: &path, text }));
+    insta::assert_snapshot!(rendered, @r"
+    error: spans lines
+     --> m.tandem:2:9
+      |
+    2 | let ü = (a +
+      |         ^^^^
+    ");
+}
