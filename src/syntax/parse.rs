@@ -84,7 +84,10 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
     let (found, found_len) = found_at(source, pos);
     let span = Span::new(pos, pos + found_len);
     match &error.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => {
+        pest::error::ErrorVariant::ParsingError {
+            positives,
+            negatives,
+        } => {
             let expected = match keyword_just_before(source, pos) {
                 Some(keyword) => Some(after_keyword(keyword).to_string()),
                 None => describe_expected(positives),
@@ -93,7 +96,15 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
             if let Some(expected) = &expected {
                 diagnostic = diagnostic.with_expected(expected.clone());
             }
-            if positives.contains(&Rule::rparen) {
+            if positives.is_empty()
+                && (negatives.contains(&Rule::tilde) || negatives.contains(&Rule::define_op))
+            {
+                // Only `residual`'s optional equation name refuses a following `~` or `:=`.
+                diagnostic = diagnostic.with_hint(
+                    "the name before this starts a new statement, so the statement before it is \
+                     incomplete (e.g. `residual` needs `by column` or `correlated within column`)",
+                );
+            } else if positives.contains(&Rule::rparen) {
                 if let Some(open) = unclosed_paren_before(source, pos) {
                     let (line, col) = line_col(source, open);
                     diagnostic = diagnostic.with_hint(format!(
@@ -265,7 +276,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
             "a term (`1`, `0`, `x`, `a*x`, `x:z` or `(1 + x | g)`)"
         }
         coefficient | interaction => "a variable",
-        intercept_lit => "`1` or `0`",
+        intercept_lit => "the intercept (`1` or `0`)",
         random_effects | random_effect => "a random effect (`1`, `0` or a variable)",
         grouping | grouping_level => "a grouping factor",
         expr | or_expr | and_expr | not_expr | comparison | additive | multiplicative | unary
