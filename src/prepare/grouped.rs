@@ -21,21 +21,31 @@ pub struct GroupIds {
 impl GroupIds {
     /// Groups of a text column: one per level that occurs.
     pub fn from_codes(codes: &[u32]) -> Self {
-        let mut dense: HashMap<u32, u32> = HashMap::new();
+        // Codes are small and dense already; a table beats hashing on millions of rows.
+        let size = codes
+            .iter()
+            .filter(|&&c| c != MISSING_CODE)
+            .max()
+            .map_or(0, |&m| m as usize + 1);
+        let mut dense = vec![NONE; size];
+        let mut count = 0u32;
         let ids = codes
             .iter()
             .map(|&c| {
                 if c == MISSING_CODE {
-                    NONE
-                } else {
-                    let next = dense.len() as u32;
-                    *dense.entry(c).or_insert(next)
+                    return NONE;
                 }
+                let slot = &mut dense[c as usize];
+                if *slot == NONE {
+                    *slot = count;
+                    count += 1;
+                }
+                *slot
             })
             .collect();
         GroupIds {
             ids,
-            count: dense.len(),
+            count: count as usize,
         }
     }
 
