@@ -658,10 +658,17 @@ impl<'a> Evaluator<'a> {
                     },
                 })
             }
-            "complete" | "is_missing" => {
-                if function == "is_missing" {
-                    self.bind(function, call, args, &["x"], 1)?;
-                } else if args.is_empty() {
+            "is_missing" => {
+                let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
+                    unreachable!()
+                };
+                let missing = self.missing_rows(x.unwrap())?;
+                Ok(Value::Numbers(Cow::Owned(
+                    missing.iter().map(|&m| logical(Some(m))).collect(),
+                )))
+            }
+            "complete" => {
+                if args.is_empty() {
                     return Err(
                         Diagnostic::at("`complete` takes one or more columns", call.span).into(),
                     );
@@ -670,32 +677,17 @@ impl<'a> Evaluator<'a> {
                 for arg in args {
                     if let Some(name) = &arg.name {
                         return Err(Diagnostic::at(
-                            format!("`{function}` takes columns, not named arguments"),
+                            "`complete` takes columns, not named arguments",
                             name.span,
                         )
                         .into());
                     }
-                    match self.eval(&arg.value)? {
-                        Value::Numbers(v) => {
-                            for (m, x) in missing.iter_mut().zip(v.iter()) {
-                                *m |= x.is_nan();
-                            }
-                        }
-                        Value::Text { codes, .. } => {
-                            for (m, c) in missing.iter_mut().zip(codes.iter()) {
-                                *m |= *c == MISSING_CODE;
-                            }
-                        }
-                        Value::Number(x) if x.is_nan() => missing.fill(true),
-                        Value::Number(_) | Value::String(_) => {}
+                    for (m, x) in missing.iter_mut().zip(self.missing_rows(&arg.value)?) {
+                        *m |= x;
                     }
                 }
-                let present = function == "complete";
                 Ok(Value::Numbers(Cow::Owned(
-                    missing
-                        .iter()
-                        .map(|&m| logical(Some(m != present)))
-                        .collect(),
+                    missing.iter().map(|&m| logical(Some(!m))).collect(),
                 )))
             }
             "ifelse" => {
@@ -783,6 +775,17 @@ impl<'a> Evaluator<'a> {
             )
             .into()),
         }
+    }
+
+    /// Which rows of the expression's value are missing.
+    fn missing_rows(&mut self, expr: &Expr) -> Eval<Vec<bool>> {
+        let n = self.n();
+        Ok(match self.eval(expr)? {
+            Value::Numbers(v) => v.iter().map(|x| x.is_nan()).collect(),
+            Value::Text { codes, .. } => codes.iter().map(|&c| c == MISSING_CODE).collect(),
+            Value::Number(x) => vec![x.is_nan(); n],
+            Value::String(_) => vec![false; n],
+        })
     }
 
     /// Groups given by an expression (the second argument of `within`/`between`).

@@ -11,6 +11,13 @@ use super::DropStep;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Expr, Span};
 
+/// What a `keep` did.
+pub(crate) enum KeepOutcome {
+    Kept(DropStep),
+    /// The condition holds in no row; the rows are left as they were.
+    NothingLeft(Diagnostic),
+}
+
 /// Evaluate the condition, keep the rows where it holds and return the drop step. Warnings from
 /// evaluating the condition are appended to `warnings`.
 pub(crate) fn apply_keep(
@@ -19,7 +26,7 @@ pub(crate) fn apply_keep(
     span: Span,
     vary: &[(String, f64)],
     warnings: &mut Vec<Diagnostic>,
-) -> Eval<DropStep> {
+) -> Eval<KeepOutcome> {
     let n = ws.nrows();
     let mask: Vec<bool> = {
         let mut evaluator = Evaluator::new(ws, vary);
@@ -44,15 +51,14 @@ pub(crate) fn apply_keep(
     let kept = mask.iter().filter(|&&k| k).count();
     let reason = format!("keep {}", expr_text(condition));
     if kept == 0 && n > 0 {
-        return Err(Diagnostic::at(
+        return Ok(KeepOutcome::NothingLeft(Diagnostic::at(
             format!("`{reason}` drops every row ({n} rows before it)"),
             span,
-        )
-        .into());
+        )));
     }
     ws.retain(&mask);
-    Ok(DropStep {
+    Ok(KeepOutcome::Kept(DropStep {
         reason,
         rows: n - kept,
-    })
+    }))
 }

@@ -22,6 +22,7 @@ use crate::syntax::ast::{ModelFile, Statement};
 pub use self::display::expr_text;
 use self::eval::{Evaluator, Failure};
 use self::grouped::GroupIds;
+use self::keep::KeepOutcome;
 use self::workspace::Workspace;
 
 /// The rows and columns an analysis runs on: data columns plus `let` columns, after `keep`.
@@ -128,15 +129,13 @@ pub fn prepare(
             }
             Statement::Keep { condition, span } => {
                 match keep::apply_keep(&mut ws, condition, *span, vary, &mut warnings) {
-                    Ok(step) => drops.steps.push(step),
-                    Err(Failure::Error(d)) => {
-                        let every_row = d.message.contains("drops every row");
-                        errors.push(*d);
+                    Ok(KeepOutcome::Kept(step)) => drops.steps.push(step),
+                    Ok(KeepOutcome::NothingLeft(d)) => {
+                        errors.push(d);
                         // Nothing after this can say anything useful about zero rows.
-                        if every_row {
-                            break;
-                        }
+                        break;
                     }
+                    Err(Failure::Error(d)) => errors.push(*d),
                     Err(Failure::Poisoned) => {}
                 }
             }
