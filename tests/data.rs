@@ -191,3 +191,10 @@ fn time_large_file() {
         start.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn a_utf8_byte_order_mark_is_not_part_of_the_first_name() {
+    let path = temp_csv("bom", "\u{feff}x,y\n1,2\n");
+    let table = read_csv(&path).unwrap();
+    assert_eq!(table.names, ["x", "y"]);
+}
