@@ -712,3 +712,127 @@ fn time_large_prepare() {
         frame.nrows
     );
 }
+
+#[test]
+fn ties_keep_input_order_and_rows_without_group_get_no_lag() {
+    let frame = ok(
+        "ties",
+        "id,t,v\na,1,1\na,1,2\n,1,5\na,2,3\nb,NA,4\nb,3,6\n",
+        vec![
+            // The grouping column may be a `let` defined after the `group` statement.
+            group("gg"),
+            order("t"),
+            let_("gg", name("id")),
+            let_("v_lag", call("lag", vec![name("v")])),
+            let_("v_w", call("within", vec![name("v")])),
+        ],
+        &[],
+    );
+    // a: (t1, 1), (t1, 2), (t2, 3) in input order; the row without id has no group; b's row
+    // with a missing order value is nobody's neighbour.
+    assert_close(&nums(&frame, "v_lag"), &[NA, 1.0, NA, 2.0, NA, NA]);
+    assert_close(&nums(&frame, "v_w"), &[-1.0, 0.0, NA, 1.0, -1.0, 1.0]);
+}
+
+#[test]
+fn an_unknown_group_column_is_reported_once_at_the_group_statement() {
+    let errs = errors(
+        "unknown-group",
+        SERIES,
+        vec![
+            Statement::Group {
+                name: Ident {
+                    name: "idd".into(),
+                    span: Span::new(6, 9),
+                },
+                span: Span::new(0, 9),
+            },
+            let_("a", call("lag", vec![name("v")])),
+            let_("b", call("lead", vec![name("v")])),
+        ],
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].location, Location::Source(Span::new(6, 9)));
+    assert_eq!(errs[0].hint.as_deref(), Some("did you mean `id`?"));
+}
+
+/// The wording of preparation errors and warnings, reviewed as a whole.
+#[test]
+fn diagnostic_wording() {
+    let show = |ds: &[Diagnostic]| -> String {
+        ds.iter()
+            .map(|d| {
+                let mut line = format!("{:?}: {}", d.severity, d.message);
+                if let Some(e) = &d.expected {
+                    line += &format!("\n    expected: {e}");
+                }
+                if let Some(h) = &d.hint {
+                    line += &format!("\n    hint: {h}");
+                }
+                line
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let mut out = String::new();
+    let cases: Vec<(&str, &str, Vec<Statement>)> = vec![
+        (
+            "stray-cell",
+            "id,score\n1,10\n2,n/a\n3,4\n",
+            vec![let_("z", call("center", vec![name("score")]))],
+        ),
+        (
+            "text-arith",
+            PEOPLE,
+            vec![let_("z", bin(Div, name("age"), name("sex")))],
+        ),
+        (
+            "text-vs-number",
+            PEOPLE,
+            vec![keep(bin(Eq, name("sex"), num(1.0)))],
+        ),
+        (
+            "unknown-name",
+            PEOPLE,
+            vec![let_("z", bin(Add, name("agee"), num(1.0)))],
+        ),
+        (
+            "arity",
+            PEOPLE,
+            vec![let_("z", call("ifelse", vec![name("age"), num(1.0)]))],
+        ),
+        (
+            "within-nogroup",
+            PEOPLE,
+            vec![let_("z", call("between", vec![name("age")]))],
+        ),
+        (
+            "factor-numeric",
+            PEOPLE,
+            vec![factor("age", FactorSpec::Reference(lit("30", 0, 4)))],
+        ),
+        (
+            "factor-incomplete",
+            PEOPLE,
+            vec![factor(
+                "sex",
+                FactorSpec::Levels(vec![lit("Male", 0, 6), lit("Male", 8, 14)]),
+            )],
+        ),
+        ("keep-text", PEOPLE, vec![keep(name("sex"))]),
+        (
+            "warnings",
+            "x\n0\n4\n",
+            vec![
+                let_("r", bin(Div, num(1.0), name("x"))),
+                let_("s", call("scale", vec![bin(Mul, name("x"), num(0.0))])),
+                let_("t", call("sqrt", vec![bin(Sub, name("x"), num(5.0))])),
+                keep(bin(Gt, name("x"), num(10.0))),
+            ],
+        ),
+    ];
+    for (label, csv, statements) in cases {
+        out += &format!("## {label}\n{}\n", show(&errors(label, csv, statements)));
+    }
+    insta::assert_snapshot!(out);
+}

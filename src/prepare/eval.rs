@@ -563,15 +563,15 @@ impl<'a> Evaluator<'a> {
                         x.iter().map(|v| (v - m) / s).collect(),
                     ))),
                     _ => {
+                        let why = if mean.is_none() {
+                            "no value is present"
+                        } else {
+                            "its values do not vary (sd 0, or a single value)"
+                        };
                         self.warnings.push(Diagnostic::warning(
                             format!(
-                                "`{}` has no value in any row ({}); it is missing everywhere",
-                                expr_text(call),
-                                if function == "center" {
-                                    "no non-missing values"
-                                } else {
-                                    "fewer than two distinct non-missing values"
-                                }
+                                "`{}` cannot be computed: {why}; it is missing in every row",
+                                expr_text(call)
                             ),
                             Location::Source(call.span),
                         ));

@@ -67,6 +67,7 @@ pub(crate) fn apply_factor(
         },
         FactorSpec::Levels(lits) => {
             let mut order = Vec::new();
+            let mut unknown = false;
             for lit in lits {
                 match find(lit) {
                     Ok(i) if order.contains(&i) => errors.push(Diagnostic::at(
@@ -74,14 +75,18 @@ pub(crate) fn apply_factor(
                         lit.span,
                     )),
                     Ok(i) => order.push(i),
-                    Err(d) => errors.push(d),
+                    Err(d) => {
+                        unknown = true;
+                        errors.push(d);
+                    }
                 }
             }
             let unlisted: Vec<String> = (0..levels.len())
                 .filter(|i| !order.contains(i))
                 .map(|i| format!("\"{}\"", levels[i]))
                 .collect();
-            if errors.is_empty() && !unlisted.is_empty() {
+            // An unknown level is most likely a misspelt one; listing it as missing too is noise.
+            if !unknown && !unlisted.is_empty() {
                 errors.push(
                     Diagnostic::at(
                         format!(
