@@ -836,3 +836,29 @@ fn diagnostic_wording() {
     }
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn two_text_columns_compare_by_their_strings() {
+    // Different level sets: codes differ, strings decide.
+    let frame = ok(
+        "text-text",
+        "a,b,x\nu,u,1\nv,w,NA\n,u,0\nw,w,1\n",
+        vec![
+            let_("same", bin(Eq, name("a"), name("b"))),
+            let_(
+                "pick",
+                call("ifelse", vec![name("x"), name("a"), text("none")]),
+            ),
+        ],
+        &[],
+    );
+    assert_close(&nums(&frame, "same"), &[1.0, 0.0, NA, 1.0]);
+    let s = |x: &str| Some(x.to_string());
+    // Condition missing → missing; a missing `a` picked → missing.
+    assert_eq!(strings(&frame, "pick"), [s("u"), None, s("none"), s("w")]);
+    let Some(Column::Text { levels, .. }) = frame.column("pick") else {
+        panic!()
+    };
+    // Only picked strings are levels ("v" was in `a` but never picked).
+    assert_eq!(levels, &["none", "u", "w"]);
+}

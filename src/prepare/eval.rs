@@ -764,9 +764,32 @@ impl<'a> Evaluator<'a> {
                         None => MISSING_CODE,
                     })
                     .collect();
+                // As R's character result: only the strings that were picked are levels.
+                let mut used = vec![false; levels.len()];
+                for &c in codes.iter().filter(|&&c| c != MISSING_CODE) {
+                    used[c as usize] = true;
+                }
+                let mut remap = vec![MISSING_CODE; levels.len()];
+                let mut kept = Vec::new();
+                for (i, level) in levels.into_iter().enumerate() {
+                    if used[i] {
+                        remap[i] = kept.len() as u32;
+                        kept.push(level);
+                    }
+                }
+                let codes = codes
+                    .into_iter()
+                    .map(|c| {
+                        if c == MISSING_CODE {
+                            c
+                        } else {
+                            remap[c as usize]
+                        }
+                    })
+                    .collect();
                 Ok(Value::Text {
                     codes: Cow::Owned(codes),
-                    levels: Cow::Owned(levels),
+                    levels: Cow::Owned(kept),
                 })
             }
             _ => Err(Diagnostic::at(
