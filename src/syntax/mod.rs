@@ -4,3 +4,6 @@
 //! look at data or resolve names.
 
 pub mod ast;
+pub mod parse;
+
+pub use parse::{parse, parse_bytes};
