@@ -263,6 +263,13 @@ impl Checker<'_> {
                 "`{function}` needs a random effect: add `{label}` to a random term, e.g. \
                  `(1 + {label} | group)`"
             ))
+        } else if self.scope.is_frame_variable(label, usize::MAX) {
+            Diagnostic::at(format!("`{label}` is a column, not a label"), expr.span).with_hint(
+                format!(
+                    "label the coefficient (`s*{label}`), give it a random part \
+                     (`(1 + s | group)`) and write `{function}(s)`"
+                ),
+            )
         } else {
             Diagnostic::at(format!("no random effect is labelled `{label}`"), expr.span)
         };

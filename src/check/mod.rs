@@ -32,7 +32,7 @@ mod settings;
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use schema::{ColumnKind, Schema};
 
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Location};
 use crate::model::ModelSpec;
 use crate::syntax::ast::{ModelFile, Span, Statement};
 
@@ -87,6 +87,11 @@ pub fn check_with(
     } else {
         let mut all = checker.errors;
         all.extend(checker.warnings);
+        // Checks run by concern; the user reads the file top to bottom.
+        all.sort_by_key(|d| match d.location {
+            Location::Source(span) => span.start,
+            _ => 0,
+        });
         Err(all)
     }
 }

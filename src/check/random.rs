@@ -116,7 +116,14 @@ impl Checker<'_> {
                     intercept = *present;
                     continue;
                 }
-                RandomEffect::Slope { factors, span } => (factors, *span),
+                // The factors' own spans: the effect's span may run into the whitespace after it.
+                RandomEffect::Slope { factors, span } => (
+                    factors,
+                    match (factors.first(), factors.last()) {
+                        (Some(first), Some(last)) => first.span.join(last.span),
+                        _ => *span,
+                    },
+                ),
             };
             let written = factors
                 .iter()
