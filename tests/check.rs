@@ -378,3 +378,201 @@ fn frame_errors() {
     );
     insta::assert_snapshot!(out);
 }
+
+#[test]
+fn settings_and_defaults() {
+    use tandem::model::IntervalChoice;
+    use tandem::syntax::ast::Method;
+    let sleep = Path::new("models/data/lme4/sleepstudy.csv");
+    let spec = spec_from_text("data \"x.csv\"\nReaction ~ Days\n", sleep);
+    assert_eq!(spec.method, Method::Reml);
+    assert_eq!(spec.interval, None);
+    assert_eq!(spec.vary, None);
+    let interval = |text: &str| {
+        spec_from_text(
+            &format!("data \"x.csv\"\nReaction ~ Days\ninterval {text}\n"),
+            sleep,
+        )
+        .interval
+        .unwrap()
+    };
+    assert_eq!(
+        interval("monte_carlo"),
+        IntervalChoice::MonteCarlo {
+            draws: 10_000,
+            level: 0.95,
+            seed: 1
+        }
+    );
+    assert_eq!(
+        interval("bootstrap(resample = Subject, level = 0.9)"),
+        IntervalChoice::Bootstrap {
+            draws: 1000,
+            level: 0.9,
+            seed: 1,
+            resample: Some("Subject".into())
+        }
+    );
+    assert_eq!(
+        interval("parametric_bootstrap(draws = 50, seed = 7)"),
+        IntervalChoice::ParametricBootstrap {
+            draws: 50,
+            level: 0.95,
+            seed: 7
+        }
+    );
+    assert_eq!(interval("delta"), IntervalChoice::Delta { level: 0.95 });
+    let bootstrap = checked_spec("seeds/ot_synchrony_bootstrap.tandem");
+    assert_eq!(
+        bootstrap.interval,
+        Some(IntervalChoice::Bootstrap {
+            draws: 2000,
+            level: 0.95,
+            seed: 1,
+            resample: Some("dyad".into())
+        })
+    );
+    let facial = checked_spec("seeds/facial_dynamics.tandem");
+    let vary = facial.vary.unwrap();
+    assert_eq!(
+        (vary.name.as_str(), vary.values),
+        ("span", vec![1.0, 5.0, 10.0, 30.0])
+    );
+    let names: Vec<&str> = facial.random.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["patient", "session"]);
+}
+
+#[test]
+fn intercepts_labels_and_fixed_values() {
+    use tandem::model::Coefficient;
+    let sleep = Path::new("models/data/lme4/sleepstudy.csv");
+    let intercept = |formula: &str| {
+        spec_from_text(&format!("data \"x.csv\"\nReaction ~ {formula}\n"), sleep).equations[0]
+            .intercept
+            .clone()
+    };
+    let free = Some(Coefficient::Free { label: None });
+    assert_eq!(intercept("Days"), free);
+    assert_eq!(intercept("1 + Days"), free);
+    assert_eq!(intercept("0 + Days"), None);
+    assert_eq!(intercept("Days - 1"), None);
+    assert_eq!(
+        intercept("b0*1 + Days"),
+        Some(Coefficient::Free {
+            label: Some("b0".into())
+        })
+    );
+    let spec = spec_from_text(
+        "data \"x.csv\"\nReaction ~ b0*1 + 0.5*Days + (1 | Subject)\n",
+        sleep,
+    );
+    assert_eq!(
+        spec.equations[0].terms[0].coefficient,
+        Coefficient::Fixed(0.5)
+    );
+    // The intercept's label names its random part.
+    assert_eq!(spec.random[0].effects[0].label.as_deref(), Some("b0"));
+
+    let apim = checked_spec("dyadic/apim_distinguishable.tandem");
+    assert_eq!(apim.equations[0].intercept, None);
+    let terms: Vec<&str> = apim.equations[0]
+        .terms
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(
+        terms,
+        ["Gender_A", "Gender_A:OtherPos_A", "Gender_A:OtherPos_P"]
+    );
+    assert_eq!(apim.residual[0].by.as_deref(), Some("Gender_A"));
+    assert_eq!(
+        apim.residual[0].correlated_within.as_deref(),
+        Some("CoupleID")
+    );
+}
+
+#[test]
+fn random_term_expansion_and_merging() {
+    let pastes = Path::new("models/data/lme4/pastes.csv");
+    let spec = spec_from_text(
+        "data \"x.csv\"\nstrength ~ 1 + (1 | batch/cask/sample) + (1 | batch:cask)\n",
+        pastes,
+    );
+    let terms: Vec<(&str, Vec<&str>)> = spec
+        .random
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.grouping.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        terms,
+        [
+            ("batch", vec!["batch"]),
+            ("cask:batch", vec!["cask", "batch"]),
+            ("sample:(cask:batch)", vec!["sample", "cask", "batch"]),
+            ("batch:cask", vec!["batch", "cask"]),
+        ]
+    );
+    // `(x | g)` has an implicit intercept, `(0 + x | g)` none; `||` splits per effect.
+    let sleep = Path::new("models/data/lme4/sleepstudy.csv");
+    let effects = |random: &str| -> Vec<Vec<String>> {
+        spec_from_text(
+            &format!("data \"x.csv\"\nReaction ~ Days + {random}\n"),
+            sleep,
+        )
+        .random
+        .iter()
+        .map(|t| t.effects.iter().map(|e| e.name.clone()).collect())
+        .collect()
+    };
+    assert_eq!(effects("(Days | Subject)"), [["(Intercept)", "Days"]]);
+    assert_eq!(effects("(0 + Days | Subject)"), [["Days"]]);
+    assert_eq!(effects("(Days || Subject)"), [["(Intercept)"], ["Days"]]);
+    // Two equations on one grouping share one block; `||` terms never merge.
+    let csv = Path::new("models/data/synthetic/ot_sessions.csv");
+    let spec = spec_from_text(
+        "data \"x.csv\"\not_post ~ 1 + (1 | patient) + (1 | therapist)\n\
+         hrsd ~ 1 + (1 | patient) + (0 + neg_emotion || patient)\n",
+        csv,
+    );
+    let blocks: Vec<(&str, Vec<(usize, &str)>)> = spec
+        .random
+        .iter()
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.effects
+                    .iter()
+                    .map(|e| (e.equation, e.name.as_str()))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        blocks,
+        [
+            ("patient", vec![(0, "(Intercept)"), (1, "(Intercept)")]),
+            ("therapist", vec![(0, "(Intercept)")]),
+            ("patient", vec![(1, "neg_emotion")]),
+        ]
+    );
+}
+
+#[test]
+fn a_data_override_makes_the_data_statement_optional() {
+    use tandem::check::{check_with, CheckOptions};
+    let text = "Reaction ~ Days + (Days | Subject)\n";
+    let file = parse(text).unwrap();
+    let schema = schema_of(Path::new("models/data/lme4/sleepstudy.csv"));
+    let missing = check(&file, &schema).unwrap_err();
+    assert_eq!(missing.len(), 1);
+    assert_eq!(missing[0].message, "the model file has no `data` statement");
+    let options = CheckOptions {
+        data_override: true,
+    };
+    assert!(check_with(&file, &schema, options).is_ok());
+}
