@@ -123,16 +123,13 @@ impl Checker<'_> {
         let mut specs = Vec::new();
         let mut outcomes: Vec<&Ident> = Vec::new();
         for (index, equation) in equations.iter().enumerate() {
-            if let Some(first) = outcomes.iter().find(|o| o.name == equation.lhs.name) {
+            if outcomes.iter().any(|o| o.name == equation.lhs.name) {
                 self.error(
                     Diagnostic::at(
                         format!("a second equation for `{}`", equation.lhs.name),
                         equation.lhs.span,
                     )
-                    .with_hint(format!(
-                        "the first is at bytes {}..{}; put all its terms in one equation",
-                        first.span.start, first.span.end
-                    )),
+                    .with_hint("put all its terms in the first equation for it"),
                 );
             }
             outcomes.push(&equation.lhs);

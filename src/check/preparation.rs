@@ -22,16 +22,15 @@ impl Checker<'_> {
                     self.expect_frame_variable(name, position);
                 }
                 Statement::Factor { column, spec, .. } => {
-                    if let Some(first) = factored.iter().find(|c| c.name == column.name) {
+                    if factored.iter().any(|c| c.name == column.name) {
                         self.error(
                             Diagnostic::at(
                                 format!("a second `factor` statement for `{}`", column.name),
                                 column.span,
                             )
-                            .with_hint(format!(
-                                "the first (bytes {}..{}) stays in effect; say everything in one",
-                                first.span.start, first.span.end
-                            )),
+                            .with_hint(
+                                "the first one stays in effect; say the levels in one statement",
+                            ),
                         );
                     } else {
                         factored.push(column);

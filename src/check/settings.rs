@@ -39,13 +39,13 @@ impl Checker<'_> {
                 Statement::Vary { span, .. } => ("vary", *span),
                 _ => continue,
             };
-            if let Some((_, first)) = seen.iter().find(|(k, _)| *k == keyword) {
+            if seen.iter().any(|(k, _)| *k == keyword) {
+                // Diagnostics carry one location; the first statement is easy to find by keyword.
                 self.error(
                     Diagnostic::at(format!("a second `{keyword}` statement"), span).with_hint(
                         format!(
                             "a model file has at most one `{keyword}` statement; the first one \
-                             (bytes {}..{}) stays in effect, remove one of them",
-                            first.start, first.end
+                             stays in effect, so remove one of them"
                         ),
                     ),
                 );
