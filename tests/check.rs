@@ -456,6 +456,12 @@ fn intercepts_labels_and_fixed_values() {
     assert_eq!(intercept("1 + Days"), free);
     assert_eq!(intercept("0 + Days"), None);
     assert_eq!(intercept("Days - 1"), None);
+    // The last intercept term decides, as in R; writing it twice is only a warning.
+    assert_eq!(intercept("1 + Days - 1"), None);
+    let text = "data \"x.csv\"\nReaction ~ 1 + Days + 1\n";
+    let warned = check(&parse(text).unwrap(), &schema_of(sleep)).unwrap();
+    assert_eq!(warned.warnings.len(), 1);
+    assert_eq!(warned.warnings[0].message, "the intercept is written twice");
     assert_eq!(
         intercept("b0*1 + Days"),
         Some(Coefficient::Free {

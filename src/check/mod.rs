@@ -79,19 +79,19 @@ pub fn check_with(
         interval,
         vary: settings.vary,
     };
+    // Checks run by concern; the user reads the file top to bottom.
+    let by_position = |d: &Diagnostic| match d.location {
+        Location::Source(span) => span.start,
+        _ => 0,
+    };
+    let mut warnings = checker.warnings;
+    warnings.sort_by_key(by_position);
     if checker.errors.is_empty() {
-        Ok(CheckedModel {
-            spec,
-            warnings: checker.warnings,
-        })
+        Ok(CheckedModel { spec, warnings })
     } else {
         let mut all = checker.errors;
-        all.extend(checker.warnings);
-        // Checks run by concern; the user reads the file top to bottom.
-        all.sort_by_key(|d| match d.location {
-            Location::Source(span) => span.start,
-            _ => 0,
-        });
+        all.extend(warnings);
+        all.sort_by_key(by_position);
         Err(all)
     }
 }
