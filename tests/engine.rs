@@ -1,0 +1,169 @@
+//! The LMM engine (design → sufficient statistics → profiled deviance → fit) against lme4, nlme
+//! and lm reference fits in tests/reference (R 4.2.2, lme4 1.1-31, nlme 3.1-162).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use tandem::design;
+use tandem::estimate::{fit, Fit};
+use tandem::prepare::AnalysisFrame;
+use tandem::syntax::ast::Method;
+
+fn fit_formula(frame: &AnalysisFrame, formula: &str, method: Method) -> Fit {
+    let spec = spec(formula, method);
+    let design = design::build(&spec, frame).expect("design");
+    fit(&design, method).expect("fit")
+}
+
+/// Compare a fit with an lme4 reference fit: loglik absolute, the rest relative.
+fn check_lme4(fit: &Fit, r: &Value, loglik_tol: f64, tol: f64) {
+    let mut failures = Vec::new();
+    let mut check = |what: String, got: f64, want: f64, tol: f64, relative: bool| {
+        let ok = if relative {
+            close(got, want, tol)
+        } else {
+            (got - want).abs() <= tol
+        };
+        if !ok {
+            failures.push(format!("{what}: got {got:.10}, want {want:.10}"));
+        }
+    };
+    check(
+        "logLik".into(),
+        fit.loglik,
+        r["logLik"].as_f64().unwrap(),
+        loglik_tol,
+        false,
+    );
+    for f in r["fixed"].as_array().unwrap() {
+        let term = f["term"].as_str().unwrap();
+        let est = fit
+            .fixed
+            .iter()
+            .find(|e| e.term == term)
+            .unwrap_or_else(|| panic!("no fixed effect {term}"));
+        check(
+            format!("{term} estimate"),
+            est.estimate,
+            f["estimate"].as_f64().unwrap(),
+            tol,
+            true,
+        );
+        check(
+            format!("{term} se"),
+            est.se,
+            f["se"].as_f64().unwrap(),
+            tol,
+            true,
+        );
+    }
+    check(
+        "sigma".into(),
+        fit.sigma,
+        r["sigma"].as_f64().unwrap(),
+        tol,
+        true,
+    );
+    for row in r["random"].as_array().unwrap() {
+        let group = row["group"].as_str().unwrap();
+        if group == "Residual" {
+            continue;
+        }
+        let var1 = row["var1"].as_str().unwrap();
+        let want = row["sdcor"].as_f64().unwrap();
+        let component = fit
+            .random
+            .iter()
+            .find(|c| c.group == group && c.effects.iter().any(|(_, n)| n == var1))
+            .unwrap_or_else(|| panic!("no random term {group} {var1}"));
+        let i = component
+            .effects
+            .iter()
+            .position(|(_, n)| n == var1)
+            .unwrap();
+        match row["var2"].as_str() {
+            None => check(
+                format!("sd {group} {var1}"),
+                component.sd[i],
+                want,
+                tol,
+                true,
+            ),
+            Some(var2) => {
+                let j = component
+                    .effects
+                    .iter()
+                    .position(|(_, n)| n == var2)
+                    .unwrap();
+                check(
+                    format!("cor {group} {var1} {var2}"),
+                    component.correlation[(i, j)],
+                    want,
+                    tol,
+                    true,
+                );
+            }
+        }
+    }
+    let criterion = if fit.method == Method::Ml {
+        "deviance"
+    } else {
+        "REML_criterion"
+    };
+    check(
+        criterion.into(),
+        fit.deviance,
+        r[criterion].as_f64().unwrap(),
+        2.0 * loglik_tol,
+        false,
+    );
+    check(
+        "AIC".into(),
+        fit.aic,
+        r["AIC"].as_f64().unwrap(),
+        2.0 * loglik_tol,
+        false,
+    );
+    check(
+        "BIC".into(),
+        fit.bic,
+        r["BIC"].as_f64().unwrap(),
+        2.0 * loglik_tol,
+        false,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(fit.nobs as u64, r["nobs"].as_u64().unwrap());
+    for (name, n) in r["ngroups"].as_object().unwrap() {
+        let got = fit.ngroups.iter().find(|(g, _)| g == name).map(|(_, n)| *n);
+        assert_eq!(got, Some(n.as_u64().unwrap() as usize), "ngroups {name}");
+    }
+    assert_eq!(fit.singular, r["singular"].as_bool().unwrap(), "singular");
+    assert!(fit.converged, "converged: {:?}", fit.optimization);
+}
+
+fn lme4_case(key: &str, data: &str, formula: &str, method: Method) {
+    let frame = load_csv(data);
+    let fit = fit_formula(&frame, formula, method);
+    check_lme4(&fit, &reference("reference.json", key), 1e-6, 1e-4);
+}
+
+#[test]
+fn sleepstudy_reml() {
+    lme4_case(
+        "sleepstudy_reml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (Days | Subject)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn sleepstudy_ml() {
+    lme4_case(
+        "sleepstudy_ml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (Days | Subject)",
+        Method::Ml,
+    );
+}
