@@ -29,6 +29,13 @@ fn check_lme4(fit: &Fit, r: &Value, loglik_tol: f64, tol: f64) {
             failures.push(format!("{what}: got {got:.10}, want {want:.10}"));
         }
     };
+    eprintln!(
+        "logLik {:.10} vs lme4 {:.10} (diff {:.2e}), {} evaluations",
+        fit.loglik,
+        r["logLik"].as_f64().unwrap(),
+        fit.loglik - r["logLik"].as_f64().unwrap(),
+        fit.iterations
+    );
     check(
         "logLik".into(),
         fit.loglik,
@@ -66,7 +73,12 @@ fn check_lme4(fit: &Fit, r: &Value, loglik_tol: f64, tol: f64) {
         true,
     );
     for row in r["random"].as_array().unwrap() {
+        // lme4 names a second term on the same factor `Subject.1`.
         let group = row["group"].as_str().unwrap();
+        let group = match group.rsplit_once('.') {
+            Some((g, n)) if n.chars().all(|c| c.is_ascii_digit()) => g,
+            _ => group,
+        };
         if group == "Residual" {
             continue;
         }
@@ -165,5 +177,121 @@ fn sleepstudy_ml() {
         "lme4/sleepstudy.csv",
         "Reaction ~ Days + (Days | Subject)",
         Method::Ml,
+    );
+}
+
+#[test]
+fn sleepstudy_uncorrelated_reml() {
+    lme4_case(
+        "sleepstudy_uncorrelated_reml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn sleepstudy_uncorrelated_ml() {
+    lme4_case(
+        "sleepstudy_uncorrelated_ml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn dyestuff_reml() {
+    lme4_case(
+        "dyestuff_reml",
+        "lme4/dyestuff.csv",
+        "Yield ~ 1 + (1 | Batch)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn dyestuff_ml() {
+    lme4_case(
+        "dyestuff_ml",
+        "lme4/dyestuff.csv",
+        "Yield ~ 1 + (1 | Batch)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn pastes_nested_reml() {
+    lme4_case(
+        "pastes_nested_reml",
+        "lme4/pastes.csv",
+        "strength ~ 1 + (1 | batch/cask)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn pastes_nested_ml() {
+    lme4_case(
+        "pastes_nested_ml",
+        "lme4/pastes.csv",
+        "strength ~ 1 + (1 | batch/cask)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn penicillin_crossed_reml() {
+    lme4_case(
+        "penicillin_crossed_reml",
+        "lme4/penicillin.csv",
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn penicillin_crossed_ml() {
+    lme4_case(
+        "penicillin_crossed_ml",
+        "lme4/penicillin.csv",
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        Method::Ml,
+    );
+}
+
+fn orthodont() -> AnalysisFrame {
+    let mut frame = load_csv("lme4/orthodont.csv");
+    set_reference(&mut frame, "Sex", "Male");
+    frame
+}
+
+#[test]
+fn orthodont_reml() {
+    let fit = fit_formula(
+        &orthodont(),
+        "distance ~ age * Sex + (age | Subject)",
+        Method::Reml,
+    );
+    check_lme4(
+        &fit,
+        &reference("reference.json", "orthodont_reml"),
+        1e-6,
+        1e-4,
+    );
+}
+
+#[test]
+fn orthodont_ml() {
+    let fit = fit_formula(
+        &orthodont(),
+        "distance ~ age * Sex + (age | Subject)",
+        Method::Ml,
+    );
+    check_lme4(
+        &fit,
+        &reference("reference.json", "orthodont_ml"),
+        1e-6,
+        1e-4,
     );
 }
