@@ -295,3 +295,135 @@ fn orthodont_ml() {
         1e-4,
     );
 }
+
+/// nlme's `lme(distance ~ age * Sex, random = ~1 | Subject, weights = varIdent(~1 | Sex))`.
+fn varident_case(key: &str, method: Method) {
+    let frame = orthodont();
+    let spec = spec_with_residual("distance ~ age * Sex + (1 | Subject)", method, Some("Sex"));
+    let design = design::build(&spec, &frame).expect("design");
+    assert_eq!(design.classes.len(), 2);
+    assert_eq!(design.classes[0].level.as_deref(), Some("Male"));
+    let fit = fit(&design, method).expect("fit");
+    let r = reference("reference_extra.json", key);
+    let want = r["logLik"].as_f64().unwrap();
+    eprintln!(
+        "logLik {:.10} vs nlme {want:.10} (diff {:.2e})",
+        fit.loglik,
+        fit.loglik - want
+    );
+    assert!(
+        (fit.loglik - want).abs() < 1e-6,
+        "logLik {} vs {want}",
+        fit.loglik
+    );
+    // Our Cov(β) is lme4's σ̂²(R_X'R_X)⁻¹; for ML fits nlme scales σ̂² by n/(n − p).
+    let nlme_scale = match method {
+        Method::Ml => (fit.nobs as f64 / (fit.nobs - fit.fixed.len()) as f64).sqrt(),
+        Method::Reml => 1.0,
+    };
+    for f in r["fixed"].as_array().unwrap() {
+        let est = fit
+            .fixed
+            .iter()
+            .find(|e| e.term == f["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            close(est.estimate, f["estimate"].as_f64().unwrap(), 1e-4),
+            "{est:?}"
+        );
+        let se = est.se * nlme_scale;
+        assert!(close(se, f["se"].as_f64().unwrap(), 1e-4), "{est:?} vs {f}");
+    }
+    assert!(close(
+        fit.residual[0].sd,
+        r["sigma_male"].as_f64().unwrap(),
+        1e-4
+    ));
+    assert!(close(
+        fit.residual[1].sd,
+        r["sigma_female"].as_f64().unwrap(),
+        1e-4
+    ));
+    // nlme's reference prints this SD to 7 significant digits only.
+    assert!(close(
+        fit.random[0].sd[0],
+        r["sd_subject"].as_f64().unwrap(),
+        1e-5
+    ));
+}
+
+#[test]
+fn orthodont_varident_reml() {
+    varident_case("orthodont_varident_reml", Method::Reml);
+}
+
+#[test]
+fn orthodont_varident_ml() {
+    varident_case("orthodont_varident_ml", Method::Ml);
+}
+
+/// Ordinary least squares: REML gives lm's β and SEs (σ² = RSS/(n − p)); ML gives lm's logLik.
+fn ols_case(key: &str, formula: &str) {
+    let frame = load_csv("synthetic/crying_survey.csv");
+    let r = reference("reference.json", key);
+    let reml = fit_formula(&frame, formula, Method::Reml);
+    assert_eq!(reml.nobs as u64, r["nobs"].as_u64().unwrap());
+    for f in r["fixed"].as_array().unwrap() {
+        let est = reml
+            .fixed
+            .iter()
+            .find(|e| e.term == f["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            close(est.estimate, f["estimate"].as_f64().unwrap(), 1e-8),
+            "{est:?} vs {f}"
+        );
+        assert!(
+            close(est.se, f["se"].as_f64().unwrap(), 1e-8),
+            "{est:?} vs {f}"
+        );
+    }
+    assert!(close(reml.sigma, r["sigma"].as_f64().unwrap(), 1e-8));
+    let ml = fit_formula(&frame, formula, Method::Ml);
+    assert!(
+        (ml.loglik - r["logLik"].as_f64().unwrap()).abs() < 1e-8,
+        "{}",
+        ml.loglik
+    );
+}
+
+#[test]
+fn ols_crying_all() {
+    ols_case(
+        "crying_all",
+        "improvement ~ cried + alliance + attachment_anxiety + attachment_avoidance",
+    );
+}
+
+#[test]
+fn ols_crying_criers_drops_missing_rows() {
+    ols_case(
+        "crying_criers",
+        "improvement ~ positive_after_crying + alliance + attachment_anxiety + attachment_avoidance",
+    );
+}
+
+/// Welch's t test is the regression on `cried` with a residual variance per group, by REML.
+#[test]
+fn welch_t_as_gls() {
+    let frame = load_csv("synthetic/crying_survey.csv");
+    let spec = spec_with_residual("improvement ~ cried", Method::Reml, Some("cried"));
+    let design = design::build(&spec, &frame).expect("design");
+    let fit = fit(&design, Method::Reml).expect("fit");
+    let r = reference("reference.json", "crying_welch_t");
+    let means = &r["means"];
+    let (m0, m1) = (
+        means["mean in group 0"].as_f64().unwrap(),
+        means["mean in group 1"].as_f64().unwrap(),
+    );
+    assert!(close(fit.fixed[0].estimate, m0, 1e-8));
+    assert!(close(fit.fixed[1].estimate, m1 - m0, 1e-8));
+    // t.test(group 0, group 1) reports mean0 − mean1.
+    let t = -fit.fixed[1].estimate / fit.fixed[1].se;
+    assert!(close(t, r["t"].as_f64().unwrap(), 1e-6), "t = {t}");
+}

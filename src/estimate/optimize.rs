@@ -82,7 +82,15 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
     let mut nm_converged = false;
     let mut step = 0.5;
     for round in 0..8 {
-        let (x, fx, converged) = nelder_mead(deviance, &evaluations, &best, step, 1000 * n.max(2));
+        let tolerance = 1e-10 * (1.0 + best_f.abs());
+        let (x, fx, converged) = nelder_mead(
+            deviance,
+            &evaluations,
+            &best,
+            step,
+            tolerance,
+            500 * n.max(2),
+        );
         let improved = best_f - fx;
         if fx < best_f {
             best = x;
@@ -154,6 +162,7 @@ fn nelder_mead(
     evaluations: &AtomicUsize,
     x0: &[f64],
     step: f64,
+    sd_tolerance: f64,
     max_iters: usize,
 ) -> (Vec<f64>, f64, bool) {
     let mut simplex = vec![x0.to_vec()];
@@ -163,7 +172,7 @@ fn nelder_mead(
         simplex.push(v);
     }
     let fallback = (x0.to_vec(), deviance.deviance(x0), false);
-    let Ok(solver) = NelderMead::new(simplex).with_sd_tolerance(1e-11) else {
+    let Ok(solver) = NelderMead::new(simplex).with_sd_tolerance(sd_tolerance) else {
         return fallback;
     };
     let problem = Objective {
