@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::Value;
 use tandem::design;
-use tandem::estimate::{fit, Fit};
+use tandem::estimate::{fit, Fit, ProfiledDeviance};
 use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::Method;
 
@@ -426,4 +426,163 @@ fn welch_t_as_gls() {
     // t.test(group 0, group 1) reports mean0 − mean1.
     let t = -fit.fixed[1].estimate / fit.fixed[1].se;
     assert!(close(t, r["t"].as_f64().unwrap(), 1e-6), "t = {t}");
+}
+
+fn with_difference(frame: &mut AnalysisFrame, name: &str, post: &str, pre: &str) {
+    let v: Vec<f64> = numeric(frame, post)
+        .iter()
+        .zip(numeric(frame, pre))
+        .map(|(a, b)| a - b)
+        .collect();
+    add_numeric(frame, name, v);
+}
+
+#[test]
+fn synchrony_a_path_reml() {
+    let mut frame = load_csv("synthetic/ot_dyads.csv");
+    with_difference(&mut frame, "dp", "ot_patient_post", "ot_patient_pre");
+    with_difference(&mut frame, "dt", "ot_therapist_post", "ot_therapist_pre");
+    let fit = fit_formula(
+        &frame,
+        "dt ~ dp * social_functioning + (1 + dp | dyad)",
+        Method::Reml,
+    );
+    check_lme4(
+        &fit,
+        &reference("reference.json", "synchrony_a_path_reml"),
+        1e-6,
+        1e-3,
+    );
+}
+
+/// Lag 1 of `x` within session ordered by second (NaN for a session's first second).
+pub fn lag_within_session(frame: &AnalysisFrame, x: &str) -> Vec<f64> {
+    let session = match frame.column("session").unwrap() {
+        tandem::data::Column::Text { codes, .. } => codes.clone(),
+        _ => panic!("session is text"),
+    };
+    let second = numeric(frame, "second");
+    let values = numeric(frame, x);
+    let mut order: Vec<usize> = (0..frame.nrows).collect();
+    order.sort_by(|&a, &b| {
+        (session[a], second[a])
+            .partial_cmp(&(session[b], second[b]))
+            .unwrap()
+    });
+    let mut lag = vec![f64::NAN; frame.nrows];
+    for w in order.windows(2) {
+        if session[w[0]] == session[w[1]] {
+            lag[w[1]] = values[w[0]];
+        }
+    }
+    lag
+}
+
+pub fn facial_frame() -> AnalysisFrame {
+    let mut frame = load_csv("synthetic/facial.csv");
+    let t_lag = lag_within_session(&frame, "therapist_expr");
+    let p_lag = lag_within_session(&frame, "patient_expr");
+    add_numeric(&mut frame, "t_lag", t_lag);
+    add_numeric(&mut frame, "p_lag", p_lag);
+    frame
+}
+
+const FACIAL: &str = "therapist_expr ~ (t_lag + p_lag) * alliance + (1 + t_lag + p_lag | patient) \
+                      + (1 + t_lag + p_lag | session)";
+
+/// A singular fit (the patient block has rank 1). Our optimum is better than lme4's: lme4's own
+/// `devFunOnly` deviance at our θ is 263618.107995079, below its reported optimum
+/// 263618.108136715 (logLik higher by 7.1e-5). Along the flat directions of a singular block
+/// (correlations of SDs near 0) the two optima differ by more than 1e-3 relative, so the random
+/// part is compared as covariance matrices, elementwise relative to the block's largest variance;
+/// fixed effects, SEs, σ and the deviance function itself are compared directly.
+#[test]
+fn facial_therapist_lag1_reml() {
+    let frame = facial_frame();
+    let spec = spec(FACIAL, Method::Reml);
+    let design = design::build(&spec, &frame).expect("design");
+    // The first second of each session has no lag: the design drops it and says why.
+    assert_eq!(design.equations[0].dropped, 155);
+    assert_eq!(
+        design.equations[0].missing[1..3],
+        [("t_lag".into(), 155), ("p_lag".into(), 155)]
+    );
+    let r = reference("reference.json", "facial_therapist_lag1_reml");
+
+    // Our deviance function at lme4's θ (lme4 orders session before patient) is lme4's optimum.
+    let lme4_theta: Vec<f64> = r["theta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let ours: Vec<f64> = lme4_theta[6..]
+        .iter()
+        .chain(&lme4_theta[..6])
+        .copied()
+        .collect();
+    let deviance = ProfiledDeviance::new(&design, Method::Reml);
+    let at_lme4 = deviance.deviance(&ours);
+    let want = r["REML_criterion"].as_f64().unwrap();
+    assert!(
+        (at_lme4 - want).abs() < 1e-6,
+        "deviance at lme4's θ {at_lme4} vs {want}"
+    );
+
+    let fit = fit(&design, Method::Reml).expect("fit");
+    let want = r["logLik"].as_f64().unwrap();
+    eprintln!(
+        "logLik {:.10} vs lme4 {want:.10} (diff {:.2e})",
+        fit.loglik,
+        fit.loglik - want
+    );
+    assert!(
+        fit.loglik >= want - 1e-6 && fit.loglik - want < 1e-3,
+        "{}",
+        fit.loglik
+    );
+    for f in r["fixed"].as_array().unwrap() {
+        let est = fit
+            .fixed
+            .iter()
+            .find(|e| e.term == f["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            close(est.estimate, f["estimate"].as_f64().unwrap(), 1e-3),
+            "{est:?} vs {f}"
+        );
+        assert!(
+            close(est.se, f["se"].as_f64().unwrap(), 1e-3),
+            "{est:?} vs {f}"
+        );
+    }
+    assert!(close(fit.sigma, r["sigma"].as_f64().unwrap(), 1e-3));
+    for component in &fit.random {
+        let name = |i: usize| component.effects[i].1.as_str();
+        let scale = component.covariance.diagonal().max();
+        for row in r["random"].as_array().unwrap() {
+            if row["group"].as_str() != Some(&component.group) {
+                continue;
+            }
+            let i = (0..3)
+                .find(|&i| Some(name(i)) == row["var1"].as_str())
+                .unwrap();
+            let j = match row["var2"].as_str() {
+                None => i,
+                Some(v2) => (0..3).find(|&j| name(j) == v2).unwrap(),
+            };
+            let want = row["vcov"].as_f64().unwrap();
+            let got = component.covariance[(i, j)];
+            assert!(
+                (got - want).abs() <= 1e-3 * scale,
+                "{} {} {}: {got} vs {want}",
+                component.group,
+                name(i),
+                name(j)
+            );
+        }
+    }
+    assert_eq!(fit.singular, r["singular"].as_bool().unwrap());
+    assert_eq!(fit.nobs as u64, r["nobs"].as_u64().unwrap());
+    assert!(fit.converged, "{:?}", fit.optimization);
 }
