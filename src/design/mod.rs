@@ -3,3 +3,259 @@
 //! likelihood needs, accumulated in one pass over the rows.
 //!
 //! It must not optimize anything; after it, nothing touches rows again.
+
+mod columns;
+mod grouping;
+mod statistics;
+
+use crate::diagnostics::{Diagnostic, Location};
+use crate::model::{Coefficient, ModelSpec, OutcomeKind};
+use crate::prepare::AnalysisFrame;
+
+pub use statistics::{
+    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
+};
+
+use columns::EquationColumns;
+use grouping::Grouping;
+
+/// Everything estimation needs from the data, plus the names the report needs.
+#[derive(Debug, Clone)]
+pub struct Design {
+    /// The free fixed-effect parameters, in the order of the columns of X.
+    pub fixed: Vec<FixedParameter>,
+    /// The random-effect terms, in the order of `ModelSpec::random`.
+    pub random: Vec<RandomTerm>,
+    /// Residual classes (equation, level of `by`); the first one's relative SD is fixed at 1.
+    pub classes: Vec<ResidualClass>,
+    /// Observations used and dropped, per equation.
+    pub equations: Vec<EquationObservations>,
+    pub stats: SufficientStatistics,
+}
+
+impl Design {
+    pub fn nobs(&self) -> usize {
+        self.stats.n.iter().sum()
+    }
+}
+
+/// One free fixed coefficient. Several columns share it when they carry the same label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedParameter {
+    /// Each (equation index, R's term name) this parameter multiplies; the first is its name.
+    pub columns: Vec<(usize, String)>,
+    pub label: Option<String>,
+}
+
+impl FixedParameter {
+    pub fn equation(&self) -> usize {
+        self.columns[0].0
+    }
+    pub fn term(&self) -> &str {
+        &self.columns[0].1
+    }
+}
+
+/// A random-effect term: `q` effects varying over the levels of one grouping factor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomTerm {
+    /// lme4's name of the grouping (`Subject`, `cask:batch`).
+    pub name: String,
+    /// (equation index, R's effect name) per effect.
+    pub effects: Vec<(usize, String)>,
+    pub correlated: bool,
+    /// Level names in order of first appearance.
+    pub levels: Vec<String>,
+}
+
+impl RandomTerm {
+    pub fn q(&self) -> usize {
+        self.effects.len()
+    }
+}
+
+/// A set of observations sharing one residual variance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidualClass {
+    pub equation: usize,
+    /// The level of the equation's `by` column, `None` without `residual by`.
+    pub level: Option<String>,
+    pub nobs: usize,
+}
+
+/// How many observations an equation has, and how many rows it lost to missing values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EquationObservations {
+    pub outcome: String,
+    pub used: usize,
+    pub dropped: usize,
+    /// Per model variable: rows in which it was missing (a row can count for several).
+    pub missing: Vec<(String, usize)>,
+}
+
+/// Build the design of `spec` on `frame` and accumulate its sufficient statistics in one pass.
+pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
+    let mut errors = unsupported(spec);
+    if spec.equations.is_empty() {
+        errors.push(Diagnostic::error(
+            "the model has no equation",
+            Location::None,
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut equations = Vec::new();
+    for (e, eq) in spec.equations.iter().enumerate() {
+        match EquationColumns::new(e, eq, spec, frame) {
+            Ok(cols) => equations.push(cols),
+            Err(mut d) => errors.append(&mut d),
+        }
+    }
+    let mut groupings = Vec::new();
+    for term in &spec.random {
+        match Grouping::new(term, frame) {
+            Ok(g) => groupings.push(g),
+            Err(d) => errors.push(*d),
+        }
+        for effect in &term.effects {
+            if effect.equation >= spec.equations.len() {
+                errors.push(Diagnostic::at(
+                    format!("random effect `{}` refers to no equation", effect.name),
+                    term.span,
+                ));
+            }
+            for v in &effect.variables {
+                match frame.column(v) {
+                    Some(crate::data::Column::Numeric(_)) => {}
+                    Some(_) => errors.push(not_supported(
+                        &format!("a random slope of the text column `{v}`"),
+                        term.span,
+                    )),
+                    None => errors.push(Diagnostic::at(
+                        format!("no column `{v}` for a random slope"),
+                        term.span,
+                    )),
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let fixed = shared_parameters(&equations);
+    statistics::accumulate(spec, frame, &equations, &fixed, &groupings).map(
+        |(stats, classes, observations)| Design {
+            fixed: fixed.parameters,
+            random: spec
+                .random
+                .iter()
+                .zip(&groupings)
+                .map(|(t, g)| RandomTerm {
+                    name: t.name.clone(),
+                    effects: t
+                        .effects
+                        .iter()
+                        .map(|e| (e.equation, e.name.clone()))
+                        .collect(),
+                    correlated: t.correlated,
+                    levels: g.level_names(),
+                })
+                .collect(),
+            classes,
+            equations: observations,
+            stats,
+        },
+    )
+}
+
+/// Parameters of features this engine does not fit yet: reported, never silently ignored.
+fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for eq in &spec.equations {
+        if eq.outcome_kind == OutcomeKind::RandomCoefficient {
+            out.push(not_supported(
+                &format!("a random coefficient (`{}`) as an outcome", eq.outcome),
+                eq.span,
+            ));
+        }
+    }
+    for r in &spec.residual {
+        if r.correlated_within.is_some() {
+            out.push(not_supported(
+                "`correlated within` residuals",
+                spec.equations
+                    .get(r.equation)
+                    .map_or_else(Default::default, |e| e.span),
+            ));
+        }
+    }
+    out
+}
+
+fn not_supported(what: &str, span: crate::syntax::ast::Span) -> Diagnostic {
+    Diagnostic::at(format!("{what} is not supported yet"), span)
+}
+
+/// Where each equation's design column goes: a free parameter (shared by equal labels) or the
+/// offset (a fixed value).
+pub(crate) struct ParameterMap {
+    parameters: Vec<FixedParameter>,
+    /// Per equation, per column: `Target`.
+    targets: Vec<Vec<Target>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Parameter(usize),
+    Offset(f64),
+}
+
+fn shared_parameters(equations: &[EquationColumns]) -> ParameterMap {
+    let mut parameters: Vec<FixedParameter> = Vec::new();
+    let mut targets = Vec::new();
+    for eq in equations {
+        let mut t = Vec::new();
+        for col in &eq.columns {
+            t.push(match &col.coefficient {
+                Coefficient::Fixed(v) => Target::Offset(*v),
+                Coefficient::Free { label } => {
+                    let existing = label.as_ref().and_then(|l| {
+                        parameters
+                            .iter()
+                            .position(|p| p.label.as_deref() == Some(l.as_str()))
+                    });
+                    match existing {
+                        Some(i) => {
+                            parameters[i].columns.push((eq.equation, col.name.clone()));
+                            Target::Parameter(i)
+                        }
+                        None => {
+                            parameters.push(FixedParameter {
+                                columns: vec![(eq.equation, col.name.clone())],
+                                label: label.clone(),
+                            });
+                            Target::Parameter(parameters.len() - 1)
+                        }
+                    }
+                }
+            });
+        }
+        targets.push(t);
+    }
+    ParameterMap {
+        parameters,
+        targets,
+    }
+}
+
+impl ParameterMap {
+    pub(crate) fn len(&self) -> usize {
+        self.parameters.len()
+    }
+    pub(crate) fn target(&self, equation: usize, column: usize) -> Target {
+        self.targets[equation][column]
+    }
+}

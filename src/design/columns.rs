@@ -1,0 +1,235 @@
+//! The fixed-effect columns of one equation, with R's names and R's treatment coding.
+//!
+//! Owns expanding a term (`x`, `x:z`, a text column, `age:Sex`) into columns that are products of
+//! numeric values and level indicators. It must not read rows beyond looking up column kinds and
+//! levels; values are computed per row by `statistics` through `DesignColumn::value`.
+
+use crate::data::{Column, MISSING_CODE};
+use crate::diagnostics::Diagnostic;
+use crate::model::{Coefficient, EquationSpec, ModelSpec};
+use crate::prepare::AnalysisFrame;
+
+/// One factor of a column's product: a numeric column's value, or the indicator of a level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Factor {
+    Numeric(usize),
+    Indicator { column: usize, code: u32 },
+}
+
+#[derive(Debug, Clone)]
+pub struct DesignColumn {
+    /// R's name: `(Intercept)`, `x`, `SexFemale`, `age:SexFemale`.
+    pub name: String,
+    pub coefficient: Coefficient,
+    /// Empty for the intercept.
+    pub factors: Vec<Factor>,
+}
+
+impl DesignColumn {
+    pub fn value(&self, frame: &AnalysisFrame, row: usize) -> f64 {
+        self.factors.iter().fold(1.0, |acc, f| match *f {
+            Factor::Numeric(c) => acc * column_value(frame, c, row),
+            Factor::Indicator { column, code } => match &frame.columns[column] {
+                Column::Text { codes, .. } if codes[row] == code => acc,
+                _ => 0.0,
+            },
+        })
+    }
+}
+
+/// A numeric column's value at `row`; NaN for a text column (never asked for one).
+pub fn column_value(frame: &AnalysisFrame, column: usize, row: usize) -> f64 {
+    match &frame.columns[column] {
+        Column::Numeric(v) => v[row],
+        Column::Text { .. } => f64::NAN,
+    }
+}
+
+/// The columns of one equation and the variables an observation of it needs.
+#[derive(Debug, Clone)]
+pub struct EquationColumns {
+    pub equation: usize,
+    pub outcome: usize,
+    pub columns: Vec<DesignColumn>,
+    /// Frame column indices that must be non-missing for a row to give an observation.
+    pub required: Vec<usize>,
+    /// The `residual by` column, if any.
+    pub by: Option<usize>,
+}
+
+impl EquationColumns {
+    pub fn new(
+        equation: usize,
+        eq: &EquationSpec,
+        spec: &ModelSpec,
+        frame: &AnalysisFrame,
+    ) -> Result<Self, Vec<Diagnostic>> {
+        let mut errors = Vec::new();
+        let index = |name: &str, errors: &mut Vec<Diagnostic>| {
+            let i = frame.names.iter().position(|n| n == name);
+            if i.is_none() {
+                errors.push(Diagnostic::at(
+                    format!("no column `{name}` in the analysis frame"),
+                    eq.span,
+                ));
+            }
+            i
+        };
+        let outcome = index(&eq.outcome, &mut errors);
+        if let Some(o) = outcome {
+            if !matches!(frame.columns[o], Column::Numeric(_)) {
+                errors.push(Diagnostic::at(
+                    format!("the outcome `{}` is not numeric", eq.outcome),
+                    eq.span,
+                ));
+            }
+        }
+        let mut required: Vec<usize> = outcome.into_iter().collect();
+        let add = |i: usize, required: &mut Vec<usize>| {
+            if !required.contains(&i) {
+                required.push(i);
+            }
+        };
+
+        let mut columns = Vec::new();
+        if let Some(c) = &eq.intercept {
+            columns.push(DesignColumn {
+                name: "(Intercept)".into(),
+                coefficient: c.clone(),
+                factors: Vec::new(),
+            });
+        }
+        // R's rule: a factor in a term is contrast-coded when the term without it is already
+        // in the model (the empty term counts when there is an intercept); otherwise it gets
+        // one indicator per level. Without an intercept, only the first factor gets the full
+        // set (after it, the empty term counts as present).
+        let mut seen_terms: Vec<Vec<&str>> = Vec::new();
+        let mut empty_present = eq.intercept.is_some();
+        for term in &eq.terms {
+            let mut pieces: Vec<Vec<(String, Factor)>> = Vec::new();
+            let mut ok = true;
+            let mut had_factor = false;
+            for v in &term.variables {
+                let Some(ci) = index(v, &mut errors) else {
+                    ok = false;
+                    continue;
+                };
+                add(ci, &mut required);
+                match &frame.columns[ci] {
+                    Column::Numeric(_) => pieces.push(vec![(v.clone(), Factor::Numeric(ci))]),
+                    Column::Text { levels, .. } => {
+                        had_factor = true;
+                        let margin: Vec<&str> = term
+                            .variables
+                            .iter()
+                            .filter(|w| *w != v)
+                            .map(String::as_str)
+                            .collect();
+                        let contrasted = if margin.is_empty() {
+                            empty_present
+                        } else {
+                            seen_terms.iter().any(|t| same_set(t, &margin))
+                        };
+                        let first = usize::from(contrasted);
+                        pieces.push(
+                            levels
+                                .iter()
+                                .enumerate()
+                                .skip(first)
+                                .map(|(code, level)| {
+                                    (
+                                        format!("{v}{level}"),
+                                        Factor::Indicator {
+                                            column: ci,
+                                            code: code as u32,
+                                        },
+                                    )
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            if had_factor {
+                empty_present = true;
+            }
+            seen_terms.push(term.variables.iter().map(String::as_str).collect());
+            if !ok {
+                continue;
+            }
+            // Each new piece's levels are the outer loop, so the first variable varies fastest
+            // (R's order).
+            let mut combos: Vec<(Vec<String>, Vec<Factor>)> = vec![(Vec::new(), Vec::new())];
+            for piece in &pieces {
+                let mut next = Vec::new();
+                for (name, factor) in piece {
+                    for (names, factors) in &combos {
+                        let mut n = names.clone();
+                        n.push(name.clone());
+                        let mut f = factors.clone();
+                        f.push(*factor);
+                        next.push((n, f));
+                    }
+                }
+                combos = next;
+            }
+            for (names, factors) in combos {
+                columns.push(DesignColumn {
+                    name: names.join(":"),
+                    coefficient: term.coefficient.clone(),
+                    factors,
+                });
+            }
+        }
+
+        for term in &spec.random {
+            for effect in term.effects.iter().filter(|e| e.equation == equation) {
+                for v in &effect.variables {
+                    if let Some(ci) = index(v, &mut errors) {
+                        add(ci, &mut required);
+                    }
+                }
+                for g in &term.grouping {
+                    if let Some(ci) = index(g, &mut errors) {
+                        add(ci, &mut required);
+                    }
+                }
+            }
+        }
+        let mut by = None;
+        for r in spec.residual.iter().filter(|r| r.equation == equation) {
+            if let Some(b) = &r.by {
+                by = index(b, &mut errors);
+                if let Some(ci) = by {
+                    add(ci, &mut required);
+                }
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(EquationColumns {
+            equation,
+            outcome: outcome.unwrap_or_default(),
+            columns,
+            required,
+            by,
+        })
+    }
+
+    /// Whether every variable this equation needs is present in `row`.
+    pub fn complete(&self, frame: &AnalysisFrame, row: usize) -> bool {
+        self.required.iter().all(|&c| !is_missing(frame, c, row))
+    }
+}
+
+pub fn is_missing(frame: &AnalysisFrame, column: usize, row: usize) -> bool {
+    match &frame.columns[column] {
+        Column::Numeric(v) => v[row].is_nan(),
+        Column::Text { codes, .. } => codes[row] == MISSING_CODE,
+    }
+}
+
+fn same_set(a: &[&str], b: &[&str]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}

@@ -1,0 +1,104 @@
+//! Grouping factors: the level of every row for one random term (the distinct combinations of the
+//! term's grouping columns, numbered in order of first appearance).
+//!
+//! Owns mapping rows to group levels and naming the levels. It must not accumulate statistics.
+
+use std::collections::HashMap;
+
+use crate::data::{Column, MISSING_CODE};
+use crate::diagnostics::Diagnostic;
+use crate::model::RandomTermSpec;
+use crate::prepare::AnalysisFrame;
+
+/// Level code of a row with a missing grouping value.
+pub const NO_LEVEL: u32 = u32::MAX;
+
+#[derive(Debug, Clone)]
+pub struct Grouping {
+    /// Per frame row: the level, or `NO_LEVEL`.
+    pub codes: Vec<u32>,
+    /// Per level: the grouping columns' values as text.
+    names: Vec<String>,
+}
+
+impl Grouping {
+    pub fn new(term: &RandomTermSpec, frame: &AnalysisFrame) -> Result<Self, Box<Diagnostic>> {
+        let mut cols = Vec::new();
+        for g in &term.grouping {
+            match frame.column(g) {
+                Some(c) => cols.push(c),
+                None => {
+                    return Err(Box::new(Diagnostic::at(
+                        format!("no grouping column `{g}` in the analysis frame"),
+                        term.span,
+                    )))
+                }
+            }
+        }
+        let mut index: HashMap<Vec<u64>, u32> = HashMap::new();
+        let mut names = Vec::new();
+        let mut codes = Vec::with_capacity(frame.nrows);
+        let mut key = Vec::with_capacity(cols.len());
+        // Rows of one group are usually adjacent: reuse the previous row's answer.
+        let mut last: Option<(Vec<u64>, u32)> = None;
+        for row in 0..frame.nrows {
+            key.clear();
+            let mut missing = false;
+            for c in &cols {
+                match c {
+                    Column::Numeric(v) => {
+                        missing |= v[row].is_nan();
+                        key.push(v[row].to_bits());
+                    }
+                    Column::Text { codes, .. } => {
+                        missing |= codes[row] == MISSING_CODE;
+                        key.push(u64::from(codes[row]));
+                    }
+                }
+            }
+            if missing {
+                codes.push(NO_LEVEL);
+                continue;
+            }
+            if let Some((k, level)) = &last {
+                if *k == key {
+                    codes.push(*level);
+                    continue;
+                }
+            }
+            let level = *index.entry(key.clone()).or_insert_with(|| {
+                names.push(level_name(&cols, &key));
+                (names.len() - 1) as u32
+            });
+            last = Some((key.clone(), level));
+            codes.push(level);
+        }
+        Ok(Grouping { codes, names })
+    }
+
+    pub fn nlevels(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn level_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+}
+
+fn level_name(cols: &[&Column], key: &[u64]) -> String {
+    cols.iter()
+        .zip(key)
+        .map(|(c, &k)| match c {
+            Column::Numeric(_) => {
+                let v = f64::from_bits(k);
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    format!("{}", v as i64)
+                } else {
+                    format!("{v}")
+                }
+            }
+            Column::Text { levels, .. } => levels[k as usize].clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(":")
+}

@@ -1,0 +1,410 @@
+//! The sufficient statistics of a linear mixed model, accumulated in ONE pass over the rows.
+//!
+//! Per residual class (the weight of a class is a parameter, so classes are kept apart and
+//! combined per evaluation): n, [X y]'[X y]; per level of each random term Z'Z and Z'[X y]; per
+//! pair of terms the blocks Z_a'Z_b of level pairs that co-occur. Matrices are flat column-major
+//! `Vec<f64>`. This module must not estimate anything.
+
+use std::collections::HashMap;
+
+use crate::data::Column;
+use crate::diagnostics::{Diagnostic, Location};
+use crate::model::ModelSpec;
+use crate::prepare::AnalysisFrame;
+
+use super::columns::{column_value, is_missing, EquationColumns};
+use super::grouping::Grouping;
+use super::{EquationObservations, ParameterMap, ResidualClass, Target};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SufficientStatistics {
+    /// Number of free fixed-effect parameters (columns of X).
+    pub p: usize,
+    /// Observations per residual class.
+    pub n: Vec<usize>,
+    /// Per class: [X y]'[X y], (p+1)×(p+1) column-major; y is offset-corrected.
+    pub xy: Vec<Vec<f64>>,
+    /// Per random term (in `ModelSpec::random` order).
+    pub factors: Vec<FactorStatistics>,
+    /// Per pair of random terms `a < b` whose levels co-occur.
+    pub cross: Vec<CrossStatistics>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FactorStatistics {
+    pub q: usize,
+    pub nlevels: usize,
+    /// Blocks of level `j` are `blocks[level_start[j]..level_start[j + 1]]`, one per class.
+    pub level_start: Vec<usize>,
+    pub blocks: Vec<LevelBlock>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LevelBlock {
+    pub class: usize,
+    /// Z_j'Z_j, q×q.
+    pub zz: Vec<f64>,
+    /// Z_j'[X y], q×(p+1).
+    pub zxy: Vec<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossStatistics {
+    pub a: usize,
+    pub b: usize,
+    pub blocks: Vec<CrossBlock>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrossBlock {
+    pub level_a: usize,
+    pub level_b: usize,
+    pub class: usize,
+    /// Z_a'Z_b restricted to the rows of both levels, q_a×q_b.
+    pub zz: Vec<f64>,
+}
+
+struct Accumulator {
+    q: usize,
+    index: HashMap<(u32, u32), usize>,
+    last: Option<((u32, u32), usize)>,
+    blocks: Vec<(u32, u32, Vec<f64>, Vec<f64>)>,
+}
+
+struct CrossAccumulator {
+    a: usize,
+    b: usize,
+    index: HashMap<(u32, u32, u32), usize>,
+    last: Option<((u32, u32, u32), usize)>,
+    blocks: Vec<((u32, u32, u32), Vec<f64>)>,
+}
+
+type Accumulated = (
+    SufficientStatistics,
+    Vec<ResidualClass>,
+    Vec<EquationObservations>,
+);
+
+pub(super) fn accumulate(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+    equations: &[EquationColumns],
+    fixed: &ParameterMap,
+    groupings: &[Grouping],
+) -> Result<Accumulated, Vec<Diagnostic>> {
+    let p = fixed.len();
+    let m = p + 1;
+    // Per term, per effect: (equation, frame columns of the slope's variables).
+    let effects: Vec<Vec<(usize, Vec<usize>)>> = spec
+        .random
+        .iter()
+        .map(|t| {
+            t.effects
+                .iter()
+                .map(|e| {
+                    let cols = e
+                        .variables
+                        .iter()
+                        .filter_map(|v| frame.names.iter().position(|n| n == v))
+                        .collect();
+                    (e.equation, cols)
+                })
+                .collect()
+        })
+        .collect();
+    let in_equation: Vec<Vec<bool>> = effects
+        .iter()
+        .map(|es| {
+            (0..equations.len())
+                .map(|e| es.iter().any(|(eq, _)| *eq == e))
+                .collect()
+        })
+        .collect();
+    let mut factors: Vec<Accumulator> = effects
+        .iter()
+        .map(|es| Accumulator {
+            q: es.len(),
+            index: HashMap::new(),
+            last: None,
+            blocks: Vec::new(),
+        })
+        .collect();
+    let mut crosses: Vec<CrossAccumulator> = Vec::new();
+    for a in 0..effects.len() {
+        for b in a + 1..effects.len() {
+            crosses.push(CrossAccumulator {
+                a,
+                b,
+                index: HashMap::new(),
+                last: None,
+                blocks: Vec::new(),
+            });
+        }
+    }
+
+    let mut class_index: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut class_keys: Vec<(usize, f64, Option<String>)> = Vec::new();
+    let mut n: Vec<usize> = Vec::new();
+    let mut xy: Vec<Vec<f64>> = Vec::new();
+    let mut observations: Vec<EquationObservations> = equations
+        .iter()
+        .map(|e| EquationObservations {
+            outcome: spec.equations[e.equation].outcome.clone(),
+            used: 0,
+            dropped: 0,
+            missing: e
+                .required
+                .iter()
+                .map(|&c| (frame.names[c].clone(), 0))
+                .collect(),
+        })
+        .collect();
+
+    let mut x = vec![0.0; m];
+    let mut z: Vec<Vec<f64>> = effects.iter().map(|es| vec![0.0; es.len()]).collect();
+    let mut levels = vec![0u32; effects.len()];
+    let mut active = vec![false; effects.len()];
+    for row in 0..frame.nrows {
+        for (e, eq) in equations.iter().enumerate() {
+            if !eq.complete(frame, row) {
+                let obs = &mut observations[e];
+                obs.dropped += 1;
+                for (k, &c) in eq.required.iter().enumerate() {
+                    if is_missing(frame, c, row) {
+                        obs.missing[k].1 += 1;
+                    }
+                }
+                continue;
+            }
+            observations[e].used += 1;
+
+            x.iter_mut().for_each(|v| *v = 0.0);
+            let mut offset = 0.0;
+            for (k, col) in eq.columns.iter().enumerate() {
+                let v = col.value(frame, row);
+                match fixed.target(e, k) {
+                    Target::Parameter(i) => x[i] += v,
+                    Target::Offset(c) => offset += c * v,
+                }
+            }
+            x[p] = column_value(frame, eq.outcome, row) - offset;
+
+            let class = {
+                let (key, sort_key, name) = match eq.by {
+                    None => (0u64, 0.0, None),
+                    Some(c) => match &frame.columns[c] {
+                        Column::Numeric(v) => (v[row].to_bits(), v[row], Some(c)),
+                        Column::Text { codes, .. } => {
+                            (u64::from(codes[row]), f64::from(codes[row]), Some(c))
+                        }
+                    },
+                };
+                *class_index.entry((e, key)).or_insert_with(|| {
+                    let label = name.map(|c| level_label(&frame.columns[c], key));
+                    class_keys.push((e, sort_key, label));
+                    n.push(0);
+                    xy.push(vec![0.0; m * m]);
+                    n.len() - 1
+                })
+            };
+            n[class] += 1;
+            let s = &mut xy[class];
+            for j in 0..m {
+                let xj = x[j];
+                for i in 0..m {
+                    s[j * m + i] += x[i] * xj;
+                }
+            }
+
+            for (k, acc) in factors.iter_mut().enumerate() {
+                active[k] = in_equation[k][e];
+                if !active[k] {
+                    continue;
+                }
+                let zk = &mut z[k];
+                for (i, (eqi, vars)) in effects[k].iter().enumerate() {
+                    zk[i] = if *eqi == e {
+                        vars.iter().map(|&c| column_value(frame, c, row)).product()
+                    } else {
+                        0.0
+                    };
+                }
+                let level = groupings[k].codes[row];
+                levels[k] = level;
+                let key = (level, class as u32);
+                let idx = match acc.last {
+                    Some((k0, i0)) if k0 == key => i0,
+                    _ => {
+                        let q = acc.q;
+                        let blocks = &mut acc.blocks;
+                        let i = *acc.index.entry(key).or_insert_with(|| {
+                            blocks.push((level, class as u32, vec![0.0; q * q], vec![0.0; q * m]));
+                            blocks.len() - 1
+                        });
+                        acc.last = Some((key, i));
+                        i
+                    }
+                };
+                let q = acc.q;
+                let (_, _, zz, zxy) = &mut acc.blocks[idx];
+                for j in 0..q {
+                    let zj = zk[j];
+                    if zj == 0.0 {
+                        continue;
+                    }
+                    for i in 0..q {
+                        zz[j * q + i] += zk[i] * zj;
+                    }
+                }
+                for j in 0..m {
+                    let xj = x[j];
+                    for i in 0..q {
+                        zxy[j * q + i] += zk[i] * xj;
+                    }
+                }
+            }
+            for cr in crosses.iter_mut() {
+                if !(active[cr.a] && active[cr.b]) {
+                    continue;
+                }
+                let (za, zb) = (&z[cr.a], &z[cr.b]);
+                if za.iter().all(|v| *v == 0.0) || zb.iter().all(|v| *v == 0.0) {
+                    continue;
+                }
+                let key = (levels[cr.a], levels[cr.b], class as u32);
+                let (qa, qb) = (za.len(), zb.len());
+                let idx = match cr.last {
+                    Some((k0, i0)) if k0 == key => i0,
+                    _ => {
+                        let blocks = &mut cr.blocks;
+                        let i = *cr.index.entry(key).or_insert_with(|| {
+                            blocks.push((key, vec![0.0; qa * qb]));
+                            blocks.len() - 1
+                        });
+                        cr.last = Some((key, i));
+                        i
+                    }
+                };
+                let zz = &mut cr.blocks[idx].1;
+                for j in 0..qb {
+                    for i in 0..qa {
+                        zz[j * qa + i] += za[i] * zb[j];
+                    }
+                }
+            }
+        }
+    }
+
+    if n.is_empty() {
+        return Err(vec![Diagnostic::error(
+            "no observations: every row misses a model variable",
+            Location::None,
+        )]);
+    }
+
+    // Classes in a stable order: by equation, then by the `by` column's level order.
+    let mut order: Vec<usize> = (0..n.len()).collect();
+    order.sort_by(|&i, &j| {
+        (class_keys[i].0, class_keys[i].1)
+            .partial_cmp(&(class_keys[j].0, class_keys[j].1))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut rank = vec![0; n.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    let classes = order
+        .iter()
+        .map(|&i| ResidualClass {
+            equation: class_keys[i].0,
+            level: class_keys[i].2.clone(),
+            nobs: n[i],
+        })
+        .collect();
+    let n_sorted = order.iter().map(|&i| n[i]).collect();
+    let xy_sorted = order.iter().map(|&i| xy[i].clone()).collect();
+
+    let factors = factors
+        .into_iter()
+        .zip(groupings)
+        .map(|(acc, g)| {
+            let mut blocks: Vec<(usize, LevelBlock)> = acc
+                .blocks
+                .into_iter()
+                .map(|(level, class, zz, zxy)| {
+                    (
+                        level as usize,
+                        LevelBlock {
+                            class: rank[class as usize],
+                            zz,
+                            zxy,
+                        },
+                    )
+                })
+                .collect();
+            blocks.sort_by_key(|(l, b)| (*l, b.class));
+            let nlevels = g.nlevels();
+            let mut level_start = vec![0; nlevels + 1];
+            for (l, _) in &blocks {
+                level_start[l + 1] += 1;
+            }
+            for j in 0..nlevels {
+                level_start[j + 1] += level_start[j];
+            }
+            FactorStatistics {
+                q: acc.q,
+                nlevels,
+                level_start,
+                blocks: blocks.into_iter().map(|(_, b)| b).collect(),
+            }
+        })
+        .collect();
+    let cross = crosses
+        .into_iter()
+        .filter(|c| !c.blocks.is_empty())
+        .map(|c| {
+            let mut blocks: Vec<CrossBlock> = c
+                .blocks
+                .into_iter()
+                .map(|((la, lb, class), zz)| CrossBlock {
+                    level_a: la as usize,
+                    level_b: lb as usize,
+                    class: rank[class as usize],
+                    zz,
+                })
+                .collect();
+            blocks.sort_by_key(|b| (b.level_a, b.level_b, b.class));
+            CrossStatistics {
+                a: c.a,
+                b: c.b,
+                blocks,
+            }
+        })
+        .collect();
+
+    Ok((
+        SufficientStatistics {
+            p,
+            n: n_sorted,
+            xy: xy_sorted,
+            factors,
+            cross,
+        },
+        classes,
+        observations,
+    ))
+}
+
+fn level_label(column: &Column, key: u64) -> String {
+    match column {
+        Column::Numeric(_) => {
+            let v = f64::from_bits(key);
+            if v.fract() == 0.0 && v.abs() < 1e15 {
+                format!("{}", v as i64)
+            } else {
+                format!("{v}")
+            }
+        }
+        Column::Text { levels, .. } => levels[key as usize].clone(),
+    }
+}

@@ -1,0 +1,588 @@
+//! The profiled ML/REML deviance of a linear mixed model as a function of the covariance
+//! parameters, evaluated from sufficient statistics only (Bates et al. 2015, JSS 67(1), 3.1-3.6;
+//! MixedModels.jl's blocked Cholesky).
+//!
+//! Owns the parameter layout (θ per term, lower-triangular column-major as lme4, then log δ per
+//! residual class after the first), the blocked Cholesky of
+//!
+//! ```text
+//!   [ Λ'Z'WZΛ + I   Λ'Z'WX   Λ'Z'Wy ]
+//!   [ X'WZΛ         X'WX     X'Wy   ]
+//!   [ y'WZΛ         y'WX     y'Wy   ]
+//! ```
+//!
+//! and the deviance, β̂ and Cov(β̂) read off it. Terms are ordered by number of levels, largest
+//! first. The first term's block is block-diagonal (one q×q Cholesky per level). The remaining
+//! terms' levels are split into connected components of the fill-in graph (two levels are
+//! connected when they co-occur with each other or with the same level of the first term); the
+//! Schur complement is block-diagonal over components, so nested factors (sessions in patients)
+//! cost one small dense Cholesky per outer group and crossed factors one dense block. Every
+//! evaluation costs per level, never per row. This module must not optimize.
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::design::{Design, SufficientStatistics};
+use crate::syntax::ast::Method;
+
+/// Statistics of one level, combined over classes per evaluation: (class, Z'Z, Z'[X y]).
+type ClassBlocks = Vec<(usize, DMatrix<f64>, DMatrix<f64>)>;
+/// Cross-product blocks per class.
+type ClassCross = Vec<(usize, DMatrix<f64>)>;
+
+#[derive(Debug, Clone)]
+struct TermLayout {
+    q: usize,
+    correlated: bool,
+    /// Position of the term's first θ in the parameter vector.
+    offset: usize,
+}
+
+impl TermLayout {
+    fn ntheta(&self) -> usize {
+        if self.correlated {
+            self.q * (self.q + 1) / 2
+        } else {
+            self.q
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct FirstLevel {
+    blocks: ClassBlocks,
+    /// (trailing node, Z_1'Z_k oriented q1×qk per class).
+    links: Vec<(usize, ClassCross)>,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    term: usize,
+    component: usize,
+    offset: usize,
+    blocks: ClassBlocks,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Component {
+    size: usize,
+    nodes: Vec<usize>,
+    /// (node a, node b, Z_a'Z_b per class), a ≠ b.
+    cross: Vec<(usize, usize, ClassCross)>,
+}
+
+/// The profiled deviance of one design: built once, evaluated many times.
+#[derive(Debug, Clone)]
+pub struct ProfiledDeviance {
+    method: Method,
+    p: usize,
+    n_class: Vec<usize>,
+    terms: Vec<TermLayout>,
+    ntheta: usize,
+    /// The term with most levels (block-diagonal), if any random term exists.
+    first: Option<usize>,
+    first_levels: Vec<FirstLevel>,
+    nodes: Vec<Node>,
+    components: Vec<Component>,
+    xy: Vec<DMatrix<f64>>,
+}
+
+/// What one evaluation yields besides the deviance.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// log |L_Z|², the random-effects part of the Cholesky.
+    pub ld_l2: f64,
+    /// log |R_X|².
+    pub ld_rx2: f64,
+    /// Penalised weighted residual sum of squares r².
+    pub pwrss: f64,
+    pub beta: DVector<f64>,
+    /// Lower-triangular L_X with L_X L_X' = R_X'R_X.
+    pub lx: DMatrix<f64>,
+    /// −Σ n_c log w_c: the residual classes' contribution.
+    pub weight_term: f64,
+}
+
+/// Why the deviance cannot be evaluated at a parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DevianceError {
+    /// [X y]'s Schur complement is not positive definite: X is rank deficient (or y is fitted
+    /// exactly).
+    FixedRankDeficient,
+    WrongLength {
+        expected: usize,
+        got: usize,
+    },
+    NonFinite,
+}
+
+fn mat(data: &[f64], r: usize, c: usize) -> DMatrix<f64> {
+    DMatrix::from_column_slice(r, c, data)
+}
+
+impl ProfiledDeviance {
+    pub fn new(design: &Design, method: Method) -> Self {
+        let stats: &SufficientStatistics = &design.stats;
+        let p = stats.p;
+        let m = p + 1;
+        let mut terms = Vec::new();
+        let mut offset = 0;
+        for (k, f) in stats.factors.iter().enumerate() {
+            let layout = TermLayout {
+                q: f.q,
+                correlated: design.random[k].correlated,
+                offset,
+            };
+            offset += layout.ntheta();
+            terms.push(layout);
+        }
+        let ntheta = offset;
+
+        let mut order: Vec<usize> = (0..stats.factors.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(stats.factors[k].nlevels));
+        let first = order.first().copied();
+
+        let level_blocks = |k: usize, j: usize| -> ClassBlocks {
+            let f = &stats.factors[k];
+            f.blocks[f.level_start[j]..f.level_start[j + 1]]
+                .iter()
+                .map(|b| (b.class, mat(&b.zz, f.q, f.q), mat(&b.zxy, f.q, m)))
+                .collect()
+        };
+
+        // Trailing nodes: (term, level) for every term but the first.
+        let mut node_id = vec![Vec::new(); stats.factors.len()];
+        let mut nodes = Vec::new();
+        for &k in order.iter().skip(1) {
+            node_id[k] = (0..stats.factors[k].nlevels)
+                .map(|j| {
+                    nodes.push(Node {
+                        term: k,
+                        component: 0,
+                        offset: 0,
+                        blocks: level_blocks(k, j),
+                    });
+                    nodes.len() - 1
+                })
+                .collect();
+        }
+
+        let mut first_levels: Vec<FirstLevel> = match first {
+            Some(f) => (0..stats.factors[f].nlevels)
+                .map(|j| FirstLevel {
+                    blocks: level_blocks(f, j),
+                    links: Vec::new(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut parent: Vec<usize> = (0..nodes.len()).collect();
+        let mut trailing_cross: Vec<(usize, usize, usize, DMatrix<f64>)> = Vec::new();
+        for cr in &stats.cross {
+            let (qa, qb) = (stats.factors[cr.a].q, stats.factors[cr.b].q);
+            for b in &cr.blocks {
+                let zz = mat(&b.zz, qa, qb);
+                if Some(cr.a) == first || Some(cr.b) == first {
+                    let (j, node, block) = if Some(cr.a) == first {
+                        (b.level_a, node_id[cr.b][b.level_b], zz)
+                    } else {
+                        (b.level_b, node_id[cr.a][b.level_a], zz.transpose())
+                    };
+                    let links = &mut first_levels[j].links;
+                    match links.iter_mut().find(|(n, _)| *n == node) {
+                        Some((_, blocks)) => blocks.push((b.class, block)),
+                        None => links.push((node, vec![(b.class, block)])),
+                    }
+                } else {
+                    let (na, nb) = (node_id[cr.a][b.level_a], node_id[cr.b][b.level_b]);
+                    union(&mut parent, na, nb);
+                    trailing_cross.push((na, nb, b.class, zz));
+                }
+            }
+        }
+        for level in &first_levels {
+            for w in level.links.windows(2) {
+                union(&mut parent, w[0].0, w[1].0);
+            }
+        }
+
+        let mut components: Vec<Component> = Vec::new();
+        let mut component_of_root = vec![usize::MAX; nodes.len()];
+        for (i, node) in nodes.iter_mut().enumerate() {
+            let r = find(&mut parent, i);
+            if component_of_root[r] == usize::MAX {
+                component_of_root[r] = components.len();
+                components.push(Component::default());
+            }
+            let c = component_of_root[r];
+            let comp = &mut components[c];
+            node.component = c;
+            node.offset = comp.size;
+            comp.size += stats.factors[node.term].q;
+            comp.nodes.push(i);
+        }
+        for (na, nb, class, zz) in trailing_cross {
+            let comp = &mut components[nodes[na].component];
+            match comp.cross.iter_mut().find(|(a, b, _)| *a == na && *b == nb) {
+                Some((_, _, blocks)) => blocks.push((class, zz)),
+                None => comp.cross.push((na, nb, vec![(class, zz)])),
+            }
+        }
+
+        ProfiledDeviance {
+            method,
+            p,
+            n_class: stats.n.clone(),
+            terms,
+            ntheta,
+            first,
+            first_levels,
+            nodes,
+            components,
+            xy: stats.xy.iter().map(|s| mat(s, m, m)).collect(),
+        }
+    }
+
+    pub fn method(&self) -> Method {
+        self.method
+    }
+    /// Number of θ parameters.
+    pub fn ntheta(&self) -> usize {
+        self.ntheta
+    }
+    /// Number of free relative residual SDs (log δ), one per class after the first.
+    pub fn ndelta(&self) -> usize {
+        self.n_class.len() - 1
+    }
+    pub fn nobs(&self) -> usize {
+        self.n_class.iter().sum()
+    }
+    pub fn p(&self) -> usize {
+        self.p
+    }
+    /// The optimizer's parameter count: θ then log δ.
+    pub fn nparams(&self) -> usize {
+        self.ntheta + self.ndelta()
+    }
+
+    /// lme4's start: T = I for every term, every δ = 1.
+    pub fn start(&self) -> Vec<f64> {
+        let mut x = vec![0.0; self.nparams()];
+        for t in &self.terms {
+            let mut i = t.offset;
+            for j in 0..t.q {
+                x[i] = 1.0;
+                i += if t.correlated { t.q - j } else { 1 };
+            }
+        }
+        x
+    }
+
+    /// Indices of θ that are diagonals of T (lme4's lower bound 0).
+    pub fn diagonal_indices(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for t in &self.terms {
+            let mut i = t.offset;
+            for j in 0..t.q {
+                out.push(i);
+                i += if t.correlated { t.q - j } else { 1 };
+            }
+        }
+        out
+    }
+
+    /// The relative covariance factor T of term `k` (q×q lower triangular).
+    pub fn factor(&self, k: usize, theta: &[f64]) -> DMatrix<f64> {
+        let t = &self.terms[k];
+        let mut m = DMatrix::zeros(t.q, t.q);
+        let mut i = t.offset;
+        for j in 0..t.q {
+            if t.correlated {
+                for r in j..t.q {
+                    m[(r, j)] = theta[i];
+                    i += 1;
+                }
+            } else {
+                m[(j, j)] = theta[i];
+                i += 1;
+            }
+        }
+        m
+    }
+
+    /// Flip the sign of every column of T with a negative diagonal (ΛΛ' is unchanged) so that
+    /// reported θ have diagonals ≥ 0, as lme4's.
+    pub fn normalise(&self, x: &mut [f64]) {
+        for t in &self.terms {
+            if !t.correlated {
+                for v in &mut x[t.offset..t.offset + t.q] {
+                    *v = v.abs();
+                }
+                continue;
+            }
+            let mut i = t.offset;
+            for j in 0..t.q {
+                let len = t.q - j;
+                if x[i] < 0.0 {
+                    for v in &mut x[i..i + len] {
+                        *v = -*v;
+                    }
+                }
+                i += len;
+            }
+        }
+    }
+
+    /// Class weights w_c = δ_c⁻² from the log δ part of the parameters.
+    pub fn weights(&self, log_delta: &[f64]) -> Vec<f64> {
+        std::iter::once(1.0)
+            .chain(log_delta.iter().map(|l| (-2.0 * l).exp()))
+            .collect()
+    }
+
+    /// Run the blocked Cholesky at `x = (θ, log δ)`.
+    pub fn evaluate(&self, x: &[f64]) -> Result<Evaluation, DevianceError> {
+        if x.len() != self.nparams() {
+            return Err(DevianceError::WrongLength {
+                expected: self.nparams(),
+                got: x.len(),
+            });
+        }
+        if x.iter().any(|v| !v.is_finite()) {
+            return Err(DevianceError::NonFinite);
+        }
+        let (theta, log_delta) = x.split_at(self.ntheta);
+        let w = self.weights(log_delta);
+        let m = self.p + 1;
+        let t: Vec<DMatrix<f64>> = (0..self.terms.len())
+            .map(|k| self.factor(k, theta))
+            .collect();
+
+        let mut xy = DMatrix::zeros(m, m);
+        for (c, s) in self.xy.iter().enumerate() {
+            xy += s * w[c];
+        }
+        let mut ld_l2 = 0.0;
+        let mut schur: Vec<DMatrix<f64>> = self
+            .components
+            .iter()
+            .map(|c| DMatrix::identity(c.size, c.size))
+            .collect();
+        let mut coupling: Vec<DMatrix<f64>> = self
+            .components
+            .iter()
+            .map(|c| DMatrix::zeros(m, c.size))
+            .collect();
+
+        if let Some(f) = self.first {
+            let t1 = &t[f];
+            let q1 = t1.nrows();
+            for level in &self.first_levels {
+                let mut a = DMatrix::zeros(q1, q1);
+                let mut b = DMatrix::zeros(q1, m);
+                for (c, zz, zxy) in &level.blocks {
+                    a += zz * w[*c];
+                    b += zxy * w[*c];
+                }
+                let mut lhs = t1.tr_mul(&a) * t1;
+                for i in 0..q1 {
+                    lhs[(i, i)] += 1.0;
+                }
+                let chol = lhs.cholesky().ok_or(DevianceError::NonFinite)?;
+                let l1 = chol.l();
+                ld_l2 += 2.0 * l1.diagonal().iter().map(|d| d.ln()).sum::<f64>();
+                let kxy = solve_lower(&l1, &t1.tr_mul(&b));
+                xy -= kxy.tr_mul(&kxy);
+                let mut ks: Vec<(usize, DMatrix<f64>)> = Vec::with_capacity(level.links.len());
+                for (node, blocks) in &level.links {
+                    let tk = &t[self.nodes[*node].term];
+                    let mut cz = DMatrix::zeros(q1, tk.nrows());
+                    for (c, zz) in blocks {
+                        cz += zz * w[*c];
+                    }
+                    ks.push((*node, solve_lower(&l1, &(t1.tr_mul(&cz) * tk))));
+                }
+                for (na, ka) in &ks {
+                    let node_a = &self.nodes[*na];
+                    let comp = node_a.component;
+                    let qa = ka.ncols();
+                    let update = kxy.tr_mul(ka);
+                    let mut view = coupling[comp].columns_mut(node_a.offset, qa);
+                    view -= update;
+                    for (nb, kb) in &ks {
+                        let node_b = &self.nodes[*nb];
+                        let prod = ka.tr_mul(kb);
+                        let mut view =
+                            schur[comp].view_mut((node_a.offset, node_b.offset), (qa, kb.ncols()));
+                        view -= prod;
+                    }
+                }
+            }
+        }
+
+        for (ci, comp) in self.components.iter().enumerate() {
+            let s = &mut schur[ci];
+            let e = &mut coupling[ci];
+            for &ni in &comp.nodes {
+                let node = &self.nodes[ni];
+                let tk = &t[node.term];
+                let q = tk.nrows();
+                let mut a = DMatrix::zeros(q, q);
+                let mut b = DMatrix::zeros(q, m);
+                for (c, zz, zxy) in &node.blocks {
+                    a += zz * w[*c];
+                    b += zxy * w[*c];
+                }
+                let mut view = s.view_mut((node.offset, node.offset), (q, q));
+                view += tk.tr_mul(&a) * tk;
+                let mut view = e.columns_mut(node.offset, q);
+                view += b.tr_mul(tk);
+            }
+            for (na, nb, blocks) in &comp.cross {
+                let (a, b) = (&self.nodes[*na], &self.nodes[*nb]);
+                let (ta, tb) = (&t[a.term], &t[b.term]);
+                let mut cz = DMatrix::zeros(ta.nrows(), tb.nrows());
+                for (c, zz) in blocks {
+                    cz += zz * w[*c];
+                }
+                let block = ta.tr_mul(&cz) * tb;
+                let mut view = s.view_mut((a.offset, b.offset), (ta.nrows(), tb.nrows()));
+                view += &block;
+                let mut view = s.view_mut((b.offset, a.offset), (tb.nrows(), ta.nrows()));
+                view += block.transpose();
+            }
+            let chol = s.clone().cholesky().ok_or(DevianceError::NonFinite)?;
+            let l = chol.l();
+            ld_l2 += 2.0 * l.diagonal().iter().map(|d| d.ln()).sum::<f64>();
+            let k = solve_lower(&l, &e.transpose());
+            xy -= k.tr_mul(&k);
+        }
+
+        let chol = xy.cholesky().ok_or(DevianceError::FixedRankDeficient)?;
+        let l = chol.l();
+        let p = self.p;
+        let lx = l.view((0, 0), (p, p)).into_owned();
+        let c: DVector<f64> = DVector::from_iterator(p, (0..p).map(|j| l[(p, j)]));
+        let r = l[(p, p)];
+        let ld_rx2 = 2.0 * lx.diagonal().iter().map(|d| d.ln()).sum::<f64>();
+        let beta = lx
+            .transpose()
+            .solve_upper_triangular(&c)
+            .ok_or(DevianceError::FixedRankDeficient)?;
+        let weight_term = -self
+            .n_class
+            .iter()
+            .zip(&w)
+            .map(|(n, w)| *n as f64 * w.ln())
+            .sum::<f64>();
+        Ok(Evaluation {
+            ld_l2,
+            ld_rx2,
+            pwrss: r * r,
+            beta,
+            lx,
+            weight_term,
+        })
+    }
+
+    /// The profiled criterion at `x = (θ, log δ)`: −2 log-likelihood (ML) or the REML criterion.
+    pub fn criterion(&self, e: &Evaluation) -> f64 {
+        let n = self.nobs() as f64;
+        let two_pi = 2.0 * std::f64::consts::PI;
+        match self.method {
+            Method::Ml => e.ld_l2 + n * (1.0 + (two_pi * e.pwrss / n).ln()) + e.weight_term,
+            Method::Reml => {
+                let nr = n - self.p as f64;
+                e.ld_l2 + e.ld_rx2 + nr * (1.0 + (two_pi * e.pwrss / nr).ln()) + e.weight_term
+            }
+        }
+    }
+
+    /// The profiled criterion, or +∞ where it cannot be evaluated (for the optimizer).
+    pub fn deviance(&self, x: &[f64]) -> f64 {
+        match self.evaluate(x) {
+            Ok(e) => {
+                let d = self.criterion(&e);
+                if d.is_finite() {
+                    d
+                } else {
+                    f64::INFINITY
+                }
+            }
+            Err(_) => f64::INFINITY,
+        }
+    }
+
+    /// σ² at the profiled optimum for `e`: r²/n (ML) or r²/(n − p) (REML).
+    pub fn sigma2(&self, e: &Evaluation) -> f64 {
+        let n = self.nobs() as f64;
+        match self.method {
+            Method::Ml => e.pwrss / n,
+            Method::Reml => e.pwrss / (n - self.p as f64),
+        }
+    }
+
+    fn split_varpar(&self, varpar: &[f64]) -> Result<(Vec<f64>, f64), DevianceError> {
+        if varpar.len() != self.nparams() + 1 {
+            return Err(DevianceError::WrongLength {
+                expected: self.nparams() + 1,
+                got: varpar.len(),
+            });
+        }
+        let mut x = varpar[..self.ntheta].to_vec();
+        x.extend_from_slice(&varpar[self.ntheta + 1..]);
+        Ok((x, varpar[self.ntheta]))
+    }
+
+    /// lmerTest's `devfun_vp`: the deviance at `varpar = (θ, σ, log δ…)` with β at its
+    /// conditional optimum and σ explicit (not profiled). ML: log|L|² + r²/σ² + n log(2πσ²)
+    /// (+ class-weight term); REML adds log|R_X|² − p log(2πσ²).
+    pub fn deviance_at(&self, varpar: &[f64]) -> Result<f64, DevianceError> {
+        let (x, sigma) = self.split_varpar(varpar)?;
+        let e = self.evaluate(&x)?;
+        let s2 = sigma * sigma;
+        let n = self.nobs() as f64;
+        let log2pis2 = (2.0 * std::f64::consts::PI * s2).ln();
+        let ml = e.ld_l2 + e.pwrss / s2 + n * log2pis2 + e.weight_term;
+        Ok(match self.method {
+            Method::Ml => ml,
+            Method::Reml => ml + e.ld_rx2 - self.p as f64 * log2pis2,
+        })
+    }
+
+    /// Cov(β̂) = σ²(R_X'R_X)⁻¹ at `varpar = (θ, σ, log δ…)` (lme4's `vcov` at the optimum).
+    pub fn beta_covariance_at(&self, varpar: &[f64]) -> Result<DMatrix<f64>, DevianceError> {
+        let (x, sigma) = self.split_varpar(varpar)?;
+        let e = self.evaluate(&x)?;
+        Ok(beta_covariance(&e, sigma * sigma))
+    }
+}
+
+/// σ²(L_X L_X')⁻¹.
+pub fn beta_covariance(e: &Evaluation, sigma2: f64) -> DMatrix<f64> {
+    let p = e.lx.nrows();
+    let inv =
+        e.lx.solve_lower_triangular(&DMatrix::identity(p, p))
+            .unwrap_or_else(|| DMatrix::from_element(p, p, f64::NAN));
+    inv.tr_mul(&inv) * sigma2
+}
+
+/// L⁻¹ B for lower-triangular L (always invertible here: a Cholesky factor of M + I).
+fn solve_lower(l: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    l.solve_lower_triangular(b)
+        .unwrap_or_else(|| DMatrix::from_element(b.nrows(), b.ncols(), f64::NAN))
+}
+
+fn find(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+fn union(parent: &mut [usize], a: usize, b: usize) {
+    let (ra, rb) = (find(parent, a), find(parent, b));
+    if ra != rb {
+        parent[ra.max(rb)] = ra.min(rb);
+    }
+}

@@ -1,0 +1,223 @@
+//! The fit: what estimation hands to inference and the report (β, Cov(β), θ, σ, relative
+//! residual SDs, variance components, likelihood and information criteria, convergence).
+//!
+//! Owns turning an optimum of the profiled deviance into lme4's quantities. It must not touch
+//! rows or optimize.
+
+use nalgebra::{DMatrix, DVector};
+
+use crate::design::Design;
+use crate::diagnostics::{Diagnostic, Location};
+use crate::syntax::ast::Method;
+
+use super::deviance::{beta_covariance, DevianceError, ProfiledDeviance};
+use super::optimize::{minimize, OptSummary};
+
+/// lme4's `isSingular` tolerance on the diagonal of T.
+pub const SINGULAR_TOLERANCE: f64 = 1e-4;
+
+#[derive(Debug, Clone)]
+pub struct Fit {
+    pub method: Method,
+    pub fixed: Vec<FixedEstimate>,
+    pub beta: DVector<f64>,
+    /// σ²(R_X'R_X)⁻¹, lme4's `vcov`.
+    pub beta_covariance: DMatrix<f64>,
+    /// lme4's θ (relative Cholesky factors, lower triangle column-major per term).
+    pub theta: Vec<f64>,
+    pub sigma: f64,
+    /// Per residual class; the first has δ = 1 and SD σ.
+    pub residual: Vec<ResidualEstimate>,
+    /// Per random term, in the design's order.
+    pub random: Vec<VarianceComponent>,
+    pub loglik: f64,
+    /// −2 log L for ML; the REML criterion for REML.
+    pub deviance: f64,
+    pub aic: f64,
+    pub bic: f64,
+    pub nobs: usize,
+    /// Grouping factor name → number of levels, in the order of the terms (names once).
+    pub ngroups: Vec<(String, usize)>,
+    pub converged: bool,
+    pub singular: bool,
+    pub iterations: usize,
+    pub warnings: Vec<String>,
+    /// `(θ, σ, log δ…)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
+    pub varpar: Vec<f64>,
+    pub optimization: OptSummary,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixedEstimate {
+    pub equation: usize,
+    /// R's name of the (first) column the parameter multiplies.
+    pub term: String,
+    pub label: Option<String>,
+    pub estimate: f64,
+    pub se: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidualEstimate {
+    pub equation: usize,
+    pub level: Option<String>,
+    /// Residual SD relative to σ (the first class's is 1).
+    pub delta: f64,
+    pub sd: f64,
+    pub variance: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VarianceComponent {
+    pub group: String,
+    /// (equation, R's effect name) per effect.
+    pub effects: Vec<(usize, String)>,
+    /// σ²TT'.
+    pub covariance: DMatrix<f64>,
+    pub sd: Vec<f64>,
+    pub correlation: DMatrix<f64>,
+}
+
+/// Fit `design` by ML or REML: build the profiled deviance, minimize it, read off the fit.
+pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
+    let deviance = ProfiledDeviance::new(design, method);
+    if let Err(e) = deviance.evaluate(&deviance.start()) {
+        return Err(vec![evaluation_error(&e)]);
+    }
+    if method == Method::Reml && deviance.nobs() <= deviance.p() {
+        return Err(vec![Diagnostic::error(
+            format!(
+                "REML needs more observations ({}) than fixed effects ({})",
+                deviance.nobs(),
+                deviance.p()
+            ),
+            Location::None,
+        )]);
+    }
+    let opt = minimize(&deviance);
+    let e = deviance
+        .evaluate(&opt.optimum)
+        .map_err(|e| vec![evaluation_error(&e)])?;
+    let criterion = deviance.criterion(&e);
+    let sigma2 = deviance.sigma2(&e);
+    let sigma = sigma2.sqrt();
+    let beta_cov = beta_covariance(&e, sigma2);
+    let ntheta = deviance.ntheta();
+    let theta = opt.optimum[..ntheta].to_vec();
+    let log_delta = &opt.optimum[ntheta..];
+
+    let fixed = design
+        .fixed
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FixedEstimate {
+            equation: f.equation(),
+            term: f.term().to_string(),
+            label: f.label.clone(),
+            estimate: e.beta[i],
+            se: beta_cov[(i, i)].sqrt(),
+        })
+        .collect();
+    let residual = design
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(c, class)| {
+            let delta = if c == 0 { 1.0 } else { log_delta[c - 1].exp() };
+            ResidualEstimate {
+                equation: class.equation,
+                level: class.level.clone(),
+                delta,
+                sd: sigma * delta,
+                variance: sigma2 * delta * delta,
+            }
+        })
+        .collect();
+    let random = design
+        .random
+        .iter()
+        .enumerate()
+        .map(|(k, term)| {
+            let t = deviance.factor(k, &theta);
+            let covariance = &t * t.transpose() * sigma2;
+            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
+            let q = sd.len();
+            let correlation = DMatrix::from_fn(q, q, |i, j| {
+                if i == j {
+                    1.0
+                } else {
+                    covariance[(i, j)] / (sd[i] * sd[j])
+                }
+            });
+            VarianceComponent {
+                group: term.name.clone(),
+                effects: term.effects.clone(),
+                covariance,
+                sd,
+                correlation,
+            }
+        })
+        .collect();
+    let singular = deviance
+        .diagonal_indices()
+        .iter()
+        .any(|&i| theta[i].abs() < SINGULAR_TOLERANCE);
+
+    let nobs = deviance.nobs();
+    let k = (deviance.p() + deviance.nparams() + 1) as f64;
+    let loglik = -criterion / 2.0;
+    let mut ngroups: Vec<(String, usize)> = Vec::new();
+    for term in &design.random {
+        if !ngroups.iter().any(|(n, _)| *n == term.name) {
+            ngroups.push((term.name.clone(), term.levels.len()));
+        }
+    }
+    let mut warnings = opt.warnings.clone();
+    if singular {
+        warnings.push("boundary (singular) fit".to_string());
+    }
+    let mut varpar = theta.clone();
+    varpar.push(sigma);
+    varpar.extend_from_slice(log_delta);
+
+    Ok(Fit {
+        method,
+        fixed,
+        beta: e.beta.clone(),
+        beta_covariance: beta_cov,
+        theta,
+        sigma,
+        residual,
+        random,
+        loglik,
+        deviance: criterion,
+        aic: criterion + 2.0 * k,
+        bic: criterion + k * (nobs as f64).ln(),
+        nobs,
+        ngroups,
+        converged: opt.converged,
+        singular,
+        iterations: opt.evaluations,
+        warnings,
+        varpar,
+        optimization: opt,
+    })
+}
+
+fn evaluation_error(e: &DevianceError) -> Diagnostic {
+    match e {
+        DevianceError::FixedRankDeficient => Diagnostic::error(
+            "the fixed-effect design is rank deficient (a column is constant, duplicated or a \
+             combination of others)",
+            Location::None,
+        ),
+        DevianceError::WrongLength { expected, got } => Diagnostic::error(
+            format!("internal: {got} covariance parameters given, {expected} expected"),
+            Location::None,
+        ),
+        DevianceError::NonFinite => Diagnostic::error(
+            "the deviance could not be evaluated (non-finite data or parameters)",
+            Location::None,
+        ),
+    }
+}

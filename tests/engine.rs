@@ -1,0 +1,588 @@
+//! The LMM engine (design → sufficient statistics → profiled deviance → fit) against lme4, nlme
+//! and lm reference fits in tests/reference (R 4.2.2, lme4 1.1-31, nlme 3.1-162).
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use tandem::design;
+use tandem::estimate::{fit, Fit, ProfiledDeviance};
+use tandem::prepare::AnalysisFrame;
+use tandem::syntax::ast::Method;
+
+fn fit_formula(frame: &AnalysisFrame, formula: &str, method: Method) -> Fit {
+    let spec = spec(formula, method);
+    let design = design::build(&spec, frame).expect("design");
+    fit(&design, method).expect("fit")
+}
+
+/// Compare a fit with an lme4 reference fit: loglik absolute, the rest relative.
+fn check_lme4(fit: &Fit, r: &Value, loglik_tol: f64, tol: f64) {
+    let mut failures = Vec::new();
+    let mut check = |what: String, got: f64, want: f64, tol: f64, relative: bool| {
+        let ok = if relative {
+            close(got, want, tol)
+        } else {
+            (got - want).abs() <= tol
+        };
+        if !ok {
+            failures.push(format!("{what}: got {got:.10}, want {want:.10}"));
+        }
+    };
+    eprintln!(
+        "logLik {:.10} vs lme4 {:.10} (diff {:.2e}), {} evaluations",
+        fit.loglik,
+        r["logLik"].as_f64().unwrap(),
+        fit.loglik - r["logLik"].as_f64().unwrap(),
+        fit.iterations
+    );
+    check(
+        "logLik".into(),
+        fit.loglik,
+        r["logLik"].as_f64().unwrap(),
+        loglik_tol,
+        false,
+    );
+    for f in r["fixed"].as_array().unwrap() {
+        let term = f["term"].as_str().unwrap();
+        let est = fit
+            .fixed
+            .iter()
+            .find(|e| e.term == term)
+            .unwrap_or_else(|| panic!("no fixed effect {term}"));
+        check(
+            format!("{term} estimate"),
+            est.estimate,
+            f["estimate"].as_f64().unwrap(),
+            tol,
+            true,
+        );
+        check(
+            format!("{term} se"),
+            est.se,
+            f["se"].as_f64().unwrap(),
+            tol,
+            true,
+        );
+    }
+    check(
+        "sigma".into(),
+        fit.sigma,
+        r["sigma"].as_f64().unwrap(),
+        tol,
+        true,
+    );
+    for row in r["random"].as_array().unwrap() {
+        // lme4 names a second term on the same factor `Subject.1`.
+        let group = row["group"].as_str().unwrap();
+        let group = match group.rsplit_once('.') {
+            Some((g, n)) if n.chars().all(|c| c.is_ascii_digit()) => g,
+            _ => group,
+        };
+        if group == "Residual" {
+            continue;
+        }
+        let var1 = row["var1"].as_str().unwrap();
+        let want = row["sdcor"].as_f64().unwrap();
+        let component = fit
+            .random
+            .iter()
+            .find(|c| c.group == group && c.effects.iter().any(|(_, n)| n == var1))
+            .unwrap_or_else(|| panic!("no random term {group} {var1}"));
+        let i = component
+            .effects
+            .iter()
+            .position(|(_, n)| n == var1)
+            .unwrap();
+        match row["var2"].as_str() {
+            None => check(
+                format!("sd {group} {var1}"),
+                component.sd[i],
+                want,
+                tol,
+                true,
+            ),
+            Some(var2) => {
+                let j = component
+                    .effects
+                    .iter()
+                    .position(|(_, n)| n == var2)
+                    .unwrap();
+                check(
+                    format!("cor {group} {var1} {var2}"),
+                    component.correlation[(i, j)],
+                    want,
+                    tol,
+                    true,
+                );
+            }
+        }
+    }
+    let criterion = if fit.method == Method::Ml {
+        "deviance"
+    } else {
+        "REML_criterion"
+    };
+    check(
+        criterion.into(),
+        fit.deviance,
+        r[criterion].as_f64().unwrap(),
+        2.0 * loglik_tol,
+        false,
+    );
+    check(
+        "AIC".into(),
+        fit.aic,
+        r["AIC"].as_f64().unwrap(),
+        2.0 * loglik_tol,
+        false,
+    );
+    check(
+        "BIC".into(),
+        fit.bic,
+        r["BIC"].as_f64().unwrap(),
+        2.0 * loglik_tol,
+        false,
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(fit.nobs as u64, r["nobs"].as_u64().unwrap());
+    for (name, n) in r["ngroups"].as_object().unwrap() {
+        let got = fit.ngroups.iter().find(|(g, _)| g == name).map(|(_, n)| *n);
+        assert_eq!(got, Some(n.as_u64().unwrap() as usize), "ngroups {name}");
+    }
+    assert_eq!(fit.singular, r["singular"].as_bool().unwrap(), "singular");
+    assert!(fit.converged, "converged: {:?}", fit.optimization);
+}
+
+fn lme4_case(key: &str, data: &str, formula: &str, method: Method) {
+    let frame = load_csv(data);
+    let fit = fit_formula(&frame, formula, method);
+    check_lme4(&fit, &reference("reference.json", key), 1e-6, 1e-4);
+}
+
+#[test]
+fn sleepstudy_reml() {
+    lme4_case(
+        "sleepstudy_reml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (Days | Subject)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn sleepstudy_ml() {
+    lme4_case(
+        "sleepstudy_ml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (Days | Subject)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn sleepstudy_uncorrelated_reml() {
+    lme4_case(
+        "sleepstudy_uncorrelated_reml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn sleepstudy_uncorrelated_ml() {
+    lme4_case(
+        "sleepstudy_uncorrelated_ml",
+        "lme4/sleepstudy.csv",
+        "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn dyestuff_reml() {
+    lme4_case(
+        "dyestuff_reml",
+        "lme4/dyestuff.csv",
+        "Yield ~ 1 + (1 | Batch)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn dyestuff_ml() {
+    lme4_case(
+        "dyestuff_ml",
+        "lme4/dyestuff.csv",
+        "Yield ~ 1 + (1 | Batch)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn pastes_nested_reml() {
+    lme4_case(
+        "pastes_nested_reml",
+        "lme4/pastes.csv",
+        "strength ~ 1 + (1 | batch/cask)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn pastes_nested_ml() {
+    lme4_case(
+        "pastes_nested_ml",
+        "lme4/pastes.csv",
+        "strength ~ 1 + (1 | batch/cask)",
+        Method::Ml,
+    );
+}
+
+#[test]
+fn penicillin_crossed_reml() {
+    lme4_case(
+        "penicillin_crossed_reml",
+        "lme4/penicillin.csv",
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        Method::Reml,
+    );
+}
+
+#[test]
+fn penicillin_crossed_ml() {
+    lme4_case(
+        "penicillin_crossed_ml",
+        "lme4/penicillin.csv",
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        Method::Ml,
+    );
+}
+
+fn orthodont() -> AnalysisFrame {
+    let mut frame = load_csv("lme4/orthodont.csv");
+    set_reference(&mut frame, "Sex", "Male");
+    frame
+}
+
+#[test]
+fn orthodont_reml() {
+    let fit = fit_formula(
+        &orthodont(),
+        "distance ~ age * Sex + (age | Subject)",
+        Method::Reml,
+    );
+    check_lme4(
+        &fit,
+        &reference("reference.json", "orthodont_reml"),
+        1e-6,
+        1e-4,
+    );
+}
+
+#[test]
+fn orthodont_ml() {
+    let fit = fit_formula(
+        &orthodont(),
+        "distance ~ age * Sex + (age | Subject)",
+        Method::Ml,
+    );
+    check_lme4(
+        &fit,
+        &reference("reference.json", "orthodont_ml"),
+        1e-6,
+        1e-4,
+    );
+}
+
+/// nlme's `lme(distance ~ age * Sex, random = ~1 | Subject, weights = varIdent(~1 | Sex))`.
+fn varident_case(key: &str, method: Method) {
+    let frame = orthodont();
+    let spec = spec_with_residual("distance ~ age * Sex + (1 | Subject)", method, Some("Sex"));
+    let design = design::build(&spec, &frame).expect("design");
+    assert_eq!(design.classes.len(), 2);
+    assert_eq!(design.classes[0].level.as_deref(), Some("Male"));
+    let fit = fit(&design, method).expect("fit");
+    let r = reference("reference_extra.json", key);
+    let want = r["logLik"].as_f64().unwrap();
+    eprintln!(
+        "logLik {:.10} vs nlme {want:.10} (diff {:.2e})",
+        fit.loglik,
+        fit.loglik - want
+    );
+    assert!(
+        (fit.loglik - want).abs() < 1e-6,
+        "logLik {} vs {want}",
+        fit.loglik
+    );
+    // Our Cov(β) is lme4's σ̂²(R_X'R_X)⁻¹; for ML fits nlme scales σ̂² by n/(n − p).
+    let nlme_scale = match method {
+        Method::Ml => (fit.nobs as f64 / (fit.nobs - fit.fixed.len()) as f64).sqrt(),
+        Method::Reml => 1.0,
+    };
+    for f in r["fixed"].as_array().unwrap() {
+        let est = fit
+            .fixed
+            .iter()
+            .find(|e| e.term == f["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            close(est.estimate, f["estimate"].as_f64().unwrap(), 1e-4),
+            "{est:?}"
+        );
+        let se = est.se * nlme_scale;
+        assert!(close(se, f["se"].as_f64().unwrap(), 1e-4), "{est:?} vs {f}");
+    }
+    assert!(close(
+        fit.residual[0].sd,
+        r["sigma_male"].as_f64().unwrap(),
+        1e-4
+    ));
+    assert!(close(
+        fit.residual[1].sd,
+        r["sigma_female"].as_f64().unwrap(),
+        1e-4
+    ));
+    // nlme's reference prints this SD to 7 significant digits only.
+    assert!(close(
+        fit.random[0].sd[0],
+        r["sd_subject"].as_f64().unwrap(),
+        1e-5
+    ));
+}
+
+#[test]
+fn orthodont_varident_reml() {
+    varident_case("orthodont_varident_reml", Method::Reml);
+}
+
+#[test]
+fn orthodont_varident_ml() {
+    varident_case("orthodont_varident_ml", Method::Ml);
+}
+
+/// Ordinary least squares: REML gives lm's β and SEs (σ² = RSS/(n − p)); ML gives lm's logLik.
+fn ols_case(key: &str, formula: &str) {
+    let frame = load_csv("synthetic/crying_survey.csv");
+    let r = reference("reference.json", key);
+    let reml = fit_formula(&frame, formula, Method::Reml);
+    assert_eq!(reml.nobs as u64, r["nobs"].as_u64().unwrap());
+    for f in r["fixed"].as_array().unwrap() {
+        let est = reml
+            .fixed
+            .iter()
+            .find(|e| e.term == f["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            close(est.estimate, f["estimate"].as_f64().unwrap(), 1e-8),
+            "{est:?} vs {f}"
+        );
+        assert!(
+            close(est.se, f["se"].as_f64().unwrap(), 1e-8),
+            "{est:?} vs {f}"
+        );
+    }
+    assert!(close(reml.sigma, r["sigma"].as_f64().unwrap(), 1e-8));
+    let ml = fit_formula(&frame, formula, Method::Ml);
+    assert!(
+        (ml.loglik - r["logLik"].as_f64().unwrap()).abs() < 1e-8,
+        "{}",
+        ml.loglik
+    );
+}
+
+#[test]
+fn ols_crying_all() {
+    ols_case(
+        "crying_all",
+        "improvement ~ cried + alliance + attachment_anxiety + attachment_avoidance",
+    );
+}
+
+#[test]
+fn ols_crying_criers_drops_missing_rows() {
+    ols_case(
+        "crying_criers",
+        "improvement ~ positive_after_crying + alliance + attachment_anxiety + attachment_avoidance",
+    );
+}
+
+/// Welch's t test is the regression on `cried` with a residual variance per group, by REML.
+#[test]
+fn welch_t_as_gls() {
+    let frame = load_csv("synthetic/crying_survey.csv");
+    let spec = spec_with_residual("improvement ~ cried", Method::Reml, Some("cried"));
+    let design = design::build(&spec, &frame).expect("design");
+    let fit = fit(&design, Method::Reml).expect("fit");
+    let r = reference("reference.json", "crying_welch_t");
+    let means = &r["means"];
+    let (m0, m1) = (
+        means["mean in group 0"].as_f64().unwrap(),
+        means["mean in group 1"].as_f64().unwrap(),
+    );
+    assert!(close(fit.fixed[0].estimate, m0, 1e-8));
+    assert!(close(fit.fixed[1].estimate, m1 - m0, 1e-8));
+    // t.test(group 0, group 1) reports mean0 − mean1.
+    let t = -fit.fixed[1].estimate / fit.fixed[1].se;
+    assert!(close(t, r["t"].as_f64().unwrap(), 1e-6), "t = {t}");
+}
+
+fn with_difference(frame: &mut AnalysisFrame, name: &str, post: &str, pre: &str) {
+    let v: Vec<f64> = numeric(frame, post)
+        .iter()
+        .zip(numeric(frame, pre))
+        .map(|(a, b)| a - b)
+        .collect();
+    add_numeric(frame, name, v);
+}
+
+#[test]
+fn synchrony_a_path_reml() {
+    let mut frame = load_csv("synthetic/ot_dyads.csv");
+    with_difference(&mut frame, "dp", "ot_patient_post", "ot_patient_pre");
+    with_difference(&mut frame, "dt", "ot_therapist_post", "ot_therapist_pre");
+    let fit = fit_formula(
+        &frame,
+        "dt ~ dp * social_functioning + (1 + dp | dyad)",
+        Method::Reml,
+    );
+    check_lme4(
+        &fit,
+        &reference("reference.json", "synchrony_a_path_reml"),
+        1e-6,
+        1e-3,
+    );
+}
+
+/// Lag 1 of `x` within session ordered by second (NaN for a session's first second).
+pub fn lag_within_session(frame: &AnalysisFrame, x: &str) -> Vec<f64> {
+    let session = match frame.column("session").unwrap() {
+        tandem::data::Column::Text { codes, .. } => codes.clone(),
+        _ => panic!("session is text"),
+    };
+    let second = numeric(frame, "second");
+    let values = numeric(frame, x);
+    let mut order: Vec<usize> = (0..frame.nrows).collect();
+    order.sort_by(|&a, &b| {
+        (session[a], second[a])
+            .partial_cmp(&(session[b], second[b]))
+            .unwrap()
+    });
+    let mut lag = vec![f64::NAN; frame.nrows];
+    for w in order.windows(2) {
+        if session[w[0]] == session[w[1]] {
+            lag[w[1]] = values[w[0]];
+        }
+    }
+    lag
+}
+
+pub fn facial_frame() -> AnalysisFrame {
+    let mut frame = load_csv("synthetic/facial.csv");
+    let t_lag = lag_within_session(&frame, "therapist_expr");
+    let p_lag = lag_within_session(&frame, "patient_expr");
+    add_numeric(&mut frame, "t_lag", t_lag);
+    add_numeric(&mut frame, "p_lag", p_lag);
+    frame
+}
+
+const FACIAL: &str = "therapist_expr ~ (t_lag + p_lag) * alliance + (1 + t_lag + p_lag | patient) \
+                      + (1 + t_lag + p_lag | session)";
+
+/// A singular fit (the patient block has rank 1). Our optimum is better than lme4's: lme4's own
+/// `devFunOnly` deviance at our θ is 263618.107995079, below its reported optimum
+/// 263618.108136715 (logLik higher by 7.1e-5). Along the flat directions of a singular block
+/// (correlations of SDs near 0) the two optima differ by more than 1e-3 relative, so the random
+/// part is compared as covariance matrices, elementwise relative to the block's largest variance;
+/// fixed effects, SEs, σ and the deviance function itself are compared directly.
+#[test]
+fn facial_therapist_lag1_reml() {
+    let frame = facial_frame();
+    let spec = spec(FACIAL, Method::Reml);
+    let design = design::build(&spec, &frame).expect("design");
+    // The first second of each session has no lag: the design drops it and says why.
+    assert_eq!(design.equations[0].dropped, 155);
+    assert_eq!(
+        design.equations[0].missing[1..3],
+        [("t_lag".into(), 155), ("p_lag".into(), 155)]
+    );
+    let r = reference("reference.json", "facial_therapist_lag1_reml");
+
+    // Our deviance function at lme4's θ (lme4 orders session before patient) is lme4's optimum.
+    let lme4_theta: Vec<f64> = r["theta"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let ours: Vec<f64> = lme4_theta[6..]
+        .iter()
+        .chain(&lme4_theta[..6])
+        .copied()
+        .collect();
+    let deviance = ProfiledDeviance::new(&design, Method::Reml);
+    let at_lme4 = deviance.deviance(&ours);
+    let want = r["REML_criterion"].as_f64().unwrap();
+    assert!(
+        (at_lme4 - want).abs() < 1e-6,
+        "deviance at lme4's θ {at_lme4} vs {want}"
+    );
+
+    let fit = fit(&design, Method::Reml).expect("fit");
+    let want = r["logLik"].as_f64().unwrap();
+    eprintln!(
+        "logLik {:.10} vs lme4 {want:.10} (diff {:.2e})",
+        fit.loglik,
+        fit.loglik - want
+    );
+    assert!(
+        fit.loglik >= want - 1e-6 && fit.loglik - want < 1e-3,
+        "{}",
+        fit.loglik
+    );
+    for f in r["fixed"].as_array().unwrap() {
+        let est = fit
+            .fixed
+            .iter()
+            .find(|e| e.term == f["term"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            close(est.estimate, f["estimate"].as_f64().unwrap(), 1e-3),
+            "{est:?} vs {f}"
+        );
+        assert!(
+            close(est.se, f["se"].as_f64().unwrap(), 1e-3),
+            "{est:?} vs {f}"
+        );
+    }
+    assert!(close(fit.sigma, r["sigma"].as_f64().unwrap(), 1e-3));
+    for component in &fit.random {
+        let name = |i: usize| component.effects[i].1.as_str();
+        let scale = component.covariance.diagonal().max();
+        for row in r["random"].as_array().unwrap() {
+            if row["group"].as_str() != Some(&component.group) {
+                continue;
+            }
+            let i = (0..3)
+                .find(|&i| Some(name(i)) == row["var1"].as_str())
+                .unwrap();
+            let j = match row["var2"].as_str() {
+                None => i,
+                Some(v2) => (0..3).find(|&j| name(j) == v2).unwrap(),
+            };
+            let want = row["vcov"].as_f64().unwrap();
+            let got = component.covariance[(i, j)];
+            assert!(
+                (got - want).abs() <= 1e-3 * scale,
+                "{} {} {}: {got} vs {want}",
+                component.group,
+                name(i),
+                name(j)
+            );
+        }
+    }
+    assert_eq!(fit.singular, r["singular"].as_bool().unwrap());
+    assert_eq!(fit.nobs as u64, r["nobs"].as_u64().unwrap());
+    assert!(fit.converged, "{:?}", fit.optimization);
+}
