@@ -265,6 +265,7 @@ fn frame_of(csv: &Path, computed: &[(&str, Vec<f64>)], rows: Option<usize>) -> A
         })
         .collect();
     AnalysisFrame {
+        warnings: Vec::new(),
         names,
         columns,
         nrows,
