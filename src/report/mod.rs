@@ -2,6 +2,7 @@
 //! contract), Markdown or LaTeX tables. It must not compute statistics: everything it prints is
 //! in a `FitReport`.
 
+mod across;
 pub mod numbers;
 pub mod results;
 mod tables;
@@ -11,6 +12,8 @@ pub use results::{
     DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow, GroupCounts, RandomRow,
     ResidualRow,
 };
+
+pub use across::across_values;
 
 /// The text report.
 pub fn text(report: &FitReport) -> String {

@@ -235,7 +235,7 @@ fn render_fixed(report: &FitReport, out: &mut String) {
     let ts: Vec<f64> = report.fixed.iter().map(|r| r.t).collect();
     let estimate_text = format_column(&estimates, 5);
     let se_text = format_column(&ses, 5);
-    let df_text = format_column(&dfs, 3);
+    let df_text = format_column(&dfs, 5);
     let t_text = format_column(&ts, 4);
     let mut rows = vec![vec![
         String::new(),
