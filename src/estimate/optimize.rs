@@ -80,8 +80,9 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
     let (mut best, mut best_f) = bfgs(&f, &start);
     let mut used_nelder_mead = false;
     let mut nm_converged = true;
-    (best, best_f) = newton(&f, best, best_f);
-    if !stationary(&f, &best) {
+    let (mut g, mut h);
+    (best, best_f, g, h) = newton(&f, best, best_f);
+    if decrement(&g, &h) >= 1e-3 {
         // Rare: BFGS on finite differences stalled away from the optimum. Nelder–Mead from
         // where it stopped, restarted with smaller simplices, then Newton again.
         used_nelder_mead = true;
@@ -107,11 +108,12 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
             }
             step = (step * 0.2).max(1e-3);
         }
-        (best, best_f) = newton(&f, best, best_f);
+        (best, best_f, g, h) = newton(&f, best, best_f);
     }
 
+    // Flipping the sign of a column of T flips signs in g and H but keeps their norms, the
+    // Newton decrement and positive definiteness: the last Newton iteration's g and H serve.
     deviance.normalise(&mut best);
-    let (g, h) = gradient_hessian(&f, &best);
     let gradient_norm = g.norm();
     let hessian_positive_definite = h.clone().cholesky().is_some();
     // The gradient of a deviance of size D is only known to about sqrt(eps)·D/h; lme4's check
@@ -143,13 +145,7 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
     }
 }
 
-/// Whether the Newton decrement √(g'H⁻¹g) (or, without a positive definite Hessian, the
-/// gradient norm) is small: the convergence check reported in `OptSummary`.
-fn stationary(f: &impl Fn(&[f64]) -> f64, x: &[f64]) -> bool {
-    let (g, h) = gradient_hessian(f, x);
-    decrement(&g, &h) < 1e-3
-}
-
+/// The Newton decrement √(g'H⁻¹g), or without a positive definite Hessian the gradient norm.
 fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> f64 {
     match h.clone().cholesky() {
         Some(c) => g.dot(&c.solve(g)).abs().sqrt(),
@@ -206,7 +202,11 @@ fn bfgs(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> (Vec<f64>, f64) {
         x = xn;
         fx = fxn;
         g = gn;
-        stalls = if gain <= 1e-10 * (1.0 + fx.abs()) { stalls + 1 } else { 0 };
+        stalls = if gain <= 1e-10 * (1.0 + fx.abs()) {
+            stalls + 1
+        } else {
+            0
+        };
         if stalls >= 3 {
             break;
         }
@@ -215,9 +215,12 @@ fn bfgs(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> (Vec<f64>, f64) {
 }
 
 /// Newton steps on the finite-difference Hessian (shifted when not positive definite), with
-/// backtracking, until a step no longer lowers the criterion.
-fn newton(f: &impl Fn(&[f64]) -> f64, mut best: Vec<f64>, mut best_f: f64) -> (Vec<f64>, f64) {
-    for _ in 0..30 {
+/// backtracking, until a step no longer lowers the criterion. Returns the point, its criterion,
+/// and the gradient and Hessian at it.
+fn newton(f: &impl Fn(&[f64]) -> f64, mut best: Vec<f64>, mut best_f: f64) -> NewtonResult {
+    let mut iteration = 0;
+    loop {
+        iteration += 1;
         let (g, h) = gradient_hessian(f, &best);
         let s = newton_step(&g, &h);
         let mut t = 1.0;
@@ -234,12 +237,13 @@ fn newton(f: &impl Fn(&[f64]) -> f64, mut best: Vec<f64>, mut best_f: f64) -> (V
             }
             t *= 0.5;
         }
-        if !moved || s.norm() * t < 1e-10 {
-            break;
+        if !moved || iteration == 30 {
+            return (best, best_f, g, h);
         }
     }
-    (best, best_f)
 }
+
+type NewtonResult = (Vec<f64>, f64, DVector<f64>, DMatrix<f64>);
 
 fn nelder_mead(
     deviance: &ProfiledDeviance,
