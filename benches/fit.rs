@@ -1,6 +1,130 @@
+//! Fit timings: sleepstudy, the facial lag-1 design (93 k rows), and a facial-shaped design at
+//! the published study's full size (3.35 M rows: the sessions repeated with new IDs in memory).
+//! Run with `cargo bench --bench fit`; the 3.35 M-row design is timed once (design pass and fit
+//! separately) and printed, because criterion's minimum of 10 samples would take minutes.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
 use criterion::{criterion_group, criterion_main, Criterion};
+use tandem::data::Column;
+use tandem::design;
+use tandem::estimate::fit;
+use tandem::prepare::AnalysisFrame;
+use tandem::syntax::ast::Method;
 
-fn placeholder(_c: &mut Criterion) {}
+const FACIAL: &str = "therapist_expr ~ (t_lag + p_lag) * alliance + (1 + t_lag + p_lag | patient) \
+                      + (1 + t_lag + p_lag | session)";
 
-criterion_group!(benches, placeholder);
+fn lag_within_session(frame: &AnalysisFrame, x: &str) -> Vec<f64> {
+    let Some(Column::Text { codes: session, .. }) = frame.column("session") else {
+        panic!("session is text")
+    };
+    let second = common::numeric(frame, "second");
+    let values = common::numeric(frame, x);
+    let mut order: Vec<usize> = (0..frame.nrows).collect();
+    order.sort_by(|&a, &b| {
+        (session[a], second[a])
+            .partial_cmp(&(session[b], second[b]))
+            .unwrap()
+    });
+    let mut lag = vec![f64::NAN; frame.nrows];
+    for w in order.windows(2) {
+        if session[w[0]] == session[w[1]] {
+            lag[w[1]] = values[w[0]];
+        }
+    }
+    lag
+}
+
+fn facial_frame() -> AnalysisFrame {
+    let mut frame = common::load_csv("synthetic/facial.csv");
+    let t_lag = lag_within_session(&frame, "therapist_expr");
+    let p_lag = lag_within_session(&frame, "patient_expr");
+    common::add_numeric(&mut frame, "t_lag", t_lag);
+    common::add_numeric(&mut frame, "p_lag", p_lag);
+    frame
+}
+
+/// `copies` copies of the frame, each with its own patient and session IDs.
+fn replicate(frame: &AnalysisFrame, copies: usize) -> AnalysisFrame {
+    let n = frame.nrows;
+    let columns = frame
+        .columns
+        .iter()
+        .zip(&frame.names)
+        .map(|(c, name)| match c {
+            Column::Numeric(v) => Column::Numeric(v.repeat(copies)),
+            Column::Text { codes, levels } if name == "patient" || name == "session" => {
+                let k = levels.len() as u32;
+                Column::Text {
+                    codes: (0..copies as u32)
+                        .flat_map(|r| codes.iter().map(move |c| c + r * k))
+                        .collect(),
+                    levels: (0..copies)
+                        .flat_map(|r| levels.iter().map(move |l| format!("{l}_{r}")))
+                        .collect(),
+                }
+            }
+            Column::Text { codes, levels } => Column::Text {
+                codes: codes.repeat(copies),
+                levels: levels.clone(),
+            },
+        })
+        .collect();
+    AnalysisFrame {
+        names: frame.names.clone(),
+        columns,
+        nrows: n * copies,
+        source_rows: (1..=n * copies).collect(),
+        drops: frame.drops.clone(),
+    }
+}
+
+fn bench_fits(c: &mut Criterion) {
+    let sleep = common::load_csv("lme4/sleepstudy.csv");
+    let sleep_spec = common::spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    c.bench_function("sleepstudy REML (design + fit)", |b| {
+        b.iter(|| {
+            let d = design::build(&sleep_spec, &sleep).unwrap();
+            fit(&d, Method::Reml).unwrap()
+        })
+    });
+
+    let facial = facial_frame();
+    let facial_spec = common::spec(FACIAL, Method::Reml);
+    let mut group = c.benchmark_group("facial");
+    group.sample_size(10);
+    group.bench_function("facial 93k rows REML: design pass", |b| {
+        b.iter(|| design::build(&facial_spec, &facial).unwrap())
+    });
+    let facial_design = design::build(&facial_spec, &facial).unwrap();
+    group.bench_function("facial 93k rows REML: fit", |b| {
+        b.iter(|| fit(&facial_design, Method::Reml).unwrap())
+    });
+    group.finish();
+
+    let big = replicate(&facial, 36);
+    let t0 = Instant::now();
+    let big_design = design::build(&facial_spec, &big).unwrap();
+    let t1 = Instant::now();
+    let big_fit = fit(&big_design, Method::Reml).unwrap();
+    let t2 = Instant::now();
+    eprintln!(
+        "facial x36 ({} rows, {} sessions, {} patients) REML: design pass {:.3} s, fit {:.3} s \
+         ({} evaluations, logLik {:.4}, converged {})",
+        big.nrows,
+        big_fit.ngroups[1].1,
+        big_fit.ngroups[0].1,
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        big_fit.iterations,
+        big_fit.loglik,
+        big_fit.converged
+    );
+}
+
+criterion_group!(benches, bench_fits);
 criterion_main!(benches);

@@ -22,12 +22,14 @@
 use nalgebra::{DMatrix, DVector};
 
 use crate::design::{Design, SufficientStatistics};
+
+use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b};
 use crate::syntax::ast::Method;
 
 /// Statistics of one level, combined over classes per evaluation: (class, Z'Z, Z'[X y]).
-type ClassBlocks = Vec<(usize, DMatrix<f64>, DMatrix<f64>)>;
+type ClassBlocks = Vec<(usize, Vec<f64>, Vec<f64>)>;
 /// Cross-product blocks per class.
-type ClassCross = Vec<(usize, DMatrix<f64>)>;
+type ClassCross = Vec<(usize, Vec<f64>)>;
 
 #[derive(Debug, Clone)]
 struct TermLayout {
@@ -83,7 +85,9 @@ pub struct ProfiledDeviance {
     first_levels: Vec<FirstLevel>,
     nodes: Vec<Node>,
     components: Vec<Component>,
-    xy: Vec<DMatrix<f64>>,
+    xy: Vec<Vec<f64>>,
+    /// Largest q over terms (workspace size).
+    qmax: usize,
 }
 
 /// What one evaluation yields besides the deviance.
@@ -115,15 +119,21 @@ pub enum DevianceError {
     NonFinite,
 }
 
-fn mat(data: &[f64], r: usize, c: usize) -> DMatrix<f64> {
-    DMatrix::from_column_slice(r, c, data)
+/// The transpose of a column-major r×c matrix.
+fn transpose(data: &[f64], r: usize, c: usize) -> Vec<f64> {
+    let mut out = vec![0.0; r * c];
+    for j in 0..c {
+        for i in 0..r {
+            out[i * c + j] = data[j * r + i];
+        }
+    }
+    out
 }
 
 impl ProfiledDeviance {
     pub fn new(design: &Design, method: Method) -> Self {
         let stats: &SufficientStatistics = &design.stats;
         let p = stats.p;
-        let m = p + 1;
         let mut terms = Vec::new();
         let mut offset = 0;
         for (k, f) in stats.factors.iter().enumerate() {
@@ -145,7 +155,7 @@ impl ProfiledDeviance {
             let f = &stats.factors[k];
             f.blocks[f.level_start[j]..f.level_start[j + 1]]
                 .iter()
-                .map(|b| (b.class, mat(&b.zz, f.q, f.q), mat(&b.zxy, f.q, m)))
+                .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
                 .collect()
         };
 
@@ -176,16 +186,16 @@ impl ProfiledDeviance {
             None => Vec::new(),
         };
         let mut parent: Vec<usize> = (0..nodes.len()).collect();
-        let mut trailing_cross: Vec<(usize, usize, usize, DMatrix<f64>)> = Vec::new();
+        let mut trailing_cross: Vec<(usize, usize, usize, Vec<f64>)> = Vec::new();
         for cr in &stats.cross {
             let (qa, qb) = (stats.factors[cr.a].q, stats.factors[cr.b].q);
             for b in &cr.blocks {
-                let zz = mat(&b.zz, qa, qb);
+                let zz = b.zz.clone();
                 if Some(cr.a) == first || Some(cr.b) == first {
                     let (j, node, block) = if Some(cr.a) == first {
                         (b.level_a, node_id[cr.b][b.level_b], zz)
                     } else {
-                        (b.level_b, node_id[cr.a][b.level_a], zz.transpose())
+                        (b.level_b, node_id[cr.a][b.level_a], transpose(&zz, qa, qb))
                     };
                     let links = &mut first_levels[j].links;
                     match links.iter_mut().find(|(n, _)| *n == node) {
@@ -238,7 +248,8 @@ impl ProfiledDeviance {
             first_levels,
             nodes,
             components,
-            xy: stats.xy.iter().map(|s| mat(s, m, m)).collect(),
+            xy: stats.xy.clone(),
+            qmax: stats.factors.iter().map(|f| f.q).max().unwrap_or(0),
         }
     }
 
@@ -353,110 +364,176 @@ impl ProfiledDeviance {
         let (theta, log_delta) = x.split_at(self.ntheta);
         let w = self.weights(log_delta);
         let m = self.p + 1;
-        let t: Vec<DMatrix<f64>> = (0..self.terms.len())
-            .map(|k| self.factor(k, theta))
+        let t: Vec<Vec<f64>> = (0..self.terms.len())
+            .map(|k| self.factor(k, theta).as_slice().to_vec())
             .collect();
 
-        let mut xy = DMatrix::zeros(m, m);
-        for (c, s) in self.xy.iter().enumerate() {
-            xy += s * w[c];
-        }
+        let mut xy = vec![0.0; m * m];
+        combine(
+            &mut xy,
+            self.xy.iter().enumerate().map(|(c, s)| (c, s.as_slice())),
+            &w,
+        );
         let mut ld_l2 = 0.0;
-        let mut schur: Vec<DMatrix<f64>> = self
+        let mut schur: Vec<Vec<f64>> = self
             .components
             .iter()
-            .map(|c| DMatrix::identity(c.size, c.size))
+            .map(|c| {
+                let mut s = vec![0.0; c.size * c.size];
+                for i in 0..c.size {
+                    s[i * c.size + i] = 1.0;
+                }
+                s
+            })
             .collect();
-        let mut coupling: Vec<DMatrix<f64>> = self
+        // Per component: the m×size block of [X y] against the component's columns.
+        let mut coupling: Vec<Vec<f64>> = self
             .components
             .iter()
-            .map(|c| DMatrix::zeros(m, c.size))
+            .map(|c| vec![0.0; m * c.size])
             .collect();
+        let wide = m.max(self.qmax);
+        let mut tmp = vec![0.0; self.qmax * wide];
 
         if let Some(f) = self.first {
+            let q1 = self.terms[f].q;
             let t1 = &t[f];
-            let q1 = t1.nrows();
+            let mut a = vec![0.0; q1 * q1];
+            let mut l1 = vec![0.0; q1 * q1];
+            let mut b = vec![0.0; q1 * m];
+            let mut kxy = vec![0.0; q1 * m];
+            let mut cz = vec![0.0; q1 * self.qmax];
+            let mut ks: Vec<f64> = Vec::new();
+            let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
             for level in &self.first_levels {
-                let mut a = DMatrix::zeros(q1, q1);
-                let mut b = DMatrix::zeros(q1, m);
-                for (c, zz, zxy) in &level.blocks {
-                    a += zz * w[*c];
-                    b += zxy * w[*c];
-                }
-                let mut lhs = t1.tr_mul(&a) * t1;
+                combine(
+                    &mut a,
+                    level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
+                    &w,
+                );
+                lower_t_mul(t1, q1, &a, q1, &mut tmp[..q1 * q1]);
+                mul_lower(&tmp[..q1 * q1], q1, t1, q1, &mut l1);
                 for i in 0..q1 {
-                    lhs[(i, i)] += 1.0;
+                    l1[i * q1 + i] += 1.0;
                 }
-                let chol = lhs.cholesky().ok_or(DevianceError::NonFinite)?;
-                let l1 = chol.l();
-                ld_l2 += 2.0 * l1.diagonal().iter().map(|d| d.ln()).sum::<f64>();
-                let kxy = solve_lower(&l1, &t1.tr_mul(&b));
-                xy -= kxy.tr_mul(&kxy);
-                let mut ks: Vec<(usize, DMatrix<f64>)> = Vec::with_capacity(level.links.len());
+                ld_l2 += cholesky(&mut l1, q1).ok_or(DevianceError::NonFinite)?;
+                combine(
+                    &mut b,
+                    level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
+                    &w,
+                );
+                lower_t_mul(t1, q1, &b, m, &mut kxy);
+                forward_solve(&l1, q1, &mut kxy, m);
+                sub_at_b(&mut xy, m, 0, 0, &kxy, m, &kxy, m, q1);
+
+                ks.clear();
+                ks_index.clear();
                 for (node, blocks) in &level.links {
-                    let tk = &t[self.nodes[*node].term];
-                    let mut cz = DMatrix::zeros(q1, tk.nrows());
-                    for (c, zz) in blocks {
-                        cz += zz * w[*c];
-                    }
-                    ks.push((*node, solve_lower(&l1, &(t1.tr_mul(&cz) * tk))));
+                    let term = self.nodes[*node].term;
+                    let qk = self.terms[term].q;
+                    let cz = &mut cz[..q1 * qk];
+                    combine(cz, blocks.iter().map(|(c, zz)| (*c, zz.as_slice())), &w);
+                    lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
+                    let off = ks.len();
+                    ks.resize(off + q1 * qk, 0.0);
+                    mul_lower(&tmp[..q1 * qk], q1, &t[term], qk, &mut ks[off..]);
+                    forward_solve(&l1, q1, &mut ks[off..], qk);
+                    ks_index.push((*node, off, qk));
                 }
-                for (na, ka) in &ks {
-                    let node_a = &self.nodes[*na];
+                for &(na, oa, qa) in &ks_index {
+                    let node_a = &self.nodes[na];
                     let comp = node_a.component;
-                    let qa = ka.ncols();
-                    let update = kxy.tr_mul(ka);
-                    let mut view = coupling[comp].columns_mut(node_a.offset, qa);
-                    view -= update;
-                    for (nb, kb) in &ks {
-                        let node_b = &self.nodes[*nb];
-                        let prod = ka.tr_mul(kb);
-                        let mut view =
-                            schur[comp].view_mut((node_a.offset, node_b.offset), (qa, kb.ncols()));
-                        view -= prod;
+                    let size = self.components[comp].size;
+                    let ka = &ks[oa..oa + q1 * qa];
+                    sub_at_b(
+                        &mut coupling[comp],
+                        m,
+                        0,
+                        node_a.offset,
+                        &kxy,
+                        m,
+                        ka,
+                        qa,
+                        q1,
+                    );
+                    for &(nb, ob, qb) in &ks_index {
+                        let node_b = &self.nodes[nb];
+                        let kb = &ks[ob..ob + q1 * qb];
+                        sub_at_b(
+                            &mut schur[comp],
+                            size,
+                            node_a.offset,
+                            node_b.offset,
+                            ka,
+                            qa,
+                            kb,
+                            qb,
+                            q1,
+                        );
                     }
                 }
             }
         }
 
+        let mut a = vec![0.0; self.qmax * self.qmax];
+        let mut b = vec![0.0; self.qmax * m];
+        let mut block = vec![0.0; self.qmax * self.qmax];
         for (ci, comp) in self.components.iter().enumerate() {
+            let size = comp.size;
             let s = &mut schur[ci];
             let e = &mut coupling[ci];
             for &ni in &comp.nodes {
                 let node = &self.nodes[ni];
                 let tk = &t[node.term];
-                let q = tk.nrows();
-                let mut a = DMatrix::zeros(q, q);
-                let mut b = DMatrix::zeros(q, m);
-                for (c, zz, zxy) in &node.blocks {
-                    a += zz * w[*c];
-                    b += zxy * w[*c];
+                let q = self.terms[node.term].q;
+                let a = &mut a[..q * q];
+                combine(
+                    a,
+                    node.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
+                    &w,
+                );
+                lower_t_mul(tk, q, a, q, &mut tmp[..q * q]);
+                mul_lower(&tmp[..q * q], q, tk, q, &mut block[..q * q]);
+                for j in 0..q {
+                    for i in 0..q {
+                        s[(node.offset + j) * size + node.offset + i] += block[j * q + i];
+                    }
                 }
-                let mut view = s.view_mut((node.offset, node.offset), (q, q));
-                view += tk.tr_mul(&a) * tk;
-                let mut view = e.columns_mut(node.offset, q);
-                view += b.tr_mul(tk);
+                let b = &mut b[..q * m];
+                combine(
+                    b,
+                    node.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
+                    &w,
+                );
+                lower_t_mul(tk, q, b, m, &mut tmp[..q * m]);
+                for j in 0..q {
+                    for i in 0..m {
+                        e[(node.offset + j) * m + i] += tmp[i * q + j];
+                    }
+                }
             }
             for (na, nb, blocks) in &comp.cross {
-                let (a, b) = (&self.nodes[*na], &self.nodes[*nb]);
-                let (ta, tb) = (&t[a.term], &t[b.term]);
-                let mut cz = DMatrix::zeros(ta.nrows(), tb.nrows());
-                for (c, zz) in blocks {
-                    cz += zz * w[*c];
+                let (na, nb) = (&self.nodes[*na], &self.nodes[*nb]);
+                let (qa, qb) = (self.terms[na.term].q, self.terms[nb.term].q);
+                let cz = &mut a[..qa * qb];
+                combine(cz, blocks.iter().map(|(c, zz)| (*c, zz.as_slice())), &w);
+                lower_t_mul(&t[na.term], qa, cz, qb, &mut tmp[..qa * qb]);
+                mul_lower(&tmp[..qa * qb], qa, &t[nb.term], qb, &mut block[..qa * qb]);
+                for j in 0..qb {
+                    for i in 0..qa {
+                        let v = block[j * qa + i];
+                        s[(nb.offset + j) * size + na.offset + i] += v;
+                        s[(na.offset + i) * size + nb.offset + j] += v;
+                    }
                 }
-                let block = ta.tr_mul(&cz) * tb;
-                let mut view = s.view_mut((a.offset, b.offset), (ta.nrows(), tb.nrows()));
-                view += &block;
-                let mut view = s.view_mut((b.offset, a.offset), (tb.nrows(), ta.nrows()));
-                view += block.transpose();
             }
-            let chol = s.clone().cholesky().ok_or(DevianceError::NonFinite)?;
-            let l = chol.l();
-            ld_l2 += 2.0 * l.diagonal().iter().map(|d| d.ln()).sum::<f64>();
-            let k = solve_lower(&l, &e.transpose());
-            xy -= k.tr_mul(&k);
+            ld_l2 += cholesky(s, size).ok_or(DevianceError::NonFinite)?;
+            let mut k = transpose(e, m, size);
+            forward_solve(s, size, &mut k, m);
+            sub_at_b(&mut xy, m, 0, 0, &k, m, &k, m, size);
         }
 
+        let xy = DMatrix::from_column_slice(m, m, &xy);
         let chol = xy.cholesky().ok_or(DevianceError::FixedRankDeficient)?;
         let l = chol.l();
         let p = self.p;
@@ -564,12 +641,6 @@ pub fn beta_covariance(e: &Evaluation, sigma2: f64) -> DMatrix<f64> {
         e.lx.solve_lower_triangular(&DMatrix::identity(p, p))
             .unwrap_or_else(|| DMatrix::from_element(p, p, f64::NAN));
     inv.tr_mul(&inv) * sigma2
-}
-
-/// L⁻¹ B for lower-triangular L (always invertible here: a Cholesky factor of M + I).
-fn solve_lower(l: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
-    l.solve_lower_triangular(b)
-        .unwrap_or_else(|| DMatrix::from_element(b.nrows(), b.ncols(), f64::NAN))
 }
 
 fn find(parent: &mut [usize], mut i: usize) -> usize {

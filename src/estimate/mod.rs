@@ -2,6 +2,7 @@
 //! the resulting fit. It must not touch rows: everything comes from `design`'s sufficient
 //! statistics.
 
+mod dense;
 mod deviance;
 mod fit;
 mod optimize;

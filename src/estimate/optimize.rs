@@ -77,34 +77,151 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
         };
     }
 
-    let mut best = start.clone();
-    let mut best_f = f(&best);
-    let mut nm_converged = false;
-    let mut step = 0.5;
-    for round in 0..8 {
-        let tolerance = 1e-10 * (1.0 + best_f.abs());
-        let (x, fx, converged) = nelder_mead(
-            deviance,
-            &evaluations,
-            &best,
-            step,
-            tolerance,
-            500 * n.max(2),
-        );
-        let improved = best_f - fx;
-        if fx < best_f {
-            best = x;
-            best_f = fx;
+    let (mut best, mut best_f) = bfgs(&f, &start);
+    let mut used_nelder_mead = false;
+    let mut nm_converged = true;
+    let (mut g, mut h);
+    (best, best_f, g, h) = newton(&f, best, best_f);
+    if decrement(&g, &h) >= 1e-3 {
+        // Rare: BFGS on finite differences stalled away from the optimum. Nelder–Mead from
+        // where it stopped, restarted with smaller simplices, then Newton again.
+        used_nelder_mead = true;
+        let mut step = 0.5;
+        for round in 0..8 {
+            let tolerance = 1e-10 * (1.0 + best_f.abs());
+            let (x, fx, converged) = nelder_mead(
+                deviance,
+                &evaluations,
+                &best,
+                step,
+                tolerance,
+                500 * n.max(2),
+            );
+            let improved = best_f - fx;
+            if fx < best_f {
+                best = x;
+                best_f = fx;
+            }
+            nm_converged = converged;
+            if round > 0 && improved.abs() <= PROGRESS * (1.0 + best_f.abs()) {
+                break;
+            }
+            step = (step * 0.2).max(1e-3);
         }
-        nm_converged = converged;
-        if round > 0 && improved.abs() <= PROGRESS * (1.0 + best_f.abs()) {
-            break;
-        }
-        step = (step * 0.2).max(1e-3);
+        (best, best_f, g, h) = newton(&f, best, best_f);
     }
 
-    for _ in 0..30 {
-        let (g, h) = gradient_hessian(&f, &best);
+    // Flipping the sign of a column of T flips signs in g and H but keeps their norms, the
+    // Newton decrement and positive definiteness: the last Newton iteration's g and H serve.
+    deviance.normalise(&mut best);
+    let gradient_norm = g.norm();
+    let hessian_positive_definite = h.clone().cholesky().is_some();
+    // The gradient of a deviance of size D is only known to about sqrt(eps)·D/h; lme4's check
+    // (scaled gradient < 2e-3) is of the same spirit.
+    let newton_decrement = decrement(&g, &h);
+    let converged = best_f.is_finite() && (newton_decrement < 1e-3 || gradient_norm < 1e-3);
+    if !nm_converged {
+        warnings.push("Nelder-Mead reached its iteration limit".to_string());
+    }
+    if !converged {
+        warnings.push(format!(
+            "the optimizer did not converge: gradient norm {gradient_norm:.3e}"
+        ));
+    }
+    OptSummary {
+        start,
+        optimum: best,
+        deviance: best_f,
+        evaluations: evaluations.load(Ordering::Relaxed),
+        optimizer: if used_nelder_mead {
+            "BFGS, Newton, then Nelder-Mead (argmin) with restarts and Newton".into()
+        } else {
+            "BFGS, then Newton (finite differences)".into()
+        },
+        converged,
+        gradient_norm,
+        hessian_positive_definite,
+        warnings,
+    }
+}
+
+/// The Newton decrement √(g'H⁻¹g), or without a positive definite Hessian the gradient norm.
+fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> f64 {
+    match h.clone().cholesky() {
+        Some(c) => g.dot(&c.solve(g)).abs().sqrt(),
+        None => g.norm(),
+    }
+}
+
+/// BFGS on central-difference gradients with an Armijo backtracking line search; the inverse
+/// Hessian approximation is reset to a scaled identity whenever it stops giving descent.
+fn bfgs(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> (Vec<f64>, f64) {
+    let n = start.len();
+    let mut x = DVector::from_column_slice(start);
+    let mut fx = f(x.as_slice());
+    if !fx.is_finite() {
+        return (start.to_vec(), fx);
+    }
+    let mut g = gradient(f, x.as_slice());
+    let mut hinv = DMatrix::identity(n, n) * (0.1 / g.norm().max(1e-8));
+    let mut stalls = 0;
+    for _ in 0..500 {
+        let mut d = -&hinv * &g;
+        if g.dot(&d) >= 0.0 {
+            hinv = DMatrix::identity(n, n) * (0.1 / g.norm().max(1e-8));
+            d = -&hinv * &g;
+        }
+        let slope = g.dot(&d);
+        let mut t = 1.0;
+        let mut accepted = None;
+        for _ in 0..50 {
+            let trial = &x + &d * t;
+            let ft = f(trial.as_slice());
+            if ft.is_finite() && ft <= fx + 1e-4 * t * slope {
+                accepted = Some((trial, ft));
+                break;
+            }
+            t *= 0.5;
+        }
+        let Some((xn, fxn)) = accepted else { break };
+        let gn = gradient(f, xn.as_slice());
+        let s = &xn - &x;
+        let y = &gn - &g;
+        let sy = s.dot(&y);
+        if sy > 1e-12 * s.norm() * y.norm() {
+            if hinv.diagonal().iter().all(|v| *v == hinv[(0, 0)]) {
+                hinv = DMatrix::identity(n, n) * (sy / y.dot(&y));
+            }
+            let rho = 1.0 / sy;
+            let hy = &hinv * &y;
+            let yhy = y.dot(&hy);
+            hinv += (&s * s.transpose()) * (rho * rho * yhy + rho)
+                - (&hy * s.transpose() + &s * hy.transpose()) * rho;
+        }
+        let gain = fx - fxn;
+        x = xn;
+        fx = fxn;
+        g = gn;
+        stalls = if gain <= 1e-10 * (1.0 + fx.abs()) {
+            stalls + 1
+        } else {
+            0
+        };
+        if stalls >= 3 {
+            break;
+        }
+    }
+    (x.as_slice().to_vec(), fx)
+}
+
+/// Newton steps on the finite-difference Hessian (shifted when not positive definite), with
+/// backtracking, until a step no longer lowers the criterion. Returns the point, its criterion,
+/// and the gradient and Hessian at it.
+fn newton(f: &impl Fn(&[f64]) -> f64, mut best: Vec<f64>, mut best_f: f64) -> NewtonResult {
+    let mut iteration = 0;
+    loop {
+        iteration += 1;
+        let (g, h) = gradient_hessian(f, &best);
         let s = newton_step(&g, &h);
         let mut t = 1.0;
         let mut moved = false;
@@ -120,42 +237,13 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
             }
             t *= 0.5;
         }
-        if !moved || s.norm() * t < 1e-10 {
-            break;
+        if !moved || iteration == 30 {
+            return (best, best_f, g, h);
         }
     }
-
-    deviance.normalise(&mut best);
-    let (g, h) = gradient_hessian(&f, &best);
-    let gradient_norm = g.norm();
-    let hessian_positive_definite = h.clone().cholesky().is_some();
-    // The gradient of a deviance of size D is only known to about sqrt(eps)·D/h; lme4's check
-    // (scaled gradient < 2e-3) is of the same spirit.
-    let newton_decrement = match h.clone().cholesky() {
-        Some(c) => g.dot(&c.solve(&g)).abs().sqrt(),
-        None => gradient_norm,
-    };
-    let converged = best_f.is_finite() && (newton_decrement < 1e-3 || gradient_norm < 1e-3);
-    if !nm_converged {
-        warnings.push("Nelder-Mead reached its iteration limit".to_string());
-    }
-    if !converged {
-        warnings.push(format!(
-            "the optimizer did not converge: gradient norm {gradient_norm:.3e}"
-        ));
-    }
-    OptSummary {
-        start,
-        optimum: best,
-        deviance: best_f,
-        evaluations: evaluations.load(Ordering::Relaxed),
-        optimizer: "Nelder-Mead (argmin) with restarts, then finite-difference Newton".into(),
-        converged,
-        gradient_norm,
-        hessian_positive_definite,
-        warnings,
-    }
 }
+
+type NewtonResult = (Vec<f64>, f64, DVector<f64>, DMatrix<f64>);
 
 fn nelder_mead(
     deviance: &ProfiledDeviance,
@@ -196,6 +284,19 @@ fn nelder_mead(
         }
         Err(_) => fallback,
     }
+}
+
+fn gradient(f: &impl Fn(&[f64]) -> f64, x: &[f64]) -> DVector<f64> {
+    let h = 1e-6;
+    let mut y = x.to_vec();
+    DVector::from_fn(x.len(), |i, _| {
+        y[i] = x[i] + h;
+        let up = f(&y);
+        y[i] = x[i] - h;
+        let down = f(&y);
+        y[i] = x[i];
+        (up - down) / (2.0 * h)
+    })
 }
 
 /// Central finite differences. Steps are absolute: θ is O(0.01–10) and log δ O(1).
