@@ -136,8 +136,10 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceF
         Severity::Warning => "warning",
     };
     let _ = writeln!(out, "{severity}: {}", diagnostic.message);
+    // Notes line up with the snippet's gutter (`  =` after line 9, `   =` after line 99).
+    let mut gutter = 1;
     match (&diagnostic.location, source) {
-        (Location::Source(span), Some(file)) => render_snippet(out, *span, file),
+        (Location::Source(span), Some(file)) => gutter = render_snippet(out, *span, file),
         (Location::Source(span), None) => {
             let _ = writeln!(out, " --> model file, bytes {}..{}", span.start, span.end);
         }
@@ -157,15 +159,16 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceF
         (Location::None, _) => {}
     }
     if let Some(expected) = &diagnostic.expected {
-        let _ = writeln!(out, "  = expected: {expected}");
+        let _ = writeln!(out, "{:gutter$} = expected: {expected}", "");
     }
     if let Some(hint) = &diagnostic.hint {
-        let _ = writeln!(out, "  = hint: {hint}");
+        let _ = writeln!(out, "{:gutter$} = hint: {hint}", "");
     }
 }
 
 /// ` --> path:line:col`, the source line and a caret line under the span.
-fn render_snippet(out: &mut String, span: Span, file: &SourceFile) {
+/// Returns the width of the line-number gutter.
+fn render_snippet(out: &mut String, span: Span, file: &SourceFile) -> usize {
     use std::fmt::Write;
     let text = file.text;
     let start = floor_char_boundary(text, span.start);
@@ -198,6 +201,7 @@ fn render_snippet(out: &mut String, span: Span, file: &SourceFile) {
     let _ = writeln!(out, "{gutter} |");
     let _ = writeln!(out, "{line_number} | {shown}");
     let _ = writeln!(out, "{gutter} | {prefix}{}", "^".repeat(underlined));
+    gutter.len()
 }
 
 fn floor_char_boundary(text: &str, index: usize) -> usize {

@@ -28,6 +28,7 @@ mod random;
 mod residual;
 mod schema;
 mod settings;
+mod stray;
 
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use schema::{ColumnKind, Schema};
@@ -86,6 +87,20 @@ pub fn check_with(
     };
     let mut warnings = checker.warnings;
     warnings.sort_by_key(by_position);
+    // A spoilt column explains every later complaint about it ("is a text column"), so those
+    // give way to the one message that names the bad cell.
+    let spoilt = stray::spoilt_columns(file, schema);
+    if !spoilt.is_empty() {
+        let names: Vec<String> = schema
+            .stray
+            .iter()
+            .map(|(c, _, _)| format!("`{c}`"))
+            .collect();
+        checker
+            .errors
+            .retain(|d| !names.iter().any(|n| d.message.contains(n.as_str())));
+        checker.errors.extend(spoilt);
+    }
     if checker.errors.is_empty() {
         Ok(CheckedModel { spec, warnings })
     } else {

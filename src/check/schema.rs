@@ -17,6 +17,8 @@ pub struct Schema {
     /// The data file's name as messages show it ("no column `x` in ot_sessions.csv").
     pub file_name: String,
     pub columns: Vec<(String, ColumnKind)>,
+    /// Text columns whose cells were mostly numbers: (column, 1-based row, first non-number).
+    pub stray: Vec<(String, usize, String)>,
 }
 
 impl Schema {
@@ -24,6 +26,7 @@ impl Schema {
         Schema {
             file_name: file_name.into(),
             columns,
+            stray: Vec::new(),
         }
     }
 
@@ -45,7 +48,21 @@ impl Schema {
                 (name.clone(), kind)
             })
             .collect();
-        Schema { file_name, columns }
+        let stray = table
+            .names
+            .iter()
+            .zip(&table.stray_text)
+            .filter_map(|(name, stray)| {
+                stray
+                    .as_ref()
+                    .map(|s| (name.clone(), s.row, s.text.clone()))
+            })
+            .collect();
+        Schema {
+            file_name,
+            columns,
+            stray,
+        }
     }
 
     pub fn kind(&self, name: &str) -> Option<ColumnKind> {
