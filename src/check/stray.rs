@@ -19,7 +19,7 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
         return Vec::new();
     }
     let mut uses: Vec<(String, Span)> = Vec::new();
-    let mut ident = |i: &Ident, uses: &mut Vec<(String, Span)>| uses.push((i.name.clone(), i.span));
+    let ident = |i: &Ident, uses: &mut Vec<(String, Span)>| uses.push((i.name.clone(), i.span));
     for statement in &file.statements {
         match statement {
             Statement::Group { name, .. } | Statement::Order { name, .. } => ident(name, &mut uses),
