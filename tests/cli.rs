@@ -3,7 +3,6 @@
 //! a non-numeric cell. Each must exit non-zero with a located message — never a panic — and the
 //! messages are snapshotted as the user sees them.
 
-use std::path::Path;
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String, String) {
@@ -26,7 +25,7 @@ fn broken_model_files_get_located_messages() {
         if name == "base.tandem" {
             return;
         }
-        let relative = Path::new("tests/fixtures/cli").join(name);
+        let relative = std::path::Path::new("tests/fixtures/cli").join(name);
         let relative = relative.to_str().unwrap();
         for command in ["check", "fit"] {
             let (code, stdout, stderr) = run(&[command, relative]);
