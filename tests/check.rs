@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tandem::check::{check, check_frame, variable_levels, ColumnKind, Schema, VariableLevel};
 use tandem::data::{Column, MISSING_CODE};
-use tandem::diagnostics::{Diagnostic, Location};
+use tandem::diagnostics::Diagnostic;
 use tandem::model::ModelSpec;
 use tandem::prepare::{AnalysisFrame, DropReport};
 use tandem::syntax::ast::{ModelFile, Statement};
@@ -118,33 +118,13 @@ fn checked_spec(model: &str) -> ModelSpec {
     }
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    (line, column)
-}
-
-/// A plain rendering for snapshots: message, place with the source it points at, expected, hint.
+/// The diagnostics as the user sees them (`tandem check` renders them the same way).
 fn render(text: &str, diagnostics: &[Diagnostic]) -> String {
-    let mut out = String::new();
-    for d in diagnostics {
-        let severity = if d.is_error() { "error" } else { "warning" };
-        out.push_str(&format!("{severity}: {}\n", d.message));
-        if let Location::Source(span) = d.location {
-            let (line, column) = line_col(text, span.start);
-            let snippet = &text[span.start.min(text.len())..span.end.min(text.len())];
-            out.push_str(&format!("  at {line}:{column}: `{snippet}`\n"));
-        }
-        if let Some(expected) = &d.expected {
-            out.push_str(&format!("  expected: {expected}\n"));
-        }
-        if let Some(hint) = &d.hint {
-            out.push_str(&format!("  hint: {hint}\n"));
-        }
-    }
-    out
+    let source = tandem::diagnostics::SourceFile {
+        path: Path::new("model.tandem"),
+        text,
+    };
+    tandem::diagnostics::render(diagnostics, Some(&source))
 }
 
 #[test]
