@@ -80,6 +80,7 @@ fn replicate(frame: &AnalysisFrame, copies: usize) -> AnalysisFrame {
         nrows: n * copies,
         source_rows: (1..=n * copies).collect(),
         drops: frame.drops.clone(),
+        warnings: Vec::new(),
     }
 }
 

@@ -102,3 +102,112 @@ pub struct SourceFile<'a> {
     pub path: &'a Path,
     pub text: &'a str,
 }
+
+/// Render diagnostics as plain text (no colour, so output is stable), one block per diagnostic:
+///
+/// ```text
+/// error: unexpected `)`
+///  --> model.tandem:3:12
+///   |
+/// 3 | y ~ 1 + x )
+///   |           ^
+///   = expected: `+`, a statement or end of file
+///   = hint: ...
+/// ```
+///
+/// Source locations need `source` to show the line; without it only the byte range is given.
+/// Columns count characters, not bytes. A span over several lines is underlined to the end of
+/// its first line.
+pub fn render(diagnostics: &[Diagnostic], source: Option<&SourceFile>) -> String {
+    let mut out = String::new();
+    for (i, diagnostic) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        render_one(&mut out, diagnostic, source);
+    }
+    out
+}
+
+fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceFile>) {
+    use std::fmt::Write;
+    let severity = match diagnostic.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let _ = writeln!(out, "{severity}: {}", diagnostic.message);
+    // Notes line up with the snippet's gutter (`  =` after line 9, `   =` after line 99).
+    let mut gutter = 1;
+    match (&diagnostic.location, source) {
+        (Location::Source(span), Some(file)) => gutter = render_snippet(out, *span, file),
+        (Location::Source(span), None) => {
+            let _ = writeln!(out, " --> model file, bytes {}..{}", span.start, span.end);
+        }
+        (Location::Data { path, row, column }, _) => {
+            let _ = write!(out, " --> {}", path.display());
+            if let Some(row) = row {
+                let _ = write!(out, ", row {row}");
+            }
+            if let Some(column) = column {
+                let _ = write!(out, ", column `{column}`");
+            }
+            out.push('\n');
+        }
+        (Location::File(path), _) => {
+            let _ = writeln!(out, " --> {}", path.display());
+        }
+        (Location::None, _) => {}
+    }
+    if let Some(expected) = &diagnostic.expected {
+        let _ = writeln!(out, "{:gutter$} = expected: {expected}", "");
+    }
+    if let Some(hint) = &diagnostic.hint {
+        let _ = writeln!(out, "{:gutter$} = hint: {hint}", "");
+    }
+}
+
+/// ` --> path:line:col`, the source line and a caret line under the span.
+/// Returns the width of the line-number gutter.
+fn render_snippet(out: &mut String, span: Span, file: &SourceFile) -> usize {
+    use std::fmt::Write;
+    let text = file.text;
+    let start = floor_char_boundary(text, span.start);
+    let end = floor_char_boundary(text, span.end.max(span.start)).max(start);
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line_number = text[..start].matches('\n').count() + 1;
+    let column = text[line_start..start].chars().count() + 1;
+    let _ = writeln!(out, " --> {}:{line_number}:{column}", file.path.display());
+
+    let line = text[line_start..line_end].trim_end_matches('\r');
+    // Control characters (binary junk) would garble the output; each becomes one visible
+    // replacement character so that the caret columns stay right.
+    let shown: String = line
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let prefix: String = text[line_start..start]
+        .chars()
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    let underlined = text[start..end.min(line_end)].chars().count().max(1);
+    let gutter = " ".repeat(line_number.to_string().len());
+    let _ = writeln!(out, "{gutter} |");
+    let _ = writeln!(out, "{line_number} | {shown}");
+    let _ = writeln!(out, "{gutter} | {prefix}{}", "^".repeat(underlined));
+    gutter.len()
+}
+
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
+}

@@ -72,9 +72,22 @@ pub struct FixedTermSpec {
     /// The interacting variables, in the order written; one for a main effect.
     pub variables: Vec<String>,
     pub coefficient: Coefficient,
+    /// What the term's values are: frame variables, or a group's latent random coefficient.
+    pub kind: TermKind,
     /// How the term is written in R (`x`, `x:z`), before factor coding.
     pub name: String,
     pub span: Span,
+}
+
+/// Where a fixed term's values come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum TermKind {
+    /// The product of the frame variables in `variables`.
+    Variables,
+    /// The latent random coefficient named by the label in `variables[0]` (`reduction ~ b*sync`
+    /// where `sync` labels a random slope): a group-level predictor, one value per group of the
+    /// random term that carries the label. Never part of an interaction.
+    RandomCoefficient,
 }
 
 /// One random-effect term: effects that vary over the levels of one grouping factor, with an

@@ -1,10 +1,24 @@
 //! Running the stages for one model file (or a folder of them): parse, read, check, prepare,
-//! design, estimate, infer, report. Owns the order of the stages and the collection of their
-//! diagnostics into an `Outcome`; it must not contain statistics.
+//! design, estimate, infer, report. Owns the order of the stages, `--vary`/`--method`/`--data`
+//! overrides, and the collection of every stage's diagnostics into an `Outcome`; it must not
+//! contain statistics.
 
 use std::path::{Path, PathBuf};
 
-use crate::syntax::ast::Method;
+use nalgebra::DMatrix;
+
+use crate::check::{self, CheckOptions, CheckedModel, Schema};
+use crate::data::{self, DataTable};
+use crate::design::{self, Design};
+use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
+use crate::estimate::{self, Fit, ProfiledDeviance};
+use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
+use crate::prepare::{self, AnalysisFrame};
+use crate::report::{self, FitReport};
+use crate::syntax::{
+    self,
+    ast::{Method, ModelFile, Statement},
+};
 
 /// What a command produced: text for stdout and stderr, and whether it succeeded.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -12,6 +26,16 @@ pub struct Outcome {
     pub success: bool,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl Outcome {
+    fn failure(stderr: String) -> Self {
+        Outcome {
+            success: false,
+            stdout: String::new(),
+            stderr,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +54,7 @@ pub struct FitOptions {
     pub format: Format,
     pub draws: Option<u64>,
     pub seed: Option<u64>,
+    /// `name=value`: fit only these values of the file's `vary` statement.
     pub vary: Vec<String>,
     pub plot: Option<PathBuf>,
     pub robust_se: bool,
@@ -37,20 +62,644 @@ pub struct FitOptions {
     pub progress: bool,
 }
 
-/// Parse and check each model file (folders: every `*.tandem` inside, sorted) against its data.
-pub fn check_paths(_files: &[PathBuf], _data: Option<&Path>) -> Vec<Outcome> {
-    vec![Outcome {
-        success: false,
-        stdout: String::new(),
-        stderr: "error: `tandem check` is not built yet\n".into(),
-    }]
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            data: None,
+            method: None,
+            format: Format::Text,
+            draws: None,
+            seed: None,
+            vary: Vec::new(),
+            plot: None,
+            robust_se: false,
+            report_anyway: false,
+            progress: false,
+        }
+    }
+}
+
+/// A model file read and parsed, with its text for rendering messages.
+struct LoadedModel {
+    path: PathBuf,
+    text: String,
+    ast: ModelFile,
+}
+
+impl LoadedModel {
+    fn render(&self, diagnostics: &[Diagnostic]) -> String {
+        let source = SourceFile {
+            path: &self.path,
+            text: &self.text,
+        };
+        diagnostics::render(diagnostics, Some(&source))
+    }
+}
+
+fn render_plain(diagnostics: &[Diagnostic]) -> String {
+    diagnostics::render(diagnostics, None)
+}
+
+/// The model files a path names: itself, or every `*.tandem` under a folder (recursively),
+/// sorted by path.
+fn model_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut folders = vec![path.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder).map_err(|e| {
+            Diagnostic::error(
+                format!("cannot read the folder: {e}"),
+                Location::File(folder.clone()),
+            )
+        })?;
+        for entry in entries.filter_map(Result::ok) {
+            let p = entry.path();
+            if p.is_dir() {
+                folders.push(p);
+            } else if p.extension().is_some_and(|x| x == "tandem") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(Diagnostic::error(
+            "no `*.tandem` model files in this folder",
+            Location::File(path.into()),
+        ));
+    }
+    Ok(files)
+}
+
+/// `a/b/../c` → `a/c`, so reports name the data file the way a reader would.
+fn tidy_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+fn load(path: &Path) -> Result<LoadedModel, String> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        render_plain(&[Diagnostic::error(
+            format!("cannot read the model file: {e}"),
+            Location::File(path.into()),
+        )])
+    })?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    match syntax::parse_bytes(&bytes) {
+        Ok(ast) => Ok(LoadedModel {
+            path: path.into(),
+            text,
+            ast,
+        }),
+        Err(diags) => {
+            let source = SourceFile { path, text: &text };
+            Err(diagnostics::render(&diags, Some(&source)))
+        }
+    }
+}
+
+/// The data file a model reads: `--data` if given, else its `data` statement relative to the
+/// model file's folder.
+fn data_path(model: &LoadedModel, override_path: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = override_path {
+        return Some(p.to_path_buf());
+    }
+    model.ast.statements.iter().find_map(|s| match s {
+        Statement::Data { path, .. } => {
+            let base = model.path.parent().unwrap_or(Path::new("."));
+            Some(tidy_path(&base.join(&path.value)))
+        }
+        _ => None,
+    })
+}
+
+/// A model that parsed, whose data were read and whose names resolved.
+struct Session {
+    model: LoadedModel,
+    table: DataTable,
+    checked: CheckedModel,
+}
+
+/// Parse, read the data, check. Errors come back rendered.
+fn open(path: &Path, data_override: Option<&Path>) -> Result<Session, String> {
+    let model = load(path)?;
+    // Check the file's own statements first so that a model without a `data` statement is told
+    // so, located, rather than failing on a missing path.
+    let Some(csv) = data_path(&model, data_override) else {
+        let schema = Schema::new("the data", Vec::new());
+        return Err(match check::check(&model.ast, &schema) {
+            Err(diags) => model.render(&diags),
+            Ok(_) => model.render(&[Diagnostic::error(
+                "the model file has no `data` statement",
+                Location::File(model.path.clone()),
+            )
+            .with_hint("add `data \"file.csv\"` or pass `--data FILE`")]),
+        });
+    };
+    let table = data::read_csv(&csv).map_err(|d| render_plain(&[d]))?;
+    let schema = Schema::from_table(&table);
+    let options = CheckOptions {
+        data_override: data_override.is_some(),
+    };
+    let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
+    Ok(Session {
+        model,
+        table,
+        checked,
+    })
+}
+
+/// The values of the file's `vary` name to fit, restricted by `--vary name=value`.
+fn vary_values(
+    session: &Session,
+    requested: &[String],
+) -> Result<Vec<Option<(String, f64)>>, String> {
+    let vary = &session.checked.spec.vary;
+    let Some(vary) = vary else {
+        if let Some(first) = requested.first() {
+            return Err(render_plain(&[Diagnostic::error(
+                format!("`--vary {first}`: the model file has no `vary` statement"),
+                Location::File(session.model.path.clone()),
+            )]));
+        }
+        return Ok(vec![None]);
+    };
+    let mut chosen = Vec::new();
+    for request in requested {
+        let parsed = request
+            .split_once('=')
+            .and_then(|(n, v)| v.trim().parse::<f64>().ok().map(|v| (n.trim(), v)));
+        match parsed {
+            Some((name, value)) if name == vary.name => chosen.push(value),
+            Some((name, _)) => {
+                return Err(render_plain(&[Diagnostic::error(
+                    format!(
+                        "`--vary {request}`: the model varies `{}`, not `{name}`",
+                        vary.name
+                    ),
+                    Location::File(session.model.path.clone()),
+                )]))
+            }
+            None => {
+                return Err(render_plain(&[Diagnostic::error(
+                    format!(
+                        "`--vary {request}`: expected NAME=NUMBER, e.g. `--vary {}=1`",
+                        vary.name
+                    ),
+                    Location::None,
+                )]))
+            }
+        }
+    }
+    let values = if chosen.is_empty() {
+        vary.values.clone()
+    } else {
+        chosen
+    };
+    Ok(values
+        .into_iter()
+        .map(|v| Some((vary.name.clone(), v)))
+        .collect())
+}
+
+fn vary_label(value: &Option<(String, f64)>) -> String {
+    match value {
+        Some((name, v)) => format!(" ({name} = {v})"),
+        None => String::new(),
+    }
+}
+
+/// Run `prepare` and the data-dependent checks for one `vary` value.
+fn prepare_frame(
+    session: &Session,
+    value: &Option<(String, f64)>,
+) -> Result<AnalysisFrame, String> {
+    let vary: Vec<(String, f64)> = value.iter().cloned().collect();
+    let frame = prepare::prepare(&session.model.ast, session.table.clone(), &vary)
+        .map_err(|d| session.model.render(&d))?;
+    let problems = check::check_frame(&session.checked.spec, &frame);
+    if problems.iter().any(Diagnostic::is_error) {
+        return Err(session.model.render(&problems));
+    }
+    Ok(frame)
+}
+
+/// Parse and check each model file (folders: every `*.tandem` inside) against its data,
+/// including the data-dependent checks after preparation.
+pub fn check_paths(paths: &[PathBuf], data: Option<&Path>) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    for path in paths {
+        let files = match model_files(path) {
+            Ok(files) => files,
+            Err(d) => {
+                outcomes.push(Outcome::failure(render_plain(&[d])));
+                continue;
+            }
+        };
+        for file in files {
+            outcomes.push(check_one(&file, data));
+        }
+    }
+    outcomes
+}
+
+fn check_one(path: &Path, data: Option<&Path>) -> Outcome {
+    let session = match open(path, data) {
+        Ok(s) => s,
+        Err(e) => return Outcome::failure(e),
+    };
+    let values = match vary_values(&session, &[]) {
+        Ok(v) => v,
+        Err(e) => return Outcome::failure(e),
+    };
+    let mut stderr = session.model.render(&session.checked.warnings);
+    let mut rows = Vec::new();
+    for value in &values {
+        match prepare_frame(&session, value) {
+            Ok(frame) => {
+                stderr.push_str(&session.model.render(&frame.warnings));
+                rows.push(format!("{}{}", frame.nrows, vary_label(value)));
+            }
+            Err(e) => {
+                stderr.push_str(&e);
+                return Outcome {
+                    success: false,
+                    stdout: String::new(),
+                    stderr,
+                };
+            }
+        }
+    }
+    Outcome {
+        success: true,
+        stdout: format!(
+            "ok: {} ({} rows read; {} rows after preparation)\n",
+            path.display(),
+            session.table.nrows,
+            rows.join(", ")
+        ),
+        stderr,
+    }
 }
 
 /// Fit one model file, or every model file in a folder.
-pub fn fit_path(_path: &Path, _options: &FitOptions) -> Outcome {
+pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
+    let files = match model_files(path) {
+        Ok(files) => files,
+        Err(d) => return Outcome::failure(render_plain(&[d])),
+    };
+    let mut total = Outcome {
+        success: true,
+        ..Outcome::default()
+    };
+    for (k, file) in files.iter().enumerate() {
+        let outcome = fit_file(file, options);
+        if k > 0 && options.format != Format::Json {
+            total.stdout.push('\n');
+        }
+        total.success &= outcome.success;
+        total.stdout.push_str(&outcome.stdout);
+        total.stderr.push_str(&outcome.stderr);
+    }
+    total
+}
+
+/// Fit one file: once, or once per value of its `vary` statement.
+pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
+    let session = match open(path, options.data.as_deref()) {
+        Ok(s) => s,
+        Err(e) => return Outcome::failure(e),
+    };
+    let values = match vary_values(&session, &options.vary) {
+        Ok(v) => v,
+        Err(e) => return Outcome::failure(e),
+    };
+    let mut stderr = session.model.render(&session.checked.warnings);
+    let mut reports = Vec::new();
+    let mut success = true;
+    for value in &values {
+        match fit_once(&session, value, options) {
+            Ok((report, converged)) => {
+                if !converged && !options.report_anyway {
+                    success = false;
+                    stderr.push_str(&format!(
+                        "error: the optimizer did not converge for {}{}; the report is printed but should not be trusted (use --report-anyway to exit 0)\n",
+                        path.display(),
+                        vary_label(value)
+                    ));
+                }
+                reports.push((value.clone(), report));
+            }
+            Err(e) => {
+                stderr.push_str(&e);
+                success = false;
+            }
+        }
+    }
     Outcome {
-        success: false,
-        stdout: String::new(),
-        stderr: "error: `tandem fit` is not built yet\n".into(),
+        success,
+        stdout: render_reports(&reports, options.format),
+        stderr,
+    }
+}
+
+fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format) -> String {
+    let render_one = |r: &FitReport| match format {
+        Format::Text => report::text(r),
+        Format::Json => report::json(r),
+        Format::Markdown => report::markdown(r),
+        Format::Latex => report::latex(r),
+    };
+    match reports {
+        [] => String::new(),
+        [(None, r)] => {
+            let mut out = render_one(r);
+            if format == Format::Json {
+                out.push('\n');
+            }
+            out
+        }
+        _ => match format {
+            Format::Json => {
+                let fits: Vec<serde_json::Value> = reports
+                    .iter()
+                    .map(|(value, r)| {
+                        let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
+                        if let (Some((name, x)), Some(obj)) = (value, v.as_object_mut()) {
+                            obj.insert(
+                                "vary".into(),
+                                serde_json::json!({ "name": name, "value": x }),
+                            );
+                        }
+                        v
+                    })
+                    .collect();
+                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "fits": fits }))
+                    .unwrap_or_default();
+                out.push('\n');
+                out
+            }
+            _ => {
+                let mut out = String::new();
+                for (k, (_, r)) in reports.iter().enumerate() {
+                    if k > 0 {
+                        out.push('\n');
+                    }
+                    out.push_str(&render_one(r));
+                }
+                out.push('\n');
+                out.push_str(&report::across_values(reports));
+                out
+            }
+        },
+    }
+}
+
+/// Prepare, design, fit and test one model for one `vary` value.
+fn fit_once(
+    session: &Session,
+    value: &Option<(String, f64)>,
+    options: &FitOptions,
+) -> Result<(FitReport, bool), String> {
+    let frame = prepare_frame(session, value)?;
+    let spec = &session.checked.spec;
+    let method = options.method.unwrap_or(spec.method);
+    let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
+    let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+    let mut warnings: Vec<String> = session
+        .checked
+        .warnings
+        .iter()
+        .chain(frame.warnings.iter())
+        .map(|d| d.message.clone())
+        .collect();
+    let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+    if !spec.definitions.is_empty() {
+        warnings.push(
+            "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"
+                .to_string(),
+        );
+    }
+    let mut title = session.model.path.display().to_string();
+    title.push_str(&vary_label(value));
+    let report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    Ok((report, fit.converged))
+}
+
+/// The fitted deviance seen as a function of lmerTest's variance parameters.
+struct FittedVariance<'a> {
+    deviance: ProfiledDeviance,
+    fit: &'a Fit,
+}
+
+impl VarianceParameters for FittedVariance<'_> {
+    fn varpar(&self) -> Vec<f64> {
+        self.fit.varpar.clone()
+    }
+    fn deviance_at(&self, varpar: &[f64]) -> f64 {
+        self.deviance.deviance_at(varpar).unwrap_or(f64::NAN)
+    }
+    fn beta_covariance_at(&self, varpar: &[f64]) -> DMatrix<f64> {
+        let p = self.fit.beta.len();
+        self.deviance
+            .beta_covariance_at(varpar)
+            .unwrap_or_else(|_| DMatrix::from_element(p, p, f64::NAN))
+    }
+}
+
+/// t tests of the fixed effects: `n − p` df for ordinary least squares (R's `lm`), Satterthwaite
+/// otherwise (random terms or several residual classes; lmerTest's method, which for one
+/// residual variance per group is Welch's).
+fn fixed_effect_tests(
+    design: &Design,
+    fit: &Fit,
+    method: Method,
+    warnings: &mut Vec<String>,
+) -> Vec<infer::CoefficientTest> {
+    let ordinary = design.random.is_empty() && design.classes.len() <= 1;
+    if ordinary {
+        let df = (fit.nobs as f64) - (fit.beta.len() as f64);
+        return infer::coefficient_tests(
+            &fit.beta,
+            &fit.beta_covariance,
+            &DegreesOfFreedom::Residual(df),
+        );
+    }
+    let variance = FittedVariance {
+        deviance: ProfiledDeviance::new(design, method),
+        fit,
+    };
+    let satterthwaite = Satterthwaite::new(&variance);
+    warnings.extend(satterthwaite.warnings.iter().cloned());
+    infer::coefficient_tests(
+        &fit.beta,
+        &fit.beta_covariance,
+        &DegreesOfFreedom::Satterthwaite(&satterthwaite),
+    )
+}
+
+fn assemble(
+    session: &Session,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    tests: &[infer::CoefficientTest],
+    title: String,
+    mut warnings: Vec<String>,
+) -> FitReport {
+    let spec = &session.checked.spec;
+    let equation_name = |e: usize| {
+        spec.equations
+            .get(e)
+            .map(|q| q.outcome.clone())
+            .unwrap_or_default()
+    };
+    let fixed = fit
+        .fixed
+        .iter()
+        .zip(tests)
+        .map(|(f, t)| report::FixedRow {
+            equation: equation_name(f.equation),
+            term: f.term.clone(),
+            label: f.label.clone(),
+            estimate: t.estimate,
+            se: t.se,
+            df: t.df,
+            t: t.t,
+            p: t.p,
+        })
+        .collect();
+    let mut random = Vec::new();
+    for component in &fit.random {
+        for (i, (eq, term)) in component.effects.iter().enumerate() {
+            random.push(report::RandomRow {
+                group: component.group.clone(),
+                equation1: equation_name(*eq),
+                term1: term.clone(),
+                equation2: None,
+                term2: None,
+                variance: Some(component.covariance[(i, i)]),
+                sd: Some(component.sd[i]),
+                covariance: None,
+                cor: None,
+            });
+        }
+        for i in 0..component.effects.len() {
+            for j in (i + 1)..component.effects.len() {
+                let cov = component.covariance[(i, j)];
+                // Uncorrelated terms have no covariance to report.
+                if cov == 0.0 && component.correlation[(i, j)] == 0.0 {
+                    continue;
+                }
+                random.push(report::RandomRow {
+                    group: component.group.clone(),
+                    equation1: equation_name(component.effects[i].0),
+                    term1: component.effects[i].1.clone(),
+                    equation2: Some(equation_name(component.effects[j].0)),
+                    term2: Some(component.effects[j].1.clone()),
+                    variance: None,
+                    sd: None,
+                    covariance: Some(cov),
+                    cor: Some(component.correlation[(i, j)]),
+                });
+            }
+        }
+    }
+    let residual = fit
+        .residual
+        .iter()
+        .map(|r| report::ResidualRow {
+            equation: equation_name(r.equation),
+            class: r.level.clone(),
+            variance: r.variance,
+            sd: r.sd,
+        })
+        .collect();
+
+    let mut drops: Vec<report::DropRow> = frame
+        .drops
+        .steps
+        .iter()
+        .filter(|s| s.rows > 0)
+        .map(|s| report::DropRow {
+            reason: s.reason.clone(),
+            rows: s.rows,
+        })
+        .collect();
+    for eq in &design.equations {
+        if eq.dropped > 0 {
+            let missing: Vec<String> = eq
+                .missing
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(v, n)| format!("{v} ({n})"))
+                .collect();
+            drops.push(report::DropRow {
+                reason: format!(
+                    "missing values in the model variables of `{}`: {}",
+                    eq.outcome,
+                    missing.join(", ")
+                ),
+                rows: eq.dropped,
+            });
+        }
+    }
+    let rows_used = design.equations.iter().map(|e| e.used).max().unwrap_or(0);
+    let rows_read = frame.drops.rows_read;
+    warnings.extend(fit.warnings.iter().cloned());
+    let formulas = session
+        .model
+        .ast
+        .statements
+        .iter()
+        .filter(|s| matches!(s, Statement::Equation(_)))
+        .map(syntax::format::format_statement)
+        .collect();
+    FitReport {
+        model_file: title,
+        formulas,
+        fit: report::FitSummary {
+            method: match fit.method {
+                Method::Ml => "ML".into(),
+                Method::Reml => "REML".into(),
+            },
+            loglik: fit.loglik,
+            deviance: fit.deviance,
+            aic: fit.aic,
+            bic: fit.bic,
+            nobs: fit.nobs,
+            ngroups: report::GroupCounts(fit.ngroups.clone()),
+            converged: fit.converged,
+            singular: fit.singular,
+            iterations: fit.iterations,
+            optimizer: fit.optimization.optimizer.clone(),
+            warnings,
+        },
+        fixed,
+        random,
+        residual,
+        defined: Vec::new(),
+        data: report::DataSummary {
+            rows_read,
+            rows_used,
+            rows_dropped: rows_read.saturating_sub(rows_used),
+            file: session.table.path.display().to_string(),
+            drops,
+        },
     }
 }

@@ -5,3 +5,166 @@
 //! `vary` names, with "did you mean" hints; collecting every error instead of stopping at the
 //! first. It must not evaluate data: what needs values (a variable's level) is decided on the
 //! prepared frame by `levels`.
+//!
+//! Decisions this module makes (and documents for users):
+//! - A missing `data` statement is an error unless the caller has a data override (`--data`).
+//! - `data`, `group`, `order`, `estimate`, `interval` and `vary` appear at most once.
+//! - `let`s exist from their statement on (`let`/`keep`/`group`/`order` see only earlier ones);
+//!   equations, `residual` and `interval` see every `let`, since they use the final frame.
+//! - `within`/`between` need a `group` statement or an explicit group; `lag`/`lead`/`diff` need a
+//!   `group` statement (a lag must never cross a unit boundary) and use the `order` column, or
+//!   the rows' file order when there is no `order` statement.
+//! - REML when there is no `estimate` statement (lme4's default); interval defaults are in
+//!   `interval`.
+
+mod definitions;
+mod equations;
+mod expressions;
+mod interval;
+pub mod levels;
+mod names;
+mod preparation;
+mod random;
+mod residual;
+mod schema;
+mod settings;
+mod stray;
+
+pub use levels::{check_frame, variable_levels, VariableLevel};
+pub use schema::{ColumnKind, Schema};
+
+use crate::diagnostics::{Diagnostic, Location};
+use crate::model::ModelSpec;
+use crate::syntax::ast::{ModelFile, Span, Statement};
+
+use names::{LetDecl, Scope};
+
+/// What the caller knows beyond the file and the columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// The data file comes from elsewhere (`--data`), so the file need not name one.
+    pub data_override: bool,
+}
+
+/// A model that passed every check: its resolved spec and any warnings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedModel {
+    pub spec: ModelSpec,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Checks `file` against the columns in `schema`; the file must name its data.
+pub fn check(file: &ModelFile, schema: &Schema) -> Result<CheckedModel, Vec<Diagnostic>> {
+    check_with(file, schema, CheckOptions::default())
+}
+
+/// Checks `file` against the columns in `schema`, collecting every error (and warning).
+pub fn check_with(
+    file: &ModelFile,
+    schema: &Schema,
+    options: CheckOptions,
+) -> Result<CheckedModel, Vec<Diagnostic>> {
+    let mut checker = Checker::new(file, schema);
+    let settings = checker.check_settings(file, options);
+    checker.check_preparation(file);
+    let (equations, random) = checker.check_equations(file);
+    let residual = checker.check_residuals(file, &equations);
+    let definitions = checker.check_definitions(file, &equations, &random);
+    let interval = checker.check_interval(settings.interval);
+    let spec = ModelSpec {
+        equations,
+        random,
+        residual,
+        definitions,
+        method: settings.method,
+        interval,
+        vary: settings.vary,
+    };
+    // Checks run by concern; the user reads the file top to bottom.
+    let by_position = |d: &Diagnostic| match d.location {
+        Location::Source(span) => span.start,
+        _ => 0,
+    };
+    let mut warnings = checker.warnings;
+    warnings.sort_by_key(by_position);
+    // A spoilt column explains every later complaint about it ("is a text column"), so those
+    // give way to the one message that names the bad cell.
+    let spoilt = stray::spoilt_columns(file, schema);
+    if !spoilt.is_empty() {
+        let names: Vec<String> = schema
+            .stray
+            .iter()
+            .map(|(c, _, _)| format!("`{c}`"))
+            .collect();
+        checker
+            .errors
+            .retain(|d| !names.iter().any(|n| d.message.contains(n.as_str())));
+        checker.errors.extend(spoilt);
+    }
+    if checker.errors.is_empty() {
+        Ok(CheckedModel { spec, warnings })
+    } else {
+        let mut all = checker.errors;
+        all.extend(warnings);
+        all.sort_by_key(by_position);
+        Err(all)
+    }
+}
+
+/// The state of one check: the scope names resolve against and what has been found.
+pub(crate) struct Checker<'a> {
+    pub scope: Scope<'a>,
+    pub errors: Vec<Diagnostic>,
+    pub warnings: Vec<Diagnostic>,
+    pub has_group: bool,
+    /// Names of `:=` definitions, with their statement index (labels must not reuse them).
+    pub definition_names: Vec<(String, usize)>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(file: &ModelFile, schema: &'a Schema) -> Self {
+        let lets = file
+            .statements
+            .iter()
+            .enumerate()
+            .filter_map(|(statement, s)| match s {
+                Statement::Let { name, .. } => Some(LetDecl {
+                    name: name.name.clone(),
+                    span: name.span,
+                    statement,
+                }),
+                _ => None,
+            })
+            .collect();
+        let definition_names = file
+            .statements
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Statement::Define { name, .. } => Some((name.name.clone(), i)),
+                _ => None,
+            })
+            .collect();
+        Checker {
+            scope: Scope {
+                schema,
+                lets,
+                vary: None,
+            },
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            has_group: file
+                .statements
+                .iter()
+                .any(|s| matches!(s, Statement::Group { .. })),
+            definition_names,
+        }
+    }
+
+    pub fn error(&mut self, diagnostic: Diagnostic) {
+        self.errors.push(diagnostic);
+    }
+}
+
+/// The span of the start of the file, for problems with the file as a whole.
+pub(crate) const FILE_START: Span = Span { start: 0, end: 0 };

@@ -4,6 +4,10 @@
 
 use std::path::PathBuf;
 
+mod csv;
+
+pub use self::csv::read_csv;
+
 /// Code of a missing cell in a text column.
 pub const MISSING_CODE: u32 = u32::MAX;
 
@@ -18,6 +22,47 @@ pub enum Column {
     },
 }
 
+impl Column {
+    pub fn len(&self) -> usize {
+        match self {
+            Column::Numeric(values) => values.len(),
+            Column::Text { codes, .. } => codes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether row `i` is missing (NaN, or `MISSING_CODE`).
+    pub fn is_missing(&self, i: usize) -> bool {
+        match self {
+            Column::Numeric(values) => values[i].is_nan(),
+            Column::Text { codes, .. } => codes[i] == MISSING_CODE,
+        }
+    }
+
+    /// The column restricted to the rows in `rows` (in that order).
+    pub fn select(&self, rows: &[usize]) -> Column {
+        match self {
+            Column::Numeric(values) => Column::Numeric(rows.iter().map(|&i| values[i]).collect()),
+            Column::Text { codes, levels } => Column::Text {
+                codes: rows.iter().map(|&i| codes[i]).collect(),
+                levels: levels.clone(),
+            },
+        }
+    }
+}
+
+/// The first cell of a text column that did not parse as a number, kept when most of the
+/// column's cells were numbers, so that a numeric use can say which cell spoilt it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrayText {
+    /// 1-based data row (the header is not counted).
+    pub row: usize,
+    pub text: String,
+}
+
 /// A data file as read: named columns of equal length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataTable {
@@ -25,6 +70,9 @@ pub struct DataTable {
     pub names: Vec<String>,
     pub columns: Vec<Column>,
     pub nrows: usize,
+    /// Parallel to `columns`: for a text column whose non-missing cells were mostly numbers, the
+    /// first cell that was not; `None` for every other column.
+    pub stray_text: Vec<Option<StrayText>>,
 }
 
 impl DataTable {
@@ -33,5 +81,14 @@ impl DataTable {
             .iter()
             .position(|n| n == name)
             .map(|i| &self.columns[i])
+    }
+
+    /// The first non-numeric cell of a mostly numeric text column `name`, if any.
+    pub fn stray_text(&self, name: &str) -> Option<&StrayText> {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .and_then(|i| self.stray_text.get(i))
+            .and_then(Option::as_ref)
     }
 }

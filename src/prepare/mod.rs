@@ -8,7 +8,22 @@
 //! by `check` before it runs, but it still reports data problems (a text cell used as a number,
 //! all rows dropped) as diagnostics instead of panicking.
 
-use crate::data::Column;
+mod display;
+mod eval;
+mod factor;
+mod grouped;
+mod keep;
+mod workspace;
+
+use crate::data::{Column, DataTable, MISSING_CODE};
+use crate::diagnostics::Diagnostic;
+use crate::syntax::ast::{ModelFile, Statement};
+
+pub use self::display::expr_text;
+use self::eval::{Evaluator, Failure};
+use self::grouped::GroupIds;
+use self::keep::KeepOutcome;
+use self::workspace::Workspace;
 
 /// The rows and columns an analysis runs on: data columns plus `let` columns, after `keep`.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +34,8 @@ pub struct AnalysisFrame {
     /// 1-based data-file row of each kept row (for messages).
     pub source_rows: Vec<usize>,
     pub drops: DropReport,
+    /// Problems that did not stop preparation (a `log` of 0 made missing, ...).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl AnalysisFrame {
@@ -48,5 +65,133 @@ pub struct DropStep {
 impl DropReport {
     pub fn rows_dropped(&self) -> usize {
         self.steps.iter().map(|s| s.rows).sum()
+    }
+}
+
+/// Run the file's `group`, `order`, `factor`, `let` and `keep` statements, in file order, over
+/// `table`. `vary` gives the current value of each `vary` name (for `lag(x, span)`).
+///
+/// On failure every error found is returned, followed by the warnings.
+pub fn prepare(
+    file: &ModelFile,
+    table: DataTable,
+    vary: &[(String, f64)],
+) -> Result<AnalysisFrame, Vec<Diagnostic>> {
+    let rows_read = table.nrows;
+    let mut ws = Workspace::new(table);
+    let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut warnings: Vec<Diagnostic> = Vec::new();
+    let mut drops = DropReport {
+        rows_read,
+        steps: Vec::new(),
+    };
+    for statement in &file.statements {
+        match statement {
+            // Checked where used: the column may be a `let` further down.
+            Statement::Group { name, .. } => ws.group = Some(name.clone()),
+            Statement::Order { name, .. } => ws.order = Some(name.clone()),
+            Statement::Factor { column, spec, span } => {
+                if let Err(found) = factor::apply_factor(&mut ws, column, spec, *span) {
+                    errors.extend(found);
+                }
+            }
+            Statement::Let { name, value, .. } => {
+                if ws.position(&name.name).is_some() || vary.iter().any(|(v, _)| *v == name.name) {
+                    let what = if ws.is_data_column(&name.name) {
+                        "a data column"
+                    } else if ws.position(&name.name).is_some() {
+                        "an earlier `let`"
+                    } else {
+                        "a `vary` name"
+                    };
+                    errors.push(
+                        Diagnostic::at(
+                            format!("`let {}` would redefine {what}", name.name),
+                            name.span,
+                        )
+                        .with_hint("choose a new name"),
+                    );
+                    continue;
+                }
+                let n = ws.nrows();
+                let mut evaluator = Evaluator::new(&ws, vary);
+                let result = evaluator.eval(value).map(|v| v.into_column(n));
+                warnings.append(&mut evaluator.warnings);
+                match result {
+                    Ok(column) => ws.add(name.name.clone(), column),
+                    Err(failure) => {
+                        if let Failure::Error(d) = failure {
+                            errors.push(*d);
+                        }
+                        ws.failed.insert(name.name.clone());
+                    }
+                }
+            }
+            Statement::Keep { condition, span } => {
+                match keep::apply_keep(&mut ws, condition, *span, vary, &mut warnings) {
+                    Ok(KeepOutcome::Kept(step)) => drops.steps.push(step),
+                    Ok(KeepOutcome::NothingLeft(d)) => {
+                        errors.push(d);
+                        // Nothing after this can say anything useful about zero rows.
+                        break;
+                    }
+                    Err(Failure::Error(d)) => errors.push(*d),
+                    Err(Failure::Poisoned) => {}
+                }
+            }
+            Statement::Data { .. }
+            | Statement::Equation(_)
+            | Statement::Residual(_)
+            | Statement::Define { .. }
+            | Statement::Estimate { .. }
+            | Statement::Interval(_)
+            | Statement::Vary { .. } => {}
+        }
+    }
+    if !errors.is_empty() {
+        // A bad `group` column is reported once per use; once is enough.
+        let mut unique: Vec<Diagnostic> = Vec::new();
+        for d in errors.into_iter().chain(warnings) {
+            if !unique.contains(&d) {
+                unique.push(d);
+            }
+        }
+        return Err(unique);
+    }
+    Ok(AnalysisFrame {
+        nrows: ws.nrows(),
+        names: ws.names,
+        columns: ws.columns,
+        source_rows: ws.source_rows,
+        drops,
+        warnings,
+    })
+}
+
+/// Whether every group of `groups` has at most one distinct non-missing value of `variable`
+/// (rows with a missing group are ignored). False when either column is unknown.
+pub fn constant_within(frame: &AnalysisFrame, variable: &str, groups: &str) -> bool {
+    let (Some(x), Some(g)) = (frame.column(variable), frame.column(groups)) else {
+        return false;
+    };
+    let ids = match g {
+        Column::Numeric(v) => GroupIds::from_numbers(v),
+        Column::Text { codes, .. } => GroupIds::from_codes(codes),
+    };
+    match x {
+        Column::Numeric(v) => {
+            let keys: Vec<Option<u64>> = v
+                .iter()
+                .map(|x| (!x.is_nan()).then(|| (x + 0.0).to_bits()))
+                .collect();
+            grouped::constant_within(&keys, &ids)
+        }
+        Column::Text { codes, .. } => {
+            let keys: Vec<Option<u32>> = codes
+                .iter()
+                .map(|&c| (c != MISSING_CODE).then_some(c))
+                .collect();
+            grouped::constant_within(&keys, &ids)
+        }
     }
 }

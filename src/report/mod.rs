@@ -1,2 +1,34 @@
 //! Reports: a fit's results rendered as text (like lme4's `summary()`), JSON (DESIGN.md's
-//! contract), Markdown or LaTeX. It must not compute statistics.
+//! contract), Markdown or LaTeX tables. It must not compute statistics: everything it prints is
+//! in a `FitReport`.
+
+mod across;
+pub mod numbers;
+pub mod results;
+mod tables;
+mod text;
+
+pub use results::{
+    DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow, GroupCounts, RandomRow,
+    ResidualRow,
+};
+
+pub use across::across_values;
+
+/// The text report.
+pub fn text(report: &FitReport) -> String {
+    text::render(report)
+}
+
+/// DESIGN.md's JSON contract, pretty-printed; non-finite numbers become `null`.
+pub fn json(report: &FitReport) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+pub fn markdown(report: &FitReport) -> String {
+    tables::markdown(report)
+}
+
+pub fn latex(report: &FitReport) -> String {
+    tables::latex(report)
+}

@@ -72,6 +72,7 @@ pub fn load_csv(relative: &str) -> AnalysisFrame {
         })
         .collect();
     AnalysisFrame {
+        warnings: Vec::new(),
         names,
         columns,
         nrows,
@@ -145,6 +146,7 @@ pub fn filter_rows(frame: &AnalysisFrame, keep: &[bool]) -> AnalysisFrame {
         .collect();
     let nrows = keep.iter().filter(|k| **k).count();
     AnalysisFrame {
+        warnings: Vec::new(),
         names: frame.names.clone(),
         columns,
         nrows,
@@ -258,6 +260,7 @@ fn parse_equation(formula: &str, equation: usize) -> (EquationSpec, Vec<RandomTe
                 name: vars.join(":"),
                 variables: vars,
                 coefficient: Coefficient::Free { label: None },
+                kind: tandem::model::TermKind::Variables,
                 span: Span::default(),
             })
             .collect(),

@@ -1,0 +1,415 @@
+//! Equations: outcomes, intercepts, fixed terms and their lavaan-style labels, and which labels
+//! name random coefficients. Owns the rules that `*` in a formula always labels or fixes a
+//! coefficient, that an outcome is a numeric variable or a random coefficient's label, and that
+//! a fixed term is variables (or a random coefficient standing alone). Random terms are resolved
+//! by `random`; this module only asks it for them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::diagnostics::Diagnostic;
+use crate::model::{
+    Coefficient, EquationSpec, FixedTermSpec, OutcomeKind, RandomTermSpec, TermKind,
+};
+use crate::syntax::ast::{self, Equation, FormulaTerm, Ident, ModelFile, Statement};
+
+use super::names::Lookup;
+use super::schema::ColumnKind;
+use super::Checker;
+
+/// Where a label is written: on which equation's intercept or term.
+#[derive(Debug, Clone)]
+pub(crate) struct LabelSite {
+    pub equation: usize,
+    /// Empty for the intercept; the term's names (`["x", "z"]` for `a*x:z`) otherwise.
+    pub term: Vec<String>,
+}
+
+/// Every label of the file's equations, by name.
+pub(crate) type Labels = BTreeMap<String, Vec<LabelSite>>;
+
+/// The intercept an equation's formula gives: `None` when removed (`0`, `- 1`); the last
+/// intercept term written decides, as in R (`y ~ 1 + x - 1` has none).
+pub(crate) fn intercept_of(equation: &Equation) -> Option<Coefficient> {
+    let mut intercept = Some(Coefficient::Free { label: None });
+    for term in &equation.terms {
+        if let FormulaTerm::Intercept {
+            present,
+            coefficient,
+            ..
+        } = term
+        {
+            intercept = present.then(|| coefficient_of(coefficient.as_ref()));
+        }
+    }
+    intercept
+}
+
+fn coefficient_of(coefficient: Option<&ast::Coefficient>) -> Coefficient {
+    match coefficient {
+        None => Coefficient::Free { label: None },
+        Some(ast::Coefficient::Label(label)) => Coefficient::Free {
+            label: Some(label.name.clone()),
+        },
+        Some(ast::Coefficient::Fixed { value, .. }) => Coefficient::Fixed(*value),
+    }
+}
+
+fn collect_labels(equations: &[&Equation]) -> Labels {
+    let mut labels = Labels::new();
+    for (index, equation) in equations.iter().enumerate() {
+        for term in &equation.terms {
+            let (coefficient, names) = match term {
+                FormulaTerm::Intercept { coefficient, .. } => (coefficient, Vec::new()),
+                FormulaTerm::Fixed {
+                    coefficient,
+                    factors,
+                    ..
+                } => (
+                    coefficient,
+                    factors.iter().map(|f| f.name.clone()).collect(),
+                ),
+                FormulaTerm::Random(_) => continue,
+            };
+            if let Some(ast::Coefficient::Label(label)) = coefficient {
+                labels
+                    .entry(label.name.clone())
+                    .or_default()
+                    .push(LabelSite {
+                        equation: index,
+                        term: names,
+                    });
+            }
+        }
+    }
+    labels
+}
+
+/// R's name of a term: its variables joined by `:`.
+pub(crate) fn term_name(variables: &[String]) -> String {
+    variables.join(":")
+}
+
+impl Checker<'_> {
+    pub(crate) fn check_equations(
+        &mut self,
+        file: &ModelFile,
+    ) -> (Vec<EquationSpec>, Vec<RandomTermSpec>) {
+        let equations: Vec<&Equation> = file
+            .statements
+            .iter()
+            .filter_map(|s| match s {
+                Statement::Equation(e) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let labels = collect_labels(&equations);
+        let local: Vec<Vec<RandomTermSpec>> = equations
+            .iter()
+            .enumerate()
+            .map(|(index, equation)| self.resolve_random_terms(index, equation, &labels))
+            .collect();
+        // A label with a random part names a random coefficient, per grouping it varies over.
+        let mut random_coefficients: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for term in local.iter().flatten() {
+            for effect in &term.effects {
+                if let Some(label) = &effect.label {
+                    random_coefficients
+                        .entry(label.clone())
+                        .or_default()
+                        .insert(term.name.clone());
+                }
+            }
+        }
+        let mut specs = Vec::new();
+        let mut outcomes: Vec<&Ident> = Vec::new();
+        for (index, equation) in equations.iter().enumerate() {
+            if outcomes.iter().any(|o| o.name == equation.lhs.name) {
+                self.error(
+                    Diagnostic::at(
+                        format!("a second equation for `{}`", equation.lhs.name),
+                        equation.lhs.span,
+                    )
+                    .with_hint("put all its terms in the first equation for it"),
+                );
+            }
+            outcomes.push(&equation.lhs);
+            let own_random: BTreeSet<&str> = local[index]
+                .iter()
+                .flat_map(|t| t.effects.iter().filter_map(|e| e.label.as_deref()))
+                .collect();
+            let outcome_kind =
+                self.check_outcome(equation, &labels, &random_coefficients, &local[index]);
+            let terms = self.check_fixed_terms(equation, &random_coefficients, &own_random);
+            let intercept = intercept_of(equation);
+            specs.push(EquationSpec {
+                outcome: equation.lhs.name.clone(),
+                outcome_kind,
+                intercept,
+                terms,
+                span: equation.span,
+            });
+        }
+        let random = self.merge_random_terms(local);
+        (specs, random)
+    }
+
+    fn check_outcome(
+        &mut self,
+        equation: &Equation,
+        labels: &Labels,
+        random_coefficients: &BTreeMap<String, BTreeSet<String>>,
+        own_random: &[RandomTermSpec],
+    ) -> OutcomeKind {
+        let lhs = &equation.lhs;
+        match self.scope.lookup(&lhs.name, usize::MAX) {
+            Lookup::Column(ColumnKind::Numeric) | Lookup::Let => return OutcomeKind::Variable,
+            Lookup::Column(ColumnKind::Text) => {
+                self.error(
+                    Diagnostic::at(
+                        format!("the outcome `{}` is a text column", lhs.name),
+                        lhs.span,
+                    )
+                    .with_expected("a numeric outcome")
+                    .with_hint(format!(
+                        "for a 0/1 outcome write `let y = {} == \"level\"` and model `y`",
+                        lhs.name
+                    )),
+                );
+                return OutcomeKind::Variable;
+            }
+            _ => {}
+        }
+        if let Some(groupings) = random_coefficients.get(&lhs.name) {
+            if groupings.len() > 1 {
+                self.error(Diagnostic::at(
+                    format!(
+                        "`{}` varies over several groupings ({}); an outcome must be one \
+                         random coefficient",
+                        lhs.name,
+                        groupings.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                    lhs.span,
+                ));
+            }
+            if let Some(term) = own_random.first() {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "`{}` is a random coefficient, so its equation is a group-level \
+                             regression and cannot have random terms",
+                            lhs.name
+                        ),
+                        term.span,
+                    )
+                    .with_hint("its residual is the random coefficient's own deviation"),
+                );
+            }
+            return OutcomeKind::RandomCoefficient;
+        }
+        if labels.contains_key(&lhs.name) {
+            self.error(
+                Diagnostic::at(
+                    format!(
+                        "`{}` labels a fixed coefficient that has no random part, so it \
+                         cannot be an outcome",
+                        lhs.name
+                    ),
+                    lhs.span,
+                )
+                .with_hint(format!(
+                    "give it a random part in its equation, e.g. `(1 + {} | group)`",
+                    lhs.name
+                )),
+            );
+            return OutcomeKind::RandomCoefficient;
+        }
+        let extra: Vec<&str> = random_coefficients.keys().map(String::as_str).collect();
+        let d = self
+            .scope
+            .unknown_variable(&lhs.name, lhs.span, usize::MAX, &extra);
+        self.error(d);
+        OutcomeKind::Variable
+    }
+
+    fn check_fixed_terms(
+        &mut self,
+        equation: &Equation,
+        random_coefficients: &BTreeMap<String, BTreeSet<String>>,
+        own_random: &BTreeSet<&str>,
+    ) -> Vec<FixedTermSpec> {
+        let mut terms: Vec<FixedTermSpec> = Vec::new();
+        let mut intercept_seen = false;
+        for term in &equation.terms {
+            match term {
+                FormulaTerm::Intercept {
+                    present,
+                    coefficient,
+                    span,
+                } => {
+                    if let Some(coefficient) = coefficient {
+                        if !present {
+                            self.error(Diagnostic::at(
+                                "a removed intercept (`0`) cannot carry a label or value",
+                                *span,
+                            ));
+                        }
+                        self.check_label(coefficient, "1");
+                    }
+                    if intercept_seen && *present {
+                        self.warnings.push(
+                            Diagnostic::warning(
+                                "the intercept is written twice",
+                                crate::diagnostics::Location::Source(*span),
+                            )
+                            .with_hint("the last intercept term decides"),
+                        );
+                    }
+                    intercept_seen = true;
+                }
+                FormulaTerm::Fixed {
+                    coefficient,
+                    factors,
+                    span,
+                } => {
+                    let written = factors
+                        .iter()
+                        .map(|f| f.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(":");
+                    if let Some(coefficient) = coefficient {
+                        self.check_label(coefficient, &written);
+                    }
+                    let Some(kind) =
+                        self.check_term_factors(factors, random_coefficients, own_random)
+                    else {
+                        continue;
+                    };
+                    let variables: Vec<String> = factors.iter().map(|f| f.name.clone()).collect();
+                    let key: BTreeSet<&String> = variables.iter().collect();
+                    if terms
+                        .iter()
+                        .any(|t| t.variables.iter().collect::<BTreeSet<_>>() == key)
+                    {
+                        self.error(
+                            Diagnostic::at(
+                                format!("the term `{written}` appears twice in this equation"),
+                                *span,
+                            )
+                            .with_hint("to constrain two coefficients equal, give them one label"),
+                        );
+                        continue;
+                    }
+                    terms.push(FixedTermSpec {
+                        name: term_name(&variables),
+                        variables,
+                        coefficient: coefficient_of(coefficient.as_ref()),
+                        kind,
+                        span: *span,
+                    });
+                }
+                FormulaTerm::Random(_) => {}
+            }
+        }
+        terms
+    }
+
+    /// Resolves a fixed term's names; `None` when one of them is wrong (already reported).
+    fn check_term_factors(
+        &mut self,
+        factors: &[Ident],
+        random_coefficients: &BTreeMap<String, BTreeSet<String>>,
+        own_random: &BTreeSet<&str>,
+    ) -> Option<TermKind> {
+        let mut ok = true;
+        for factor in factors {
+            if self.scope.is_frame_variable(&factor.name, usize::MAX) {
+                continue;
+            }
+            ok = false;
+            if let Some(groupings) = random_coefficients.get(&factor.name) {
+                if factors.len() > 1 {
+                    self.error(
+                        Diagnostic::at(
+                            format!(
+                                "the random coefficient `{}` cannot be part of an interaction",
+                                factor.name
+                            ),
+                            factor.span,
+                        )
+                        .with_hint("a random coefficient enters an equation as a term of its own"),
+                    );
+                } else if own_random.contains(factor.name.as_str()) {
+                    self.error(Diagnostic::at(
+                        format!(
+                            "`{}` is a random coefficient of this same equation; it can predict \
+                             only a group-level outcome in another equation",
+                            factor.name
+                        ),
+                        factor.span,
+                    ));
+                } else if groupings.len() > 1 {
+                    self.error(Diagnostic::at(
+                        format!(
+                            "`{}` varies over several groupings ({}); a predictor must be one \
+                             random coefficient",
+                            factor.name,
+                            groupings.iter().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                        factor.span,
+                    ));
+                } else {
+                    return Some(TermKind::RandomCoefficient);
+                }
+                continue;
+            }
+            let extra: Vec<&str> = random_coefficients.keys().map(String::as_str).collect();
+            let d = self
+                .scope
+                .unknown_variable(&factor.name, factor.span, usize::MAX, &extra);
+            self.error(d);
+        }
+        ok.then_some(TermKind::Variables)
+    }
+
+    /// A label must be a new name: not a variable (then `*` was probably meant as R's crossing),
+    /// not a definition, not the `vary` name.
+    fn check_label(&mut self, coefficient: &ast::Coefficient, term: &str) {
+        let ast::Coefficient::Label(label) = coefficient else {
+            return;
+        };
+        let name = &label.name;
+        match self.scope.lookup(name, usize::MAX) {
+            Lookup::Column(_) | Lookup::Let | Lookup::LaterLet(_) => {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "`{name}*{term}`: in tandem `*` names a coefficient (lavaan style); \
+                             to cross two variables write `{name} + {term} + {name}:{term}`"
+                        ),
+                        label.span,
+                    )
+                    .with_hint(format!(
+                        "`{name}` is a column or `let`, so it cannot be a label; to label the \
+                         coefficient of `{term}`, pick another name"
+                    )),
+                );
+            }
+            Lookup::Vary => self.error(
+                Diagnostic::at(format!("the label `{name}` is the `vary` name"), label.span)
+                    .with_hint("pick another label"),
+            ),
+            Lookup::Unknown => {}
+        }
+        if self.definition_names.iter().any(|(d, _)| d == name) {
+            self.error(
+                Diagnostic::at(
+                    format!("the label `{name}` is also the name of a `:=` definition"),
+                    label.span,
+                )
+                .with_hint(
+                    "a name is either a coefficient's label or a defined quantity; rename one",
+                ),
+            );
+        }
+    }
+}

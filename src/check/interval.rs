@@ -1,0 +1,168 @@
+//! The `interval` statement: the method and its named arguments, with defaults. Owns which
+//! arguments each method takes and their ranges. Defaults (documented for users): `draws` 10000
+//! for `monte_carlo` and 1000 for `bootstrap` and `parametric_bootstrap`, `level` 0.95, `seed` 1,
+//! and a bootstrap resamples rows unless `resample` names a grouping column.
+
+use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::model::IntervalChoice;
+use crate::syntax::ast::{Expr, ExprKind, IntervalSpec, UnaryOp};
+
+use super::Checker;
+
+const METHODS: &[&str] = &["monte_carlo", "bootstrap", "parametric_bootstrap", "delta"];
+
+pub(crate) const DEFAULT_LEVEL: f64 = 0.95;
+pub(crate) const DEFAULT_SEED: u64 = 1;
+pub(crate) const DEFAULT_MONTE_CARLO_DRAWS: usize = 10_000;
+pub(crate) const DEFAULT_BOOTSTRAP_DRAWS: usize = 1_000;
+
+fn allowed_args(method: &str) -> &'static [&'static str] {
+    match method {
+        "monte_carlo" | "parametric_bootstrap" => &["draws", "level", "seed"],
+        "bootstrap" => &["draws", "level", "seed", "resample"],
+        _ => &["level"],
+    }
+}
+
+impl Checker<'_> {
+    pub(crate) fn check_interval(&mut self, spec: Option<&IntervalSpec>) -> Option<IntervalChoice> {
+        let spec = spec?;
+        let method = spec.method.name.as_str();
+        let known = METHODS.contains(&method);
+        if !known {
+            let mut d = Diagnostic::at(
+                format!("unknown interval method `{method}`"),
+                spec.method.span,
+            )
+            .with_expected(format!("one of {}", METHODS.join(", ")));
+            if let Some(hint) = did_you_mean(method, METHODS.iter().copied()) {
+                d = d.with_hint(hint);
+            }
+            self.error(d);
+        }
+        let allowed = allowed_args(method);
+        let mut draws = if method == "monte_carlo" {
+            DEFAULT_MONTE_CARLO_DRAWS
+        } else {
+            DEFAULT_BOOTSTRAP_DRAWS
+        };
+        let mut level = DEFAULT_LEVEL;
+        let mut seed = DEFAULT_SEED;
+        let mut resample = None;
+        let mut given: Vec<&str> = Vec::new();
+        for arg in &spec.args {
+            let Some(name) = &arg.name else {
+                self.error(
+                    Diagnostic::at("interval arguments are named", arg.value.span)
+                        .with_expected(format!("one of {} as `name = value`", allowed.join(", "))),
+                );
+                continue;
+            };
+            let arg_name = name.name.as_str();
+            if given.contains(&arg_name) {
+                self.error(Diagnostic::at(
+                    format!("`{arg_name}` is given twice"),
+                    name.span,
+                ));
+                continue;
+            }
+            given.push(arg_name);
+            if known && !allowed.contains(&arg_name) {
+                let mut d = Diagnostic::at(
+                    format!("`interval {method}` takes no argument `{arg_name}`"),
+                    name.span,
+                )
+                .with_expected(format!("one of {}", allowed.join(", ")));
+                if let Some(hint) = did_you_mean(arg_name, allowed.iter().copied()) {
+                    d = d.with_hint(hint);
+                }
+                self.error(d);
+                continue;
+            }
+            match arg_name {
+                "draws" => {
+                    if let Some(v) = self.whole_number(&arg.value, "draws", 1.0) {
+                        draws = v as usize;
+                    }
+                }
+                "seed" => {
+                    if let Some(v) = self.whole_number(&arg.value, "seed", 0.0) {
+                        seed = v as u64;
+                    }
+                }
+                "level" => match number(&arg.value) {
+                    Some(v) if v > 0.0 && v < 1.0 => level = v,
+                    _ => self.error(
+                        Diagnostic::at("`level` must be a number between 0 and 1", arg.value.span)
+                            .with_expected("a confidence level such as 0.95"),
+                    ),
+                },
+                "resample" => match &arg.value.kind {
+                    ExprKind::Name(column) => {
+                        if self.scope.is_frame_variable(column, usize::MAX) {
+                            resample = Some(column.clone());
+                        } else {
+                            let d = self.scope.unknown_variable(
+                                column,
+                                arg.value.span,
+                                usize::MAX,
+                                &[],
+                            );
+                            self.error(d);
+                        }
+                    }
+                    _ => self.error(
+                        Diagnostic::at("`resample` names a grouping column", arg.value.span)
+                            .with_expected("a column name, e.g. resample = patient"),
+                    ),
+                },
+                _ => {}
+            }
+        }
+        match method {
+            "monte_carlo" => Some(IntervalChoice::MonteCarlo { draws, level, seed }),
+            "bootstrap" => Some(IntervalChoice::Bootstrap {
+                draws,
+                level,
+                seed,
+                resample,
+            }),
+            "parametric_bootstrap" => {
+                Some(IntervalChoice::ParametricBootstrap { draws, level, seed })
+            }
+            "delta" => Some(IntervalChoice::Delta { level }),
+            _ => None,
+        }
+    }
+
+    /// A whole number at least `min` (and below 2^53, where f64 still counts in ones).
+    fn whole_number(&mut self, expr: &Expr, what: &str, min: f64) -> Option<f64> {
+        match number(expr) {
+            Some(v) if v >= min && v.fract() == 0.0 && v < 9.0e15 => Some(v),
+            _ => {
+                let expected = if min >= 1.0 {
+                    "a positive whole number"
+                } else {
+                    "a non-negative whole number"
+                };
+                self.error(
+                    Diagnostic::at(format!("`{what}` must be {expected}"), expr.span)
+                        .with_expected(expected),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A number literal, possibly negated.
+fn number(expr: &Expr) -> Option<f64> {
+    match &expr.kind {
+        ExprKind::Number(v) => Some(*v),
+        ExprKind::Unary {
+            op: UnaryOp::Neg,
+            operand,
+        } => number(operand).map(|v| -v),
+        _ => None,
+    }
+}

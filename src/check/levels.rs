@@ -1,0 +1,311 @@
+//! Data-dependent checks on the prepared frame: each model variable's level (the grouping
+//! factors it is constant within), and what the levels rule out: a random slope of a variable
+//! that never varies within its groups, groups of one row under a random slope, a grouping with
+//! fewer than two groups, and group-level equations (random coefficients) on variables that vary
+//! within the group. Owns only these checks; it must not change the frame or fit anything.
+//!
+//! Missing values are ignored: a variable is constant within a group when its non-missing values
+//! in that group are all equal (rows missing the grouping belong to no group).
+
+use std::collections::HashMap;
+
+use crate::data::{Column, MISSING_CODE};
+use crate::diagnostics::{Diagnostic, Location};
+use crate::model::{ModelSpec, OutcomeKind, TermKind};
+use crate::prepare::AnalysisFrame;
+use crate::syntax::ast::Span;
+
+/// A model variable and the groupings it is constant within (by lme4 name, e.g. `Subject`,
+/// `cask:batch`, or a `correlated within` column).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableLevel {
+    pub variable: String,
+    pub constant_within: Vec<String>,
+}
+
+/// Per row: the value of one or more columns as comparable bits, `None` when any is missing.
+fn row_keys(frame: &AnalysisFrame, columns: &[String]) -> Option<Vec<Option<Vec<u64>>>> {
+    let columns: Vec<&Column> = columns
+        .iter()
+        .map(|name| frame.column(name))
+        .collect::<Option<_>>()?;
+    let keys = (0..frame.nrows)
+        .map(|row| {
+            columns
+                .iter()
+                .map(|column| match column {
+                    Column::Numeric(values) => {
+                        let v = values[row];
+                        // -0.0 and 0.0 are the same value.
+                        (!v.is_nan()).then(|| if v == 0.0 { 0 } else { v.to_bits() })
+                    }
+                    Column::Text { codes, .. } => {
+                        let code = codes[row];
+                        (code != MISSING_CODE).then_some(u64::from(code))
+                    }
+                })
+                .collect::<Option<Vec<u64>>>()
+        })
+        .collect();
+    Some(keys)
+}
+
+/// Per row: the id of its group (the combination of the grouping columns), `None` when missing;
+/// and the number of groups.
+fn group_ids(frame: &AnalysisFrame, grouping: &[String]) -> Option<(Vec<Option<usize>>, usize)> {
+    let keys = row_keys(frame, grouping)?;
+    let mut ids: HashMap<Vec<u64>, usize> = HashMap::new();
+    let rows = keys
+        .into_iter()
+        .map(|key| {
+            key.map(|key| {
+                let next = ids.len();
+                *ids.entry(key).or_insert(next)
+            })
+        })
+        .collect();
+    Some((rows, ids.len()))
+}
+
+/// How a variable behaves within groups.
+struct WithinGroups {
+    /// Every group's non-missing values are equal.
+    constant: bool,
+    /// No group has more than one row with a value.
+    single_rows: bool,
+}
+
+fn within_groups(
+    values: &[Option<Vec<u64>>],
+    groups: &[Option<usize>],
+    count: usize,
+) -> WithinGroups {
+    let mut first: Vec<Option<&Vec<u64>>> = vec![None; count];
+    let mut rows = vec![0usize; count];
+    let mut constant = true;
+    for (value, group) in values.iter().zip(groups) {
+        let (Some(value), Some(group)) = (value, group) else {
+            continue;
+        };
+        rows[*group] += 1;
+        match first[*group] {
+            None => first[*group] = Some(value),
+            Some(seen) if seen != value => constant = false,
+            Some(_) => {}
+        }
+    }
+    WithinGroups {
+        constant,
+        single_rows: rows.iter().all(|&r| r <= 1),
+    }
+}
+
+/// Groupings of the model: random terms' (name, columns) and `correlated within` units.
+fn groupings(spec: &ModelSpec) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let residual_units = spec
+        .residual
+        .iter()
+        .filter_map(|r| r.correlated_within.clone())
+        .map(|c| (c.clone(), vec![c]));
+    let terms = spec
+        .random
+        .iter()
+        .map(|t| (t.name.clone(), t.grouping.clone()));
+    for grouping in terms.chain(residual_units) {
+        if !out.iter().any(|(name, _)| *name == grouping.0) {
+            out.push(grouping);
+        }
+    }
+    out
+}
+
+/// The model's frame variables in order of appearance: outcomes, fixed terms, random slopes.
+fn model_variables(spec: &ModelSpec) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |name: &String| {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    };
+    for equation in &spec.equations {
+        if equation.outcome_kind == OutcomeKind::Variable {
+            add(&equation.outcome);
+        }
+        for term in &equation.terms {
+            if term.kind == TermKind::Variables {
+                term.variables.iter().for_each(&mut add);
+            }
+        }
+    }
+    for term in &spec.random {
+        for effect in &term.effects {
+            effect.variables.iter().for_each(&mut add);
+        }
+    }
+    out
+}
+
+/// Each model variable's level: the groupings it is constant within. Variables or groupings
+/// missing from the frame are left out (`check_frame` reports them).
+pub fn variable_levels(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<VariableLevel> {
+    let groups: Vec<(String, Vec<Option<usize>>, usize)> = groupings(spec)
+        .into_iter()
+        .filter_map(|(name, columns)| {
+            group_ids(frame, &columns).map(|(ids, count)| (name, ids, count))
+        })
+        .collect();
+    model_variables(spec)
+        .into_iter()
+        .filter_map(|variable| {
+            let values = row_keys(frame, std::slice::from_ref(&variable))?;
+            let constant_within = groups
+                .iter()
+                .filter(|(_, ids, count)| within_groups(&values, ids, *count).constant)
+                .map(|(name, _, _)| name.clone())
+                .collect();
+            Some(VariableLevel {
+                variable,
+                constant_within,
+            })
+        })
+        .collect()
+}
+
+/// Checks the model against the prepared frame; every problem found, errors only.
+pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let at = |message: String, span: Span| Diagnostic::error(message, Location::Source(span));
+    for term in &spec.random {
+        let Some((ids, count)) = group_ids(frame, &term.grouping) else {
+            diagnostics.push(at(
+                format!("the grouping `{}` is not in the analysis frame", term.name),
+                term.span,
+            ));
+            continue;
+        };
+        if count < 2 {
+            diagnostics.push(
+                at(
+                    format!(
+                        "`{}` has {count} group{} in the analysed rows; a random term needs at \
+                         least 2",
+                        term.name,
+                        if count == 1 { "" } else { "s" }
+                    ),
+                    term.span,
+                )
+                .with_hint("drop the random term, or check the `keep` statements"),
+            );
+            continue;
+        }
+        for effect in term.effects.iter().filter(|e| !e.variables.is_empty()) {
+            let Some(values) = row_keys(frame, &effect.variables) else {
+                diagnostics.push(at(
+                    format!(
+                        "the random slope `{}` is not in the analysis frame",
+                        effect.name
+                    ),
+                    term.span,
+                ));
+                continue;
+            };
+            let within = within_groups(&values, &ids, count);
+            if within.single_rows {
+                diagnostics.push(
+                    at(
+                        format!(
+                            "every group of `{}` has at most one row, so the random slope of \
+                             `{}` cannot be estimated",
+                            term.name, effect.name
+                        ),
+                        term.span,
+                    )
+                    .with_hint("a random slope needs several rows per group"),
+                );
+            } else if within.constant {
+                diagnostics.push(
+                    at(
+                        format!(
+                            "`{}` cannot vary within `{}`: it is constant within every group",
+                            effect.name, term.name
+                        ),
+                        term.span,
+                    )
+                    .with_hint(format!(
+                        "`{}` is a `{}`-level variable; its effect cannot differ between groups \
+                         of `{}`, so drop it from this random term",
+                        effect.name, term.name, term.name
+                    )),
+                );
+            }
+        }
+    }
+    check_group_level_equations(spec, frame, &mut diagnostics);
+    diagnostics
+}
+
+/// Equations about random coefficients live at the coefficient's grouping level: their other
+/// variables must be constant within that grouping.
+fn check_group_level_equations(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let grouping_of = |label: &str| {
+        spec.random
+            .iter()
+            .find(|t| t.effects.iter().any(|e| e.label.as_deref() == Some(label)))
+    };
+    let levels = variable_levels(spec, frame);
+    let constant_within = |variable: &str, grouping: &str| {
+        levels
+            .iter()
+            .find(|l| l.variable == variable)
+            .is_none_or(|l| l.constant_within.iter().any(|g| g == grouping))
+    };
+    for equation in &spec.equations {
+        let coefficient = if equation.outcome_kind == OutcomeKind::RandomCoefficient {
+            Some(equation.outcome.as_str())
+        } else {
+            equation
+                .terms
+                .iter()
+                .find(|t| t.kind == TermKind::RandomCoefficient)
+                .map(|t| t.variables[0].as_str())
+        };
+        let Some(term) = coefficient.and_then(grouping_of) else {
+            continue;
+        };
+        let label = coefficient.unwrap_or_default();
+        let mut variables: Vec<(&str, Span)> = Vec::new();
+        if equation.outcome_kind == OutcomeKind::Variable {
+            variables.push((&equation.outcome, equation.span));
+        }
+        for fixed in equation
+            .terms
+            .iter()
+            .filter(|t| t.kind == TermKind::Variables)
+        {
+            variables.extend(fixed.variables.iter().map(|v| (v.as_str(), fixed.span)));
+        }
+        for (variable, span) in variables {
+            if !constant_within(variable, &term.name) {
+                let mut d = Diagnostic::error(
+                    format!(
+                        "`{variable}` varies within `{}`, but this equation is about the \
+                         random coefficient `{label}`, which has one value per `{}`",
+                        term.name, term.name
+                    ),
+                    Location::Source(span),
+                );
+                if let [group] = term.grouping.as_slice() {
+                    d = d.with_hint(format!(
+                        "use a `{group}`-level variable, e.g. `let m = between({variable}, {group})`"
+                    ));
+                }
+                diagnostics.push(d);
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Columns that are text only because of a few stray cells (`n/a`, `12,5`, `?`) in an otherwise
+//! numeric column. Such a column must not be used at all: as a number it would fail, and as a
+//! factor it would silently fit something else. Owns finding the first use of each such column
+//! in the file and the message that names the offending row; it must not look at values beyond
+//! what `Schema` carries.
+
+use std::collections::BTreeSet;
+
+use crate::diagnostics::Diagnostic;
+use crate::syntax::ast::{
+    Expr, ExprKind, FormulaTerm, Ident, ModelFile, RandomEffect, Span, Statement,
+};
+
+use super::schema::Schema;
+
+/// One error per spoilt column, at its first use in the file.
+pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnostic> {
+    if schema.stray.is_empty() {
+        return Vec::new();
+    }
+    let mut uses: Vec<(String, Span)> = Vec::new();
+    let ident = |i: &Ident, uses: &mut Vec<(String, Span)>| uses.push((i.name.clone(), i.span));
+    for statement in &file.statements {
+        match statement {
+            Statement::Group { name, .. } | Statement::Order { name, .. } => ident(name, &mut uses),
+            Statement::Factor { column, .. } => ident(column, &mut uses),
+            Statement::Let { value, .. } => expr_names(value, &mut uses),
+            Statement::Keep { condition, .. } => expr_names(condition, &mut uses),
+            Statement::Equation(equation) => {
+                ident(&equation.lhs, &mut uses);
+                for term in &equation.terms {
+                    match term {
+                        FormulaTerm::Intercept { .. } => {}
+                        FormulaTerm::Fixed { factors, .. } => {
+                            factors.iter().for_each(|f| ident(f, &mut uses))
+                        }
+                        FormulaTerm::Random(random) => {
+                            for effect in &random.effects {
+                                if let RandomEffect::Slope { factors, .. } = effect {
+                                    factors.iter().for_each(|f| ident(f, &mut uses));
+                                }
+                            }
+                            random
+                                .grouping
+                                .levels
+                                .iter()
+                                .flatten()
+                                .for_each(|f| ident(f, &mut uses));
+                        }
+                    }
+                }
+            }
+            Statement::Residual(residual) => {
+                residual.by.iter().for_each(|c| ident(c, &mut uses));
+                residual
+                    .correlated_within
+                    .iter()
+                    .for_each(|c| ident(c, &mut uses));
+            }
+            Statement::Interval(interval) => interval
+                .args
+                .iter()
+                .for_each(|a| expr_names(&a.value, &mut uses)),
+            _ => {}
+        }
+    }
+    let mut reported = BTreeSet::new();
+    let mut out = Vec::new();
+    for (name, span) in uses {
+        let Some((_, row, text)) = schema.stray.iter().find(|(c, _, _)| *c == name) else {
+            continue;
+        };
+        if !reported.insert(name.clone()) {
+            continue;
+        }
+        out.push(
+            Diagnostic::at(
+                format!(
+                    "column `{name}` of {} is not numeric: row {row} has `{text}`",
+                    schema.file_name
+                ),
+                span,
+            )
+            .with_expected("a column of numbers")
+            .with_hint(
+                "missing values are empty cells or `NA`; fix that cell (and any like it) in the data file",
+            ),
+        );
+    }
+    out
+}
+
+fn expr_names(expr: &Expr, uses: &mut Vec<(String, Span)>) {
+    match &expr.kind {
+        ExprKind::Name(name) => uses.push((name.clone(), expr.span)),
+        ExprKind::Unary { operand, .. } => expr_names(operand, uses),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            expr_names(lhs, uses);
+            expr_names(rhs, uses);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| expr_names(&a.value, uses)),
+        ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+    }
+}

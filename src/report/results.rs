@@ -1,0 +1,129 @@
+//! The results of one fit as the reports print them: DESIGN.md's JSON contract as Rust types.
+//!
+//! Owns the shape of what a fit tells the user (`FitReport`), independent of how it was computed.
+//! The pipeline fills it from the estimate and infer stages; the renderers only read it. It must
+//! not compute statistics.
+
+use serde::Serialize;
+
+/// Everything a report shows for one fitted model file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitReport {
+    /// The model file, as given on the command line.
+    #[serde(skip)]
+    pub model_file: String,
+    /// The equations as written (`Reaction ~ 1 + Days + (1 + Days | Subject)`), for the header.
+    #[serde(skip)]
+    pub formulas: Vec<String>,
+    pub fit: FitSummary,
+    pub fixed: Vec<FixedRow>,
+    pub random: Vec<RandomRow>,
+    pub residual: Vec<ResidualRow>,
+    pub defined: Vec<DefinedRow>,
+    pub data: DataSummary,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitSummary {
+    /// "ML", "REML", or "OLS" is never used: OLS is REML with no random terms, as in R's `lm`.
+    pub method: String,
+    pub loglik: f64,
+    /// −2·loglik for ML; the REML criterion for REML.
+    pub deviance: f64,
+    pub aic: f64,
+    pub bic: f64,
+    pub nobs: usize,
+    /// Grouping factor → number of groups, in the report's order.
+    pub ngroups: GroupCounts,
+    pub converged: bool,
+    pub singular: bool,
+    pub iterations: usize,
+    /// The optimizer's name and what the convergence check found (for the text report).
+    #[serde(skip)]
+    pub optimizer: String,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FixedRow {
+    /// The equation's outcome.
+    pub equation: String,
+    /// R's name: `(Intercept)`, `Days`, `age:SexFemale`.
+    pub term: String,
+    pub label: Option<String>,
+    pub estimate: f64,
+    pub se: f64,
+    pub df: f64,
+    pub t: f64,
+    pub p: f64,
+}
+
+/// A variance (`equation2`/`term2` absent) or a covariance of random effects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RandomRow {
+    pub group: String,
+    pub equation1: String,
+    pub term1: String,
+    pub equation2: Option<String>,
+    pub term2: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covariance: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cor: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ResidualRow {
+    pub equation: String,
+    /// The level of the `residual by` column, or `None` for a single residual variance.
+    pub class: Option<String>,
+    pub variance: f64,
+    pub sd: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DefinedRow {
+    pub name: String,
+    pub estimate: f64,
+    pub se: Option<f64>,
+    pub ci_lower: Option<f64>,
+    pub ci_upper: Option<f64>,
+    pub level: Option<f64>,
+    pub method: Option<String>,
+    pub draws: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DataSummary {
+    pub rows_read: usize,
+    pub rows_used: usize,
+    pub rows_dropped: usize,
+    pub file: String,
+    /// Why rows were dropped, in order.
+    pub drops: Vec<DropRow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DropRow {
+    pub reason: String,
+    pub rows: usize,
+}
+
+/// Grouping factor → number of groups, in report order; serializes as a JSON object.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GroupCounts(pub Vec<(String, usize)>);
+
+impl Serialize for GroupCounts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (factor, count) in &self.0 {
+            map.serialize_entry(factor, count)?;
+        }
+        map.end()
+    }
+}

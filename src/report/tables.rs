@@ -1,0 +1,188 @@
+//! Markdown and LaTeX tables of a fit (fixed effects, variance components, defined
+//! parameters), for papers and course notes.
+//!
+//! Owns table syntax only; numbers are formatted as in the text report.
+
+use std::fmt::Write;
+
+use super::numbers::{format_column, format_p};
+use super::results::FitReport;
+
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+fn tables(report: &FitReport) -> Vec<(String, Table)> {
+    let mut out = Vec::new();
+    let estimates: Vec<f64> = report.fixed.iter().map(|r| r.estimate).collect();
+    let ses: Vec<f64> = report.fixed.iter().map(|r| r.se).collect();
+    let dfs: Vec<f64> = report.fixed.iter().map(|r| r.df).collect();
+    let ts: Vec<f64> = report.fixed.iter().map(|r| r.t).collect();
+    let (e, s, d, t) = (
+        format_column(&estimates, 5),
+        format_column(&ses, 5),
+        format_column(&dfs, 3),
+        format_column(&ts, 4),
+    );
+    let rows = report
+        .fixed
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            vec![
+                r.equation.clone(),
+                r.term.clone(),
+                r.label.clone().unwrap_or_default(),
+                e[k].clone(),
+                s[k].clone(),
+                d[k].clone(),
+                t[k].clone(),
+                format_p(r.p),
+            ]
+        })
+        .collect();
+    out.push((
+        "Fixed effects".to_string(),
+        Table {
+            header: [
+                "Equation", "Term", "Label", "Estimate", "SE", "df", "t", "p",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows,
+        },
+    ));
+    let mut rows = Vec::new();
+    for r in &report.random {
+        let term = match (&r.equation2, &r.term2) {
+            (Some(e2), Some(t2)) => format!("{}: {} × {e2}: {t2}", r.equation1, r.term1),
+            _ => format!("{}: {}", r.equation1, r.term1),
+        };
+        let (value, scaled) = match (r.variance, r.sd, r.covariance, r.cor) {
+            (Some(v), Some(sd), _, _) => (format!("{v:.4}"), format!("SD {sd:.4}")),
+            (_, _, Some(c), Some(cor)) => (format!("{c:.4}"), format!("r {cor:.3}")),
+            _ => (String::new(), String::new()),
+        };
+        rows.push(vec![r.group.clone(), term, value, scaled]);
+    }
+    for r in &report.residual {
+        let term = match &r.class {
+            Some(c) => format!("{}: {c}", r.equation),
+            None => r.equation.clone(),
+        };
+        rows.push(vec![
+            "Residual".into(),
+            term,
+            format!("{:.4}", r.variance),
+            format!("SD {:.4}", r.sd),
+        ]);
+    }
+    out.push((
+        "Variance components".to_string(),
+        Table {
+            header: ["Group", "Effect", "(Co)variance", "SD / r"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        },
+    ));
+    if !report.defined.is_empty() {
+        let values: Vec<f64> = report.defined.iter().map(|d| d.estimate).collect();
+        let decimals = super::numbers::column_decimals(&values, 5);
+        let cell = |v: Option<f64>| {
+            v.map(|v| super::numbers::format_fixed(v, decimals))
+                .unwrap_or_default()
+        };
+        let rows = report
+            .defined
+            .iter()
+            .map(|d| {
+                vec![
+                    d.name.clone(),
+                    cell(Some(d.estimate)),
+                    cell(d.se),
+                    cell(d.ci_lower),
+                    cell(d.ci_upper),
+                    d.method.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push((
+            "Defined parameters".to_string(),
+            Table {
+                header: ["Name", "Estimate", "SE", "CI lower", "CI upper", "Method"]
+                    .map(String::from)
+                    .to_vec(),
+                rows,
+            },
+        ));
+    }
+    out
+}
+
+pub fn markdown(report: &FitReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "**{}** — {} fit, logLik {:.4}, AIC {:.2}, BIC {:.2}, {} observations\n",
+        report.model_file,
+        report.fit.method,
+        report.fit.loglik,
+        report.fit.aic,
+        report.fit.bic,
+        report.fit.nobs
+    );
+    for (title, table) in tables(report) {
+        let _ = writeln!(out, "*{title}*\n");
+        let _ = writeln!(out, "| {} |", table.header.join(" | "));
+        let _ = writeln!(out, "|{}", " --- |".repeat(table.header.len()));
+        for row in &table.rows {
+            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn latex_escape(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        match c {
+            '_' | '%' | '&' | '#' | '$' | '{' | '}' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '×' => out.push_str("$\\times$"),
+            '<' => out.push_str("$<$"),
+            '~' => out.push_str("\\textasciitilde{}"),
+            '^' => out.push_str("\\textasciicircum{}"),
+            '\\' => out.push_str("\\textbackslash{}"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn latex(report: &FitReport) -> String {
+    let mut out = String::new();
+    for (title, table) in tables(report) {
+        let _ = writeln!(out, "% {title}: {}", latex_escape(&report.model_file));
+        let _ = writeln!(
+            out,
+            "\\begin{{tabular}}{{ll{}}}",
+            "r".repeat(table.header.len() - 2)
+        );
+        let _ = writeln!(out, "\\hline");
+        let header: Vec<String> = table.header.iter().map(|h| latex_escape(h)).collect();
+        let _ = writeln!(out, "{} \\\\", header.join(" & "));
+        let _ = writeln!(out, "\\hline");
+        for row in &table.rows {
+            let cells: Vec<String> = row.iter().map(|c| latex_escape(c)).collect();
+            let _ = writeln!(out, "{} \\\\", cells.join(" & "));
+        }
+        let _ = writeln!(out, "\\hline\n\\end{{tabular}}\n");
+    }
+    out
+}

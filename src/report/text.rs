@@ -1,0 +1,306 @@
+//! The text report: reads like lme4's `summary()` for the fit, random and fixed effects, with
+//! lavaan's table of defined parameters and a line for every dropped-row reason.
+//!
+//! Owns layout only; every number comes from the `FitReport`.
+
+use std::fmt::Write;
+
+use super::numbers::{format_column, format_p, format_significant};
+use super::results::FitReport;
+
+/// Pads every column of `rows` to its widest cell; `right[c]` aligns column `c` right.
+pub(crate) fn layout(rows: &[Vec<String>], right: &[bool]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from(" ");
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if right.get(c).copied().unwrap_or(false) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+pub fn render(report: &FitReport) -> String {
+    let mut out = String::new();
+    let fit = &report.fit;
+    let has_random = !report.random.is_empty();
+    let kind = if has_random {
+        "Linear mixed model"
+    } else if report.residual.len() > 1 {
+        "Linear model with a residual variance per class"
+    } else {
+        "Linear model"
+    };
+    let _ = writeln!(out, "{kind} fit by {} — {}", fit.method, report.model_file);
+    for formula in &report.formulas {
+        let _ = writeln!(out, "Formula: {formula}");
+    }
+    let data = &report.data;
+    let _ = writeln!(
+        out,
+        "   Data: {} ({} rows read, {} used, {} dropped)",
+        data.file, data.rows_read, data.rows_used, data.rows_dropped
+    );
+    for drop in &data.drops {
+        let _ = writeln!(out, "         {} rows dropped: {}", drop.rows, drop.reason);
+    }
+    out.push('\n');
+    let criterion = if fit.method == "REML" {
+        "REML criterion at convergence"
+    } else {
+        "Deviance (-2 logLik)"
+    };
+    let _ = writeln!(out, "{criterion}: {}", format_significant(fit.deviance, 8));
+    let rows = vec![
+        vec!["AIC".into(), "BIC".into(), "logLik".into()],
+        vec![
+            format_significant(fit.aic, 8),
+            format_significant(fit.bic, 8),
+            format_significant(fit.loglik, 8),
+        ],
+    ];
+    out.push_str(&layout(&rows, &[true, true, true]));
+    let status = if fit.converged {
+        format!("converged after {} iterations", fit.iterations)
+    } else {
+        format!("DID NOT CONVERGE after {} iterations", fit.iterations)
+    };
+    let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);
+    if fit.singular {
+        out.push_str("; boundary (singular) fit");
+    }
+    out.push_str("\n\n");
+
+    if has_random || !report.residual.is_empty() {
+        render_random(report, &mut out);
+    }
+    let groups: Vec<String> = fit
+        .ngroups
+        .0
+        .iter()
+        .map(|(g, n)| format!("{g}, {n}"))
+        .collect();
+    if groups.is_empty() {
+        let _ = writeln!(out, "Number of obs: {}", fit.nobs);
+    } else {
+        let _ = writeln!(
+            out,
+            "Number of obs: {}, groups: {}",
+            fit.nobs,
+            groups.join("; ")
+        );
+    }
+    out.push('\n');
+    render_fixed(report, &mut out);
+    if !report.defined.is_empty() {
+        out.push('\n');
+        render_defined(report, &mut out);
+    }
+    if !fit.warnings.is_empty() {
+        out.push('\n');
+        for warning in &fit.warnings {
+            let _ = writeln!(out, "warning: {warning}");
+        }
+    }
+    out
+}
+
+fn several_equations(report: &FitReport) -> bool {
+    let first = report.fixed.first().map(|r| &r.equation);
+    report.fixed.iter().any(|r| Some(&r.equation) != first)
+}
+
+fn render_random(report: &FitReport, out: &mut String) {
+    let multi = several_equations(report);
+    let name = |equation: &str, term: &str| {
+        if multi {
+            format!("{equation}: {term}")
+        } else {
+            term.to_string()
+        }
+    };
+    let variances: Vec<_> = report
+        .random
+        .iter()
+        .filter(|r| r.variance.is_some())
+        .collect();
+    let any_cor = report.random.iter().any(|r| r.cor.is_some());
+    let mut values: Vec<f64> = variances.iter().filter_map(|r| r.variance).collect();
+    values.extend(report.residual.iter().map(|r| r.variance));
+    let variance_text = format_column(&values, 5);
+    let mut sds: Vec<f64> = variances.iter().filter_map(|r| r.sd).collect();
+    sds.extend(report.residual.iter().map(|r| r.sd));
+    let sd_text = format_column(&sds, 5);
+
+    let mut header = vec![
+        "Groups".to_string(),
+        "Name".to_string(),
+        "Variance".to_string(),
+        "Std.Dev.".to_string(),
+    ];
+    if any_cor {
+        header.push("Corr".to_string());
+    }
+    let mut rows = vec![header];
+    let mut previous_group: Option<&str> = None;
+    for (k, row) in variances.iter().enumerate() {
+        let group = if previous_group == Some(row.group.as_str()) {
+            String::new()
+        } else {
+            row.group.clone()
+        };
+        previous_group = Some(&row.group);
+        let mut cells = vec![
+            group,
+            name(&row.equation1, &row.term1),
+            variance_text[k].clone(),
+            sd_text[k].clone(),
+        ];
+        if any_cor {
+            // Correlations with the effects listed before this one in the same group, as lme4.
+            let cors: Vec<String> = report
+                .random
+                .iter()
+                .filter(|c| {
+                    c.cor.is_some()
+                        && c.group == row.group
+                        && c.equation2.as_deref() == Some(row.equation1.as_str())
+                        && c.term2.as_deref() == Some(row.term1.as_str())
+                })
+                .map(|c| format!("{:.2}", c.cor.unwrap_or(f64::NAN)))
+                .collect();
+            cells.push(cors.join(" "));
+        }
+        rows.push(cells);
+    }
+    for (k, row) in report.residual.iter().enumerate() {
+        let label = match (&row.class, multi) {
+            (Some(class), true) => format!("{}: {class}", row.equation),
+            (Some(class), false) => class.clone(),
+            (None, true) => row.equation.clone(),
+            (None, false) => String::new(),
+        };
+        let i = variances.len() + k;
+        let mut cells = vec![
+            if k == 0 {
+                "Residual".to_string()
+            } else {
+                String::new()
+            },
+            label,
+            variance_text[i].clone(),
+            sd_text[i].clone(),
+        ];
+        if any_cor {
+            cells.push(String::new());
+        }
+        rows.push(cells);
+    }
+    out.push_str(if report.random.is_empty() {
+        "Residual variance:\n"
+    } else {
+        "Random effects:\n"
+    });
+    out.push_str(&layout(&rows, &[false, false, true, true, false]));
+}
+
+fn render_fixed(report: &FitReport, out: &mut String) {
+    let multi = several_equations(report);
+    out.push_str("Fixed effects:\n");
+    let estimates: Vec<f64> = report.fixed.iter().map(|r| r.estimate).collect();
+    let ses: Vec<f64> = report.fixed.iter().map(|r| r.se).collect();
+    let dfs: Vec<f64> = report.fixed.iter().map(|r| r.df).collect();
+    let ts: Vec<f64> = report.fixed.iter().map(|r| r.t).collect();
+    let estimate_text = format_column(&estimates, 5);
+    let se_text = format_column(&ses, 5);
+    let df_text = format_column(&dfs, 5);
+    let t_text = format_column(&ts, 4);
+    let mut rows = vec![vec![
+        String::new(),
+        "Estimate".into(),
+        "Std. Error".into(),
+        "df".into(),
+        "t value".into(),
+        "Pr(>|t|)".into(),
+    ]];
+    let mut current: Option<&str> = None;
+    for (k, row) in report.fixed.iter().enumerate() {
+        if multi && current != Some(row.equation.as_str()) {
+            current = Some(&row.equation);
+            rows.push(vec![format!("{} ~", row.equation)]);
+        }
+        let term = match &row.label {
+            Some(label) => format!("{} ({label})", row.term),
+            None => row.term.clone(),
+        };
+        rows.push(vec![
+            if multi { format!("  {term}") } else { term },
+            estimate_text[k].clone(),
+            se_text[k].clone(),
+            df_text[k].clone(),
+            t_text[k].clone(),
+            format_p(row.p),
+        ]);
+    }
+    out.push_str(&layout(&rows, &[false, true, true, true, true, true]));
+}
+
+fn render_defined(report: &FitReport, out: &mut String) {
+    out.push_str("Defined parameters:\n");
+    let mut rows = vec![vec![
+        String::new(),
+        "Estimate".into(),
+        "Std. Error".into(),
+        "CI lower".into(),
+        "CI upper".into(),
+        "Interval".into(),
+    ]];
+    let estimates: Vec<f64> = report.defined.iter().map(|d| d.estimate).collect();
+    let estimate_text = format_column(&estimates, 5);
+    let decimals = super::numbers::column_decimals(&estimates, 5);
+    for (k, d) in report.defined.iter().enumerate() {
+        let cell = |v: Option<f64>| {
+            v.map(|v| super::numbers::format_fixed(v, decimals))
+                .unwrap_or_else(|| "—".to_string())
+        };
+        let method = match (&d.method, d.level, d.draws) {
+            (Some(m), Some(level), Some(draws)) => {
+                format!("{:.0}% {m}, {draws} draws", level * 100.0)
+            }
+            (Some(m), Some(level), None) => format!("{:.0}% {m}", level * 100.0),
+            (Some(m), None, _) => m.clone(),
+            (None, _, _) => String::new(),
+        };
+        rows.push(vec![
+            d.name.clone(),
+            estimate_text[k].clone(),
+            cell(d.se),
+            cell(d.ci_lower),
+            cell(d.ci_upper),
+            method,
+        ]);
+    }
+    out.push_str(&layout(&rows, &[false, true, true, true, true, false]));
+}
