@@ -49,7 +49,9 @@ pub fn mul_lower(a: &[f64], r: usize, t: &[f64], c: usize, out: &mut [f64]) {
 /// In-place lower Cholesky of the n×n symmetric `a` (lower triangle read). Returns log|L|² or
 /// `None` when `a` is not positive definite.
 pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
-    let mut logdet = 0.0;
+    // One logarithm per call: the product of a few diagonals cannot over- or underflow here
+    // (each is ≥ 1 for M + I, and moderate for the X block).
+    let mut product = 1.0;
     for j in 0..n {
         let mut d = a[j * n + j];
         for k in 0..j {
@@ -60,7 +62,7 @@ pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
         }
         let d = d.sqrt();
         a[j * n + j] = d;
-        logdet += 2.0 * d.ln();
+        product *= d;
         for i in j + 1..n {
             let mut s = a[j * n + i];
             for k in 0..j {
@@ -72,7 +74,7 @@ pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
             a[j * n + i] = 0.0;
         }
     }
-    Some(logdet)
+    Some(2.0 * product.ln())
 }
 
 /// Solve `L X = B` in place for lower-triangular `L` (n×n) and `B` (n×c).

@@ -19,7 +19,7 @@
 //! cost one small dense Cholesky per outer group and crossed factors one dense block. Every
 //! evaluation costs per level, never per row. This module must not optimize.
 
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::design::{Design, SufficientStatistics};
 
@@ -402,9 +402,14 @@ impl ProfiledDeviance {
             let mut l1 = vec![0.0; q1 * q1];
             let mut b = vec![0.0; q1 * m];
             let mut kxy = vec![0.0; q1 * m];
+            // Every level's K = L⁻¹T'Z'[X y] stacked (rows: levels × q1): [X y]'s update is one
+            // K'K product at the end (a vectorised gemm) instead of thousands of tiny ones.
+            let rows = q1 * self.first_levels.len();
+            let mut stacked = vec![0.0; rows * m];
             let mut cz = vec![0.0; q1 * self.qmax];
             let mut ks: Vec<f64> = Vec::new();
             let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
+            let mut row = 0;
             for level in &self.first_levels {
                 combine(
                     &mut a,
@@ -424,7 +429,11 @@ impl ProfiledDeviance {
                 );
                 lower_t_mul(t1, q1, &b, m, &mut kxy);
                 forward_solve(&l1, q1, &mut kxy, m);
-                sub_at_b(&mut xy, m, 0, 0, &kxy, m, &kxy, m, q1);
+                for j in 0..m {
+                    stacked[j * rows + row..j * rows + row + q1]
+                        .copy_from_slice(&kxy[j * q1..(j + 1) * q1]);
+                }
+                row += q1;
 
                 ks.clear();
                 ks_index.clear();
@@ -472,6 +481,11 @@ impl ProfiledDeviance {
                         );
                     }
                 }
+            }
+            let k = DMatrixView::from_slice(&stacked, rows, m);
+            let ktk = k.tr_mul(&k);
+            for (o, v) in xy.iter_mut().zip(ktk.as_slice()) {
+                *o -= v;
             }
         }
 

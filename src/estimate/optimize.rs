@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argmin::core::{CostFunction, Error, Executor, State, TerminationReason, TerminationStatus};
 use argmin::solver::neldermead::NelderMead;
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 
 use super::deviance::ProfiledDeviance;
 
@@ -77,7 +78,24 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
         };
     }
 
-    let (mut best, mut best_f) = bfgs(&f, &start);
+    // lme4 starts at T = I. Random effects are often far smaller than the residual (T ≪ I), and
+    // BFGS then spends most of its iterations shrinking T along a curved valley: a handful of
+    // evaluations along T = s·I chooses a better start.
+    let mut origin = start.clone();
+    let mut origin_f = f(&origin);
+    for s in [0.3, 0.1, 0.03, 0.01] {
+        let trial: Vec<f64> = start
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i < deviance.ntheta() { v * s } else { *v })
+            .collect();
+        let ft = f(&trial);
+        if ft < origin_f {
+            origin = trial;
+            origin_f = ft;
+        }
+    }
+    let (mut best, mut best_f) = bfgs(&f, &origin);
     let mut used_nelder_mead = false;
     let mut nm_converged = true;
     let (mut g, mut h);
@@ -155,14 +173,16 @@ fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> f64 {
 
 /// BFGS on central-difference gradients with an Armijo backtracking line search; the inverse
 /// Hessian approximation is reset to a scaled identity whenever it stops giving descent.
-fn bfgs(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> (Vec<f64>, f64) {
+fn bfgs(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> (Vec<f64>, f64) {
     let n = start.len();
     let mut x = DVector::from_column_slice(start);
     let mut fx = f(x.as_slice());
     if !fx.is_finite() {
         return (start.to_vec(), fx);
     }
-    let mut g = gradient(f, x.as_slice());
+    let mut g = forward_gradient(f, x.as_slice(), fx);
+    let mut central = false;
+    let mut scaled = false;
     let mut hinv = DMatrix::identity(n, n) * (0.1 / g.norm().max(1e-8));
     let mut stalls = 0;
     for _ in 0..500 {
@@ -184,13 +204,36 @@ fn bfgs(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> (Vec<f64>, f64) {
             t *= 0.5;
         }
         let Some((xn, fxn)) = accepted else { break };
-        let gn = gradient(f, xn.as_slice());
+        // Central differences once progress is slow: the last digits need accurate gradients.
+        if !central && fx - fxn < 1e-6 * (1.0 + fxn.abs()) {
+            // Progress has slowed: the problem is ill-conditioned here (small or singular
+            // variances). Restart the quasi-Newton model from the finite-difference Hessian,
+            // which BFGS would need dozens of iterations to learn, and continue with central
+            // differences.
+            central = true;
+            let (gn, h) = gradient_hessian(f, xn.as_slice());
+            if let Some(inverse) = positive_definite_inverse(&h) {
+                hinv = inverse;
+                scaled = true;
+            }
+            x = xn;
+            fx = fxn;
+            g = gn;
+            stalls = 0;
+            continue;
+        }
+        let gn = if central {
+            gradient(f, xn.as_slice())
+        } else {
+            forward_gradient(f, xn.as_slice(), fxn)
+        };
         let s = &xn - &x;
         let y = &gn - &g;
         let sy = s.dot(&y);
         if sy > 1e-12 * s.norm() * y.norm() {
-            if hinv.diagonal().iter().all(|v| *v == hinv[(0, 0)]) {
+            if !scaled {
                 hinv = DMatrix::identity(n, n) * (sy / y.dot(&y));
+                scaled = true;
             }
             let rho = 1.0 / sy;
             let hy = &hinv * &y;
@@ -217,7 +260,11 @@ fn bfgs(f: &impl Fn(&[f64]) -> f64, start: &[f64]) -> (Vec<f64>, f64) {
 /// Newton steps on the finite-difference Hessian (shifted when not positive definite), with
 /// backtracking, until a step no longer lowers the criterion. Returns the point, its criterion,
 /// and the gradient and Hessian at it.
-fn newton(f: &impl Fn(&[f64]) -> f64, mut best: Vec<f64>, mut best_f: f64) -> NewtonResult {
+fn newton(
+    f: &(impl Fn(&[f64]) -> f64 + Sync),
+    mut best: Vec<f64>,
+    mut best_f: f64,
+) -> NewtonResult {
     let mut iteration = 0;
     loop {
         iteration += 1;
@@ -286,46 +333,95 @@ fn nelder_mead(
     }
 }
 
-fn gradient(f: &impl Fn(&[f64]) -> f64, x: &[f64]) -> DVector<f64> {
-    let h = 1e-6;
-    let mut y = x.to_vec();
-    DVector::from_fn(x.len(), |i, _| {
-        y[i] = x[i] + h;
-        let up = f(&y);
-        y[i] = x[i] - h;
-        let down = f(&y);
-        y[i] = x[i];
-        (up - down) / (2.0 * h)
-    })
+/// Forward differences: half the evaluations of central ones, accurate enough far from the
+/// optimum where BFGS uses them.
+fn forward_gradient(f: &(impl Fn(&[f64]) -> f64 + Sync), x: &[f64], fx: f64) -> DVector<f64> {
+    let h = 1e-7;
+    let g: Vec<f64> = (0..x.len())
+        .into_par_iter()
+        .map(|i| (f(&moved(x, &[(i, h)])) - fx) / h)
+        .collect();
+    DVector::from_vec(g)
 }
 
-/// Central finite differences. Steps are absolute: θ is O(0.01–10) and log δ O(1).
-fn gradient_hessian(f: &impl Fn(&[f64]) -> f64, x: &[f64]) -> (DVector<f64>, DMatrix<f64>) {
+fn gradient(f: &(impl Fn(&[f64]) -> f64 + Sync), x: &[f64]) -> DVector<f64> {
+    let h = 1e-6;
+    let g: Vec<f64> = (0..x.len())
+        .into_par_iter()
+        .map(|i| (f(&moved(x, &[(i, h)])) - f(&moved(x, &[(i, -h)]))) / (2.0 * h))
+        .collect();
+    DVector::from_vec(g)
+}
+
+/// `x` with `d` added to the coordinates named in `moves`.
+fn moved(x: &[f64], moves: &[(usize, f64)]) -> Vec<f64> {
+    let mut y = x.to_vec();
+    for &(i, d) in moves {
+        y[i] += d;
+    }
+    y
+}
+
+/// Central finite differences. Steps are absolute: θ is O(0.01–10) and log δ O(1). The
+/// evaluations run in parallel; each is sequential inside, so the digits do not depend on the
+/// number of threads.
+fn gradient_hessian(
+    f: &(impl Fn(&[f64]) -> f64 + Sync),
+    x: &[f64],
+) -> (DVector<f64>, DMatrix<f64>) {
     let n = x.len();
-    let hg = 1e-5;
     let hh = 1e-4;
     let f0 = f(x);
-    let at = |moves: &[(usize, f64)]| {
-        let mut y = x.to_vec();
-        for &(i, d) in moves {
-            y[i] += d;
-        }
-        f(&y)
-    };
-    let mut g = DVector::zeros(n);
+    let g = gradient(f, x);
+    let up: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| f(&moved(x, &[(i, hh)])))
+        .collect();
+    let down: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|i| f(&moved(x, &[(i, -hh)])))
+        .collect();
+    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).collect();
+    // Second-order accurate with two evaluations per pair (not four).
+    let off: Vec<f64> = pairs
+        .par_iter()
+        .map(|&(i, j)| {
+            (f(&moved(x, &[(i, hh), (j, hh)])) - up[i] - up[j] + 2.0 * f0 - down[i] - down[j]
+                + f(&moved(x, &[(i, -hh), (j, -hh)])))
+                / (2.0 * hh * hh)
+        })
+        .collect();
     let mut h = DMatrix::zeros(n, n);
     for i in 0..n {
-        g[i] = (at(&[(i, hg)]) - at(&[(i, -hg)])) / (2.0 * hg);
-        h[(i, i)] = (at(&[(i, hh)]) - 2.0 * f0 + at(&[(i, -hh)])) / (hh * hh);
-        for j in 0..i {
-            let v = (at(&[(i, hh), (j, hh)]) - at(&[(i, hh), (j, -hh)]) - at(&[(i, -hh), (j, hh)])
-                + at(&[(i, -hh), (j, -hh)]))
-                / (4.0 * hh * hh);
-            h[(i, j)] = v;
-            h[(j, i)] = v;
-        }
+        h[(i, i)] = (up[i] - 2.0 * f0 + down[i]) / (hh * hh);
+    }
+    for (&(i, j), v) in pairs.iter().zip(off) {
+        h[(i, j)] = v;
+        h[(j, i)] = v;
     }
     (g, h)
+}
+
+/// (H + λI)⁻¹ with the smallest shift λ ≥ 0 (on a ×10 grid) that makes it positive definite.
+fn positive_definite_inverse(h: &DMatrix<f64>) -> Option<DMatrix<f64>> {
+    let n = h.nrows();
+    let scale = h
+        .diagonal()
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()))
+        .max(1e-8);
+    let mut shift = 0.0;
+    for _ in 0..60 {
+        if let Some(c) = (h + DMatrix::identity(n, n) * shift).cholesky() {
+            return Some(c.inverse());
+        }
+        shift = if shift == 0.0 {
+            1e-8 * scale
+        } else {
+            shift * 10.0
+        };
+    }
+    None
 }
 
 /// −H⁻¹g, shifting H by a multiple of I until it is positive definite.
