@@ -16,6 +16,7 @@
 //!    (converged when the Newton decrement √(g'H⁻¹g) < 1e-3, i.e. at most ~5e-7 deviance left);
 //! 4. only if that check fails: argmin's Nelder–Mead restarted with shrinking simplices, then
 //!    Newton again.
+//!
 //! Finite-difference evaluations run in parallel (rayon); each evaluation is sequential, so
 //! results do not depend on the number of threads. This module must not touch rows or build
 //! fits.
