@@ -6,7 +6,8 @@
 //! ±1. argmin offers no BOBYQA, and its Nelder–Mead needed thousands of evaluations on the facial
 //! design and still stopped ~100 deviance units short in 12 dimensions. So:
 //! 1. a few evaluations along T = s·I (s = 1 … 0.01) pick a start;
-//! 2. BFGS on finite-difference gradients (forward while progress is fast, central after), with
+//! 2. BFGS on forward-difference gradients (n evaluations; their O(h) error only matters for
+//!    the last digits, which Newton's central differences provide), with
 //!    an Armijo backtracking line search; when progress first slows, its inverse-Hessian model
 //!    is restarted from a finite-difference Hessian, which it would otherwise need dozens of
 //!    iterations to learn in ill-conditioned (near-singular) problems;
@@ -182,7 +183,7 @@ fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> f64 {
     }
 }
 
-/// BFGS on central-difference gradients with an Armijo backtracking line search; the inverse
+/// BFGS on forward-difference gradients with an Armijo backtracking line search; the inverse
 /// Hessian approximation is reset to a scaled identity whenever it stops giving descent.
 fn bfgs(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> (Vec<f64>, f64) {
     let n = start.len();
@@ -192,7 +193,7 @@ fn bfgs(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> (Vec<f64>, f64) {
         return (start.to_vec(), fx);
     }
     let mut g = forward_gradient(f, x.as_slice(), fx);
-    let mut central = false;
+    let mut restarted = false;
     let mut scaled = false;
     let mut hinv = DMatrix::identity(n, n) * (0.1 / g.norm().max(1e-8));
     let mut stalls = 0;
@@ -215,13 +216,11 @@ fn bfgs(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> (Vec<f64>, f64) {
             t *= 0.5;
         }
         let Some((xn, fxn)) = accepted else { break };
-        // Central differences once progress is slow: the last digits need accurate gradients.
-        if !central && fx - fxn < 1e-6 * (1.0 + fxn.abs()) {
+        if !restarted && fx - fxn < 1e-6 * (1.0 + fxn.abs()) {
             // Progress has slowed: the problem is ill-conditioned here (small or singular
             // variances). Restart the quasi-Newton model from the finite-difference Hessian,
-            // which BFGS would need dozens of iterations to learn, and continue with central
-            // differences.
-            central = true;
+            // which BFGS would need dozens of iterations to learn.
+            restarted = true;
             let (gn, h) = gradient_hessian(f, xn.as_slice());
             if let Some(inverse) = positive_definite_inverse(&h) {
                 hinv = inverse;
@@ -233,11 +232,7 @@ fn bfgs(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> (Vec<f64>, f64) {
             stalls = 0;
             continue;
         }
-        let gn = if central {
-            gradient(f, xn.as_slice())
-        } else {
-            forward_gradient(f, xn.as_slice(), fxn)
-        };
+        let gn = forward_gradient(f, xn.as_slice(), fxn);
         let s = &xn - &x;
         let y = &gn - &g;
         let sy = s.dot(&y);
@@ -344,8 +339,8 @@ fn nelder_mead(
     }
 }
 
-/// Forward differences: half the evaluations of central ones, accurate enough far from the
-/// optimum where BFGS uses them.
+/// Forward differences: half the evaluations of central ones; accurate enough for BFGS, which
+/// hands the last digits to Newton on central differences.
 fn forward_gradient(f: &(impl Fn(&[f64]) -> f64 + Sync), x: &[f64], fx: f64) -> DVector<f64> {
     let h = 1e-7;
     let g: Vec<f64> = (0..x.len())
