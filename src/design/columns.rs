@@ -105,11 +105,23 @@ impl EquationColumns {
         // set (after it, the empty term counts as present).
         let mut seen_terms: Vec<Vec<&str>> = Vec::new();
         let mut empty_present = eq.intercept.is_some();
+        // R orders the variables of an interaction by their first appearance in the formula
+        // (`0 + Sex + age:Sex` gives `SexMale:age`), which for `age * Sex` is as written.
+        let mut appearance: Vec<&str> = Vec::new();
+        for term in &eq.terms {
+            for v in &term.variables {
+                if !appearance.contains(&v.as_str()) {
+                    appearance.push(v);
+                }
+            }
+        }
         for term in &eq.terms {
             let mut pieces: Vec<Vec<(String, Factor)>> = Vec::new();
             let mut ok = true;
             let mut had_factor = false;
-            for v in &term.variables {
+            let mut variables: Vec<&String> = term.variables.iter().collect();
+            variables.sort_by_key(|v| appearance.iter().position(|a| a == v));
+            for v in variables {
                 let Some(ci) = index(v, &mut errors) else {
                     ok = false;
                     continue;

@@ -20,6 +20,22 @@ pub fn combine<'a>(
     }
 }
 
+/// `combine` into `buf`, except that a single block of weight 1 (one residual class, the common
+/// case) is returned as it is, without copying.
+pub fn weighted<'a, I>(buf: &'a mut [f64], blocks: I, weights: &[f64]) -> &'a [f64]
+where
+    I: Iterator<Item = (usize, &'a [f64])> + Clone,
+{
+    let mut probe = blocks.clone();
+    if let (Some((c, b)), None) = (probe.next(), probe.next()) {
+        if weights[c] == 1.0 {
+            return b;
+        }
+    }
+    combine(buf, blocks, weights);
+    buf
+}
+
 /// `out = T'A` for lower-triangular `T` (r×r) and `A` (r×c).
 pub fn lower_t_mul(t: &[f64], r: usize, a: &[f64], c: usize, out: &mut [f64]) {
     for j in 0..c {

@@ -23,7 +23,7 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::design::{Design, SufficientStatistics};
 
-use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b};
+use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted};
 use crate::syntax::ast::Method;
 
 /// Statistics of one level, combined over classes per evaluation: (class, Z'Z, Z'[X y]).
@@ -411,23 +411,23 @@ impl ProfiledDeviance {
             let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
             let mut row = 0;
             for level in &self.first_levels {
-                combine(
+                let a = weighted(
                     &mut a,
                     level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
                     &w,
                 );
-                lower_t_mul(t1, q1, &a, q1, &mut tmp[..q1 * q1]);
+                lower_t_mul(t1, q1, a, q1, &mut tmp[..q1 * q1]);
                 mul_lower(&tmp[..q1 * q1], q1, t1, q1, &mut l1);
                 for i in 0..q1 {
                     l1[i * q1 + i] += 1.0;
                 }
                 ld_l2 += cholesky(&mut l1, q1).ok_or(DevianceError::NonFinite)?;
-                combine(
+                let b = weighted(
                     &mut b,
                     level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
                     &w,
                 );
-                lower_t_mul(t1, q1, &b, m, &mut kxy);
+                lower_t_mul(t1, q1, b, m, &mut kxy);
                 forward_solve(&l1, q1, &mut kxy, m);
                 for j in 0..m {
                     stacked[j * rows + row..j * rows + row + q1]
@@ -440,8 +440,11 @@ impl ProfiledDeviance {
                 for (node, blocks) in &level.links {
                     let term = self.nodes[*node].term;
                     let qk = self.terms[term].q;
-                    let cz = &mut cz[..q1 * qk];
-                    combine(cz, blocks.iter().map(|(c, zz)| (*c, zz.as_slice())), &w);
+                    let cz = weighted(
+                        &mut cz[..q1 * qk],
+                        blocks.iter().map(|(c, zz)| (*c, zz.as_slice())),
+                        &w,
+                    );
                     lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
                     let off = ks.len();
                     ks.resize(off + q1 * qk, 0.0);
