@@ -522,8 +522,9 @@ impl VarianceParameters for FittedVariance<'_> {
     }
 }
 
-/// t tests of the fixed effects: `n − p` df for ordinary least squares (R's `lm`), Satterthwaite
-/// otherwise (random terms or several residual classes; lmerTest's method, which for one
+/// t tests of the fixed effects: without random terms and with one residual variance per
+/// equation, `n − p` df under REML (R's `lm`) and z tests under ML (lavaan's regressions, whose
+/// ML standard errors they are); Satterthwaite otherwise (lmerTest's method, which for one
 /// residual variance per group is Welch's).
 fn fixed_effect_tests(
     design: &Design,
@@ -531,9 +532,12 @@ fn fixed_effect_tests(
     method: Method,
     warnings: &mut Vec<String>,
 ) -> Vec<infer::CoefficientTest> {
-    let ordinary = design.random.is_empty() && design.classes.len() <= 1;
+    let ordinary = design.random.is_empty() && design.classes.iter().all(|c| c.level.is_none());
     if ordinary {
-        let df = (fit.nobs as f64) - (fit.beta.len() as f64);
+        let df = match method {
+            Method::Reml => (fit.nobs as f64) - (fit.beta.len() as f64),
+            Method::Ml => f64::INFINITY,
+        };
         return infer::coefficient_tests(
             &fit.beta,
             &fit.beta_covariance,
@@ -694,6 +698,7 @@ fn assemble(
         random,
         residual,
         defined: Vec::new(),
+        mediation: Vec::new(),
         data: report::DataSummary {
             rows_read,
             rows_used,
