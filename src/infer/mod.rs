@@ -89,6 +89,8 @@ mod tests {
         assert!((two_sided_p(-2.5, 17.0) - 0.022_947_806_986_384_9).abs() < 1e-12);
         assert!(two_sided_p(1.0, 0.0).is_nan());
         // R: print(2 * pnorm(-1.96), digits = 15) = 0.0499957902964409
-        assert!((two_sided_p(1.96, f64::INFINITY) - 0.049_995_790_296_440_9).abs() < 1e-12);
+        let z = two_sided_p(1.96, f64::INFINITY);
+        // statrs's erfc agrees with R to about 1e-10 relative here.
+        assert!((z - 0.049_995_790_296_440_9).abs() < 1e-11, "{z}");
     }
 }
