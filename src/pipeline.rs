@@ -439,17 +439,23 @@ fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format
                 let fits: Vec<serde_json::Value> = reports
                     .iter()
                     .map(|(value, r)| {
-                        let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
-                        if let (Some((name, x)), Some(obj)) = (value, v.as_object_mut()) {
-                            obj.insert(
-                                "vary".into(),
-                                serde_json::json!({ "name": name, "value": x }),
-                            );
+                        let mut object = serde_json::Map::new();
+                        if let Some((name, x)) = value {
+                            // `span = 1` reads back as 1, not 1.0.
+                            let x = if x.fract() == 0.0 && x.abs() < 1e15 {
+                                serde_json::json!(*x as i64)
+                            } else {
+                                serde_json::json!(x)
+                            };
+                            object.insert("values".into(), serde_json::json!({ name: x }));
                         }
-                        v
+                        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(r) {
+                            object.extend(fields);
+                        }
+                        serde_json::Value::Object(object)
                     })
                     .collect();
-                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "fits": fits }))
+                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "vary": fits }))
                     .unwrap_or_default();
                 out.push('\n');
                 out
