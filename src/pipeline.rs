@@ -638,6 +638,8 @@ fn assemble(
             class: r.level.clone(),
             variance: r.variance,
             sd: r.sd,
+            correlated_within: fit.residual_correlation.as_ref().map(|c| c.unit.clone()),
+            correlation: fit.residual_correlation.as_ref().map(|c| c.rho),
         })
         .collect();
 

@@ -169,7 +169,7 @@ fn unsupported_parameters_are_diagnostics() {
         messages,
         [
             "a random coefficient (`Reaction`) as an outcome is not supported yet",
-            "`correlated within` residuals is not supported yet",
+            "`correlated within Subject` together with random terms is not supported yet",
         ]
     );
 

@@ -13,7 +13,8 @@ use crate::model::{Coefficient, ModelSpec, OutcomeKind};
 use crate::prepare::AnalysisFrame;
 
 pub use statistics::{
-    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
+    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics, UnitSize,
+    WithinUnitStatistics,
 };
 
 use columns::EquationColumns;
@@ -146,29 +147,40 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
     }
 
     let fixed = shared_parameters(&equations);
-    statistics::accumulate(spec, frame, &equations, &fixed, &groupings).map(
-        |(stats, classes, observations)| Design {
-            fixed: fixed.parameters,
-            random: spec
-                .random
-                .iter()
-                .zip(&groupings)
-                .map(|(t, g)| RandomTerm {
-                    name: t.name.clone(),
-                    effects: t
-                        .effects
-                        .iter()
-                        .map(|e| (e.equation, e.name.clone()))
-                        .collect(),
-                    correlated: t.correlated,
-                    levels: g.level_names(),
-                })
-                .collect(),
-            classes,
-            equations: observations,
-            stats,
-        },
-    )
+    let accumulated = statistics::accumulate(spec, frame, &equations, &fixed, &groupings)?;
+    if let Some(w) = &accumulated.0.within {
+        if w.sizes.iter().all(|s| s.size < 2) {
+            return Err(vec![Diagnostic::error(
+                format!(
+                    "every unit of `{}` has a single observation: there is no within-unit \
+                     residual correlation to estimate",
+                    w.unit
+                ),
+                Location::None,
+            )]);
+        }
+    }
+    Ok(accumulated).map(|(stats, classes, observations)| Design {
+        fixed: fixed.parameters,
+        random: spec
+            .random
+            .iter()
+            .zip(&groupings)
+            .map(|(t, g)| RandomTerm {
+                name: t.name.clone(),
+                effects: t
+                    .effects
+                    .iter()
+                    .map(|e| (e.equation, e.name.clone()))
+                    .collect(),
+                correlated: t.correlated,
+                levels: g.level_names(),
+            })
+            .collect(),
+        classes,
+        equations: observations,
+        stats,
+    })
 }
 
 /// Parameters of features this engine does not fit yet: reported, never silently ignored.
@@ -182,13 +194,29 @@ fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
             ));
         }
     }
+    // Compound symmetry is fitted from per-unit sums of [X y] (no random terms: nlme's gls).
+    // With random terms the residual correlation couples the levels of every term through the
+    // units, which the blocked Cholesky does not handle yet.
     for r in &spec.residual {
-        if r.correlated_within.is_some() {
+        let Some(unit) = &r.correlated_within else {
+            continue;
+        };
+        let span = spec
+            .equations
+            .get(r.equation)
+            .map_or_else(Default::default, |e| e.span);
+        if !spec.random.is_empty() {
+            out.push(
+                not_supported(
+                    &format!("`correlated within {unit}` together with random terms"),
+                    span,
+                )
+                .with_hint("drop the random terms (a gls model), or the residual correlation"),
+            );
+        } else if spec.equations.len() > 1 {
             out.push(not_supported(
-                "`correlated within` residuals",
-                spec.equations
-                    .get(r.equation)
-                    .map_or_else(Default::default, |e| e.span),
+                &format!("`correlated within {unit}` in a model with several equations"),
+                span,
             ));
         }
     }

@@ -8,5 +8,8 @@ mod fit;
 mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
-pub use fit::{fit, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
+pub use fit::{
+    fit, Fit, FixedEstimate, ResidualCorrelation, ResidualEstimate, VarianceComponent,
+    SINGULAR_TOLERANCE,
+};
 pub use optimize::{minimize, OptSummary};
