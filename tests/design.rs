@@ -218,3 +218,26 @@ fn rank_deficient_fixed_design_is_a_diagnostic() {
     let errors = fit(&design, Method::Reml).unwrap_err();
     assert!(errors[0].message.contains("rank deficient"), "{errors:?}");
 }
+
+#[test]
+fn groups_without_observations_are_not_counted() {
+    // lme4 builds its factors from the model frame: a subject whose every row misses the outcome
+    // is no group at all.
+    let mut frame = load_csv("lme4/sleepstudy.csv");
+    let subject: Vec<f64> = numeric(&frame, "Subject").to_vec();
+    let reaction: Vec<f64> = numeric(&frame, "Reaction")
+        .iter()
+        .zip(&subject)
+        .map(|(r, s)| if *s == 308.0 { f64::NAN } else { *r })
+        .collect();
+    add_numeric(&mut frame, "reaction_missing", reaction);
+    let design = build(
+        &spec("reaction_missing ~ Days + (Days | Subject)", Method::Reml),
+        &frame,
+    );
+    assert_eq!(design.random[0].levels.len(), 17);
+    assert!(!design.random[0].levels.contains(&"308".to_string()));
+    assert_eq!(design.stats.factors[0].nlevels, 17);
+    let fit = fit(&design, Method::Reml).unwrap();
+    assert_eq!(fit.ngroups, [("Subject".to_string(), 17)]);
+}

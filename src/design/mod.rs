@@ -147,13 +147,14 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 
     let fixed = shared_parameters(&equations);
     statistics::accumulate(spec, frame, &equations, &fixed, &groupings).map(
-        |(stats, classes, observations)| Design {
+        |(stats, classes, observations, kept_levels)| Design {
             fixed: fixed.parameters,
             random: spec
                 .random
                 .iter()
                 .zip(&groupings)
-                .map(|(t, g)| RandomTerm {
+                .zip(&kept_levels)
+                .map(|((t, g), kept)| RandomTerm {
                     name: t.name.clone(),
                     effects: t
                         .effects
@@ -161,7 +162,10 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
                         .map(|e| (e.equation, e.name.clone()))
                         .collect(),
                     correlated: t.correlated,
-                    levels: g.level_names(),
+                    levels: {
+                        let names = g.level_names();
+                        kept.iter().map(|&i| names[i].clone()).collect()
+                    },
                 })
                 .collect(),
             classes,

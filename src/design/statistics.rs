@@ -79,10 +79,13 @@ struct CrossAccumulator {
     blocks: Vec<((u32, u32, u32), Vec<f64>)>,
 }
 
+/// The statistics, the residual classes, the observations per equation, and per random term
+/// the (first-appearance) indices of the levels that have observations.
 type Accumulated = (
     SufficientStatistics,
     Vec<ResidualClass>,
     Vec<EquationObservations>,
+    Vec<Vec<usize>>,
 );
 
 pub(super) fn accumulate(
@@ -324,16 +327,35 @@ pub(super) fn accumulate(
     let n_sorted = order.iter().map(|&i| n[i]).collect();
     let xy_sorted = order.iter().map(|&i| xy[i].clone()).collect();
 
+    // Only levels with observations count (lme4 builds its factors from the model frame):
+    // renumber them densely, keeping their order.
+    let mut kept_levels: Vec<Vec<usize>> = Vec::new();
+    let mut renumber: Vec<Vec<usize>> = Vec::new();
+    for (acc, g) in factors.iter().zip(groupings) {
+        let mut used = vec![false; g.nlevels()];
+        for (level, ..) in &acc.blocks {
+            used[*level as usize] = true;
+        }
+        let mut map = vec![usize::MAX; g.nlevels()];
+        let mut kept = Vec::new();
+        for (old, _) in used.iter().enumerate().filter(|(_, u)| **u) {
+            map[old] = kept.len();
+            kept.push(old);
+        }
+        kept_levels.push(kept);
+        renumber.push(map);
+    }
     let factors = factors
         .into_iter()
-        .zip(groupings)
-        .map(|(acc, g)| {
+        .enumerate()
+        .map(|(k, acc)| {
+            let map = &renumber[k];
             let mut blocks: Vec<(usize, LevelBlock)> = acc
                 .blocks
                 .into_iter()
                 .map(|(level, class, zz, zxy)| {
                     (
-                        level as usize,
+                        map[level as usize],
                         LevelBlock {
                             class: rank[class as usize],
                             zz,
@@ -343,7 +365,7 @@ pub(super) fn accumulate(
                 })
                 .collect();
             blocks.sort_by_key(|(l, b)| (*l, b.class));
-            let nlevels = g.nlevels();
+            let nlevels = kept_levels[k].len();
             let mut level_start = vec![0; nlevels + 1];
             for (l, _) in &blocks {
                 level_start[l + 1] += 1;
@@ -367,8 +389,8 @@ pub(super) fn accumulate(
                 .blocks
                 .into_iter()
                 .map(|((la, lb, class), zz)| CrossBlock {
-                    level_a: la as usize,
-                    level_b: lb as usize,
+                    level_a: renumber[c.a][la as usize],
+                    level_b: renumber[c.b][lb as usize],
                     class: rank[class as usize],
                     zz,
                 })
@@ -392,6 +414,7 @@ pub(super) fn accumulate(
         },
         classes,
         observations,
+        kept_levels,
     ))
 }
 
