@@ -241,3 +241,26 @@ fn groups_without_observations_are_not_counted() {
     let fit = fit(&design, Method::Reml).unwrap();
     assert_eq!(fit.ngroups, [("Subject".to_string(), 17)]);
 }
+
+#[test]
+fn unused_levels_are_dropped_as_r_does() {
+    // Every row of sample A misses the outcome: R's model frame drops the level, and B becomes
+    // the reference (lm(y ~ sample) gives sampleC … sampleF).
+    let mut frame = load_csv("lme4/penicillin.csv");
+    let sample = match frame.column("sample").unwrap() {
+        tandem::data::Column::Text { codes, .. } => codes.clone(),
+        _ => panic!("sample is text"),
+    };
+    let y: Vec<f64> = numeric(&frame, "diameter")
+        .iter()
+        .zip(&sample)
+        .map(|(d, s)| if *s == 0 { f64::NAN } else { *d })
+        .collect();
+    add_numeric(&mut frame, "y", y);
+    let design = build(&spec("y ~ sample", Method::Reml), &frame);
+    assert_eq!(
+        names(&design),
+        ["(Intercept)", "sampleC", "sampleD", "sampleE", "sampleF"]
+    );
+    assert!(fit(&design, Method::Reml).is_ok());
+}

@@ -108,7 +108,16 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 
     let mut equations = Vec::new();
     for (e, eq) in spec.equations.iter().enumerate() {
-        match EquationColumns::new(e, eq, spec, frame) {
+        // A level no observation of this equation has (rows dropped by `keep` or by missing
+        // values) gets no column, as R drops unused levels: a scan of the needed columns, before
+        // the one statistics pass.
+        let built = EquationColumns::new(e, eq, spec, frame, None).and_then(|cols| {
+            match cols.levels_present(frame) {
+                None => Ok(cols),
+                Some(present) => EquationColumns::new(e, eq, spec, frame, Some(&present)),
+            }
+        });
+        match built {
             Ok(cols) => equations.push(cols),
             Err(mut d) => errors.append(&mut d),
         }
