@@ -733,3 +733,32 @@ fn mediation_111_stacked_reml() {
 fn mediation_111_stacked_ml() {
     mediation_case(Method::Ml, "ML");
 }
+
+/// lmerTest's `devfun_vp` on sleepstudy at varpar = (θ = 1.1, −0.2, 0.3; σ = 30), computed by
+/// lmerTest 3.1-3 (`lmerTest:::devfun_vp(vp, lmer(..., devFunOnly = TRUE), reml)`): REML
+/// 1758.9317429602, ML 1768.5052543417. At the optimum, `deviance_at` is the profiled criterion.
+#[test]
+fn deviance_at_varpar_matches_lmertest() {
+    let frame = load_csv("lme4/sleepstudy.csv");
+    for (method, want) in [
+        (Method::Reml, 1758.9317429602),
+        (Method::Ml, 1768.5052543417),
+    ] {
+        let design = design::build(&spec("Reaction ~ Days + (Days | Subject)", method), &frame)
+            .expect("design");
+        let deviance = ProfiledDeviance::new(&design, method);
+        let got = deviance.deviance_at(&[1.1, -0.2, 0.3, 30.0]).unwrap();
+        assert!((got - want).abs() < 1e-8, "{method:?}: {got} vs {want}");
+
+        let fit = fit(&design, method).unwrap();
+        let at_optimum = deviance.deviance_at(&fit.varpar).unwrap();
+        assert!(
+            (at_optimum - fit.deviance).abs() < 1e-9,
+            "{at_optimum} vs {}",
+            fit.deviance
+        );
+        let cov = deviance.beta_covariance_at(&fit.varpar).unwrap();
+        assert!((cov - &fit.beta_covariance).norm() < 1e-9 * fit.beta_covariance.norm());
+        assert!(deviance.deviance_at(&[1.0]).is_err());
+    }
+}
