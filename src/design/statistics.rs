@@ -146,6 +146,7 @@ pub(super) fn accumulate(
     }
 
     let mut class_index: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut last_class: Option<((usize, u64), usize)> = None;
     let mut class_keys: Vec<(usize, f64, Option<String>)> = Vec::new();
     let mut n: Vec<usize> = Vec::new();
     let mut xy: Vec<Vec<f64>> = Vec::new();
@@ -202,19 +203,27 @@ pub(super) fn accumulate(
                         }
                     },
                 };
-                *class_index.entry((e, key)).or_insert_with(|| {
-                    let label = name.map(|c| level_label(&frame.columns[c], key));
-                    class_keys.push((e, sort_key, label));
-                    n.push(0);
-                    xy.push(vec![0.0; m * m]);
-                    n.len() - 1
-                })
+                match last_class {
+                    Some((k, c)) if k == (e, key) => c,
+                    _ => {
+                        let c = *class_index.entry((e, key)).or_insert_with(|| {
+                            let label = name.map(|c| level_label(&frame.columns[c], key));
+                            class_keys.push((e, sort_key, label));
+                            n.push(0);
+                            xy.push(vec![0.0; m * m]);
+                            n.len() - 1
+                        });
+                        last_class = Some(((e, key), c));
+                        c
+                    }
+                }
             };
             n[class] += 1;
             let s = &mut xy[class];
+            // Lower triangles only (symmetric); mirrored after the pass.
             for j in 0..m {
                 let xj = x[j];
-                for i in 0..m {
+                for i in j..m {
                     s[j * m + i] += x[i] * xj;
                 }
             }
@@ -255,7 +264,7 @@ pub(super) fn accumulate(
                     if zj == 0.0 {
                         continue;
                     }
-                    for i in 0..q {
+                    for i in j..q {
                         zz[j * q + i] += zk[i] * zj;
                     }
                 }
@@ -295,6 +304,15 @@ pub(super) fn accumulate(
                     }
                 }
             }
+        }
+    }
+
+    for s in &mut xy {
+        mirror_lower(s, m);
+    }
+    for acc in &mut factors {
+        for (_, _, zz, _) in &mut acc.blocks {
+            mirror_lower(zz, acc.q);
         }
     }
 
@@ -416,6 +434,15 @@ pub(super) fn accumulate(
         observations,
         kept_levels,
     ))
+}
+
+/// Copy the lower triangle of a column-major n×n matrix onto its upper triangle.
+fn mirror_lower(a: &mut [f64], n: usize) {
+    for j in 0..n {
+        for i in j + 1..n {
+            a[i * n + j] = a[j * n + i];
+        }
+    }
 }
 
 fn level_label(column: &Column, key: u64) -> String {
