@@ -643,6 +643,29 @@ impl ProfiledDeviance {
         })
     }
 
+    /// −2 log-likelihood (ML, whatever the fit's method) at any β and `varpar = (θ, σ, log δ…)`:
+    /// log|L|² + (r² + ‖R_X(β − β̂)‖²)/σ² + n log(2πσ²) (+ class-weight term), since the
+    /// penalised weighted RSS at β exceeds its minimum r² by that quadratic form. Its Hessian
+    /// over (β, varpar) is the observed information of all parameters.
+    pub fn ml_deviance_at(&self, beta: &[f64], varpar: &[f64]) -> Result<f64, DevianceError> {
+        if beta.len() != self.p {
+            return Err(DevianceError::WrongLength {
+                expected: self.p,
+                got: beta.len(),
+            });
+        }
+        let (x, sigma) = self.split_varpar(varpar)?;
+        let e = self.evaluate(&x)?;
+        let diff = DVector::from_column_slice(beta) - &e.beta;
+        let excess = e.lx.tr_mul(&diff).norm_squared();
+        let s2 = sigma * sigma;
+        let n = self.nobs() as f64;
+        Ok(e.ld_l2
+            + (e.pwrss + excess) / s2
+            + n * (2.0 * std::f64::consts::PI * s2).ln()
+            + e.weight_term)
+    }
+
     /// Cov(β̂) = σ²(R_X'R_X)⁻¹ at `varpar = (θ, σ, log δ…)` (lme4's `vcov` at the optimum).
     pub fn beta_covariance_at(&self, varpar: &[f64]) -> Result<DMatrix<f64>, DevianceError> {
         let (x, sigma) = self.split_varpar(varpar)?;
