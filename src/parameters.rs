@@ -1,0 +1,217 @@
+//! The parameter table: one row per parameter a user can name, in the spirit of lavaan's
+//! parameter table. Fixed coefficients, random-effect variances and covariances (absolute scale,
+//! σ²·TT'), and residual variances, each with its equation, group, term and label.
+//!
+//! Every stage after estimation speaks in rows of this table: the asymptotic covariance of all
+//! parameters is indexed by its rows, defined quantities (`a*b + cov(a, b)`) resolve labels to
+//! rows, Monte Carlo draws are vectors over its rows. It owns that indexing and the lookups by
+//! label; it must not estimate anything.
+
+use serde::Serialize;
+
+use crate::design::Design;
+use crate::estimate::Fit;
+use crate::model::ModelSpec;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum ParameterKind {
+    /// A free fixed coefficient (shared by equal labels: its `term` is the first one).
+    Fixed {
+        equation: String,
+        term: String,
+        label: Option<String>,
+    },
+    /// The variance of one random effect.
+    Variance {
+        group: String,
+        equation: String,
+        term: String,
+        label: Option<String>,
+    },
+    /// The covariance of two random effects of one term.
+    Covariance {
+        group: String,
+        equation1: String,
+        term1: String,
+        label1: Option<String>,
+        equation2: String,
+        term2: String,
+        label2: Option<String>,
+    },
+    /// A residual variance (of an equation, or of one class of its `residual by` column).
+    Residual {
+        equation: String,
+        class: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parameter {
+    pub kind: ParameterKind,
+    pub estimate: f64,
+    /// Index of the random term (`Design::random`) for variances and covariances, and the
+    /// positions of the effects in it; used to map to and from a term's covariance matrix.
+    #[serde(skip)]
+    pub term: Option<(usize, usize, usize)>,
+}
+
+/// All parameters of a fitted model, in a fixed order: fixed effects (the order of X's
+/// columns), then per random term its covariance matrix's lower triangle by columns (variances
+/// on the diagonal, covariances below; covariances omitted for uncorrelated terms), then
+/// residual variances per class.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ParameterTable {
+    pub rows: Vec<Parameter>,
+}
+
+impl ParameterTable {
+    pub fn from_fit(spec: &ModelSpec, design: &Design, fit: &Fit) -> Self {
+        let equation = |e: usize| {
+            spec.equations
+                .get(e)
+                .map(|q| q.outcome.clone())
+                .unwrap_or_default()
+        };
+        let mut rows = Vec::new();
+        for f in &fit.fixed {
+            rows.push(Parameter {
+                kind: ParameterKind::Fixed {
+                    equation: equation(f.equation),
+                    term: f.term.clone(),
+                    label: f.label.clone(),
+                },
+                estimate: f.estimate,
+                term: None,
+            });
+        }
+        for (k, component) in fit.random.iter().enumerate() {
+            let labels: Vec<Option<String>> = spec
+                .random
+                .get(k)
+                .map(|t| t.effects.iter().map(|e| e.label.clone()).collect())
+                .unwrap_or_else(|| vec![None; component.effects.len()]);
+            let correlated = design.random.get(k).is_none_or(|t| t.correlated);
+            let q = component.effects.len();
+            for j in 0..q {
+                for i in j..q {
+                    let (e1, t1) = &component.effects[j];
+                    if i == j {
+                        rows.push(Parameter {
+                            kind: ParameterKind::Variance {
+                                group: component.group.clone(),
+                                equation: equation(*e1),
+                                term: t1.clone(),
+                                label: labels[j].clone(),
+                            },
+                            estimate: component.covariance[(j, j)],
+                            term: Some((k, j, j)),
+                        });
+                    } else if correlated {
+                        let (e2, t2) = &component.effects[i];
+                        rows.push(Parameter {
+                            kind: ParameterKind::Covariance {
+                                group: component.group.clone(),
+                                equation1: equation(*e1),
+                                term1: t1.clone(),
+                                label1: labels[j].clone(),
+                                equation2: equation(*e2),
+                                term2: t2.clone(),
+                                label2: labels[i].clone(),
+                            },
+                            estimate: component.covariance[(i, j)],
+                            term: Some((k, i, j)),
+                        });
+                    }
+                }
+            }
+        }
+        for r in &fit.residual {
+            rows.push(Parameter {
+                kind: ParameterKind::Residual {
+                    equation: equation(r.equation),
+                    class: r.level.clone(),
+                },
+                estimate: r.variance,
+                term: None,
+            });
+        }
+        ParameterTable { rows }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn estimates(&self) -> Vec<f64> {
+        self.rows.iter().map(|r| r.estimate).collect()
+    }
+
+    /// The fixed coefficient labelled `label`.
+    pub fn fixed(&self, label: &str) -> Option<usize> {
+        self.rows.iter().position(
+            |r| matches!(&r.kind, ParameterKind::Fixed { label: Some(l), .. } if l == label),
+        )
+    }
+
+    /// The variance of the random effect labelled `label`.
+    pub fn variance(&self, label: &str) -> Option<usize> {
+        self.rows.iter().position(
+            |r| matches!(&r.kind, ParameterKind::Variance { label: Some(l), .. } if l == label),
+        )
+    }
+
+    /// The covariance of the random effects labelled `a` and `b` (in either order). `None`
+    /// when they are not in one correlated term.
+    pub fn covariance(&self, a: &str, b: &str) -> Option<usize> {
+        self.rows.iter().position(|r| match &r.kind {
+            ParameterKind::Covariance {
+                label1: Some(l1),
+                label2: Some(l2),
+                ..
+            } => (l1 == a && l2 == b) || (l1 == b && l2 == a),
+            _ => false,
+        })
+    }
+
+    /// A short name for messages and tables: `a`, `ot_change~neg_w`, `var(a)`, `cov(a, b)`,
+    /// `patient: cov(ot_change~(Intercept), hrsd_next~ot_w)`, `residual(hrsd_next)`.
+    pub fn name(&self, index: usize) -> String {
+        let effect = |eq: &str, term: &str, label: &Option<String>| {
+            label.clone().unwrap_or_else(|| format!("{eq}~{term}"))
+        };
+        match &self.rows[index].kind {
+            ParameterKind::Fixed {
+                equation,
+                term,
+                label,
+            } => effect(equation, term, label),
+            ParameterKind::Variance {
+                group,
+                equation,
+                term,
+                label,
+            } => format!("{group}: var({})", effect(equation, term, label)),
+            ParameterKind::Covariance {
+                group,
+                equation1,
+                term1,
+                label1,
+                equation2,
+                term2,
+                label2,
+            } => format!(
+                "{group}: cov({}, {})",
+                effect(equation1, term1, label1),
+                effect(equation2, term2, label2)
+            ),
+            ParameterKind::Residual { equation, class } => match class {
+                Some(c) => format!("residual({equation}: {c})"),
+                None => format!("residual({equation})"),
+            },
+        }
+    }
+}
