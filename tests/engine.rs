@@ -844,3 +844,61 @@ fn fit_does_not_depend_on_thread_count() {
     assert_eq!(one.beta, three.beta);
     assert_eq!(one.iterations, three.iterations);
 }
+
+/// Conditional modes against lme4's `ranef` (REML): one term (sleepstudy), nested (pastes: the
+/// inner factor is the block-diagonal first term, batches are components) and crossed
+/// (penicillin: samples form one dense component).
+#[test]
+fn conditional_modes_match_lme4_ranef() {
+    let level = |fit: &Fit, design: &design::Design, term: usize, name: &str| {
+        let i = design.random[term]
+            .levels
+            .iter()
+            .position(|l| l == name)
+            .unwrap();
+        fit.random_effects[term]
+            .row(i)
+            .iter()
+            .copied()
+            .collect::<Vec<f64>>()
+    };
+    let check = |got: &[f64], want: &[f64]| {
+        for (g, w) in got.iter().zip(want) {
+            assert!(close(*g, *w, 1e-4), "{got:?} vs {want:?}");
+        }
+    };
+
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let d = design::build(
+        &spec("Reaction ~ Days + (Days | Subject)", Method::Reml),
+        &frame,
+    )
+    .unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    check(&level(&f, &d, 0, "308"), &[2.2585509499, 9.1989757656]);
+    check(&level(&f, &d, 0, "372"), &[12.3145921077, 1.2840220765]);
+
+    let frame = load_csv("lme4/pastes.csv");
+    let d = design::build(
+        &spec("strength ~ 1 + (1 | batch/cask)", Method::Reml),
+        &frame,
+    )
+    .unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    check(&level(&f, &d, 0, "A"), &[0.8006450200]);
+    check(&level(&f, &d, 0, "J"), &[-0.5317536955]);
+    check(&level(&f, &d, 1, "a:A"), &[1.7746862854]);
+    check(&level(&f, &d, 1, "c:J"), &[-1.7031209208]);
+
+    let frame = load_csv("lme4/penicillin.csv");
+    let d = design::build(
+        &spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml),
+        &frame,
+    )
+    .unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    check(&level(&f, &d, 0, "a"), &[0.8045469058]);
+    check(&level(&f, &d, 0, "x"), &[-1.2197969218]);
+    check(&level(&f, &d, 1, "A"), &[2.1870584018]);
+    check(&level(&f, &d, 1, "F"), &[-3.0037447671]);
+}

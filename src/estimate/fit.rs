@@ -30,6 +30,9 @@ pub struct Fit {
     pub residual: Vec<ResidualEstimate>,
     /// Per random term, in the design's order.
     pub random: Vec<VarianceComponent>,
+    /// Conditional modes of the random effects (lme4's `ranef`): per term, a row per level (in
+    /// `Design::random[k].levels` order), a column per effect.
+    pub random_effects: Vec<DMatrix<f64>>,
     pub loglik: f64,
     /// −2 log L for ML; the REML criterion for REML.
     pub deviance: f64,
@@ -99,6 +102,9 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
         .evaluate(&opt.optimum)
         .map_err(|e| vec![evaluation_error(&e)])?;
     let criterion = deviance.criterion(&e);
+    let random_effects = deviance
+        .conditional_modes(&opt.optimum)
+        .map_err(|e| vec![evaluation_error(&e)])?;
     let sigma2 = deviance.sigma2(&e);
     let sigma = sigma2.sqrt();
     let beta_cov = beta_covariance(&e, sigma2);
@@ -189,6 +195,7 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
         sigma,
         residual,
         random,
+        random_effects,
         loglik,
         deviance: criterion,
         aic: criterion + 2.0 * k,
