@@ -264,3 +264,39 @@ fn unused_levels_are_dropped_as_r_does() {
     );
     assert!(fit(&design, Method::Reml).is_ok());
 }
+
+#[test]
+fn no_fixed_effects_and_exact_fits_do_not_panic() {
+    // Without fixed effects REML and ML coincide.
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let reml = fit(
+        &build(&spec("Reaction ~ 0 + (1 | Subject)", Method::Reml), &frame),
+        Method::Reml,
+    )
+    .unwrap();
+    let ml = fit(
+        &build(&spec("Reaction ~ 0 + (1 | Subject)", Method::Ml), &frame),
+        Method::Ml,
+    )
+    .unwrap();
+    assert!(reml.fixed.is_empty());
+    assert!(
+        (reml.loglik - ml.loglik).abs() < 1e-6,
+        "{} {}",
+        reml.loglik,
+        ml.loglik
+    );
+
+    let mut frame = frame;
+    let n = frame.nrows;
+    add_numeric(&mut frame, "constant", vec![3.0; n]);
+    let errors = fit(
+        &build(
+            &spec("constant ~ Days + (1 | Subject)", Method::Reml),
+            &frame,
+        ),
+        Method::Reml,
+    )
+    .unwrap_err();
+    assert!(errors[0].message.contains("fitted exactly"), "{errors:?}");
+}

@@ -215,7 +215,7 @@ fn evaluation_error(e: &DevianceError) -> Diagnostic {
     match e {
         DevianceError::FixedRankDeficient => Diagnostic::error(
             "the fixed-effect design is rank deficient (a column is constant, duplicated or a \
-             combination of others)",
+             combination of others), or the outcome is fitted exactly by the fixed effects",
             Location::None,
         ),
         DevianceError::WrongLength { expected, got } => Diagnostic::error(
