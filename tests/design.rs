@@ -300,3 +300,17 @@ fn no_fixed_effects_and_exact_fits_do_not_panic() {
     .unwrap_err();
     assert!(errors[0].message.contains("fitted exactly"), "{errors:?}");
 }
+
+#[test]
+fn random_coefficient_predictor_is_not_supported_yet() {
+    // `Reaction ~ b*slope` where `slope` labels Subject's random Days slope.
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    s.random[0].effects[1].label = Some("slope".into());
+    s.equations[0].terms[0].variables = vec!["slope".into()];
+    let errors = design::build(&s, &frame).unwrap_err();
+    assert_eq!(
+        errors[0].message,
+        "a random coefficient (`slope`) as a predictor is not supported yet"
+    );
+}

@@ -128,6 +128,20 @@ impl EquationColumns {
             let mut variables: Vec<&String> = term.variables.iter().collect();
             variables.sort_by_key(|v| appearance.iter().position(|a| a == v));
             for v in variables {
+                let is_random_coefficient = frame.column(v).is_none()
+                    && spec
+                        .random
+                        .iter()
+                        .flat_map(|t| &t.effects)
+                        .any(|e| e.label.as_deref() == Some(v.as_str()));
+                if is_random_coefficient {
+                    errors.push(Diagnostic::at(
+                        format!("a random coefficient (`{v}`) as a predictor is not supported yet"),
+                        term.span,
+                    ));
+                    ok = false;
+                    continue;
+                }
                 let Some(ci) = index(v, &mut errors) else {
                     ok = false;
                     continue;
