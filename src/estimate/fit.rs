@@ -43,6 +43,7 @@ pub struct Fit {
     pub ngroups: Vec<(String, usize)>,
     pub converged: bool,
     pub singular: bool,
+    /// Deviance evaluations the optimizer used (lme4's `optinfo$feval`).
     pub iterations: usize,
     pub warnings: Vec<String>,
     /// `(θ, σ, log δ…)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
