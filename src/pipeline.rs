@@ -439,17 +439,23 @@ fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format
                 let fits: Vec<serde_json::Value> = reports
                     .iter()
                     .map(|(value, r)| {
-                        let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
-                        if let (Some((name, x)), Some(obj)) = (value, v.as_object_mut()) {
-                            obj.insert(
-                                "vary".into(),
-                                serde_json::json!({ "name": name, "value": x }),
-                            );
+                        let mut object = serde_json::Map::new();
+                        if let Some((name, x)) = value {
+                            // `span = 1` reads back as 1, not 1.0.
+                            let x = if x.fract() == 0.0 && x.abs() < 1e15 {
+                                serde_json::json!(*x as i64)
+                            } else {
+                                serde_json::json!(x)
+                            };
+                            object.insert("values".into(), serde_json::json!({ name: x }));
                         }
-                        v
+                        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(r) {
+                            object.extend(fields);
+                        }
+                        serde_json::Value::Object(object)
                     })
                     .collect();
-                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "fits": fits }))
+                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "vary": fits }))
                     .unwrap_or_default();
                 out.push('\n');
                 out
@@ -522,8 +528,9 @@ impl VarianceParameters for FittedVariance<'_> {
     }
 }
 
-/// t tests of the fixed effects: `n − p` df for ordinary least squares (R's `lm`), Satterthwaite
-/// otherwise (random terms or several residual classes; lmerTest's method, which for one
+/// t tests of the fixed effects: without random terms and with one residual variance per
+/// equation, `n − p` df under REML (R's `lm`) and z tests under ML (lavaan's regressions, whose
+/// ML standard errors they are); Satterthwaite otherwise (lmerTest's method, which for one
 /// residual variance per group is Welch's).
 fn fixed_effect_tests(
     design: &Design,
@@ -531,9 +538,12 @@ fn fixed_effect_tests(
     method: Method,
     warnings: &mut Vec<String>,
 ) -> Vec<infer::CoefficientTest> {
-    let ordinary = design.random.is_empty() && design.classes.len() <= 1;
+    let ordinary = design.random.is_empty() && design.classes.iter().all(|c| c.level.is_none());
     if ordinary {
-        let df = (fit.nobs as f64) - (fit.beta.len() as f64);
+        let df = match method {
+            Method::Reml => (fit.nobs as f64) - (fit.beta.len() as f64),
+            Method::Ml => f64::INFINITY,
+        };
         return infer::coefficient_tests(
             &fit.beta,
             &fit.beta_covariance,
@@ -694,6 +704,7 @@ fn assemble(
         random,
         residual,
         defined: Vec::new(),
+        mediation: Vec::new(),
         data: report::DataSummary {
             rows_read,
             rows_used,

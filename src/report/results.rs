@@ -20,6 +20,11 @@ pub struct FitReport {
     pub random: Vec<RandomRow>,
     pub residual: Vec<ResidualRow>,
     pub defined: Vec<DefinedRow>,
+    /// Indirect, direct and total effect and the proportion mediated (R's `mediate()`), when
+    /// the file defines an indirect and a total effect. Rows named `indirect`, `direct`,
+    /// `total`, `proportion mediated`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mediation: Vec<DefinedRow>,
     pub data: DataSummary,
 }
 
@@ -37,6 +42,7 @@ pub struct FitSummary {
     pub ngroups: GroupCounts,
     pub converged: bool,
     pub singular: bool,
+    /// Deviance evaluations the optimizer used (lme4's `feval`).
     pub iterations: usize,
     /// The optimizer's name and what the convergence check found (for the text report).
     #[serde(skip)]
