@@ -337,6 +337,23 @@ fn mediation_111_ml() {
         );
     }
 
+    // The β block of the numerical information is X'V⁻¹X exactly (−2ℓ is quadratic in β):
+    // the inverse of lme4's vcov at the optimum.
+    let information = likelihood.ml_information(&f.table.estimates()).unwrap();
+    let xvx = f.fit.beta_covariance.clone().try_inverse().unwrap();
+    let p = xvx.nrows();
+    for i in 0..p {
+        for j in 0..p {
+            let scale = (xvx[(i, i)] * xvx[(j, j)]).sqrt();
+            assert!(
+                (information[(i, j)] - xvx[(i, j)]).abs() < 1e-8 * scale,
+                "information[{i},{j}] {} vs X'V⁻¹X {}",
+                information[(i, j)],
+                xvx[(i, j)]
+            );
+        }
+    }
+
     // At our optimum (higher loglik, on the boundary) they differ a little.
     let cov = parameter_covariance(&f.design, &f.fit, &f.table).unwrap();
     let s = se(&cov);

@@ -412,12 +412,19 @@ impl RawLikelihood {
     /// The asymptotic covariance of all parameters at `at` (a vector over the table's rows) for
     /// estimates by `method`: at the estimates, `parameter_covariance`; elsewhere, the same
     /// recipe (for comparing with a reference's numbers at the reference's estimates).
+    /// The observed information −∂²ℓ/∂ϑ∂ϑ' of the ML log-likelihood at `at`, over all rows
+    /// (half the numerical Hessian of −2ℓ).
+    pub fn ml_information(&self, at: &[f64]) -> Result<DMatrix<f64>, String> {
+        let all: Vec<usize> = (0..at.len()).collect();
+        Ok(criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))? * 0.5)
+    }
+
     pub fn covariance_at(&self, at: &[f64], method: Method) -> Result<DMatrix<f64>, String> {
         let n = at.len();
         let all: Vec<usize> = (0..n).collect();
         match method {
             Method::Ml => {
-                let h = criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))?;
+                let h = self.ml_information(at)? * 2.0;
                 inverse_information(&h, &self.names, &all)
             }
             Method::Reml => {
