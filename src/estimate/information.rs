@@ -33,6 +33,9 @@
 //! optimum, from numDeriv-style Richardson second differences (`infer::numeric_derivatives`).
 //! The β block differs from lme4's `vcov` (the conditional σ²(X'V⁻¹X)⁻¹) by the β–variance
 //! cross terms of the observed information, as in lavaan's or nlme's observed-information SEs.
+//! At a boundary optimum (a singular Σ, as the 1-1-1 mediation fit) the gradient in the
+//! covariance entries is not zero (the likelihood rises into indefinite Σ); the result is still
+//! the curvature there, which is what R's numDeriv on the written-out likelihood gives.
 //!
 //! **REML fits**: the REML criterion does not contain β, so the ML computation at REML estimates
 //! would mix two criteria. Instead: Cov(β) is lme4's `vcov`, σ²(X'V⁻¹X)⁻¹ at the REML estimates;
@@ -409,9 +412,6 @@ pub fn parameter_covariance(
 }
 
 impl RawLikelihood {
-    /// The asymptotic covariance of all parameters at `at` (a vector over the table's rows) for
-    /// estimates by `method`: at the estimates, `parameter_covariance`; elsewhere, the same
-    /// recipe (for comparing with a reference's numbers at the reference's estimates).
     /// The observed information −∂²ℓ/∂ϑ∂ϑ' of the ML log-likelihood at `at`, over all rows
     /// (half the numerical Hessian of −2ℓ).
     pub fn ml_information(&self, at: &[f64]) -> Result<DMatrix<f64>, String> {
@@ -419,6 +419,9 @@ impl RawLikelihood {
         Ok(criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))? * 0.5)
     }
 
+    /// The asymptotic covariance of all parameters at `at` (a vector over the table's rows) for
+    /// estimates by `method`: at the estimates, `parameter_covariance`; elsewhere, the same
+    /// recipe (for comparing with a reference's numbers at the reference's estimates).
     pub fn covariance_at(&self, at: &[f64], method: Method) -> Result<DMatrix<f64>, String> {
         let n = at.len();
         let all: Vec<usize> = (0..n).collect();
