@@ -355,7 +355,9 @@ fn mediation_111_ml() {
     }
 
     // At our optimum (higher loglik, on the boundary) they differ a little.
+    let started = std::time::Instant::now();
     let cov = parameter_covariance(&f.design, &f.fit, &f.table).unwrap();
+    eprintln!("parameter_covariance: {:.1?}", started.elapsed());
     let s = se(&cov);
     for (name, i, key) in keys {
         eprintln!(
