@@ -12,6 +12,7 @@ use crate::data::{self, DataTable};
 use crate::design::{self, Design};
 use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
+use crate::infer::cluster_robust::{cluster_robust, Adjustment};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
@@ -494,7 +495,20 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+    let mut tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+    let mut standard_errors = None;
+    if options.robust_se {
+        match robust_tests(spec, &frame, &design, &fit, &tests) {
+            Ok((robust, note)) => {
+                tests = robust;
+                warnings.push(format!("standard errors: {note}"));
+                standard_errors = Some(note);
+            }
+            Err(why) => warnings.push(format!(
+                "--se cr2 not available ({why}); the standard errors are model-based"
+            )),
+        }
+    }
     if !spec.definitions.is_empty() {
         warnings.push(
             "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"
@@ -503,8 +517,46 @@ fn fit_once(
     }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
-    let report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    report.fit.standard_errors = standard_errors;
     Ok((report, fit.converged))
+}
+
+/// The fixed-effect tests with CR2 cluster-robust SEs and clubSandwich's Satterthwaite df in
+/// place of the model-based ones, and a note saying so; or why they are not available.
+fn robust_tests(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    tests: &[infer::CoefficientTest],
+) -> Result<(Vec<infer::CoefficientTest>, String), String> {
+    let rows = design::observation_rows(spec, frame).map_err(|d| {
+        d.first()
+            .map_or_else(|| "no observations".to_string(), |d| d.message.clone())
+    })?;
+    let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
+    let robust = cluster_robust(&rows, fit, &names, Adjustment::Cr2).map_err(|e| e.0)?;
+    let se = robust.se();
+    let tests = tests
+        .iter()
+        .zip(se.iter().zip(&robust.df))
+        .map(|(t, (&se, &df))| {
+            let statistic = t.estimate / se;
+            infer::CoefficientTest {
+                estimate: t.estimate,
+                se,
+                df,
+                t: statistic,
+                p: infer::two_sided_p(statistic, df),
+            }
+        })
+        .collect();
+    let note = format!(
+        "CR2 cluster-robust over {} ({} clusters), Satterthwaite df (clubSandwich)",
+        robust.cluster, robust.clusters
+    );
+    Ok((tests, note))
 }
 
 /// The fitted deviance seen as a function of lmerTest's variance parameters.
@@ -698,6 +750,7 @@ fn assemble(
             singular: fit.singular,
             iterations: fit.iterations,
             optimizer: fit.optimization.optimizer.clone(),
+            standard_errors: None,
             warnings,
         },
         fixed,

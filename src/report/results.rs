@@ -47,6 +47,10 @@ pub struct FitSummary {
     /// The optimizer's name and what the convergence check found (for the text report).
     #[serde(skip)]
     pub optimizer: String,
+    /// How the fixed effects' SEs were computed when not model-based (`--se cr2`), for the
+    /// text report's header; the JSON says it in `warnings`.
+    #[serde(skip)]
+    pub standard_errors: Option<String>,
     pub warnings: Vec<String>,
 }
 
