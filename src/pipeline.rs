@@ -12,7 +12,10 @@ use crate::data::{self, DataTable};
 use crate::design::{self, Design};
 use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
+use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
 use crate::infer::cluster_robust::{cluster_robust, Adjustment};
+use crate::model::IntervalChoice;
+use crate::parameters::ParameterTable;
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
@@ -517,9 +520,146 @@ fn fit_once(
     }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
+    let bootstrap = match bootstrap_choice(spec, options) {
+        Some(choice) => Some(
+            run_bootstrap(spec, &frame, &design, &fit, method, &choice, options)
+                .map_err(|d| session.model.render(&[d]))?,
+        ),
+        None => None,
+    };
     let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
     report.fit.standard_errors = standard_errors;
+    if let Some(b) = &bootstrap {
+        if b.failed + b.not_converged > 0 {
+            report.fit.warnings.push(format!(
+                "bootstrap: {} of {} refits failed and {} did not converge; the intervals use \
+                 the rest",
+                b.failed, b.draws, b.not_converged
+            ));
+        }
+    }
+    report.bootstrap = bootstrap;
     Ok((report, fit.converged))
+}
+
+/// A bootstrap the file asks for (`interval bootstrap(...)`/`parametric_bootstrap(...)`), with
+/// `--draws`/`--seed` applied.
+struct BootstrapChoice {
+    draws: usize,
+    level: f64,
+    seed: u64,
+    /// `None`: parametric; `Some(None)`: rows; `Some(Some(column))`: clusters.
+    resample: Option<Option<String>>,
+}
+
+fn bootstrap_choice(spec: &crate::model::ModelSpec, options: &FitOptions) -> Option<BootstrapChoice> {
+    let (draws, level, seed, resample) = match &spec.interval {
+        Some(IntervalChoice::Bootstrap {
+            draws,
+            level,
+            seed,
+            resample,
+        }) => (*draws, *level, *seed, Some(resample.clone())),
+        Some(IntervalChoice::ParametricBootstrap { draws, level, seed }) => {
+            (*draws, *level, *seed, None)
+        }
+        _ => return None,
+    };
+    Some(BootstrapChoice {
+        draws: options.draws.map_or(draws, |d| d as usize),
+        level,
+        seed: options.seed.unwrap_or(seed),
+        resample,
+    })
+}
+
+/// Refit a replicate frame as the original was fitted and report its statistics: the
+/// ParameterTable's estimates.
+// Hook for defined quantities: once `infer::defined` evaluates definitions on a parameter
+// vector, append their values here (and their names in `run_bootstrap`).
+fn refit_statistics(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    method: Method,
+) -> Result<Replicate, String> {
+    let first = |d: Vec<Diagnostic>| {
+        d.into_iter()
+            .next()
+            .map_or_else(|| "the refit failed".to_string(), |d| d.message)
+    };
+    let design = design::build(spec, frame).map_err(first)?;
+    let fit = estimate::fit(&design, method).map_err(first)?;
+    Ok(Replicate {
+        values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
+        converged: fit.converged,
+    })
+}
+
+fn run_bootstrap(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    method: Method,
+    choice: &BootstrapChoice,
+    options: &FitOptions,
+) -> Result<report::BootstrapSummary, Diagnostic> {
+    let table = ParameterTable::from_fit(spec, design, fit);
+    let (resampling, description) = match &choice.resample {
+        None => (Resampling::Parametric(fit), "parametric bootstrap".to_string()),
+        Some(None) => (Resampling::Rows, "row bootstrap".to_string()),
+        Some(Some(column)) => (
+            Resampling::Clusters(column),
+            format!("cluster bootstrap resampling {column}"),
+        ),
+    };
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(choice.draws as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(description.clone());
+        bar
+    });
+    let tick = || {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let settings = BootstrapSettings {
+        draws: choice.draws,
+        level: choice.level,
+        seed: choice.seed,
+        progress: Some(&tick),
+    };
+    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, table.len(), |f| {
+        refit_statistics(spec, f, method)
+    })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let parameters = (0..table.len())
+        .map(|i| report::DefinedRow {
+            name: table.name(i),
+            estimate: table.rows[i].estimate,
+            se: Some(result.sd[i]),
+            ci_lower: Some(result.intervals[i].0),
+            ci_upper: Some(result.intervals[i].1),
+            level: Some(choice.level),
+            method: Some("percentile".into()),
+            draws: Some(result.usable[i]),
+        })
+        .collect();
+    Ok(report::BootstrapSummary {
+        method: description,
+        draws: result.draws,
+        level: choice.level,
+        seed: choice.seed,
+        failed: result.failed,
+        not_converged: result.not_converged,
+        parameters,
+    })
 }
 
 /// The fixed-effect tests with CR2 cluster-robust SEs and clubSandwich's Satterthwaite df in
@@ -758,6 +898,7 @@ fn assemble(
         residual,
         defined: Vec::new(),
         mediation: Vec::new(),
+        bootstrap: None,
         data: report::DataSummary {
             rows_read,
             rows_used,

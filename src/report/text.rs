@@ -124,6 +124,15 @@ pub fn render(report: &FitReport) -> String {
         out.push_str("Defined parameters:\n");
         render_defined(&report.defined, &mut out);
     }
+    if let Some(b) = &report.bootstrap {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "Bootstrap ({}, {} draws, seed {}; {} failed, {} not converged):",
+            b.method, b.draws, b.seed, b.failed, b.not_converged
+        );
+        render_defined(&b.parameters, &mut out);
+    }
     if !report.mediation.is_empty() {
         out.push('\n');
         out.push_str("Mediation (indirect = ACME, direct = ADE, as R's mediate()):\n");
