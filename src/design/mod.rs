@@ -6,12 +6,14 @@
 
 mod columns;
 mod grouping;
+mod rows;
 mod statistics;
 
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::{Coefficient, ModelSpec, OutcomeKind};
 use crate::prepare::AnalysisFrame;
 
+pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
 };

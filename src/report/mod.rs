@@ -9,7 +9,7 @@ mod tables;
 mod text;
 
 pub use results::{
-    DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow, GroupCounts, RandomRow,
+    BootstrapSummary, DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow, GroupCounts, RandomRow,
     ResidualRow,
 };
 
