@@ -486,7 +486,6 @@ fn fit_once(
     let spec = &session.checked.spec;
     let method = options.method.unwrap_or(spec.method);
     let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
-    let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
     let mut warnings: Vec<String> = session
         .checked
         .warnings
@@ -494,7 +493,21 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+    let (fit, tests) = if design.latent.is_some() {
+        // A random coefficient as a predictor: joint ML, z tests from the covariance of all
+        // parameters (as Mplus and lavaan report them).
+        let joint = estimate::fit_latent(&design, method).map_err(|d| session.model.render(&d))?;
+        let tests = infer::coefficient_tests(
+            &joint.fit.beta,
+            &joint.fit.beta_covariance,
+            &DegreesOfFreedom::Residual(f64::INFINITY),
+        );
+        (joint.fit, tests)
+    } else {
+        let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+        (fit, tests)
+    };
     if !spec.definitions.is_empty() {
         warnings.push(
             "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"

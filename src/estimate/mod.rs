@@ -5,8 +5,10 @@
 mod dense;
 mod deviance;
 mod fit;
+mod latent_predictor;
 mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
 pub use fit::{fit, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
+pub use latent_predictor::{fit_latent, LatentFit};
 pub use optimize::{minimize, OptSummary};
