@@ -118,7 +118,16 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 
     let mut equations = Vec::new();
     for (e, eq) in spec.equations.iter().enumerate() {
-        match EquationColumns::new(e, eq, spec, frame) {
+        // A level no observation of this equation has (rows dropped by `keep` or by missing
+        // values) gets no column, as R drops unused levels: a scan of the needed columns, before
+        // the one statistics pass.
+        let built = EquationColumns::new(e, eq, spec, frame, None).and_then(|cols| {
+            match cols.levels_present(frame) {
+                None => Ok(cols),
+                Some(present) => EquationColumns::new(e, eq, spec, frame, Some(&present)),
+            }
+        });
+        match built {
             Ok(cols) => equations.push(cols),
             Err(mut d) => errors.append(&mut d),
         }
@@ -157,13 +166,14 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 
     let fixed = shared_parameters(&equations);
     statistics::accumulate(spec, frame, &equations, &fixed, &groupings).map(
-        |(stats, classes, observations)| Design {
+        |(stats, classes, observations, kept_levels)| Design {
             fixed: fixed.parameters,
             random: spec
                 .random
                 .iter()
                 .zip(&groupings)
-                .map(|(t, g)| RandomTerm {
+                .zip(&kept_levels)
+                .map(|((t, g), kept)| RandomTerm {
                     name: t.name.clone(),
                     effects: t
                         .effects
@@ -171,7 +181,10 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
                         .map(|e| (e.equation, e.name.clone()))
                         .collect(),
                     correlated: t.correlated,
-                    levels: g.level_names(),
+                    levels: {
+                        let names = g.level_names();
+                        kept.iter().map(|&i| names[i].clone()).collect()
+                    },
                 })
                 .collect(),
             classes,

@@ -42,6 +42,7 @@ pub struct FitSummary {
     pub ngroups: GroupCounts,
     pub converged: bool,
     pub singular: bool,
+    /// Deviance evaluations the optimizer used (lme4's `feval`).
     pub iterations: usize,
     /// The optimizer's name and what the convergence check found (for the text report).
     #[serde(skip)]

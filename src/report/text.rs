@@ -85,9 +85,9 @@ pub fn render(report: &FitReport) -> String {
     ];
     out.push_str(&layout(&rows, &[true, true, true]));
     let status = if fit.converged {
-        format!("converged after {} iterations", fit.iterations)
+        format!("converged after {} deviance evaluations", fit.iterations)
     } else {
-        format!("DID NOT CONVERGE after {} iterations", fit.iterations)
+        format!("DID NOT CONVERGE after {} deviance evaluations", fit.iterations)
     };
     let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);
     if fit.singular {
