@@ -44,8 +44,9 @@ pub struct LatentOutcome {
     /// `latent` multiplies the latent coefficient (`b`).
     pub columns: Vec<GroupColumn>,
     pub latent: usize,
-    /// Per level of the random term (the order of `RandomTerm::levels`): the group's
-    /// observation, `None` when its outcome or a covariate is missing.
+    /// Per group: first the levels of the random term in the order of `RandomTerm::levels`
+    /// (the group's observation, `None` when its outcome or a covariate is missing), then the
+    /// groups without level-1 observations that have a group-level one.
     pub groups: Vec<Option<GroupObservation>>,
 }
 
@@ -462,9 +463,9 @@ fn latent_outcome(
     }
 
     let grouping = Grouping::new(&spec.random[term], frame).map_err(|d| vec![*d])?;
-    let mut groups: Vec<Option<GroupObservation>> = vec![None; grouping.nlevels()];
+    let mut by_level: Vec<Option<GroupObservation>> = vec![None; grouping.nlevels()];
     for (row, &level) in grouping.codes.iter().enumerate() {
-        if level == NO_LEVEL || groups[level as usize].is_some() {
+        if level == NO_LEVEL || by_level[level as usize].is_some() {
             continue;
         }
         let y = outcome[row];
@@ -476,18 +477,38 @@ fn latent_outcome(
         if y.is_nan() || x.iter().chain(&s).any(|v| v.is_nan()) {
             continue;
         }
-        groups[level as usize] = Some(GroupObservation {
+        by_level[level as usize] = Some(GroupObservation {
             outcome: y,
             covariates: x,
             slope_mean: s,
         });
     }
-    if design.random[term].levels != grouping.level_names() {
-        return Err(vec![Diagnostic::error(
-            "internal: the groups of the level-1 design and of the group-level equation differ",
-            Location::None,
-        )]);
+    // The design's levels (those with level-1 rows) first, in its order; then groups observed
+    // only at level 2, which still inform b and ψ through the outcome's marginal distribution.
+    let names = grouping.level_names();
+    let mut groups = Vec::new();
+    let mut taken = vec![false; names.len()];
+    for level in &design.random[term].levels {
+        match names.iter().position(|n| n == level) {
+            Some(i) => {
+                taken[i] = true;
+                groups.push(by_level[i].take());
+            }
+            None => {
+                return Err(vec![Diagnostic::error(
+                    format!("internal: the level-1 group `{level}` has no group-level row"),
+                    Location::None,
+                )])
+            }
+        }
     }
+    groups.extend(
+        by_level
+            .into_iter()
+            .zip(taken)
+            .filter(|(_, taken)| !taken)
+            .filter_map(|(g, _)| g.map(Some)),
+    );
     Ok(LatentOutcome {
         equation: e,
         outcome: eq.outcome.clone(),

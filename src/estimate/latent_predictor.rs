@@ -94,11 +94,17 @@ impl Joint {
         let m = p1 + 1;
         let stats = &design.stats.factors[latent.term];
         let q = stats.q;
-        let groups = (0..stats.nlevels)
+        // Groups past the design's levels have no level-1 rows.
+        let groups = (0..latent.groups.len())
             .map(|j| {
                 let mut zz = DMatrix::zeros(q, q);
                 let mut zxy = DMatrix::zeros(q, m);
-                for block in &stats.blocks[stats.level_start[j]..stats.level_start[j + 1]] {
+                let blocks = if j < stats.nlevels {
+                    &stats.blocks[stats.level_start[j]..stats.level_start[j + 1]]
+                } else {
+                    &[]
+                };
+                for block in blocks {
                     zz += DMatrix::from_column_slice(q, q, &block.zz);
                     zxy += DMatrix::from_column_slice(q, m, &block.zxy);
                 }
@@ -136,6 +142,38 @@ impl Joint {
         self.p1 + self.p2
     }
 
+    /// A group's A = Z̃'WZ̃ (q×q) and G = Z̃'W[X̃ ỹ] (q×(p+1)), and its outcome row
+    /// (b·s_j, x2_j, Y_j) when it has one.
+    fn group_terms(
+        &self,
+        group: &Group,
+        c: &Covariance,
+    ) -> (DMatrix<f64>, DMatrix<f64>, Option<DVector<f64>>) {
+        let (p1, p, q) = (self.p1, self.p(), self.q);
+        let embed = |k: usize| if k < p1 { k } else { p };
+        let mut a = &group.zz / c.sigma2;
+        let mut g = DMatrix::zeros(q, p + 1);
+        for k in 0..=p1 {
+            g.set_column(embed(k), &(group.zxy.column(k) / c.sigma2));
+        }
+        let row = group.level2.as_ref().map(|l2| {
+            let mut row = DVector::zeros(p + 1);
+            for k in 0..p1 {
+                row[k] = c.b * l2.s[k];
+            }
+            for (k, x) in l2.x.iter().enumerate() {
+                row[p1 + k] = *x;
+            }
+            row[p] = l2.y;
+            a[(self.s, self.s)] += c.b * c.b / c.psi;
+            for k in 0..=p {
+                g[(self.s, k)] += c.b / c.psi * row[k];
+            }
+            row
+        });
+        (a, g, row)
+    }
+
     /// [X̃ ỹ]'V⁻¹[X̃ ỹ] ((p+1)×(p+1), y last) and log|V|; `None` when V is not positive
     /// definite or a parameter is out of range.
     fn crossproducts(&self, c: &Covariance) -> Option<(DMatrix<f64>, f64)> {
@@ -152,25 +190,9 @@ impl Joint {
         }
         let mut logdet = self.n1 as f64 * c.sigma2.ln() + self.n2 as f64 * c.psi.ln();
         let identity = DMatrix::<f64>::identity(q, q);
-        let mut row = DVector::zeros(p + 1);
         for group in &self.groups {
-            let mut a = &group.zz / c.sigma2;
-            let mut g = DMatrix::zeros(q, p + 1);
-            for k in 0..=p1 {
-                g.set_column(embed(k), &(group.zxy.column(k) / c.sigma2));
-            }
-            if let Some(l2) = &group.level2 {
-                for k in 0..p1 {
-                    row[k] = c.b * l2.s[k];
-                }
-                for (k, x) in l2.x.iter().enumerate() {
-                    row[p1 + k] = *x;
-                }
-                row[p] = l2.y;
-                a[(self.s, self.s)] += c.b * c.b / c.psi;
-                for k in 0..=p {
-                    g[(self.s, k)] += c.b / c.psi * row[k];
-                }
+            let (a, g, row) = self.group_terms(group, c);
+            if let Some(row) = row {
                 cross += &row * row.transpose() / c.psi;
             }
             let m = &identity + &c.sigma * &a;
@@ -184,6 +206,27 @@ impl Joint {
             cross -= g.transpose() * h;
         }
         Some((cross, logdet))
+    }
+
+    /// E[u_j | y_j, Y_j] = (I + ΣA_j)⁻¹ΣZ̃'W(ỹ − X̃β̃) per group (a row each), at the GLS
+    /// coefficients `coefficients` = (β, γ).
+    fn conditional_modes(&self, c: &Covariance, coefficients: &DVector<f64>) -> DMatrix<f64> {
+        let (p, q) = (self.p(), self.q);
+        let mut v = DVector::zeros(p + 1);
+        for k in 0..p {
+            v[k] = -coefficients[k];
+        }
+        v[p] = 1.0;
+        let identity = DMatrix::<f64>::identity(q, q);
+        let mut modes = DMatrix::from_element(self.groups.len(), q, f64::NAN);
+        for (j, group) in self.groups.iter().enumerate() {
+            let (a, g, _) = self.group_terms(group, c);
+            let m = &identity + &c.sigma * &a;
+            if let Some(u) = m.lu().solve(&(&c.sigma * (g * &v))) {
+                modes.set_row(j, &u.transpose());
+            }
+        }
+        modes
     }
 
     fn nobs_total(&self) -> f64 {
@@ -427,6 +470,7 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
         theta,
         sigma,
         residual,
+        random_effects: vec![joint.conditional_modes(&c, &coefficients)],
         random: vec![VarianceComponent {
             group: term.name.clone(),
             effects: term.effects.clone(),
@@ -439,7 +483,7 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
         aic: deviance + 2.0 * k,
         bic: deviance + k * (nobs as f64).ln(),
         nobs,
-        ngroups: vec![(term.name.clone(), term.levels.len())],
+        ngroups: vec![(term.name.clone(), joint.groups.len())],
         converged: opt.converged,
         singular,
         iterations: opt.evaluations,

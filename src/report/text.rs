@@ -87,7 +87,10 @@ pub fn render(report: &FitReport) -> String {
     let status = if fit.converged {
         format!("converged after {} deviance evaluations", fit.iterations)
     } else {
-        format!("DID NOT CONVERGE after {} deviance evaluations", fit.iterations)
+        format!(
+            "DID NOT CONVERGE after {} deviance evaluations",
+            fit.iterations
+        )
     };
     let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);
     if fit.singular {
