@@ -49,7 +49,7 @@ pub struct LatentFit {
 struct Group {
     /// Z_j'Z_j, q×q (zero without level-1 rows).
     zz: DMatrix<f64>,
-    /// Z_j'[X y], q×(p1+1).
+    /// Z_j'[X y] with y moved after the group-level columns: q×(p+1), zero in those columns.
     zxy: DMatrix<f64>,
     level2: Option<Level2>,
 }
@@ -79,7 +79,7 @@ struct Joint {
     s: usize,
     n1: usize,
     n2: usize,
-    /// Level-1 [X y]'[X y], (p1+1)×(p1+1).
+    /// Level-1 [X y]'[X y] laid out like `zxy`: (p+1)×(p+1).
     xy: DMatrix<f64>,
     groups: Vec<Group>,
     /// Σ's free entries (i ≥ j): the lower triangle by columns, or the diagonal.
@@ -92,13 +92,14 @@ impl Joint {
     fn new(design: &Design, latent: &LatentOutcome) -> Self {
         let p1 = design.stats.p;
         let m = p1 + 1;
+        let p = p1 + latent.columns.len() - 1;
         let stats = &design.stats.factors[latent.term];
         let q = stats.q;
         // Groups past the design's levels have no level-1 rows.
         let groups = (0..latent.groups.len())
             .map(|j| {
                 let mut zz = DMatrix::zeros(q, q);
-                let mut zxy = DMatrix::zeros(q, m);
+                let mut zxy = DMatrix::zeros(q, p + 1);
                 let blocks = if j < stats.nlevels {
                     &stats.blocks[stats.level_start[j]..stats.level_start[j + 1]]
                 } else {
@@ -106,7 +107,13 @@ impl Joint {
                 };
                 for block in blocks {
                     zz += DMatrix::from_column_slice(q, q, &block.zz);
-                    zxy += DMatrix::from_column_slice(q, m, &block.zxy);
+                    // y moves from column p1 to column p (after the group-level columns).
+                    let level1 = DMatrix::from_column_slice(q, m, &block.zxy);
+                    for k in 0..m {
+                        let to = if k < p1 { k } else { p };
+                        let mut column = zxy.column_mut(to);
+                        column += level1.column(k);
+                    }
                 }
                 let level2 = latent.groups[j].as_ref().map(|g| Level2 {
                     y: g.outcome,
@@ -116,9 +123,15 @@ impl Joint {
                 Group { zz, zxy, level2 }
             })
             .collect();
-        let mut xy = DMatrix::zeros(m, m);
+        let mut xy = DMatrix::zeros(p + 1, p + 1);
         for class in &design.stats.xy {
-            xy += DMatrix::from_column_slice(m, m, class);
+            let level1 = DMatrix::from_column_slice(m, m, class);
+            for k in 0..m {
+                for l in 0..m {
+                    let (to_k, to_l) = (if k < p1 { k } else { p }, if l < p1 { l } else { p });
+                    xy[(to_k, to_l)] += level1[(k, l)];
+                }
+            }
         }
         let correlated = design.random[latent.term].correlated;
         let entries = (0..q)
@@ -142,36 +155,37 @@ impl Joint {
         self.p1 + self.p2
     }
 
-    /// A group's A = Z̃'WZ̃ (q×q) and G = Z̃'W[X̃ ỹ] (q×(p+1)), and its outcome row
-    /// (b·s_j, x2_j, Y_j) when it has one.
+    /// Into `a`, `g` and `row`: a group's A = Z̃'WZ̃ (q×q), G = Z̃'W[X̃ ỹ] (q×(p+1)) and, when it
+    /// has an outcome (the return value), its row (b·s_j, x2_j, Y_j). Buffers, because this runs
+    /// per group per evaluation.
     fn group_terms(
         &self,
         group: &Group,
         c: &Covariance,
-    ) -> (DMatrix<f64>, DMatrix<f64>, Option<DVector<f64>>) {
-        let (p1, p, q) = (self.p1, self.p(), self.q);
-        let embed = |k: usize| if k < p1 { k } else { p };
-        let mut a = &group.zz / c.sigma2;
-        let mut g = DMatrix::zeros(q, p + 1);
-        for k in 0..=p1 {
-            g.set_column(embed(k), &(group.zxy.column(k) / c.sigma2));
+        a: &mut DMatrix<f64>,
+        g: &mut DMatrix<f64>,
+        row: &mut DVector<f64>,
+    ) -> bool {
+        let (p1, p) = (self.p1, self.p());
+        a.copy_from(&group.zz);
+        *a /= c.sigma2;
+        g.copy_from(&group.zxy);
+        *g /= c.sigma2;
+        let Some(l2) = &group.level2 else {
+            return false;
+        };
+        for k in 0..p1 {
+            row[k] = c.b * l2.s[k];
         }
-        let row = group.level2.as_ref().map(|l2| {
-            let mut row = DVector::zeros(p + 1);
-            for k in 0..p1 {
-                row[k] = c.b * l2.s[k];
-            }
-            for (k, x) in l2.x.iter().enumerate() {
-                row[p1 + k] = *x;
-            }
-            row[p] = l2.y;
-            a[(self.s, self.s)] += c.b * c.b / c.psi;
-            for k in 0..=p {
-                g[(self.s, k)] += c.b / c.psi * row[k];
-            }
-            row
-        });
-        (a, g, row)
+        for (k, x) in l2.x.iter().enumerate() {
+            row[p1 + k] = *x;
+        }
+        row[p] = l2.y;
+        a[(self.s, self.s)] += c.b * c.b / c.psi;
+        for k in 0..=p {
+            g[(self.s, k)] += c.b / c.psi * row[k];
+        }
+        true
     }
 
     /// [X̃ ỹ]'V⁻¹[X̃ ỹ] ((p+1)×(p+1), y last) and log|V|; `None` when V is not positive
@@ -180,30 +194,32 @@ impl Joint {
         if !(c.sigma2 > 0.0 && c.psi > 0.0 && c.b.is_finite()) {
             return None;
         }
-        let (p1, p, q) = (self.p1, self.p(), self.q);
-        let embed = |k: usize| if k < p1 { k } else { p };
-        let mut cross = DMatrix::zeros(p + 1, p + 1);
-        for k in 0..=p1 {
-            for l in 0..=p1 {
-                cross[(embed(k), embed(l))] = self.xy[(k, l)] / c.sigma2;
-            }
-        }
+        let (p, q) = (self.p(), self.q);
+        let mut cross = &self.xy / c.sigma2;
         let mut logdet = self.n1 as f64 * c.sigma2.ln() + self.n2 as f64 * c.psi.ln();
         let identity = DMatrix::<f64>::identity(q, q);
+        let mut a = DMatrix::zeros(q, q);
+        let mut g = DMatrix::zeros(q, p + 1);
+        let mut row = DVector::zeros(p + 1);
+        let mut m = DMatrix::zeros(q, q);
+        let mut h = DMatrix::zeros(q, p + 1);
         for group in &self.groups {
-            let (a, g, row) = self.group_terms(group, c);
-            if let Some(row) = row {
-                cross += &row * row.transpose() / c.psi;
+            if self.group_terms(group, c, &mut a, &mut g, &mut row) {
+                cross.ger(1.0 / c.psi, &row, &row, 1.0);
             }
-            let m = &identity + &c.sigma * &a;
-            let lu = m.lu();
+            m.copy_from(&identity);
+            m.gemm(1.0, &c.sigma, &a, 1.0);
+            let lu = m.clone().lu();
             let det = lu.determinant();
             if !(det > 0.0 && det.is_finite()) {
                 return None;
             }
             logdet += det.ln();
-            let h = lu.solve(&(&c.sigma * &g))?;
-            cross -= g.transpose() * h;
+            h.gemm(1.0, &c.sigma, &g, 0.0);
+            if !lu.solve_mut(&mut h) {
+                return None;
+            }
+            cross.gemm_tr(-1.0, &g, &h, 1.0);
         }
         Some((cross, logdet))
     }
@@ -219,10 +235,13 @@ impl Joint {
         v[p] = 1.0;
         let identity = DMatrix::<f64>::identity(q, q);
         let mut modes = DMatrix::from_element(self.groups.len(), q, f64::NAN);
+        let mut a = DMatrix::zeros(q, q);
+        let mut g = DMatrix::zeros(q, p + 1);
+        let mut row = DVector::zeros(p + 1);
         for (j, group) in self.groups.iter().enumerate() {
-            let (a, g, _) = self.group_terms(group, c);
+            self.group_terms(group, c, &mut a, &mut g, &mut row);
             let m = &identity + &c.sigma * &a;
-            if let Some(u) = m.lu().solve(&(&c.sigma * (g * &v))) {
+            if let Some(u) = m.lu().solve(&(&c.sigma * (&g * &v))) {
                 modes.set_row(j, &u.transpose());
             }
         }
