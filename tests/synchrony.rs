@@ -487,3 +487,75 @@ fn joint_model_parameter_count_matches_the_covariance() {
         .all(|v| v.is_finite() && *v > 0.0));
     let _: &DMatrix<f64> = &joint.covariance;
 }
+
+#[test]
+fn several_predictors_of_the_slope_match_the_written_out_likelihood() {
+    // tests/reference/scripts/synchrony_two_predictors.R: dense per-dyad normal likelihood,
+    // nlminb then BFGS from a generic start.
+    let text =
+        std::fs::read_to_string(root().join("tests/reference/synchrony_two_predictors.json"))
+            .unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let ours = fit_json(Path::new("tests/fixtures/synchrony/two_predictors.tandem"));
+    let loglik = number(&ours["fit"]["loglik"]);
+    eprintln!(
+        "logLik: tandem {loglik:.9} vs R {:.9}",
+        number(&r["logLik"])
+    );
+    assert!((loglik - number(&r["logLik"])).abs() <= 1e-6);
+    for (label, key) in [
+        ("a", "a"),
+        ("a2", "a2"),
+        ("b", "b"),
+        ("cp", "c_prime"),
+        ("sync", "g10"),
+    ] {
+        close(
+            label,
+            number(&labelled(&ours, label)["estimate"]),
+            number(&r[key]),
+            1e-4,
+        );
+    }
+    close(
+        "g00",
+        number(&fixed(&ours, "dt", "(Intercept)")["estimate"]),
+        number(&r["g00"]),
+        1e-4,
+    );
+    close(
+        "b0",
+        number(&fixed(&ours, "reduction", "(Intercept)")["estimate"]),
+        number(&r["b0"]),
+        1e-4,
+    );
+    let random = ours["random"].as_array().unwrap();
+    let variance = |term: &str| {
+        number(
+            &random
+                .iter()
+                .find(|x| x["term1"] == term && x["term2"].is_null())
+                .unwrap()["variance"],
+        )
+    };
+    close(
+        "var(intercept)",
+        variance("(Intercept)"),
+        number(&r["var_intercept"]),
+        1e-4,
+    );
+    close("var(sync)", variance("dp"), number(&r["var_sync"]), 1e-4);
+    let cov = random.iter().find(|x| !x["covariance"].is_null()).unwrap();
+    close("cov", number(&cov["covariance"]), number(&r["cov"]), 1e-4);
+    let residual = ours["residual"].as_array().unwrap();
+    let variance = |equation: &str| {
+        number(&residual.iter().find(|x| x["equation"] == equation).unwrap()["variance"])
+    };
+    close("σ²", variance("dt"), number(&r["residual_variance"]), 1e-4);
+    close(
+        "ψ",
+        variance("reduction"),
+        number(&r["residual_variance_level2"]),
+        1e-4,
+    );
+}
