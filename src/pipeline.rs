@@ -14,9 +14,9 @@ use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
 use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
 use crate::infer::cluster_robust::{cluster_robust, Adjustment};
+use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::model::IntervalChoice;
 use crate::parameters::ParameterTable;
-use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
 use crate::syntax::{
@@ -552,7 +552,10 @@ struct BootstrapChoice {
     resample: Option<Option<String>>,
 }
 
-fn bootstrap_choice(spec: &crate::model::ModelSpec, options: &FitOptions) -> Option<BootstrapChoice> {
+fn bootstrap_choice(
+    spec: &crate::model::ModelSpec,
+    options: &FitOptions,
+) -> Option<BootstrapChoice> {
     let (draws, level, seed, resample) = match &spec.interval {
         Some(IntervalChoice::Bootstrap {
             draws,
@@ -606,7 +609,10 @@ fn run_bootstrap(
 ) -> Result<report::BootstrapSummary, Diagnostic> {
     let table = ParameterTable::from_fit(spec, design, fit);
     let (resampling, description) = match &choice.resample {
-        None => (Resampling::Parametric(fit), "parametric bootstrap".to_string()),
+        None => (
+            Resampling::Parametric(fit),
+            "parametric bootstrap".to_string(),
+        ),
         Some(None) => (Resampling::Rows, "row bootstrap".to_string()),
         Some(Some(column)) => (
             Resampling::Clusters(column),
