@@ -1,12 +1,14 @@
 //! Estimation: the profiled ML/REML deviance over the covariance parameters, its minimization and
-//! the resulting fit. It must not touch rows: everything comes from `design`'s sufficient
-//! statistics.
+//! the resulting fit, and the asymptotic covariance of every parameter at the optimum. It must
+//! not touch rows: everything comes from `design`'s sufficient statistics.
 
 mod dense;
 mod deviance;
 mod fit;
+mod information;
 mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
 pub use fit::{fit, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
+pub use information::{parameter_covariance, RawLikelihood};
 pub use optimize::{minimize, OptSummary};
