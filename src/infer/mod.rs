@@ -4,6 +4,9 @@
 //! models, `n − p` for ordinary least squares) and the numerical derivatives they need. It must
 //! not refit: it only evaluates functions the fit hands it.
 
+pub mod defined;
+pub mod delta;
+pub mod monte_carlo;
 pub mod numeric_derivatives;
 pub mod satterthwaite;
 
