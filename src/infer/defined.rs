@@ -239,23 +239,33 @@ impl Compiler<'_> {
                 }
             }
             ("cov", [Some(second)]) => {
-                if let Some(row) = self.covariance(first, second, span) {
-                    ops.push(Op::Parameter(row));
+                let var1 = self.variance(first, args[0].value.span);
+                let var2 = self.variance(second, args[1].value.span);
+                if let (Some(var1), Some(_)) = (var1, var2) {
+                    let row = if first == second {
+                        Some(var1)
+                    } else {
+                        self.covariance(first, second, span)
+                    };
+                    ops.extend(row.map(Op::Parameter));
                 }
             }
             ("cor", [Some(second)]) => {
-                let cov = self.covariance(first, second, span);
                 let var1 = self.variance(first, args[0].value.span);
                 let var2 = self.variance(second, args[1].value.span);
-                if let (Some(cov), Some(var1), Some(var2)) = (cov, var1, var2) {
-                    ops.extend([
-                        Op::Parameter(cov),
-                        Op::Parameter(var1),
-                        Op::Parameter(var2),
-                        Op::Mul,
-                        Op::Sqrt,
-                        Op::Div,
-                    ]);
+                if let (Some(var1), Some(var2)) = (var1, var2) {
+                    if first == second {
+                        ops.push(Op::Constant(1.0));
+                    } else if let Some(cov) = self.covariance(first, second, span) {
+                        ops.extend([
+                            Op::Parameter(cov),
+                            Op::Parameter(var1),
+                            Op::Parameter(var2),
+                            Op::Mul,
+                            Op::Sqrt,
+                            Op::Div,
+                        ]);
+                    }
                 }
             }
             _ => {}
@@ -289,22 +299,14 @@ impl Compiler<'_> {
         row
     }
 
-    /// `cov(a, a)` is `var(a)`; otherwise both effects must be in one correlated term.
+    /// The covariance row of two distinct random effects that both exist: they must be in
+    /// one correlated term (the checker says so too; this guards against a table that
+    /// disagrees with it).
     fn covariance(&mut self, a: &str, b: &str, span: Span) -> Option<usize> {
-        if a == b {
-            return self.variance(a, span);
-        }
         let row = self.table.covariance(a, b);
         if row.is_none() {
-            let missing = [a, b]
-                .into_iter()
-                .find(|l| self.table.variance(l).is_none());
-            let d = match missing {
-                Some(label) => {
-                    Diagnostic::at(format!("no random effect is labelled `{label}`"), span)
-                        .with_expected("the label of a coefficient with a random part")
-                }
-                None => Diagnostic::at(
+            self.errors.push(
+                Diagnostic::at(
                     format!(
                         "`{a}` and `{b}` have no covariance in the fitted model: they are not in \
                          one correlated random term"
@@ -315,8 +317,7 @@ impl Compiler<'_> {
                     "random effects are correlated only within one grouping's block (written \
                      with `|`, not `||`)",
                 ),
-            };
-            self.errors.push(d);
+            );
         }
         row
     }
