@@ -161,15 +161,25 @@ fn nested_terms_get_lme4_names_and_level_counts() {
 fn unsupported_parameters_are_diagnostics() {
     let frame = load_csv("lme4/sleepstudy.csv");
     let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
-    s.equations[0].outcome_kind = OutcomeKind::RandomCoefficient;
     s.residual[0].correlated_within = Some("Subject".into());
     let errors = design::build(&s, &frame).unwrap_err();
     let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
         messages,
+        ["`correlated within Subject` together with random terms is not supported yet"]
+    );
+
+    // A random-coefficient outcome whose label names no random effect (the checker prevents
+    // this; the design still says so rather than panicking).
+    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    s.equations[0].outcome_kind = OutcomeKind::RandomCoefficient;
+    let errors = design::build(&s, &frame).unwrap_err();
+    let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
         [
-            "a random coefficient (`Reaction`) as an outcome is not supported yet",
-            "`correlated within Subject` together with random terms is not supported yet",
+            "`Reaction` labels no random effect",
+            "a random effect in a group-level equation is not supported yet"
         ]
     );
 
@@ -217,4 +227,100 @@ fn rank_deficient_fixed_design_is_a_diagnostic() {
     let design = build(&spec("Reaction ~ Days + days_again", Method::Reml), &frame);
     let errors = fit(&design, Method::Reml).unwrap_err();
     assert!(errors[0].message.contains("rank deficient"), "{errors:?}");
+}
+
+#[test]
+fn groups_without_observations_are_not_counted() {
+    // lme4 builds its factors from the model frame: a subject whose every row misses the outcome
+    // is no group at all.
+    let mut frame = load_csv("lme4/sleepstudy.csv");
+    let subject: Vec<f64> = numeric(&frame, "Subject").to_vec();
+    let reaction: Vec<f64> = numeric(&frame, "Reaction")
+        .iter()
+        .zip(&subject)
+        .map(|(r, s)| if *s == 308.0 { f64::NAN } else { *r })
+        .collect();
+    add_numeric(&mut frame, "reaction_missing", reaction);
+    let design = build(
+        &spec("reaction_missing ~ Days + (Days | Subject)", Method::Reml),
+        &frame,
+    );
+    assert_eq!(design.random[0].levels.len(), 17);
+    assert!(!design.random[0].levels.contains(&"308".to_string()));
+    assert_eq!(design.stats.factors[0].nlevels, 17);
+    let fit = fit(&design, Method::Reml).unwrap();
+    assert_eq!(fit.ngroups, [("Subject".to_string(), 17)]);
+}
+
+#[test]
+fn unused_levels_are_dropped_as_r_does() {
+    // Every row of sample A misses the outcome: R's model frame drops the level, and B becomes
+    // the reference (lm(y ~ sample) gives sampleC … sampleF).
+    let mut frame = load_csv("lme4/penicillin.csv");
+    let sample = match frame.column("sample").unwrap() {
+        tandem::data::Column::Text { codes, .. } => codes.clone(),
+        _ => panic!("sample is text"),
+    };
+    let y: Vec<f64> = numeric(&frame, "diameter")
+        .iter()
+        .zip(&sample)
+        .map(|(d, s)| if *s == 0 { f64::NAN } else { *d })
+        .collect();
+    add_numeric(&mut frame, "y", y);
+    let design = build(&spec("y ~ sample", Method::Reml), &frame);
+    assert_eq!(
+        names(&design),
+        ["(Intercept)", "sampleC", "sampleD", "sampleE", "sampleF"]
+    );
+    assert!(fit(&design, Method::Reml).is_ok());
+}
+
+#[test]
+fn no_fixed_effects_and_exact_fits_do_not_panic() {
+    // Without fixed effects REML and ML coincide.
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let reml = fit(
+        &build(&spec("Reaction ~ 0 + (1 | Subject)", Method::Reml), &frame),
+        Method::Reml,
+    )
+    .unwrap();
+    let ml = fit(
+        &build(&spec("Reaction ~ 0 + (1 | Subject)", Method::Ml), &frame),
+        Method::Ml,
+    )
+    .unwrap();
+    assert!(reml.fixed.is_empty());
+    assert!(
+        (reml.loglik - ml.loglik).abs() < 1e-6,
+        "{} {}",
+        reml.loglik,
+        ml.loglik
+    );
+
+    let mut frame = frame;
+    let n = frame.nrows;
+    add_numeric(&mut frame, "constant", vec![3.0; n]);
+    let errors = fit(
+        &build(
+            &spec("constant ~ Days + (1 | Subject)", Method::Reml),
+            &frame,
+        ),
+        Method::Reml,
+    )
+    .unwrap_err();
+    assert!(errors[0].message.contains("fitted exactly"), "{errors:?}");
+}
+
+#[test]
+fn random_coefficient_predictor_is_not_supported_yet() {
+    // `Reaction ~ b*slope` where `slope` labels Subject's random Days slope.
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    s.random[0].effects[1].label = Some("slope".into());
+    s.equations[0].terms[0].variables = vec!["slope".into()];
+    let errors = design::build(&s, &frame).unwrap_err();
+    assert_eq!(
+        errors[0].message,
+        "a random coefficient (`slope`) as a predictor is not supported yet"
+    );
 }

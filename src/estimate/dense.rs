@@ -79,12 +79,13 @@ pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
         let d = d.sqrt();
         a[j * n + j] = d;
         product *= d;
+        let r = 1.0 / d;
         for i in j + 1..n {
             let mut s = a[j * n + i];
             for k in 0..j {
                 s -= a[k * n + i] * a[k * n + j];
             }
-            a[j * n + i] = s / d;
+            a[j * n + i] = s * r;
         }
         for i in 0..j {
             a[j * n + i] = 0.0;
@@ -95,6 +96,14 @@ pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
 
 /// Solve `L X = B` in place for lower-triangular `L` (n×n) and `B` (n×c).
 pub fn forward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
+    // Reciprocals once per call: divisions are the slowest step of these tiny solves.
+    let mut inverse = [0.0; 8];
+    let small = n <= inverse.len();
+    if small {
+        for i in 0..n {
+            inverse[i] = 1.0 / l[i * n + i];
+        }
+    }
     for j in 0..c {
         let col = &mut b[j * n..(j + 1) * n];
         for i in 0..n {
@@ -102,7 +111,11 @@ pub fn forward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
             for k in 0..i {
                 s -= l[k * n + i] * col[k];
             }
-            col[i] = s / l[i * n + i];
+            col[i] = if small {
+                s * inverse[i]
+            } else {
+                s / l[i * n + i]
+            };
         }
     }
 }
