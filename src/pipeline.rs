@@ -687,6 +687,21 @@ fn run_bootstrap(
     choice: &BootstrapChoice,
     options: &FitOptions,
 ) -> Result<report::BootstrapSummary, Diagnostic> {
+    if let (None, Some(within)) = (&choice.resample, &design.stats.within) {
+        // The simulation draws independent residuals; it would ignore ρ.
+        return Err(Diagnostic::error(
+            format!(
+                "a parametric bootstrap with residuals correlated within `{}` is not supported \
+                 yet",
+                within.unit
+            ),
+            Location::None,
+        )
+        .with_hint(format!(
+            "resample whole units instead: `interval bootstrap(resample = {})`",
+            within.unit
+        )));
+    }
     let table = ParameterTable::from_fit(spec, design, fit);
     let (resampling, description) = match &choice.resample {
         None => (

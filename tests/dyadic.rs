@@ -228,3 +228,31 @@ fn correlation_with_random_terms_is_reported_as_not_supported() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn parametric_bootstrap_with_correlated_residuals_is_declined() {
+    let dir = std::env::temp_dir().join(format!("tandem-dyadic-pb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/data/dyadic/acitelli_pairwise.csv");
+    let model = dir.join("pb.tandem");
+    std::fs::write(
+        &model,
+        format!(
+            "data \"{}\"\n\nSatisfaction_A ~ 1 + Tension_A\nresidual correlated within CoupleID\n\
+             interval parametric_bootstrap(draws = 20, seed = 1)\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let outcome = fit_file(&model, &FitOptions::default());
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains(
+            "a parametric bootstrap with residuals correlated within `CoupleID` is not supported yet"
+        ),
+        "{}",
+        outcome.stderr
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
