@@ -324,3 +324,105 @@ fn random_coefficient_predictor_is_not_supported_yet() {
         "a random coefficient (`slope`) as a predictor is not supported yet"
     );
 }
+
+/// `a` and `b` agree to rounding (sums taken in a different order).
+fn close_slices(what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (x, y) in a.iter().zip(b) {
+        assert!(
+            (x - y).abs() <= 1e-10 * (1.0 + y.abs()),
+            "{what}: {x} vs {y}"
+        );
+    }
+}
+
+/// The design built from many small chunks of rows (merged in order) equals the one-pass design:
+/// same classes, levels and observation counts, the same sums up to rounding, the same fit.
+fn chunked_equals_whole(spec: &ModelSpec, frame: &AnalysisFrame) {
+    let whole = build(spec, frame);
+    for chunk_rows in [1, 7, 50] {
+        let chunked = design::build_in_chunks(spec, frame, chunk_rows).expect("design");
+        assert_eq!(
+            chunked.classes, whole.classes,
+            "classes, chunks of {chunk_rows}"
+        );
+        assert_eq!(chunked.equations, whole.equations);
+        assert_eq!(chunked.random, whole.random);
+        let (a, b) = (&chunked.stats, &whole.stats);
+        assert_eq!(a.n, b.n);
+        for (x, y) in a.xy.iter().zip(&b.xy) {
+            close_slices("xy", x, y);
+        }
+        assert_eq!(a.factors.len(), b.factors.len());
+        for (f, g) in a.factors.iter().zip(&b.factors) {
+            assert_eq!(f.level_start, g.level_start);
+            for (x, y) in f.blocks.iter().zip(&g.blocks) {
+                assert_eq!(x.class, y.class);
+                close_slices("zz", &x.zz, &y.zz);
+                close_slices("zxy", &x.zxy, &y.zxy);
+            }
+        }
+        assert_eq!(a.cross.len(), b.cross.len());
+        for (c, d) in a.cross.iter().zip(&b.cross) {
+            assert_eq!((c.a, c.b, c.blocks.len()), (d.a, d.b, d.blocks.len()));
+            for (x, y) in c.blocks.iter().zip(&d.blocks) {
+                assert_eq!(
+                    (x.level_a, x.level_b, x.class),
+                    (y.level_a, y.level_b, y.class)
+                );
+                close_slices("cross zz", &x.zz, &y.zz);
+            }
+        }
+        assert_eq!(a.within.is_some(), b.within.is_some());
+        if let (Some(u), Some(v)) = (&a.within, &b.within) {
+            assert_eq!((u.nunits, u.sizes.len()), (v.nunits, v.sizes.len()));
+            for (s, t) in u.sizes.iter().zip(&v.sizes) {
+                assert_eq!((s.size, s.units), (t.size, t.units));
+                for (x, y) in s.outer.iter().zip(&t.outer) {
+                    close_slices("within outer", x, y);
+                }
+            }
+        }
+        let (f1, f2) = (
+            fit(&chunked, spec.method).unwrap(),
+            fit(&whole, spec.method).unwrap(),
+        );
+        assert!(
+            (f1.loglik - f2.loglik).abs() < 1e-8,
+            "{} vs {}",
+            f1.loglik,
+            f2.loglik
+        );
+    }
+}
+
+#[test]
+fn design_pass_in_chunks_equals_one_pass() {
+    // Random slopes with a residual variance per class (blocks per level and class).
+    let frame = orthodont();
+    let s = spec_with_residual(
+        "distance ~ age + (age | Subject)",
+        Method::Reml,
+        Some("Sex"),
+    );
+    chunked_equals_whole(&s, &frame);
+    // Crossed terms (cross blocks between two factors).
+    let frame = load_csv("lme4/penicillin.csv");
+    chunked_equals_whole(
+        &spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml),
+        &frame,
+    );
+    // Residuals correlated within couples (units split across chunks).
+    let frame = load_csv("dyadic/acitelli_pairwise.csv");
+    let mut s = spec_with_residual(
+        "Satisfaction_A ~ Tension_A + SelfPos_P",
+        Method::Reml,
+        Some("Gender_A"),
+    );
+    s.residual[0].correlated_within = Some("CoupleID".into());
+    chunked_equals_whole(&s, &frame);
+    // One class: a couple's two rows share it, and their sums meet across a chunk boundary.
+    let mut s = spec("Satisfaction_A ~ Tension_A + SelfPos_P", Method::Reml);
+    s.residual[0].correlated_within = Some("CoupleID".into());
+    chunked_equals_whole(&s, &frame);
+}

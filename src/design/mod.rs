@@ -105,6 +105,18 @@ pub struct EquationObservations {
 
 /// Build the design of `spec` on `frame` and accumulate its sufficient statistics in one pass.
 pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
+    build_in_chunks(spec, frame, statistics::CHUNK_ROWS)
+}
+
+/// `build` with the one-pass accumulation split into chunks of `chunk_rows` rows (summed in
+/// parallel, merged in order). `build` uses a fixed size; tests use small chunks to exercise the
+/// merge on small data.
+#[doc(hidden)]
+pub fn build_in_chunks(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+    chunk_rows: usize,
+) -> Result<Design, Vec<Diagnostic>> {
     if has_random_coefficients(spec) {
         return random_coefficients::build(spec, frame);
     }
@@ -168,7 +180,8 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
     }
 
     let fixed = shared_parameters(&equations);
-    let accumulated = statistics::accumulate(spec, frame, &equations, &fixed, &groupings)?;
+    let accumulated =
+        statistics::accumulate(spec, frame, &equations, &fixed, &groupings, chunk_rows)?;
     if let Some(w) = &accumulated.0.within {
         if w.sizes.iter().all(|s| s.size < 2) {
             return Err(vec![Diagnostic::error(

@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
+
 use crate::data::Column;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::ModelSpec;
@@ -128,7 +130,9 @@ pub(super) fn accumulate(
     equations: &[EquationColumns],
     fixed: &ParameterMap,
     groupings: &[Grouping],
+    chunk_rows: usize,
 ) -> Result<Accumulated, Vec<Diagnostic>> {
+    let chunk_rows = chunk_rows.max(1);
     let p = fixed.len();
     let m = p + 1;
     // Per term, per effect: (equation, frame columns of the slope's variables).
@@ -157,222 +161,48 @@ pub(super) fn accumulate(
                 .collect()
         })
         .collect();
-    let mut factors: Vec<Accumulator> = effects
-        .iter()
-        .map(|es| Accumulator {
-            q: es.len(),
-            index: HashMap::new(),
-            last: None,
-            blocks: Vec::new(),
+    let context = Context {
+        frame,
+        equations,
+        fixed,
+        groupings,
+        effects: &effects,
+        in_equation: &in_equation,
+        p,
+    };
+    // Fixed-size chunks of rows, accumulated in parallel and merged in chunk order: the same
+    // sums (to the last bit) for any number of threads. A frame of one chunk is summed exactly
+    // as a single sequential pass.
+    let chunks: Vec<std::ops::Range<usize>> = (0..frame.nrows)
+        .step_by(chunk_rows)
+        .map(|start| start..(start + chunk_rows).min(frame.nrows))
+        .collect();
+    let mut passes: Vec<Pass> = chunks
+        .into_par_iter()
+        .map(|rows| {
+            let mut pass = Pass::new(&context, spec);
+            pass.rows(&context, rows);
+            pass
         })
         .collect();
-    let mut crosses: Vec<CrossAccumulator> = Vec::new();
-    for a in 0..effects.len() {
-        for b in a + 1..effects.len() {
-            crosses.push(CrossAccumulator {
-                a,
-                b,
-                index: HashMap::new(),
-                last: None,
-                blocks: Vec::new(),
-            });
-        }
+    let mut pass = if passes.is_empty() {
+        Pass::new(&context, spec)
+    } else {
+        passes.remove(0)
+    };
+    for other in passes {
+        pass.merge(other, m);
     }
-
-    let mut class_index: HashMap<(usize, u64), usize> = HashMap::new();
-    let mut last_class: Option<((usize, u64), usize)> = None;
-    let mut class_keys: Vec<(usize, f64, Option<String>)> = Vec::new();
-    let mut n: Vec<usize> = Vec::new();
-    let mut xy: Vec<Vec<f64>> = Vec::new();
-    let mut observations: Vec<EquationObservations> = equations
-        .iter()
-        .map(|e| EquationObservations {
-            outcome: spec.equations[e.equation].outcome.clone(),
-            used: 0,
-            dropped: 0,
-            missing: e
-                .required
-                .iter()
-                .map(|&c| (frame.names[c].clone(), 0))
-                .collect(),
-        })
-        .collect();
-
-    let mut unit_index: HashMap<(usize, u64), usize> = HashMap::new();
-    let mut units: Vec<UnitSums> = Vec::new();
-    let mut last_unit: Option<((usize, u64), usize)> = None;
-
-    let mut x = vec![0.0; m];
-    let mut z: Vec<Vec<f64>> = effects.iter().map(|es| vec![0.0; es.len()]).collect();
-    let mut levels = vec![0u32; effects.len()];
-    let mut active = vec![false; effects.len()];
-    for row in 0..frame.nrows {
-        for (e, eq) in equations.iter().enumerate() {
-            if !eq.complete(frame, row) {
-                let obs = &mut observations[e];
-                obs.dropped += 1;
-                for (k, &c) in eq.required.iter().enumerate() {
-                    if is_missing(frame, c, row) {
-                        obs.missing[k].1 += 1;
-                    }
-                }
-                continue;
-            }
-            observations[e].used += 1;
-
-            x.iter_mut().for_each(|v| *v = 0.0);
-            let mut offset = 0.0;
-            for (k, col) in eq.columns.iter().enumerate() {
-                let v = col.value(frame, row);
-                match fixed.target(e, k) {
-                    Target::Parameter(i) => x[i] += v,
-                    Target::Offset(c) => offset += c * v,
-                }
-            }
-            x[p] = column_value(frame, eq.outcome, row) - offset;
-
-            let class = {
-                let (key, sort_key, name) = match eq.by {
-                    None => (0u64, 0.0, None),
-                    Some(c) => match &frame.columns[c] {
-                        Column::Numeric(v) => (v[row].to_bits(), v[row], Some(c)),
-                        Column::Text { codes, .. } => {
-                            (u64::from(codes[row]), f64::from(codes[row]), Some(c))
-                        }
-                    },
-                };
-                match last_class {
-                    Some((k, c)) if k == (e, key) => c,
-                    _ => {
-                        let c = *class_index.entry((e, key)).or_insert_with(|| {
-                            let label = name.map(|c| level_label(&frame.columns[c], key));
-                            class_keys.push((e, sort_key, label));
-                            n.push(0);
-                            xy.push(vec![0.0; m * m]);
-                            n.len() - 1
-                        });
-                        last_class = Some(((e, key), c));
-                        c
-                    }
-                }
-            };
-            n[class] += 1;
-            if let Some(u) = eq.within {
-                let key = (e, category_key(&frame.columns[u], row));
-                let i = match last_unit {
-                    Some((k0, i0)) if k0 == key => i0,
-                    _ => {
-                        let i = *unit_index.entry(key).or_insert_with(|| {
-                            units.push(UnitSums {
-                                n: 0,
-                                classes: Vec::new(),
-                            });
-                            units.len() - 1
-                        });
-                        last_unit = Some((key, i));
-                        i
-                    }
-                };
-                let unit = &mut units[i];
-                unit.n += 1;
-                let sums = match unit.classes.iter().position(|(c, _)| *c == class) {
-                    Some(k) => &mut unit.classes[k].1,
-                    None => {
-                        unit.classes.push((class, vec![0.0; m]));
-                        &mut unit.classes.last_mut().expect("just pushed").1
-                    }
-                };
-                for (s, v) in sums.iter_mut().zip(&x) {
-                    *s += v;
-                }
-            }
-            let s = &mut xy[class];
-            // Lower triangles only (symmetric); mirrored after the pass.
-            for j in 0..m {
-                let xj = x[j];
-                for i in j..m {
-                    s[j * m + i] += x[i] * xj;
-                }
-            }
-
-            for (k, acc) in factors.iter_mut().enumerate() {
-                active[k] = in_equation[k][e];
-                if !active[k] {
-                    continue;
-                }
-                let zk = &mut z[k];
-                for (i, (eqi, vars)) in effects[k].iter().enumerate() {
-                    zk[i] = if *eqi == e {
-                        vars.iter().map(|&c| column_value(frame, c, row)).product()
-                    } else {
-                        0.0
-                    };
-                }
-                let level = groupings[k].codes[row];
-                levels[k] = level;
-                let key = (level, class as u32);
-                let idx = match acc.last {
-                    Some((k0, i0)) if k0 == key => i0,
-                    _ => {
-                        let q = acc.q;
-                        let blocks = &mut acc.blocks;
-                        let i = *acc.index.entry(key).or_insert_with(|| {
-                            blocks.push((level, class as u32, vec![0.0; q * q], vec![0.0; q * m]));
-                            blocks.len() - 1
-                        });
-                        acc.last = Some((key, i));
-                        i
-                    }
-                };
-                let q = acc.q;
-                let (_, _, zz, zxy) = &mut acc.blocks[idx];
-                for j in 0..q {
-                    let zj = zk[j];
-                    if zj == 0.0 {
-                        continue;
-                    }
-                    for i in j..q {
-                        zz[j * q + i] += zk[i] * zj;
-                    }
-                }
-                for j in 0..m {
-                    let xj = x[j];
-                    for i in 0..q {
-                        zxy[j * q + i] += zk[i] * xj;
-                    }
-                }
-            }
-            for cr in crosses.iter_mut() {
-                if !(active[cr.a] && active[cr.b]) {
-                    continue;
-                }
-                let (za, zb) = (&z[cr.a], &z[cr.b]);
-                if za.iter().all(|v| *v == 0.0) || zb.iter().all(|v| *v == 0.0) {
-                    continue;
-                }
-                let key = (levels[cr.a], levels[cr.b], class as u32);
-                let (qa, qb) = (za.len(), zb.len());
-                let idx = match cr.last {
-                    Some((k0, i0)) if k0 == key => i0,
-                    _ => {
-                        let blocks = &mut cr.blocks;
-                        let i = *cr.index.entry(key).or_insert_with(|| {
-                            blocks.push((key, vec![0.0; qa * qb]));
-                            blocks.len() - 1
-                        });
-                        cr.last = Some((key, i));
-                        i
-                    }
-                };
-                let zz = &mut cr.blocks[idx].1;
-                for j in 0..qb {
-                    for i in 0..qa {
-                        zz[j * qa + i] += za[i] * zb[j];
-                    }
-                }
-            }
-        }
-    }
+    let Pass {
+        mut factors,
+        crosses,
+        class_keys,
+        n,
+        mut xy,
+        observations,
+        units,
+        ..
+    } = pass;
 
     for s in &mut xy {
         mirror_lower(s, m);
@@ -508,6 +338,413 @@ pub(super) fn accumulate(
         observations,
         kept_levels,
     ))
+}
+
+/// Rows per chunk of the parallel design pass (fixed, so that results do not depend on the
+/// number of threads).
+pub(super) const CHUNK_ROWS: usize = 1 << 18;
+
+/// What every chunk of the pass reads.
+struct Context<'a> {
+    frame: &'a AnalysisFrame,
+    equations: &'a [EquationColumns],
+    fixed: &'a ParameterMap,
+    groupings: &'a [Grouping],
+    /// Per term, per effect: (equation, frame columns of the slope's variables).
+    effects: &'a [Vec<(usize, Vec<usize>)>],
+    in_equation: &'a [Vec<bool>],
+    p: usize,
+}
+
+/// The running sums of one chunk of rows. Classes, blocks and units are numbered in order of
+/// first appearance within the chunk; `merge` matches them by key.
+struct Pass {
+    factors: Vec<Accumulator>,
+    crosses: Vec<CrossAccumulator>,
+    class_index: HashMap<(usize, u64), usize>,
+    last_class: Option<((usize, u64), usize)>,
+    class_keys: Vec<(usize, f64, Option<String>)>,
+    n: Vec<usize>,
+    xy: Vec<Vec<f64>>,
+    observations: Vec<EquationObservations>,
+    unit_index: HashMap<(usize, u64), usize>,
+    units: Vec<UnitSums>,
+    last_unit: Option<((usize, u64), usize)>,
+}
+
+impl Pass {
+    fn new(context: &Context, spec: &ModelSpec) -> Self {
+        let Context {
+            frame,
+            equations,
+            effects,
+            ..
+        } = *context;
+        let factors: Vec<Accumulator> = effects
+            .iter()
+            .map(|es| Accumulator {
+                q: es.len(),
+                index: HashMap::new(),
+                last: None,
+                blocks: Vec::new(),
+            })
+            .collect();
+        let mut crosses: Vec<CrossAccumulator> = Vec::new();
+        for a in 0..effects.len() {
+            for b in a + 1..effects.len() {
+                crosses.push(CrossAccumulator {
+                    a,
+                    b,
+                    index: HashMap::new(),
+                    last: None,
+                    blocks: Vec::new(),
+                });
+            }
+        }
+
+        let class_index: HashMap<(usize, u64), usize> = HashMap::new();
+        let last_class: Option<((usize, u64), usize)> = None;
+        let class_keys: Vec<(usize, f64, Option<String>)> = Vec::new();
+        let n: Vec<usize> = Vec::new();
+        let xy: Vec<Vec<f64>> = Vec::new();
+        let observations: Vec<EquationObservations> = equations
+            .iter()
+            .map(|e| EquationObservations {
+                outcome: spec.equations[e.equation].outcome.clone(),
+                used: 0,
+                dropped: 0,
+                missing: e
+                    .required
+                    .iter()
+                    .map(|&c| (frame.names[c].clone(), 0))
+                    .collect(),
+            })
+            .collect();
+
+        let unit_index: HashMap<(usize, u64), usize> = HashMap::new();
+        let units: Vec<UnitSums> = Vec::new();
+        let last_unit: Option<((usize, u64), usize)> = None;
+
+        Pass {
+            factors,
+            crosses,
+            class_index,
+            last_class,
+            class_keys,
+            n,
+            xy,
+            observations,
+            unit_index,
+            units,
+            last_unit,
+        }
+    }
+
+    fn rows(&mut self, context: &Context, rows: std::ops::Range<usize>) {
+        let Context {
+            frame,
+            equations,
+            fixed,
+            groupings,
+            effects,
+            in_equation,
+            p,
+        } = *context;
+        let m = p + 1;
+        let Pass {
+            factors,
+            crosses,
+            class_index,
+            last_class,
+            class_keys,
+            n,
+            xy,
+            observations,
+            unit_index,
+            units,
+            last_unit,
+        } = self;
+        let mut x = vec![0.0; m];
+        let mut z: Vec<Vec<f64>> = effects.iter().map(|es| vec![0.0; es.len()]).collect();
+        let mut levels = vec![0u32; effects.len()];
+        let mut active = vec![false; effects.len()];
+        for row in rows {
+            for (e, eq) in equations.iter().enumerate() {
+                if !eq.complete(frame, row) {
+                    let obs = &mut observations[e];
+                    obs.dropped += 1;
+                    for (k, &c) in eq.required.iter().enumerate() {
+                        if is_missing(frame, c, row) {
+                            obs.missing[k].1 += 1;
+                        }
+                    }
+                    continue;
+                }
+                observations[e].used += 1;
+
+                x.iter_mut().for_each(|v| *v = 0.0);
+                let mut offset = 0.0;
+                for (k, col) in eq.columns.iter().enumerate() {
+                    let v = col.value(frame, row);
+                    match fixed.target(e, k) {
+                        Target::Parameter(i) => x[i] += v,
+                        Target::Offset(c) => offset += c * v,
+                    }
+                }
+                x[p] = column_value(frame, eq.outcome, row) - offset;
+
+                let class = {
+                    let (key, sort_key, name) = match eq.by {
+                        None => (0u64, 0.0, None),
+                        Some(c) => match &frame.columns[c] {
+                            Column::Numeric(v) => (v[row].to_bits(), v[row], Some(c)),
+                            Column::Text { codes, .. } => {
+                                (u64::from(codes[row]), f64::from(codes[row]), Some(c))
+                            }
+                        },
+                    };
+                    match *last_class {
+                        Some((k, c)) if k == (e, key) => c,
+                        _ => {
+                            let c = *class_index.entry((e, key)).or_insert_with(|| {
+                                let label = name.map(|c| level_label(&frame.columns[c], key));
+                                class_keys.push((e, sort_key, label));
+                                n.push(0);
+                                xy.push(vec![0.0; m * m]);
+                                n.len() - 1
+                            });
+                            *last_class = Some(((e, key), c));
+                            c
+                        }
+                    }
+                };
+                n[class] += 1;
+                if let Some(u) = eq.within {
+                    let key = (e, category_key(&frame.columns[u], row));
+                    let i = match *last_unit {
+                        Some((k0, i0)) if k0 == key => i0,
+                        _ => {
+                            let i = *unit_index.entry(key).or_insert_with(|| {
+                                units.push(UnitSums {
+                                    n: 0,
+                                    classes: Vec::new(),
+                                });
+                                units.len() - 1
+                            });
+                            *last_unit = Some((key, i));
+                            i
+                        }
+                    };
+                    let unit = &mut units[i];
+                    unit.n += 1;
+                    let sums = match unit.classes.iter().position(|(c, _)| *c == class) {
+                        Some(k) => &mut unit.classes[k].1,
+                        None => {
+                            unit.classes.push((class, vec![0.0; m]));
+                            &mut unit.classes.last_mut().expect("just pushed").1
+                        }
+                    };
+                    for (s, v) in sums.iter_mut().zip(&x) {
+                        *s += v;
+                    }
+                }
+                let s = &mut xy[class];
+                // Lower triangles only (symmetric); mirrored after the pass.
+                for j in 0..m {
+                    let xj = x[j];
+                    for i in j..m {
+                        s[j * m + i] += x[i] * xj;
+                    }
+                }
+
+                for (k, acc) in factors.iter_mut().enumerate() {
+                    active[k] = in_equation[k][e];
+                    if !active[k] {
+                        continue;
+                    }
+                    let zk = &mut z[k];
+                    for (i, (eqi, vars)) in effects[k].iter().enumerate() {
+                        zk[i] = if *eqi == e {
+                            vars.iter().map(|&c| column_value(frame, c, row)).product()
+                        } else {
+                            0.0
+                        };
+                    }
+                    let level = groupings[k].codes[row];
+                    levels[k] = level;
+                    let key = (level, class as u32);
+                    let idx = match acc.last {
+                        Some((k0, i0)) if k0 == key => i0,
+                        _ => {
+                            let q = acc.q;
+                            let blocks = &mut acc.blocks;
+                            let i = *acc.index.entry(key).or_insert_with(|| {
+                                blocks.push((
+                                    level,
+                                    class as u32,
+                                    vec![0.0; q * q],
+                                    vec![0.0; q * m],
+                                ));
+                                blocks.len() - 1
+                            });
+                            acc.last = Some((key, i));
+                            i
+                        }
+                    };
+                    let q = acc.q;
+                    let (_, _, zz, zxy) = &mut acc.blocks[idx];
+                    for j in 0..q {
+                        let zj = zk[j];
+                        if zj == 0.0 {
+                            continue;
+                        }
+                        for i in j..q {
+                            zz[j * q + i] += zk[i] * zj;
+                        }
+                    }
+                    for j in 0..m {
+                        let xj = x[j];
+                        for i in 0..q {
+                            zxy[j * q + i] += zk[i] * xj;
+                        }
+                    }
+                }
+                for cr in crosses.iter_mut() {
+                    if !(active[cr.a] && active[cr.b]) {
+                        continue;
+                    }
+                    let (za, zb) = (&z[cr.a], &z[cr.b]);
+                    if za.iter().all(|v| *v == 0.0) || zb.iter().all(|v| *v == 0.0) {
+                        continue;
+                    }
+                    let key = (levels[cr.a], levels[cr.b], class as u32);
+                    let (qa, qb) = (za.len(), zb.len());
+                    let idx = match cr.last {
+                        Some((k0, i0)) if k0 == key => i0,
+                        _ => {
+                            let blocks = &mut cr.blocks;
+                            let i = *cr.index.entry(key).or_insert_with(|| {
+                                blocks.push((key, vec![0.0; qa * qb]));
+                                blocks.len() - 1
+                            });
+                            cr.last = Some((key, i));
+                            i
+                        }
+                    };
+                    let zz = &mut cr.blocks[idx].1;
+                    for j in 0..qb {
+                        for i in 0..qa {
+                            zz[j * qa + i] += za[i] * zb[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Add a later chunk's sums to this one's.
+    fn merge(&mut self, other: Pass, m: usize) {
+        let mut other_class_key = vec![(0usize, 0u64); other.n.len()];
+        for (key, &i) in &other.class_index {
+            other_class_key[i] = *key;
+        }
+        let mut class_map = Vec::with_capacity(other.n.len());
+        for (i, key) in other_class_key.into_iter().enumerate() {
+            let c = match self.class_index.get(&key) {
+                Some(&c) => c,
+                None => {
+                    self.class_keys.push(other.class_keys[i].clone());
+                    self.n.push(0);
+                    self.xy.push(vec![0.0; m * m]);
+                    let c = self.n.len() - 1;
+                    self.class_index.insert(key, c);
+                    c
+                }
+            };
+            self.n[c] += other.n[i];
+            for (s, v) in self.xy[c].iter_mut().zip(&other.xy[i]) {
+                *s += v;
+            }
+            class_map.push(c as u32);
+        }
+        for (mine, theirs) in self.observations.iter_mut().zip(other.observations) {
+            mine.used += theirs.used;
+            mine.dropped += theirs.dropped;
+            for (a, b) in mine.missing.iter_mut().zip(theirs.missing) {
+                a.1 += b.1;
+            }
+        }
+        for (acc, theirs) in self.factors.iter_mut().zip(other.factors) {
+            acc.last = None;
+            for (level, class, zz, zxy) in theirs.blocks {
+                let key = (level, class_map[class as usize]);
+                match acc.index.get(&key) {
+                    Some(&i) => {
+                        let block = &mut acc.blocks[i];
+                        for (s, v) in block.2.iter_mut().zip(&zz) {
+                            *s += v;
+                        }
+                        for (s, v) in block.3.iter_mut().zip(&zxy) {
+                            *s += v;
+                        }
+                    }
+                    None => {
+                        acc.index.insert(key, acc.blocks.len());
+                        acc.blocks.push((key.0, key.1, zz, zxy));
+                    }
+                }
+            }
+        }
+        for (cr, theirs) in self.crosses.iter_mut().zip(other.crosses) {
+            cr.last = None;
+            for ((la, lb, class), zz) in theirs.blocks {
+                let key = (la, lb, class_map[class as usize]);
+                match cr.index.get(&key) {
+                    Some(&i) => {
+                        for (s, v) in cr.blocks[i].1.iter_mut().zip(&zz) {
+                            *s += v;
+                        }
+                    }
+                    None => {
+                        cr.index.insert(key, cr.blocks.len());
+                        cr.blocks.push((key, zz));
+                    }
+                }
+            }
+        }
+        let mut other_unit_key = vec![(0usize, 0u64); other.units.len()];
+        for (key, &i) in &other.unit_index {
+            other_unit_key[i] = *key;
+        }
+        for (unit, key) in other.units.into_iter().zip(other_unit_key) {
+            let i = match self.unit_index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    self.units.push(UnitSums {
+                        n: 0,
+                        classes: Vec::new(),
+                    });
+                    self.unit_index.insert(key, self.units.len() - 1);
+                    self.units.len() - 1
+                }
+            };
+            let mine = &mut self.units[i];
+            mine.n += unit.n;
+            for (class, sums) in unit.classes {
+                let class = class_map[class] as usize;
+                match mine.classes.iter_mut().find(|(c, _)| *c == class) {
+                    Some((_, s)) => {
+                        for (a, b) in s.iter_mut().zip(&sums) {
+                            *a += b;
+                        }
+                    }
+                    None => mine.classes.push((class, sums)),
+                }
+            }
+        }
+        self.last_class = None;
+        self.last_unit = None;
+    }
 }
 
 /// A row's value of a grouping-like column as a hashable key (numeric bits or factor code).
