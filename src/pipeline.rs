@@ -497,7 +497,9 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let (fit, mut tests) = if design.latent.is_some() {
+    // The covariance of all parameters: the joint random-coefficient fit computes it itself;
+    // other fits get it from the observed information when definitions need it.
+    let (fit, mut tests, joint_covariance) = if design.latent.is_some() {
         // A random coefficient as a predictor: joint ML, z tests from the covariance of all
         // parameters (as Mplus and lavaan report them).
         let joint = estimate::fit_latent(&design, method).map_err(|d| session.model.render(&d))?;
@@ -506,11 +508,24 @@ fn fit_once(
             &joint.fit.beta_covariance,
             &DegreesOfFreedom::Residual(f64::INFINITY),
         );
-        (joint.fit, tests)
+        (joint.fit, tests, Some(joint.covariance))
     } else {
         let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
         let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
-        (fit, tests)
+        (fit, tests, None)
+    };
+    let (defined, mediation) = if spec.definitions.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        defined_quantities(
+            session,
+            value,
+            &design,
+            &fit,
+            joint_covariance,
+            options,
+            &mut warnings,
+        )?
     };
 
     let mut standard_errors = None;
@@ -531,12 +546,6 @@ fn fit_once(
             )),
         }
     }
-    if !spec.definitions.is_empty() {
-        warnings.push(
-            "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"
-                .to_string(),
-        );
-    }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
     let bootstrap = match bootstrap_choice(spec, options) {
@@ -547,6 +556,8 @@ fn fit_once(
         None => None,
     };
     let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    report.defined = defined;
+    report.mediation = mediation;
     report.fit.standard_errors = standard_errors;
     if let Some(b) = &bootstrap {
         if b.failed + b.not_converged > 0 {
@@ -559,6 +570,80 @@ fn fit_once(
     }
     report.bootstrap = bootstrap;
     Ok((report, fit.converged))
+}
+
+/// Estimates, delta-method SEs and intervals of the file's `:=` definitions (Monte Carlo or
+/// delta by the `interval` statement, with `--draws`/`--seed` applied; delta at 95% when the
+/// file has no `interval`), and the mediation summary when an indirect and a total effect are
+/// defined. Bootstrap intervals of definitions come with the bootstrap run instead.
+fn defined_quantities(
+    session: &Session,
+    value: &Option<(String, f64)>,
+    design: &Design,
+    fit: &Fit,
+    joint_covariance: Option<DMatrix<f64>>,
+    options: &FitOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<report::DefinedRow>, Vec<report::DefinedRow>), String> {
+    use crate::infer::defined_estimates::{DefinedEstimate, IntervalMethod};
+    use crate::infer::monte_carlo::MonteCarloSettings;
+
+    let spec = &session.checked.spec;
+    let table = ParameterTable::from_fit(spec, design, fit);
+    let constants: Vec<(String, f64)> = value.iter().cloned().collect();
+    let quantities = infer::defined::compile(&spec.definitions, &table, &constants)
+        .map_err(|d| session.model.render(&d))?;
+    let covariance = match joint_covariance {
+        Some(c) => c,
+        None => estimate::parameter_covariance(design, fit, &table).map_err(|why| {
+            render_plain(&[Diagnostic::error(
+                format!("the defined quantities need the covariance of all parameters: {why}"),
+                Location::File(session.model.path.clone()),
+            )])
+        })?,
+    };
+    let method = match &spec.interval {
+        Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {
+            IntervalMethod::MonteCarlo(MonteCarloSettings {
+                draws: options.draws.map(|d| d as usize).unwrap_or(*draws),
+                level: *level,
+                seed: options.seed.unwrap_or(*seed),
+                progress: options.progress,
+            })
+        }
+        Some(IntervalChoice::Delta { level }) => IntervalMethod::Delta { level: *level },
+        // The bootstrap reports its own intervals; here the delta SEs with a Wald interval.
+        Some(IntervalChoice::Bootstrap { level, .. })
+        | Some(IntervalChoice::ParametricBootstrap { level, .. }) => {
+            IntervalMethod::Delta { level: *level }
+        }
+        None => IntervalMethod::Delta { level: 0.95 },
+    };
+    let estimates = table.estimates();
+    let (rows, summary, notes) =
+        infer::mediation::estimate_with_mediation(&quantities, &estimates, &covariance, &method)
+            .map_err(|d| session.model.render(&d))?;
+    warnings.extend(notes.iter().map(|d| d.message.clone()));
+    let to_row = |name: String, d: &DefinedEstimate| report::DefinedRow {
+        name,
+        estimate: d.estimate,
+        se: Some(d.se),
+        ci_lower: d.lower,
+        ci_upper: d.upper,
+        level: d.level,
+        method: d.method.clone(),
+        draws: d.draws,
+    };
+    let defined = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
+    let mediation = summary
+        .map(|s| {
+            s.rows
+                .iter()
+                .map(|r| to_row(r.effect.label().to_string(), &r.result))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((defined, mediation))
 }
 
 /// A bootstrap the file asks for (`interval bootstrap(...)`/`parametric_bootstrap(...)`), with
