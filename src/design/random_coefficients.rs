@@ -261,9 +261,9 @@ pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, V
     }
     if let Some(&e) = latent_equations.first() {
         let eq = &spec.equations[e];
-        if spec.random.len() != 1 {
+        if spec.random.iter().any(|t| t.name != spec.random[0].name) {
             errors.push(not_supported(
-                "a random coefficient as a predictor in a model with several random terms",
+                "a random coefficient as a predictor in a model with several grouping factors",
                 eq.span,
             ));
         }
