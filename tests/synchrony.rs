@@ -462,7 +462,7 @@ fn estimate_of_b_is_approximately_unbiased_in_simulation() {
 }
 
 #[test]
-fn joint_model_parameter_count_matches_the_covariance() {
+fn groups_missing_an_outcome_or_level_one_rows_still_count() {
     // A group without a level-2 observation still contributes its level-1 rows; the fit uses
     // one observation of the outcome per remaining group.
     let spec = synchrony_spec();
@@ -486,6 +486,23 @@ fn joint_model_parameter_count_matches_the_covariance() {
         .iter()
         .all(|v| v.is_finite() && *v > 0.0));
     let _: &DMatrix<f64> = &joint.covariance;
+
+    // A dyad without level-1 observations (dt missing throughout) still has its outcome, which
+    // the fit uses through the outcome's marginal distribution.
+    let mut frame = simulate(8, DYADS);
+    if let Column::Numeric(dt) = &mut frame.columns[2] {
+        for v in dt.iter_mut().skip(SESSIONS).take(SESSIONS) {
+            *v = f64::NAN;
+        }
+    }
+    let design = design::build(&spec, &frame).unwrap();
+    assert_eq!(design.random[0].levels.len(), DYADS - 1);
+    assert_eq!(design.latent.as_ref().unwrap().nobs(), DYADS);
+    let joint = fit_latent(&design, Method::Ml).unwrap();
+    assert!(joint.fit.converged);
+    assert_eq!(joint.fit.nobs, (DYADS - 1) * SESSIONS);
+    assert_eq!(joint.fit.ngroups, [("dyad".to_string(), DYADS)]);
+    assert_eq!(joint.fit.random_effects[0].nrows(), DYADS);
 }
 
 /// A variant of the model against tests/reference/synchrony_joint_variants.json
