@@ -12,7 +12,11 @@ use crate::data::{self, DataTable};
 use crate::design::{self, Design};
 use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
+use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
+use crate::infer::cluster_robust::{cluster_robust, Adjustment};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
+use crate::model::IntervalChoice;
+use crate::parameters::ParameterTable;
 use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
 use crate::syntax::{
@@ -493,7 +497,7 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let (fit, tests) = if design.latent.is_some() {
+    let (fit, mut tests) = if design.latent.is_some() {
         // A random coefficient as a predictor: joint ML, z tests from the covariance of all
         // parameters (as Mplus and lavaan report them).
         let joint = estimate::fit_latent(&design, method).map_err(|d| session.model.render(&d))?;
@@ -508,6 +512,25 @@ fn fit_once(
         let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
         (fit, tests)
     };
+    let mut standard_errors = None;
+    if options.robust_se && design.latent.is_some() {
+        warnings.push(
+            "--se cr2 not available for a random coefficient as a predictor; the standard \
+             errors are model-based"
+                .to_string(),
+        );
+    } else if options.robust_se {
+        match robust_tests(spec, &frame, &design, &fit, &tests) {
+            Ok((robust, note)) => {
+                tests = robust;
+                warnings.push(format!("standard errors: {note}"));
+                standard_errors = Some(note);
+            }
+            Err(why) => warnings.push(format!(
+                "--se cr2 not available ({why}); the standard errors are model-based"
+            )),
+        }
+    }
     if !spec.definitions.is_empty() {
         warnings.push(
             "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"
@@ -516,8 +539,200 @@ fn fit_once(
     }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
-    let report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    let bootstrap = match bootstrap_choice(spec, options) {
+        Some(choice) => Some(
+            run_bootstrap(spec, &frame, &design, &fit, method, &choice, options)
+                .map_err(|d| session.model.render(&[d]))?,
+        ),
+        None => None,
+    };
+    let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    report.fit.standard_errors = standard_errors;
+    if let Some(b) = &bootstrap {
+        if b.failed + b.not_converged > 0 {
+            report.fit.warnings.push(format!(
+                "bootstrap: {} of {} refits failed and {} did not converge; the intervals use \
+                 the rest",
+                b.failed, b.draws, b.not_converged
+            ));
+        }
+    }
+    report.bootstrap = bootstrap;
     Ok((report, fit.converged))
+}
+
+/// A bootstrap the file asks for (`interval bootstrap(...)`/`parametric_bootstrap(...)`), with
+/// `--draws`/`--seed` applied.
+struct BootstrapChoice {
+    draws: usize,
+    level: f64,
+    seed: u64,
+    /// `None`: parametric; `Some(None)`: rows; `Some(Some(column))`: clusters.
+    resample: Option<Option<String>>,
+}
+
+fn bootstrap_choice(
+    spec: &crate::model::ModelSpec,
+    options: &FitOptions,
+) -> Option<BootstrapChoice> {
+    let (draws, level, seed, resample) = match &spec.interval {
+        Some(IntervalChoice::Bootstrap {
+            draws,
+            level,
+            seed,
+            resample,
+        }) => (*draws, *level, *seed, Some(resample.clone())),
+        Some(IntervalChoice::ParametricBootstrap { draws, level, seed }) => {
+            (*draws, *level, *seed, None)
+        }
+        _ => return None,
+    };
+    Some(BootstrapChoice {
+        draws: options.draws.map_or(draws, |d| d as usize),
+        level,
+        seed: options.seed.unwrap_or(seed),
+        resample,
+    })
+}
+
+/// Refit a replicate frame as the original was fitted and report its statistics: the
+/// ParameterTable's estimates.
+// Hook for defined quantities: once `infer::defined` evaluates definitions on a parameter
+// vector, append their values here (and their names in `run_bootstrap`).
+fn refit_statistics(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    method: Method,
+) -> Result<Replicate, String> {
+    let first = |d: Vec<Diagnostic>| {
+        d.into_iter()
+            .next()
+            .map_or_else(|| "the refit failed".to_string(), |d| d.message)
+    };
+    let design = design::build(spec, frame).map_err(first)?;
+    let fit = if design.latent.is_some() {
+        estimate::fit_latent_estimates(&design, method).map_err(first)?
+    } else {
+        estimate::fit(&design, method).map_err(first)?
+    };
+    Ok(Replicate {
+        values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
+        converged: fit.converged,
+    })
+}
+
+fn run_bootstrap(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    method: Method,
+    choice: &BootstrapChoice,
+    options: &FitOptions,
+) -> Result<report::BootstrapSummary, Diagnostic> {
+    let table = ParameterTable::from_fit(spec, design, fit);
+    if choice.resample.is_none() && design.latent.is_some() {
+        return Err(Diagnostic::error(
+            "a parametric bootstrap of a random coefficient as a predictor is not supported yet",
+            Location::None,
+        )
+        .with_hint("use `interval bootstrap(..., resample = GROUP)`"));
+    }
+    let (resampling, description) = match &choice.resample {
+        None => (
+            Resampling::Parametric(fit),
+            "parametric bootstrap".to_string(),
+        ),
+        Some(None) => (Resampling::Rows, "row bootstrap".to_string()),
+        Some(Some(column)) => (
+            Resampling::Clusters(column),
+            format!("cluster bootstrap resampling {column}"),
+        ),
+    };
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(choice.draws as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(description.clone());
+        bar
+    });
+    let tick = || {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let settings = BootstrapSettings {
+        draws: choice.draws,
+        level: choice.level,
+        seed: choice.seed,
+        progress: Some(&tick),
+    };
+    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, table.len(), |f| {
+        refit_statistics(spec, f, method)
+    })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let parameters = (0..table.len())
+        .map(|i| report::DefinedRow {
+            name: table.name(i),
+            estimate: table.rows[i].estimate,
+            se: Some(result.sd[i]),
+            ci_lower: Some(result.intervals[i].0),
+            ci_upper: Some(result.intervals[i].1),
+            level: Some(choice.level),
+            method: Some("percentile".into()),
+            draws: Some(result.usable[i]),
+        })
+        .collect();
+    Ok(report::BootstrapSummary {
+        method: description,
+        draws: result.draws,
+        level: choice.level,
+        seed: choice.seed,
+        failed: result.failed,
+        not_converged: result.not_converged,
+        parameters,
+    })
+}
+
+/// The fixed-effect tests with CR2 cluster-robust SEs and clubSandwich's Satterthwaite df in
+/// place of the model-based ones, and a note saying so; or why they are not available.
+fn robust_tests(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    tests: &[infer::CoefficientTest],
+) -> Result<(Vec<infer::CoefficientTest>, String), String> {
+    let rows = design::observation_rows(spec, frame).map_err(|d| {
+        d.first()
+            .map_or_else(|| "no observations".to_string(), |d| d.message.clone())
+    })?;
+    let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
+    let robust = cluster_robust(&rows, fit, &names, Adjustment::Cr2).map_err(|e| e.0)?;
+    let se = robust.se();
+    let tests = tests
+        .iter()
+        .zip(se.iter().zip(&robust.df))
+        .map(|(t, (&se, &df))| {
+            let statistic = t.estimate / se;
+            infer::CoefficientTest {
+                estimate: t.estimate,
+                se,
+                df,
+                t: statistic,
+                p: infer::two_sided_p(statistic, df),
+            }
+        })
+        .collect();
+    let note = format!(
+        "CR2 cluster-robust over {} ({} clusters), Satterthwaite df (clubSandwich)",
+        robust.cluster, robust.clusters
+    );
+    Ok((tests, note))
 }
 
 /// The fitted deviance seen as a function of lmerTest's variance parameters.
@@ -711,6 +926,7 @@ fn assemble(
             singular: fit.singular,
             iterations: fit.iterations,
             optimizer: fit.optimization.optimizer.clone(),
+            standard_errors: None,
             warnings,
         },
         fixed,
@@ -718,6 +934,7 @@ fn assemble(
         residual,
         defined: Vec::new(),
         mediation: Vec::new(),
+        bootstrap: None,
         data: report::DataSummary {
             rows_read,
             rows_used,

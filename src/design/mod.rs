@@ -7,6 +7,7 @@
 mod columns;
 mod grouping;
 mod random_coefficients;
+mod rows;
 mod statistics;
 
 use crate::diagnostics::{Diagnostic, Location};
@@ -16,6 +17,7 @@ use crate::prepare::AnalysisFrame;
 pub use random_coefficients::{
     has_random_coefficients, GroupColumn, GroupObservation, LatentOutcome,
 };
+pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
 };

@@ -358,6 +358,20 @@ impl Joint {
 
 /// Fit a design with a latent-predictor equation by full ML.
 pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diagnostic>> {
+    fit_joint(design, method, true)
+}
+
+/// The estimates only (standard errors NaN): for refits (bootstrap replicates), which would
+/// otherwise spend most of their time on the Hessian.
+pub fn fit_latent_estimates(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
+    fit_joint(design, method, false).map(|j| j.fit)
+}
+
+fn fit_joint(
+    design: &Design,
+    method: Method,
+    with_covariance: bool,
+) -> Result<LatentFit, Vec<Diagnostic>> {
     let Some(latent) = &design.latent else {
         return Err(vec![Diagnostic::error(
             "internal: the design has no equation with a random coefficient as a predictor",
@@ -434,11 +448,19 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
     raw.extend([c.sigma2, c.psi]);
 
     let mut warnings = opt.warnings.clone();
-    let mut f = |x: &[f64]| joint.raw_deviance(x, latent.latent);
-    let h = hessian(&mut f, &raw);
     let n = raw.len();
-    let covariance = match (&h / 2.0).cholesky() {
-        Some(ch) if h.iter().all(|v| v.is_finite()) => ch.inverse(),
+    let h = if with_covariance {
+        let mut f = |x: &[f64]| joint.raw_deviance(x, latent.latent);
+        Some(hessian(&mut f, &raw))
+    } else {
+        None
+    };
+    let information = h
+        .filter(|h| h.iter().all(|v| v.is_finite()))
+        .map(|h| h / 2.0);
+    let covariance = match information.map(|i| i.cholesky()) {
+        Some(Some(ch)) => ch.inverse(),
+        None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
         _ => {
             warnings.push(
                 "the Hessian of the joint likelihood is not positive definite: no standard \

@@ -4,6 +4,8 @@
 //! models, `n − p` for ordinary least squares) and the numerical derivatives they need. It must
 //! not refit: it only evaluates functions the fit hands it.
 
+pub mod bootstrap;
+pub mod cluster_robust;
 pub mod numeric_derivatives;
 pub mod satterthwaite;
 

@@ -124,14 +124,33 @@ pub fn render(report: &FitReport) -> String {
         out.push_str("Defined parameters:\n");
         render_defined(&report.defined, &mut out);
     }
+    if let Some(b) = &report.bootstrap {
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "Bootstrap ({}, {} draws, seed {}; {} failed, {} not converged):",
+            b.method, b.draws, b.seed, b.failed, b.not_converged
+        );
+        render_defined(&b.parameters, &mut out);
+    }
     if !report.mediation.is_empty() {
         out.push('\n');
         out.push_str("Mediation (indirect = ACME, direct = ADE, as R's mediate()):\n");
         render_defined(&report.mediation, &mut out);
     }
-    if !fit.warnings.is_empty() {
+    // The header of the fixed effects already says how their SEs were computed.
+    let header_note = fit
+        .standard_errors
+        .as_ref()
+        .map(|how| format!("standard errors: {how}"));
+    let warnings: Vec<&String> = fit
+        .warnings
+        .iter()
+        .filter(|w| header_note.as_ref() != Some(*w))
+        .collect();
+    if !warnings.is_empty() {
         out.push('\n');
-        for warning in &fit.warnings {
+        for warning in warnings {
             let _ = writeln!(out, "warning: {warning}");
         }
     }
@@ -239,7 +258,10 @@ fn render_random(report: &FitReport, out: &mut String) {
 
 fn render_fixed(report: &FitReport, out: &mut String) {
     let multi = several_equations(report);
-    out.push_str("Fixed effects:\n");
+    match &report.fit.standard_errors {
+        Some(how) => out.push_str(&format!("Fixed effects (standard errors: {how}):\n")),
+        None => out.push_str("Fixed effects:\n"),
+    }
     let estimates: Vec<f64> = report.fixed.iter().map(|r| r.estimate).collect();
     let ses: Vec<f64> = report.fixed.iter().map(|r| r.se).collect();
     let dfs: Vec<f64> = report.fixed.iter().map(|r| r.df).collect();
