@@ -512,11 +512,11 @@ fn fit_once(
         let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
         (fit, tests)
     };
+
     let mut standard_errors = None;
     if options.robust_se && design.latent.is_some() {
         warnings.push(
-            "--se cr2 not available for a random coefficient as a predictor; the standard \
-             errors are model-based"
+            "--se cr2 is not available for a random coefficient as a predictor; the standard errors are model-based"
                 .to_string(),
         );
     } else if options.robust_se {

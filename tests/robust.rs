@@ -128,3 +128,120 @@ fn fit_with_se_cr2_reports_cr2() {
         "{warnings:?}"
     );
 }
+
+mod bootstraps {
+    use super::common::{load_csv, spec};
+    use tandem::design;
+    use tandem::estimate;
+    use tandem::infer::bootstrap::{bootstrap, Bootstrap, Replicate, Resampling, Settings};
+    use tandem::parameters::ParameterTable;
+    use tandem::prepare::AnalysisFrame;
+    use tandem::syntax::ast::Method;
+
+    const SLEEPSTUDY: &str = "Reaction ~ Days + (Days | Subject)";
+
+    fn refit(formula: &str, frame: &AnalysisFrame) -> Result<Replicate, String> {
+        let spec = spec(formula, Method::Reml);
+        let design = design::build(&spec, frame).map_err(|d| d[0].message.clone())?;
+        let fit = estimate::fit(&design, Method::Reml).map_err(|d| d[0].message.clone())?;
+        Ok(Replicate {
+            values: ParameterTable::from_fit(&spec, &design, &fit).estimates(),
+            converged: fit.converged,
+        })
+    }
+
+    fn run(threads: usize, resampling: impl Fn(&estimate::Fit) -> bool) -> Bootstrap {
+        let frame = load_csv("lme4/sleepstudy.csv");
+        let spec = spec(SLEEPSTUDY, Method::Reml);
+        let design = design::build(&spec, &frame).unwrap();
+        let fit = estimate::fit(&design, Method::Reml).unwrap();
+        let how = if resampling(&fit) {
+            Resampling::Parametric(&fit)
+        } else {
+            Resampling::Clusters("Subject")
+        };
+        let settings = Settings {
+            draws: 20,
+            level: 0.95,
+            seed: 7,
+            progress: None,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            bootstrap(&spec, &frame, how, &settings, 6, |f| refit(SLEEPSTUDY, f)).unwrap()
+        })
+    }
+
+    #[test]
+    fn cluster_bootstrap_is_identical_for_one_and_two_threads() {
+        let one = run(1, |_| false);
+        let two = run(2, |_| false);
+        assert_eq!(one, two);
+        assert_eq!(one.failed + one.not_converged, 0);
+        // The replicates differ from each other (the seed streams are not all the same).
+        let days: Vec<f64> = one
+            .replicates
+            .iter()
+            .map(|r| r.as_ref().unwrap().values[1])
+            .collect();
+        assert!(days.windows(2).all(|w| w[0] != w[1]), "{days:?}");
+    }
+
+    #[test]
+    fn parametric_bootstrap_is_identical_for_one_and_two_threads() {
+        let one = run(1, |_| true);
+        let two = run(2, |_| true);
+        assert_eq!(one, two);
+        assert_eq!(one.failed + one.not_converged, 0);
+        // Simulated data centre on the fitted model: the mean Days slope over replicates is
+        // within 3 bootstrap SEs / sqrt(draws) of the estimate 10.467.
+        let days: Vec<f64> = one
+            .replicates
+            .iter()
+            .map(|r| r.as_ref().unwrap().values[1])
+            .collect();
+        let mean = days.iter().sum::<f64>() / days.len() as f64;
+        let bound = 3.0 * one.sd[1] / (days.len() as f64).sqrt();
+        assert!((mean - 10.4673).abs() < bound, "{mean} ± {bound}");
+    }
+
+    /// Each drawn batch is a new batch and brings three new samples, even when drawn twice:
+    /// every replicate has 10 batches and 30 samples (`sample` is nested in `batch`).
+    #[test]
+    fn drawn_groups_get_new_ids_in_nested_columns() {
+        let frame = load_csv("lme4/pastes.csv");
+        let formula = "strength ~ 1 + (1 | batch) + (1 | sample)";
+        let spec = spec(formula, Method::Reml);
+        let settings = Settings {
+            draws: 12,
+            level: 0.95,
+            seed: 3,
+            progress: None,
+        };
+        let result = bootstrap(
+            &spec,
+            &frame,
+            Resampling::Clusters("batch"),
+            &settings,
+            2,
+            |f| {
+                let design = design::build(&spec, f).map_err(|d| d[0].message.clone())?;
+                Ok(Replicate {
+                    values: design
+                        .random
+                        .iter()
+                        .map(|t| t.levels.len() as f64)
+                        .collect(),
+                    converged: true,
+                })
+            },
+        )
+        .unwrap();
+        for r in &result.replicates {
+            assert_eq!(r.as_ref().unwrap().values, vec![10.0, 30.0]);
+        }
+    }
+}
