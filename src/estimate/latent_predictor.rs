@@ -560,6 +560,8 @@ fn fit_joint(
         },
     ];
     let k = n as f64;
+    // BIC's n is the number of level-1 observations (as Mplus counts for two-level models);
+    // the groups' outcomes are not extra units of sample size.
     let nobs = joint.n1;
     let fit = Fit {
         method: Method::Ml,
