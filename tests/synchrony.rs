@@ -299,6 +299,23 @@ fn group_level_outcome_varying_within_groups_is_an_error() {
     );
 }
 
+#[test]
+fn fixed_coefficient_in_the_slope_regression_is_refused_with_a_latent_predictor() {
+    let outcome = fit_file(
+        &root().join("tests/fixtures/synchrony/fixed_slope_coefficient.tandem"),
+        &FitOptions::default(),
+    );
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains(
+            "a fixed coefficient in the regression of a random coefficient used as a predictor \
+             is not supported yet"
+        ),
+        "{}",
+        outcome.stderr
+    );
+}
+
 fn frame(
     dyad: Column,
     dp: Vec<f64>,
