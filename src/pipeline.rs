@@ -695,7 +695,11 @@ fn refit_statistics(
             .map_or_else(|| "the refit failed".to_string(), |d| d.message)
     };
     let design = design::build(spec, frame).map_err(first)?;
-    let fit = estimate::fit(&design, method).map_err(first)?;
+    let fit = if design.latent.is_some() {
+        estimate::fit_latent_estimates(&design, method).map_err(first)?
+    } else {
+        estimate::fit(&design, method).map_err(first)?
+    };
     Ok(Replicate {
         values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
         converged: fit.converged,
@@ -712,6 +716,13 @@ fn run_bootstrap(
     options: &FitOptions,
 ) -> Result<report::BootstrapSummary, Diagnostic> {
     let table = ParameterTable::from_fit(spec, design, fit);
+    if choice.resample.is_none() && design.latent.is_some() {
+        return Err(Diagnostic::error(
+            "a parametric bootstrap of a random coefficient as a predictor is not supported yet",
+            Location::None,
+        )
+        .with_hint("use `interval bootstrap(..., resample = GROUP)`"));
+    }
     let (resampling, description) = match &choice.resample {
         None => (
             Resampling::Parametric(fit),
