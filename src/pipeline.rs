@@ -12,7 +12,11 @@ use crate::data::{self, DataTable};
 use crate::design::{self, Design};
 use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
+use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
+use crate::infer::cluster_robust::{cluster_robust, Adjustment};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
+use crate::model::IntervalChoice;
+use crate::parameters::ParameterTable;
 use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
 use crate::syntax::{
@@ -439,17 +443,23 @@ fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format
                 let fits: Vec<serde_json::Value> = reports
                     .iter()
                     .map(|(value, r)| {
-                        let mut v = serde_json::to_value(r).unwrap_or(serde_json::Value::Null);
-                        if let (Some((name, x)), Some(obj)) = (value, v.as_object_mut()) {
-                            obj.insert(
-                                "vary".into(),
-                                serde_json::json!({ "name": name, "value": x }),
-                            );
+                        let mut object = serde_json::Map::new();
+                        if let Some((name, x)) = value {
+                            // `span = 1` reads back as 1, not 1.0.
+                            let x = if x.fract() == 0.0 && x.abs() < 1e15 {
+                                serde_json::json!(*x as i64)
+                            } else {
+                                serde_json::json!(x)
+                            };
+                            object.insert("values".into(), serde_json::json!({ name: x }));
                         }
-                        v
+                        if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(r) {
+                            object.extend(fields);
+                        }
+                        serde_json::Value::Object(object)
                     })
                     .collect();
-                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "fits": fits }))
+                let mut out = serde_json::to_string_pretty(&serde_json::json!({ "vary": fits }))
                     .unwrap_or_default();
                 out.push('\n');
                 out
@@ -480,7 +490,6 @@ fn fit_once(
     let spec = &session.checked.spec;
     let method = options.method.unwrap_or(spec.method);
     let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
-    let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
     let mut warnings: Vec<String> = session
         .checked
         .warnings
@@ -488,17 +497,327 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
-    if !spec.definitions.is_empty() {
+    // The covariance of all parameters: the joint random-coefficient fit computes it itself;
+    // other fits get it from the observed information when definitions need it.
+    let (fit, mut tests, joint_covariance) = if design.latent.is_some() {
+        // A random coefficient as a predictor: joint ML, z tests from the covariance of all
+        // parameters (as Mplus and lavaan report them).
+        let joint = estimate::fit_latent(&design, method).map_err(|d| session.model.render(&d))?;
+        let tests = infer::coefficient_tests(
+            &joint.fit.beta,
+            &joint.fit.beta_covariance,
+            &DegreesOfFreedom::Residual(f64::INFINITY),
+        );
+        (joint.fit, tests, Some(joint.covariance))
+    } else {
+        let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+        (fit, tests, None)
+    };
+    let (defined, mediation) = if spec.definitions.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        defined_quantities(
+            session,
+            value,
+            &design,
+            &fit,
+            joint_covariance,
+            options,
+            &mut warnings,
+        )?
+    };
+
+    let mut standard_errors = None;
+    if options.robust_se && design.latent.is_some() {
         warnings.push(
-            "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"
+            "--se cr2 is not available for a random coefficient as a predictor; the standard errors are model-based"
                 .to_string(),
         );
+    } else if options.robust_se {
+        match robust_tests(spec, &frame, &design, &fit, &tests) {
+            Ok((robust, note)) => {
+                tests = robust;
+                warnings.push(format!("standard errors: {note}"));
+                standard_errors = Some(note);
+            }
+            Err(why) => warnings.push(format!(
+                "--se cr2 not available ({why}); the standard errors are model-based"
+            )),
+        }
     }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
-    let report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    let bootstrap = match bootstrap_choice(spec, options) {
+        Some(choice) => Some(
+            run_bootstrap(spec, &frame, &design, &fit, method, &choice, options)
+                .map_err(|d| session.model.render(&[d]))?,
+        ),
+        None => None,
+    };
+    let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    report.defined = defined;
+    report.mediation = mediation;
+    report.fit.standard_errors = standard_errors;
+    if let Some(b) = &bootstrap {
+        if b.failed + b.not_converged > 0 {
+            report.fit.warnings.push(format!(
+                "bootstrap: {} of {} refits failed and {} did not converge; the intervals use \
+                 the rest",
+                b.failed, b.draws, b.not_converged
+            ));
+        }
+    }
+    report.bootstrap = bootstrap;
     Ok((report, fit.converged))
+}
+
+/// Estimates, delta-method SEs and intervals of the file's `:=` definitions (Monte Carlo or
+/// delta by the `interval` statement, with `--draws`/`--seed` applied; delta at 95% when the
+/// file has no `interval`), and the mediation summary when an indirect and a total effect are
+/// defined. Bootstrap intervals of definitions come with the bootstrap run instead.
+fn defined_quantities(
+    session: &Session,
+    value: &Option<(String, f64)>,
+    design: &Design,
+    fit: &Fit,
+    joint_covariance: Option<DMatrix<f64>>,
+    options: &FitOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<report::DefinedRow>, Vec<report::DefinedRow>), String> {
+    use crate::infer::defined_estimates::{DefinedEstimate, IntervalMethod};
+    use crate::infer::monte_carlo::MonteCarloSettings;
+
+    let spec = &session.checked.spec;
+    let table = ParameterTable::from_fit(spec, design, fit);
+    let constants: Vec<(String, f64)> = value.iter().cloned().collect();
+    let quantities = infer::defined::compile(&spec.definitions, &table, &constants)
+        .map_err(|d| session.model.render(&d))?;
+    let covariance = match joint_covariance {
+        Some(c) => c,
+        None => estimate::parameter_covariance(design, fit, &table).map_err(|why| {
+            render_plain(&[Diagnostic::error(
+                format!("the defined quantities need the covariance of all parameters: {why}"),
+                Location::File(session.model.path.clone()),
+            )])
+        })?,
+    };
+    let method = match &spec.interval {
+        Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {
+            IntervalMethod::MonteCarlo(MonteCarloSettings {
+                draws: options.draws.map(|d| d as usize).unwrap_or(*draws),
+                level: *level,
+                seed: options.seed.unwrap_or(*seed),
+                progress: options.progress,
+            })
+        }
+        Some(IntervalChoice::Delta { level }) => IntervalMethod::Delta { level: *level },
+        // The bootstrap reports its own intervals; here the delta SEs with a Wald interval.
+        Some(IntervalChoice::Bootstrap { level, .. })
+        | Some(IntervalChoice::ParametricBootstrap { level, .. }) => {
+            IntervalMethod::Delta { level: *level }
+        }
+        None => IntervalMethod::Delta { level: 0.95 },
+    };
+    let estimates = table.estimates();
+    let (rows, summary, notes) =
+        infer::mediation::estimate_with_mediation(&quantities, &estimates, &covariance, &method)
+            .map_err(|d| session.model.render(&d))?;
+    warnings.extend(notes.iter().map(|d| d.message.clone()));
+    let to_row = |name: String, d: &DefinedEstimate| report::DefinedRow {
+        name,
+        estimate: d.estimate,
+        se: Some(d.se),
+        ci_lower: d.lower,
+        ci_upper: d.upper,
+        level: d.level,
+        method: d.method.clone(),
+        draws: d.draws,
+    };
+    let defined = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
+    let mediation = summary
+        .map(|s| {
+            s.rows
+                .iter()
+                .map(|r| to_row(r.effect.label().to_string(), &r.result))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((defined, mediation))
+}
+
+/// A bootstrap the file asks for (`interval bootstrap(...)`/`parametric_bootstrap(...)`), with
+/// `--draws`/`--seed` applied.
+struct BootstrapChoice {
+    draws: usize,
+    level: f64,
+    seed: u64,
+    /// `None`: parametric; `Some(None)`: rows; `Some(Some(column))`: clusters.
+    resample: Option<Option<String>>,
+}
+
+fn bootstrap_choice(
+    spec: &crate::model::ModelSpec,
+    options: &FitOptions,
+) -> Option<BootstrapChoice> {
+    let (draws, level, seed, resample) = match &spec.interval {
+        Some(IntervalChoice::Bootstrap {
+            draws,
+            level,
+            seed,
+            resample,
+        }) => (*draws, *level, *seed, Some(resample.clone())),
+        Some(IntervalChoice::ParametricBootstrap { draws, level, seed }) => {
+            (*draws, *level, *seed, None)
+        }
+        _ => return None,
+    };
+    Some(BootstrapChoice {
+        draws: options.draws.map_or(draws, |d| d as usize),
+        level,
+        seed: options.seed.unwrap_or(seed),
+        resample,
+    })
+}
+
+/// Refit a replicate frame as the original was fitted and report its statistics: the
+/// ParameterTable's estimates.
+// Hook for defined quantities: once `infer::defined` evaluates definitions on a parameter
+// vector, append their values here (and their names in `run_bootstrap`).
+fn refit_statistics(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    method: Method,
+) -> Result<Replicate, String> {
+    let first = |d: Vec<Diagnostic>| {
+        d.into_iter()
+            .next()
+            .map_or_else(|| "the refit failed".to_string(), |d| d.message)
+    };
+    let design = design::build(spec, frame).map_err(first)?;
+    let fit = if design.latent.is_some() {
+        estimate::fit_latent_estimates(&design, method).map_err(first)?
+    } else {
+        estimate::fit(&design, method).map_err(first)?
+    };
+    Ok(Replicate {
+        values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
+        converged: fit.converged,
+    })
+}
+
+fn run_bootstrap(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    method: Method,
+    choice: &BootstrapChoice,
+    options: &FitOptions,
+) -> Result<report::BootstrapSummary, Diagnostic> {
+    let table = ParameterTable::from_fit(spec, design, fit);
+    if choice.resample.is_none() && design.latent.is_some() {
+        return Err(Diagnostic::error(
+            "a parametric bootstrap of a random coefficient as a predictor is not supported yet",
+            Location::None,
+        )
+        .with_hint("use `interval bootstrap(..., resample = GROUP)`"));
+    }
+    let (resampling, description) = match &choice.resample {
+        None => (
+            Resampling::Parametric(fit),
+            "parametric bootstrap".to_string(),
+        ),
+        Some(None) => (Resampling::Rows, "row bootstrap".to_string()),
+        Some(Some(column)) => (
+            Resampling::Clusters(column),
+            format!("cluster bootstrap resampling {column}"),
+        ),
+    };
+    let bar = options.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(choice.draws as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(description.clone());
+        bar
+    });
+    let tick = || {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let settings = BootstrapSettings {
+        draws: choice.draws,
+        level: choice.level,
+        seed: choice.seed,
+        progress: Some(&tick),
+    };
+    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, table.len(), |f| {
+        refit_statistics(spec, f, method)
+    })?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let parameters = (0..table.len())
+        .map(|i| report::DefinedRow {
+            name: table.name(i),
+            estimate: table.rows[i].estimate,
+            se: Some(result.sd[i]),
+            ci_lower: Some(result.intervals[i].0),
+            ci_upper: Some(result.intervals[i].1),
+            level: Some(choice.level),
+            method: Some("percentile".into()),
+            draws: Some(result.usable[i]),
+        })
+        .collect();
+    Ok(report::BootstrapSummary {
+        method: description,
+        draws: result.draws,
+        level: choice.level,
+        seed: choice.seed,
+        failed: result.failed,
+        not_converged: result.not_converged,
+        parameters,
+    })
+}
+
+/// The fixed-effect tests with CR2 cluster-robust SEs and clubSandwich's Satterthwaite df in
+/// place of the model-based ones, and a note saying so; or why they are not available.
+fn robust_tests(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    design: &Design,
+    fit: &Fit,
+    tests: &[infer::CoefficientTest],
+) -> Result<(Vec<infer::CoefficientTest>, String), String> {
+    let rows = design::observation_rows(spec, frame).map_err(|d| {
+        d.first()
+            .map_or_else(|| "no observations".to_string(), |d| d.message.clone())
+    })?;
+    let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
+    let robust = cluster_robust(&rows, fit, &names, Adjustment::Cr2).map_err(|e| e.0)?;
+    let se = robust.se();
+    let tests = tests
+        .iter()
+        .zip(se.iter().zip(&robust.df))
+        .map(|(t, (&se, &df))| {
+            let statistic = t.estimate / se;
+            infer::CoefficientTest {
+                estimate: t.estimate,
+                se,
+                df,
+                t: statistic,
+                p: infer::two_sided_p(statistic, df),
+            }
+        })
+        .collect();
+    let note = format!(
+        "CR2 cluster-robust over {} ({} clusters), Satterthwaite df (clubSandwich)",
+        robust.cluster, robust.clusters
+    );
+    Ok((tests, note))
 }
 
 /// The fitted deviance seen as a function of lmerTest's variance parameters.
@@ -522,8 +841,9 @@ impl VarianceParameters for FittedVariance<'_> {
     }
 }
 
-/// t tests of the fixed effects: `n − p` df for ordinary least squares (R's `lm`), Satterthwaite
-/// otherwise (random terms or several residual classes; lmerTest's method, which for one
+/// t tests of the fixed effects: without random terms and with one residual variance per
+/// equation, `n − p` df under REML (R's `lm`) and z tests under ML (lavaan's regressions, whose
+/// ML standard errors they are); Satterthwaite otherwise (lmerTest's method, which for one
 /// residual variance per group is Welch's).
 fn fixed_effect_tests(
     design: &Design,
@@ -531,9 +851,12 @@ fn fixed_effect_tests(
     method: Method,
     warnings: &mut Vec<String>,
 ) -> Vec<infer::CoefficientTest> {
-    let ordinary = design.random.is_empty() && design.classes.len() <= 1;
+    let ordinary = design.random.is_empty() && design.classes.iter().all(|c| c.level.is_none());
     if ordinary {
-        let df = (fit.nobs as f64) - (fit.beta.len() as f64);
+        let df = match method {
+            Method::Reml => (fit.nobs as f64) - (fit.beta.len() as f64),
+            Method::Ml => f64::INFINITY,
+        };
         return infer::coefficient_tests(
             &fit.beta,
             &fit.beta_covariance,
@@ -688,12 +1011,15 @@ fn assemble(
             singular: fit.singular,
             iterations: fit.iterations,
             optimizer: fit.optimization.optimizer.clone(),
+            standard_errors: None,
             warnings,
         },
         fixed,
         random,
         residual,
         defined: Vec::new(),
+        mediation: Vec::new(),
+        bootstrap: None,
         data: report::DataSummary {
             rows_read,
             rows_used,

@@ -733,3 +733,172 @@ fn mediation_111_stacked_reml() {
 fn mediation_111_stacked_ml() {
     mediation_case(Method::Ml, "ML");
 }
+
+/// lmerTest's `devfun_vp` on sleepstudy at varpar = (θ = 1.1, −0.2, 0.3; σ = 30), computed by
+/// lmerTest 3.1-3 (`lmerTest:::devfun_vp(vp, lmer(..., devFunOnly = TRUE), reml)`): REML
+/// 1758.9317429602, ML 1768.5052543417. At the optimum, `deviance_at` is the profiled criterion.
+#[test]
+fn deviance_at_varpar_matches_lmertest() {
+    let frame = load_csv("lme4/sleepstudy.csv");
+    for (method, want) in [
+        (Method::Reml, 1758.9317429602),
+        (Method::Ml, 1768.5052543417),
+    ] {
+        let design = design::build(&spec("Reaction ~ Days + (Days | Subject)", method), &frame)
+            .expect("design");
+        let deviance = ProfiledDeviance::new(&design, method);
+        let got = deviance.deviance_at(&[1.1, -0.2, 0.3, 30.0]).unwrap();
+        assert!((got - want).abs() < 1e-8, "{method:?}: {got} vs {want}");
+
+        let fit = fit(&design, method).unwrap();
+        let at_optimum = deviance.deviance_at(&fit.varpar).unwrap();
+        assert!(
+            (at_optimum - fit.deviance).abs() < 1e-9,
+            "{at_optimum} vs {}",
+            fit.deviance
+        );
+        let cov = deviance.beta_covariance_at(&fit.varpar).unwrap();
+        assert!((cov - &fit.beta_covariance).norm() < 1e-9 * fit.beta_covariance.norm());
+        assert!(deviance.deviance_at(&[1.0]).is_err());
+    }
+}
+
+/// `ml_deviance_at` at an arbitrary (β, Σ, σ_m, σ_y) of the joint mediation model equals the
+/// marginal ML log-likelihood written out directly in R (per patient V = ZΣZ' + diag σ²_eq):
+/// −1652.4024876137 at the parameters below (inputs of the R check, not fitted values).
+#[test]
+fn ml_deviance_at_any_beta_matches_direct_likelihood() {
+    let frame = mediation_frame();
+    let spec = joint_spec(
+        &[
+            "ot_change ~ 1 + neg_w + (1 + neg_w | patient)",
+            "hrsd_next ~ 1 + ot_w + neg_w + hrsd_c + (1 + ot_w | patient)",
+        ],
+        Method::Ml,
+    );
+    let design = design::build(&spec, &frame).expect("design");
+    let deviance = ProfiledDeviance::new(&design, Method::Ml);
+    let beta: Vec<f64> = [
+        1.024071827031347,
+        0.4920830071688966,
+        16.33503972268004,
+        -0.6155080820944138,
+        -0.3071777290257358,
+        0.8644081276536598,
+    ]
+    .iter()
+    .zip([0.1, -0.05, 0.3, 0.02, 0.01, -0.03])
+    .map(|(b, d)| b + d)
+    .collect();
+    let cov = nalgebra::DMatrix::from_column_slice(
+        4,
+        4,
+        &[
+            0.28438207137798793,
+            0.04027761105769856,
+            -0.00211720287449186,
+            -0.06302416057360463,
+            0.04027761105769856,
+            0.030459846827340847,
+            0.018137265183312948,
+            -0.02884850168876314,
+            -0.00211720287449186,
+            0.018137265183312948,
+            0.709580901544762,
+            0.11127245256770585,
+            -0.06302416057360463,
+            -0.02884850168876314,
+            0.11127245256770585,
+            0.052686033287318794,
+        ],
+    );
+    let (sigma_m, sigma_y) = (1.041515412112937 * 1.1, 2.159217373060202 * 1.1);
+    let t = (cov / (sigma_m * sigma_m)).cholesky().unwrap().l();
+    let mut varpar: Vec<f64> = (0..4)
+        .flat_map(|j| (j..4).map(move |i| (i, j)))
+        .map(|(i, j)| t[(i, j)])
+        .collect();
+    varpar.push(sigma_m);
+    varpar.push((sigma_y / sigma_m).ln());
+    let loglik = -deviance.ml_deviance_at(&beta, &varpar).unwrap() / 2.0;
+    assert!((loglik - -1652.4024876137).abs() < 1e-8, "{loglik}");
+}
+
+/// Reviewers must get the same digits on any number of threads: the optimizer's parallel
+/// finite differences evaluate whole deviances per task, so the fit is bit-identical.
+#[test]
+fn fit_does_not_depend_on_thread_count() {
+    let frame = load_csv("lme4/orthodont.csv");
+    let spec = spec("distance ~ age * Sex + (age | Subject)", Method::Reml);
+    let design = design::build(&spec, &frame).expect("design");
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| fit(&design, Method::Reml).unwrap())
+    };
+    let (one, three) = (run(1), run(3));
+    assert_eq!(one.loglik.to_bits(), three.loglik.to_bits());
+    assert_eq!(one.theta, three.theta);
+    assert_eq!(one.beta, three.beta);
+    assert_eq!(one.iterations, three.iterations);
+}
+
+/// Conditional modes against lme4's `ranef` (REML): one term (sleepstudy), nested (pastes: the
+/// inner factor is the block-diagonal first term, batches are components) and crossed
+/// (penicillin: samples form one dense component).
+#[test]
+fn conditional_modes_match_lme4_ranef() {
+    let level = |fit: &Fit, design: &design::Design, term: usize, name: &str| {
+        let i = design.random[term]
+            .levels
+            .iter()
+            .position(|l| l == name)
+            .unwrap();
+        fit.random_effects[term]
+            .row(i)
+            .iter()
+            .copied()
+            .collect::<Vec<f64>>()
+    };
+    let check = |got: &[f64], want: &[f64]| {
+        for (g, w) in got.iter().zip(want) {
+            assert!(close(*g, *w, 1e-4), "{got:?} vs {want:?}");
+        }
+    };
+
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let d = design::build(
+        &spec("Reaction ~ Days + (Days | Subject)", Method::Reml),
+        &frame,
+    )
+    .unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    check(&level(&f, &d, 0, "308"), &[2.2585509499, 9.1989757656]);
+    check(&level(&f, &d, 0, "372"), &[12.3145921077, 1.2840220765]);
+
+    let frame = load_csv("lme4/pastes.csv");
+    let d = design::build(
+        &spec("strength ~ 1 + (1 | batch/cask)", Method::Reml),
+        &frame,
+    )
+    .unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    check(&level(&f, &d, 0, "A"), &[0.8006450200]);
+    check(&level(&f, &d, 0, "J"), &[-0.5317536955]);
+    check(&level(&f, &d, 1, "a:A"), &[1.7746862854]);
+    check(&level(&f, &d, 1, "c:J"), &[-1.7031209208]);
+
+    let frame = load_csv("lme4/penicillin.csv");
+    let d = design::build(
+        &spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml),
+        &frame,
+    )
+    .unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    check(&level(&f, &d, 0, "a"), &[0.8045469058]);
+    check(&level(&f, &d, 0, "x"), &[-1.2197969218]);
+    check(&level(&f, &d, 1, "A"), &[2.1870584018]);
+    check(&level(&f, &d, 1, "F"), &[-3.0037447671]);
+}

@@ -31,7 +31,7 @@ fn fit_json(model: &str, method: Option<Method>, vary: &[&str]) -> Value {
     let outcome = fit_file(&path, &options);
     assert!(outcome.success, "{model} failed:\n{}", outcome.stderr);
     let json: Value = serde_json::from_str(&outcome.stdout).unwrap();
-    match json.get("fits") {
+    match json.get("vary") {
         Some(fits) => fits[0].clone(),
         None => json,
     }

@@ -4,6 +4,8 @@
 //! numeric values and level indicators. It must not read rows beyond looking up column kinds and
 //! levels; values are computed per row by `statistics` through `DesignColumn::value`.
 
+use std::collections::HashMap;
+
 use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::Diagnostic;
 use crate::model::{Coefficient, EquationSpec, ModelSpec};
@@ -58,11 +60,15 @@ pub struct EquationColumns {
 }
 
 impl EquationColumns {
+    /// `present`, when given, says per text column (frame index) which level codes occur in the
+    /// equation's observations; absent levels get no column and the first present level is the
+    /// reference (R drops unused levels from the model frame).
     pub fn new(
         equation: usize,
         eq: &EquationSpec,
         spec: &ModelSpec,
         frame: &AnalysisFrame,
+        present: Option<&HashMap<usize, Vec<bool>>>,
     ) -> Result<Self, Vec<Diagnostic>> {
         let mut errors = Vec::new();
         let index = |name: &str, errors: &mut Vec<Diagnostic>| {
@@ -105,11 +111,37 @@ impl EquationColumns {
         // set (after it, the empty term counts as present).
         let mut seen_terms: Vec<Vec<&str>> = Vec::new();
         let mut empty_present = eq.intercept.is_some();
+        // R orders the variables of an interaction by their first appearance in the formula
+        // (`0 + Sex + age:Sex` gives `SexMale:age`), which for `age * Sex` is as written.
+        let mut appearance: Vec<&str> = Vec::new();
+        for term in &eq.terms {
+            for v in &term.variables {
+                if !appearance.contains(&v.as_str()) {
+                    appearance.push(v);
+                }
+            }
+        }
         for term in &eq.terms {
             let mut pieces: Vec<Vec<(String, Factor)>> = Vec::new();
             let mut ok = true;
             let mut had_factor = false;
-            for v in &term.variables {
+            let mut variables: Vec<&String> = term.variables.iter().collect();
+            variables.sort_by_key(|v| appearance.iter().position(|a| a == v));
+            for v in variables {
+                let is_random_coefficient = frame.column(v).is_none()
+                    && spec
+                        .random
+                        .iter()
+                        .flat_map(|t| &t.effects)
+                        .any(|e| e.label.as_deref() == Some(v.as_str()));
+                if is_random_coefficient {
+                    errors.push(Diagnostic::at(
+                        format!("a random coefficient (`{v}`) as a predictor is not supported yet"),
+                        term.span,
+                    ));
+                    ok = false;
+                    continue;
+                }
                 let Some(ci) = index(v, &mut errors) else {
                     ok = false;
                     continue;
@@ -131,10 +163,16 @@ impl EquationColumns {
                             seen_terms.iter().any(|t| same_set(t, &margin))
                         };
                         let first = usize::from(contrasted);
+                        let occurs = |code: usize| {
+                            present
+                                .and_then(|p| p.get(&ci))
+                                .is_none_or(|codes| codes[code])
+                        };
                         pieces.push(
                             levels
                                 .iter()
                                 .enumerate()
+                                .filter(|(code, _)| occurs(*code))
                                 .skip(first)
                                 .map(|(code, level)| {
                                     (
@@ -220,6 +258,41 @@ impl EquationColumns {
     /// Whether every variable this equation needs is present in `row`.
     pub fn complete(&self, frame: &AnalysisFrame, row: usize) -> bool {
         self.required.iter().all(|&c| !is_missing(frame, c, row))
+    }
+
+    /// Which levels of each text column in the fixed part occur in this equation's
+    /// observations; `None` when every level occurs (the common case: nothing to drop).
+    pub fn levels_present(&self, frame: &AnalysisFrame) -> Option<HashMap<usize, Vec<bool>>> {
+        let mut present: HashMap<usize, Vec<bool>> = HashMap::new();
+        for col in &self.columns {
+            for f in &col.factors {
+                if let Factor::Indicator { column, .. } = f {
+                    if let Column::Text { levels, .. } = &frame.columns[*column] {
+                        present
+                            .entry(*column)
+                            .or_insert_with(|| vec![false; levels.len()]);
+                    }
+                }
+            }
+        }
+        if present.is_empty() {
+            return None;
+        }
+        for row in 0..frame.nrows {
+            if !self.complete(frame, row) {
+                continue;
+            }
+            for (column, seen) in present.iter_mut() {
+                if let Column::Text { codes, .. } = &frame.columns[*column] {
+                    seen[codes[row] as usize] = true;
+                }
+            }
+        }
+        if present.values().all(|seen| seen.iter().all(|s| *s)) {
+            None
+        } else {
+            Some(present)
+        }
     }
 }
 

@@ -6,12 +6,18 @@
 
 mod columns;
 mod grouping;
+mod random_coefficients;
+mod rows;
 mod statistics;
 
 use crate::diagnostics::{Diagnostic, Location};
-use crate::model::{Coefficient, ModelSpec, OutcomeKind};
+use crate::model::{Coefficient, ModelSpec};
 use crate::prepare::AnalysisFrame;
 
+pub use random_coefficients::{
+    has_random_coefficients, GroupColumn, GroupObservation, LatentOutcome,
+};
+pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
 };
@@ -31,6 +37,9 @@ pub struct Design {
     /// Observations used and dropped, per equation.
     pub equations: Vec<EquationObservations>,
     pub stats: SufficientStatistics,
+    /// The group-level equation with a latent random coefficient as a predictor, fitted jointly
+    /// with the level-1 rows (`estimate::fit_latent`); `None` for ordinary models.
+    pub latent: Option<LatentOutcome>,
 }
 
 impl Design {
@@ -95,6 +104,9 @@ pub struct EquationObservations {
 
 /// Build the design of `spec` on `frame` and accumulate its sufficient statistics in one pass.
 pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
+    if has_random_coefficients(spec) {
+        return random_coefficients::build(spec, frame);
+    }
     let mut errors = unsupported(spec);
     if spec.equations.is_empty() {
         errors.push(Diagnostic::error(
@@ -108,7 +120,16 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 
     let mut equations = Vec::new();
     for (e, eq) in spec.equations.iter().enumerate() {
-        match EquationColumns::new(e, eq, spec, frame) {
+        // A level no observation of this equation has (rows dropped by `keep` or by missing
+        // values) gets no column, as R drops unused levels: a scan of the needed columns, before
+        // the one statistics pass.
+        let built = EquationColumns::new(e, eq, spec, frame, None).and_then(|cols| {
+            match cols.levels_present(frame) {
+                None => Ok(cols),
+                Some(present) => EquationColumns::new(e, eq, spec, frame, Some(&present)),
+            }
+        });
+        match built {
             Ok(cols) => equations.push(cols),
             Err(mut d) => errors.append(&mut d),
         }
@@ -147,13 +168,14 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 
     let fixed = shared_parameters(&equations);
     statistics::accumulate(spec, frame, &equations, &fixed, &groupings).map(
-        |(stats, classes, observations)| Design {
+        |(stats, classes, observations, kept_levels)| Design {
             fixed: fixed.parameters,
             random: spec
                 .random
                 .iter()
                 .zip(&groupings)
-                .map(|(t, g)| RandomTerm {
+                .zip(&kept_levels)
+                .map(|((t, g), kept)| RandomTerm {
                     name: t.name.clone(),
                     effects: t
                         .effects
@@ -161,12 +183,16 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
                         .map(|e| (e.equation, e.name.clone()))
                         .collect(),
                     correlated: t.correlated,
-                    levels: g.level_names(),
+                    levels: {
+                        let names = g.level_names();
+                        kept.iter().map(|&i| names[i].clone()).collect()
+                    },
                 })
                 .collect(),
             classes,
             equations: observations,
             stats,
+            latent: None,
         },
     )
 }
@@ -174,14 +200,6 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 /// Parameters of features this engine does not fit yet: reported, never silently ignored.
 fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for eq in &spec.equations {
-        if eq.outcome_kind == OutcomeKind::RandomCoefficient {
-            out.push(not_supported(
-                &format!("a random coefficient (`{}`) as an outcome", eq.outcome),
-                eq.span,
-            ));
-        }
-    }
     for r in &spec.residual {
         if r.correlated_within.is_some() {
             out.push(not_supported(

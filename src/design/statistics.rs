@@ -79,10 +79,13 @@ struct CrossAccumulator {
     blocks: Vec<((u32, u32, u32), Vec<f64>)>,
 }
 
+/// The statistics, the residual classes, the observations per equation, and per random term
+/// the (first-appearance) indices of the levels that have observations.
 type Accumulated = (
     SufficientStatistics,
     Vec<ResidualClass>,
     Vec<EquationObservations>,
+    Vec<Vec<usize>>,
 );
 
 pub(super) fn accumulate(
@@ -143,6 +146,7 @@ pub(super) fn accumulate(
     }
 
     let mut class_index: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut last_class: Option<((usize, u64), usize)> = None;
     let mut class_keys: Vec<(usize, f64, Option<String>)> = Vec::new();
     let mut n: Vec<usize> = Vec::new();
     let mut xy: Vec<Vec<f64>> = Vec::new();
@@ -199,19 +203,27 @@ pub(super) fn accumulate(
                         }
                     },
                 };
-                *class_index.entry((e, key)).or_insert_with(|| {
-                    let label = name.map(|c| level_label(&frame.columns[c], key));
-                    class_keys.push((e, sort_key, label));
-                    n.push(0);
-                    xy.push(vec![0.0; m * m]);
-                    n.len() - 1
-                })
+                match last_class {
+                    Some((k, c)) if k == (e, key) => c,
+                    _ => {
+                        let c = *class_index.entry((e, key)).or_insert_with(|| {
+                            let label = name.map(|c| level_label(&frame.columns[c], key));
+                            class_keys.push((e, sort_key, label));
+                            n.push(0);
+                            xy.push(vec![0.0; m * m]);
+                            n.len() - 1
+                        });
+                        last_class = Some(((e, key), c));
+                        c
+                    }
+                }
             };
             n[class] += 1;
             let s = &mut xy[class];
+            // Lower triangles only (symmetric); mirrored after the pass.
             for j in 0..m {
                 let xj = x[j];
-                for i in 0..m {
+                for i in j..m {
                     s[j * m + i] += x[i] * xj;
                 }
             }
@@ -252,7 +264,7 @@ pub(super) fn accumulate(
                     if zj == 0.0 {
                         continue;
                     }
-                    for i in 0..q {
+                    for i in j..q {
                         zz[j * q + i] += zk[i] * zj;
                     }
                 }
@@ -295,6 +307,15 @@ pub(super) fn accumulate(
         }
     }
 
+    for s in &mut xy {
+        mirror_lower(s, m);
+    }
+    for acc in &mut factors {
+        for (_, _, zz, _) in &mut acc.blocks {
+            mirror_lower(zz, acc.q);
+        }
+    }
+
     if n.is_empty() {
         return Err(vec![Diagnostic::error(
             "no observations: every row misses a model variable",
@@ -324,16 +345,35 @@ pub(super) fn accumulate(
     let n_sorted = order.iter().map(|&i| n[i]).collect();
     let xy_sorted = order.iter().map(|&i| xy[i].clone()).collect();
 
+    // Only levels with observations count (lme4 builds its factors from the model frame):
+    // renumber them densely, keeping their order.
+    let mut kept_levels: Vec<Vec<usize>> = Vec::new();
+    let mut renumber: Vec<Vec<usize>> = Vec::new();
+    for (acc, g) in factors.iter().zip(groupings) {
+        let mut used = vec![false; g.nlevels()];
+        for (level, ..) in &acc.blocks {
+            used[*level as usize] = true;
+        }
+        let mut map = vec![usize::MAX; g.nlevels()];
+        let mut kept = Vec::new();
+        for (old, _) in used.iter().enumerate().filter(|(_, u)| **u) {
+            map[old] = kept.len();
+            kept.push(old);
+        }
+        kept_levels.push(kept);
+        renumber.push(map);
+    }
     let factors = factors
         .into_iter()
-        .zip(groupings)
-        .map(|(acc, g)| {
+        .enumerate()
+        .map(|(k, acc)| {
+            let map = &renumber[k];
             let mut blocks: Vec<(usize, LevelBlock)> = acc
                 .blocks
                 .into_iter()
                 .map(|(level, class, zz, zxy)| {
                     (
-                        level as usize,
+                        map[level as usize],
                         LevelBlock {
                             class: rank[class as usize],
                             zz,
@@ -343,7 +383,7 @@ pub(super) fn accumulate(
                 })
                 .collect();
             blocks.sort_by_key(|(l, b)| (*l, b.class));
-            let nlevels = g.nlevels();
+            let nlevels = kept_levels[k].len();
             let mut level_start = vec![0; nlevels + 1];
             for (l, _) in &blocks {
                 level_start[l + 1] += 1;
@@ -367,8 +407,8 @@ pub(super) fn accumulate(
                 .blocks
                 .into_iter()
                 .map(|((la, lb, class), zz)| CrossBlock {
-                    level_a: la as usize,
-                    level_b: lb as usize,
+                    level_a: renumber[c.a][la as usize],
+                    level_b: renumber[c.b][lb as usize],
                     class: rank[class as usize],
                     zz,
                 })
@@ -392,7 +432,17 @@ pub(super) fn accumulate(
         },
         classes,
         observations,
+        kept_levels,
     ))
+}
+
+/// Copy the lower triangle of a column-major n×n matrix onto its upper triangle.
+fn mirror_lower(a: &mut [f64], n: usize) {
+    for j in 0..n {
+        for i in j + 1..n {
+            a[i * n + j] = a[j * n + i];
+        }
+    }
 }
 
 fn level_label(column: &Column, key: u64) -> String {

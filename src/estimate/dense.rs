@@ -20,6 +20,22 @@ pub fn combine<'a>(
     }
 }
 
+/// `combine` into `buf`, except that a single block of weight 1 (one residual class, the common
+/// case) is returned as it is, without copying.
+pub fn weighted<'a, I>(buf: &'a mut [f64], blocks: I, weights: &[f64]) -> &'a [f64]
+where
+    I: Iterator<Item = (usize, &'a [f64])> + Clone,
+{
+    let mut probe = blocks.clone();
+    if let (Some((c, b)), None) = (probe.next(), probe.next()) {
+        if weights[c] == 1.0 {
+            return b;
+        }
+    }
+    combine(buf, blocks, weights);
+    buf
+}
+
 /// `out = T'A` for lower-triangular `T` (r×r) and `A` (r×c).
 pub fn lower_t_mul(t: &[f64], r: usize, a: &[f64], c: usize, out: &mut [f64]) {
     for j in 0..c {
@@ -63,12 +79,13 @@ pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
         let d = d.sqrt();
         a[j * n + j] = d;
         product *= d;
+        let r = 1.0 / d;
         for i in j + 1..n {
             let mut s = a[j * n + i];
             for k in 0..j {
                 s -= a[k * n + i] * a[k * n + j];
             }
-            a[j * n + i] = s / d;
+            a[j * n + i] = s * r;
         }
         for i in 0..j {
             a[j * n + i] = 0.0;
@@ -79,6 +96,14 @@ pub fn cholesky(a: &mut [f64], n: usize) -> Option<f64> {
 
 /// Solve `L X = B` in place for lower-triangular `L` (n×n) and `B` (n×c).
 pub fn forward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
+    // Reciprocals once per call: divisions are the slowest step of these tiny solves.
+    let mut inverse = [0.0; 8];
+    let small = n <= inverse.len();
+    if small {
+        for i in 0..n {
+            inverse[i] = 1.0 / l[i * n + i];
+        }
+    }
     for j in 0..c {
         let col = &mut b[j * n..(j + 1) * n];
         for i in 0..n {
@@ -86,7 +111,11 @@ pub fn forward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
             for k in 0..i {
                 s -= l[k * n + i] * col[k];
             }
-            col[i] = s / l[i * n + i];
+            col[i] = if small {
+                s * inverse[i]
+            } else {
+                s / l[i * n + i]
+            };
         }
     }
 }

@@ -23,7 +23,7 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::design::{Design, SufficientStatistics};
 
-use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b};
+use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted};
 use crate::syntax::ast::Method;
 
 /// Statistics of one level, combined over classes per evaluation: (class, Z'Z, Z'[X y]).
@@ -352,6 +352,16 @@ impl ProfiledDeviance {
 
     /// Run the blocked Cholesky at `x = (θ, log δ)`.
     pub fn evaluate(&self, x: &[f64]) -> Result<Evaluation, DevianceError> {
+        self.evaluate_keeping(x, None)
+    }
+
+    /// `evaluate`, optionally keeping the pieces of the Cholesky factor that the conditional
+    /// modes need (one copy per level; only for `conditional_modes`, never while optimizing).
+    fn evaluate_keeping(
+        &self,
+        x: &[f64],
+        mut keep: Option<&mut KeptFactor>,
+    ) -> Result<Evaluation, DevianceError> {
         if x.len() != self.nparams() {
             return Err(DevianceError::WrongLength {
                 expected: self.nparams(),
@@ -411,43 +421,54 @@ impl ProfiledDeviance {
             let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
             let mut row = 0;
             for level in &self.first_levels {
-                combine(
+                let a = weighted(
                     &mut a,
                     level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
                     &w,
                 );
-                lower_t_mul(t1, q1, &a, q1, &mut tmp[..q1 * q1]);
+                lower_t_mul(t1, q1, a, q1, &mut tmp[..q1 * q1]);
                 mul_lower(&tmp[..q1 * q1], q1, t1, q1, &mut l1);
                 for i in 0..q1 {
                     l1[i * q1 + i] += 1.0;
                 }
                 ld_l2 += cholesky(&mut l1, q1).ok_or(DevianceError::NonFinite)?;
-                combine(
+                let b = weighted(
                     &mut b,
                     level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
                     &w,
                 );
-                lower_t_mul(t1, q1, &b, m, &mut kxy);
+                lower_t_mul(t1, q1, b, m, &mut kxy);
                 forward_solve(&l1, q1, &mut kxy, m);
                 for j in 0..m {
                     stacked[j * rows + row..j * rows + row + q1]
                         .copy_from_slice(&kxy[j * q1..(j + 1) * q1]);
                 }
                 row += q1;
+                if let Some(keep) = keep.as_deref_mut() {
+                    keep.first.push((l1.clone(), kxy.clone(), Vec::new()));
+                }
 
                 ks.clear();
                 ks_index.clear();
                 for (node, blocks) in &level.links {
                     let term = self.nodes[*node].term;
                     let qk = self.terms[term].q;
-                    let cz = &mut cz[..q1 * qk];
-                    combine(cz, blocks.iter().map(|(c, zz)| (*c, zz.as_slice())), &w);
+                    let cz = weighted(
+                        &mut cz[..q1 * qk],
+                        blocks.iter().map(|(c, zz)| (*c, zz.as_slice())),
+                        &w,
+                    );
                     lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
                     let off = ks.len();
                     ks.resize(off + q1 * qk, 0.0);
                     mul_lower(&tmp[..q1 * qk], q1, &t[term], qk, &mut ks[off..]);
                     forward_solve(&l1, q1, &mut ks[off..], qk);
                     ks_index.push((*node, off, qk));
+                    if let Some(keep) = keep.as_deref_mut() {
+                        if let Some(last) = keep.first.last_mut() {
+                            last.2.push((*node, ks[off..].to_vec()));
+                        }
+                    }
                 }
                 for &(na, oa, qa) in &ks_index {
                     let node_a = &self.nodes[na];
@@ -545,6 +566,9 @@ impl ProfiledDeviance {
             let mut k = transpose(e, m, size);
             forward_solve(s, size, &mut k, m);
             sub_at_b(&mut xy, m, 0, 0, &k, m, &k, m, size);
+            if let Some(keep) = keep.as_deref_mut() {
+                keep.components.push((s.clone(), k));
+            }
         }
 
         let xy = DMatrix::from_column_slice(m, m, &xy);
@@ -640,11 +664,130 @@ impl ProfiledDeviance {
         })
     }
 
+    /// −2 log-likelihood (ML, whatever the fit's method) at any β and `varpar = (θ, σ, log δ…)`:
+    /// log|L|² + (r² + ‖R_X(β − β̂)‖²)/σ² + n log(2πσ²) (+ class-weight term), since the
+    /// penalised weighted RSS at β exceeds its minimum r² by that quadratic form. Its Hessian
+    /// over (β, varpar) is the observed information of all parameters.
+    pub fn ml_deviance_at(&self, beta: &[f64], varpar: &[f64]) -> Result<f64, DevianceError> {
+        if beta.len() != self.p {
+            return Err(DevianceError::WrongLength {
+                expected: self.p,
+                got: beta.len(),
+            });
+        }
+        let (x, sigma) = self.split_varpar(varpar)?;
+        let e = self.evaluate(&x)?;
+        let diff = DVector::from_column_slice(beta) - &e.beta;
+        let excess = e.lx.tr_mul(&diff).norm_squared();
+        let s2 = sigma * sigma;
+        let n = self.nobs() as f64;
+        Ok(e.ld_l2
+            + (e.pwrss + excess) / s2
+            + n * (2.0 * std::f64::consts::PI * s2).ln()
+            + e.weight_term)
+    }
+
     /// Cov(β̂) = σ²(R_X'R_X)⁻¹ at `varpar = (θ, σ, log δ…)` (lme4's `vcov` at the optimum).
     pub fn beta_covariance_at(&self, varpar: &[f64]) -> Result<DMatrix<f64>, DevianceError> {
         let (x, sigma) = self.split_varpar(varpar)?;
         let e = self.evaluate(&x)?;
         Ok(beta_covariance(&e, sigma * sigma))
+    }
+}
+
+/// Pieces of the blocked Cholesky factor kept for the conditional modes: per level of the first
+/// term (L₁, K_xy = L₁⁻¹T₁'Z'W[X y], and per linked node L₁⁻¹T₁'Z₁'WZ_kT_k); per component
+/// (L_C, L_C⁻¹ of its [X y] coupling, size×m).
+type FirstFactor = (Vec<f64>, Vec<f64>, Vec<(usize, Vec<f64>)>);
+
+#[derive(Debug, Default)]
+struct KeptFactor {
+    first: Vec<FirstFactor>,
+    components: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+impl ProfiledDeviance {
+    /// The conditional modes of the random effects b = Λu at `x = (θ, log δ)` with β at β̂(θ):
+    /// u solves (Λ'Z'WZΛ + I)u = Λ'Z'W(y − Xβ̂) (lme4's `ranef`). One matrix per term in the
+    /// design's order, a row per level (the design's level order), a column per effect. Forward
+    /// elimination reuses the factor's K blocks applied to (−β̂, 1); back substitution runs
+    /// components first, then the first term's levels.
+    pub fn conditional_modes(&self, x: &[f64]) -> Result<Vec<DMatrix<f64>>, DevianceError> {
+        let mut keep = KeptFactor::default();
+        let e = self.evaluate_keeping(x, Some(&mut keep))?;
+        let m = self.p + 1;
+        let mut ext = vec![0.0; m];
+        for (i, b) in e.beta.iter().enumerate() {
+            ext[i] = -b;
+        }
+        ext[self.p] = 1.0;
+        let apply = |k: &[f64], rows: usize| -> Vec<f64> {
+            (0..rows)
+                .map(|i| (0..m).map(|j| k[j * rows + i] * ext[j]).sum())
+                .collect()
+        };
+        // Spherical modes u per node (trailing terms) and per first-term level.
+        let mut u_nodes: Vec<Vec<f64>> = vec![Vec::new(); self.nodes.len()];
+        for (comp, (l, k)) in self.components.iter().zip(&keep.components) {
+            let mut v = apply(k, comp.size);
+            backward_solve(l, comp.size, &mut v);
+            for &ni in &comp.nodes {
+                let node = &self.nodes[ni];
+                let q = self.terms[node.term].q;
+                u_nodes[ni] = v[node.offset..node.offset + q].to_vec();
+            }
+        }
+        let (theta, _) = x.split_at(self.ntheta);
+        let mut out: Vec<DMatrix<f64>> =
+            self.terms.iter().map(|t| DMatrix::zeros(0, t.q)).collect();
+        let mut level_of_node = vec![0; self.nodes.len()];
+        let mut counts = vec![0; self.terms.len()];
+        for (ni, node) in self.nodes.iter().enumerate() {
+            level_of_node[ni] = counts[node.term];
+            counts[node.term] += 1;
+        }
+        for (k, t) in self.terms.iter().enumerate() {
+            let levels = if Some(k) == self.first {
+                self.first_levels.len()
+            } else {
+                counts[k]
+            };
+            out[k] = DMatrix::zeros(levels, t.q);
+        }
+        if let Some(f) = self.first {
+            let q1 = self.terms[f].q;
+            for (j, (l1, kxy, links)) in keep.first.iter().enumerate() {
+                let mut w = apply(kxy, q1);
+                for (node, kt) in links {
+                    let qk = self.terms[self.nodes[*node].term].q;
+                    let u = &u_nodes[*node];
+                    for (i, wi) in w.iter_mut().enumerate() {
+                        *wi -= (0..qk).map(|c| kt[c * q1 + i] * u[c]).sum::<f64>();
+                    }
+                }
+                backward_solve(l1, q1, &mut w);
+                let b = self.factor(f, theta) * DVector::from_vec(w);
+                out[f].row_mut(j).copy_from(&b.transpose());
+            }
+        }
+        for (ni, node) in self.nodes.iter().enumerate() {
+            let b = self.factor(node.term, theta) * DVector::from_vec(u_nodes[ni].clone());
+            out[node.term]
+                .row_mut(level_of_node[ni])
+                .copy_from(&b.transpose());
+        }
+        Ok(out)
+    }
+}
+
+/// Solve L'x = v in place for lower-triangular L (n×n, column-major).
+fn backward_solve(l: &[f64], n: usize, v: &mut [f64]) {
+    for i in (0..n).rev() {
+        let mut s = v[i];
+        for k in i + 1..n {
+            s -= l[i * n + k] * v[k];
+        }
+        v[i] = s / l[i * n + i];
     }
 }
 

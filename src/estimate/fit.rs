@@ -30,6 +30,9 @@ pub struct Fit {
     pub residual: Vec<ResidualEstimate>,
     /// Per random term, in the design's order.
     pub random: Vec<VarianceComponent>,
+    /// Conditional modes of the random effects (lme4's `ranef`): per term, a row per level (in
+    /// `Design::random[k].levels` order), a column per effect.
+    pub random_effects: Vec<DMatrix<f64>>,
     pub loglik: f64,
     /// −2 log L for ML; the REML criterion for REML.
     pub deviance: f64,
@@ -40,6 +43,7 @@ pub struct Fit {
     pub ngroups: Vec<(String, usize)>,
     pub converged: bool,
     pub singular: bool,
+    /// Deviance evaluations the optimizer used (lme4's `optinfo$feval`).
     pub iterations: usize,
     pub warnings: Vec<String>,
     /// `(θ, σ, log δ…)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
@@ -99,6 +103,9 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
         .evaluate(&opt.optimum)
         .map_err(|e| vec![evaluation_error(&e)])?;
     let criterion = deviance.criterion(&e);
+    let random_effects = deviance
+        .conditional_modes(&opt.optimum)
+        .map_err(|e| vec![evaluation_error(&e)])?;
     let sigma2 = deviance.sigma2(&e);
     let sigma = sigma2.sqrt();
     let beta_cov = beta_covariance(&e, sigma2);
@@ -189,6 +196,7 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
         sigma,
         residual,
         random,
+        random_effects,
         loglik,
         deviance: criterion,
         aic: criterion + 2.0 * k,
@@ -208,7 +216,7 @@ fn evaluation_error(e: &DevianceError) -> Diagnostic {
     match e {
         DevianceError::FixedRankDeficient => Diagnostic::error(
             "the fixed-effect design is rank deficient (a column is constant, duplicated or a \
-             combination of others)",
+             combination of others), or the outcome is fitted exactly by the fixed effects",
             Location::None,
         ),
         DevianceError::WrongLength { expected, got } => Diagnostic::error(

@@ -1,12 +1,16 @@
 //! Estimation: the profiled ML/REML deviance over the covariance parameters, its minimization and
-//! the resulting fit. It must not touch rows: everything comes from `design`'s sufficient
-//! statistics.
+//! the resulting fit, and the asymptotic covariance of every parameter at the optimum. It must
+//! not touch rows: everything comes from `design`'s sufficient statistics.
 
 mod dense;
 mod deviance;
 mod fit;
+mod information;
+mod latent_predictor;
 mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
 pub use fit::{fit, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
+pub use information::{parameter_covariance, RawLikelihood};
+pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
 pub use optimize::{minimize, OptSummary};

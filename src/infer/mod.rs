@@ -3,9 +3,12 @@
 //! Owns the tests of fixed effects (Satterthwaite's df for mixed models and residual-structure
 //! models, `n − p` for ordinary least squares) and the numerical derivatives they need, and the
 //! inference on defined quantities (`defined`: compilation and evaluation; `delta`; Monte Carlo
-//! intervals in `monte_carlo`; `mediation`'s summary). It must not refit: it only evaluates
-//! functions the fit hands it.
+//! intervals in `monte_carlo`; `mediation`'s summary), and the robust alternatives (`bootstrap`,
+//! `cluster_robust`). It never fits a model itself: the bootstrap refits through a function the
+//! pipeline hands it.
 
+pub mod bootstrap;
+pub mod cluster_robust;
 pub mod defined;
 pub mod defined_estimates;
 pub mod delta;
@@ -35,6 +38,13 @@ pub struct CoefficientTest {
 
 /// Two-sided p-value of a t statistic; `NaN` when `df` is not usable.
 pub fn two_sided_p(t: f64, df: f64) -> f64 {
+    if df == f64::INFINITY && t.is_finite() {
+        // A z test (lavaan's, for ML fits without random effects).
+        return match statrs::distribution::Normal::new(0.0, 1.0) {
+            Ok(normal) => 2.0 * normal.cdf(-t.abs()),
+            Err(_) => f64::NAN,
+        };
+    }
     if !(df.is_finite() && df > 0.0 && t.is_finite()) {
         return f64::NAN;
     }
@@ -46,7 +56,8 @@ pub fn two_sided_p(t: f64, df: f64) -> f64 {
 
 /// How the df of each coefficient is obtained.
 pub enum DegreesOfFreedom<'a> {
-    /// Ordinary least squares: `n − p` for every coefficient (R's `lm`).
+    /// The same df for every coefficient: `n − p` for ordinary least squares (R's `lm`), or
+    /// infinity for z tests (lavaan's ML regressions).
     Residual(f64),
     /// Satterthwaite's approximation (lmerTest).
     Satterthwaite(&'a Satterthwaite),
@@ -91,5 +102,9 @@ mod tests {
         assert!((two_sided_p(2.5, 17.0) - 0.022_947_806_986_384_9).abs() < 1e-12);
         assert!((two_sided_p(-2.5, 17.0) - 0.022_947_806_986_384_9).abs() < 1e-12);
         assert!(two_sided_p(1.0, 0.0).is_nan());
+        // R: print(2 * pnorm(-1.96), digits = 15) = 0.0499957902964409
+        let z = two_sided_p(1.96, f64::INFINITY);
+        // statrs's erfc agrees with R to about 1e-10 relative here.
+        assert!((z - 0.049_995_790_296_440_9).abs() < 1e-11, "{z}");
     }
 }

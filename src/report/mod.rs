@@ -9,8 +9,8 @@ mod tables;
 mod text;
 
 pub use results::{
-    DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow, GroupCounts, RandomRow,
-    ResidualRow,
+    BootstrapSummary, DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow,
+    GroupCounts, RandomRow, ResidualRow,
 };
 
 pub use across::across_values;

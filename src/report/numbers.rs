@@ -33,6 +33,8 @@ pub fn format_fixed(value: f64, decimals: usize) -> String {
         } else {
             text
         }
+    } else if value == f64::INFINITY {
+        "Inf".to_string()
     } else {
         "NA".to_string()
     }

@@ -20,7 +20,33 @@ pub struct FitReport {
     pub random: Vec<RandomRow>,
     pub residual: Vec<ResidualRow>,
     pub defined: Vec<DefinedRow>,
+    /// Indirect, direct and total effect and the proportion mediated (R's `mediate()`), when
+    /// the file defines an indirect and a total effect. Rows named `indirect`, `direct`,
+    /// `total`, `proportion mediated`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mediation: Vec<DefinedRow>,
+    /// Bootstrap intervals of the parameters, when the file asks for a bootstrap.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<BootstrapSummary>,
     pub data: DataSummary,
+}
+
+/// An `interval bootstrap(...)` or `interval parametric_bootstrap(...)` run: how it resampled,
+/// how many refits failed, and a percentile interval per parameter-table row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BootstrapSummary {
+    /// "cluster bootstrap resampling Subject", "row bootstrap", "parametric bootstrap".
+    pub method: String,
+    pub draws: usize,
+    pub level: f64,
+    pub seed: u64,
+    /// Refits that failed (an error, or a replicate missing a level or group).
+    pub failed: usize,
+    /// Refits that did not converge (left out of the intervals).
+    pub not_converged: usize,
+    /// Per parameter: the estimate, the bootstrap SD as `se`, the percentile interval, and in
+    /// `draws` the replicates used.
+    pub parameters: Vec<DefinedRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,10 +63,15 @@ pub struct FitSummary {
     pub ngroups: GroupCounts,
     pub converged: bool,
     pub singular: bool,
+    /// Deviance evaluations the optimizer used (lme4's `feval`).
     pub iterations: usize,
     /// The optimizer's name and what the convergence check found (for the text report).
     #[serde(skip)]
     pub optimizer: String,
+    /// How the fixed effects' SEs were computed when not model-based (`--se cr2`), for the
+    /// text report's header; the JSON says it in `warnings`.
+    #[serde(skip)]
+    pub standard_errors: Option<String>,
     pub warnings: Vec<String>,
 }
 

@@ -48,8 +48,10 @@ pub fn render(report: &FitReport) -> String {
     let has_random = !report.random.is_empty();
     let kind = if has_random {
         "Linear mixed model"
-    } else if report.residual.len() > 1 {
+    } else if report.residual.iter().any(|r| r.class.is_some()) {
         "Linear model with a residual variance per class"
+    } else if report.residual.len() > 1 {
+        "Linear equations (joint)"
     } else {
         "Linear model"
     };
@@ -83,9 +85,12 @@ pub fn render(report: &FitReport) -> String {
     ];
     out.push_str(&layout(&rows, &[true, true, true]));
     let status = if fit.converged {
-        format!("converged after {} iterations", fit.iterations)
+        format!("converged after {} deviance evaluations", fit.iterations)
     } else {
-        format!("DID NOT CONVERGE after {} iterations", fit.iterations)
+        format!(
+            "DID NOT CONVERGE after {} deviance evaluations",
+            fit.iterations
+        )
     };
     let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);
     if fit.singular {
@@ -116,11 +121,36 @@ pub fn render(report: &FitReport) -> String {
     render_fixed(report, &mut out);
     if !report.defined.is_empty() {
         out.push('\n');
-        render_defined(report, &mut out);
+        out.push_str("Defined parameters:\n");
+        render_defined(&report.defined, &mut out);
     }
-    if !fit.warnings.is_empty() {
+    if let Some(b) = &report.bootstrap {
         out.push('\n');
-        for warning in &fit.warnings {
+        let _ = writeln!(
+            out,
+            "Bootstrap ({}, {} draws, seed {}; {} failed, {} not converged):",
+            b.method, b.draws, b.seed, b.failed, b.not_converged
+        );
+        render_defined(&b.parameters, &mut out);
+    }
+    if !report.mediation.is_empty() {
+        out.push('\n');
+        out.push_str("Mediation (indirect = ACME, direct = ADE, as R's mediate()):\n");
+        render_defined(&report.mediation, &mut out);
+    }
+    // The header of the fixed effects already says how their SEs were computed.
+    let header_note = fit
+        .standard_errors
+        .as_ref()
+        .map(|how| format!("standard errors: {how}"));
+    let warnings: Vec<&String> = fit
+        .warnings
+        .iter()
+        .filter(|w| header_note.as_ref() != Some(*w))
+        .collect();
+    if !warnings.is_empty() {
+        out.push('\n');
+        for warning in warnings {
             let _ = writeln!(out, "warning: {warning}");
         }
     }
@@ -228,7 +258,10 @@ fn render_random(report: &FitReport, out: &mut String) {
 
 fn render_fixed(report: &FitReport, out: &mut String) {
     let multi = several_equations(report);
-    out.push_str("Fixed effects:\n");
+    match &report.fit.standard_errors {
+        Some(how) => out.push_str(&format!("Fixed effects (standard errors: {how}):\n")),
+        None => out.push_str("Fixed effects:\n"),
+    }
     let estimates: Vec<f64> = report.fixed.iter().map(|r| r.estimate).collect();
     let ses: Vec<f64> = report.fixed.iter().map(|r| r.se).collect();
     let dfs: Vec<f64> = report.fixed.iter().map(|r| r.df).collect();
@@ -237,13 +270,20 @@ fn render_fixed(report: &FitReport, out: &mut String) {
     let se_text = format_column(&ses, 5);
     let df_text = format_column(&dfs, 5);
     let t_text = format_column(&ts, 4);
+    // z tests (ML without random effects, as lavaan) have no df to show.
+    let z_tests = report.fixed.iter().all(|r| r.df == f64::INFINITY);
+    let (statistic, p_header) = if z_tests {
+        ("z value", "Pr(>|z|)")
+    } else {
+        ("t value", "Pr(>|t|)")
+    };
     let mut rows = vec![vec![
         String::new(),
         "Estimate".into(),
         "Std. Error".into(),
         "df".into(),
-        "t value".into(),
-        "Pr(>|t|)".into(),
+        statistic.into(),
+        p_header.into(),
     ]];
     let mut current: Option<&str> = None;
     for (k, row) in report.fixed.iter().enumerate() {
@@ -264,11 +304,15 @@ fn render_fixed(report: &FitReport, out: &mut String) {
             format_p(row.p),
         ]);
     }
+    if z_tests {
+        for row in rows.iter_mut().filter(|r| r.len() > 3) {
+            row.remove(3);
+        }
+    }
     out.push_str(&layout(&rows, &[false, true, true, true, true, true]));
 }
 
-fn render_defined(report: &FitReport, out: &mut String) {
-    out.push_str("Defined parameters:\n");
+fn render_defined(defined: &[super::DefinedRow], out: &mut String) {
     let mut rows = vec![vec![
         String::new(),
         "Estimate".into(),
@@ -277,10 +321,10 @@ fn render_defined(report: &FitReport, out: &mut String) {
         "CI upper".into(),
         "Interval".into(),
     ]];
-    let estimates: Vec<f64> = report.defined.iter().map(|d| d.estimate).collect();
+    let estimates: Vec<f64> = defined.iter().map(|d| d.estimate).collect();
     let estimate_text = format_column(&estimates, 5);
     let decimals = super::numbers::column_decimals(&estimates, 5);
-    for (k, d) in report.defined.iter().enumerate() {
+    for (k, d) in defined.iter().enumerate() {
         let cell = |v: Option<f64>| {
             v.map(|v| super::numbers::format_fixed(v, decimals))
                 .unwrap_or_else(|| "—".to_string())

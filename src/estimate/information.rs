@@ -1,0 +1,574 @@
+//! The asymptotic covariance of every parameter of a fit, in the rows of its `ParameterTable`:
+//! fixed effects β, random-effect covariance entries (σ²TT', raw variances and covariances) and
+//! residual variances per class.
+//!
+//! Owns the marginal log-likelihood as a function of those raw parameters and its numerical
+//! Hessian. It must not optimize or touch rows: it evaluates from the design's sufficient
+//! statistics.
+//!
+//! # The likelihood on the raw scale
+//!
+//! With V = ZΣZ' + R (R diagonal, σ²_c on the rows of residual class c) and r = y − Xβ,
+//!
+//! ```text
+//!   −2ℓ(β, Σ, σ²) = log|V| + n log 2π + r'V⁻¹r
+//!                 = log|V| + n log 2π + r̂² + ‖L'(β − β̂)‖²,   LL' = X'V⁻¹X
+//! ```
+//!
+//! where β̂ is the GLS estimate at (Σ, σ²) and r̂² its quadratic form. Two evaluations give
+//! log|V|, L, β̂ and r̂²:
+//!
+//! - **direct** (no random term, or one): V is block-diagonal by level, and per level, with
+//!   A = Z'R⁻¹Z and H = A^½, log|V_j| = log|R_j| + log|I + HΣH| and
+//!   [X y]'V_j⁻¹[X y] = [X y]'R⁻¹[X y] − B'(Σ − ΣH(I + HΣH)⁻¹HΣ)B with B = Z'R⁻¹[X y]. Σ is
+//!   never factored, so the likelihood stays defined wherever V is positive definite, also at
+//!   and around a singular optimum (a Σ with a zero eigenvalue, perturbed to an indefinite one).
+//! - **factored** (several random terms): T_k = chol(Σ_k/σ²_1), log δ_c = ½ log(σ²_c/σ²_1) and
+//!   one evaluation of the `ProfiledDeviance`: log|V| = log|L_Z|² + n log σ²_1 − Σ n_c log w_c,
+//!   X'V⁻¹X = L_X L_X'/σ²_1, r̂² = r²/σ²_1. It needs every Σ_k positive definite.
+//!
+//! # What is returned
+//!
+//! **ML fits**: the inverse observed information, (−∂²ℓ/∂ϑ∂ϑ')⁻¹ over all rows ϑ at the
+//! optimum, from numDeriv-style Richardson second differences (`infer::numeric_derivatives`).
+//! The β block differs from lme4's `vcov` (the conditional σ²(X'V⁻¹X)⁻¹) by the β–variance
+//! cross terms of the observed information, as in lavaan's or nlme's observed-information SEs.
+//! At a boundary optimum (a singular Σ, as the 1-1-1 mediation fit) the gradient in the
+//! covariance entries is not zero (the likelihood rises into indefinite Σ); the result is still
+//! the curvature there, which is what R's numDeriv on the written-out likelihood gives.
+//!
+//! **REML fits**: the REML criterion does not contain β, so the ML computation at REML estimates
+//! would mix two criteria. Instead: Cov(β) is lme4's `vcov`, σ²(X'V⁻¹X)⁻¹ at the REML estimates;
+//! the variance block is the inverse of the Hessian of the REML log-likelihood
+//! ℓ_R = −½[log|V| + log|X'V⁻¹X| + (n − p) log 2π + r̂²] in the raw variance parameters (the
+//! information lmerTest uses for Satterthwaite's df, on the raw scale); β and the variance
+//! parameters are uncorrelated (their expected information is block-diagonal, and the REML
+//! criterion has no β to correlate with).
+//!
+//! The inverse goes through a symmetric eigen decomposition; an information that is not positive
+//! definite (an optimum at a boundary where the likelihood still rises outside the parameter
+//! space, or a parameter the data do not identify) is an error naming the worst direction.
+
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+
+use crate::design::Design;
+use crate::infer::numeric_derivatives::hessian;
+use crate::parameters::{ParameterKind, ParameterTable};
+use crate::syntax::ast::Method;
+
+use super::deviance::ProfiledDeviance;
+use super::fit::Fit;
+
+/// Where one row of the parameter table sits in the likelihood's parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Beta(usize),
+    /// (term, row, column) of Σ_k; off-diagonal entries fill both triangles.
+    Covariance(usize, usize, usize),
+    Residual(usize),
+}
+
+/// The parameters unpacked from a vector in table order.
+struct Unpacked {
+    beta: DVector<f64>,
+    sigma: Vec<DMatrix<f64>>,
+    residual: Vec<f64>,
+}
+
+/// log|V|, the Cholesky factor of X'V⁻¹X, β̂ and the GLS quadratic form r̂² at one (Σ, σ²).
+#[derive(Debug, Clone)]
+struct Marginal {
+    log_det_v: f64,
+    lx: DMatrix<f64>,
+    beta_hat: DVector<f64>,
+    r2: f64,
+}
+
+/// The per-level statistics of the one random term, for the direct path.
+struct Level {
+    /// (class, Z'Z q×q, Z'[X y] q×m), column-major.
+    blocks: Vec<(usize, Vec<f64>, Vec<f64>)>,
+}
+
+enum Path {
+    Direct {
+        /// q of the one random term (0 without one).
+        q: usize,
+        levels: Vec<Level>,
+    },
+    Factored(Box<ProfiledDeviance>),
+}
+
+/// The marginal (ML) and restricted (REML) log-likelihoods of a design as functions of the raw
+/// parameters, ordered as the rows of a `ParameterTable`.
+pub struct RawLikelihood {
+    slots: Vec<Slot>,
+    /// The table's names of the rows, for messages.
+    names: Vec<String>,
+    p: usize,
+    q: Vec<usize>,
+    n_class: Vec<usize>,
+    xy: Vec<Vec<f64>>,
+    path: Path,
+}
+
+impl RawLikelihood {
+    /// Lay the table's rows onto the design. Fails when the table does not describe this design.
+    pub fn new(design: &Design, table: &ParameterTable) -> Result<Self, String> {
+        if design.latent.is_some() {
+            return Err(
+                "a random coefficient as a predictor: the joint likelihood is \
+                        `estimate::fit_latent`'s, whose `LatentFit::covariance` is this matrix"
+                    .to_string(),
+            );
+        }
+        let stats = &design.stats;
+        let p = stats.p;
+        let q: Vec<usize> = stats.factors.iter().map(|f| f.q).collect();
+        let nclass = stats.n.len();
+        let mut slots = Vec::with_capacity(table.len());
+        let (mut nbeta, mut nresidual) = (0, 0);
+        for (index, row) in table.rows.iter().enumerate() {
+            let slot = match (&row.kind, row.term) {
+                (ParameterKind::Fixed { .. }, _) => {
+                    nbeta += 1;
+                    Slot::Beta(nbeta - 1)
+                }
+                (ParameterKind::Residual { .. }, _) => {
+                    nresidual += 1;
+                    Slot::Residual(nresidual - 1)
+                }
+                (ParameterKind::Variance { .. } | ParameterKind::Covariance { .. }, Some(t)) => {
+                    Slot::Covariance(t.0, t.1, t.2)
+                }
+                _ => {
+                    return Err(format!(
+                        "internal: parameter `{}` names no random term",
+                        table.name(index)
+                    ))
+                }
+            };
+            slots.push(slot);
+        }
+        if nbeta != p || nresidual != nclass {
+            return Err(format!(
+                "internal: the parameter table has {nbeta} fixed effects and {nresidual} residual \
+                 variances, the design {p} and {nclass}"
+            ));
+        }
+        // Every free entry of every Σ_k exactly once: the lower triangle of a correlated term,
+        // the diagonal of an uncorrelated one.
+        for (k, term) in design.random.iter().enumerate() {
+            for j in 0..q[k] {
+                for i in j..q[k] {
+                    let wanted = i == j || term.correlated;
+                    let found = slots
+                        .iter()
+                        .filter(|s| **s == Slot::Covariance(k, i, j))
+                        .count();
+                    if found != usize::from(wanted) {
+                        return Err(format!(
+                            "internal: the parameter table has entry ({i}, {j}) of random term \
+                             `{}` {found} times",
+                            term.name
+                        ));
+                    }
+                }
+            }
+        }
+        if slots
+            .iter()
+            .any(|s| matches!(*s, Slot::Covariance(k, i, j) if k >= q.len() || i >= q[k] || j > i))
+        {
+            return Err("internal: a parameter-table row is outside its random term".into());
+        }
+
+        let path = if stats.factors.len() <= 1 {
+            let levels = stats
+                .factors
+                .first()
+                .map(|f| {
+                    (0..f.nlevels)
+                        .map(|j| Level {
+                            blocks: f.blocks[f.level_start[j]..f.level_start[j + 1]]
+                                .iter()
+                                .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
+                                .collect(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Path::Direct {
+                q: q.first().copied().unwrap_or(0),
+                levels,
+            }
+        } else {
+            Path::Factored(Box::new(ProfiledDeviance::new(design, Method::Ml)))
+        };
+        Ok(RawLikelihood {
+            slots,
+            names: (0..table.len()).map(|i| table.name(i)).collect(),
+            p,
+            q,
+            n_class: stats.n.clone(),
+            xy: stats.xy.clone(),
+            path,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Whether row `i` of the table is a fixed effect.
+    pub fn is_fixed(&self, i: usize) -> bool {
+        matches!(self.slots[i], Slot::Beta(_))
+    }
+
+    fn nobs(&self) -> f64 {
+        self.n_class.iter().sum::<usize>() as f64
+    }
+
+    fn unpack(&self, params: &[f64]) -> Result<Unpacked, String> {
+        if params.len() != self.slots.len() {
+            return Err(format!(
+                "internal: {} parameters given, {} expected",
+                params.len(),
+                self.slots.len()
+            ));
+        }
+        let mut u = Unpacked {
+            beta: DVector::zeros(self.p),
+            sigma: self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect(),
+            residual: vec![0.0; self.n_class.len()],
+        };
+        for (slot, &v) in self.slots.iter().zip(params) {
+            match *slot {
+                Slot::Beta(i) => u.beta[i] = v,
+                Slot::Covariance(k, i, j) => {
+                    u.sigma[k][(i, j)] = v;
+                    u.sigma[k][(j, i)] = v;
+                }
+                Slot::Residual(c) => u.residual[c] = v,
+            }
+        }
+        if params.iter().any(|v| !v.is_finite()) {
+            return Err("a parameter is not finite".into());
+        }
+        if u.residual.iter().any(|&s| s <= 0.0) {
+            return Err("a residual variance is not positive".into());
+        }
+        Ok(u)
+    }
+
+    fn marginal(&self, u: &Unpacked) -> Result<Marginal, String> {
+        match &self.path {
+            Path::Direct { q, levels } => self.direct(*q, levels, u),
+            Path::Factored(deviance) => self.factored(deviance, u),
+        }
+    }
+
+    fn direct(&self, q: usize, levels: &[Level], u: &Unpacked) -> Result<Marginal, String> {
+        let m = self.p + 1;
+        let inv: Vec<f64> = u.residual.iter().map(|s| 1.0 / s).collect();
+        let mut s = DMatrix::zeros(m, m);
+        for (c, xy) in self.xy.iter().enumerate() {
+            s += DMatrix::from_column_slice(m, m, xy) * inv[c];
+        }
+        let mut log_det_v: f64 = self
+            .n_class
+            .iter()
+            .zip(&u.residual)
+            .map(|(n, s2)| *n as f64 * s2.ln())
+            .sum();
+        if let Some(sigma) = u.sigma.first() {
+            for level in levels {
+                let mut a = DMatrix::zeros(q, q);
+                let mut b = DMatrix::zeros(q, m);
+                for (c, zz, zxy) in &level.blocks {
+                    a += DMatrix::from_column_slice(q, q, zz) * inv[*c];
+                    b += DMatrix::from_column_slice(q, m, zxy) * inv[*c];
+                }
+                let eigen = SymmetricEigen::new(a);
+                let root = eigen.eigenvalues.map(|l| l.max(0.0).sqrt());
+                let h = &eigen.eigenvectors
+                    * DMatrix::from_diagonal(&root)
+                    * eigen.eigenvectors.transpose();
+                let hs = &h * sigma;
+                let mut n = &hs * &h;
+                for i in 0..q {
+                    n[(i, i)] += 1.0;
+                }
+                let n = symmetrise(n);
+                let chol = n.cholesky().ok_or_else(|| {
+                    "the marginal covariance V = ZΣZ' + R is not positive definite".to_string()
+                })?;
+                log_det_v += 2.0 * chol.l().diagonal().iter().map(|d| d.ln()).sum::<f64>();
+                let sb = sigma * &b;
+                let g = chol
+                    .l()
+                    .solve_lower_triangular(&(&h * &sb))
+                    .ok_or("internal: a singular triangular factor")?;
+                s -= b.transpose() * &sb - g.transpose() * g;
+            }
+        }
+        let s = symmetrise(s);
+        let chol = s
+            .cholesky()
+            .ok_or("[X y]'V⁻¹[X y] is not positive definite: X is rank deficient")?;
+        let l = chol.l();
+        let p = self.p;
+        let lx = l.view((0, 0), (p, p)).into_owned();
+        let c = DVector::from_iterator(p, (0..p).map(|j| l[(p, j)]));
+        let beta_hat = lx
+            .transpose()
+            .solve_upper_triangular(&c)
+            .ok_or("X'V⁻¹X is singular")?;
+        Ok(Marginal {
+            log_det_v,
+            lx,
+            beta_hat,
+            r2: l[(p, p)] * l[(p, p)],
+        })
+    }
+
+    fn factored(&self, deviance: &ProfiledDeviance, u: &Unpacked) -> Result<Marginal, String> {
+        let s2 = u.residual[0];
+        let mut x = Vec::with_capacity(deviance.nparams());
+        for (k, sigma) in u.sigma.iter().enumerate() {
+            let correlated = self
+                .slots
+                .iter()
+                .any(|s| matches!(*s, Slot::Covariance(kk, i, j) if kk == k && i != j));
+            let relative = sigma / s2;
+            if correlated {
+                let t = relative.clone().cholesky().ok_or_else(|| {
+                    format!(
+                        "random term {}'s covariance matrix is not positive definite (needed \
+                         with several random terms)",
+                        k + 1
+                    )
+                })?;
+                let t = t.l();
+                for j in 0..t.ncols() {
+                    for i in j..t.nrows() {
+                        x.push(t[(i, j)]);
+                    }
+                }
+            } else {
+                for i in 0..relative.nrows() {
+                    if relative[(i, i)] < 0.0 {
+                        return Err(format!("random term {}'s variance is negative", k + 1));
+                    }
+                    x.push(relative[(i, i)].sqrt());
+                }
+            }
+        }
+        for s in &u.residual[1..] {
+            x.push(0.5 * (s / s2).ln());
+        }
+        let e = deviance
+            .evaluate(&x)
+            .map_err(|e| format!("the likelihood cannot be evaluated: {e:?}"))?;
+        Ok(Marginal {
+            log_det_v: e.ld_l2 + self.nobs() * s2.ln() + e.weight_term,
+            lx: e.lx / s2.sqrt(),
+            beta_hat: e.beta,
+            r2: e.pwrss / s2,
+        })
+    }
+
+    /// −2 log-likelihood (ML) at `params`, a vector over the table's rows.
+    pub fn ml_deviance(&self, params: &[f64]) -> Result<f64, String> {
+        let u = self.unpack(params)?;
+        let m = self.marginal(&u)?;
+        let d = m.lx.transpose() * (&u.beta - &m.beta_hat);
+        Ok(m.log_det_v + self.nobs() * (2.0 * std::f64::consts::PI).ln() + m.r2 + d.norm_squared())
+    }
+
+    /// The REML criterion (−2 restricted log-likelihood, lme4's scale) at `params`; the rows of
+    /// fixed effects are ignored.
+    pub fn reml_criterion(&self, params: &[f64]) -> Result<f64, String> {
+        let u = self.unpack(params)?;
+        let m = self.marginal(&u)?;
+        let ld_x = 2.0 * m.lx.diagonal().iter().map(|d| d.ln()).sum::<f64>();
+        Ok(m.log_det_v
+            + ld_x
+            + (self.nobs() - self.p as f64) * (2.0 * std::f64::consts::PI).ln()
+            + m.r2)
+    }
+}
+
+fn symmetrise(m: DMatrix<f64>) -> DMatrix<f64> {
+    (&m + m.transpose()) * 0.5
+}
+
+/// The asymptotic covariance of all parameters, indexed by `table`'s rows (see the module doc
+/// for what ML and REML fits give). Err when the likelihood cannot be evaluated around the
+/// estimates or the information is not positive definite.
+pub fn parameter_covariance(
+    design: &Design,
+    fit: &Fit,
+    table: &ParameterTable,
+) -> Result<DMatrix<f64>, String> {
+    RawLikelihood::new(design, table)?.covariance_at(&table.estimates(), fit.method)
+}
+
+impl RawLikelihood {
+    /// The observed information −∂²ℓ/∂ϑ∂ϑ' of the ML log-likelihood at `at`, over all rows
+    /// (half the numerical Hessian of −2ℓ).
+    pub fn ml_information(&self, at: &[f64]) -> Result<DMatrix<f64>, String> {
+        let all: Vec<usize> = (0..at.len()).collect();
+        Ok(criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))? * 0.5)
+    }
+
+    /// The asymptotic covariance of all parameters at `at` (a vector over the table's rows) for
+    /// estimates by `method`: at the estimates, `parameter_covariance`; elsewhere, the same
+    /// recipe (for comparing with a reference's numbers at the reference's estimates).
+    pub fn covariance_at(&self, at: &[f64], method: Method) -> Result<DMatrix<f64>, String> {
+        let n = at.len();
+        let all: Vec<usize> = (0..n).collect();
+        match method {
+            Method::Ml => {
+                let h = self.ml_information(at)? * 2.0;
+                inverse_information(&h, &self.names, &all)
+            }
+            Method::Reml => {
+                let fixed: Vec<usize> = (0..n).filter(|&i| self.is_fixed(i)).collect();
+                let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
+                let h = criterion_hessian(at, &variance, &mut |x| self.reml_criterion(x))?;
+                let cov_v = inverse_information(&h, &self.names, &variance)?;
+                // lme4's vcov: (X'V⁻¹X)⁻¹ = (LL')⁻¹ at these variance parameters.
+                let m = self.marginal(&self.unpack(at)?)?;
+                let p = self.p;
+                let li =
+                    m.lx.solve_lower_triangular(&DMatrix::identity(p, p))
+                        .ok_or("X'V⁻¹X is singular")?;
+                let cov_beta = li.tr_mul(&li);
+                let mut cov = DMatrix::zeros(n, n);
+                // Fixed rows are β in order (`new` checks one per column of X).
+                for (a, &i) in fixed.iter().enumerate() {
+                    for (b, &j) in fixed.iter().enumerate() {
+                        cov[(i, j)] = cov_beta[(a, b)];
+                    }
+                }
+                for (a, &i) in variance.iter().enumerate() {
+                    for (b, &j) in variance.iter().enumerate() {
+                        cov[(i, j)] = cov_v[(a, b)];
+                    }
+                }
+                Ok(cov)
+            }
+        }
+    }
+}
+
+/// The Hessian of a −2 log-likelihood in the coordinates `free` of `at` (the others held).
+fn criterion_hessian(
+    at: &[f64],
+    free: &[usize],
+    criterion: &mut dyn FnMut(&[f64]) -> Result<f64, String>,
+) -> Result<DMatrix<f64>, String> {
+    let mut point = at.to_vec();
+    criterion(&point).map_err(|e| format!("at the estimates: {e}"))?;
+    let mut failure: Option<String> = None;
+    let x0: Vec<f64> = free.iter().map(|&i| at[i]).collect();
+    let h = hessian(
+        &mut |x: &[f64]| {
+            for (&i, &v) in free.iter().zip(x) {
+                point[i] = v;
+            }
+            match criterion(&point) {
+                Ok(v) => v,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                    f64::NAN
+                }
+            }
+        },
+        &x0,
+    );
+    if let Some(e) = failure {
+        return Err(format!("near the estimates: {e}"));
+    }
+    if h.iter().any(|v| !v.is_finite()) {
+        return Err("the Hessian of the log-likelihood is not finite".into());
+    }
+    Ok(h)
+}
+
+/// 2H⁻¹ for the Hessian H of −2ℓ in the coordinates `rows` of the table (the inverse of the
+/// information H/2), through a symmetric eigen decomposition; Err when H is not positive
+/// definite, naming the rows along its least-curved direction.
+fn inverse_information(
+    h: &DMatrix<f64>,
+    names: &[String],
+    rows: &[usize],
+) -> Result<DMatrix<f64>, String> {
+    let eigen = SymmetricEigen::new(symmetrise(h.clone()));
+    let largest = eigen
+        .eigenvalues
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b.abs()));
+    let threshold = largest * f64::EPSILON * h.nrows() as f64;
+    if let Some((k, &value)) = eigen
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .filter(|(_, &v)| v <= threshold)
+    {
+        let v = eigen.eigenvectors.column(k);
+        let mut involved: Vec<(f64, usize)> = (0..rows.len())
+            .map(|a| (v[a].abs(), a))
+            .filter(|(w, _)| *w > 0.1)
+            .collect();
+        involved.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let names: Vec<String> = involved
+            .iter()
+            .map(|&(_, a)| format!("`{}`", names[rows[a]]))
+            .collect();
+        return Err(format!(
+            "the information matrix is not positive definite (eigenvalue {value:.3e}): the \
+             log-likelihood is not curved downwards along {}; the estimates may sit on a \
+             boundary or not be identified",
+            names.join(", ")
+        ));
+    }
+    let inv = eigen.eigenvalues.map(|l| 2.0 / l);
+    Ok(&eigen.eigenvectors * DMatrix::from_diagonal(&inv) * eigen.eigenvectors.transpose())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("p{i}")).collect()
+    }
+
+    #[test]
+    fn inverse_of_a_positive_definite_hessian() {
+        // H of −2ℓ = 2·information; the covariance is information⁻¹ = 2H⁻¹.
+        let h = DMatrix::from_row_slice(2, 2, &[4.0, 1.0, 1.0, 3.0]);
+        let cov = inverse_information(&h, &names(2), &[0, 1]).unwrap();
+        let want = h.clone().try_inverse().unwrap() * 2.0;
+        assert!((cov - want).abs().max() < 1e-14);
+    }
+
+    #[test]
+    fn indefinite_hessian_names_the_direction() {
+        // Curved upwards along p1 and p2 together, downwards along their difference.
+        let h = DMatrix::from_row_slice(3, 3, &[5.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 2.0, 1.0]);
+        let err = inverse_information(&h, &names(4), &[0, 2, 3]).unwrap_err();
+        assert!(err.contains("not positive definite"), "{err}");
+        assert!(err.contains("`p2`") && err.contains("`p3`"), "{err}");
+        assert!(!err.contains("`p0`"), "{err}");
+        let singular = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 1.0, 1.0]);
+        assert!(inverse_information(&singular, &names(2), &[0, 1]).is_err());
+    }
+}

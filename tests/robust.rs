@@ -1,0 +1,247 @@
+//! Robust inference: CR0/CR2 cluster-robust SEs against clubSandwich (tests/reference/robust.json),
+//! and the bootstraps' reproducibility.
+
+mod common;
+
+use common::{close, load_csv, reference, set_reference, spec};
+use tandem::design::{self, observation_rows};
+use tandem::estimate;
+use tandem::infer::cluster_robust::{cluster_robust, Adjustment, ClusterRobust};
+use tandem::prepare::AnalysisFrame;
+use tandem::syntax::ast::Method;
+
+fn robust(frame: &AnalysisFrame, formula: &str, adjustment: Adjustment) -> ClusterRobust {
+    let spec = spec(formula, Method::Reml);
+    let design = design::build(&spec, frame).unwrap();
+    let fit = estimate::fit(&design, Method::Reml).unwrap();
+    let rows = observation_rows(&spec, frame).unwrap();
+    let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
+    cluster_robust(&rows, &fit, &names, adjustment).unwrap()
+}
+
+fn check_se(result: &ClusterRobust, key: &str) {
+    let expected = reference("robust.json", key);
+    let se = result.se();
+    let want: Vec<f64> = expected["se"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(se.len(), want.len(), "{key}");
+    for (i, (got, want)) in se.iter().zip(&want).enumerate() {
+        eprintln!(
+            "{key} se[{i}]: {got} vs {want} (rel {:.1e})",
+            (got - want).abs() / want
+        );
+        assert!(close(*got, *want, 1e-3), "{key} se[{i}]: {got} vs {want}");
+    }
+}
+
+fn orthodont() -> AnalysisFrame {
+    let mut frame = load_csv("lme4/orthodont.csv");
+    set_reference(&mut frame, "Sex", "Male");
+    frame
+}
+
+const SLEEPSTUDY: &str = "Reaction ~ Days + (Days | Subject)";
+const ORTHODONT: &str = "distance ~ age * Sex + (age | Subject)";
+
+#[test]
+fn sleepstudy_cr2_matches_club_sandwich() {
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let result = robust(&frame, SLEEPSTUDY, Adjustment::Cr2);
+    assert_eq!(result.cluster, "Subject");
+    assert_eq!(result.clusters, 18);
+    check_se(&result, "sleepstudy_reml_CR2");
+}
+
+#[test]
+fn sleepstudy_cr0_matches_club_sandwich() {
+    let frame = load_csv("lme4/sleepstudy.csv");
+    check_se(
+        &robust(&frame, SLEEPSTUDY, Adjustment::Cr0),
+        "sleepstudy_reml_CR0",
+    );
+}
+
+#[test]
+fn orthodont_cr2_matches_club_sandwich() {
+    check_se(
+        &robust(&orthodont(), ORTHODONT, Adjustment::Cr2),
+        "orthodont_reml_CR2",
+    );
+}
+
+/// clubSandwich's Satterthwaite df, from R (clubSandwich 0.5.8):
+/// `coef_test(fit, vcov = "CR2", test = "Satterthwaite")$df_Satt`.
+#[test]
+fn cr2_satterthwaite_df_matches_club_sandwich() {
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let sleep = robust(&frame, SLEEPSTUDY, Adjustment::Cr2);
+    for df in &sleep.df {
+        assert!(close(*df, 17.0, 1e-6), "sleepstudy df {df}");
+    }
+    let ortho = robust(&orthodont(), ORTHODONT, Adjustment::Cr2);
+    let want = [15.0, 15.0, 21.65346535, 21.65346535];
+    for (got, want) in ortho.df.iter().zip(want) {
+        assert!(close(*got, want, 1e-6), "orthodont df {got} vs {want}");
+    }
+}
+
+/// `tandem fit --se cr2 --format json` on the model file: the JSON's SEs are clubSandwich's CR2
+/// and its warnings say so.
+#[test]
+fn fit_with_se_cr2_reports_cr2() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let options = FitOptions {
+        format: Format::Json,
+        robust_se: true,
+        ..FitOptions::default()
+    };
+    let outcome = fit_file(
+        &common::root().join("models/lme4/orthodont.tandem"),
+        &options,
+    );
+    assert!(outcome.success, "{}", outcome.stderr);
+    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let expected = reference("robust.json", "orthodont_reml_CR2");
+    let fixed = json["fixed"].as_array().unwrap();
+    assert_eq!(fixed.len(), 4);
+    for (row, (term, se)) in fixed.iter().zip(
+        expected["term"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(expected["se"].as_array().unwrap()),
+    ) {
+        assert_eq!(row["term"], *term);
+        let (got, want) = (row["se"].as_f64().unwrap(), se.as_f64().unwrap());
+        assert!(close(got, want, 1e-3), "{term}: {got} vs {want}");
+    }
+    let warnings = json["fit"]["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("CR2 cluster-robust over Subject")),
+        "{warnings:?}"
+    );
+}
+
+mod bootstraps {
+    use super::common::{load_csv, spec};
+    use tandem::design;
+    use tandem::estimate;
+    use tandem::infer::bootstrap::{bootstrap, Bootstrap, Replicate, Resampling, Settings};
+    use tandem::parameters::ParameterTable;
+    use tandem::prepare::AnalysisFrame;
+    use tandem::syntax::ast::Method;
+
+    const SLEEPSTUDY: &str = "Reaction ~ Days + (Days | Subject)";
+
+    fn refit(formula: &str, frame: &AnalysisFrame) -> Result<Replicate, String> {
+        let spec = spec(formula, Method::Reml);
+        let design = design::build(&spec, frame).map_err(|d| d[0].message.clone())?;
+        let fit = estimate::fit(&design, Method::Reml).map_err(|d| d[0].message.clone())?;
+        Ok(Replicate {
+            values: ParameterTable::from_fit(&spec, &design, &fit).estimates(),
+            converged: fit.converged,
+        })
+    }
+
+    fn run(threads: usize, resampling: impl Fn(&estimate::Fit) -> bool) -> Bootstrap {
+        let frame = load_csv("lme4/sleepstudy.csv");
+        let spec = spec(SLEEPSTUDY, Method::Reml);
+        let design = design::build(&spec, &frame).unwrap();
+        let fit = estimate::fit(&design, Method::Reml).unwrap();
+        let how = if resampling(&fit) {
+            Resampling::Parametric(&fit)
+        } else {
+            Resampling::Clusters("Subject")
+        };
+        let settings = Settings {
+            draws: 20,
+            level: 0.95,
+            seed: 7,
+            progress: None,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            bootstrap(&spec, &frame, how, &settings, 6, |f| refit(SLEEPSTUDY, f)).unwrap()
+        })
+    }
+
+    #[test]
+    fn cluster_bootstrap_is_identical_for_one_and_two_threads() {
+        let one = run(1, |_| false);
+        let two = run(2, |_| false);
+        assert_eq!(one, two);
+        assert_eq!(one.failed + one.not_converged, 0);
+        // The replicates differ from each other (the seed streams are not all the same).
+        let days: Vec<f64> = one
+            .replicates
+            .iter()
+            .map(|r| r.as_ref().unwrap().values[1])
+            .collect();
+        assert!(days.windows(2).all(|w| w[0] != w[1]), "{days:?}");
+    }
+
+    #[test]
+    fn parametric_bootstrap_is_identical_for_one_and_two_threads() {
+        let one = run(1, |_| true);
+        let two = run(2, |_| true);
+        assert_eq!(one, two);
+        assert_eq!(one.failed + one.not_converged, 0);
+        // Simulated data centre on the fitted model: the mean Days slope over replicates is
+        // within 3 bootstrap SEs / sqrt(draws) of the estimate 10.467.
+        let days: Vec<f64> = one
+            .replicates
+            .iter()
+            .map(|r| r.as_ref().unwrap().values[1])
+            .collect();
+        let mean = days.iter().sum::<f64>() / days.len() as f64;
+        let bound = 3.0 * one.sd[1] / (days.len() as f64).sqrt();
+        assert!((mean - 10.4673).abs() < bound, "{mean} ± {bound}");
+    }
+
+    /// Each drawn batch is a new batch and brings three new samples, even when drawn twice:
+    /// every replicate has 10 batches and 30 samples (`sample` is nested in `batch`).
+    #[test]
+    fn drawn_groups_get_new_ids_in_nested_columns() {
+        let frame = load_csv("lme4/pastes.csv");
+        let formula = "strength ~ 1 + (1 | batch) + (1 | sample)";
+        let spec = spec(formula, Method::Reml);
+        let settings = Settings {
+            draws: 12,
+            level: 0.95,
+            seed: 3,
+            progress: None,
+        };
+        let result = bootstrap(
+            &spec,
+            &frame,
+            Resampling::Clusters("batch"),
+            &settings,
+            2,
+            |f| {
+                let design = design::build(&spec, f).map_err(|d| d[0].message.clone())?;
+                Ok(Replicate {
+                    values: design
+                        .random
+                        .iter()
+                        .map(|t| t.levels.len() as f64)
+                        .collect(),
+                    converged: true,
+                })
+            },
+        )
+        .unwrap();
+        for r in &result.replicates {
+            assert_eq!(r.as_ref().unwrap().values, vec![10.0, 30.0]);
+        }
+    }
+}
