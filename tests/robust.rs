@@ -245,3 +245,44 @@ mod bootstraps {
         }
     }
 }
+
+/// `interval bootstrap(...)` through the pipeline with `--draws 16`: a percentile interval per
+/// parameter-table row in the JSON, reproducible from the seed, changed by `--seed`.
+#[test]
+fn fit_reports_bootstrap_intervals() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    for file in [
+        "sleepstudy_bootstrap.tandem",
+        "sleepstudy_parametric_bootstrap.tandem",
+    ] {
+        let path = common::root().join("tests/fixtures/robust").join(file);
+        let run = |seed: Option<u64>| {
+            let options = FitOptions {
+                format: Format::Json,
+                draws: Some(16),
+                seed,
+                ..FitOptions::default()
+            };
+            let outcome = fit_file(&path, &options);
+            assert!(outcome.success, "{file}: {}", outcome.stderr);
+            serde_json::from_str::<serde_json::Value>(&outcome.stdout).unwrap()["bootstrap"].clone()
+        };
+        let first = run(None);
+        assert_eq!(first["draws"], 16, "{file}");
+        assert_eq!(first["seed"], 1, "{file}");
+        assert_eq!(first["failed"], 0, "{file}");
+        let parameters = first["parameters"].as_array().unwrap();
+        assert_eq!(parameters.len(), 6, "{file}");
+        let days = &parameters[1];
+        assert_eq!(days["name"], "Reaction~Days");
+        let (lower, upper) = (
+            days["ci_lower"].as_f64().unwrap(),
+            days["ci_upper"].as_f64().unwrap(),
+        );
+        // The estimate 10.467 lies inside; the interval is a few SEs (1.55) wide, not more.
+        assert!(lower < 10.467 && 10.467 < upper, "{file}: {lower} {upper}");
+        assert!(upper - lower < 4.0 * 2.0 * 1.55, "{file}: {lower} {upper}");
+        assert_eq!(run(None), first, "{file}: same seed, same numbers");
+        assert_ne!(run(Some(2)), first, "{file}: another seed, other numbers");
+    }
+}
