@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{close, load_csv, reference, set_reference, spec};
+use common::{close, load_csv, reference, set_reference, spec, spec_with_residual};
 use tandem::design::{self, observation_rows};
 use tandem::estimate;
 use tandem::infer::cluster_robust::{cluster_robust, Adjustment, ClusterRobust};
@@ -285,4 +285,71 @@ fn fit_reports_bootstrap_intervals() {
         assert_eq!(run(None), first, "{file}: same seed, same numbers");
         assert_ne!(run(Some(2)), first, "{file}: another seed, other numbers");
     }
+}
+
+/// A residual variance per sex (nlme's varIdent): the working covariance carries the class
+/// weights. From R (nlme, clubSandwich 0.5.8):
+/// `f <- lme(distance ~ age * Sex, random = ~1 | Subject, weights = varIdent(form = ~1 | Sex))`,
+/// `coef_test(f, vcov = "CR2", test = "Satterthwaite")` and `vcovCR(f, type = "CR0")`.
+#[test]
+fn orthodont_varident_cr2_matches_club_sandwich_for_lme() {
+    let frame = orthodont();
+    let spec = spec_with_residual(
+        "distance ~ age * Sex + (1 | Subject)",
+        Method::Reml,
+        Some("Sex"),
+    );
+    let design = design::build(&spec, &frame).unwrap();
+    let fit = estimate::fit(&design, Method::Reml).unwrap();
+    let rows = observation_rows(&spec, &frame).unwrap();
+    let names = vec!["Subject".to_string()];
+    let cr2 = cluster_robust(&rows, &fit, &names, Adjustment::Cr2).unwrap();
+    let cr0 = cluster_robust(&rows, &fit, &names, Adjustment::Cr0).unwrap();
+    let se2 = [
+        1.209900295048,
+        0.101572916133,
+        1.429116948638,
+        0.121249143553,
+    ];
+    let df2 = [15.0, 15.0, 24.5647701693, 22.6317690294];
+    let se0 = [
+        1.1714809233235,
+        0.0983475531518,
+        1.3777850597666,
+        0.1168673017988,
+    ];
+    for i in 0..4 {
+        // The R values are printed to 12 significant digits; our optimum is nlme's to ~1e-9.
+        assert!(
+            close(cr2.se()[i], se2[i], 1e-8),
+            "CR2 se[{i}] {}",
+            cr2.se()[i]
+        );
+        assert!(close(cr2.df[i], df2[i], 1e-6), "CR2 df[{i}] {}", cr2.df[i]);
+        assert!(
+            close(cr0.se()[i], se0[i], 1e-8),
+            "CR0 se[{i}] {}",
+            cr0.se()[i]
+        );
+        eprintln!(
+            "varIdent: CR2 se {:.3e} df {:.3e} CR0 se {:.3e} (relative differences)",
+            (cr2.se()[i] - se2[i]).abs() / se2[i],
+            (cr2.df[i] - df2[i]).abs() / df2[i],
+            (cr0.se()[i] - se0[i]).abs() / se0[i]
+        );
+    }
+}
+
+/// Crossed random effects have no cluster that nests them: `--se cr2` says so and keeps the
+/// model-based SEs.
+#[test]
+fn cr2_refuses_crossed_random_effects() {
+    let frame = load_csv("lme4/penicillin.csv");
+    let spec = spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml);
+    let design = design::build(&spec, &frame).unwrap();
+    let fit = estimate::fit(&design, Method::Reml).unwrap();
+    let rows = observation_rows(&spec, &frame).unwrap();
+    let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
+    let why = cluster_robust(&rows, &fit, &names, Adjustment::Cr2).unwrap_err();
+    assert!(why.0.contains("not nested in `sample`"), "{}", why.0);
 }

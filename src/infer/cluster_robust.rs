@@ -21,6 +21,11 @@ use nalgebra::{DMatrix, DVector};
 use crate::design::ObservationRows;
 use crate::estimate::Fit;
 
+/// The largest cluster handled: CR2 needs the inverse square root of a dense n_j × n_j matrix
+/// per cluster (O(n_j³) work, O(n_j²) memory), so designs with huge clusters are refused with a
+/// message rather than left running.
+pub const MAX_CLUSTER_SIZE: usize = 3000;
+
 /// Which small-sample adjustment of the sandwich.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adjustment {
@@ -124,6 +129,13 @@ pub fn cluster_robust(
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); nclusters];
     for (i, &c) in cluster.iter().enumerate() {
         members[c].push(i);
+    }
+    let largest = members.iter().map(Vec::len).max().unwrap_or(0);
+    if largest > MAX_CLUSTER_SIZE {
+        return Err(NotAvailable(format!(
+            "a `{cluster_name}` cluster has {largest} observations; CR2 works with dense \
+             n_j × n_j matrices per cluster and is limited to {MAX_CLUSTER_SIZE}"
+        )));
     }
 
     // ΛΛ' per term, and δ² per class, on σ²'s scale.
