@@ -353,3 +353,34 @@ fn cr2_refuses_crossed_random_effects() {
     let why = cluster_robust(&rows, &fit, &names, Adjustment::Cr2).unwrap_err();
     assert!(why.0.contains("not nested in `sample`"), "{}", why.0);
 }
+
+/// The text and Markdown reports say in the fixed effects' header that the SEs are CR2, and show
+/// the bootstrap section; the CR2 note is not repeated as a warning in the text.
+#[test]
+fn text_and_markdown_reports_name_cr2_and_the_bootstrap() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap.tandem");
+    for format in [Format::Text, Format::Markdown] {
+        let options = FitOptions {
+            format,
+            robust_se: true,
+            draws: Some(8),
+            ..FitOptions::default()
+        };
+        let outcome = fit_file(&path, &options);
+        assert!(outcome.success, "{}", outcome.stderr);
+        let out = &outcome.stdout;
+        assert!(
+            out.contains(
+                "Fixed effects (standard errors: CR2 cluster-robust over Subject (18 clusters), \
+                 Satterthwaite df (clubSandwich))"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("Bootstrap (cluster bootstrap resampling Subject, 8 draws, seed 1; 0 failed, 0 not converged)"),
+            "{out}"
+        );
+        assert!(!out.contains("warning: standard errors"), "{out}");
+    }
+}
