@@ -490,7 +490,6 @@ fn fit_once(
     let spec = &session.checked.spec;
     let method = options.method.unwrap_or(spec.method);
     let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
-    let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
     let mut warnings: Vec<String> = session
         .checked
         .warnings
@@ -498,9 +497,29 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let mut tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+    let (fit, mut tests) = if design.latent.is_some() {
+        // A random coefficient as a predictor: joint ML, z tests from the covariance of all
+        // parameters (as Mplus and lavaan report them).
+        let joint = estimate::fit_latent(&design, method).map_err(|d| session.model.render(&d))?;
+        let tests = infer::coefficient_tests(
+            &joint.fit.beta,
+            &joint.fit.beta_covariance,
+            &DegreesOfFreedom::Residual(f64::INFINITY),
+        );
+        (joint.fit, tests)
+    } else {
+        let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+        (fit, tests)
+    };
+
     let mut standard_errors = None;
-    if options.robust_se {
+    if options.robust_se && design.latent.is_some() {
+        warnings.push(
+            "--se cr2 is not available for a random coefficient as a predictor; the standard errors are model-based"
+                .to_string(),
+        );
+    } else if options.robust_se {
         match robust_tests(spec, &frame, &design, &fit, &tests) {
             Ok((robust, note)) => {
                 tests = robust;

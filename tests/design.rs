@@ -161,15 +161,25 @@ fn nested_terms_get_lme4_names_and_level_counts() {
 fn unsupported_parameters_are_diagnostics() {
     let frame = load_csv("lme4/sleepstudy.csv");
     let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
-    s.equations[0].outcome_kind = OutcomeKind::RandomCoefficient;
     s.residual[0].correlated_within = Some("Subject".into());
     let errors = design::build(&s, &frame).unwrap_err();
     let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
         messages,
+        ["`correlated within` residuals is not supported yet"]
+    );
+
+    // A random-coefficient outcome whose label names no random effect (the checker prevents
+    // this; the design still says so rather than panicking).
+    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    s.equations[0].outcome_kind = OutcomeKind::RandomCoefficient;
+    let errors = design::build(&s, &frame).unwrap_err();
+    let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
         [
-            "a random coefficient (`Reaction`) as an outcome is not supported yet",
-            "`correlated within` residuals is not supported yet",
+            "`Reaction` labels no random effect",
+            "a random effect in a group-level equation is not supported yet"
         ]
     );
 

@@ -3,6 +3,8 @@
 //! numDeriv Hessian of the sleepstudy likelihood written out directly
 //! (tests/reference/scripts/information_sleepstudy.R), and the 1-1-1 mediation reference.
 
+mod common;
+
 use std::path::Path;
 
 use nalgebra::{DMatrix, DVector};
@@ -335,8 +337,27 @@ fn mediation_111_ml() {
         );
     }
 
+    // The β block of the numerical information is X'V⁻¹X exactly (−2ℓ is quadratic in β):
+    // the inverse of lme4's vcov at the optimum.
+    let information = likelihood.ml_information(&f.table.estimates()).unwrap();
+    let xvx = f.fit.beta_covariance.clone().try_inverse().unwrap();
+    let p = xvx.nrows();
+    for i in 0..p {
+        for j in 0..p {
+            let scale = (xvx[(i, i)] * xvx[(j, j)]).sqrt();
+            assert!(
+                (information[(i, j)] - xvx[(i, j)]).abs() < 1e-8 * scale,
+                "information[{i},{j}] {} vs X'V⁻¹X {}",
+                information[(i, j)],
+                xvx[(i, j)]
+            );
+        }
+    }
+
     // At our optimum (higher loglik, on the boundary) they differ a little.
+    let started = std::time::Instant::now();
     let cov = parameter_covariance(&f.design, &f.fit, &f.table).unwrap();
+    eprintln!("parameter_covariance: {:.1?}", started.elapsed());
     let s = se(&cov);
     for (name, i, key) in keys {
         eprintln!(
@@ -347,4 +368,44 @@ fn mediation_111_ml() {
     }
     assert!((s[a] - mc["se_a"].as_f64().unwrap()).abs() < 2e-2);
     assert!((s[b] - mc["se_b"].as_f64().unwrap()).abs() < 2e-2);
+}
+
+#[test]
+fn without_fixed_effects_ml_and_reml_coincide() {
+    let frame = common::load_csv("lme4/sleepstudy.csv");
+    let formula = "Reaction ~ 0 + (1 | Subject)";
+    let spec = common::spec(formula, Method::Ml);
+    let design = design::build(&spec, &frame).unwrap();
+    let ml = fit(&design, Method::Ml).unwrap();
+    let table = ParameterTable::from_fit(&spec, &design, &ml);
+    assert_eq!(table.len(), 2);
+    let likelihood = RawLikelihood::new(&design, &table).unwrap();
+    let at = table.estimates();
+    assert!((likelihood.ml_deviance(&at).unwrap() - ml.deviance).abs() < 1e-8);
+    assert!((likelihood.reml_criterion(&at).unwrap() - ml.deviance).abs() < 1e-8);
+    let by_ml = likelihood.covariance_at(&at, Method::Ml).unwrap();
+    let by_reml = likelihood.covariance_at(&at, Method::Reml).unwrap();
+    assert!((by_ml - by_reml).abs().max() < 1e-12);
+}
+
+#[test]
+fn bad_parameters_are_errors_not_panics() {
+    let f = fit_model("lme4/sleepstudy_uncorrelated.tandem", Some(Method::Ml));
+    let likelihood = RawLikelihood::new(&f.design, &f.table).unwrap();
+    let mut at = f.table.estimates();
+    assert!(likelihood.ml_deviance(&at[1..]).is_err());
+    // Two random terms go through T = chol(Σ/σ²): a negative variance cannot.
+    at[2] = -1.0;
+    let err = likelihood.ml_deviance(&at).unwrap_err();
+    assert!(err.contains("negative"), "{err}");
+    at[2] = 500.0;
+    let last = at.len() - 1;
+    at[last] = 0.0;
+    assert!(likelihood.ml_deviance(&at).is_err());
+    at[last] = f64::NAN;
+    assert!(likelihood.ml_deviance(&at).is_err());
+
+    // A table of another model does not fit this design.
+    let other = fit_model("lme4/sleepstudy.tandem", Some(Method::Ml));
+    assert!(RawLikelihood::new(&f.design, &other.table).is_err());
 }

@@ -6,13 +6,17 @@
 
 mod columns;
 mod grouping;
+mod random_coefficients;
 mod rows;
 mod statistics;
 
 use crate::diagnostics::{Diagnostic, Location};
-use crate::model::{Coefficient, ModelSpec, OutcomeKind};
+use crate::model::{Coefficient, ModelSpec};
 use crate::prepare::AnalysisFrame;
 
+pub use random_coefficients::{
+    has_random_coefficients, GroupColumn, GroupObservation, LatentOutcome,
+};
 pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
@@ -33,6 +37,9 @@ pub struct Design {
     /// Observations used and dropped, per equation.
     pub equations: Vec<EquationObservations>,
     pub stats: SufficientStatistics,
+    /// The group-level equation with a latent random coefficient as a predictor, fitted jointly
+    /// with the level-1 rows (`estimate::fit_latent`); `None` for ordinary models.
+    pub latent: Option<LatentOutcome>,
 }
 
 impl Design {
@@ -97,6 +104,9 @@ pub struct EquationObservations {
 
 /// Build the design of `spec` on `frame` and accumulate its sufficient statistics in one pass.
 pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
+    if has_random_coefficients(spec) {
+        return random_coefficients::build(spec, frame);
+    }
     let mut errors = unsupported(spec);
     if spec.equations.is_empty() {
         errors.push(Diagnostic::error(
@@ -182,6 +192,7 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
             classes,
             equations: observations,
             stats,
+            latent: None,
         },
     )
 }
@@ -189,14 +200,6 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
 /// Parameters of features this engine does not fit yet: reported, never silently ignored.
 fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for eq in &spec.equations {
-        if eq.outcome_kind == OutcomeKind::RandomCoefficient {
-            out.push(not_supported(
-                &format!("a random coefficient (`{}`) as an outcome", eq.outcome),
-                eq.span,
-            ));
-        }
-    }
     for r in &spec.residual {
         if r.correlated_within.is_some() {
             out.push(not_supported(

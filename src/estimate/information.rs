@@ -33,6 +33,9 @@
 //! optimum, from numDeriv-style Richardson second differences (`infer::numeric_derivatives`).
 //! The β block differs from lme4's `vcov` (the conditional σ²(X'V⁻¹X)⁻¹) by the β–variance
 //! cross terms of the observed information, as in lavaan's or nlme's observed-information SEs.
+//! At a boundary optimum (a singular Σ, as the 1-1-1 mediation fit) the gradient in the
+//! covariance entries is not zero (the likelihood rises into indefinite Σ); the result is still
+//! the curvature there, which is what R's numDeriv on the written-out likelihood gives.
 //!
 //! **REML fits**: the REML criterion does not contain β, so the ML computation at REML estimates
 //! would mix two criteria. Instead: Cov(β) is lme4's `vcov`, σ²(X'V⁻¹X)⁻¹ at the REML estimates;
@@ -409,6 +412,13 @@ pub fn parameter_covariance(
 }
 
 impl RawLikelihood {
+    /// The observed information −∂²ℓ/∂ϑ∂ϑ' of the ML log-likelihood at `at`, over all rows
+    /// (half the numerical Hessian of −2ℓ).
+    pub fn ml_information(&self, at: &[f64]) -> Result<DMatrix<f64>, String> {
+        let all: Vec<usize> = (0..at.len()).collect();
+        Ok(criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))? * 0.5)
+    }
+
     /// The asymptotic covariance of all parameters at `at` (a vector over the table's rows) for
     /// estimates by `method`: at the estimates, `parameter_covariance`; elsewhere, the same
     /// recipe (for comparing with a reference's numbers at the reference's estimates).
@@ -417,14 +427,14 @@ impl RawLikelihood {
         let all: Vec<usize> = (0..n).collect();
         match method {
             Method::Ml => {
-                let h = criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))?;
-                self.inverse_information(&h, &all)
+                let h = self.ml_information(at)? * 2.0;
+                inverse_information(&h, &self.names, &all)
             }
             Method::Reml => {
                 let fixed: Vec<usize> = (0..n).filter(|&i| self.is_fixed(i)).collect();
                 let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
                 let h = criterion_hessian(at, &variance, &mut |x| self.reml_criterion(x))?;
-                let cov_v = self.inverse_information(&h, &variance)?;
+                let cov_v = inverse_information(&h, &self.names, &variance)?;
                 // lme4's vcov: (X'V⁻¹X)⁻¹ = (LL')⁻¹ at these variance parameters.
                 let m = self.marginal(&self.unpack(at)?)?;
                 let p = self.p;
@@ -447,47 +457,6 @@ impl RawLikelihood {
                 Ok(cov)
             }
         }
-    }
-
-    /// 2H⁻¹ for the Hessian H of −2ℓ in the coordinates `rows` (the inverse of the information
-    /// H/2), through a symmetric eigen decomposition; Err when H is not positive definite.
-    fn inverse_information(
-        &self,
-        h: &DMatrix<f64>,
-        rows: &[usize],
-    ) -> Result<DMatrix<f64>, String> {
-        let eigen = SymmetricEigen::new(symmetrise(h.clone()));
-        let largest = eigen
-            .eigenvalues
-            .iter()
-            .fold(0.0f64, |a, &b| a.max(b.abs()));
-        let threshold = largest * f64::EPSILON * h.nrows() as f64;
-        if let Some((k, &value)) = eigen
-            .eigenvalues
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .filter(|(_, &v)| v <= threshold)
-        {
-            let v = eigen.eigenvectors.column(k);
-            let mut involved: Vec<(f64, usize)> = (0..rows.len())
-                .map(|a| (v[a].abs(), a))
-                .filter(|(w, _)| *w > 0.1)
-                .collect();
-            involved.sort_by(|a, b| b.0.total_cmp(&a.0));
-            let names: Vec<String> = involved
-                .iter()
-                .map(|&(_, a)| format!("`{}`", self.names[rows[a]]))
-                .collect();
-            return Err(format!(
-                "the information matrix is not positive definite (eigenvalue {value:.3e}): the \
-                 log-likelihood is not curved downwards along {}; the estimates may sit on a \
-                 boundary or not be identified",
-                names.join(", ")
-            ));
-        }
-        let inv = eigen.eigenvalues.map(|l| 2.0 / l);
-        Ok(&eigen.eigenvectors * DMatrix::from_diagonal(&inv) * eigen.eigenvectors.transpose())
     }
 }
 
@@ -523,4 +492,76 @@ fn criterion_hessian(
         return Err("the Hessian of the log-likelihood is not finite".into());
     }
     Ok(h)
+}
+
+/// 2H⁻¹ for the Hessian H of −2ℓ in the coordinates `rows` of the table (the inverse of the
+/// information H/2), through a symmetric eigen decomposition; Err when H is not positive
+/// definite, naming the rows along its least-curved direction.
+fn inverse_information(
+    h: &DMatrix<f64>,
+    names: &[String],
+    rows: &[usize],
+) -> Result<DMatrix<f64>, String> {
+    let eigen = SymmetricEigen::new(symmetrise(h.clone()));
+    let largest = eigen
+        .eigenvalues
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b.abs()));
+    let threshold = largest * f64::EPSILON * h.nrows() as f64;
+    if let Some((k, &value)) = eigen
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .filter(|(_, &v)| v <= threshold)
+    {
+        let v = eigen.eigenvectors.column(k);
+        let mut involved: Vec<(f64, usize)> = (0..rows.len())
+            .map(|a| (v[a].abs(), a))
+            .filter(|(w, _)| *w > 0.1)
+            .collect();
+        involved.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let names: Vec<String> = involved
+            .iter()
+            .map(|&(_, a)| format!("`{}`", names[rows[a]]))
+            .collect();
+        return Err(format!(
+            "the information matrix is not positive definite (eigenvalue {value:.3e}): the \
+             log-likelihood is not curved downwards along {}; the estimates may sit on a \
+             boundary or not be identified",
+            names.join(", ")
+        ));
+    }
+    let inv = eigen.eigenvalues.map(|l| 2.0 / l);
+    Ok(&eigen.eigenvectors * DMatrix::from_diagonal(&inv) * eigen.eigenvectors.transpose())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("p{i}")).collect()
+    }
+
+    #[test]
+    fn inverse_of_a_positive_definite_hessian() {
+        // H of −2ℓ = 2·information; the covariance is information⁻¹ = 2H⁻¹.
+        let h = DMatrix::from_row_slice(2, 2, &[4.0, 1.0, 1.0, 3.0]);
+        let cov = inverse_information(&h, &names(2), &[0, 1]).unwrap();
+        let want = h.clone().try_inverse().unwrap() * 2.0;
+        assert!((cov - want).abs().max() < 1e-14);
+    }
+
+    #[test]
+    fn indefinite_hessian_names_the_direction() {
+        // Curved upwards along p1 and p2 together, downwards along their difference.
+        let h = DMatrix::from_row_slice(3, 3, &[5.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 2.0, 1.0]);
+        let err = inverse_information(&h, &names(4), &[0, 2, 3]).unwrap_err();
+        assert!(err.contains("not positive definite"), "{err}");
+        assert!(err.contains("`p2`") && err.contains("`p3`"), "{err}");
+        assert!(!err.contains("`p0`"), "{err}");
+        let singular = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 1.0, 1.0]);
+        assert!(inverse_information(&singular, &names(2), &[0, 1]).is_err());
+    }
 }

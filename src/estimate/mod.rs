@@ -6,9 +6,11 @@ mod dense;
 mod deviance;
 mod fit;
 mod information;
+mod latent_predictor;
 mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
 pub use fit::{fit, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
 pub use information::{parameter_covariance, RawLikelihood};
+pub use latent_predictor::{fit_latent, LatentFit};
 pub use optimize::{minimize, OptSummary};

@@ -175,6 +175,39 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
     }
 }
 
+/// The same BFGS-then-Newton strategy on any smooth criterion of unconstrained parameters,
+/// started at `start` (no Nelder–Mead fallback: its callers' criteria are cheap and smooth, and
+/// a failed convergence check is reported, not hidden).
+pub(crate) fn minimize_smooth(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> OptSummary {
+    let evaluations = AtomicUsize::new(0);
+    let counted = |x: &[f64]| {
+        evaluations.fetch_add(1, Ordering::Relaxed);
+        f(x)
+    };
+    let (best, best_f) = bfgs(&counted, start);
+    let (best, best_f, g, h) = newton(&counted, best, best_f);
+    let gradient_norm = g.norm();
+    let hessian_positive_definite = h.clone().cholesky().is_some();
+    let converged = best_f.is_finite() && (decrement(&g, &h) < 1e-3 || gradient_norm < 1e-3);
+    let mut warnings = Vec::new();
+    if !converged {
+        warnings.push(format!(
+            "the optimizer did not converge: gradient norm {gradient_norm:.3e}"
+        ));
+    }
+    OptSummary {
+        start: start.to_vec(),
+        optimum: best,
+        deviance: best_f,
+        evaluations: evaluations.load(Ordering::Relaxed),
+        optimizer: "BFGS, then Newton (finite differences)".into(),
+        converged,
+        gradient_norm,
+        hessian_positive_definite,
+        warnings,
+    }
+}
+
 /// The Newton decrement √(g'H⁻¹g), or without a positive definite Hessian the gradient norm.
 fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> f64 {
     match h.clone().cholesky() {

@@ -511,10 +511,10 @@ mod tests {
 
     #[test]
     fn quantile_is_r_type_7() {
-        // R: quantile(c(1, 2, 4, 8, 16), c(0.025, 0.975)) = 1.1, 14.8
+        // R: quantile(c(1, 2, 4, 8, 16), c(0.025, 0.975)) = 1.1, 15.2
         let x = [1.0, 2.0, 4.0, 8.0, 16.0];
         assert!((quantile(&x, 0.025) - 1.1).abs() < 1e-12);
-        assert!((quantile(&x, 0.975) - 14.8).abs() < 1e-12);
+        assert!((quantile(&x, 0.975) - 15.2).abs() < 1e-12);
         assert!(quantile(&[], 0.5).is_nan());
         assert_eq!(quantile(&[3.0], 0.1), 3.0);
     }

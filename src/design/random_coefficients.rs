@@ -1,0 +1,521 @@
+//! Random coefficients as outcomes and as predictors, reduced to what the engines fit.
+//!
+//! A random-coefficient equation (`sync ~ 1 + a*w`, where `sync` labels the random slope of `dp`)
+//! is a level-2 regression of a slope. Substituting it into the level-1 equation gives
+//! `(g10 + a·w + u1)·dp`: its intercept is the level-1 fixed slope that the label names, and
+//! each predictor becomes the cross-level interaction `dp:w` with the predictor's coefficient.
+//! So the design of such a model is the design of the level-1 equations with those interactions
+//! added; the interaction's parameter is reported under the random-coefficient equation
+//! (`sync ~ w`, label `a`).
+//!
+//! A group-level equation with the latent coefficient as a predictor (`reduction ~ 1 + b*sync
+//! + cp*w`) has one observation per group: the group's value of its outcome (constant within
+//! the group, which `check::check_frame` verifies). Its data are gathered here per group
+//! ([`LatentOutcome`]) for `estimate::latent_predictor`, which fits it jointly with the level-1
+//! rows. Per group we keep, besides the outcome and covariates, the coefficients with which the
+//! level-1 fixed parameters enter the latent coefficient's mean (1 for its intercept, `w_j` for
+//! `a`), because the outcome's mean is `b0 + b·(g10 + a·w_j) + cp·w_j`.
+//!
+//! This module owns that reduction and the per-group gathering; it must not estimate anything.
+
+use crate::data::Column;
+use crate::diagnostics::{Diagnostic, Location};
+use crate::model::{
+    Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomTermSpec, TermKind,
+};
+use crate::prepare::AnalysisFrame;
+use crate::syntax::ast::Span;
+
+use super::grouping::{Grouping, NO_LEVEL};
+use super::Design;
+
+/// The group-level equation whose predictor is a latent random coefficient, with its data per
+/// group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatentOutcome {
+    /// Index of the equation in `ModelSpec::equations`.
+    pub equation: usize,
+    pub outcome: String,
+    /// The random term (index into `Design::random`) and the position of the latent
+    /// coefficient among its effects.
+    pub term: usize,
+    pub effect: usize,
+    /// The equation's free coefficients in formula order (intercept first); the one at
+    /// `latent` multiplies the latent coefficient (`b`).
+    pub columns: Vec<GroupColumn>,
+    pub latent: usize,
+    /// Per group: first the levels of the random term in the order of `RandomTerm::levels`
+    /// (the group's observation, `None` when its outcome or a covariate is missing), then the
+    /// groups without level-1 observations that have a group-level one.
+    pub groups: Vec<Option<GroupObservation>>,
+}
+
+impl LatentOutcome {
+    /// Groups with an observation of the outcome.
+    pub fn nobs(&self) -> usize {
+        self.groups.iter().flatten().count()
+    }
+}
+
+/// A free coefficient of the group-level equation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupColumn {
+    /// R's name: `(Intercept)`, `w`, `w:z`, or the latent coefficient's label.
+    pub name: String,
+    pub label: Option<String>,
+}
+
+/// One group's observation of the group-level equation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupObservation {
+    pub outcome: f64,
+    /// Values of the columns other than the latent one, in column order.
+    pub covariates: Vec<f64>,
+    /// Per level-1 fixed parameter (`Design::fixed`): its coefficient in the mean of the latent
+    /// random coefficient for this group (1 for the slope's intercept, `w_j` for `a`, else 0).
+    pub slope_mean: Vec<f64>,
+}
+
+/// Whether the model has random-coefficient outcomes or predictors.
+pub fn has_random_coefficients(spec: &ModelSpec) -> bool {
+    spec.equations.iter().any(|eq| {
+        eq.outcome_kind == OutcomeKind::RandomCoefficient
+            || eq
+                .terms
+                .iter()
+                .any(|t| t.kind == TermKind::RandomCoefficient)
+    })
+}
+
+/// The random term and effect position that carry `label`.
+fn labelled_effect(spec: &ModelSpec, label: &str) -> Option<(usize, usize)> {
+    spec.random.iter().enumerate().find_map(|(k, t)| {
+        t.effects
+            .iter()
+            .position(|e| e.label.as_deref() == Some(label))
+            .map(|s| (k, s))
+    })
+}
+
+fn not_supported(what: &str, span: Span) -> Diagnostic {
+    Diagnostic::at(format!("{what} is not supported yet"), span)
+}
+
+fn is_latent_equation(eq: &EquationSpec) -> bool {
+    eq.outcome_kind == OutcomeKind::Variable
+        && eq
+            .terms
+            .iter()
+            .any(|t| t.kind == TermKind::RandomCoefficient)
+}
+
+/// The level-1 model: level-1 equations with the random-coefficient equations substituted in.
+struct LevelOne {
+    spec: ModelSpec,
+    /// Per equation of `spec`: its index in the original model.
+    original: Vec<usize>,
+    /// Per substituted term: (equation in `spec`, the slope's variables, the original
+    /// random-coefficient equation).
+    substituted: Vec<(usize, Vec<String>, usize)>,
+}
+
+fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let original: Vec<usize> = spec
+        .equations
+        .iter()
+        .enumerate()
+        .filter(|(_, eq)| eq.outcome_kind == OutcomeKind::Variable && !is_latent_equation(eq))
+        .map(|(e, _)| e)
+        .collect();
+    let reduced_index = |e: usize| original.iter().position(|&o| o == e);
+    let mut equations: Vec<EquationSpec> = original
+        .iter()
+        .map(|&e| spec.equations[e].clone())
+        .collect();
+    let mut substituted = Vec::new();
+    for (e, eq) in spec.equations.iter().enumerate() {
+        if eq.outcome_kind != OutcomeKind::RandomCoefficient {
+            continue;
+        }
+        let Some((k, s)) = labelled_effect(spec, &eq.outcome) else {
+            errors.push(Diagnostic::at(
+                format!("`{}` labels no random effect", eq.outcome),
+                eq.span,
+            ));
+            continue;
+        };
+        let effect = &spec.random[k].effects[s];
+        let Some(level1) = reduced_index(effect.equation) else {
+            errors.push(not_supported(
+                "a random coefficient of a group-level equation",
+                eq.span,
+            ));
+            continue;
+        };
+        if effect.variables.is_empty() {
+            errors.push(not_supported(
+                &format!(
+                    "a regression of the random intercept `{}` (write its predictors into the \
+                     level-1 equation)",
+                    eq.outcome
+                ),
+                eq.span,
+            ));
+            continue;
+        }
+        if eq.intercept.is_none() {
+            errors.push(not_supported(
+                &format!(
+                    "`{}` without an intercept (its intercept is the fixed slope of `{}`)",
+                    eq.outcome, effect.name
+                ),
+                eq.span,
+            ));
+            continue;
+        }
+        for term in &eq.terms {
+            if term.kind == TermKind::RandomCoefficient {
+                errors.push(not_supported(
+                    "a random coefficient as a predictor of another random coefficient",
+                    term.span,
+                ));
+                continue;
+            }
+            let mut variables = effect.variables.clone();
+            variables.extend(term.variables.iter().cloned());
+            equations[level1].terms.push(FixedTermSpec {
+                name: variables.join(":"),
+                variables,
+                coefficient: term.coefficient.clone(),
+                kind: TermKind::Variables,
+                span: term.span,
+            });
+            substituted.push((level1, effect.variables.clone(), e));
+        }
+    }
+    let mut random = Vec::new();
+    for term in &spec.random {
+        let mut t: RandomTermSpec = term.clone();
+        for effect in &mut t.effects {
+            match reduced_index(effect.equation) {
+                Some(r) => effect.equation = r,
+                None => {
+                    errors.push(not_supported(
+                        "a random effect in a group-level equation",
+                        term.span,
+                    ));
+                    break;
+                }
+            }
+        }
+        random.push(t);
+    }
+    let residual = spec
+        .residual
+        .iter()
+        .filter_map(|r| {
+            reduced_index(r.equation).map(|e| {
+                let mut r = r.clone();
+                r.equation = e;
+                r
+            })
+        })
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(LevelOne {
+        spec: ModelSpec {
+            equations,
+            random,
+            residual,
+            definitions: spec.definitions.clone(),
+            method: spec.method,
+            interval: spec.interval.clone(),
+            vary: spec.vary.clone(),
+        },
+        original,
+        substituted,
+    })
+}
+
+/// The design of a model with random-coefficient equations: the level-1 design (the
+/// substituted interactions named after the random-coefficient equation's predictors), and the
+/// group-level equation on the latent coefficient, if any.
+pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
+    let reduced = level_one(spec)?;
+    let mut errors = Vec::new();
+    let latent_equations: Vec<usize> = spec
+        .equations
+        .iter()
+        .enumerate()
+        .filter(|(_, eq)| is_latent_equation(eq))
+        .map(|(e, _)| e)
+        .collect();
+    if latent_equations.len() > 1 {
+        errors.push(not_supported(
+            "more than one equation with a random coefficient as a predictor",
+            spec.equations[latent_equations[1]].span,
+        ));
+    }
+    if let Some(&e) = latent_equations.first() {
+        let eq = &spec.equations[e];
+        if spec.random.len() != 1 {
+            errors.push(not_supported(
+                "a random coefficient as a predictor in a model with several random terms",
+                eq.span,
+            ));
+        }
+        if spec.residual.iter().any(|r| r.by.is_some()) {
+            errors.push(not_supported(
+                "a random coefficient as a predictor with `residual by`",
+                eq.span,
+            ));
+        }
+        if reduced.spec.equations.len() != 1 {
+            errors.push(not_supported(
+                "a random coefficient as a predictor with several level-1 equations",
+                eq.span,
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut design = super::build(&reduced.spec, frame)?;
+    // Back to the original equations' numbering and names.
+    for parameter in &mut design.fixed {
+        for (equation, name) in &mut parameter.columns {
+            let substitution = reduced.substituted.iter().find(|(level1, variables, _)| {
+                *level1 == *equation && is_substituted(name, variables)
+            });
+            match substitution {
+                Some((_, variables, rc)) => {
+                    *name = name
+                        .split(':')
+                        .filter(|piece| !variables.iter().any(|v| v == piece))
+                        .collect::<Vec<_>>()
+                        .join(":");
+                    *equation = *rc;
+                }
+                None => *equation = reduced.original[*equation],
+            }
+        }
+    }
+    for term in &mut design.random {
+        for (equation, _) in &mut term.effects {
+            *equation = reduced.original[*equation];
+        }
+    }
+    for class in &mut design.classes {
+        class.equation = reduced.original[class.equation];
+    }
+    if let Some(&e) = latent_equations.first() {
+        design.latent = Some(latent_outcome(spec, e, &design, frame)?);
+    }
+    Ok(design)
+}
+
+/// A design column `dp:w` produced by substituting a random-coefficient equation's term: every
+/// slope variable is one of its pieces, and something else is too.
+fn is_substituted(name: &str, variables: &[String]) -> bool {
+    let pieces: Vec<&str> = name.split(':').collect();
+    pieces.len() > variables.len() && variables.iter().all(|v| pieces.contains(&v.as_str()))
+}
+
+fn numeric<'a>(frame: &'a AnalysisFrame, name: &str, span: Span) -> Result<&'a [f64], Diagnostic> {
+    match frame.column(name) {
+        Some(Column::Numeric(v)) => Ok(v),
+        Some(Column::Text { .. }) => Err(not_supported(
+            &format!("the text column `{name}` in an equation about a random coefficient"),
+            span,
+        )),
+        None => Err(Diagnostic::at(
+            format!("no column `{name}` in the analysis frame"),
+            span,
+        )),
+    }
+}
+
+fn product(columns: &[&[f64]], row: usize) -> f64 {
+    columns.iter().map(|c| c[row]).product()
+}
+
+/// Gather the group-level equation `e` per group of the latent coefficient's random term.
+fn latent_outcome(
+    spec: &ModelSpec,
+    e: usize,
+    design: &Design,
+    frame: &AnalysisFrame,
+) -> Result<LatentOutcome, Vec<Diagnostic>> {
+    let eq = &spec.equations[e];
+    let mut errors = Vec::new();
+    let latent_terms: Vec<&FixedTermSpec> = eq
+        .terms
+        .iter()
+        .filter(|t| t.kind == TermKind::RandomCoefficient)
+        .collect();
+    if latent_terms.len() != 1 {
+        return Err(vec![not_supported(
+            "several random coefficients as predictors of one outcome",
+            eq.span,
+        )]);
+    }
+    let label = &latent_terms[0].variables[0];
+    let Some((term, effect)) = labelled_effect(spec, label) else {
+        return Err(vec![Diagnostic::at(
+            format!("`{label}` labels no random effect"),
+            latent_terms[0].span,
+        )]);
+    };
+
+    let outcome = numeric(frame, &eq.outcome, eq.span).map_err(|d| vec![d])?;
+    let mut columns = Vec::new();
+    let mut covariates: Vec<Vec<&[f64]>> = Vec::new();
+    let mut latent = 0;
+    let free_label = |c: &Coefficient, span: Span, errors: &mut Vec<Diagnostic>| match c {
+        Coefficient::Free { label } => label.clone(),
+        Coefficient::Fixed(_) => {
+            errors.push(not_supported(
+                "a fixed coefficient in an equation with a random coefficient as a predictor",
+                span,
+            ));
+            None
+        }
+    };
+    if let Some(c) = &eq.intercept {
+        columns.push(GroupColumn {
+            name: "(Intercept)".into(),
+            label: free_label(c, eq.span, &mut errors),
+        });
+        covariates.push(Vec::new());
+    }
+    for t in &eq.terms {
+        let label = free_label(&t.coefficient, t.span, &mut errors);
+        if t.kind == TermKind::RandomCoefficient {
+            latent = columns.len();
+            columns.push(GroupColumn {
+                name: t.name.clone(),
+                label,
+            });
+            continue;
+        }
+        let mut values = Vec::new();
+        for v in &t.variables {
+            match numeric(frame, v, t.span) {
+                Ok(c) => values.push(c),
+                Err(d) => errors.push(d),
+            }
+        }
+        columns.push(GroupColumn {
+            name: t.name.clone(),
+            label,
+        });
+        covariates.push(values);
+    }
+
+    // How each level-1 parameter enters the latent coefficient's mean.
+    let rc_equation = spec
+        .equations
+        .iter()
+        .position(|q| q.outcome_kind == OutcomeKind::RandomCoefficient && q.outcome == *label);
+    let mut slope_terms: Vec<Option<Vec<&[f64]>>> = Vec::new();
+    for parameter in &design.fixed {
+        if parameter.label.as_deref() == Some(label.as_str()) {
+            slope_terms.push(Some(Vec::new()));
+            continue;
+        }
+        let from_rc = rc_equation.and_then(|r| {
+            let (equation, name) = &parameter.columns[0];
+            (*equation == r).then(|| {
+                spec.equations[r]
+                    .terms
+                    .iter()
+                    .find(|t| t.name == *name)
+                    .map(|t| (t, name))
+            })?
+        });
+        match from_rc {
+            Some((t, _)) => {
+                if matches!(t.coefficient, Coefficient::Fixed(_)) {
+                    errors.push(not_supported(
+                        "a fixed coefficient in the regression of a random coefficient used as \
+                         a predictor",
+                        t.span,
+                    ));
+                }
+                let mut values = Vec::new();
+                for v in &t.variables {
+                    match numeric(frame, v, t.span) {
+                        Ok(c) => values.push(c),
+                        Err(d) => errors.push(d),
+                    }
+                }
+                slope_terms.push(Some(values));
+            }
+            None => slope_terms.push(None),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let grouping = Grouping::new(&spec.random[term], frame).map_err(|d| vec![*d])?;
+    let mut by_level: Vec<Option<GroupObservation>> = vec![None; grouping.nlevels()];
+    for (row, &level) in grouping.codes.iter().enumerate() {
+        if level == NO_LEVEL || by_level[level as usize].is_some() {
+            continue;
+        }
+        let y = outcome[row];
+        let x: Vec<f64> = covariates.iter().map(|c| product(c, row)).collect();
+        let s: Vec<f64> = slope_terms
+            .iter()
+            .map(|t| t.as_ref().map_or(0.0, |c| product(c, row)))
+            .collect();
+        if y.is_nan() || x.iter().chain(&s).any(|v| v.is_nan()) {
+            continue;
+        }
+        by_level[level as usize] = Some(GroupObservation {
+            outcome: y,
+            covariates: x,
+            slope_mean: s,
+        });
+    }
+    // The design's levels (those with level-1 rows) first, in its order; then groups observed
+    // only at level 2, which still inform b and ψ through the outcome's marginal distribution.
+    let names = grouping.level_names();
+    let mut groups = Vec::new();
+    let mut taken = vec![false; names.len()];
+    for level in &design.random[term].levels {
+        match names.iter().position(|n| n == level) {
+            Some(i) => {
+                taken[i] = true;
+                groups.push(by_level[i].take());
+            }
+            None => {
+                return Err(vec![Diagnostic::error(
+                    format!("internal: the level-1 group `{level}` has no group-level row"),
+                    Location::None,
+                )])
+            }
+        }
+    }
+    groups.extend(
+        by_level
+            .into_iter()
+            .zip(taken)
+            .filter(|(_, taken)| !taken)
+            .filter_map(|(g, _)| g.map(Some)),
+    );
+    Ok(LatentOutcome {
+        equation: e,
+        outcome: eq.outcome.clone(),
+        term,
+        effect,
+        columns,
+        latent,
+        groups,
+    })
+}
