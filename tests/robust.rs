@@ -384,3 +384,29 @@ fn text_and_markdown_reports_name_cr2_and_the_bootstrap() {
         assert!(!out.contains("warning: standard errors"), "{out}");
     }
 }
+
+/// The whole `fit` with a bootstrap gives the same JSON (bootstrap intervals and defined
+/// quantities) in a 1-thread and a 2-thread pool.
+#[test]
+fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap.tandem");
+    let run = |threads: usize| {
+        let options = FitOptions {
+            format: Format::Json,
+            draws: Some(24),
+            ..FitOptions::default()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let outcome = pool.install(|| fit_file(&path, &options));
+        assert!(outcome.success, "{}", outcome.stderr);
+        let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+        (json["bootstrap"].clone(), json["defined"].clone())
+    };
+    let one = run(1);
+    assert!(one.0["parameters"].as_array().is_some_and(|p| p.len() == 6));
+    assert_eq!(one, run(2));
+}
