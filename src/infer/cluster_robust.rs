@@ -157,24 +157,7 @@ pub fn cluster_robust(
     let mut xwx = DMatrix::zeros(p, p);
     for obs in &members {
         let m = obs.len();
-        let v = DMatrix::from_fn(m, m, |a, b| {
-            let (ia, ib) = (obs[a], obs[b]);
-            let mut s = if a == b {
-                delta2.get(rows.class[ia]).copied().unwrap_or(1.0)
-            } else {
-                0.0
-            };
-            for (k, term) in rows.terms.iter().enumerate() {
-                if let (Some(la), Some(lb)) = (term.level[ia], term.level[ib]) {
-                    if la == lb {
-                        let za = term.z.row(ia);
-                        let zb = term.z.row(ib);
-                        s += (za * &relative[k] * zb.transpose())[(0, 0)];
-                    }
-                }
-            }
-            s
-        });
+        let v = marginal_covariance(rows, obs, &relative, &delta2);
         let Some(chol) = v.clone().cholesky() else {
             return Err(NotAvailable(
                 "a cluster's marginal covariance is not positive definite".into(),
@@ -231,6 +214,47 @@ pub fn cluster_robust(
         covariance,
         df,
     })
+}
+
+/// V_j = Σ_k Z_kj (I ⊗ ΛΛ'_k) Z_kj' + diag(δ²) over the observations `obs` of one cluster,
+/// relative to σ²: per term, each level's rows get Z C Z' on their block.
+fn marginal_covariance(
+    rows: &ObservationRows,
+    obs: &[usize],
+    relative: &[DMatrix<f64>],
+    delta2: &[f64],
+) -> DMatrix<f64> {
+    let m = obs.len();
+    let mut v = DMatrix::from_fn(m, m, |a, b| {
+        if a == b {
+            delta2.get(rows.class[obs[a]]).copied().unwrap_or(1.0)
+        } else {
+            0.0
+        }
+    });
+    for (term, c) in rows.terms.iter().zip(relative) {
+        let mut by_level: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (a, &i) in obs.iter().enumerate() {
+            if let Some(l) = term.level[i] {
+                match by_level.iter_mut().find(|(level, _)| *level == l) {
+                    Some((_, members)) => members.push(a),
+                    None => by_level.push((l, vec![a])),
+                }
+            }
+        }
+        for (_, members) in &by_level {
+            let z = DMatrix::from_fn(members.len(), term.z.ncols(), |r, j| {
+                term.z[(obs[members[r]], j)]
+            });
+            let block = &z * c * z.transpose();
+            for (r, &a) in members.iter().enumerate() {
+                for (t, &b) in members.iter().enumerate() {
+                    v[(a, b)] += block[(r, t)];
+                }
+            }
+        }
+    }
+    v
 }
 
 /// clubSandwich's `Satterthwaite_df` for coefficient `i` (inverse-variance working model):
