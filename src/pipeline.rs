@@ -556,6 +556,13 @@ fn fit_once(
                 b.failed, b.draws, b.not_converged
             ));
         }
+        if b.method == "row bootstrap" && !design.random.is_empty() {
+            report.fit.warnings.push(
+                "bootstrap: rows are resampled independently although the model has random \
+                 effects; `resample = GROUP` resamples whole groups"
+                    .to_string(),
+            );
+        }
     }
     report.bootstrap = bootstrap;
     Ok((report, fit.converged))
