@@ -390,7 +390,7 @@ fn text_and_markdown_reports_name_cr2_and_the_bootstrap() {
 #[test]
 fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
     use tandem::pipeline::{fit_file, FitOptions, Format};
-    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap.tandem");
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap_defined.tandem");
     let run = |threads: usize| {
         let options = FitOptions {
             format: Format::Json,
@@ -408,5 +408,33 @@ fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
     };
     let one = run(1);
     assert!(one.0["parameters"].as_array().is_some_and(|p| p.len() == 6));
+    let defined = one.1.as_array().unwrap();
+    assert_eq!(defined.len(), 2);
+    assert_eq!(defined[0]["method"], "cluster bootstrap percentile");
     assert_eq!(one, run(2));
+}
+
+/// A definition's bootstrap interval comes from the same replicates as the parameters':
+/// `week := 7*b` has exactly 7 times `b`'s percentile interval and bootstrap SD.
+#[test]
+fn defined_quantities_are_bootstrapped_with_the_parameters() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap_defined.tandem");
+    let options = FitOptions {
+        format: Format::Json,
+        draws: Some(40),
+        ..FitOptions::default()
+    };
+    let outcome = fit_file(&path, &options);
+    assert!(outcome.success, "{}", outcome.stderr);
+    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let b = &json["bootstrap"]["parameters"][1];
+    assert_eq!(b["name"], "b");
+    let week = &json["defined"][0];
+    assert_eq!(week["name"], "week");
+    assert_eq!(week["draws"], 40);
+    for key in ["estimate", "se", "ci_lower", "ci_upper"] {
+        let (w, b) = (week[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!(close(w, 7.0 * b, 1e-12), "{key}: {w} vs 7 × {b}");
+    }
 }

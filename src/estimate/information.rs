@@ -115,6 +115,13 @@ pub struct RawLikelihood {
 impl RawLikelihood {
     /// Lay the table's rows onto the design. Fails when the table does not describe this design.
     pub fn new(design: &Design, table: &ParameterTable) -> Result<Self, String> {
+        if design.latent.is_some() {
+            return Err(
+                "a random coefficient as a predictor: the joint likelihood is \
+                        `estimate::fit_latent`'s, whose `LatentFit::covariance` is this matrix"
+                    .to_string(),
+            );
+        }
         let stats = &design.stats;
         let p = stats.p;
         let q: Vec<usize> = stats.factors.iter().map(|f| f.q).collect();

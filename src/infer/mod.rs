@@ -1,17 +1,29 @@
 //! Inference from a fit: standard errors, degrees of freedom, t and p for fixed effects.
 //!
 //! Owns the tests of fixed effects (Satterthwaite's df for mixed models and residual-structure
-//! models, `n − p` for ordinary least squares) and the numerical derivatives they need. It must
-//! not refit: it only evaluates functions the fit hands it.
+//! models, `n − p` for ordinary least squares) and the numerical derivatives they need, and the
+//! inference on defined quantities (`defined`: compilation and evaluation; `delta`; Monte Carlo
+//! intervals in `monte_carlo`; `mediation`'s summary), and the robust alternatives (`bootstrap`,
+//! `cluster_robust`). It never fits a model itself: the bootstrap refits through a function the
+//! pipeline hands it.
 
 pub mod bootstrap;
 pub mod cluster_robust;
+pub mod defined;
+pub mod defined_estimates;
+pub mod delta;
+pub mod mediation;
+pub mod monte_carlo;
 pub mod numeric_derivatives;
 pub mod satterthwaite;
 
 use nalgebra::{DMatrix, DVector};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+pub use defined::{compile, DefinedQuantities};
+pub use defined_estimates::{estimate_defined, DefinedEstimate, IntervalMethod};
+pub use mediation::{estimate_with_mediation, MediationSummary};
+pub use monte_carlo::{monte_carlo, MonteCarloSettings};
 pub use satterthwaite::{Satterthwaite, VarianceParameters};
 
 /// The test of one fixed effect.

@@ -1,0 +1,459 @@
+//! Defined quantities (`name := expr`) compiled once into small postfix programs over the rows
+//! of the parameter table, so that Monte Carlo can evaluate them millions of times without
+//! allocating, and the delta method can differentiate them exactly (forward mode).
+//!
+//! Owns name resolution against the table (fixed labels, `var`/`sd`/`cov`/`cor` of random
+//! effects, earlier definitions, `vary` constants) and evaluation. It must not draw, estimate
+//! covariances or decide intervals: those belong to `delta`, `monte_carlo` and `mediation`.
+
+use nalgebra::DMatrix;
+
+use crate::diagnostics::Diagnostic;
+use crate::model::Definition;
+use crate::parameters::ParameterTable;
+use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, Span, UnaryOp};
+
+/// The evaluation stack lives in a fixed array so evaluation never allocates; an expression
+/// deeper than this is refused at compile time (no hand-written definition comes close).
+pub const MAX_STACK: usize = 64;
+
+/// One instruction of a definition's postfix program.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    Constant(f64),
+    /// The value of a row of the parameter table.
+    Parameter(usize),
+    /// The value of an earlier definition.
+    Defined(usize),
+    Neg,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+}
+
+/// One compiled definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub name: String,
+    pub span: Span,
+    pub ops: Vec<Op>,
+}
+
+/// All definitions of a file, compiled, in file order (a definition reads only earlier ones).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefinedQuantities {
+    pub programs: Vec<Program>,
+    /// The number of parameter-table rows a parameter vector must have.
+    pub parameters: usize,
+}
+
+/// Compiles every definition, collecting all errors.
+pub fn compile(
+    definitions: &[Definition],
+    table: &ParameterTable,
+    constants: &[(String, f64)],
+) -> Result<DefinedQuantities, Vec<Diagnostic>> {
+    let mut compiler = Compiler {
+        table,
+        constants,
+        earlier: Vec::new(),
+        errors: Vec::new(),
+    };
+    let mut programs = Vec::with_capacity(definitions.len());
+    for definition in definitions {
+        let mut ops = Vec::new();
+        let before = compiler.errors.len();
+        compiler.expr(&definition.value, &mut ops);
+        if compiler.errors.len() == before && stack_depth(&ops) > MAX_STACK {
+            compiler.errors.push(
+                Diagnostic::at("this definition is nested too deeply", definition.span)
+                    .with_hint("split it into several definitions"),
+            );
+        }
+        compiler.earlier.push(definition.name.clone());
+        programs.push(Program {
+            name: definition.name.clone(),
+            span: definition.span,
+            ops,
+        });
+    }
+    if compiler.errors.is_empty() {
+        Ok(DefinedQuantities {
+            programs,
+            parameters: table.len(),
+        })
+    } else {
+        Err(compiler.errors)
+    }
+}
+
+fn stack_depth(ops: &[Op]) -> usize {
+    let mut depth = 0usize;
+    let mut max = 0usize;
+    for op in ops {
+        match op {
+            Op::Constant(_) | Op::Parameter(_) | Op::Defined(_) => depth += 1,
+            Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow => depth = depth.saturating_sub(1),
+            Op::Neg | Op::Exp | Op::Log | Op::Sqrt | Op::Abs => {}
+        }
+        max = max.max(depth);
+    }
+    max
+}
+
+struct Compiler<'a> {
+    table: &'a ParameterTable,
+    constants: &'a [(String, f64)],
+    earlier: Vec<String>,
+    errors: Vec<Diagnostic>,
+}
+
+impl Compiler<'_> {
+    fn expr(&mut self, expr: &Expr, ops: &mut Vec<Op>) {
+        match &expr.kind {
+            ExprKind::Number(x) => ops.push(Op::Constant(*x)),
+            ExprKind::String(_) | ExprKind::Missing => self.errors.push(Diagnostic::at(
+                "a definition computes with numbers only",
+                expr.span,
+            )),
+            ExprKind::Name(name) => self.name(name, expr.span, ops),
+            ExprKind::Unary { op, operand } => {
+                self.expr(operand, ops);
+                match op {
+                    UnaryOp::Neg => ops.push(Op::Neg),
+                    UnaryOp::Not => self.errors.push(Diagnostic::at(
+                        "`!` has no place in a definition",
+                        expr.span,
+                    )),
+                }
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                self.expr(lhs, ops);
+                self.expr(rhs, ops);
+                let op = match op {
+                    BinaryOp::Add => Op::Add,
+                    BinaryOp::Sub => Op::Sub,
+                    BinaryOp::Mul => Op::Mul,
+                    BinaryOp::Div => Op::Div,
+                    BinaryOp::Pow => Op::Pow,
+                    other => {
+                        self.errors.push(
+                            Diagnostic::at(
+                                format!("`{}` has no place in a definition", other.symbol()),
+                                expr.span,
+                            )
+                            .with_expected("+ - * / ^"),
+                        );
+                        return;
+                    }
+                };
+                ops.push(op);
+            }
+            ExprKind::Call { function, args } => {
+                self.call(&function.name, function.span, args, expr.span, ops)
+            }
+        }
+    }
+
+    fn name(&mut self, name: &str, span: Span, ops: &mut Vec<Op>) {
+        // Definitions shadow nothing (the checker forbids clashes); earlier ones come first
+        // because they are the most local meaning of a name.
+        if let Some(k) = self.earlier.iter().position(|d| d == name) {
+            ops.push(Op::Defined(k));
+        } else if let Some(row) = self.table.fixed(name) {
+            ops.push(Op::Parameter(row));
+        } else if let Some((_, value)) = self.constants.iter().find(|(c, _)| c == name) {
+            ops.push(Op::Constant(*value));
+        } else {
+            self.errors.push(
+                Diagnostic::at(format!("no label or definition `{name}`"), span)
+                    .with_expected("a coefficient label, an earlier definition or the `vary` name"),
+            );
+        }
+    }
+
+    fn call(
+        &mut self,
+        function: &str,
+        function_span: Span,
+        args: &[Arg],
+        span: Span,
+        ops: &mut Vec<Op>,
+    ) {
+        let arity = match function {
+            "exp" | "log" | "sqrt" | "abs" | "var" | "sd" => 1,
+            "cov" | "cor" => 2,
+            _ => {
+                self.errors.push(
+                    Diagnostic::at(format!("unknown function `{function}`"), function_span)
+                        .with_expected("one of exp, log, sqrt, abs, var, sd, cov, cor"),
+                );
+                return;
+            }
+        };
+        if args.len() != arity {
+            let plural = if arity == 1 { "" } else { "s" };
+            self.errors.push(Diagnostic::at(
+                format!(
+                    "`{function}` takes {arity} argument{plural}, not {}",
+                    args.len()
+                ),
+                span,
+            ));
+            return;
+        }
+        let unary = match function {
+            "exp" => Some(Op::Exp),
+            "log" => Some(Op::Log),
+            "sqrt" => Some(Op::Sqrt),
+            "abs" => Some(Op::Abs),
+            _ => None,
+        };
+        if let Some(op) = unary {
+            self.expr(&args[0].value, ops);
+            ops.push(op);
+            return;
+        }
+        let labels: Vec<Option<&str>> = args
+            .iter()
+            .map(|a| self.label_arg(&a.value, function))
+            .collect();
+        let [Some(first), rest @ ..] = labels.as_slice() else {
+            return;
+        };
+        match (function, rest) {
+            ("var", []) => {
+                if let Some(row) = self.variance(first, args[0].value.span) {
+                    ops.push(Op::Parameter(row));
+                }
+            }
+            ("sd", []) => {
+                if let Some(row) = self.variance(first, args[0].value.span) {
+                    ops.extend([Op::Parameter(row), Op::Sqrt]);
+                }
+            }
+            ("cov", [Some(second)]) => {
+                let var1 = self.variance(first, args[0].value.span);
+                let var2 = self.variance(second, args[1].value.span);
+                if let (Some(var1), Some(_)) = (var1, var2) {
+                    let row = if first == second {
+                        Some(var1)
+                    } else {
+                        self.covariance(first, second, span)
+                    };
+                    ops.extend(row.map(Op::Parameter));
+                }
+            }
+            ("cor", [Some(second)]) => {
+                let var1 = self.variance(first, args[0].value.span);
+                let var2 = self.variance(second, args[1].value.span);
+                if let (Some(var1), Some(var2)) = (var1, var2) {
+                    if first == second {
+                        ops.push(Op::Constant(1.0));
+                    } else if let Some(cov) = self.covariance(first, second, span) {
+                        ops.extend([
+                            Op::Parameter(cov),
+                            Op::Parameter(var1),
+                            Op::Parameter(var2),
+                            Op::Mul,
+                            Op::Sqrt,
+                            Op::Div,
+                        ]);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn label_arg<'e>(&mut self, expr: &'e Expr, function: &str) -> Option<&'e str> {
+        match &expr.kind {
+            ExprKind::Name(label) => Some(label),
+            _ => {
+                self.errors.push(
+                    Diagnostic::at(
+                        format!("`{function}` takes labels, not expressions"),
+                        expr.span,
+                    )
+                    .with_expected("the label of a coefficient with a random part"),
+                );
+                None
+            }
+        }
+    }
+
+    fn variance(&mut self, label: &str, span: Span) -> Option<usize> {
+        let row = self.table.variance(label);
+        if row.is_none() {
+            self.errors.push(
+                Diagnostic::at(format!("no random effect is labelled `{label}`"), span)
+                    .with_expected("the label of a coefficient with a random part"),
+            );
+        }
+        row
+    }
+
+    /// The covariance row of two distinct random effects that both exist: they must be in
+    /// one correlated term (the checker says so too; this guards against a table that
+    /// disagrees with it).
+    fn covariance(&mut self, a: &str, b: &str, span: Span) -> Option<usize> {
+        let row = self.table.covariance(a, b);
+        if row.is_none() {
+            self.errors.push(
+                Diagnostic::at(
+                    format!(
+                        "`{a}` and `{b}` have no covariance in the fitted model: they are not in \
+                         one correlated random term"
+                    ),
+                    span,
+                )
+                .with_hint(
+                    "random effects are correlated only within one grouping's block (written \
+                     with `|`, not `||`)",
+                ),
+            );
+        }
+        row
+    }
+}
+
+impl DefinedQuantities {
+    pub fn len(&self) -> usize {
+        self.programs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.programs.is_empty()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.programs.iter().map(|p| p.name.as_str())
+    }
+
+    /// Evaluates every definition at `params` (one value per table row) into `out` (one per
+    /// definition). Never allocates. Out-of-domain operations give NaN, as in R.
+    pub fn evaluate(&self, params: &[f64], out: &mut [f64]) {
+        debug_assert_eq!(params.len(), self.parameters);
+        debug_assert_eq!(out.len(), self.programs.len());
+        let mut stack = [0.0f64; MAX_STACK];
+        for (k, program) in self.programs.iter().enumerate() {
+            let mut top = 0usize;
+            for op in &program.ops {
+                match *op {
+                    Op::Constant(x) => {
+                        stack[top] = x;
+                        top += 1;
+                    }
+                    Op::Parameter(row) => {
+                        stack[top] = params[row];
+                        top += 1;
+                    }
+                    Op::Defined(j) => {
+                        stack[top] = out[j];
+                        top += 1;
+                    }
+                    Op::Neg => stack[top - 1] = -stack[top - 1],
+                    Op::Exp => stack[top - 1] = stack[top - 1].exp(),
+                    Op::Log => stack[top - 1] = stack[top - 1].ln(),
+                    Op::Sqrt => stack[top - 1] = stack[top - 1].sqrt(),
+                    Op::Abs => stack[top - 1] = stack[top - 1].abs(),
+                    binary => {
+                        top -= 1;
+                        let (x, y) = (stack[top - 1], stack[top]);
+                        stack[top - 1] = match binary {
+                            Op::Add => x + y,
+                            Op::Sub => x - y,
+                            Op::Mul => x * y,
+                            Op::Div => x / y,
+                            _ => x.powf(y),
+                        };
+                    }
+                }
+            }
+            out[k] = stack[0];
+        }
+    }
+
+    /// The values at `params`, allocating (for one-off use).
+    pub fn values(&self, params: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.programs.len()];
+        self.evaluate(params, &mut out);
+        out
+    }
+
+    /// The exact Jacobian at `params` by forward-mode differentiation: row `k` is the gradient
+    /// of definition `k` over the table's rows. Exact derivatives avoid choosing steps near
+    /// a variance's boundary (a step below zero would make `sd` NaN).
+    pub fn jacobian(&self, params: &[f64]) -> DMatrix<f64> {
+        let n = self.parameters;
+        let mut values = Vec::with_capacity(self.programs.len());
+        let mut jacobian = DMatrix::zeros(self.programs.len(), n);
+        let mut stack: Vec<(f64, Vec<f64>)> = Vec::new();
+        for (k, program) in self.programs.iter().enumerate() {
+            stack.clear();
+            for op in &program.ops {
+                match *op {
+                    Op::Constant(x) => stack.push((x, vec![0.0; n])),
+                    Op::Parameter(row) => {
+                        let mut g = vec![0.0; n];
+                        g[row] = 1.0;
+                        stack.push((params[row], g));
+                    }
+                    Op::Defined(j) => {
+                        let g = jacobian.row(j).iter().copied().collect();
+                        stack.push((values[j], g));
+                    }
+                    Op::Neg | Op::Exp | Op::Log | Op::Sqrt | Op::Abs => {
+                        let (x, g) = stack.last_mut().expect("compiled programs are balanced");
+                        let (value, slope) = match *op {
+                            Op::Neg => (-*x, -1.0),
+                            Op::Exp => (x.exp(), x.exp()),
+                            Op::Log => (x.ln(), 1.0 / *x),
+                            Op::Sqrt => (x.sqrt(), 0.5 / x.sqrt()),
+                            _ => (x.abs(), x.signum()),
+                        };
+                        *x = value;
+                        g.iter_mut().for_each(|gi| *gi *= slope);
+                    }
+                    binary => {
+                        let (y, gy) = stack.pop().expect("compiled programs are balanced");
+                        let (x, gx) = stack.last_mut().expect("compiled programs are balanced");
+                        let (value, dx, dy) = match binary {
+                            Op::Add => (*x + y, 1.0, 1.0),
+                            Op::Sub => (*x - y, 1.0, -1.0),
+                            Op::Mul => (*x * y, y, *x),
+                            Op::Div => (*x / y, 1.0 / y, -*x / (y * y)),
+                            _ => {
+                                let value = x.powf(y);
+                                // d/dy x^y = x^y ln x; only needed when the exponent varies,
+                                // and 0·ln(x) would be NaN for x ≤ 0 with a constant exponent.
+                                let dy = if gy.iter().all(|&v| v == 0.0) {
+                                    0.0
+                                } else {
+                                    value * x.ln()
+                                };
+                                (value, y * x.powf(y - 1.0), dy)
+                            }
+                        };
+                        *x = value;
+                        for (a, b) in gx.iter_mut().zip(&gy) {
+                            *a = dx * *a + dy * b;
+                        }
+                    }
+                }
+            }
+            let (value, gradient) = stack.pop().expect("compiled programs are balanced");
+            values.push(value);
+            for (j, g) in gradient.into_iter().enumerate() {
+                jacobian[(k, j)] = g;
+            }
+        }
+        jacobian
+    }
+}

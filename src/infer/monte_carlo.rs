@@ -1,0 +1,300 @@
+//! Monte Carlo (quasi-Bayesian) intervals for defined quantities: draw the whole parameter
+//! vector from N(θ̂, V̂), evaluate every definition on each draw, and take percentiles (R's
+//! quantile type 7) and the standard deviation of the draws.
+//!
+//! Owns the factorisation of V̂ (eigen, so a merely semi-definite V̂ works), the draw
+//! generator and its seeding, and the parallel layout. Reproducibility is by construction:
+//! draws are made in FIXED-SIZE chunks, chunk `c` uses ChaCha8 seeded with `seed` on stream
+//! `c`, so which thread runs a chunk never changes a digit. It must not compile definitions or
+//! know what they mean (mediation builds on its output).
+
+use indicatif::{ProgressBar, ProgressStyle};
+use nalgebra::{DMatrix, SymmetricEigen};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use rayon::prelude::*;
+
+use crate::diagnostics::{Diagnostic, Location};
+
+use super::defined::DefinedQuantities;
+
+/// Draws per chunk. Part of the reproducibility contract: changing it changes the digits.
+pub const CHUNK_DRAWS: usize = 4096;
+
+/// Eigenvalues below `−NEGATIVE_TOLERANCE · λ_max` are worth a warning; smaller negative ones
+/// are rounding noise of a singular V̂ and are clamped silently.
+const NEGATIVE_TOLERANCE: f64 = 1e-10;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonteCarloSettings {
+    pub draws: usize,
+    pub level: f64,
+    pub seed: u64,
+    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// The Monte Carlo summary of one defined quantity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MonteCarloInterval {
+    pub lower: f64,
+    pub upper: f64,
+    pub mean: f64,
+    /// The standard deviation of the draws (n − 1 divisor).
+    pub sd: f64,
+    /// Draws with a finite value (the others, e.g. `sqrt` of a negative variance draw, are
+    /// left out of the summary and counted in a warning).
+    pub finite_draws: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonteCarloResult {
+    /// One per definition, in definition order.
+    pub intervals: Vec<MonteCarloInterval>,
+    pub draws: usize,
+    pub level: f64,
+    pub seed: u64,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// θ = mean + F z with z standard normal of dimension `rank`: `F = U·sqrt(Λ₊)` keeps only the
+/// positive eigenvalues, so V̂ = F F' up to the clamped negative part.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrawFactor {
+    pub mean: Vec<f64>,
+    /// Row-major `mean.len() × rank`.
+    pub factor: Vec<f64>,
+    pub rank: usize,
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl DrawFactor {
+    pub fn new(estimates: &[f64], covariance: &DMatrix<f64>) -> Result<Self, Diagnostic> {
+        let n = estimates.len();
+        if covariance.nrows() != n || covariance.ncols() != n {
+            return Err(Diagnostic::error(
+                format!(
+                    "the parameter covariance is {}×{} but there are {n} parameters",
+                    covariance.nrows(),
+                    covariance.ncols()
+                ),
+                Location::None,
+            ));
+        }
+        if covariance.iter().chain(estimates).any(|x| !x.is_finite()) {
+            return Err(Diagnostic::error(
+                "the parameter estimates or their covariance are not finite, so no Monte Carlo \
+                 interval can be drawn",
+                Location::None,
+            ));
+        }
+        let symmetric = (covariance + covariance.transpose()) * 0.5;
+        let eigen = SymmetricEigen::new(symmetric);
+        let largest = eigen.eigenvalues.iter().fold(0.0f64, |m, &l| m.max(l));
+        let negative: Vec<f64> = eigen
+            .eigenvalues
+            .iter()
+            .copied()
+            .filter(|&l| l < -NEGATIVE_TOLERANCE * largest.max(f64::MIN_POSITIVE))
+            .collect();
+        let mut warnings = Vec::new();
+        if !negative.is_empty() {
+            let smallest = negative.iter().fold(0.0f64, |m, &l| m.min(l));
+            warnings.push(Diagnostic::warning(
+                format!(
+                    "the parameter covariance is not positive semi-definite ({} negative \
+                     eigenvalue{}, the smallest {smallest:.3e}); Monte Carlo draws set them to 0",
+                    negative.len(),
+                    if negative.len() == 1 { "" } else { "s" }
+                ),
+                Location::None,
+            ));
+        }
+        let kept: Vec<usize> = (0..n).filter(|&j| eigen.eigenvalues[j] > 0.0).collect();
+        let rank = kept.len();
+        let mut factor = vec![0.0; n * rank];
+        for i in 0..n {
+            for (c, &j) in kept.iter().enumerate() {
+                factor[i * rank + c] = eigen.eigenvectors[(i, j)] * eigen.eigenvalues[j].sqrt();
+            }
+        }
+        Ok(DrawFactor {
+            mean: estimates.to_vec(),
+            factor,
+            rank,
+            warnings,
+        })
+    }
+}
+
+/// Evaluates every definition on `draws` parameter draws; the result is draw-major
+/// (`draws × definitions`). Identical for any rayon thread count.
+pub fn draw_values(
+    quantities: &DefinedQuantities,
+    factor: &DrawFactor,
+    draws: usize,
+    seed: u64,
+    progress: bool,
+) -> Vec<f64> {
+    let m = quantities.len();
+    let n = factor.mean.len();
+    let rank = factor.rank;
+    let mut values = vec![0.0; draws * m];
+    if m == 0 || draws == 0 {
+        return values;
+    }
+    let chunks = draws.div_ceil(CHUNK_DRAWS);
+    let bar = if progress {
+        ProgressBar::new(chunks as u64 * CHUNK_DRAWS as u64).with_style(
+            ProgressStyle::with_template("Monte Carlo {bar:40} {pos}/{len} draws ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    } else {
+        ProgressBar::hidden()
+    };
+    values
+        .par_chunks_mut(CHUNK_DRAWS * m)
+        .enumerate()
+        .for_each(|(chunk, out)| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(chunk as u64);
+            let mut z = vec![0.0; rank];
+            let mut theta = vec![0.0; n];
+            for draw in out.chunks_exact_mut(m) {
+                for zj in z.iter_mut() {
+                    *zj = rng.sample(StandardNormal);
+                }
+                for (i, t) in theta.iter_mut().enumerate() {
+                    let row = &factor.factor[i * rank..(i + 1) * rank];
+                    *t = factor.mean[i] + row.iter().zip(&z).map(|(f, z)| f * z).sum::<f64>();
+                }
+                quantities.evaluate(&theta, draw);
+            }
+            bar.inc(CHUNK_DRAWS as u64);
+        });
+    bar.finish_and_clear();
+    values
+}
+
+/// R's `quantile(x, p, type = 7)`; reorders `x`. `NaN` for an empty slice.
+pub fn quantile_type7(x: &mut [f64], p: f64) -> f64 {
+    let n = x.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let index = (n - 1) as f64 * p;
+    let lo = index.floor() as usize;
+    let hi = (index.ceil() as usize).min(n - 1);
+    let (_, &mut low, right) = x.select_nth_unstable_by(lo, f64::total_cmp);
+    let high = if hi > lo {
+        right.iter().copied().fold(f64::INFINITY, f64::min)
+    } else {
+        low
+    };
+    let h = index - lo as f64;
+    if h > 0.0 && high != low {
+        (1.0 - h) * low + h * high
+    } else {
+        low
+    }
+}
+
+/// Summarises draw-major `values` column `k`: percentiles at `level` and the draws' SD.
+fn summarize(values: &[f64], m: usize, k: usize, level: f64) -> MonteCarloInterval {
+    let mut column: Vec<f64> = values
+        .iter()
+        .skip(k)
+        .step_by(m)
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let count = column.len();
+    let mean = column.iter().sum::<f64>() / count as f64;
+    let sd = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count as f64 - 1.0)).sqrt();
+    let lower = quantile_type7(&mut column, (1.0 - level) / 2.0);
+    let upper = quantile_type7(&mut column, (1.0 + level) / 2.0);
+    MonteCarloInterval {
+        lower,
+        upper,
+        mean,
+        sd,
+        finite_draws: count,
+    }
+}
+
+/// Monte Carlo intervals of every definition.
+pub fn monte_carlo(
+    quantities: &DefinedQuantities,
+    estimates: &[f64],
+    covariance: &DMatrix<f64>,
+    settings: &MonteCarloSettings,
+) -> Result<MonteCarloResult, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    if settings.draws < 2 {
+        errors.push(Diagnostic::error(
+            format!("Monte Carlo needs at least 2 draws, not {}", settings.draws),
+            Location::None,
+        ));
+    }
+    if !(settings.level > 0.0 && settings.level < 1.0) {
+        errors.push(Diagnostic::error(
+            format!(
+                "the interval level must be between 0 and 1, not {}",
+                settings.level
+            ),
+            Location::None,
+        ));
+    }
+    if estimates.len() != quantities.parameters {
+        errors.push(Diagnostic::error(
+            format!(
+                "{} estimates given for a parameter table of {} rows",
+                estimates.len(),
+                quantities.parameters
+            ),
+            Location::None,
+        ));
+    }
+    let factor = DrawFactor::new(estimates, covariance).map_err(|e| vec![e]);
+    let factor = match factor {
+        Ok(f) if errors.is_empty() => f,
+        Ok(_) => return Err(errors),
+        Err(mut e) => {
+            errors.append(&mut e);
+            return Err(errors);
+        }
+    };
+    let values = draw_values(
+        quantities,
+        &factor,
+        settings.draws,
+        settings.seed,
+        settings.progress,
+    );
+    let m = quantities.len();
+    let mut warnings = factor.warnings;
+    let intervals: Vec<MonteCarloInterval> = (0..m)
+        .map(|k| summarize(&values, m, k, settings.level))
+        .collect();
+    for (program, interval) in quantities.programs.iter().zip(&intervals) {
+        let dropped = settings.draws - interval.finite_draws;
+        if dropped > 0 {
+            warnings.push(Diagnostic::warning(
+                format!(
+                    "`{}` has no finite value in {dropped} of {} Monte Carlo draws (e.g. the \
+                     square root of a negative variance draw); its interval uses the other {}",
+                    program.name, settings.draws, interval.finite_draws
+                ),
+                Location::Source(program.span),
+            ));
+        }
+    }
+    Ok(MonteCarloResult {
+        intervals,
+        draws: settings.draws,
+        level: settings.level,
+        seed: settings.seed,
+        warnings,
+    })
+}
