@@ -15,6 +15,7 @@ use crate::estimate::{self, Fit, ProfiledDeviance};
 use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
 use crate::infer::cluster_robust::{cluster_robust, Adjustment};
 use crate::infer::defined::DefinedQuantities;
+use crate::infer::mediation::{MediationPlan, INDIRECT_NAMES, TOTAL_NAME};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::model::IntervalChoice;
 use crate::parameters::ParameterTable;
@@ -549,7 +550,7 @@ fn fit_once(
     }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
-    let mut defined = defined;
+    let (mut defined, mut mediation) = (defined, mediation);
     let bootstrap = match bootstrap_choice(spec, options) {
         Some(choice) => {
             // Errors in the definitions were reported by `defined_quantities` above.
@@ -571,12 +572,32 @@ fn fit_once(
                 fit: &fit,
                 method,
             };
-            let run = run_bootstrap(&original, &choice, quantities.as_ref(), options)
+            // With a mediation summary, its direct effect and proportion mediated are
+            // bootstrapped too (the plan appends them to the definitions).
+            let plan = quantities.as_ref().and_then(MediationPlan::new);
+            let bootstrapped = plan.as_ref().map(|p| &p.quantities).or(quantities.as_ref());
+            let run = run_bootstrap(&original, &choice, bootstrapped, options)
                 .map_err(|d| session.model.render(&[d]))?;
             // The definitions' intervals are the bootstrap's (matched by name).
+            let find = |name: &str| run.defined.iter().find(|b| b.name == name);
             for row in &mut defined {
-                if let Some(b) = run.defined.iter().find(|b| b.name == row.name) {
+                if let Some(b) = find(&row.name) {
                     *row = b.clone();
+                }
+            }
+            for row in &mut mediation {
+                let source = match row.name.as_str() {
+                    "ACME" => INDIRECT_NAMES.iter().find_map(|n| find(n)).cloned(),
+                    "ADE" => find("direct").cloned(),
+                    "Total Effect" => find(TOTAL_NAME).cloned(),
+                    "Prop. Mediated" => find("proportion mediated").cloned(),
+                    _ => None,
+                };
+                if let Some(b) = source {
+                    *row = report::DefinedRow {
+                        name: row.name.clone(),
+                        ..b
+                    };
                 }
             }
             Some(run.summary)

@@ -438,3 +438,46 @@ fn defined_quantities_are_bootstrapped_with_the_parameters() {
         assert!(close(w, 7.0 * b, 1e-12), "{key}: {w} vs 7 × {b}");
     }
 }
+
+/// With an indirect and a total effect defined, the mediation summary's rows (ACME, ADE, total,
+/// proportion mediated) come from the same bootstrap replicates as the definitions.
+#[test]
+fn mediation_summary_is_bootstrapped() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/mediation_bootstrap.tandem");
+    let options = FitOptions {
+        format: Format::Json,
+        draws: Some(16),
+        ..FitOptions::default()
+    };
+    let outcome = fit_file(&path, &options);
+    assert!(outcome.success, "{}", outcome.stderr);
+    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let defined = json["defined"].as_array().unwrap();
+    let mediation = json["mediation"].as_array().unwrap();
+    assert_eq!(mediation.len(), 4);
+    for row in mediation {
+        assert_eq!(row["method"], "cluster bootstrap percentile", "{row}");
+        assert_eq!(row["draws"], 16, "{row}");
+    }
+    let same = |a: &serde_json::Value, b: &serde_json::Value| {
+        for key in ["estimate", "se", "ci_lower", "ci_upper"] {
+            assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+        }
+    };
+    same(&mediation[0], &defined[0]); // ACME = indirect
+    same(&mediation[2], &defined[1]); // total
+                                      // The file defines total := indirect + cp, so ADE = total − indirect is cp in every
+                                      // replicate: the same bootstrap SD up to rounding.
+    let cp = json["bootstrap"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cp")
+        .unwrap();
+    let (ade, cp_se) = (
+        mediation[1]["se"].as_f64().unwrap(),
+        cp["se"].as_f64().unwrap(),
+    );
+    assert!(close(ade, cp_se, 1e-9), "{ade} vs {cp_se}");
+}
