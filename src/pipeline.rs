@@ -14,6 +14,8 @@ use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
 use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
 use crate::infer::cluster_robust::{cluster_robust, Adjustment};
+use crate::infer::defined::DefinedQuantities;
+use crate::infer::mediation::{MediationPlan, INDIRECT_NAMES, TOTAL_NAME};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::model::IntervalChoice;
 use crate::parameters::ParameterTable;
@@ -548,11 +550,58 @@ fn fit_once(
     }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
+    let (mut defined, mut mediation) = (defined, mediation);
     let bootstrap = match bootstrap_choice(spec, options) {
-        Some(choice) => Some(
-            run_bootstrap(spec, &frame, &design, &fit, method, &choice, options)
-                .map_err(|d| session.model.render(&[d]))?,
-        ),
+        Some(choice) => {
+            // Errors in the definitions were reported by `defined_quantities` above.
+            let constants: Vec<(String, f64)> = value.iter().cloned().collect();
+            let quantities = (!spec.definitions.is_empty())
+                .then(|| {
+                    infer::defined::compile(
+                        &spec.definitions,
+                        &ParameterTable::from_fit(spec, &design, &fit),
+                        &constants,
+                    )
+                    .ok()
+                })
+                .flatten();
+            let original = Original {
+                spec,
+                frame: &frame,
+                design: &design,
+                fit: &fit,
+                method,
+            };
+            // With a mediation summary, its direct effect and proportion mediated are
+            // bootstrapped too (the plan appends them to the definitions).
+            let plan = quantities.as_ref().and_then(MediationPlan::new);
+            let bootstrapped = plan.as_ref().map(|p| &p.quantities).or(quantities.as_ref());
+            let run = run_bootstrap(&original, &choice, bootstrapped, options)
+                .map_err(|d| session.model.render(&[d]))?;
+            // The definitions' intervals are the bootstrap's (matched by name).
+            let find = |name: &str| run.defined.iter().find(|b| b.name == name);
+            for row in &mut defined {
+                if let Some(b) = find(&row.name) {
+                    *row = b.clone();
+                }
+            }
+            for row in &mut mediation {
+                let source = match row.name.as_str() {
+                    "ACME" => INDIRECT_NAMES.iter().find_map(|n| find(n)).cloned(),
+                    "ADE" => find("direct").cloned(),
+                    "Total Effect" => find(TOTAL_NAME).cloned(),
+                    "Prop. Mediated" => find("proportion mediated").cloned(),
+                    _ => None,
+                };
+                if let Some(b) = source {
+                    *row = report::DefinedRow {
+                        name: row.name.clone(),
+                        ..b
+                    };
+                }
+            }
+            Some(run.summary)
+        }
         None => None,
     };
     let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
@@ -566,6 +615,13 @@ fn fit_once(
                  the rest",
                 b.failed, b.draws, b.not_converged
             ));
+        }
+        if b.method == "row bootstrap" && !design.random.is_empty() {
+            report.fit.warnings.push(
+                "bootstrap: rows are resampled independently although the model has random \
+                 effects; `resample = GROUP` resamples whole groups"
+                    .to_string(),
+            );
         }
     }
     report.bootstrap = bootstrap;
@@ -688,13 +744,12 @@ fn bootstrap_choice(
 }
 
 /// Refit a replicate frame as the original was fitted and report its statistics: the
-/// ParameterTable's estimates.
-// Hook for defined quantities: once `infer::defined` evaluates definitions on a parameter
-// vector, append their values here (and their names in `run_bootstrap`).
+/// ParameterTable's estimates, then the defined quantities evaluated on them.
 fn refit_statistics(
     spec: &crate::model::ModelSpec,
     frame: &AnalysisFrame,
     method: Method,
+    quantities: Option<&DefinedQuantities>,
 ) -> Result<Replicate, String> {
     let first = |d: Vec<Diagnostic>| {
         d.into_iter()
@@ -707,21 +762,54 @@ fn refit_statistics(
     } else {
         estimate::fit(&design, method).map_err(first)?
     };
+    let mut values = ParameterTable::from_fit(spec, &design, &fit).estimates();
+    if let Some(q) = quantities {
+        // The programs index the original table's rows: a replicate whose table differs (a
+        // level missing from it) must not be evaluated.
+        if values.len() != q.parameters {
+            return Err(format!(
+                "the refit has {} parameters, the model {}",
+                values.len(),
+                q.parameters
+            ));
+        }
+        let defined = q.values(&values);
+        values.extend(defined);
+    }
     Ok(Replicate {
-        values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
+        values,
         converged: fit.converged,
     })
 }
 
-fn run_bootstrap(
-    spec: &crate::model::ModelSpec,
-    frame: &AnalysisFrame,
-    design: &Design,
-    fit: &Fit,
+/// A bootstrap run: its summary for the report, and the definitions' bootstrap rows.
+struct BootstrapRun {
+    summary: report::BootstrapSummary,
+    defined: Vec<report::DefinedRow>,
+}
+
+/// The original fit a bootstrap resamples around.
+struct Original<'a> {
+    spec: &'a crate::model::ModelSpec,
+    frame: &'a AnalysisFrame,
+    design: &'a Design,
+    fit: &'a Fit,
     method: Method,
+}
+
+fn run_bootstrap(
+    original: &Original,
     choice: &BootstrapChoice,
+    quantities: Option<&DefinedQuantities>,
     options: &FitOptions,
-) -> Result<report::BootstrapSummary, Diagnostic> {
+) -> Result<BootstrapRun, Diagnostic> {
+    let Original {
+        spec,
+        frame,
+        design,
+        fit,
+        method,
+    } = *original;
     let table = ParameterTable::from_fit(spec, design, fit);
     if choice.resample.is_none() && design.latent.is_some() {
         return Err(Diagnostic::error(
@@ -761,32 +849,55 @@ fn run_bootstrap(
         seed: choice.seed,
         progress: Some(&tick),
     };
-    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, table.len(), |f| {
-        refit_statistics(spec, f, method)
+    let estimates = table.estimates();
+    let defined_estimates = quantities.map(|q| q.values(&estimates)).unwrap_or_default();
+    let statistics = estimates.len() + defined_estimates.len();
+    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, statistics, |f| {
+        refit_statistics(spec, f, method, quantities)
     })?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let row = |i: usize, name: String, estimate: f64, method: &str| report::DefinedRow {
+        name,
+        estimate,
+        se: Some(result.sd[i]),
+        ci_lower: Some(result.intervals[i].0),
+        ci_upper: Some(result.intervals[i].1),
+        level: Some(choice.level),
+        method: Some(method.to_string()),
+        draws: Some(result.usable[i]),
+    };
     let parameters = (0..table.len())
-        .map(|i| report::DefinedRow {
-            name: table.name(i),
-            estimate: table.rows[i].estimate,
-            se: Some(result.sd[i]),
-            ci_lower: Some(result.intervals[i].0),
-            ci_upper: Some(result.intervals[i].1),
-            level: Some(choice.level),
-            method: Some("percentile".into()),
-            draws: Some(result.usable[i]),
-        })
+        .map(|i| row(i, table.name(i), estimates[i], "percentile"))
         .collect();
-    Ok(report::BootstrapSummary {
-        method: description,
-        draws: result.draws,
-        level: choice.level,
-        seed: choice.seed,
-        failed: result.failed,
-        not_converged: result.not_converged,
-        parameters,
+    let defined_method = match &choice.resample {
+        None => "parametric bootstrap percentile",
+        Some(None) => "row bootstrap percentile",
+        Some(Some(_)) => "cluster bootstrap percentile",
+    };
+    let defined = quantities
+        .map(|q| {
+            q.names()
+                .zip(&defined_estimates)
+                .enumerate()
+                .map(|(k, (name, &estimate))| {
+                    row(table.len() + k, name.to_string(), estimate, defined_method)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(BootstrapRun {
+        summary: report::BootstrapSummary {
+            method: description,
+            draws: result.draws,
+            level: choice.level,
+            seed: choice.seed,
+            failed: result.failed,
+            not_converged: result.not_converged,
+            parameters,
+        },
+        defined,
     })
 }
 
