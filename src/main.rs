@@ -64,6 +64,9 @@ enum Command {
         /// Print the report even when the optimizer did not converge (exit 0).
         #[arg(long)]
         report_anyway: bool,
+        /// Print the wall time of each stage (read, check, prepare, design, fit, ...) on stderr.
+        #[arg(long)]
+        timings: bool,
     },
 }
 
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             plot,
             se,
             report_anyway,
+            timings,
         } => {
             let options = FitOptions {
                 data,
@@ -122,6 +126,7 @@ fn main() -> ExitCode {
                 robust_se: matches!(se, SeArg::Cr2),
                 report_anyway,
                 progress: std::io::stderr().is_terminal(),
+                timings,
             };
             emit(pipeline::fit_path(&path, &options))
         }

@@ -66,6 +66,8 @@ pub struct FitOptions {
     pub robust_se: bool,
     pub report_anyway: bool,
     pub progress: bool,
+    /// Append the wall time of each stage to stderr (`--timings`).
+    pub timings: bool,
 }
 
 impl Default for FitOptions {
@@ -81,7 +83,42 @@ impl Default for FitOptions {
             robust_se: false,
             report_anyway: false,
             progress: false,
+            timings: false,
         }
+    }
+}
+
+/// Wall time per stage, in the order the stages ran (`--timings`).
+#[derive(Debug, Default)]
+struct Timings {
+    stages: Vec<(String, f64)>,
+    last: Option<std::time::Instant>,
+}
+
+impl Timings {
+    fn start() -> Self {
+        Timings {
+            stages: Vec::new(),
+            last: Some(std::time::Instant::now()),
+        }
+    }
+    /// Close the stage that ran since the previous lap.
+    fn lap(&mut self, stage: impl Into<String>) {
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last {
+            self.stages
+                .push((stage.into(), now.duration_since(last).as_secs_f64()));
+        }
+        self.last = Some(now);
+    }
+    fn render(&self) -> String {
+        let total: f64 = self.stages.iter().map(|(_, t)| t).sum();
+        let mut out = String::from("timings (wall clock):\n");
+        for (stage, t) in &self.stages {
+            out.push_str(&format!("  {stage:<32} {:>8.3} s\n", t));
+        }
+        out.push_str(&format!("  {:<32} {:>8.3} s\n", "total", total));
+        out
     }
 }
 
@@ -202,8 +239,13 @@ struct Session {
 }
 
 /// Parse, read the data, check. Errors come back rendered.
-fn open(path: &Path, data_override: Option<&Path>) -> Result<Session, String> {
+fn open(
+    path: &Path,
+    data_override: Option<&Path>,
+    timings: &mut Timings,
+) -> Result<Session, String> {
     let model = load(path)?;
+    timings.lap("parse model file");
     // Check the file's own statements first so that a model without a `data` statement is told
     // so, located, rather than failing on a missing path.
     let Some(csv) = data_path(&model, data_override) else {
@@ -218,11 +260,13 @@ fn open(path: &Path, data_override: Option<&Path>) -> Result<Session, String> {
         });
     };
     let table = data::read_csv(&csv).map_err(|d| render_plain(&[d]))?;
+    timings.lap("read CSV");
     let schema = Schema::from_table(&table);
     let options = CheckOptions {
         data_override: data_override.is_some(),
     };
     let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
+    timings.lap("check");
     Ok(Session {
         model,
         table,
@@ -325,7 +369,7 @@ pub fn check_paths(paths: &[PathBuf], data: Option<&Path>) -> Vec<Outcome> {
 }
 
 fn check_one(path: &Path, data: Option<&Path>) -> Outcome {
-    let session = match open(path, data) {
+    let session = match open(path, data, &mut Timings::default()) {
         Ok(s) => s,
         Err(e) => return Outcome::failure(e),
     };
@@ -387,7 +431,12 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
 
 /// Fit one file: once, or once per value of its `vary` statement.
 pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
-    let session = match open(path, options.data.as_deref()) {
+    let mut timings = if options.timings {
+        Timings::start()
+    } else {
+        Timings::default()
+    };
+    let session = match open(path, options.data.as_deref(), &mut timings) {
         Ok(s) => s,
         Err(e) => return Outcome::failure(e),
     };
@@ -399,7 +448,7 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
     let mut reports = Vec::new();
     let mut success = true;
     for value in &values {
-        match fit_once(&session, value, options) {
+        match fit_once(&session, value, options, &mut timings) {
             Ok((report, converged)) => {
                 if !converged && !options.report_anyway {
                     success = false;
@@ -417,9 +466,14 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
             }
         }
     }
+    let stdout = render_reports(&reports, options.format);
+    timings.lap("render report");
+    if options.timings {
+        stderr.push_str(&timings.render());
+    }
     Outcome {
         success,
-        stdout: render_reports(&reports, options.format),
+        stdout,
         stderr,
     }
 }
@@ -487,11 +541,15 @@ fn fit_once(
     session: &Session,
     value: &Option<(String, f64)>,
     options: &FitOptions,
+    timings: &mut Timings,
 ) -> Result<(FitReport, bool), String> {
+    let label = vary_label(value);
     let frame = prepare_frame(session, value)?;
+    timings.lap(format!("prepare{label}"));
     let spec = &session.checked.spec;
     let method = options.method.unwrap_or(spec.method);
     let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
+    timings.lap(format!("design pass{label}"));
     let mut warnings: Vec<String> = session
         .checked
         .warnings
@@ -513,7 +571,9 @@ fn fit_once(
         (joint.fit, tests, Some(joint.covariance))
     } else {
         let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        timings.lap(format!("fit{label}"));
         let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+        timings.lap(format!("df (Satterthwaite){label}"));
         (fit, tests, None)
     };
     let (defined, mediation) = if spec.definitions.is_empty() {
@@ -607,6 +667,7 @@ fn fit_once(
     let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
     report.defined = defined;
     report.mediation = mediation;
+    timings.lap(format!("assemble report{label}"));
     report.fit.standard_errors = standard_errors;
     if let Some(b) = &bootstrap {
         if b.failed + b.not_converged > 0 {
@@ -1069,6 +1130,8 @@ fn assemble(
             class: r.level.clone(),
             variance: r.variance,
             sd: r.sd,
+            correlated_within: fit.residual_correlation.as_ref().map(|c| c.unit.clone()),
+            correlation: fit.residual_correlation.as_ref().map(|c| c.rho),
         })
         .collect();
 

@@ -166,7 +166,7 @@ fn unsupported_parameters_are_diagnostics() {
     let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
         messages,
-        ["`correlated within` residuals is not supported yet"]
+        ["`correlated within Subject` together with random terms is not supported yet"]
     );
 
     // A random-coefficient outcome whose label names no random effect (the checker prevents

@@ -23,48 +23,78 @@ pub struct VariableLevel {
     pub constant_within: Vec<String>,
 }
 
-/// Per row: the value of one or more columns as comparable bits, `None` when any is missing.
-fn row_keys(frame: &AnalysisFrame, columns: &[String]) -> Option<Vec<Option<Vec<u64>>>> {
+/// Row id of a missing combination in `row_ids`.
+const NO_ID: u32 = u32::MAX;
+/// Value key of a missing value in `value_keys` (a NaN bit pattern: never a present value's key).
+const NO_VALUE: u64 = u64::MAX;
+
+/// A present value's key: -0.0 and 0.0 are the same value.
+fn cell_key(column: &Column, row: usize) -> Option<u64> {
+    match column {
+        Column::Numeric(values) => {
+            let v = values[row];
+            (!v.is_nan()).then(|| if v == 0.0 { 0 } else { v.to_bits() })
+        }
+        Column::Text { codes, .. } => {
+            let code = codes[row];
+            (code != MISSING_CODE).then_some(u64::from(code))
+        }
+    }
+}
+
+/// Per row: the id of its combination of `columns` (numbered by first appearance), `NO_ID` when
+/// any is missing; and the number of combinations. Built one column at a time from (previous
+/// id, value) pairs, so no row allocates; consecutive equal rows (sorted data) skip the hash.
+fn row_ids(frame: &AnalysisFrame, columns: &[String]) -> Option<(Vec<u32>, usize)> {
     let columns: Vec<&Column> = columns
         .iter()
         .map(|name| frame.column(name))
         .collect::<Option<_>>()?;
-    let keys = (0..frame.nrows)
-        .map(|row| {
-            columns
-                .iter()
-                .map(|column| match column {
-                    Column::Numeric(values) => {
-                        let v = values[row];
-                        // -0.0 and 0.0 are the same value.
-                        (!v.is_nan()).then(|| if v == 0.0 { 0 } else { v.to_bits() })
-                    }
-                    Column::Text { codes, .. } => {
-                        let code = codes[row];
-                        (code != MISSING_CODE).then_some(u64::from(code))
-                    }
-                })
-                .collect::<Option<Vec<u64>>>()
-        })
-        .collect();
-    Some(keys)
+    let mut ids = vec![0u32; frame.nrows];
+    let mut count = usize::from(frame.nrows > 0);
+    for column in columns {
+        let mut index: HashMap<(u32, u64), u32> = HashMap::new();
+        let mut last: Option<((u32, u64), u32)> = None;
+        for (row, id) in ids.iter_mut().enumerate() {
+            if *id == NO_ID {
+                continue;
+            }
+            let Some(value) = cell_key(column, row) else {
+                *id = NO_ID;
+                continue;
+            };
+            let key = (*id, value);
+            *id = match last {
+                Some((k, i)) if k == key => i,
+                _ => {
+                    let next = index.len() as u32;
+                    let i = *index.entry(key).or_insert(next);
+                    last = Some((key, i));
+                    i
+                }
+            };
+        }
+        count = index.len();
+    }
+    Some((ids, count))
 }
 
-/// Per row: the id of its group (the combination of the grouping columns), `None` when missing;
-/// and the number of groups.
-fn group_ids(frame: &AnalysisFrame, grouping: &[String]) -> Option<(Vec<Option<usize>>, usize)> {
-    let keys = row_keys(frame, grouping)?;
-    let mut ids: HashMap<Vec<u64>, usize> = HashMap::new();
-    let rows = keys
-        .into_iter()
-        .map(|key| {
-            key.map(|key| {
-                let next = ids.len();
-                *ids.entry(key).or_insert(next)
-            })
-        })
-        .collect();
-    Some((rows, ids.len()))
+/// Per row: a key equal exactly when the values of `columns` are equal, `NO_VALUE` when missing.
+fn value_keys(frame: &AnalysisFrame, columns: &[String]) -> Option<Vec<u64>> {
+    if let [name] = columns {
+        let column = frame.column(name)?;
+        return Some(
+            (0..frame.nrows)
+                .map(|row| cell_key(column, row).unwrap_or(NO_VALUE))
+                .collect(),
+        );
+    }
+    let (ids, _) = row_ids(frame, columns)?;
+    Some(
+        ids.into_iter()
+            .map(|id| if id == NO_ID { NO_VALUE } else { u64::from(id) })
+            .collect(),
+    )
 }
 
 /// How a variable behaves within groups.
@@ -75,23 +105,20 @@ struct WithinGroups {
     single_rows: bool,
 }
 
-fn within_groups(
-    values: &[Option<Vec<u64>>],
-    groups: &[Option<usize>],
-    count: usize,
-) -> WithinGroups {
-    let mut first: Vec<Option<&Vec<u64>>> = vec![None; count];
+fn within_groups(values: &[u64], groups: &[u32], count: usize) -> WithinGroups {
+    let mut first: Vec<u64> = vec![NO_VALUE; count];
     let mut rows = vec![0usize; count];
     let mut constant = true;
-    for (value, group) in values.iter().zip(groups) {
-        let (Some(value), Some(group)) = (value, group) else {
+    for (&value, &group) in values.iter().zip(groups) {
+        if value == NO_VALUE || group == NO_ID {
             continue;
-        };
-        rows[*group] += 1;
-        match first[*group] {
-            None => first[*group] = Some(value),
-            Some(seen) if seen != value => constant = false,
-            Some(_) => {}
+        }
+        let g = group as usize;
+        rows[g] += 1;
+        if first[g] == NO_VALUE {
+            first[g] = value;
+        } else if first[g] != value {
+            constant = false;
         }
     }
     WithinGroups {
@@ -149,16 +176,16 @@ fn model_variables(spec: &ModelSpec) -> Vec<String> {
 /// Each model variable's level: the groupings it is constant within. Variables or groupings
 /// missing from the frame are left out (`check_frame` reports them).
 pub fn variable_levels(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<VariableLevel> {
-    let groups: Vec<(String, Vec<Option<usize>>, usize)> = groupings(spec)
+    let groups: Vec<(String, Vec<u32>, usize)> = groupings(spec)
         .into_iter()
         .filter_map(|(name, columns)| {
-            group_ids(frame, &columns).map(|(ids, count)| (name, ids, count))
+            row_ids(frame, &columns).map(|(ids, count)| (name, ids, count))
         })
         .collect();
     model_variables(spec)
         .into_iter()
         .filter_map(|variable| {
-            let values = row_keys(frame, std::slice::from_ref(&variable))?;
+            let values = value_keys(frame, std::slice::from_ref(&variable))?;
             let constant_within = groups
                 .iter()
                 .filter(|(_, ids, count)| within_groups(&values, ids, *count).constant)
@@ -177,7 +204,7 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let at = |message: String, span: Span| Diagnostic::error(message, Location::Source(span));
     for term in &spec.random {
-        let Some((ids, count)) = group_ids(frame, &term.grouping) else {
+        let Some((ids, count)) = row_ids(frame, &term.grouping) else {
             diagnostics.push(at(
                 format!("the grouping `{}` is not in the analysis frame", term.name),
                 term.span,
@@ -200,7 +227,7 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
             continue;
         }
         for effect in term.effects.iter().filter(|e| !e.variables.is_empty()) {
-            let Some(values) = row_keys(frame, &effect.variables) else {
+            let Some(values) = value_keys(frame, &effect.variables) else {
                 diagnostics.push(at(
                     format!(
                         "the random slope `{}` is not in the analysis frame",
@@ -257,6 +284,16 @@ fn check_group_level_equations(
             .iter()
             .find(|t| t.effects.iter().any(|e| e.label.as_deref() == Some(label)))
     };
+    let about_coefficients = spec.equations.iter().any(|e| {
+        e.outcome_kind == OutcomeKind::RandomCoefficient
+            || e.terms
+                .iter()
+                .any(|t| t.kind == TermKind::RandomCoefficient)
+    });
+    if !about_coefficients {
+        // Every variable's level costs a pass over the rows: only worth it when used.
+        return;
+    }
     let levels = variable_levels(spec, frame);
     let constant_within = |variable: &str, grouping: &str| {
         levels

@@ -57,6 +57,8 @@ pub struct EquationColumns {
     pub required: Vec<usize>,
     /// The `residual by` column, if any.
     pub by: Option<usize>,
+    /// The `residual correlated within` unit column, if any.
+    pub within: Option<usize>,
 }
 
 impl EquationColumns {
@@ -235,10 +237,17 @@ impl EquationColumns {
             }
         }
         let mut by = None;
+        let mut within = None;
         for r in spec.residual.iter().filter(|r| r.equation == equation) {
             if let Some(b) = &r.by {
                 by = index(b, &mut errors);
                 if let Some(ci) = by {
+                    add(ci, &mut required);
+                }
+            }
+            if let Some(u) = &r.correlated_within {
+                within = index(u, &mut errors);
+                if let Some(ci) = within {
                     add(ci, &mut required);
                 }
             }
@@ -252,6 +261,7 @@ impl EquationColumns {
             columns,
             required,
             by,
+            within,
         })
     }
 

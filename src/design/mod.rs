@@ -19,7 +19,8 @@ pub use random_coefficients::{
 };
 pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
-    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics,
+    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics, UnitSize,
+    WithinUnitStatistics,
 };
 
 use columns::EquationColumns;
@@ -167,46 +168,74 @@ pub fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diag
     }
 
     let fixed = shared_parameters(&equations);
-    statistics::accumulate(spec, frame, &equations, &fixed, &groupings).map(
-        |(stats, classes, observations, kept_levels)| Design {
-            fixed: fixed.parameters,
-            random: spec
-                .random
-                .iter()
-                .zip(&groupings)
-                .zip(&kept_levels)
-                .map(|((t, g), kept)| RandomTerm {
-                    name: t.name.clone(),
-                    effects: t
-                        .effects
-                        .iter()
-                        .map(|e| (e.equation, e.name.clone()))
-                        .collect(),
-                    correlated: t.correlated,
-                    levels: {
-                        let names = g.level_names();
-                        kept.iter().map(|&i| names[i].clone()).collect()
-                    },
-                })
-                .collect(),
-            classes,
-            equations: observations,
-            stats,
-            latent: None,
-        },
-    )
+    let accumulated = statistics::accumulate(spec, frame, &equations, &fixed, &groupings)?;
+    if let Some(w) = &accumulated.0.within {
+        if w.sizes.iter().all(|s| s.size < 2) {
+            return Err(vec![Diagnostic::error(
+                format!(
+                    "every unit of `{}` has a single observation: there is no within-unit \
+                     residual correlation to estimate",
+                    w.unit
+                ),
+                Location::None,
+            )]);
+        }
+    }
+    let (stats, classes, observations, kept_levels) = accumulated;
+    Ok(Design {
+        fixed: fixed.parameters,
+        random: spec
+            .random
+            .iter()
+            .zip(&groupings)
+            .zip(&kept_levels)
+            .map(|((t, g), kept)| RandomTerm {
+                name: t.name.clone(),
+                effects: t
+                    .effects
+                    .iter()
+                    .map(|e| (e.equation, e.name.clone()))
+                    .collect(),
+                correlated: t.correlated,
+                levels: {
+                    let names = g.level_names();
+                    kept.iter().map(|&i| names[i].clone()).collect()
+                },
+            })
+            .collect(),
+        classes,
+        equations: observations,
+        stats,
+        latent: None,
+    })
 }
 
 /// Parameters of features this engine does not fit yet: reported, never silently ignored.
 fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    // Compound symmetry is fitted from per-unit sums of [X y] (no random terms: nlme's gls).
+    // With random terms the residual correlation couples the levels of every term through the
+    // units, which the blocked Cholesky does not handle yet.
     for r in &spec.residual {
-        if r.correlated_within.is_some() {
+        let Some(unit) = &r.correlated_within else {
+            continue;
+        };
+        let span = spec
+            .equations
+            .get(r.equation)
+            .map_or_else(Default::default, |e| e.span);
+        if !spec.random.is_empty() {
+            out.push(
+                not_supported(
+                    &format!("`correlated within {unit}` together with random terms"),
+                    span,
+                )
+                .with_hint("drop the random terms (a gls model), or the residual correlation"),
+            );
+        } else if spec.equations.len() > 1 {
             out.push(not_supported(
-                "`correlated within` residuals",
-                spec.equations
-                    .get(r.equation)
-                    .map_or_else(Default::default, |e| e.span),
+                &format!("`correlated within {unit}` in a model with several equations"),
+                span,
             ));
         }
     }

@@ -2,8 +2,9 @@
 //!
 //! Per residual class (the weight of a class is a parameter, so classes are kept apart and
 //! combined per evaluation): n, [X y]'[X y]; per level of each random term Z'Z and Z'[X y]; per
-//! pair of terms the blocks Z_a'Z_b of level pairs that co-occur. Matrices are flat column-major
-//! `Vec<f64>`. This module must not estimate anything.
+//! pair of terms the blocks Z_a'Z_b of level pairs that co-occur; with residuals correlated within
+//! units, per unit size and pair of classes the summed outer products of the units' per-class
+//! [X y] sums. Matrices are flat column-major `Vec<f64>`. This module must not estimate anything.
 
 use std::collections::HashMap;
 
@@ -28,6 +29,39 @@ pub struct SufficientStatistics {
     pub factors: Vec<FactorStatistics>,
     /// Per pair of random terms `a < b` whose levels co-occur.
     pub cross: Vec<CrossStatistics>,
+    /// With `residual correlated within unit`: the within-unit sums compound symmetry needs.
+    pub within: Option<WithinUnitStatistics>,
+}
+
+/// What compound symmetry within units adds to the likelihood. With V_u = D_u C_u D_u (D_u the
+/// units' relative residual SDs, C_u = (1 − ρ)I + ρ11'), V_u⁻¹ = D⁻¹(a I − b_u 11')D⁻¹ where b_u
+/// depends on the unit's size only; so besides the per-class [X y]'[X y] the likelihood needs,
+/// per unit size k, the number of units and Σ_u S_uc S_ud' over the units of that size, where
+/// S_uc sums the [x y] rows of unit u in class c. An evaluation then costs per size, not per unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WithinUnitStatistics {
+    /// The unit column's name.
+    pub unit: String,
+    pub nunits: usize,
+    /// By increasing size.
+    pub sizes: Vec<UnitSize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitSize {
+    /// Observations per unit.
+    pub size: usize,
+    /// Units with that many observations.
+    pub units: usize,
+    /// Per class pair `(c, d)` at index `c * nclasses + d`: Σ_u S_uc S_ud', (p+1)×(p+1).
+    pub outer: Vec<Vec<f64>>,
+}
+
+/// One unit's running sums while the rows are read.
+struct UnitSums {
+    n: usize,
+    /// (class as first numbered, Σ [x y] of the unit's rows in that class).
+    classes: Vec<(usize, Vec<f64>)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +198,10 @@ pub(super) fn accumulate(
         })
         .collect();
 
+    let mut unit_index: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut units: Vec<UnitSums> = Vec::new();
+    let mut last_unit: Option<((usize, u64), usize)> = None;
+
     let mut x = vec![0.0; m];
     let mut z: Vec<Vec<f64>> = effects.iter().map(|es| vec![0.0; es.len()]).collect();
     let mut levels = vec![0u32; effects.len()];
@@ -219,6 +257,35 @@ pub(super) fn accumulate(
                 }
             };
             n[class] += 1;
+            if let Some(u) = eq.within {
+                let key = (e, category_key(&frame.columns[u], row));
+                let i = match last_unit {
+                    Some((k0, i0)) if k0 == key => i0,
+                    _ => {
+                        let i = *unit_index.entry(key).or_insert_with(|| {
+                            units.push(UnitSums {
+                                n: 0,
+                                classes: Vec::new(),
+                            });
+                            units.len() - 1
+                        });
+                        last_unit = Some((key, i));
+                        i
+                    }
+                };
+                let unit = &mut units[i];
+                unit.n += 1;
+                let sums = match unit.classes.iter().position(|(c, _)| *c == class) {
+                    Some(k) => &mut unit.classes[k].1,
+                    None => {
+                        unit.classes.push((class, vec![0.0; m]));
+                        &mut unit.classes.last_mut().expect("just pushed").1
+                    }
+                };
+                for (s, v) in sums.iter_mut().zip(&x) {
+                    *s += v;
+                }
+            }
             let s = &mut xy[class];
             // Lower triangles only (symmetric); mirrored after the pass.
             for j in 0..m {
@@ -422,6 +489,12 @@ pub(super) fn accumulate(
         })
         .collect();
 
+    let within = spec
+        .residual
+        .iter()
+        .find_map(|r| r.correlated_within.clone())
+        .map(|unit| within_statistics(unit, &units, &rank, m));
+
     Ok((
         SufficientStatistics {
             p,
@@ -429,11 +502,63 @@ pub(super) fn accumulate(
             xy: xy_sorted,
             factors,
             cross,
+            within,
         },
         classes,
         observations,
         kept_levels,
     ))
+}
+
+/// A row's value of a grouping-like column as a hashable key (numeric bits or factor code).
+fn category_key(column: &Column, row: usize) -> u64 {
+    match column {
+        Column::Numeric(v) => v[row].to_bits(),
+        Column::Text { codes, .. } => u64::from(codes[row]),
+    }
+}
+
+/// Reduce the per-unit sums to per-size outer products; `rank` maps first-seen class numbers to
+/// the reported class order.
+fn within_statistics(
+    unit: String,
+    units: &[UnitSums],
+    rank: &[usize],
+    m: usize,
+) -> WithinUnitStatistics {
+    let nclasses = rank.len();
+    let mut sizes: Vec<UnitSize> = Vec::new();
+    for u in units {
+        let k = match sizes.iter().position(|s| s.size == u.n) {
+            Some(k) => k,
+            None => {
+                sizes.push(UnitSize {
+                    size: u.n,
+                    units: 0,
+                    outer: vec![vec![0.0; m * m]; nclasses * nclasses],
+                });
+                sizes.len() - 1
+            }
+        };
+        let size = &mut sizes[k];
+        size.units += 1;
+        for (c, sc) in &u.classes {
+            for (d, sd) in &u.classes {
+                let block = &mut size.outer[rank[*c] * nclasses + rank[*d]];
+                for j in 0..m {
+                    for i in 0..m {
+                        block[j * m + i] += sc[i] * sd[j];
+                    }
+                }
+            }
+        }
+    }
+    sizes.sort_by_key(|s| s.size);
+    WithinUnitStatistics {
+        unit,
+        nunits: units.len(),
+        sizes,
+    }
 }
 
 /// Copy the lower triangle of a column-major n×n matrix onto its upper triangle.

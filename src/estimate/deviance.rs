@@ -3,7 +3,9 @@
 //! MixedModels.jl's blocked Cholesky).
 //!
 //! Owns the parameter layout (θ per term, lower-triangular column-major as lme4, then log δ per
-//! residual class after the first), the blocked Cholesky of
+//! residual class after the first, then — with `residual correlated within` — the within-unit
+//! correlation ρ on a logistic scale, bounded to (−1/(k_max − 1), 1) so that every unit's
+//! correlation matrix stays positive definite), the blocked Cholesky of
 //!
 //! ```text
 //!   [ Λ'Z'WZΛ + I   Λ'Z'WX   Λ'Z'Wy ]
@@ -72,6 +74,27 @@ struct Component {
     cross: Vec<(usize, usize, ClassCross)>,
 }
 
+/// Compound symmetry within units (no random terms): the per-size statistics and ρ's bounds.
+#[derive(Debug, Clone)]
+struct Within {
+    nclasses: usize,
+    /// (unit size, number of units, Σ_u S_uc S_ud' per class pair `c * nclasses + d`).
+    sizes: Vec<(usize, usize, Vec<Vec<f64>>)>,
+    /// ρ's lower bound −1/(k_max − 1).
+    lower: f64,
+}
+
+impl Within {
+    fn rho(&self, x: f64) -> f64 {
+        self.lower + (1.0 - self.lower) / (1.0 + (-x).exp())
+    }
+    /// The unconstrained value of `rho`.
+    fn unconstrained(&self, rho: f64) -> f64 {
+        let u = (rho - self.lower) / (1.0 - self.lower);
+        (u / (1.0 - u)).ln()
+    }
+}
+
 /// The profiled deviance of one design: built once, evaluated many times.
 #[derive(Debug, Clone)]
 pub struct ProfiledDeviance {
@@ -88,6 +111,7 @@ pub struct ProfiledDeviance {
     xy: Vec<Vec<f64>>,
     /// Largest q over terms (workspace size).
     qmax: usize,
+    within: Option<Within>,
 }
 
 /// What one evaluation yields besides the deviance.
@@ -102,7 +126,8 @@ pub struct Evaluation {
     pub beta: DVector<f64>,
     /// Lower-triangular L_X with L_X L_X' = R_X'R_X.
     pub lx: DMatrix<f64>,
-    /// −Σ n_c log w_c: the residual classes' contribution.
+    /// log |R| for the residual covariance R = σ²·(this): −Σ n_c log w_c for the classes' weights,
+    /// plus the within-unit correlation's log-determinant.
     pub weight_term: f64,
 }
 
@@ -250,6 +275,18 @@ impl ProfiledDeviance {
             components,
             xy: stats.xy.clone(),
             qmax: stats.factors.iter().map(|f| f.q).max().unwrap_or(0),
+            within: stats.within.as_ref().map(|w| {
+                let kmax = w.sizes.iter().map(|s| s.size).max().unwrap_or(1).max(2);
+                Within {
+                    nclasses: stats.n.len(),
+                    sizes: w
+                        .sizes
+                        .iter()
+                        .map(|s| (s.size, s.units, s.outer.clone()))
+                        .collect(),
+                    lower: -1.0 / (kmax as f64 - 1.0),
+                }
+            }),
         }
     }
 
@@ -270,14 +307,27 @@ impl ProfiledDeviance {
     pub fn p(&self) -> usize {
         self.p
     }
-    /// The optimizer's parameter count: θ then log δ.
+    /// Number of residual correlation parameters (1 with `correlated within`, else 0).
+    pub fn ncorrelation(&self) -> usize {
+        usize::from(self.within.is_some())
+    }
+    /// The optimizer's parameter count: θ, log δ, then the correlation's unconstrained value.
     pub fn nparams(&self) -> usize {
-        self.ntheta + self.ndelta()
+        self.ntheta + self.ndelta() + self.ncorrelation()
     }
 
-    /// lme4's start: T = I for every term, every δ = 1.
+    /// The within-unit residual correlation ρ at `x = (θ, log δ, ρ's unconstrained value)`.
+    pub fn correlation(&self, x: &[f64]) -> Option<f64> {
+        let w = self.within.as_ref()?;
+        x.get(self.ntheta + self.ndelta()).map(|&v| w.rho(v))
+    }
+
+    /// lme4's start: T = I for every term, every δ = 1; ρ = 0.
     pub fn start(&self) -> Vec<f64> {
         let mut x = vec![0.0; self.nparams()];
+        if let Some(w) = &self.within {
+            x[self.ntheta + self.ndelta()] = w.unconstrained(0.0);
+        }
         for t in &self.terms {
             let mut i = t.offset;
             for j in 0..t.q {
@@ -371,7 +421,8 @@ impl ProfiledDeviance {
         if x.iter().any(|v| !v.is_finite()) {
             return Err(DevianceError::NonFinite);
         }
-        let (theta, log_delta) = x.split_at(self.ntheta);
+        let (theta, rest) = x.split_at(self.ntheta);
+        let (log_delta, correlation) = rest.split_at(self.ndelta());
         let w = self.weights(log_delta);
         let m = self.p + 1;
         let t: Vec<Vec<f64>> = (0..self.terms.len())
@@ -384,6 +435,10 @@ impl ProfiledDeviance {
             self.xy.iter().enumerate().map(|(c, s)| (c, s.as_slice())),
             &w,
         );
+        let mut residual_logdet = 0.0;
+        if let (Some(within), Some(&c)) = (&self.within, correlation.first()) {
+            residual_logdet = compound_symmetry(within, within.rho(c), &w, &mut xy)?;
+        }
         let mut ld_l2 = 0.0;
         let mut schur: Vec<Vec<f64>> = self
             .components
@@ -588,7 +643,8 @@ impl ProfiledDeviance {
             .iter()
             .zip(&w)
             .map(|(n, w)| *n as f64 * w.ln())
-            .sum::<f64>();
+            .sum::<f64>()
+            + residual_logdet;
         Ok(Evaluation {
             ld_l2,
             ld_rx2,
@@ -693,6 +749,43 @@ impl ProfiledDeviance {
         let e = self.evaluate(&x)?;
         Ok(beta_covariance(&e, sigma * sigma))
     }
+}
+
+/// Turn the classes' weighted [X y]'[X y] in `xy` into [X y]'V⁻¹[X y] for compound symmetry with
+/// correlation `rho` within units, and return Σ_u log|C_u|. With s_c = √w_c,
+/// V_u⁻¹ = S(a I − b_k 11')S, a = 1/(1 − ρ), b_k = ρ / ((1 − ρ)(1 + (k − 1)ρ)) for a unit of size k.
+fn compound_symmetry(
+    within: &Within,
+    rho: f64,
+    w: &[f64],
+    xy: &mut [f64],
+) -> Result<f64, DevianceError> {
+    if !(rho > -1.0 && rho < 1.0) {
+        return Err(DevianceError::NonFinite);
+    }
+    let a = 1.0 / (1.0 - rho);
+    xy.iter_mut().for_each(|v| *v *= a);
+    let s: Vec<f64> = w.iter().map(|w| w.sqrt()).collect();
+    let nc = within.nclasses;
+    let mut logdet = 0.0;
+    for (k, units, outer) in &within.sizes {
+        let k1 = *k as f64 - 1.0;
+        let det = 1.0 + k1 * rho;
+        if det <= 0.0 {
+            return Err(DevianceError::NonFinite);
+        }
+        logdet += *units as f64 * (k1 * (1.0 - rho).ln() + det.ln());
+        let b = rho / ((1.0 - rho) * det);
+        for c in 0..nc {
+            for d in 0..nc {
+                let f = b * s[c] * s[d];
+                for (o, v) in xy.iter_mut().zip(&outer[c * nc + d]) {
+                    *o -= f * v;
+                }
+            }
+        }
+    }
+    Ok(logdet)
 }
 
 /// Pieces of the blocked Cholesky factor kept for the conditional modes: per level of the first

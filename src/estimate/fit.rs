@@ -28,6 +28,8 @@ pub struct Fit {
     pub sigma: f64,
     /// Per residual class; the first has δ = 1 and SD σ.
     pub residual: Vec<ResidualEstimate>,
+    /// With `residual correlated within unit`: the residuals' correlation within a unit.
+    pub residual_correlation: Option<ResidualCorrelation>,
     /// Per random term, in the design's order.
     pub random: Vec<VarianceComponent>,
     /// Conditional modes of the random effects (lme4's `ranef`): per term, a row per level (in
@@ -46,7 +48,7 @@ pub struct Fit {
     /// Deviance evaluations the optimizer used (lme4's `optinfo$feval`).
     pub iterations: usize,
     pub warnings: Vec<String>,
-    /// `(θ, σ, log δ…)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
+    /// `(θ, σ, log δ…, ρ's unconstrained value)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
     pub varpar: Vec<f64>,
     pub optimization: OptSummary,
 }
@@ -69,6 +71,14 @@ pub struct ResidualEstimate {
     pub delta: f64,
     pub sd: f64,
     pub variance: f64,
+}
+
+/// Compound symmetry within the units of one column (nlme's `corCompSymm`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResidualCorrelation {
+    /// The unit column.
+    pub unit: String,
+    pub rho: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,7 +121,17 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
     let beta_cov = beta_covariance(&e, sigma2);
     let ntheta = deviance.ntheta();
     let theta = opt.optimum[..ntheta].to_vec();
+    // log δ per class after the first, then ρ's unconstrained value if any.
     let log_delta = &opt.optimum[ntheta..];
+    let residual_correlation = design
+        .stats
+        .within
+        .as_ref()
+        .zip(deviance.correlation(&opt.optimum))
+        .map(|(w, rho)| ResidualCorrelation {
+            unit: w.unit.clone(),
+            rho,
+        });
 
     let fixed = design
         .fixed
@@ -195,6 +215,7 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
         theta,
         sigma,
         residual,
+        residual_correlation,
         random,
         random_effects,
         loglik,

@@ -127,6 +127,14 @@ impl RawLikelihood {
             );
         }
         let stats = &design.stats;
+        if let Some(w) = &stats.within {
+            // The table has no row for ρ and the direct path assumes a diagonal R.
+            return Err(format!(
+                "the joint covariance of the parameters with residuals correlated within `{}` \
+                 is not supported yet",
+                w.unit
+            ));
+        }
         let p = stats.p;
         let q: Vec<usize> = stats.factors.iter().map(|f| f.q).collect();
         let nclass = stats.n.len();

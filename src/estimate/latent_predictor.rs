@@ -571,6 +571,7 @@ fn fit_joint(
         theta,
         sigma,
         residual,
+        residual_correlation: None,
         random_effects,
         random,
         loglik: -deviance / 2.0,

@@ -114,6 +114,13 @@ pub struct ResidualRow {
     pub class: Option<String>,
     pub variance: f64,
     pub sd: f64,
+    /// With `residual correlated within unit`: the unit column, on every row of the equation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlated_within: Option<String>,
+    /// The residuals' correlation within a unit (compound symmetry: the same for every pair of
+    /// observations of a unit, whatever their classes); absent without `correlated within`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -81,6 +81,20 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
             format!("SD {:.4}", r.sd),
         ]);
     }
+    let mut shown: Vec<(&str, &str)> = Vec::new();
+    for r in &report.residual {
+        if let (Some(unit), Some(rho)) = (&r.correlated_within, r.correlation) {
+            if !shown.contains(&(r.equation.as_str(), unit.as_str())) {
+                shown.push((&r.equation, unit));
+                rows.push(vec![
+                    "Residual".into(),
+                    format!("{}: within {unit}", r.equation),
+                    String::new(),
+                    format!("r {rho:.3}"),
+                ]);
+            }
+        }
+    }
     out.push((
         "Variance components".to_string(),
         Table {

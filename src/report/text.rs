@@ -254,6 +254,25 @@ fn render_random(report: &FitReport, out: &mut String) {
         "Random effects:\n"
     });
     out.push_str(&layout(&rows, &[false, false, true, true, false]));
+    let mut shown: Vec<(&str, &str)> = Vec::new();
+    for row in &report.residual {
+        if let (Some(unit), Some(rho)) = (&row.correlated_within, row.correlation) {
+            if shown.contains(&(row.equation.as_str(), unit.as_str())) {
+                continue;
+            }
+            shown.push((&row.equation, unit));
+            let who = if multi {
+                format!(" of {}", row.equation)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "Residual correlation{who} within {unit} (compound symmetry): {}",
+                format_significant(rho, 5)
+            );
+        }
+    }
 }
 
 fn render_fixed(report: &FitReport, out: &mut String) {
