@@ -10,7 +10,9 @@ mod latent_predictor;
 mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
-pub use fit::{fit, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
+pub use fit::{
+    fit, fit_from, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE,
+};
 pub use information::{parameter_covariance, RawLikelihood};
 pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
-pub use optimize::{minimize, OptSummary};
+pub use optimize::{minimize, minimize_from, OptSummary};
