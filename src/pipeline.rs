@@ -651,12 +651,19 @@ fn defined_quantities(
         .map_err(|d| session.model.render(&d))?;
     let covariance = match joint_covariance {
         Some(c) => c,
-        None => estimate::parameter_covariance(design, fit, &table).map_err(|why| {
-            render_plain(&[Diagnostic::error(
-                format!("the defined quantities need the covariance of all parameters: {why}"),
-                Location::File(session.model.path.clone()),
-            )])
-        })?,
+        None => {
+            let (covariance, note) =
+                estimate::parameter_covariance_generalized(design, fit, &table).map_err(|why| {
+                    render_plain(&[Diagnostic::error(
+                        format!(
+                            "the defined quantities need the covariance of all parameters: {why}"
+                        ),
+                        Location::File(session.model.path.clone()),
+                    )])
+                })?;
+            warnings.extend(note);
+            covariance
+        }
     };
     let method = match &spec.interval {
         Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {

@@ -13,6 +13,6 @@ pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance}
 pub use fit::{
     fit, fit_from, Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE,
 };
-pub use information::{parameter_covariance, RawLikelihood};
+pub use information::{parameter_covariance, parameter_covariance_generalized, RawLikelihood};
 pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
 pub use optimize::{minimize, minimize_from, OptSummary};
