@@ -55,6 +55,12 @@ fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
 }
 
 fn parse_csv(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
+    let threads = rayon::current_num_threads();
+    if bytes.len() >= PARALLEL_BYTES && threads > 1 {
+        if let Some(table) = parse_in_chunks(path, bytes, threads) {
+            return Ok(table);
+        }
+    }
     let mut rdr = reader(bytes);
     let names = read_header(path, &mut rdr)?;
     let ncols = names.len();
@@ -151,6 +157,140 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
         nrows,
         stray_text,
     })
+}
+
+/// Below this size one thread parses fast enough.
+const PARALLEL_BYTES: usize = 8 << 20;
+
+/// The common case of a large, clean file, parsed in one chunk of lines per thread: `None`
+/// whenever the result could differ from the sequential reader's or a message is due (a quoted
+/// field spanning lines, a ragged row, a column numeric in one chunk and text in another, text
+/// columns with numeric cells), and the sequential reader then does it all, messages included.
+/// Chunks merge in file order, so the table is the same for any number of threads.
+fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable> {
+    use rayon::prelude::*;
+
+    let threads = chunks.max(1);
+    let mut rdr = reader(bytes);
+    let names = read_header(path, &mut rdr).ok()?;
+    let ncols = names.len();
+    let start = usize::try_from(rdr.position().byte()).ok()?;
+    let body = bytes.get(start..)?;
+    // Chunk boundaries just after a newline.
+    let mut bounds = vec![0];
+    for k in 1..threads {
+        let guess = (body.len() * k / threads).max(*bounds.last()?);
+        match body[guess..].iter().position(|&b| b == b'\n') {
+            Some(i) => bounds.push(guess + i + 1),
+            None => break,
+        }
+    }
+    bounds.push(body.len());
+    bounds.dedup();
+    let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+
+    let parsed: Vec<Option<(Vec<ColumnBuilder>, usize)>> = chunks
+        .par_iter()
+        .map(|chunk| {
+            // A line with an odd number of quotes opens a field that spans lines.
+            let mut quotes = 0usize;
+            for &b in chunk.iter() {
+                if b == b'"' {
+                    quotes += 1;
+                } else if b == b'\n' {
+                    if quotes % 2 == 1 {
+                        return None;
+                    }
+                    quotes = 0;
+                }
+            }
+            if quotes % 2 == 1 {
+                return None;
+            }
+            let mut rdr = ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(*chunk);
+            let mut builders: Vec<ColumnBuilder> =
+                (0..ncols).map(|_| ColumnBuilder::new()).collect();
+            let mut record = ByteRecord::new();
+            let mut rows = 0usize;
+            while rdr.read_byte_record(&mut record).ok()? {
+                if record.len() != ncols {
+                    return None;
+                }
+                for (builder, cell) in builders.iter_mut().zip(record.iter()) {
+                    builder.push(rows, cell);
+                }
+                rows += 1;
+            }
+            Some((builders, rows))
+        })
+        .collect();
+    let parsed: Vec<(Vec<ColumnBuilder>, usize)> = parsed.into_iter().collect::<Option<_>>()?;
+    let nrows: usize = parsed.iter().map(|(_, n)| n).sum();
+    if nrows == 0 {
+        return None;
+    }
+
+    let mut per_column: Vec<Vec<ColumnBuilder>> = (0..ncols).map(|_| Vec::new()).collect();
+    for (builders, _) in parsed {
+        for (j, b) in builders.into_iter().enumerate() {
+            per_column[j].push(b);
+        }
+    }
+    let mut columns = Vec::with_capacity(ncols);
+    for pieces in per_column {
+        columns.push(merge_pieces(pieces)?.finish().0);
+    }
+    Some(DataTable {
+        path: path.to_path_buf(),
+        names,
+        columns,
+        nrows,
+        stray_text: vec![None; ncols],
+    })
+}
+
+/// One column's chunks joined in order: all numeric, or all text without a single numeric cell
+/// (so no stray-text message is due); `None` otherwise.
+fn merge_pieces(pieces: Vec<ColumnBuilder>) -> Option<ColumnBuilder> {
+    if pieces
+        .iter()
+        .all(|p| matches!(p, ColumnBuilder::Numeric(_)))
+    {
+        let mut all = Vec::new();
+        for p in pieces {
+            if let ColumnBuilder::Numeric(v) = p {
+                all.extend_from_slice(&v);
+            }
+        }
+        return Some(ColumnBuilder::Numeric(all));
+    }
+    let mut merged: Option<TextBuilder> = None;
+    for p in pieces {
+        let ColumnBuilder::Text(text) = p else {
+            return None;
+        };
+        if text.numeric_prefix > 0 || text.numeric_cells > 0 {
+            return None;
+        }
+        match &mut merged {
+            None => merged = Some(text),
+            Some(m) => {
+                let remap: Vec<u32> = text.levels.iter().map(|l| m.intern(l)).collect();
+                m.codes.extend(text.codes.iter().map(|&c| {
+                    if c == MISSING_CODE {
+                        c
+                    } else {
+                        remap[c as usize]
+                    }
+                }));
+                m.text_cells += text.text_cells;
+            }
+        }
+    }
+    merged.map(ColumnBuilder::Text)
 }
 
 fn read_header(path: &Path, rdr: &mut ::csv::Reader<&[u8]>) -> Result<Vec<String>, Diagnostic> {
@@ -338,5 +478,79 @@ impl ColumnBuilder {
                 (Column::Text { codes, levels }, stray)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sequential reader's table (inputs below `PARALLEL_BYTES` never take the chunked path).
+    fn sequential(bytes: &[u8]) -> DataTable {
+        assert!(bytes.len() < PARALLEL_BYTES);
+        parse_csv(Path::new("t.csv"), bytes).unwrap()
+    }
+
+    /// Equality with NaN equal to NaN (missing cells).
+    fn assert_same(a: &DataTable, b: &DataTable, chunks: usize) {
+        assert_eq!(a.names, b.names);
+        assert_eq!(a.nrows, b.nrows);
+        assert_eq!(a.stray_text, b.stray_text);
+        for (x, y) in a.columns.iter().zip(&b.columns) {
+            match (x, y) {
+                (Column::Numeric(u), Column::Numeric(v)) => {
+                    let bits = |w: &[f64]| w.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(u), bits(v), "{chunks} chunks");
+                }
+                _ => assert_eq!(x, y, "{chunks} chunks"),
+            }
+        }
+    }
+
+    fn clean_file() -> Vec<u8> {
+        let mut text = String::from("id,\"group\",x,y,note\n");
+        for i in 0..500 {
+            let x = if i % 37 == 0 {
+                "NA".to_string()
+            } else {
+                format!("{}", (i as f64) * 0.25 - 3.0)
+            };
+            let note = if i % 11 == 0 { "" } else { "\"a, b\"" };
+            text.push_str(&format!(
+                "\"s{:03}\",g{},{x},{},{note}\n",
+                i / 7,
+                (i * 7919) % 13,
+                i % 5
+            ));
+        }
+        text.into_bytes()
+    }
+
+    #[test]
+    fn chunked_parse_equals_sequential_parse() {
+        let bytes = clean_file();
+        let expected = sequential(&bytes);
+        for chunks in [1, 2, 3, 7] {
+            let table = parse_in_chunks(Path::new("t.csv"), &bytes, chunks)
+                .unwrap_or_else(|| panic!("{chunks} chunks fell back"));
+            assert_same(&table, &expected, chunks);
+        }
+    }
+
+    #[test]
+    fn chunked_parse_declines_what_needs_the_sequential_reader() {
+        let path = Path::new("t.csv");
+        let mut bytes = clean_file();
+        // A numeric column that turns text in a later chunk (a stray text cell to report).
+        bytes.extend_from_slice(b"\"s999\",g1,oops,1,x\n");
+        assert!(parse_in_chunks(path, &bytes, 3).is_none());
+        // A quoted field spanning lines.
+        let mut bytes = clean_file();
+        bytes.extend_from_slice(b"\"s999\",g1,1,1,\"two\nlines\"\n");
+        assert!(parse_in_chunks(path, &bytes, 3).is_none());
+        // A ragged row.
+        let mut bytes = clean_file();
+        bytes.extend_from_slice(b"\"s999\",g1,1\n");
+        assert!(parse_in_chunks(path, &bytes, 3).is_none());
     }
 }

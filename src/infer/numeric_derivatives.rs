@@ -6,6 +6,7 @@
 //! It must not know what is being differentiated.
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 
 /// numDeriv's defaults: relative step `d = 1e-4` for first derivatives and `d = 0.1` for the
 /// Hessian (`genD`: second differences need larger steps to stay clear of rounding), `eps = 1e-4`
@@ -75,34 +76,69 @@ pub fn jacobian(f: &mut dyn FnMut(&[f64]) -> DVector<f64>, x: &[f64]) -> DMatrix
 /// Diagonal: second central differences; off-diagonal: the mixed difference
 /// `[f(x+hᵢ+hⱼ) − f(x+hᵢ−hⱼ) − f(x−hᵢ+hⱼ) + f(x−hᵢ−hⱼ)] / 4hᵢhⱼ`; both Richardson-extrapolated.
 pub fn hessian(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64]) -> DMatrix<f64> {
-    let n = x.len();
     let steps = initial_steps(x, HESSIAN_RELATIVE_STEP);
     let f0 = f(x);
-    let mut point = x.to_vec();
+    let values: Vec<f64> = hessian_points(x, &steps).iter().map(|p| f(p)).collect();
+    hessian_from_values(x, &steps, f0, &values)
+}
+
+/// `hessian` with the function evaluated at its points in parallel (rayon). Each evaluation is
+/// the same call on the same point as in `hessian`, so the result is identical for any number of
+/// threads.
+pub fn hessian_parallel(f: &(dyn Fn(&[f64]) -> f64 + Sync), x: &[f64]) -> DMatrix<f64> {
+    let steps = initial_steps(x, HESSIAN_RELATIVE_STEP);
+    let f0 = f(x);
+    let values: Vec<f64> = hessian_points(x, &steps).par_iter().map(|p| f(p)).collect();
+    hessian_from_values(x, &steps, f0, &values)
+}
+
+/// Every point the Hessian evaluates, in the order `hessian_from_values` reads them: per
+/// (i, j ≤ i), per round, the two points (diagonal) or four corners (off-diagonal).
+fn hessian_points(x: &[f64], steps: &[f64]) -> Vec<Vec<f64>> {
+    let n = x.len();
+    let mut points = Vec::new();
+    for i in 0..n {
+        for j in 0..=i {
+            let (mut hi, mut hj) = (steps[i], steps[j]);
+            for _ in 0..ROUNDS {
+                if i == j {
+                    for s in [1.0, -1.0] {
+                        let mut p = x.to_vec();
+                        p[i] = x[i] + s * hi;
+                        points.push(p);
+                    }
+                } else {
+                    for (si, sj) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+                        let mut p = x.to_vec();
+                        p[i] = x[i] + si * hi;
+                        p[j] = x[j] + sj * hj;
+                        points.push(p);
+                    }
+                }
+                hi /= 2.0;
+                hj /= 2.0;
+            }
+        }
+    }
+    points
+}
+
+fn hessian_from_values(x: &[f64], steps: &[f64], f0: f64, values: &[f64]) -> DMatrix<f64> {
+    let n = x.len();
     let mut hess = DMatrix::zeros(n, n);
+    let mut v = values.iter().copied();
+    let mut next = || v.next().unwrap_or(f64::NAN);
     for i in 0..n {
         for j in 0..=i {
             let mut rounds = Vec::with_capacity(ROUNDS);
             let (mut hi, mut hj) = (steps[i], steps[j]);
             for _ in 0..ROUNDS {
                 let value = if i == j {
-                    point[i] = x[i] + hi;
-                    let up = f(&point);
-                    point[i] = x[i] - hi;
-                    let down = f(&point);
-                    point[i] = x[i];
+                    let (up, down) = (next(), next());
                     (up - 2.0 * f0 + down) / (hi * hi)
                 } else {
-                    let mut corner = |si: f64, sj: f64| {
-                        point[i] = x[i] + si * hi;
-                        point[j] = x[j] + sj * hj;
-                        let v = f(&point);
-                        point[i] = x[i];
-                        point[j] = x[j];
-                        v
-                    };
-                    (corner(1.0, 1.0) - corner(1.0, -1.0) - corner(-1.0, 1.0) + corner(-1.0, -1.0))
-                        / (4.0 * hi * hj)
+                    let (pp, pm, mp, mm) = (next(), next(), next(), next());
+                    (pp - pm - mp + mm) / (4.0 * hi * hj)
                 };
                 rounds.push(DVector::from_element(1, value));
                 hi /= 2.0;
@@ -114,6 +150,44 @@ pub fn hessian(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64]) -> DMatrix<f64> {
         }
     }
     hess
+}
+
+/// `jacobian` with the function evaluated in parallel (rayon); identical results for any number
+/// of threads.
+pub fn jacobian_parallel(f: &(dyn Fn(&[f64]) -> DVector<f64> + Sync), x: &[f64]) -> DMatrix<f64> {
+    let steps = initial_steps(x, RELATIVE_STEP);
+    let m = f(x).len();
+    let mut points = Vec::with_capacity(x.len() * ROUNDS * 2);
+    for j in 0..x.len() {
+        let mut h = steps[j];
+        for _ in 0..ROUNDS {
+            for s in [1.0, -1.0] {
+                let mut p = x.to_vec();
+                p[j] = x[j] + s * h;
+                points.push(p);
+            }
+            h /= 2.0;
+        }
+    }
+    let values: Vec<DVector<f64>> = points.par_iter().map(|p| f(p)).collect();
+    let mut jac = DMatrix::zeros(m, x.len());
+    let mut v = values.into_iter();
+    for (j, &step) in steps.iter().enumerate() {
+        let mut rounds = Vec::with_capacity(ROUNDS);
+        let mut h = step;
+        for _ in 0..ROUNDS {
+            let up = v
+                .next()
+                .unwrap_or_else(|| DVector::from_element(m, f64::NAN));
+            let down = v
+                .next()
+                .unwrap_or_else(|| DVector::from_element(m, f64::NAN));
+            rounds.push((up - down) / (2.0 * h));
+            h /= 2.0;
+        }
+        jac.set_column(j, &extrapolate(rounds));
+    }
+    jac
 }
 
 #[cfg(test)]
@@ -130,6 +204,15 @@ mod tests {
                 assert!((jac[(r, c)] - value).abs() < 1e-9, "({r},{c})");
             }
         }
+    }
+
+    #[test]
+    fn parallel_derivatives_equal_serial_ones() {
+        let f = |v: &[f64]| v[0] * v[0] * v[1] + v[1].sin() + (v[0] * v[1]).exp() + v[2].cosh();
+        let x = [0.4, 1.1, -0.3];
+        assert_eq!(hessian(&mut |v| f(v), &x), hessian_parallel(&f, &x));
+        let g = |v: &[f64]| DVector::from_vec(vec![f(v), v[0] * v[2]]);
+        assert_eq!(jacobian(&mut |v| g(v), &x), jacobian_parallel(&g, &x));
     }
 
     #[test]

@@ -9,14 +9,14 @@
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::numeric_derivatives::{hessian, jacobian};
+use super::numeric_derivatives::{hessian_parallel, jacobian_parallel};
 
 /// What a fitted model exposes about its variance parameters for Satterthwaite's method.
 ///
 /// `varpar` is lmerTest's vector: the covariance parameters θ, the residual SD σ, and any
 /// further residual-structure parameters. The two functions must be evaluated with β at its
 /// conditional optimum given the variance parameters (lmerTest's `devfun_vp`, `get_covbeta`).
-pub trait VarianceParameters {
+pub trait VarianceParameters: Sync {
     fn varpar(&self) -> Vec<f64>;
     /// The ML or REML deviance at `varpar` (σ explicit, β profiled).
     fn deviance_at(&self, varpar: &[f64]) -> f64;
@@ -41,10 +41,12 @@ const EIGEN_TOLERANCE: f64 = 1e-8;
 impl Satterthwaite {
     pub fn new(model: &dyn VarianceParameters) -> Self {
         let at = model.varpar();
-        let hess = hessian(&mut |v| model.deviance_at(v), &at);
+        // Hundreds of deviance evaluations: in parallel, each one sequential (same digits for any
+        // number of threads).
+        let hess = hessian_parallel(&|v| model.deviance_at(v), &at);
         let p = model.beta_covariance_at(&at).nrows();
-        let jac = jacobian(
-            &mut |v| {
+        let jac = jacobian_parallel(
+            &|v| {
                 let cov = model.beta_covariance_at(v);
                 DVector::from_iterator(p * p, cov.iter().copied())
             },
