@@ -417,6 +417,13 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         success: true,
         ..Outcome::default()
     };
+    if let Some(dir) = &options.plot {
+        // Figures are not written yet; say so rather than ignore the flag.
+        total.stderr.push_str(&render_plain(&[Diagnostic::warning(
+            "`--plot` is not implemented yet: no figures were written",
+            Location::File(dir.clone()),
+        )]));
+    }
     for (k, file) in files.iter().enumerate() {
         let outcome = fit_file(file, options);
         if k > 0 && options.format != Format::Json {
