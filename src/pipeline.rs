@@ -14,6 +14,8 @@ use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::{self, Fit, ProfiledDeviance};
 use crate::infer::bootstrap::{self, Replicate, Resampling, Settings as BootstrapSettings};
 use crate::infer::cluster_robust::{cluster_robust, Adjustment};
+use crate::infer::defined::DefinedQuantities;
+use crate::infer::mediation::{MediationPlan, INDIRECT_NAMES, TOTAL_NAME};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::model::IntervalChoice;
 use crate::parameters::ParameterTable;
@@ -415,6 +417,13 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         success: true,
         ..Outcome::default()
     };
+    if let Some(dir) = &options.plot {
+        // Figures are not written yet; say so rather than ignore the flag.
+        total.stderr.push_str(&render_plain(&[Diagnostic::warning(
+            "`--plot` is not implemented yet: no figures were written",
+            Location::File(dir.clone()),
+        )]));
+    }
     for (k, file) in files.iter().enumerate() {
         let outcome = fit_file(file, options);
         if k > 0 && options.format != Format::Json {
@@ -555,7 +564,9 @@ fn fit_once(
         .chain(frame.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
-    let (fit, mut tests) = if design.latent.is_some() {
+    // The covariance of all parameters: the joint random-coefficient fit computes it itself;
+    // other fits get it from the observed information when definitions need it.
+    let (fit, mut tests, joint_covariance) = if design.latent.is_some() {
         // A random coefficient as a predictor: joint ML, z tests from the covariance of all
         // parameters (as Mplus and lavaan report them).
         let joint = estimate::fit_latent(&design, method).map_err(|d| session.model.render(&d))?;
@@ -564,13 +575,26 @@ fn fit_once(
             &joint.fit.beta_covariance,
             &DegreesOfFreedom::Residual(f64::INFINITY),
         );
-        (joint.fit, tests)
+        (joint.fit, tests, Some(joint.covariance))
     } else {
         let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
         timings.lap(format!("fit{label}"));
         let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
         timings.lap(format!("df (Satterthwaite){label}"));
-        (fit, tests)
+        (fit, tests, None)
+    };
+    let (defined, mediation) = if spec.definitions.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        defined_quantities(
+            session,
+            value,
+            &design,
+            &fit,
+            joint_covariance,
+            options,
+            &mut warnings,
+        )?
     };
 
     let mut standard_errors = None;
@@ -591,22 +615,65 @@ fn fit_once(
             )),
         }
     }
-    if !spec.definitions.is_empty() {
-        warnings.push(
-            "defined quantities (`:=`) are not evaluated yet: joint-model inference is still to come"
-                .to_string(),
-        );
-    }
     let mut title = session.model.path.display().to_string();
     title.push_str(&vary_label(value));
+    let (mut defined, mut mediation) = (defined, mediation);
     let bootstrap = match bootstrap_choice(spec, options) {
-        Some(choice) => Some(
-            run_bootstrap(spec, &frame, &design, &fit, method, &choice, options)
-                .map_err(|d| session.model.render(&[d]))?,
-        ),
+        Some(choice) => {
+            // Errors in the definitions were reported by `defined_quantities` above.
+            let constants: Vec<(String, f64)> = value.iter().cloned().collect();
+            let quantities = (!spec.definitions.is_empty())
+                .then(|| {
+                    infer::defined::compile(
+                        &spec.definitions,
+                        &ParameterTable::from_fit(spec, &design, &fit),
+                        &constants,
+                    )
+                    .ok()
+                })
+                .flatten();
+            let original = Original {
+                spec,
+                frame: &frame,
+                design: &design,
+                fit: &fit,
+                method,
+            };
+            // With a mediation summary, its direct effect and proportion mediated are
+            // bootstrapped too (the plan appends them to the definitions).
+            let plan = quantities.as_ref().and_then(MediationPlan::new);
+            let bootstrapped = plan.as_ref().map(|p| &p.quantities).or(quantities.as_ref());
+            let run = run_bootstrap(&original, &choice, bootstrapped, options)
+                .map_err(|d| session.model.render(&[d]))?;
+            // The definitions' intervals are the bootstrap's (matched by name).
+            let find = |name: &str| run.defined.iter().find(|b| b.name == name);
+            for row in &mut defined {
+                if let Some(b) = find(&row.name) {
+                    *row = b.clone();
+                }
+            }
+            for row in &mut mediation {
+                let source = match row.name.as_str() {
+                    "ACME" => INDIRECT_NAMES.iter().find_map(|n| find(n)).cloned(),
+                    "ADE" => find("direct").cloned(),
+                    "Total Effect" => find(TOTAL_NAME).cloned(),
+                    "Prop. Mediated" => find("proportion mediated").cloned(),
+                    _ => None,
+                };
+                if let Some(b) = source {
+                    *row = report::DefinedRow {
+                        name: row.name.clone(),
+                        ..b
+                    };
+                }
+            }
+            Some(run.summary)
+        }
         None => None,
     };
     let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    report.defined = defined;
+    report.mediation = mediation;
     timings.lap(format!("assemble report{label}"));
     report.fit.standard_errors = standard_errors;
     if let Some(b) = &bootstrap {
@@ -617,9 +684,97 @@ fn fit_once(
                 b.failed, b.draws, b.not_converged
             ));
         }
+        if b.method == "row bootstrap" && !design.random.is_empty() {
+            report.fit.warnings.push(
+                "bootstrap: rows are resampled independently although the model has random \
+                 effects; `resample = GROUP` resamples whole groups"
+                    .to_string(),
+            );
+        }
     }
     report.bootstrap = bootstrap;
     Ok((report, fit.converged))
+}
+
+/// Estimates, delta-method SEs and intervals of the file's `:=` definitions (Monte Carlo or
+/// delta by the `interval` statement, with `--draws`/`--seed` applied; delta at 95% when the
+/// file has no `interval`), and the mediation summary when an indirect and a total effect are
+/// defined. Bootstrap intervals of definitions come with the bootstrap run instead.
+fn defined_quantities(
+    session: &Session,
+    value: &Option<(String, f64)>,
+    design: &Design,
+    fit: &Fit,
+    joint_covariance: Option<DMatrix<f64>>,
+    options: &FitOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<report::DefinedRow>, Vec<report::DefinedRow>), String> {
+    use crate::infer::defined_estimates::{DefinedEstimate, IntervalMethod};
+    use crate::infer::monte_carlo::MonteCarloSettings;
+
+    let spec = &session.checked.spec;
+    let table = ParameterTable::from_fit(spec, design, fit);
+    let constants: Vec<(String, f64)> = value.iter().cloned().collect();
+    let quantities = infer::defined::compile(&spec.definitions, &table, &constants)
+        .map_err(|d| session.model.render(&d))?;
+    let covariance = match joint_covariance {
+        Some(c) => c,
+        None => {
+            let (covariance, note) =
+                estimate::parameter_covariance_generalized(design, fit, &table).map_err(|why| {
+                    render_plain(&[Diagnostic::error(
+                        format!(
+                            "the defined quantities need the covariance of all parameters: {why}"
+                        ),
+                        Location::File(session.model.path.clone()),
+                    )])
+                })?;
+            warnings.extend(note);
+            covariance
+        }
+    };
+    let method = match &spec.interval {
+        Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {
+            IntervalMethod::MonteCarlo(MonteCarloSettings {
+                draws: options.draws.map(|d| d as usize).unwrap_or(*draws),
+                level: *level,
+                seed: options.seed.unwrap_or(*seed),
+                progress: options.progress,
+            })
+        }
+        Some(IntervalChoice::Delta { level }) => IntervalMethod::Delta { level: *level },
+        // The bootstrap reports its own intervals; here the delta SEs with a Wald interval.
+        Some(IntervalChoice::Bootstrap { level, .. })
+        | Some(IntervalChoice::ParametricBootstrap { level, .. }) => {
+            IntervalMethod::Delta { level: *level }
+        }
+        None => IntervalMethod::Delta { level: 0.95 },
+    };
+    let estimates = table.estimates();
+    let (rows, summary, notes) =
+        infer::mediation::estimate_with_mediation(&quantities, &estimates, &covariance, &method)
+            .map_err(|d| session.model.render(&d))?;
+    warnings.extend(notes.iter().map(|d| d.message.clone()));
+    let to_row = |name: String, d: &DefinedEstimate| report::DefinedRow {
+        name,
+        estimate: d.estimate,
+        se: Some(d.se),
+        ci_lower: d.lower,
+        ci_upper: d.upper,
+        level: d.level,
+        method: d.method.clone(),
+        draws: d.draws,
+    };
+    let defined = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
+    let mediation = summary
+        .map(|s| {
+            s.rows
+                .iter()
+                .map(|r| to_row(r.effect.label().to_string(), &r.result))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((defined, mediation))
 }
 
 /// A bootstrap the file asks for (`interval bootstrap(...)`/`parametric_bootstrap(...)`), with
@@ -656,14 +811,15 @@ fn bootstrap_choice(
     })
 }
 
-/// Refit a replicate frame as the original was fitted and report its statistics: the
-/// ParameterTable's estimates.
-// Hook for defined quantities: once `infer::defined` evaluates definitions on a parameter
-// vector, append their values here (and their names in `run_bootstrap`).
+/// Refit a replicate frame as the original was fitted (the optimizer also trying `warm`, the
+/// original optimum, as a start) and report its statistics: the ParameterTable's estimates,
+/// then the defined quantities evaluated on them.
 fn refit_statistics(
     spec: &crate::model::ModelSpec,
     frame: &AnalysisFrame,
     method: Method,
+    quantities: Option<&DefinedQuantities>,
+    warm: Option<&[f64]>,
 ) -> Result<Replicate, String> {
     let first = |d: Vec<Diagnostic>| {
         d.into_iter()
@@ -671,22 +827,59 @@ fn refit_statistics(
             .map_or_else(|| "the refit failed".to_string(), |d| d.message)
     };
     let design = design::build(spec, frame).map_err(first)?;
-    let fit = estimate::fit(&design, method).map_err(first)?;
+    let fit = if design.latent.is_some() {
+        estimate::fit_latent_estimates(&design, method).map_err(first)?
+    } else {
+        estimate::fit_from(&design, method, warm).map_err(first)?
+    };
+    let mut values = ParameterTable::from_fit(spec, &design, &fit).estimates();
+    if let Some(q) = quantities {
+        // The programs index the original table's rows: a replicate whose table differs (a
+        // level missing from it) must not be evaluated.
+        if values.len() != q.parameters {
+            return Err(format!(
+                "the refit has {} parameters, the model {}",
+                values.len(),
+                q.parameters
+            ));
+        }
+        let defined = q.values(&values);
+        values.extend(defined);
+    }
     Ok(Replicate {
-        values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
+        values,
         converged: fit.converged,
     })
 }
 
-fn run_bootstrap(
-    spec: &crate::model::ModelSpec,
-    frame: &AnalysisFrame,
-    design: &Design,
-    fit: &Fit,
+/// A bootstrap run: its summary for the report, and the definitions' bootstrap rows.
+struct BootstrapRun {
+    summary: report::BootstrapSummary,
+    defined: Vec<report::DefinedRow>,
+}
+
+/// The original fit a bootstrap resamples around.
+struct Original<'a> {
+    spec: &'a crate::model::ModelSpec,
+    frame: &'a AnalysisFrame,
+    design: &'a Design,
+    fit: &'a Fit,
     method: Method,
+}
+
+fn run_bootstrap(
+    original: &Original,
     choice: &BootstrapChoice,
+    quantities: Option<&DefinedQuantities>,
     options: &FitOptions,
-) -> Result<report::BootstrapSummary, Diagnostic> {
+) -> Result<BootstrapRun, Diagnostic> {
+    let Original {
+        spec,
+        frame,
+        design,
+        fit,
+        method,
+    } = *original;
     if let (None, Some(within)) = (&choice.resample, &design.stats.within) {
         // The simulation draws independent residuals; it would ignore ρ.
         return Err(Diagnostic::error(
@@ -703,6 +896,13 @@ fn run_bootstrap(
         )));
     }
     let table = ParameterTable::from_fit(spec, design, fit);
+    if choice.resample.is_none() && design.latent.is_some() {
+        return Err(Diagnostic::error(
+            "a parametric bootstrap of a random coefficient as a predictor is not supported yet",
+            Location::None,
+        )
+        .with_hint("use `interval bootstrap(..., resample = GROUP)`"));
+    }
     let (resampling, description) = match &choice.resample {
         None => (
             Resampling::Parametric(fit),
@@ -734,32 +934,58 @@ fn run_bootstrap(
         seed: choice.seed,
         progress: Some(&tick),
     };
-    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, table.len(), |f| {
-        refit_statistics(spec, f, method)
+    let estimates = table.estimates();
+    // Each refit's optimizer also tries the original optimum as a start (about 12% less time on
+    // the 1-1-1 mediation model; the replicates' optima agree with cold starts to ~1e-4).
+    let warm = Some(fit.optimization.optimum.as_slice());
+    let defined_estimates = quantities.map(|q| q.values(&estimates)).unwrap_or_default();
+    let statistics = estimates.len() + defined_estimates.len();
+    let result = bootstrap::bootstrap(spec, frame, resampling, &settings, statistics, |f| {
+        refit_statistics(spec, f, method, quantities, warm)
     })?;
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let row = |i: usize, name: String, estimate: f64, method: &str| report::DefinedRow {
+        name,
+        estimate,
+        se: Some(result.sd[i]),
+        ci_lower: Some(result.intervals[i].0),
+        ci_upper: Some(result.intervals[i].1),
+        level: Some(choice.level),
+        method: Some(method.to_string()),
+        draws: Some(result.usable[i]),
+    };
     let parameters = (0..table.len())
-        .map(|i| report::DefinedRow {
-            name: table.name(i),
-            estimate: table.rows[i].estimate,
-            se: Some(result.sd[i]),
-            ci_lower: Some(result.intervals[i].0),
-            ci_upper: Some(result.intervals[i].1),
-            level: Some(choice.level),
-            method: Some("percentile".into()),
-            draws: Some(result.usable[i]),
-        })
+        .map(|i| row(i, table.name(i), estimates[i], "percentile"))
         .collect();
-    Ok(report::BootstrapSummary {
-        method: description,
-        draws: result.draws,
-        level: choice.level,
-        seed: choice.seed,
-        failed: result.failed,
-        not_converged: result.not_converged,
-        parameters,
+    let defined_method = match &choice.resample {
+        None => "parametric bootstrap percentile",
+        Some(None) => "row bootstrap percentile",
+        Some(Some(_)) => "cluster bootstrap percentile",
+    };
+    let defined = quantities
+        .map(|q| {
+            q.names()
+                .zip(&defined_estimates)
+                .enumerate()
+                .map(|(k, (name, &estimate))| {
+                    row(table.len() + k, name.to_string(), estimate, defined_method)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(BootstrapRun {
+        summary: report::BootstrapSummary {
+            method: description,
+            draws: result.draws,
+            level: choice.level,
+            seed: choice.seed,
+            failed: result.failed,
+            not_converged: result.not_converged,
+            parameters,
+        },
+        defined,
     })
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{close, load_csv, reference, set_reference, spec};
+use common::{close, load_csv, reference, set_reference, spec, spec_with_residual};
 use tandem::design::{self, observation_rows};
 use tandem::estimate;
 use tandem::infer::cluster_robust::{cluster_robust, Adjustment, ClusterRobust};
@@ -244,4 +244,240 @@ mod bootstraps {
             assert_eq!(r.as_ref().unwrap().values, vec![10.0, 30.0]);
         }
     }
+}
+
+/// `interval bootstrap(...)` through the pipeline with `--draws 16`: a percentile interval per
+/// parameter-table row in the JSON, reproducible from the seed, changed by `--seed`.
+#[test]
+fn fit_reports_bootstrap_intervals() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    for file in [
+        "sleepstudy_bootstrap.tandem",
+        "sleepstudy_parametric_bootstrap.tandem",
+    ] {
+        let path = common::root().join("tests/fixtures/robust").join(file);
+        let run = |seed: Option<u64>| {
+            let options = FitOptions {
+                format: Format::Json,
+                draws: Some(16),
+                seed,
+                ..FitOptions::default()
+            };
+            let outcome = fit_file(&path, &options);
+            assert!(outcome.success, "{file}: {}", outcome.stderr);
+            serde_json::from_str::<serde_json::Value>(&outcome.stdout).unwrap()["bootstrap"].clone()
+        };
+        let first = run(None);
+        assert_eq!(first["draws"], 16, "{file}");
+        assert_eq!(first["seed"], 1, "{file}");
+        assert_eq!(first["failed"], 0, "{file}");
+        let parameters = first["parameters"].as_array().unwrap();
+        assert_eq!(parameters.len(), 6, "{file}");
+        let days = &parameters[1];
+        assert_eq!(days["name"], "Reaction~Days");
+        let (lower, upper) = (
+            days["ci_lower"].as_f64().unwrap(),
+            days["ci_upper"].as_f64().unwrap(),
+        );
+        // The estimate 10.467 lies inside; the interval is a few SEs (1.55) wide, not more.
+        assert!(lower < 10.467 && 10.467 < upper, "{file}: {lower} {upper}");
+        assert!(upper - lower < 4.0 * 2.0 * 1.55, "{file}: {lower} {upper}");
+        assert_eq!(run(None), first, "{file}: same seed, same numbers");
+        assert_ne!(run(Some(2)), first, "{file}: another seed, other numbers");
+    }
+}
+
+/// A residual variance per sex (nlme's varIdent): the working covariance carries the class
+/// weights. From R (nlme, clubSandwich 0.5.8):
+/// `f <- lme(distance ~ age * Sex, random = ~1 | Subject, weights = varIdent(form = ~1 | Sex))`,
+/// `coef_test(f, vcov = "CR2", test = "Satterthwaite")` and `vcovCR(f, type = "CR0")`.
+#[test]
+fn orthodont_varident_cr2_matches_club_sandwich_for_lme() {
+    let frame = orthodont();
+    let spec = spec_with_residual(
+        "distance ~ age * Sex + (1 | Subject)",
+        Method::Reml,
+        Some("Sex"),
+    );
+    let design = design::build(&spec, &frame).unwrap();
+    let fit = estimate::fit(&design, Method::Reml).unwrap();
+    let rows = observation_rows(&spec, &frame).unwrap();
+    let names = vec!["Subject".to_string()];
+    let cr2 = cluster_robust(&rows, &fit, &names, Adjustment::Cr2).unwrap();
+    let cr0 = cluster_robust(&rows, &fit, &names, Adjustment::Cr0).unwrap();
+    let se2 = [
+        1.209900295048,
+        0.101572916133,
+        1.429116948638,
+        0.121249143553,
+    ];
+    let df2 = [15.0, 15.0, 24.5647701693, 22.6317690294];
+    let se0 = [
+        1.1714809233235,
+        0.0983475531518,
+        1.3777850597666,
+        0.1168673017988,
+    ];
+    for i in 0..4 {
+        // The R values are printed to 12 significant digits; our optimum is nlme's to ~1e-9.
+        assert!(
+            close(cr2.se()[i], se2[i], 1e-8),
+            "CR2 se[{i}] {}",
+            cr2.se()[i]
+        );
+        assert!(close(cr2.df[i], df2[i], 1e-6), "CR2 df[{i}] {}", cr2.df[i]);
+        assert!(
+            close(cr0.se()[i], se0[i], 1e-8),
+            "CR0 se[{i}] {}",
+            cr0.se()[i]
+        );
+        eprintln!(
+            "varIdent: CR2 se {:.3e} df {:.3e} CR0 se {:.3e} (relative differences)",
+            (cr2.se()[i] - se2[i]).abs() / se2[i],
+            (cr2.df[i] - df2[i]).abs() / df2[i],
+            (cr0.se()[i] - se0[i]).abs() / se0[i]
+        );
+    }
+}
+
+/// Crossed random effects have no cluster that nests them: `--se cr2` says so and keeps the
+/// model-based SEs.
+#[test]
+fn cr2_refuses_crossed_random_effects() {
+    let frame = load_csv("lme4/penicillin.csv");
+    let spec = spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml);
+    let design = design::build(&spec, &frame).unwrap();
+    let fit = estimate::fit(&design, Method::Reml).unwrap();
+    let rows = observation_rows(&spec, &frame).unwrap();
+    let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
+    let why = cluster_robust(&rows, &fit, &names, Adjustment::Cr2).unwrap_err();
+    assert!(why.0.contains("not nested in `sample`"), "{}", why.0);
+}
+
+/// The text and Markdown reports say in the fixed effects' header that the SEs are CR2, and show
+/// the bootstrap section; the CR2 note is not repeated as a warning in the text.
+#[test]
+fn text_and_markdown_reports_name_cr2_and_the_bootstrap() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap.tandem");
+    for format in [Format::Text, Format::Markdown] {
+        let options = FitOptions {
+            format,
+            robust_se: true,
+            draws: Some(8),
+            ..FitOptions::default()
+        };
+        let outcome = fit_file(&path, &options);
+        assert!(outcome.success, "{}", outcome.stderr);
+        let out = &outcome.stdout;
+        assert!(
+            out.contains(
+                "Fixed effects (standard errors: CR2 cluster-robust over Subject (18 clusters), \
+                 Satterthwaite df (clubSandwich))"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("Bootstrap (cluster bootstrap resampling Subject, 8 draws, seed 1; 0 failed, 0 not converged)"),
+            "{out}"
+        );
+        assert!(!out.contains("warning: standard errors"), "{out}");
+    }
+}
+
+/// The whole `fit` with a bootstrap gives the same JSON (bootstrap intervals and defined
+/// quantities) in a 1-thread and a 2-thread pool.
+#[test]
+fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap_defined.tandem");
+    let run = |threads: usize| {
+        let options = FitOptions {
+            format: Format::Json,
+            draws: Some(24),
+            ..FitOptions::default()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let outcome = pool.install(|| fit_file(&path, &options));
+        assert!(outcome.success, "{}", outcome.stderr);
+        let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+        (json["bootstrap"].clone(), json["defined"].clone())
+    };
+    let one = run(1);
+    assert!(one.0["parameters"].as_array().is_some_and(|p| p.len() == 6));
+    let defined = one.1.as_array().unwrap();
+    assert_eq!(defined.len(), 2);
+    assert_eq!(defined[0]["method"], "cluster bootstrap percentile");
+    assert_eq!(one, run(2));
+}
+
+/// A definition's bootstrap interval comes from the same replicates as the parameters':
+/// `week := 7*b` has exactly 7 times `b`'s percentile interval and bootstrap SD.
+#[test]
+fn defined_quantities_are_bootstrapped_with_the_parameters() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap_defined.tandem");
+    let options = FitOptions {
+        format: Format::Json,
+        draws: Some(40),
+        ..FitOptions::default()
+    };
+    let outcome = fit_file(&path, &options);
+    assert!(outcome.success, "{}", outcome.stderr);
+    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let b = &json["bootstrap"]["parameters"][1];
+    assert_eq!(b["name"], "b");
+    let week = &json["defined"][0];
+    assert_eq!(week["name"], "week");
+    assert_eq!(week["draws"], 40);
+    for key in ["estimate", "se", "ci_lower", "ci_upper"] {
+        let (w, b) = (week[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+        assert!(close(w, 7.0 * b, 1e-12), "{key}: {w} vs 7 × {b}");
+    }
+}
+
+/// With an indirect and a total effect defined, the mediation summary's rows (ACME, ADE, total,
+/// proportion mediated) come from the same bootstrap replicates as the definitions.
+#[test]
+fn mediation_summary_is_bootstrapped() {
+    use tandem::pipeline::{fit_file, FitOptions, Format};
+    let path = common::root().join("tests/fixtures/robust/mediation_bootstrap.tandem");
+    let options = FitOptions {
+        format: Format::Json,
+        draws: Some(16),
+        ..FitOptions::default()
+    };
+    let outcome = fit_file(&path, &options);
+    assert!(outcome.success, "{}", outcome.stderr);
+    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let defined = json["defined"].as_array().unwrap();
+    let mediation = json["mediation"].as_array().unwrap();
+    assert_eq!(mediation.len(), 4);
+    for row in mediation {
+        assert_eq!(row["method"], "cluster bootstrap percentile", "{row}");
+        assert_eq!(row["draws"], 16, "{row}");
+    }
+    let same = |a: &serde_json::Value, b: &serde_json::Value| {
+        for key in ["estimate", "se", "ci_lower", "ci_upper"] {
+            assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+        }
+    };
+    same(&mediation[0], &defined[0]); // ACME = indirect
+    same(&mediation[2], &defined[1]); // total
+                                      // The file defines total := indirect + cp, so ADE = total − indirect is cp in every
+                                      // replicate: the same bootstrap SD up to rounding.
+    let cp = json["bootstrap"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cp")
+        .unwrap();
+    let (ade, cp_se) = (
+        mediation[1]["se"].as_f64().unwrap(),
+        cp["se"].as_f64().unwrap(),
+    );
+    assert!(close(ade, cp_se, 1e-9), "{ade} vs {cp_se}");
 }

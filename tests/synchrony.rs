@@ -299,6 +299,23 @@ fn group_level_outcome_varying_within_groups_is_an_error() {
     );
 }
 
+#[test]
+fn fixed_coefficient_in_the_slope_regression_is_refused_with_a_latent_predictor() {
+    let outcome = fit_file(
+        &root().join("tests/fixtures/synchrony/fixed_slope_coefficient.tandem"),
+        &FitOptions::default(),
+    );
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains(
+            "a fixed coefficient in the regression of a random coefficient used as a predictor \
+             is not supported yet"
+        ),
+        "{}",
+        outcome.stderr
+    );
+}
+
 fn frame(
     dyad: Column,
     dp: Vec<f64>,
@@ -462,7 +479,7 @@ fn estimate_of_b_is_approximately_unbiased_in_simulation() {
 }
 
 #[test]
-fn joint_model_parameter_count_matches_the_covariance() {
+fn groups_missing_an_outcome_or_level_one_rows_still_count() {
     // A group without a level-2 observation still contributes its level-1 rows; the fit uses
     // one observation of the outcome per remaining group.
     let spec = synchrony_spec();
@@ -486,49 +503,57 @@ fn joint_model_parameter_count_matches_the_covariance() {
         .iter()
         .all(|v| v.is_finite() && *v > 0.0));
     let _: &DMatrix<f64> = &joint.covariance;
+
+    // A dyad without level-1 observations (dt missing throughout) still has its outcome, which
+    // the fit uses through the outcome's marginal distribution.
+    let mut frame = simulate(8, DYADS);
+    if let Column::Numeric(dt) = &mut frame.columns[2] {
+        for v in dt.iter_mut().skip(SESSIONS).take(SESSIONS) {
+            *v = f64::NAN;
+        }
+    }
+    let design = design::build(&spec, &frame).unwrap();
+    assert_eq!(design.random[0].levels.len(), DYADS - 1);
+    assert_eq!(design.latent.as_ref().unwrap().nobs(), DYADS);
+    let joint = fit_latent(&design, Method::Ml).unwrap();
+    assert!(joint.fit.converged);
+    assert_eq!(joint.fit.nobs, (DYADS - 1) * SESSIONS);
+    assert_eq!(joint.fit.ngroups, [("dyad".to_string(), DYADS)]);
+    assert_eq!(joint.fit.random_effects[0].nrows(), DYADS);
 }
 
-#[test]
-fn several_predictors_of_the_slope_match_the_written_out_likelihood() {
-    // tests/reference/scripts/synchrony_two_predictors.R: dense per-dyad normal likelihood,
-    // nlminb then BFGS from a generic start.
+/// A variant of the model against tests/reference/synchrony_joint_variants.json
+/// (tests/reference/scripts/synchrony_joint_variants.R: the dense per-dyad normal likelihood,
+/// nlminb then BFGS from a generic start).
+fn check_variant(key: &str, model: &str, labels: &[(&str, &str)]) {
     let text =
-        std::fs::read_to_string(root().join("tests/reference/synchrony_two_predictors.json"))
+        std::fs::read_to_string(root().join("tests/reference/synchrony_joint_variants.json"))
             .unwrap();
-    let r: Value = serde_json::from_str(&text).unwrap();
-    let ours = fit_json(Path::new("tests/fixtures/synchrony/two_predictors.tandem"));
+    let all: Value = serde_json::from_str(&text).unwrap();
+    let r = &all[key];
+    let ours = fit_json(Path::new(model));
     let loglik = number(&ours["fit"]["loglik"]);
     eprintln!(
-        "logLik: tandem {loglik:.9} vs R {:.9}",
+        "{key} logLik: tandem {loglik:.9} vs R {:.9}",
         number(&r["logLik"])
     );
     assert!((loglik - number(&r["logLik"])).abs() <= 1e-6);
-    for (label, key) in [
-        ("a", "a"),
-        ("a2", "a2"),
-        ("b", "b"),
-        ("cp", "c_prime"),
-        ("sync", "g10"),
-    ] {
+    for (label, name) in labels {
         close(
             label,
             number(&labelled(&ours, label)["estimate"]),
+            number(&r[name]),
+            1e-4,
+        );
+    }
+    for (equation, key) in [("dt", "g00"), ("reduction", "b0")] {
+        close(
+            key,
+            number(&fixed(&ours, equation, "(Intercept)")["estimate"]),
             number(&r[key]),
             1e-4,
         );
     }
-    close(
-        "g00",
-        number(&fixed(&ours, "dt", "(Intercept)")["estimate"]),
-        number(&r["g00"]),
-        1e-4,
-    );
-    close(
-        "b0",
-        number(&fixed(&ours, "reduction", "(Intercept)")["estimate"]),
-        number(&r["b0"]),
-        1e-4,
-    );
     let random = ours["random"].as_array().unwrap();
     let variance = |term: &str| {
         number(
@@ -545,8 +570,10 @@ fn several_predictors_of_the_slope_match_the_written_out_likelihood() {
         1e-4,
     );
     close("var(sync)", variance("dp"), number(&r["var_sync"]), 1e-4);
-    let cov = random.iter().find(|x| !x["covariance"].is_null()).unwrap();
-    close("cov", number(&cov["covariance"]), number(&r["cov"]), 1e-4);
+    match random.iter().find(|x| !x["covariance"].is_null()) {
+        Some(cov) => close("cov", number(&cov["covariance"]), number(&r["cov"]), 1e-4),
+        None => assert_eq!(number(&r["cov"]), 0.0),
+    }
     let residual = ours["residual"].as_array().unwrap();
     let variance = |equation: &str| {
         number(&residual.iter().find(|x| x["equation"] == equation).unwrap()["variance"])
@@ -557,5 +584,30 @@ fn several_predictors_of_the_slope_match_the_written_out_likelihood() {
         variance("reduction"),
         number(&r["residual_variance_level2"]),
         1e-4,
+    );
+}
+
+#[test]
+fn several_predictors_of_the_slope_match_the_written_out_likelihood() {
+    check_variant(
+        "two_predictors",
+        "tests/fixtures/synchrony/two_predictors.tandem",
+        &[
+            ("a", "a"),
+            ("a2", "a2"),
+            ("b", "b"),
+            ("cp", "c_prime"),
+            ("sync", "g10"),
+        ],
+    );
+}
+
+#[test]
+fn uncorrelated_intercept_and_slope_match_the_written_out_likelihood() {
+    // `(1 + sync || dyad)` is two random terms on `dyad`: one block per dyad, Σ diagonal.
+    check_variant(
+        "uncorrelated",
+        "tests/fixtures/synchrony/uncorrelated.tandem",
+        &[("a", "a"), ("b", "b"), ("cp", "c_prime"), ("sync", "g10")],
     );
 }

@@ -261,9 +261,9 @@ pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, V
     }
     if let Some(&e) = latent_equations.first() {
         let eq = &spec.equations[e];
-        if spec.random.len() != 1 {
+        if spec.random.iter().any(|t| t.name != spec.random[0].name) {
             errors.push(not_supported(
-                "a random coefficient as a predictor in a model with several random terms",
+                "a random coefficient as a predictor in a model with several grouping factors",
                 eq.span,
             ));
         }
@@ -421,42 +421,44 @@ fn latent_outcome(
         .equations
         .iter()
         .position(|q| q.outcome_kind == OutcomeKind::RandomCoefficient && q.outcome == *label);
-    let mut slope_terms: Vec<Option<Vec<&[f64]>>> = Vec::new();
-    for parameter in &design.fixed {
-        if parameter.label.as_deref() == Some(label.as_str()) {
-            slope_terms.push(Some(Vec::new()));
-            continue;
-        }
-        let from_rc = rc_equation.and_then(|r| {
-            let (equation, name) = &parameter.columns[0];
-            (*equation == r).then(|| {
-                spec.equations[r]
-                    .terms
-                    .iter()
-                    .find(|t| t.name == *name)
-                    .map(|t| (t, name))
-            })?
-        });
-        match from_rc {
-            Some((t, _)) => {
-                if matches!(t.coefficient, Coefficient::Fixed(_)) {
-                    errors.push(not_supported(
-                        "a fixed coefficient in the regression of a random coefficient used as \
-                         a predictor",
-                        t.span,
-                    ));
-                }
-                let mut values = Vec::new();
-                for v in &t.variables {
-                    match numeric(frame, v, t.span) {
-                        Ok(c) => values.push(c),
-                        Err(d) => errors.push(d),
-                    }
-                }
-                slope_terms.push(Some(values));
+    // A fixed coefficient there is an offset of the level-1 rows, which the outcome's mean
+    // would need too: refused rather than silently left out.
+    if let Some(r) = rc_equation {
+        for t in &spec.equations[r].terms {
+            if matches!(t.coefficient, Coefficient::Fixed(_)) {
+                errors.push(not_supported(
+                    "a fixed coefficient in the regression of a random coefficient used as a \
+                     predictor",
+                    t.span,
+                ));
             }
-            None => slope_terms.push(None),
         }
+    }
+    // Per parameter, the products whose sum is its coefficient in the mean (a parameter can
+    // carry several columns through a shared label).
+    let mut slope_terms: Vec<Vec<Vec<&[f64]>>> = Vec::new();
+    for parameter in &design.fixed {
+        let mut products = Vec::new();
+        if parameter.label.as_deref() == Some(label.as_str()) {
+            products.push(Vec::new());
+        }
+        for (equation, name) in &parameter.columns {
+            let Some(r) = rc_equation.filter(|r| r == equation) else {
+                continue;
+            };
+            let Some(t) = spec.equations[r].terms.iter().find(|t| t.name == *name) else {
+                continue;
+            };
+            let mut values = Vec::new();
+            for v in &t.variables {
+                match numeric(frame, v, t.span) {
+                    Ok(c) => values.push(c),
+                    Err(d) => errors.push(d),
+                }
+            }
+            products.push(values);
+        }
+        slope_terms.push(products);
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -472,7 +474,7 @@ fn latent_outcome(
         let x: Vec<f64> = covariates.iter().map(|c| product(c, row)).collect();
         let s: Vec<f64> = slope_terms
             .iter()
-            .map(|t| t.as_ref().map_or(0.0, |c| product(c, row)))
+            .map(|products| products.iter().map(|c| product(c, row)).sum())
             .collect();
         if y.is_nan() || x.iter().chain(&s).any(|v| v.is_nan()) {
             continue;

@@ -11,7 +11,7 @@ use crate::diagnostics::{Diagnostic, Location};
 use crate::syntax::ast::Method;
 
 use super::deviance::{beta_covariance, DevianceError, ProfiledDeviance};
-use super::optimize::{minimize, OptSummary};
+use super::optimize::{minimize_from, OptSummary};
 
 /// lme4's `isSingular` tolerance on the diagonal of T.
 pub const SINGULAR_TOLERANCE: f64 = 1e-4;
@@ -94,6 +94,16 @@ pub struct VarianceComponent {
 
 /// Fit `design` by ML or REML: build the profiled deviance, minimize it, read off the fit.
 pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
+    fit_from(design, method, None)
+}
+
+/// `fit`, with the optimizer also trying `warm` (θ, log δ) as a start: a bootstrap replicate
+/// starts from the original data's optimum (`Fit::optimization.optimum`).
+pub fn fit_from(
+    design: &Design,
+    method: Method,
+    warm: Option<&[f64]>,
+) -> Result<Fit, Vec<Diagnostic>> {
     let deviance = ProfiledDeviance::new(design, method);
     if let Err(e) = deviance.evaluate(&deviance.start()) {
         return Err(vec![evaluation_error(&e)]);
@@ -108,7 +118,7 @@ pub fn fit(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
             Location::None,
         )]);
     }
-    let opt = minimize(&deviance);
+    let opt = minimize_from(&deviance, warm);
     let e = deviance
         .evaluate(&opt.optimum)
         .map_err(|e| vec![evaluation_error(&e)])?;

@@ -48,6 +48,10 @@
 //! The inverse goes through a symmetric eigen decomposition; an information that is not positive
 //! definite (an optimum at a boundary where the likelihood still rises outside the parameter
 //! space, or a parameter the data do not identify) is an error naming the worst direction.
+//! `parameter_covariance_generalized` instead inverts over the positive eigenvalues only (a
+//! Moore–Penrose inverse, as lmerTest does for its variance parameters) and says which
+//! directions it dropped: at a singular fit the dropped directions point out of the parameter
+//! space, so Monte Carlo draws do not move along them.
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
@@ -115,6 +119,13 @@ pub struct RawLikelihood {
 impl RawLikelihood {
     /// Lay the table's rows onto the design. Fails when the table does not describe this design.
     pub fn new(design: &Design, table: &ParameterTable) -> Result<Self, String> {
+        if design.latent.is_some() {
+            return Err(
+                "a random coefficient as a predictor: the joint likelihood is \
+                        `estimate::fit_latent`'s, whose `LatentFit::covariance` is this matrix"
+                    .to_string(),
+            );
+        }
         let stats = &design.stats;
         if let Some(w) = &stats.within {
             // The table has no row for ρ and the direct path assumes a diagonal R.
@@ -419,6 +430,26 @@ pub fn parameter_covariance(
     RawLikelihood::new(design, table)?.covariance_at(&table.estimates(), fit.method)
 }
 
+/// As `parameter_covariance`, but where the information is not positive definite (typically a
+/// singular fit), the generalized inverse over its positive eigenvalues, with a warning naming
+/// the dropped directions.
+pub fn parameter_covariance_generalized(
+    design: &Design,
+    fit: &Fit,
+    table: &ParameterTable,
+) -> Result<(DMatrix<f64>, Option<String>), String> {
+    let likelihood = RawLikelihood::new(design, table)?;
+    let at = table.estimates();
+    match likelihood.covariance_at(&at, fit.method) {
+        Ok(cov) => Ok((cov, None)),
+        Err(_) => {
+            let note = std::cell::RefCell::new(None);
+            let cov = likelihood.covariance_with(&at, fit.method, Some(&note))?;
+            Ok((cov, note.into_inner()))
+        }
+    }
+}
+
 impl RawLikelihood {
     /// The observed information −∂²ℓ/∂ϑ∂ϑ' of the ML log-likelihood at `at`, over all rows
     /// (half the numerical Hessian of −2ℓ).
@@ -431,18 +462,39 @@ impl RawLikelihood {
     /// estimates by `method`: at the estimates, `parameter_covariance`; elsewhere, the same
     /// recipe (for comparing with a reference's numbers at the reference's estimates).
     pub fn covariance_at(&self, at: &[f64], method: Method) -> Result<DMatrix<f64>, String> {
+        self.covariance_with(at, method, None)
+    }
+
+    /// `covariance_at`; with `generalized`, a non-positive-definite information is inverted over
+    /// its positive eigenvalues and the note says so.
+    fn covariance_with(
+        &self,
+        at: &[f64],
+        method: Method,
+        generalized: Option<&std::cell::RefCell<Option<String>>>,
+    ) -> Result<DMatrix<f64>, String> {
+        let invert = |h: &DMatrix<f64>, rows: &[usize]| match generalized {
+            None => inverse_information(h, &self.names, rows),
+            Some(note) => inverse_information(h, &self.names, rows).or_else(|why| {
+                *note.borrow_mut() = Some(format!(
+                    "{why}; the covariance of the parameters is the generalized inverse over the \
+                     positive eigenvalues"
+                ));
+                Ok(generalized_inverse(h))
+            }),
+        };
         let n = at.len();
         let all: Vec<usize> = (0..n).collect();
         match method {
             Method::Ml => {
                 let h = self.ml_information(at)? * 2.0;
-                inverse_information(&h, &self.names, &all)
+                invert(&h, &all)
             }
             Method::Reml => {
                 let fixed: Vec<usize> = (0..n).filter(|&i| self.is_fixed(i)).collect();
                 let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
                 let h = criterion_hessian(at, &variance, &mut |x| self.reml_criterion(x))?;
-                let cov_v = inverse_information(&h, &self.names, &variance)?;
+                let cov_v = invert(&h, &variance)?;
                 // lme4's vcov: (X'V⁻¹X)⁻¹ = (LL')⁻¹ at these variance parameters.
                 let m = self.marginal(&self.unpack(at)?)?;
                 let p = self.p;
@@ -544,12 +596,37 @@ fn inverse_information(
     Ok(&eigen.eigenvectors * DMatrix::from_diagonal(&inv) * eigen.eigenvectors.transpose())
 }
 
+/// 2H⁺ over the eigenvalues of H above a relative tolerance.
+fn generalized_inverse(h: &DMatrix<f64>) -> DMatrix<f64> {
+    let eigen = SymmetricEigen::new(symmetrise(h.clone()));
+    let largest = eigen
+        .eigenvalues
+        .iter()
+        .fold(0.0f64, |a, &b| a.max(b.abs()));
+    let threshold = largest * 1e-10;
+    let inv = eigen
+        .eigenvalues
+        .map(|l| if l > threshold { 2.0 / l } else { 0.0 });
+    &eigen.eigenvectors * DMatrix::from_diagonal(&inv) * eigen.eigenvectors.transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("p{i}")).collect()
+    }
+
+    #[test]
+    fn generalized_inverse_drops_the_negative_direction() {
+        // H = diag(4, -2): the covariance keeps 2/4 along the first axis and nothing along the
+        // second.
+        let h = DMatrix::from_row_slice(2, 2, &[4.0, 0.0, 0.0, -2.0]);
+        assert!(inverse_information(&h, &names(2), &[0, 1]).is_err());
+        let cov = generalized_inverse(&h);
+        let want = DMatrix::from_row_slice(2, 2, &[0.5, 0.0, 0.0, 0.0]);
+        assert!((cov - want).abs().max() < 1e-14);
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!   parameter table's rows (fixed effects with b, Σ's entries, σ², ψ), so defined quantities
 //!   (`a*b`) get delta-method and Monte Carlo intervals from the same matrix.
 //!
-//! Supported: one random term, one level-1 equation, one residual variance per equation (the
+//! Supported: random terms on one grouping factor (Σ block-diagonal by term), one level-1 equation, one residual variance per equation (the
 //! design refuses the rest). This module must not touch rows.
 
 use nalgebra::{DMatrix, DVector};
@@ -82,8 +82,24 @@ struct Joint {
     /// Level-1 [X y]'[X y] laid out like `zxy`: (p+1)×(p+1).
     xy: DMatrix<f64>,
     groups: Vec<Group>,
-    /// Σ's free entries (i ≥ j): the lower triangle by columns, or the diagonal.
+    /// Σ's free entries (i ≥ j): per term, the lower triangle by columns, or the diagonal.
     entries: Vec<(usize, usize)>,
+    /// Per random term: its first row in Σ and its number of effects.
+    terms: Vec<(usize, usize)>,
+}
+
+/// Per random term of the design: its first row in the joint Σ and its size.
+fn term_offsets(design: &Design) -> Vec<(usize, usize)> {
+    let mut offset = 0;
+    design
+        .random
+        .iter()
+        .map(|t| {
+            let at = offset;
+            offset += t.q();
+            (at, t.q())
+        })
+        .collect()
 }
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
@@ -93,61 +109,80 @@ impl Joint {
         let p1 = design.stats.p;
         let m = p1 + 1;
         let p = p1 + latent.columns.len() - 1;
-        let stats = &design.stats.factors[latent.term];
-        let q = stats.q;
-        // Groups past the design's levels have no level-1 rows.
-        let groups = (0..latent.groups.len())
-            .map(|j| {
-                let mut zz = DMatrix::zeros(q, q);
-                let mut zxy = DMatrix::zeros(q, p + 1);
-                let blocks = if j < stats.nlevels {
-                    &stats.blocks[stats.level_start[j]..stats.level_start[j + 1]]
-                } else {
-                    &[]
-                };
-                for block in blocks {
-                    zz += DMatrix::from_column_slice(q, q, &block.zz);
-                    // y moves from column p1 to column p (after the group-level columns).
-                    let level1 = DMatrix::from_column_slice(q, m, &block.zxy);
-                    for k in 0..m {
-                        let to = if k < p1 { k } else { p };
-                        let mut column = zxy.column_mut(to);
-                        column += level1.column(k);
-                    }
-                }
-                let level2 = latent.groups[j].as_ref().map(|g| Level2 {
+        // Several terms on the one grouping (`(1 + x || g)` is one term per effect) are one
+        // block per group whose Σ is block-diagonal by term.
+        let terms = term_offsets(design);
+        let q: usize = terms.iter().map(|(_, q)| q).sum();
+        let mut groups: Vec<Group> = (0..latent.groups.len())
+            .map(|j| Group {
+                zz: DMatrix::zeros(q, q),
+                zxy: DMatrix::zeros(q, p + 1),
+                level2: latent.groups[j].as_ref().map(|g| Level2 {
                     y: g.outcome,
                     x: g.covariates.clone(),
                     s: g.slope_mean.clone(),
-                });
-                Group { zz, zxy, level2 }
+                }),
             })
             .collect();
+        // y moves from column p1 to column p (after the group-level columns).
+        let to = |k: usize| if k < p1 { k } else { p };
+        for (k, stats) in design.stats.factors.iter().enumerate() {
+            let (offset, qk) = terms[k];
+            // Groups past the design's levels have no level-1 rows.
+            for (j, group) in groups.iter_mut().enumerate().take(stats.nlevels) {
+                for block in &stats.blocks[stats.level_start[j]..stats.level_start[j + 1]] {
+                    let mut zz = group.zz.view_mut((offset, offset), (qk, qk));
+                    zz += DMatrix::from_column_slice(qk, qk, &block.zz);
+                    let level1 = DMatrix::from_column_slice(qk, m, &block.zxy);
+                    for c in 0..m {
+                        let mut column = group.zxy.view_mut((offset, to(c)), (qk, 1));
+                        column += level1.column(c);
+                    }
+                }
+            }
+        }
+        for cross in &design.stats.cross {
+            let ((oa, qa), (ob, qb)) = (terms[cross.a], terms[cross.b]);
+            for block in cross.blocks.iter().filter(|b| b.level_a == b.level_b) {
+                let zz = DMatrix::from_column_slice(qa, qb, &block.zz);
+                let group = &mut groups[block.level_a];
+                let mut ab = group.zz.view_mut((oa, ob), (qa, qb));
+                ab += &zz;
+                let mut ba = group.zz.view_mut((ob, oa), (qb, qa));
+                ba += zz.transpose();
+            }
+        }
         let mut xy = DMatrix::zeros(p + 1, p + 1);
         for class in &design.stats.xy {
             let level1 = DMatrix::from_column_slice(m, m, class);
             for k in 0..m {
                 for l in 0..m {
-                    let (to_k, to_l) = (if k < p1 { k } else { p }, if l < p1 { l } else { p });
-                    xy[(to_k, to_l)] += level1[(k, l)];
+                    xy[(to(k), to(l))] += level1[(k, l)];
                 }
             }
         }
-        let correlated = design.random[latent.term].correlated;
-        let entries = (0..q)
-            .flat_map(|j| (j..q).map(move |i| (i, j)))
-            .filter(|(i, j)| correlated || i == j)
+        let entries = design
+            .random
+            .iter()
+            .zip(&terms)
+            .flat_map(|(term, &(offset, qk))| {
+                let correlated = term.correlated;
+                (0..qk)
+                    .flat_map(move |j| (j..qk).map(move |i| (offset + i, offset + j)))
+                    .filter(move |(i, j)| correlated || i == j)
+            })
             .collect();
         Joint {
             p1,
             p2: latent.columns.len() - 1,
             q,
-            s: latent.effect,
+            s: terms[latent.term].0 + latent.effect,
             n1: design.nobs(),
             n2: latent.nobs(),
             xy,
             groups,
             entries,
+            terms,
         }
     }
 
@@ -323,6 +358,20 @@ impl Joint {
 
 /// Fit a design with a latent-predictor equation by full ML.
 pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diagnostic>> {
+    fit_joint(design, method, true)
+}
+
+/// The estimates only (standard errors NaN): for refits (bootstrap replicates), which would
+/// otherwise spend most of their time on the Hessian.
+pub fn fit_latent_estimates(design: &Design, method: Method) -> Result<Fit, Vec<Diagnostic>> {
+    fit_joint(design, method, false).map(|j| j.fit)
+}
+
+fn fit_joint(
+    design: &Design,
+    method: Method,
+    with_covariance: bool,
+) -> Result<LatentFit, Vec<Diagnostic>> {
     let Some(latent) = &design.latent else {
         return Err(vec![Diagnostic::error(
             "internal: the design has no equation with a random coefficient as a predictor",
@@ -354,8 +403,11 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
     // outcome's sample variance.
     let level1 = super::fit::fit(design, Method::Ml)?;
     let sigma2 = level1.sigma * level1.sigma;
-    let start_sigma = &level1.random[latent.term].covariance
-        + DMatrix::identity(joint.q, joint.q) * (1e-2 * sigma2);
+    let mut start_sigma = DMatrix::identity(joint.q, joint.q) * (1e-2 * sigma2);
+    for (component, &(offset, qk)) in level1.random.iter().zip(&joint.terms) {
+        let mut block = start_sigma.view_mut((offset, offset), (qk, qk));
+        block += &component.covariance;
+    }
     let l = start_sigma
         .cholesky()
         .map(|c| c.l())
@@ -396,11 +448,19 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
     raw.extend([c.sigma2, c.psi]);
 
     let mut warnings = opt.warnings.clone();
-    let mut f = |x: &[f64]| joint.raw_deviance(x, latent.latent);
-    let h = hessian(&mut f, &raw);
     let n = raw.len();
-    let covariance = match (&h / 2.0).cholesky() {
-        Some(ch) if h.iter().all(|v| v.is_finite()) => ch.inverse(),
+    let h = if with_covariance {
+        let mut f = |x: &[f64]| joint.raw_deviance(x, latent.latent);
+        Some(hessian(&mut f, &raw))
+    } else {
+        None
+    };
+    let information = h
+        .filter(|h| h.iter().all(|v| v.is_finite()))
+        .map(|h| h / 2.0);
+    let covariance = match information.map(|i| i.cholesky()) {
+        Some(Some(ch)) => ch.inverse(),
+        None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
         _ => {
             warnings.push(
                 "the Hessian of the joint likelihood is not positive definite: no standard \
@@ -436,16 +496,36 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
         });
     }
 
-    let term = &design.random[latent.term];
-    let sd: Vec<f64> = c.sigma.diagonal().iter().map(|v| v.sqrt()).collect();
+    let random: Vec<VarianceComponent> = design
+        .random
+        .iter()
+        .zip(&joint.terms)
+        .map(|(term, &(offset, qk))| {
+            let covariance = c.sigma.view((offset, offset), (qk, qk)).into_owned();
+            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
+            let correlation = DMatrix::from_fn(qk, qk, |i, j| {
+                if i == j {
+                    1.0
+                } else {
+                    covariance[(i, j)] / (sd[i] * sd[j])
+                }
+            });
+            VarianceComponent {
+                group: term.name.clone(),
+                effects: term.effects.clone(),
+                covariance,
+                sd,
+                correlation,
+            }
+        })
+        .collect();
+    let modes = joint.conditional_modes(&c, &coefficients);
+    let random_effects = joint
+        .terms
+        .iter()
+        .map(|&(offset, qk)| modes.columns(offset, qk).into_owned())
+        .collect();
     let q = joint.q;
-    let correlation = DMatrix::from_fn(q, q, |i, j| {
-        if i == j {
-            1.0
-        } else {
-            c.sigma[(i, j)] / (sd[i] * sd[j])
-        }
-    });
     let sigma = c.sigma2.sqrt();
     let relative = c
         .sigma
@@ -480,6 +560,8 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
         },
     ];
     let k = n as f64;
+    // BIC's n is the number of level-1 observations (as Mplus counts for two-level models);
+    // the groups' outcomes are not extra units of sample size.
     let nobs = joint.n1;
     let fit = Fit {
         method: Method::Ml,
@@ -490,20 +572,14 @@ pub fn fit_latent(design: &Design, method: Method) -> Result<LatentFit, Vec<Diag
         sigma,
         residual,
         residual_correlation: None,
-        random_effects: vec![joint.conditional_modes(&c, &coefficients)],
-        random: vec![VarianceComponent {
-            group: term.name.clone(),
-            effects: term.effects.clone(),
-            covariance: c.sigma.clone(),
-            sd,
-            correlation,
-        }],
+        random_effects,
+        random,
         loglik: -deviance / 2.0,
         deviance,
         aic: deviance + 2.0 * k,
         bic: deviance + k * (nobs as f64).ln(),
         nobs,
-        ngroups: vec![(term.name.clone(), joint.groups.len())],
+        ngroups: vec![(design.random[latent.term].name.clone(), joint.groups.len())],
         converged: opt.converged,
         singular,
         iterations: opt.evaluations,

@@ -11,9 +11,9 @@ mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
 pub use fit::{
-    fit, Fit, FixedEstimate, ResidualCorrelation, ResidualEstimate, VarianceComponent,
+    fit, fit_from, Fit, FixedEstimate, ResidualCorrelation, ResidualEstimate, VarianceComponent,
     SINGULAR_TOLERANCE,
 };
-pub use information::{parameter_covariance, RawLikelihood};
-pub use latent_predictor::{fit_latent, LatentFit};
-pub use optimize::{minimize, OptSummary};
+pub use information::{parameter_covariance, parameter_covariance_generalized, RawLikelihood};
+pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
+pub use optimize::{minimize, minimize_from, OptSummary};

@@ -67,6 +67,12 @@ impl CostFunction for Objective<'_> {
 const PROGRESS: f64 = 1e-12;
 
 pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
+    minimize_from(deviance, None)
+}
+
+/// `minimize`, also trying `warm` (e.g. the original data's optimum, for a bootstrap refit) as
+/// a start beside the scan along T = s·I; ignored when its length does not fit.
+pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSummary {
     let evaluations = AtomicUsize::new(0);
     let f = |x: &[f64]| {
         evaluations.fetch_add(1, Ordering::Relaxed);
@@ -105,6 +111,12 @@ pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
         if ft < origin_f {
             origin = trial;
             origin_f = ft;
+        }
+    }
+    if let Some(w) = warm.filter(|w| w.len() == n) {
+        let fw = f(w);
+        if fw < origin_f {
+            origin = w.to_vec();
         }
     }
     let (mut best, mut best_f) = bfgs(&f, &origin);

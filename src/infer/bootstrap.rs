@@ -520,6 +520,29 @@ mod tests {
     }
 
     #[test]
+    fn failed_and_unconverged_refits_are_counted_and_left_out() {
+        let ok = |v: f64, converged| {
+            Ok(Replicate {
+                values: vec![v, f64::NAN],
+                converged,
+            })
+        };
+        let replicates = vec![
+            ok(1.0, true),
+            Err("rank deficient".to_string()),
+            ok(100.0, false),
+            ok(3.0, true),
+        ];
+        let b = summarise(replicates, 2, 0.5);
+        assert_eq!((b.draws, b.failed, b.not_converged), (4, 1, 1));
+        assert_eq!(b.usable, vec![2, 0]);
+        // R: quantile(c(1, 3), c(0.25, 0.75)) = 1.5, 2.5; sd(c(1, 3)) = sqrt(2)
+        assert_eq!(b.intervals[0], (1.5, 2.5));
+        assert!((b.sd[0] - 2f64.sqrt()).abs() < 1e-15);
+        assert!(b.intervals[1].0.is_nan() && b.sd[1].is_nan());
+    }
+
+    #[test]
     fn nesting_is_detected() {
         // sessions 0,1 in patient 0; 2 in patient 1: nested. Session 0 in both: not nested.
         assert!(nested(&[0, 0, 1, 2], 3, &[0, 0, 0, 1]));

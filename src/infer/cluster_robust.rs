@@ -21,6 +21,11 @@ use nalgebra::{DMatrix, DVector};
 use crate::design::ObservationRows;
 use crate::estimate::Fit;
 
+/// The largest cluster handled: CR2 needs the inverse square root of a dense n_j × n_j matrix
+/// per cluster (O(n_j³) work, O(n_j²) memory), so designs with huge clusters are refused with a
+/// message rather than left running.
+pub const MAX_CLUSTER_SIZE: usize = 3000;
+
 /// Which small-sample adjustment of the sandwich.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adjustment {
@@ -125,6 +130,13 @@ pub fn cluster_robust(
     for (i, &c) in cluster.iter().enumerate() {
         members[c].push(i);
     }
+    let largest = members.iter().map(Vec::len).max().unwrap_or(0);
+    if largest > MAX_CLUSTER_SIZE {
+        return Err(NotAvailable(format!(
+            "a `{cluster_name}` cluster has {largest} observations; CR2 works with dense \
+             n_j × n_j matrices per cluster and is limited to {MAX_CLUSTER_SIZE}"
+        )));
+    }
 
     // ΛΛ' per term, and δ² per class, on σ²'s scale.
     let sigma2 = fit.sigma * fit.sigma;
@@ -145,24 +157,7 @@ pub fn cluster_robust(
     let mut xwx = DMatrix::zeros(p, p);
     for obs in &members {
         let m = obs.len();
-        let v = DMatrix::from_fn(m, m, |a, b| {
-            let (ia, ib) = (obs[a], obs[b]);
-            let mut s = if a == b {
-                delta2.get(rows.class[ia]).copied().unwrap_or(1.0)
-            } else {
-                0.0
-            };
-            for (k, term) in rows.terms.iter().enumerate() {
-                if let (Some(la), Some(lb)) = (term.level[ia], term.level[ib]) {
-                    if la == lb {
-                        let za = term.z.row(ia);
-                        let zb = term.z.row(ib);
-                        s += (za * &relative[k] * zb.transpose())[(0, 0)];
-                    }
-                }
-            }
-            s
-        });
+        let v = marginal_covariance(rows, obs, &relative, &delta2);
         let Some(chol) = v.clone().cholesky() else {
             return Err(NotAvailable(
                 "a cluster's marginal covariance is not positive definite".into(),
@@ -219,6 +214,47 @@ pub fn cluster_robust(
         covariance,
         df,
     })
+}
+
+/// V_j = Σ_k Z_kj (I ⊗ ΛΛ'_k) Z_kj' + diag(δ²) over the observations `obs` of one cluster,
+/// relative to σ²: per term, each level's rows get Z C Z' on their block.
+fn marginal_covariance(
+    rows: &ObservationRows,
+    obs: &[usize],
+    relative: &[DMatrix<f64>],
+    delta2: &[f64],
+) -> DMatrix<f64> {
+    let m = obs.len();
+    let mut v = DMatrix::from_fn(m, m, |a, b| {
+        if a == b {
+            delta2.get(rows.class[obs[a]]).copied().unwrap_or(1.0)
+        } else {
+            0.0
+        }
+    });
+    for (term, c) in rows.terms.iter().zip(relative) {
+        let mut by_level: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (a, &i) in obs.iter().enumerate() {
+            if let Some(l) = term.level[i] {
+                match by_level.iter_mut().find(|(level, _)| *level == l) {
+                    Some((_, members)) => members.push(a),
+                    None => by_level.push((l, vec![a])),
+                }
+            }
+        }
+        for (_, members) in &by_level {
+            let z = DMatrix::from_fn(members.len(), term.z.ncols(), |r, j| {
+                term.z[(obs[members[r]], j)]
+            });
+            let block = &z * c * z.transpose();
+            for (r, &a) in members.iter().enumerate() {
+                for (t, &b) in members.iter().enumerate() {
+                    v[(a, b)] += block[(r, t)];
+                }
+            }
+        }
+    }
+    v
 }
 
 /// clubSandwich's `Satterthwaite_df` for coefficient `i` (inverse-variance working model):

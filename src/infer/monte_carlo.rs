@@ -63,7 +63,9 @@ pub struct MonteCarloResult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrawFactor {
     pub mean: Vec<f64>,
-    /// Row-major `mean.len() × rank`.
+    /// Column-major `mean.len() × rank`: θ is built as `mean + Σ_j z_j·F[:, j]`, whose
+    /// inner loop runs over independent rows and vectorises, where a row-by-row dot product
+    /// would be one long dependent chain of additions.
     pub factor: Vec<f64>,
     pub rank: usize,
     pub warnings: Vec<Diagnostic>,
@@ -116,7 +118,7 @@ impl DrawFactor {
         let mut factor = vec![0.0; n * rank];
         for i in 0..n {
             for (c, &j) in kept.iter().enumerate() {
-                factor[i * rank + c] = eigen.eigenvectors[(i, j)] * eigen.eigenvalues[j].sqrt();
+                factor[c * n + i] = eigen.eigenvectors[(i, j)] * eigen.eigenvalues[j].sqrt();
             }
         }
         Ok(DrawFactor {
@@ -165,9 +167,11 @@ pub fn draw_values(
                 for zj in z.iter_mut() {
                     *zj = rng.sample(StandardNormal);
                 }
-                for (i, t) in theta.iter_mut().enumerate() {
-                    let row = &factor.factor[i * rank..(i + 1) * rank];
-                    *t = factor.mean[i] + row.iter().zip(&z).map(|(f, z)| f * z).sum::<f64>();
+                theta.copy_from_slice(&factor.mean);
+                for (column, &zj) in factor.factor.chunks_exact(n.max(1)).zip(&z) {
+                    for (t, f) in theta.iter_mut().zip(column) {
+                        *t += zj * f;
+                    }
                 }
                 quantities.evaluate(&theta, draw);
             }

@@ -1,12 +1,12 @@
 //! Markdown and LaTeX tables of a fit (fixed effects, variance components, defined
-//! parameters), for papers and course notes.
+//! parameters, bootstrap intervals), for papers and course notes.
 //!
 //! Owns table syntax only; numbers are formatted as in the text report.
 
 use std::fmt::Write;
 
 use super::numbers::{format_column, format_p};
-use super::results::FitReport;
+use super::results::{DefinedRow, FitReport};
 
 struct Table {
     header: Vec<String>,
@@ -43,7 +43,10 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         })
         .collect();
     out.push((
-        "Fixed effects".to_string(),
+        match &report.fit.standard_errors {
+            Some(how) => format!("Fixed effects (standard errors: {how})"),
+            None => "Fixed effects".to_string(),
+        },
         Table {
             header: [
                 "Equation", "Term", "Label", "Estimate", "SE", "df", "t", "p",
@@ -102,14 +105,36 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         },
     ));
     if !report.defined.is_empty() {
-        let values: Vec<f64> = report.defined.iter().map(|d| d.estimate).collect();
-        let decimals = super::numbers::column_decimals(&values, 5);
-        let cell = |v: Option<f64>| {
-            v.map(|v| super::numbers::format_fixed(v, decimals))
-                .unwrap_or_default()
-        };
-        let rows = report
-            .defined
+        out.push((
+            "Defined parameters".to_string(),
+            interval_table(&report.defined),
+        ));
+    }
+    if let Some(b) = &report.bootstrap {
+        out.push((
+            format!(
+                "Bootstrap ({}, {} draws, seed {}; {} failed, {} not converged)",
+                b.method, b.draws, b.seed, b.failed, b.not_converged
+            ),
+            interval_table(&b.parameters),
+        ));
+    }
+    out
+}
+
+/// Estimates with an SE and an interval: defined parameters, bootstrap intervals.
+fn interval_table(rows: &[DefinedRow]) -> Table {
+    let values: Vec<f64> = rows.iter().map(|d| d.estimate).collect();
+    let decimals = super::numbers::column_decimals(&values, 5);
+    let cell = |v: Option<f64>| {
+        v.map(|v| super::numbers::format_fixed(v, decimals))
+            .unwrap_or_default()
+    };
+    Table {
+        header: ["Name", "Estimate", "SE", "CI lower", "CI upper", "Method"]
+            .map(String::from)
+            .to_vec(),
+        rows: rows
             .iter()
             .map(|d| {
                 vec![
@@ -121,18 +146,8 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
                     d.method.clone().unwrap_or_default(),
                 ]
             })
-            .collect();
-        out.push((
-            "Defined parameters".to_string(),
-            Table {
-                header: ["Name", "Estimate", "SE", "CI lower", "CI upper", "Method"]
-                    .map(String::from)
-                    .to_vec(),
-                rows,
-            },
-        ));
+            .collect(),
     }
-    out
 }
 
 pub fn markdown(report: &FitReport) -> String {
