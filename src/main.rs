@@ -58,6 +58,9 @@ enum Command {
         /// Write figures (SVG) into this folder.
         #[arg(long, value_name = "DIR")]
         plot: Option<PathBuf>,
+        /// Add the random effects' conditional modes (lme4's `ranef`) to the report (JSON `ranef`).
+        #[arg(long)]
+        ranef: bool,
         /// Standard errors of fixed effects: model-based, or cluster-robust CR2.
         #[arg(long, value_enum, default_value = "model")]
         se: SeArg,
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             seed,
             vary,
             plot,
+            ranef,
             se,
             report_anyway,
             timings,
@@ -123,6 +127,7 @@ fn main() -> ExitCode {
                 seed,
                 vary,
                 plot,
+                ranef,
                 robust_se: matches!(se, SeArg::Cr2),
                 report_anyway,
                 progress: std::io::stderr().is_terminal(),

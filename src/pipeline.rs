@@ -62,7 +62,10 @@ pub struct FitOptions {
     pub seed: Option<u64>,
     /// `name=value`: fit only these values of the file's `vary` statement.
     pub vary: Vec<String>,
+    /// Write figures (SVG) into this folder (`--plot DIR`).
     pub plot: Option<PathBuf>,
+    /// Put the conditional modes of the random effects into the report (`--ranef`).
+    pub ranef: bool,
     pub robust_se: bool,
     pub report_anyway: bool,
     pub progress: bool,
@@ -80,6 +83,7 @@ impl Default for FitOptions {
             seed: None,
             vary: Vec::new(),
             plot: None,
+            ranef: false,
             robust_se: false,
             report_anyway: false,
             progress: false,
@@ -418,11 +422,12 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         ..Outcome::default()
     };
     if let Some(dir) = &options.plot {
-        // Figures are not written yet; say so rather than ignore the flag.
-        total.stderr.push_str(&render_plain(&[Diagnostic::warning(
-            "`--plot` is not implemented yet: no figures were written",
-            Location::File(dir.clone()),
-        )]));
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            return Outcome::failure(render_plain(&[Diagnostic::error(
+                format!("cannot create the figure folder: {e}"),
+                Location::File(dir.clone()),
+            )]));
+        }
     }
     for (k, file) in files.iter().enumerate() {
         let outcome = fit_file(file, options);
@@ -583,8 +588,8 @@ fn fit_once(
         timings.lap(format!("df (Satterthwaite){label}"));
         (fit, tests, None)
     };
-    let (defined, mediation) = if spec.definitions.is_empty() {
-        (Vec::new(), Vec::new())
+    let (defined, mediation, draw_figures) = if spec.definitions.is_empty() {
+        (Vec::new(), Vec::new(), Vec::new())
     } else {
         defined_quantities(
             session,
@@ -693,8 +698,33 @@ fn fit_once(
         }
     }
     report.bootstrap = bootstrap;
+    if options.ranef {
+        report.ranef = Some(ranef_rows(spec, &design, &fit));
+    }
+    if let Some(dir) = &options.plot {
+        let written = write_figures(
+            dir,
+            &session.model.path,
+            value,
+            (spec, &frame, &design, &fit),
+            &draw_figures,
+        );
+        report.fit.warnings.extend(written);
+        timings.lap(format!("figures{label}"));
+    }
     Ok((report, fit.converged))
 }
+
+/// Definitions' rows, the mediation summary's rows and (with `--plot` and Monte Carlo
+/// intervals) the binned draws of each definition.
+type DefinedOutput = (
+    Vec<report::DefinedRow>,
+    Vec<report::DefinedRow>,
+    Vec<report::figures::DrawFigure>,
+);
+
+/// Bins of a defined quantity's Monte Carlo histogram.
+const FIGURE_BINS: usize = 60;
 
 /// Estimates, delta-method SEs and intervals of the file's `:=` definitions (Monte Carlo or
 /// delta by the `interval` statement, with `--draws`/`--seed` applied; delta at 95% when the
@@ -708,7 +738,7 @@ fn defined_quantities(
     joint_covariance: Option<DMatrix<f64>>,
     options: &FitOptions,
     warnings: &mut Vec<String>,
-) -> Result<(Vec<report::DefinedRow>, Vec<report::DefinedRow>), String> {
+) -> Result<DefinedOutput, String> {
     use crate::infer::defined_estimates::{DefinedEstimate, IntervalMethod};
     use crate::infer::monte_carlo::MonteCarloSettings;
 
@@ -765,7 +795,31 @@ fn defined_quantities(
         method: d.method.clone(),
         draws: d.draws,
     };
-    let defined = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
+    let defined: Vec<report::DefinedRow> = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
+    let mut draw_figures = Vec::new();
+    if let (Some(_), IntervalMethod::MonteCarlo(settings)) = (&options.plot, &method) {
+        // The same seed gives the same draws as the intervals above; only bins are kept.
+        match crate::infer::monte_carlo::draw_histograms(
+            &quantities,
+            &estimates,
+            &covariance,
+            settings,
+            FIGURE_BINS,
+        ) {
+            Ok(histograms) => {
+                for (program, histogram) in quantities.programs.iter().zip(histograms) {
+                    let row = defined.iter().find(|r| r.name == program.name);
+                    draw_figures.push(report::figures::DrawFigure {
+                        name: program.name.clone(),
+                        histogram,
+                        estimate: row.map_or(f64::NAN, |r| r.estimate),
+                        interval: row.and_then(|r| r.ci_lower.zip(r.ci_upper)),
+                    });
+                }
+            }
+            Err(d) => warnings.push(format!("figures of the draws: {}", d.message)),
+        }
+    }
     let mediation = summary
         .map(|s| {
             s.rows
@@ -774,7 +828,7 @@ fn defined_quantities(
                 .collect()
         })
         .unwrap_or_default();
-    Ok((defined, mediation))
+    Ok((defined, mediation, draw_figures))
 }
 
 /// A bootstrap the file asks for (`interval bootstrap(...)`/`parametric_bootstrap(...)`), with
@@ -1228,6 +1282,7 @@ fn assemble(
         defined: Vec::new(),
         mediation: Vec::new(),
         bootstrap: None,
+        ranef: None,
         data: report::DataSummary {
             rows_read,
             rows_used,
@@ -1236,4 +1291,142 @@ fn assemble(
             drops,
         },
     }
+}
+
+/// lme4's `ranef` as report rows: per term, level and effect.
+fn ranef_rows(spec: &crate::model::ModelSpec, design: &Design, fit: &Fit) -> Vec<report::RanefRow> {
+    let mut rows = Vec::new();
+    for (term, modes) in design.random.iter().zip(&fit.random_effects) {
+        for (i, level) in term.levels.iter().enumerate() {
+            for (j, (equation, effect)) in term.effects.iter().enumerate() {
+                if i < modes.nrows() && j < modes.ncols() {
+                    rows.push(report::RanefRow {
+                        group: term.name.clone(),
+                        level: level.clone(),
+                        equation: spec
+                            .equations
+                            .get(*equation)
+                            .map(|q| q.outcome.clone())
+                            .unwrap_or_default(),
+                        term: effect.clone(),
+                        value: modes[(i, j)],
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Fitted values (x'β + offset + Σ z'b) and residuals of every observation, one pass over the
+/// rows after the fit.
+fn residual_points(
+    spec: &crate::model::ModelSpec,
+    frame: &AnalysisFrame,
+    fit: &Fit,
+) -> Result<report::figures::ResidualPoints, String> {
+    let rows = design::observation_rows(spec, frame).map_err(|d| {
+        d.first()
+            .map(|d| d.message.clone())
+            .unwrap_or_else(|| "the observations could not be read".into())
+    })?;
+    if rows.x.ncols() != fit.beta.len() {
+        return Err("internal: the rows' fixed effects do not match the fit".into());
+    }
+    let fixed = &rows.x * &fit.beta;
+    let mut points = report::figures::ResidualPoints::default();
+    for i in 0..rows.len() {
+        let mut fitted = fixed[i] + rows.offset[i];
+        for (term, modes) in rows.terms.iter().zip(&fit.random_effects) {
+            if let Some(level) = term.level[i] {
+                for j in 0..term.z.ncols().min(modes.ncols()) {
+                    fitted += term.z[(i, j)] * modes[(level, j)];
+                }
+            }
+        }
+        points.fitted.push(fitted);
+        points.residual.push(rows.y[i] - fitted);
+    }
+    Ok(points)
+}
+
+/// Write the figures of one fit into `dir`; what could not be drawn or written comes back as
+/// warnings for the report.
+fn write_figures(
+    dir: &Path,
+    model: &Path,
+    value: &Option<(String, f64)>,
+    (spec, frame, design, fit): (&crate::model::ModelSpec, &AnalysisFrame, &Design, &Fit),
+    draws: &[report::figures::DrawFigure],
+) -> Vec<String> {
+    use report::figures::{self, Caterpillar};
+    let mut stem = model
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    if let Some((name, x)) = value {
+        stem.push_str(&format!("-{name}{x}"));
+    }
+    let stem = figures::file_safe(&stem);
+    let title = model.display().to_string() + &vary_label(value);
+    let mut svgs: Vec<(String, Result<String, String>)> = Vec::new();
+    if design.latent.is_some() {
+        svgs.push((
+            format!("{stem}-residuals.svg"),
+            Err("not drawn for a random coefficient as a predictor".into()),
+        ));
+    } else {
+        let svg = residual_points(spec, frame, fit)
+            .and_then(|p| figures::residuals_svg(&p, &format!("{title}: residuals vs fitted")));
+        svgs.push((format!("{stem}-residuals.svg"), svg));
+    }
+    let mut used: Vec<String> = Vec::new();
+    for (term, modes) in design.random.iter().zip(&fit.random_effects) {
+        let mut name = format!("{stem}-ranef-{}", figures::file_safe(&term.name));
+        // Two terms over one grouping factor (`(1|g) + (0+x|g)`) get distinct files.
+        let mut k = 2;
+        while used.contains(&name) {
+            name = format!("{stem}-ranef-{}-{k}", figures::file_safe(&term.name));
+            k += 1;
+        }
+        used.push(name.clone());
+        let caterpillar = Caterpillar {
+            group: term.name.clone(),
+            levels: term.levels.clone(),
+            effects: term
+                .effects
+                .iter()
+                .enumerate()
+                .map(|(j, (_, effect))| (effect.clone(), modes.column(j).iter().copied().collect()))
+                .collect(),
+        };
+        let svg = figures::caterpillar_svg(
+            &caterpillar,
+            &format!("{title}: conditional modes by {}", term.name),
+        );
+        svgs.push((format!("{name}.svg"), svg));
+    }
+    for figure in draws {
+        let svg = figures::draws_svg(
+            figure,
+            &format!("{title}: Monte Carlo draws of {}", figure.name),
+        );
+        svgs.push((
+            format!("{stem}-{}.svg", figures::file_safe(&figure.name)),
+            svg,
+        ));
+    }
+    let mut warnings = Vec::new();
+    for (file, svg) in svgs {
+        let path = dir.join(&file);
+        match svg {
+            Ok(text) => {
+                if let Err(e) = std::fs::write(&path, text) {
+                    warnings.push(format!("figure {} not written: {e}", path.display()));
+                }
+            }
+            Err(why) => warnings.push(format!("figure {file} not drawn: {why}")),
+        }
+    }
+    warnings
 }

@@ -3,6 +3,7 @@
 //! in a `FitReport`.
 
 mod across;
+pub mod figures;
 pub mod numbers;
 pub mod results;
 mod tables;
@@ -10,7 +11,7 @@ mod text;
 
 pub use results::{
     BootstrapSummary, DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow,
-    GroupCounts, RandomRow, ResidualRow,
+    GroupCounts, RandomRow, RanefRow, ResidualRow,
 };
 
 pub use across::across_values;

@@ -28,7 +28,22 @@ pub struct FitReport {
     /// Bootstrap intervals of the parameters, when the file asks for a bootstrap.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootstrap: Option<BootstrapSummary>,
+    /// The random effects' conditional modes (lme4's `ranef`), with `--ranef`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranef: Option<Vec<RanefRow>>,
     pub data: DataSummary,
+}
+
+/// One conditional mode: the value of one random effect at one level of its grouping factor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RanefRow {
+    pub group: String,
+    pub level: String,
+    /// The equation's outcome.
+    pub equation: String,
+    /// R's effect name: `(Intercept)`, `Days`.
+    pub term: String,
+    pub value: f64,
 }
 
 /// An `interval bootstrap(...)` or `interval parametric_bootstrap(...)` run: how it resampled,

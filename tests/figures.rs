@@ -1,0 +1,116 @@
+//! `--plot DIR` and `--ranef` through the binary: sleepstudy and the therapist oxytocin (1-1-1)
+//! mediation write their figures as SVG that parses as XML with an `<svg>` root, and the JSON
+//! `ranef` of sleepstudy matches lme4's `ranef` (REML).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tandem-figures-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn tandem(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the tandem binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The SVG's text, checked to be XML with an `<svg>` root.
+fn svg(dir: &Path, file: &str) -> String {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
+    let doc = roxmltree::Document::parse(&text)
+        .unwrap_or_else(|e| panic!("{} is not XML: {e}", path.display()));
+    assert_eq!(doc.root_element().tag_name().name(), "svg", "{file}");
+    text
+}
+
+#[test]
+fn sleepstudy_figures_and_ranef() {
+    let dir = fresh_dir("sleepstudy");
+    let json = tandem(&[
+        "fit",
+        "models/lme4/sleepstudy.tandem",
+        "--format",
+        "json",
+        "--ranef",
+        "--plot",
+        dir.to_str().unwrap(),
+    ]);
+    let residuals = svg(&dir, "sleepstudy-residuals.svg");
+    // One point per observation.
+    assert_eq!(residuals.matches("<circle").count(), 180);
+    let caterpillar = svg(&dir, "sleepstudy-ranef-Subject.svg");
+    // 18 subjects, two effects.
+    assert_eq!(caterpillar.matches("<circle").count(), 36);
+    let files = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(files, 2, "no definitions, so no draw figures");
+
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let ranef = report["ranef"].as_array().expect("a ranef list");
+    assert_eq!(ranef.len(), 36);
+    let value = |level: &str, term: &str| {
+        ranef
+            .iter()
+            .find(|r| r["level"] == level && r["term"] == term)
+            .and_then(|r| {
+                assert_eq!(r["group"], "Subject");
+                assert_eq!(r["equation"], "Reaction");
+                r["value"].as_f64()
+            })
+            .unwrap_or_else(|| panic!("no {level} {term}"))
+    };
+    // lme4: ranef(lmer(Reaction ~ Days + (Days | Subject), sleepstudy)).
+    for (level, term, want) in [
+        ("308", "(Intercept)", 2.2585509499),
+        ("308", "Days", 9.1989757656),
+        ("372", "(Intercept)", 12.3145921077),
+        ("372", "Days", 1.2840220765),
+    ] {
+        let got = value(level, term);
+        assert!((got - want).abs() < 1e-4, "{level} {term}: {got} vs {want}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mediation_figures_include_the_draws_of_each_definition() {
+    let dir = fresh_dir("mediation");
+    let text = tandem(&[
+        "fit",
+        "models/seeds/therapist_ot_mediation.tandem",
+        "--draws",
+        "20000",
+        "--plot",
+        dir.to_str().unwrap(),
+    ]);
+    // Without --ranef the JSON-free text report is unchanged in kind; figures still written.
+    assert!(!text.is_empty());
+    svg(&dir, "therapist_ot_mediation-residuals.svg");
+    svg(&dir, "therapist_ot_mediation-ranef-patient.svg");
+    for definition in ["indirect", "total"] {
+        let figure = svg(&dir, &format!("therapist_ot_mediation-{definition}.svg"));
+        // 60 bins plus the background.
+        assert!(figure.matches("<rect").count() > 60, "{definition}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_ranef_the_json_has_no_ranef() {
+    let json = tandem(&["fit", "models/lme4/sleepstudy.tandem", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(report.get("ranef").is_none());
+}
