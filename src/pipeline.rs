@@ -1318,8 +1318,7 @@ fn ranef_rows(spec: &crate::model::ModelSpec, design: &Design, fit: &Fit) -> Vec
     rows
 }
 
-/// Fitted values (x'β + offset + Σ z'b) and residuals of every observation, one pass over the
-/// rows after the fit.
+/// Fitted values and residuals of every observation, one pass over the rows after the fit.
 fn residual_points(
     spec: &crate::model::ModelSpec,
     frame: &AnalysisFrame,
@@ -1330,24 +1329,12 @@ fn residual_points(
             .map(|d| d.message.clone())
             .unwrap_or_else(|| "the observations could not be read".into())
     })?;
-    if rows.x.ncols() != fit.beta.len() {
-        return Err("internal: the rows' fixed effects do not match the fit".into());
-    }
-    let fixed = &rows.x * &fit.beta;
-    let mut points = report::figures::ResidualPoints::default();
-    for i in 0..rows.len() {
-        let mut fitted = fixed[i] + rows.offset[i];
-        for (term, modes) in rows.terms.iter().zip(&fit.random_effects) {
-            if let Some(level) = term.level[i] {
-                for j in 0..term.z.ncols().min(modes.ncols()) {
-                    fitted += term.z[(i, j)] * modes[(level, j)];
-                }
-            }
-        }
-        points.fitted.push(fitted);
-        points.residual.push(rows.y[i] - fitted);
-    }
-    Ok(points)
+    let fitted = infer::fitted::fitted_values(&rows, fit)
+        .ok_or("internal: the observations do not match the fit")?;
+    Ok(report::figures::ResidualPoints {
+        fitted: fitted.fitted,
+        residual: fitted.residual,
+    })
 }
 
 /// Write the figures of one fit into `dir`; what could not be drawn or written comes back as

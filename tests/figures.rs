@@ -1,9 +1,18 @@
 //! `--plot DIR` and `--ranef` through the binary: sleepstudy and the therapist oxytocin (1-1-1)
 //! mediation write their figures as SVG that parses as XML with an `<svg>` root, and the JSON
-//! `ranef` of sleepstudy matches lme4's `ranef` (REML).
+//! `ranef` of sleepstudy matches lme4's `ranef` (REML). The residuals drawn satisfy Henderson's
+//! mixed-model equations.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::{load_csv, spec};
+use tandem::design;
+use tandem::estimate::fit;
+use tandem::infer::fitted::fitted_values;
+use tandem::syntax::ast::Method;
 
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tandem-figures-{name}-{}", std::process::id()));
@@ -113,4 +122,43 @@ fn without_ranef_the_json_has_no_ranef() {
     let json = tandem(&["fit", "models/lme4/sleepstudy.tandem", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(report.get("ranef").is_none());
+}
+
+/// Henderson's equations at the REML optimum: with e = y − Xβ − Zb, X'e = 0 and, per subject,
+/// Z_i'e_i = σ² Σ_b⁻¹ b_i. Wrong fitted values (random part left out, levels mixed up) break them.
+#[test]
+fn sleepstudy_residuals_solve_the_mixed_model_equations() {
+    let frame = load_csv("lme4/sleepstudy.csv");
+    let spec = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    let d = design::build(&spec, &frame).unwrap();
+    let f = fit(&d, Method::Reml).unwrap();
+    let rows = design::observation_rows(&spec, &frame).unwrap();
+    let fitted = fitted_values(&rows, &f).expect("rows of this fit");
+    assert_eq!(fitted.residual.len(), 180);
+    for i in 0..180 {
+        assert!((fitted.fitted[i] + fitted.residual[i] - rows.y[i]).abs() < 1e-9);
+    }
+    let scale: f64 = fitted.residual.iter().map(|e| e.abs()).sum::<f64>() * 10.0;
+    for c in 0..rows.x.ncols() {
+        let xe: f64 = (0..180).map(|i| rows.x[(i, c)] * fitted.residual[i]).sum();
+        assert!(xe.abs() < 1e-6 * scale, "X'e[{c}] = {xe}");
+    }
+    let sigma2 = f.sigma * f.sigma;
+    let g_inverse = f.random[0].covariance.clone().try_inverse().unwrap();
+    let term = &rows.terms[0];
+    for level in 0..term.nlevels {
+        let b = f.random_effects[0].row(level).transpose();
+        let want = &g_inverse * b * sigma2;
+        for j in 0..2 {
+            let ze: f64 = (0..180)
+                .filter(|&i| term.level[i] == Some(level))
+                .map(|i| term.z[(i, j)] * fitted.residual[i])
+                .sum();
+            assert!(
+                (ze - want[j]).abs() < 1e-5 * (1.0 + want[j].abs()),
+                "level {level} effect {j}: {ze} vs {}",
+                want[j]
+            );
+        }
+    }
 }

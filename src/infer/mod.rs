@@ -2,6 +2,7 @@
 //!
 //! Owns the tests of fixed effects (Satterthwaite's df for mixed models and residual-structure
 //! models, `n − p` for ordinary least squares) and the numerical derivatives they need, and the
+//! fitted values and residuals (`fitted`), the
 //! inference on defined quantities (`defined`: compilation and evaluation; `delta`; Monte Carlo
 //! intervals in `monte_carlo`; `mediation`'s summary), and the robust alternatives (`bootstrap`,
 //! `cluster_robust`). It never fits a model itself: the bootstrap refits through a function the
@@ -12,6 +13,7 @@ pub mod cluster_robust;
 pub mod defined;
 pub mod defined_estimates;
 pub mod delta;
+pub mod fitted;
 pub mod mediation;
 pub mod monte_carlo;
 pub mod numeric_derivatives;
