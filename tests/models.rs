@@ -382,7 +382,7 @@ fn a_model_from_text_with_data_in_memory_fits_the_same() {
         tandem::pipeline::fit_source("inline.tandem", "Reaction ~ 1 + Dyas", table, &options);
     assert!(!outcome.success);
     assert!(
-        outcome.stderr.contains("inline.tandem:1:13"),
+        outcome.stderr.contains("inline.tandem:1:16"),
         "{}",
         outcome.stderr
     );
