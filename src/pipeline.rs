@@ -452,7 +452,57 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
         Ok(s) => s,
         Err(e) => return Outcome::failure(e),
     };
-    let values = match vary_values(&session, &options.vary) {
+    fit_session(&session, options, timings)
+}
+
+/// Fit a model given as text with data already in memory (the library's way in, for programs
+/// that generate data or model text). `name` stands for the file name in messages; the text's
+/// `data` statement, if any, is ignored in favour of `table`.
+pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptions) -> Outcome {
+    let path = PathBuf::from(name);
+    let ast = match syntax::parse(source) {
+        Ok(ast) => ast,
+        Err(diags) => {
+            let file = SourceFile {
+                path: &path,
+                text: source,
+            };
+            return Outcome::failure(diagnostics::render(&diags, Some(&file)));
+        }
+    };
+    let model = LoadedModel {
+        path,
+        text: source.to_string(),
+        ast,
+    };
+    let schema = Schema::from_table(&table);
+    let checked = match check::check_with(
+        &model.ast,
+        &schema,
+        CheckOptions {
+            data_override: true,
+        },
+    ) {
+        Ok(checked) => checked,
+        Err(diags) => return Outcome::failure(model.render(&diags)),
+    };
+    let session = Session {
+        model,
+        table,
+        checked,
+    };
+    let timings = if options.timings {
+        Timings::start()
+    } else {
+        Timings::default()
+    };
+    fit_session(&session, options, timings)
+}
+
+/// Fit a parsed, checked session once per `vary` value and render the reports.
+fn fit_session(session: &Session, options: &FitOptions, mut timings: Timings) -> Outcome {
+    let path = session.model.path.as_path();
+    let values = match vary_values(session, &options.vary) {
         Ok(v) => v,
         Err(e) => return Outcome::failure(e),
     };
@@ -460,7 +510,7 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
     let mut reports = Vec::new();
     let mut success = true;
     for value in &values {
-        match fit_once(&session, value, options, &mut timings) {
+        match fit_once(session, value, options, &mut timings) {
             Ok((report, converged)) => {
                 if !converged && !options.report_anyway {
                     success = false;

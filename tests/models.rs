@@ -362,3 +362,33 @@ fn crying_welch_is_welchs_t_test() {
     close("Welch df", number(&cried["df"]), number(&r["df"]), 1e-6);
     close("Welch p", number(&cried["p"]), number(&r["p"]), 1e-6);
 }
+
+#[test]
+fn a_model_from_text_with_data_in_memory_fits_the_same() {
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/data/lme4/sleepstudy.csv");
+    let table = tandem::data::read_csv(&csv).unwrap();
+    let options = FitOptions {
+        format: Format::Json,
+        ..FitOptions::default()
+    };
+    let text = "Reaction ~ 1 + Days + (1 + Days | Subject)\nestimate reml\n";
+    let outcome = tandem::pipeline::fit_source("inline.tandem", text, table.clone(), &options);
+    assert!(outcome.success, "{}", outcome.stderr);
+    let ours: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let r = reference("reference.json", "sleepstudy_reml");
+    assert!((number(&ours["fit"]["loglik"]) - number(&r["logLik"])).abs() < 1e-6);
+    // Mistakes in the text are located in it, under the given name.
+    let outcome =
+        tandem::pipeline::fit_source("inline.tandem", "Reaction ~ 1 + Dyas", table, &options);
+    assert!(!outcome.success);
+    assert!(
+        outcome.stderr.contains("inline.tandem:1:16"),
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("did you mean `Days`?"),
+        "{}",
+        outcome.stderr
+    );
+}

@@ -76,6 +76,28 @@ pub struct DataTable {
 }
 
 impl DataTable {
+    /// A table of numeric columns built in memory (simulations, programs that already hold
+    /// their data); `name` stands for the file name in messages. Columns must have equal
+    /// lengths; the shortest decides the number of rows otherwise.
+    pub fn from_numeric(name: &str, columns: Vec<(String, Vec<f64>)>) -> DataTable {
+        let nrows = columns.iter().map(|(_, c)| c.len()).min().unwrap_or(0);
+        let stray_text = vec![None; columns.len()];
+        let (names, columns): (Vec<String>, Vec<Column>) = columns
+            .into_iter()
+            .map(|(n, mut c)| {
+                c.truncate(nrows);
+                (n, Column::Numeric(c))
+            })
+            .unzip();
+        DataTable {
+            path: PathBuf::from(name),
+            names,
+            columns,
+            nrows,
+            stray_text,
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.names
             .iter()
