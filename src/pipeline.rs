@@ -236,6 +236,38 @@ struct Session {
     model: LoadedModel,
     table: DataTable,
     checked: CheckedModel,
+    /// SHA-256 of the model file's and the data file's bytes, read once per file.
+    model_sha256: Option<String>,
+    data_sha256: Option<String>,
+}
+
+/// The SHA-256 of a file's bytes in lowercase hex; `None` if it cannot be read (the report is
+/// still useful without it).
+fn file_sha256(path: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let bytes = std::fs::read(path).ok()?;
+    let digest = Sha256::digest(&bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Some(hex)
+}
+
+/// The seed behind the report's random draws: the Monte Carlo interval's or the bootstrap's,
+/// after `--seed`; `None` when nothing was drawn.
+fn seed_used(spec: &crate::model::ModelSpec, options: &FitOptions) -> Option<u64> {
+    match &spec.interval {
+        Some(IntervalChoice::MonteCarlo { seed, .. }) if !spec.definitions.is_empty() => {
+            Some(options.seed.unwrap_or(*seed))
+        }
+        Some(IntervalChoice::Bootstrap { seed, .. })
+        | Some(IntervalChoice::ParametricBootstrap { seed, .. }) => {
+            Some(options.seed.unwrap_or(*seed))
+        }
+        _ => None,
+    }
 }
 
 /// Parse, read the data, check. Errors come back rendered.
@@ -267,10 +299,14 @@ fn open(
     };
     let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
     timings.lap("check");
+    let model_sha256 = file_sha256(&model.path);
+    let data_sha256 = file_sha256(&csv);
     Ok(Session {
         model,
         table,
         checked,
+        model_sha256,
+        data_sha256,
     })
 }
 
@@ -693,6 +729,7 @@ fn fit_once(
         }
     }
     report.bootstrap = bootstrap;
+    report.tandem.seed = seed_used(spec, options);
     Ok((report, fit.converged))
 }
 
@@ -1234,6 +1271,12 @@ fn assemble(
             rows_dropped: rows_read.saturating_sub(rows_used),
             file: session.table.path.display().to_string(),
             drops,
+        },
+        tandem: report::Provenance {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model_sha256: session.model_sha256.clone(),
+            data_sha256: session.data_sha256.clone(),
+            seed: None,
         },
     }
 }

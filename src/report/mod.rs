@@ -10,7 +10,7 @@ mod text;
 
 pub use results::{
     BootstrapSummary, DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow,
-    GroupCounts, RandomRow, ResidualRow,
+    GroupCounts, Provenance, RandomRow, ResidualRow,
 };
 
 pub use across::across_values;
