@@ -460,20 +460,42 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
             Location::File(dir.clone()),
         )]));
     }
+    let mut all_reports = Vec::new();
     for (k, file) in files.iter().enumerate() {
-        let outcome = fit_file(file, options);
+        let (outcome, reports) = fit_file_reports(file, options);
         if k > 0 && options.format != Format::Json {
             total.stdout.push('\n');
         }
         total.success &= outcome.success;
         total.stdout.push_str(&outcome.stdout);
         total.stderr.push_str(&outcome.stderr);
+        all_reports.extend(reports.into_iter().map(|(_, r)| r));
+    }
+    // A folder ends with its files' headline numbers in one table.
+    if path.is_dir() {
+        let reports: Vec<&FitReport> = all_reports.iter().collect();
+        let summary = match options.format {
+            Format::Text => report::summary_text(&reports),
+            Format::Markdown => report::summary_markdown(&reports),
+            Format::Json | Format::Latex => String::new(),
+        };
+        if !summary.is_empty() {
+            total.stdout.push('\n');
+            total.stdout.push_str(&summary);
+        }
     }
     total
 }
 
 /// Fit one file: once, or once per value of its `vary` statement.
 pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
+    fit_file_reports(path, options).0
+}
+
+/// `fit_file`, also handing back the reports (for a folder's summary).
+type VaryReports = Vec<(Option<(String, f64)>, FitReport)>;
+
+fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports) {
     let mut timings = if options.timings {
         Timings::start()
     } else {
@@ -481,11 +503,11 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
     };
     let session = match open(path, options.data.as_deref(), &mut timings) {
         Ok(s) => s,
-        Err(e) => return Outcome::failure(e),
+        Err(e) => return (Outcome::failure(e), Vec::new()),
     };
     let values = match vary_values(&session, &options.vary) {
         Ok(v) => v,
-        Err(e) => return Outcome::failure(e),
+        Err(e) => return (Outcome::failure(e), Vec::new()),
     };
     let mut stderr = session.model.render(&session.checked.warnings);
     let mut reports = Vec::new();
@@ -514,11 +536,14 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
     if options.timings {
         stderr.push_str(&timings.render());
     }
-    Outcome {
-        success,
-        stdout,
-        stderr,
-    }
+    (
+        Outcome {
+            success,
+            stdout,
+            stderr,
+        },
+        reports,
+    )
 }
 
 fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format) -> String {

@@ -123,3 +123,53 @@ fn latex_reports() {
         insta::assert_snapshot!(format!("latex_{name}"), fit(model, Format::Latex, None));
     }
 }
+
+/// A folder of seed models (copies, with their data paths made absolute, so the slow bootstrap
+/// file is left out) ends with one table of every file's defined quantities.
+#[test]
+fn a_folder_ends_with_every_files_defined_quantities() {
+    let folder = std::env::temp_dir().join(format!("tandem_formats_{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/data/");
+    for name in [
+        "crying_welch.tandem",
+        "ot_synchrony.tandem",
+        "therapist_ot_mediation.tandem",
+    ] {
+        let text = std::fs::read_to_string(Path::new("models/seeds").join(name)).unwrap();
+        let text = text.replace("\"../data/", &format!("\"{}", data.display()));
+        std::fs::write(folder.join(name), text).unwrap();
+    }
+    for format in [Format::Text, Format::Markdown] {
+        let options = FitOptions {
+            format,
+            ..FitOptions::default()
+        };
+        let outcome = fit_path(&folder, &options);
+        assert!(outcome.success, "{}", outcome.stderr);
+        let out = &outcome.stdout;
+        let summary = out
+            .rfind("Defined quantities of every file")
+            .map(|at| &out[at..])
+            .unwrap_or_else(|| panic!("no summary table:\n{out}"));
+        let lines: Vec<&str> = summary.lines().collect();
+        let row = |file: &str, name: &str| {
+            lines
+                .iter()
+                .any(|l| l.contains(file) && l.split([' ', '|']).any(|w| w == name))
+        };
+        assert!(row("ot_synchrony.tandem", "indirect"), "{summary}");
+        assert!(
+            row("therapist_ot_mediation.tandem", "indirect"),
+            "{summary}"
+        );
+        assert!(row("therapist_ot_mediation.tandem", "total"), "{summary}");
+        // The Welch comparison defines nothing: no row.
+        assert!(!summary.contains("crying_welch"), "{summary}");
+        // Every report is headed by its file.
+        for name in ["crying_welch", "ot_synchrony", "therapist_ot_mediation"] {
+            assert!(out.contains(&format!("{name}.tandem")), "{name}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}

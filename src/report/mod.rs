@@ -5,6 +5,7 @@
 mod across;
 pub mod numbers;
 pub mod results;
+mod summary;
 mod tables;
 mod text;
 
@@ -31,4 +32,14 @@ pub fn markdown(report: &FitReport) -> String {
 
 pub fn latex(report: &FitReport) -> String {
     tables::latex(report)
+}
+
+/// The table of every file's defined quantities that ends a folder's text report.
+pub fn summary_text(reports: &[&FitReport]) -> String {
+    summary::text(reports)
+}
+
+/// The same summary as a Markdown table.
+pub fn summary_markdown(reports: &[&FitReport]) -> String {
+    summary::markdown(reports)
 }
