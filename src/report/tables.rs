@@ -10,9 +10,17 @@ use super::results::{DefinedRow, FitReport};
 
 struct Table {
     header: Vec<String>,
-    /// The leading columns of names (left-aligned); the rest are numbers (right-aligned).
+    /// The leading columns of names (left-aligned); the rest are numbers (right-aligned)
+    /// except the last when `text_last` (a method's name).
     left: usize,
+    text_last: bool,
     rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn is_text(&self, column: usize) -> bool {
+        column < self.left || (self.text_last && column + 1 == self.header.len())
+    }
 }
 
 fn tables(report: &FitReport) -> Vec<(String, Table)> {
@@ -77,6 +85,7 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         Table {
             header: header.into_iter().map(String::from).collect(),
             left,
+            text_last: false,
             rows,
         },
     ));
@@ -141,6 +150,7 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
                 .map(String::from)
                 .to_vec(),
             left: 2,
+            text_last: false,
             rows,
         },
     ));
@@ -194,6 +204,7 @@ fn interval_table(rows: &[DefinedRow]) -> Table {
             "Method".into(),
         ],
         left: 1,
+        text_last: true,
         rows: rows
             .iter()
             .map(|d| {
@@ -230,7 +241,13 @@ pub fn markdown(report: &FitReport) -> String {
         let _ = writeln!(out, "*{title}*\n");
         let _ = writeln!(out, "| {} |", table.header.join(" | "));
         let rule: String = (0..table.header.len())
-            .map(|c| if c < table.left { " --- |" } else { " ---: |" })
+            .map(|c| {
+                if table.is_text(c) {
+                    " --- |"
+                } else {
+                    " ---: |"
+                }
+            })
             .collect();
         let _ = writeln!(out, "|{rule}");
         for row in &table.rows {
@@ -267,9 +284,10 @@ pub fn latex(report: &FitReport) -> String {
         let _ = writeln!(out, "% {title}: {}", latex_escape(&report.model_file));
         let _ = writeln!(
             out,
-            "\\begin{{tabular}}{{{}{}}}",
-            "l".repeat(table.left),
-            "r".repeat(table.header.len() - table.left)
+            "\\begin{{tabular}}{{{}}}",
+            (0..table.header.len())
+                .map(|c| if table.is_text(c) { 'l' } else { 'r' })
+                .collect::<String>()
         );
         let _ = writeln!(out, "\\hline");
         let header: Vec<String> = table.header.iter().map(|h| latex_escape(h)).collect();
