@@ -240,6 +240,41 @@ struct Session {
     model: LoadedModel,
     table: DataTable,
     checked: CheckedModel,
+    /// SHA-256 of the model file's and the data file's bytes, read once per file.
+    model_sha256: Option<String>,
+    data_sha256: Option<String>,
+}
+
+/// The SHA-256 of a file's bytes in lowercase hex; `None` if it cannot be read (the report is
+/// still useful without it).
+fn file_sha256(path: &Path) -> Option<String> {
+    Some(sha256_hex(&std::fs::read(path).ok()?))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// The seed behind the report's random draws: the Monte Carlo interval's or the bootstrap's,
+/// after `--seed`; `None` when nothing was drawn.
+fn seed_used(spec: &crate::model::ModelSpec, options: &FitOptions) -> Option<u64> {
+    match &spec.interval {
+        Some(IntervalChoice::MonteCarlo { seed, .. }) if !spec.definitions.is_empty() => {
+            Some(options.seed.unwrap_or(*seed))
+        }
+        Some(IntervalChoice::Bootstrap { seed, .. })
+        | Some(IntervalChoice::ParametricBootstrap { seed, .. }) => {
+            Some(options.seed.unwrap_or(*seed))
+        }
+        _ => None,
+    }
 }
 
 /// Parse, read the data, check. Errors come back rendered.
@@ -271,10 +306,14 @@ fn open(
     };
     let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
     timings.lap("check");
+    let model_sha256 = file_sha256(&model.path);
+    let data_sha256 = file_sha256(&csv);
     Ok(Session {
         model,
         table,
         checked,
+        model_sha256,
+        data_sha256,
     })
 }
 
@@ -429,20 +468,42 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
             )]));
         }
     }
+    let mut all_reports = Vec::new();
     for (k, file) in files.iter().enumerate() {
-        let outcome = fit_file(file, options);
+        let (outcome, reports) = fit_file_reports(file, options);
         if k > 0 && options.format != Format::Json {
             total.stdout.push('\n');
         }
         total.success &= outcome.success;
         total.stdout.push_str(&outcome.stdout);
         total.stderr.push_str(&outcome.stderr);
+        all_reports.extend(reports.into_iter().map(|(_, r)| r));
+    }
+    // A folder ends with its files' headline numbers in one table.
+    if path.is_dir() {
+        let reports: Vec<&FitReport> = all_reports.iter().collect();
+        let summary = match options.format {
+            Format::Text => report::summary_text(&reports),
+            Format::Markdown => report::summary_markdown(&reports),
+            Format::Json | Format::Latex => String::new(),
+        };
+        if !summary.is_empty() {
+            total.stdout.push('\n');
+            total.stdout.push_str(&summary);
+        }
     }
     total
 }
 
 /// Fit one file: once, or once per value of its `vary` statement.
 pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
+    fit_file_reports(path, options).0
+}
+
+/// `fit_file`, also handing back the reports (for a folder's summary).
+type VaryReports = Vec<(Option<(String, f64)>, FitReport)>;
+
+fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports) {
     let mut timings = if options.timings {
         Timings::start()
     } else {
@@ -450,7 +511,7 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
     };
     let session = match open(path, options.data.as_deref(), &mut timings) {
         Ok(s) => s,
-        Err(e) => return Outcome::failure(e),
+        Err(e) => return (Outcome::failure(e), Vec::new()),
     };
     fit_session(&session, options, timings)
 }
@@ -486,7 +547,10 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
         Ok(checked) => checked,
         Err(diags) => return Outcome::failure(model.render(&diags)),
     };
+    // Data built in memory has no file to hash.
     let session = Session {
+        model_sha256: Some(sha256_hex(source.as_bytes())),
+        data_sha256: None,
         model,
         table,
         checked,
@@ -496,15 +560,19 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
     } else {
         Timings::default()
     };
-    fit_session(&session, options, timings)
+    fit_session(&session, options, timings).0
 }
 
 /// Fit a parsed, checked session once per `vary` value and render the reports.
-fn fit_session(session: &Session, options: &FitOptions, mut timings: Timings) -> Outcome {
+fn fit_session(
+    session: &Session,
+    options: &FitOptions,
+    mut timings: Timings,
+) -> (Outcome, VaryReports) {
     let path = session.model.path.as_path();
     let values = match vary_values(session, &options.vary) {
         Ok(v) => v,
-        Err(e) => return Outcome::failure(e),
+        Err(e) => return (Outcome::failure(e), Vec::new()),
     };
     let mut stderr = session.model.render(&session.checked.warnings);
     let mut reports = Vec::new();
@@ -533,11 +601,14 @@ fn fit_session(session: &Session, options: &FitOptions, mut timings: Timings) ->
     if options.timings {
         stderr.push_str(&timings.render());
     }
-    Outcome {
-        success,
-        stdout,
-        stderr,
-    }
+    (
+        Outcome {
+            success,
+            stdout,
+            stderr,
+        },
+        reports,
+    )
 }
 
 fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format) -> String {
@@ -762,6 +833,7 @@ fn fit_once(
         report.fit.warnings.extend(written);
         timings.lap(format!("figures{label}"));
     }
+    report.tandem.seed = seed_used(spec, options);
     Ok((report, fit.converged))
 }
 
@@ -1339,6 +1411,12 @@ fn assemble(
             rows_dropped: rows_read.saturating_sub(rows_used),
             file: session.table.path.display().to_string(),
             drops,
+        },
+        tandem: report::Provenance {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            model_sha256: session.model_sha256.clone(),
+            data_sha256: session.data_sha256.clone(),
+            seed: None,
         },
     }
 }

@@ -392,3 +392,41 @@ fn a_model_from_text_with_data_in_memory_fits_the_same() {
         outcome.stderr
     );
 }
+
+/// The crying-moderation seed model against R's `lm` (tests/reference/scripts/
+/// crying_moderation.R): closed-form OLS, so estimates, SEs, t, p, df and the REML
+/// log-likelihood agree to 1e-8 relative.
+#[test]
+fn crying_moderation_matches_lm() {
+    let theirs = reference("crying_moderation.json", "crying_moderation");
+    let ours = fit_json("seeds/crying_moderation.tandem", None, &[]);
+    assert_eq!(ours["fit"]["nobs"], theirs["nobs"]);
+    close(
+        "REML logLik",
+        number(&ours["fit"]["loglik"]),
+        number(&theirs["loglik_reml"]),
+        1e-8,
+    );
+    let sigma = number(&ours["residual"][0]["sd"]);
+    close("sigma", sigma, number(&theirs["sigma"]), 1e-8);
+    let terms = theirs["term"].as_array().unwrap();
+    assert_eq!(terms.len(), ours["fixed"].as_array().unwrap().len());
+    for (k, term) in terms.iter().enumerate() {
+        let term = term.as_str().unwrap();
+        let row = fixed_row(&ours, term);
+        for key in ["estimate", "se", "t", "p"] {
+            close(
+                &format!("{term} {key}"),
+                number(&row[key]),
+                number(&theirs[key][k]),
+                1e-8,
+            );
+        }
+        close(
+            &format!("{term} df"),
+            number(&row["df"]),
+            number(&theirs["df"]),
+            1e-8,
+        );
+    }
+}

@@ -6,12 +6,13 @@ mod across;
 pub mod figures;
 pub mod numbers;
 pub mod results;
+mod summary;
 mod tables;
 mod text;
 
 pub use results::{
     BootstrapSummary, DataSummary, DefinedRow, DropRow, FitReport, FitSummary, FixedRow,
-    GroupCounts, RandomRow, RanefRow, ResidualRow,
+    GroupCounts, Provenance, RandomRow, RanefRow, ResidualRow,
 };
 
 pub use across::across_values;
@@ -32,4 +33,14 @@ pub fn markdown(report: &FitReport) -> String {
 
 pub fn latex(report: &FitReport) -> String {
     tables::latex(report)
+}
+
+/// The table of every file's defined quantities that ends a folder's text report.
+pub fn summary_text(reports: &[&FitReport]) -> String {
+    summary::text(reports)
+}
+
+/// The same summary as a Markdown table.
+pub fn summary_markdown(reports: &[&FitReport]) -> String {
+    summary::markdown(reports)
 }

@@ -32,6 +32,19 @@ pub struct FitReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranef: Option<Vec<RanefRow>>,
     pub data: DataSummary,
+    /// Which tandem, model file, data file and random seed produced these numbers, so a
+    /// reader can tell whether a re-run should reproduce them digit for digit.
+    pub tandem: Provenance,
+}
+
+/// The `tandem` object of the JSON: the program's version, SHA-256 digests of the model file's
+/// and the data file's bytes (lowercase hex), and the Monte Carlo or bootstrap seed used.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Provenance {
+    pub version: String,
+    pub model_sha256: Option<String>,
+    pub data_sha256: Option<String>,
+    pub seed: Option<u64>,
 }
 
 /// One conditional mode: the value of one random effect at one level of its grouping factor.

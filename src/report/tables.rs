@@ -10,7 +10,17 @@ use super::results::{DefinedRow, FitReport};
 
 struct Table {
     header: Vec<String>,
+    /// The leading columns of names (left-aligned); the rest are numbers (right-aligned)
+    /// except the last when `text_last` (a method's name).
+    left: usize,
+    text_last: bool,
     rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn is_text(&self, column: usize) -> bool {
+        column < self.left || (self.text_last && column + 1 == self.header.len())
+    }
 }
 
 fn tables(report: &FitReport) -> Vec<(String, Table)> {
@@ -25,42 +35,74 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         format_column(&dfs, 3),
         format_column(&ts, 4),
     );
+    // Columns that would be empty or constant for this model are left out: the equation with
+    // one equation, labels when none is given, df for z tests.
+    let equations: Vec<&str> = report.fixed.iter().map(|r| r.equation.as_str()).collect();
+    let several_equations = equations.windows(2).any(|w| w[0] != w[1]);
+    let any_label = report.fixed.iter().any(|r| r.label.is_some());
+    let any_df = report.fixed.iter().any(|r| r.df.is_finite());
+    let mut header = Vec::new();
+    if several_equations {
+        header.push("Equation");
+    }
+    header.push("Term");
+    if any_label {
+        header.push("Label");
+    }
+    header.extend(["Estimate", "SE"]);
+    if any_df {
+        header.extend(["df", "t", "p"]);
+    } else {
+        header.extend(["z", "p"]);
+    }
     let rows = report
         .fixed
         .iter()
         .enumerate()
         .map(|(k, r)| {
-            vec![
-                r.equation.clone(),
-                r.term.clone(),
-                r.label.clone().unwrap_or_default(),
-                e[k].clone(),
-                s[k].clone(),
-                d[k].clone(),
-                t[k].clone(),
-                format_p(r.p),
-            ]
+            let mut row = Vec::new();
+            if several_equations {
+                row.push(r.equation.clone());
+            }
+            row.push(r.term.clone());
+            if any_label {
+                row.push(r.label.clone().unwrap_or_default());
+            }
+            row.extend([e[k].clone(), s[k].clone()]);
+            if any_df {
+                row.push(d[k].clone());
+            }
+            row.extend([t[k].clone(), format_p(r.p)]);
+            row
         })
         .collect();
+    let left = header.len() - if any_df { 5 } else { 4 };
     out.push((
         match &report.fit.standard_errors {
             Some(how) => format!("Fixed effects (standard errors: {how})"),
             None => "Fixed effects".to_string(),
         },
         Table {
-            header: [
-                "Equation", "Term", "Label", "Estimate", "SE", "df", "t", "p",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: header.into_iter().map(String::from).collect(),
+            left,
+            text_last: false,
             rows,
         },
     ));
     let mut rows = Vec::new();
+    let effect = |equation: &str, term: &str| {
+        if several_equations {
+            format!("{equation}: {term}")
+        } else {
+            term.to_string()
+        }
+    };
     for r in &report.random {
         let term = match (&r.equation2, &r.term2) {
-            (Some(e2), Some(t2)) => format!("{}: {} × {e2}: {t2}", r.equation1, r.term1),
-            _ => format!("{}: {}", r.equation1, r.term1),
+            (Some(e2), Some(t2)) => {
+                format!("{} × {}", effect(&r.equation1, &r.term1), effect(e2, t2))
+            }
+            _ => effect(&r.equation1, &r.term1),
         };
         let (value, scaled) = match (r.variance, r.sd, r.covariance, r.cor) {
             (Some(v), Some(sd), _, _) => (format!("{v:.4}"), format!("SD {sd:.4}")),
@@ -71,8 +113,10 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
     }
     for r in &report.residual {
         let term = match &r.class {
-            Some(c) => format!("{}: {c}", r.equation),
-            None => r.equation.clone(),
+            Some(c) if several_equations => format!("{}: {c}", r.equation),
+            Some(c) => c.clone(),
+            None if several_equations => r.equation.clone(),
+            None => String::new(),
         };
         rows.push(vec![
             "Residual".into(),
@@ -88,7 +132,11 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
                 shown.push((&r.equation, unit));
                 rows.push(vec![
                     "Residual".into(),
-                    format!("{}: within {unit}", r.equation),
+                    if several_equations {
+                        format!("{}: within {unit}", r.equation)
+                    } else {
+                        format!("within {unit}")
+                    },
                     String::new(),
                     format!("r {rho:.3}"),
                 ]);
@@ -101,6 +149,8 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
             header: ["Group", "Effect", "(Co)variance", "SD / r"]
                 .map(String::from)
                 .to_vec(),
+            left: 2,
+            text_last: false,
             rows,
         },
     ));
@@ -108,6 +158,12 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         out.push((
             "Defined parameters".to_string(),
             interval_table(&report.defined),
+        ));
+    }
+    if !report.mediation.is_empty() {
+        out.push((
+            "Mediation (indirect = ACME, direct = ADE)".to_string(),
+            interval_table(&report.mediation),
         ));
     }
     if let Some(b) = &report.bootstrap {
@@ -130,10 +186,25 @@ fn interval_table(rows: &[DefinedRow]) -> Table {
         v.map(|v| super::numbers::format_fixed(v, decimals))
             .unwrap_or_default()
     };
+    // "95% CI" when every row has the same level, as APA tables head the interval.
+    let levels: Vec<Option<f64>> = rows.iter().map(|d| d.level).collect();
+    let ci = match levels.first() {
+        Some(Some(level)) if levels.iter().all(|l| *l == Some(*level)) => {
+            format!("{}% CI", (level * 1e4).round() / 1e2)
+        }
+        _ => "CI".to_string(),
+    };
     Table {
-        header: ["Name", "Estimate", "SE", "CI lower", "CI upper", "Method"]
-            .map(String::from)
-            .to_vec(),
+        header: vec![
+            "Name".into(),
+            "Estimate".into(),
+            "SE".into(),
+            format!("{ci} lower"),
+            format!("{ci} upper"),
+            "Method".into(),
+        ],
+        left: 1,
+        text_last: true,
         rows: rows
             .iter()
             .map(|d| {
@@ -143,7 +214,11 @@ fn interval_table(rows: &[DefinedRow]) -> Table {
                     cell(d.se),
                     cell(d.ci_lower),
                     cell(d.ci_upper),
-                    d.method.clone().unwrap_or_default(),
+                    match (&d.method, d.draws) {
+                        (Some(m), Some(n)) => format!("{m} ({n} draws)"),
+                        (Some(m), None) => m.clone(),
+                        (None, _) => String::new(),
+                    },
                 ]
             })
             .collect(),
@@ -165,7 +240,16 @@ pub fn markdown(report: &FitReport) -> String {
     for (title, table) in tables(report) {
         let _ = writeln!(out, "*{title}*\n");
         let _ = writeln!(out, "| {} |", table.header.join(" | "));
-        let _ = writeln!(out, "|{}", " --- |".repeat(table.header.len()));
+        let rule: String = (0..table.header.len())
+            .map(|c| {
+                if table.is_text(c) {
+                    " --- |"
+                } else {
+                    " ---: |"
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "|{rule}");
         for row in &table.rows {
             let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
@@ -200,8 +284,10 @@ pub fn latex(report: &FitReport) -> String {
         let _ = writeln!(out, "% {title}: {}", latex_escape(&report.model_file));
         let _ = writeln!(
             out,
-            "\\begin{{tabular}}{{ll{}}}",
-            "r".repeat(table.header.len() - 2)
+            "\\begin{{tabular}}{{{}}}",
+            (0..table.header.len())
+                .map(|c| if table.is_text(c) { 'l' } else { 'r' })
+                .collect::<String>()
         );
         let _ = writeln!(out, "\\hline");
         let header: Vec<String> = table.header.iter().map(|h| latex_escape(h)).collect();

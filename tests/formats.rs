@@ -1,0 +1,175 @@
+//! The report formats users read (text, JSON, Markdown, LaTeX) on lme4's sleepstudy and lavaan's
+//! mediation model, snapshotted as printed (JSON numbers rounded to 6 significant digits so the
+//! snapshots do not depend on the last bits of the optimizer), and the JSON's `tandem` object.
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+use tandem::pipeline::{fit_path, FitOptions, Format};
+
+fn fit(model: &str, format: Format, seed: Option<u64>) -> String {
+    let options = FitOptions {
+        format,
+        seed,
+        ..FitOptions::default()
+    };
+    let outcome = fit_path(Path::new(model), &options);
+    assert!(outcome.success, "{model}: {}", outcome.stderr);
+    outcome.stdout
+}
+
+fn json(model: &str, seed: Option<u64>) -> serde_json::Value {
+    serde_json::from_str(&fit(model, Format::Json, seed)).expect("the JSON report parses")
+}
+
+fn sha256_hex(path: &str) -> String {
+    let bytes = std::fs::read(path).expect("the file is readable");
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Every number rounded to `digits` significant digits (integers stay as they are).
+fn round_numbers(value: &serde_json::Value, digits: i32) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if x == 0.0 || !x.is_finite() {
+                return value.clone();
+            }
+            let scale = 10f64.powi(digits - 1 - x.abs().log10().floor() as i32);
+            let rounded = (x * scale).round() / scale;
+            // Printing through `{:e}` with the digits asked drops the binary noise of the
+            // division above.
+            let text = format!("{:.*e}", (digits - 1) as usize, rounded);
+            serde_json::json!(text.parse::<f64>().unwrap_or(rounded))
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| round_numbers(v, digits)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), round_numbers(v, digits)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn json_names_version_file_digests_and_seed() {
+    let report = json("models/lavaan/mediation.tandem", None);
+    let tandem = &report["tandem"];
+    assert_eq!(tandem["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        tandem["model_sha256"],
+        sha256_hex("models/lavaan/mediation.tandem")
+    );
+    assert_eq!(
+        tandem["data_sha256"],
+        sha256_hex("models/data/lavaan/mediation.csv")
+    );
+    // A delta-method interval draws nothing.
+    assert!(tandem["seed"].is_null(), "{tandem}");
+    // DESIGN.md's keys are still there.
+    for key in ["fit", "fixed", "random", "residual", "defined", "data"] {
+        assert!(report.get(key).is_some(), "missing `{key}`");
+    }
+
+    // A Monte Carlo interval reports its seed, and `--seed` replaces the file's.
+    let mc = "tests/fixtures/formats/mediation_mc.tandem";
+    assert_eq!(json(mc, None)["tandem"]["seed"], 20231001);
+    assert_eq!(json(mc, Some(7))["tandem"]["seed"], 7);
+}
+
+const SNAPSHOT_MODELS: [(&str, &str); 2] = [
+    ("sleepstudy", "models/lme4/sleepstudy.tandem"),
+    ("mediation", "models/lavaan/mediation.tandem"),
+];
+
+#[test]
+fn text_reports() {
+    for (name, model) in SNAPSHOT_MODELS {
+        insta::assert_snapshot!(format!("text_{name}"), fit(model, Format::Text, None));
+    }
+}
+
+#[test]
+fn json_reports() {
+    for (name, model) in SNAPSHOT_MODELS {
+        let rounded = round_numbers(&json(model, None), 6);
+        insta::assert_snapshot!(
+            format!("json_{name}"),
+            serde_json::to_string_pretty(&rounded).unwrap()
+        );
+    }
+}
+
+#[test]
+fn markdown_reports() {
+    for (name, model) in SNAPSHOT_MODELS {
+        insta::assert_snapshot!(
+            format!("markdown_{name}"),
+            fit(model, Format::Markdown, None)
+        );
+    }
+}
+
+#[test]
+fn latex_reports() {
+    for (name, model) in SNAPSHOT_MODELS {
+        insta::assert_snapshot!(format!("latex_{name}"), fit(model, Format::Latex, None));
+    }
+}
+
+/// A folder of seed models (copies, with their data paths made absolute, so the slow bootstrap
+/// file is left out) ends with one table of every file's defined quantities.
+#[test]
+fn a_folder_ends_with_every_files_defined_quantities() {
+    let folder = std::env::temp_dir().join(format!("tandem_formats_{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/data/");
+    for name in [
+        "crying_welch.tandem",
+        "ot_synchrony.tandem",
+        "therapist_ot_mediation.tandem",
+    ] {
+        let text = std::fs::read_to_string(Path::new("models/seeds").join(name)).unwrap();
+        let text = text.replace("\"../data/", &format!("\"{}", data.display()));
+        std::fs::write(folder.join(name), text).unwrap();
+    }
+    for format in [Format::Text, Format::Markdown] {
+        let options = FitOptions {
+            format,
+            ..FitOptions::default()
+        };
+        let outcome = fit_path(&folder, &options);
+        assert!(outcome.success, "{}", outcome.stderr);
+        let out = &outcome.stdout;
+        let summary = out
+            .rfind("Defined quantities of every file")
+            .map(|at| &out[at..])
+            .unwrap_or_else(|| panic!("no summary table:\n{out}"));
+        let lines: Vec<&str> = summary.lines().collect();
+        let row = |file: &str, name: &str| {
+            lines
+                .iter()
+                .any(|l| l.contains(file) && l.split([' ', '|']).any(|w| w == name))
+        };
+        assert!(row("ot_synchrony.tandem", "indirect"), "{summary}");
+        assert!(
+            row("therapist_ot_mediation.tandem", "indirect"),
+            "{summary}"
+        );
+        assert!(row("therapist_ot_mediation.tandem", "total"), "{summary}");
+        // The Welch comparison defines nothing: no row.
+        assert!(!summary.contains("crying_welch"), "{summary}");
+        // Every report is headed by its file.
+        for name in ["crying_welch", "ot_synchrony", "therapist_ot_mediation"] {
+            assert!(out.contains(&format!("{name}.tandem")), "{name}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&folder);
+}
