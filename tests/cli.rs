@@ -95,3 +95,33 @@ fn fit_prints_a_report_and_json() {
         assert!(json.get(key).is_some(), "JSON contract: `{key}` missing");
     }
 }
+
+/// A reviewer's run of a whole folder: every study's report, one per file, and the summary of
+/// defined quantities at the end.
+#[test]
+fn the_seed_folder_reports_all_four_studies() {
+    let (code, stdout, stderr) = run(&["fit", "models/seeds"]);
+    assert_eq!(code, 0, "{stderr}");
+    for file in [
+        "facial_dynamics.tandem",
+        "ot_synchrony.tandem",
+        "ot_synchrony_bootstrap.tandem",
+        "therapist_ot_mediation.tandem",
+        "crying_improvement.tandem",
+        "crying_welch.tandem",
+        "crying_moderation.tandem",
+    ] {
+        assert!(
+            stdout.contains(&format!("models/seeds/{file}")),
+            "no report of {file}"
+        );
+    }
+    let summary = stdout
+        .split("Defined quantities of every file:")
+        .nth(1)
+        .expect("the folder summary");
+    assert!(
+        summary.contains("ot_synchrony.tandem")
+            && summary.contains("therapist_ot_mediation.tandem")
+    );
+}
