@@ -1424,7 +1424,8 @@ fn assemble(
 /// lme4's `ranef` as report rows: per term, level and effect.
 fn ranef_rows(spec: &crate::model::ModelSpec, design: &Design, fit: &Fit) -> Vec<report::RanefRow> {
     let mut rows = Vec::new();
-    for (term, modes) in design.random.iter().zip(&fit.random_effects) {
+    for (k, (term, modes)) in design.random.iter().zip(&fit.random_effects).enumerate() {
+        let covariances = fit.random_effects_covariance.get(k);
         for (i, level) in term.levels.iter().enumerate() {
             for (j, (equation, effect)) in term.effects.iter().enumerate() {
                 if i < modes.nrows() && j < modes.ncols() {
@@ -1438,6 +1439,10 @@ fn ranef_rows(spec: &crate::model::ModelSpec, design: &Design, fit: &Fit) -> Vec
                             .unwrap_or_default(),
                         term: effect.clone(),
                         value: modes[(i, j)],
+                        sd: covariances
+                            .and_then(|c| c.get(i))
+                            .filter(|v| j < v.nrows())
+                            .map(|v| v[(j, j)].max(0.0).sqrt()),
                     });
                 }
             }

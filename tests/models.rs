@@ -430,3 +430,85 @@ fn crying_moderation_matches_lm() {
         );
     }
 }
+
+/// Conditional modes and conditional SDs (lme4's `ranef(condVar = TRUE)`) of every lme4 library
+/// model, REML and ML, through `--ranef`'s JSON: one correlated term, `||` (two terms on one
+/// factor), nested (the inner factor is the first term, batches are components), crossed (the
+/// samples form one dense component) and a factor-by-slope model. Modes are compared relative
+/// to the larger of the mode and its SD, so a mode near zero is held to its own scale; lme4
+/// stops its optimizer earlier than tandem, which moves the modes by about 1e-6 relative.
+#[test]
+fn conditional_modes_and_sds_match_lme4() {
+    let reference_all: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/condvar.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for model in [
+        "sleepstudy",
+        "sleepstudy_uncorrelated",
+        "dyestuff",
+        "pastes_nested",
+        "penicillin_crossed",
+        "orthodont",
+    ] {
+        for method in [Method::Reml, Method::Ml] {
+            let key = format!(
+                "{model}_{}",
+                if method == Method::Reml { "reml" } else { "ml" }
+            );
+            let options = FitOptions {
+                method: Some(method),
+                format: Format::Json,
+                ranef: true,
+                ..FitOptions::default()
+            };
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("models/lme4")
+                .join(format!("{model}.tandem"));
+            let outcome = fit_file(&path, &options);
+            assert!(outcome.success, "{key}: {}", outcome.stderr);
+            let ours: Value = serde_json::from_str(&outcome.stdout).unwrap();
+            let rows = ours["ranef"].as_array().expect("a ranef list");
+            let theirs = reference_all[&key].as_array().unwrap();
+            assert_eq!(
+                rows.len(),
+                theirs.len(),
+                "{key}: number of conditional modes"
+            );
+            let singular = ours["fit"]["singular"].as_bool().unwrap();
+            let tol = if singular { 1e-3 } else { 1e-4 };
+            for t in theirs {
+                let o = rows
+                    .iter()
+                    .find(|o| {
+                        o["group"] == t["group"]
+                            && o["level"] == t["level"]
+                            && o["term"] == t["term"]
+                    })
+                    .unwrap_or_else(|| panic!("{key}: no conditional mode for {t}"));
+                let what = format!("{key} {} {} {}", t["group"], t["level"], t["term"]);
+                let (sd, value) = (number(&t["sd"]), number(&t["value"]));
+                let scale = value.abs().max(sd).max(1e-8);
+                let diff = (number(&o["value"]) - value).abs();
+                assert!(
+                    diff <= tol * scale,
+                    "{what} mode: tandem {} vs lme4 {value} ({:.1e} of its scale)",
+                    o["value"],
+                    diff / scale
+                );
+                if sd > 1e-6 {
+                    close(&format!("{what} sd"), number(&o["sd"]), sd, tol);
+                } else {
+                    assert!(
+                        number(&o["sd"]) < 1e-4,
+                        "{what} sd: {} vs lme4 {sd}",
+                        o["sd"]
+                    );
+                }
+            }
+        }
+    }
+}

@@ -873,6 +873,79 @@ impl ProfiledDeviance {
     }
 }
 
+impl ProfiledDeviance {
+    /// The conditional covariances of the random effects given the data at `x = (θ, log δ)`,
+    /// with β held at β̂ and before scaling by σ² (lme4's `condVar`, which multiplies by σ²):
+    /// Λ(Λ'Z'WZΛ + I)⁻¹Λ' in per-level q×q blocks. One vector per term in the design's order,
+    /// a matrix per level in the same order as `conditional_modes`.
+    ///
+    /// Only the diagonal blocks are formed. With A = Λ'Z'WZΛ + I split into the first term's
+    /// block-diagonal part A₁ = L₁L₁' per level and the Schur complement S = L_C L_C' per
+    /// component: a trailing node's block is the node's diagonal block of S⁻¹, and a first-term
+    /// level's block is L₁⁻ᵀ(I + Σ_ab K_a S⁻¹_ab K_b')L₁⁻¹ with K_a = L₁⁻¹T₁'Z₁'WZ_aT_a the kept
+    /// links (all of one level's links lie in one component).
+    pub fn conditional_covariances(
+        &self,
+        x: &[f64],
+    ) -> Result<Vec<Vec<DMatrix<f64>>>, DevianceError> {
+        let mut keep = KeptFactor::default();
+        self.evaluate_keeping(x, Some(&mut keep))?;
+        let (theta, _) = x.split_at(self.ntheta);
+        // S⁻¹ per component, from L_C⁻¹ (the components are small: one per outer group when
+        // nested, one block when crossed).
+        let inverses: Vec<DMatrix<f64>> = self
+            .components
+            .iter()
+            .zip(&keep.components)
+            .map(|(comp, (l, _))| {
+                let n = comp.size;
+                let l = DMatrix::from_column_slice(n, n, l).lower_triangle();
+                let li = l
+                    .solve_lower_triangular(&DMatrix::identity(n, n))
+                    .unwrap_or_else(|| DMatrix::from_element(n, n, f64::NAN));
+                li.tr_mul(&li)
+            })
+            .collect();
+        let mut out: Vec<Vec<DMatrix<f64>>> = vec![Vec::new(); self.terms.len()];
+        if let Some(f) = self.first {
+            let q1 = self.terms[f].q;
+            let t1 = self.factor(f, theta);
+            for (l1, _, links) in &keep.first {
+                let mut middle = DMatrix::<f64>::identity(q1, q1);
+                for (na, ka) in links {
+                    let node_a = &self.nodes[*na];
+                    let qa = self.terms[node_a.term].q;
+                    let ka = DMatrixView::from_slice(ka, q1, qa);
+                    let inverse = &inverses[node_a.component];
+                    for (nb, kb) in links {
+                        let node_b = &self.nodes[*nb];
+                        if node_b.component != node_a.component {
+                            continue;
+                        }
+                        let qb = self.terms[node_b.term].q;
+                        let kb = DMatrixView::from_slice(kb, q1, qb);
+                        let block = inverse.view((node_a.offset, node_b.offset), (qa, qb));
+                        middle += ka * block * kb.transpose();
+                    }
+                }
+                let l1 = DMatrix::from_column_slice(q1, q1, l1).lower_triangle();
+                let l1i = l1
+                    .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                    .unwrap_or_else(|| DMatrix::from_element(q1, q1, f64::NAN));
+                let a_inv = l1i.transpose() * middle * &l1i;
+                out[f].push(&t1 * a_inv * t1.transpose());
+            }
+        }
+        for node in &self.nodes {
+            let q = self.terms[node.term].q;
+            let tk = self.factor(node.term, theta);
+            let block = inverses[node.component].view((node.offset, node.offset), (q, q));
+            out[node.term].push(&tk * block * tk.transpose());
+        }
+        Ok(out)
+    }
+}
+
 /// Solve L'x = v in place for lower-triangular L (n×n, column-major).
 fn backward_solve(l: &[f64], n: usize, v: &mut [f64]) {
     for i in (0..n).rev() {

@@ -35,6 +35,10 @@ pub struct Fit {
     /// Conditional modes of the random effects (lme4's `ranef`): per term, a row per level (in
     /// `Design::random[k].levels` order), a column per effect.
     pub random_effects: Vec<DMatrix<f64>>,
+    /// Their conditional covariances given the data, β held at β̂ (lme4's `condVar`): per term,
+    /// a q×q matrix per level in the order of `random_effects`' rows. Empty when the fit cannot
+    /// provide them.
+    pub random_effects_covariance: Vec<Vec<DMatrix<f64>>>,
     pub loglik: f64,
     /// −2 log L for ML; the REML criterion for REML.
     pub deviance: f64,
@@ -128,6 +132,12 @@ pub fn fit_from(
         .map_err(|e| vec![evaluation_error(&e)])?;
     let sigma2 = deviance.sigma2(&e);
     let sigma = sigma2.sqrt();
+    let random_effects_covariance = deviance
+        .conditional_covariances(&opt.optimum)
+        .map_err(|e| vec![evaluation_error(&e)])?
+        .into_iter()
+        .map(|levels| levels.into_iter().map(|v| v * sigma2).collect())
+        .collect();
     let beta_cov = beta_covariance(&e, sigma2);
     let ntheta = deviance.ntheta();
     let theta = opt.optimum[..ntheta].to_vec();
@@ -228,6 +238,7 @@ pub fn fit_from(
         residual_correlation,
         random,
         random_effects,
+        random_effects_covariance,
         loglik,
         deviance: criterion,
         aic: criterion + 2.0 * k,

@@ -573,6 +573,7 @@ fn fit_joint(
         residual,
         residual_correlation: None,
         random_effects,
+        random_effects_covariance: Vec::new(),
         random,
         loglik: -deviance / 2.0,
         deviance,

@@ -57,6 +57,10 @@ pub struct RanefRow {
     /// R's effect name: `(Intercept)`, `Days`.
     pub term: String,
     pub value: f64,
+    /// The conditional standard deviation (lme4's `condVar`: σ² Λ(Λ'Z'WZΛ + I)⁻¹Λ' at the
+    /// estimates, β held fixed), when the fit provides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sd: Option<f64>,
 }
 
 /// An `interval bootstrap(...)` or `interval parametric_bootstrap(...)` run: how it resampled,
