@@ -1479,7 +1479,7 @@ fn write_figures(
     (spec, frame, design, fit): (&crate::model::ModelSpec, &AnalysisFrame, &Design, &Fit),
     draws: &[report::figures::DrawFigure],
 ) -> Vec<String> {
-    use report::figures::{self, Caterpillar};
+    use report::figures::{self, Caterpillar, CaterpillarEffect};
     let mut stem = model
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -1501,7 +1501,11 @@ fn write_figures(
         svgs.push((format!("{stem}-residuals.svg"), svg));
     }
     let mut used: Vec<String> = Vec::new();
-    for (term, modes) in design.random.iter().zip(&fit.random_effects) {
+    for (k, (term, modes)) in design.random.iter().zip(&fit.random_effects).enumerate() {
+        let covariances = fit
+            .random_effects_covariance
+            .get(k)
+            .filter(|c| c.len() == modes.nrows());
         let mut name = format!("{stem}-ranef-{}", figures::file_safe(&term.name));
         // Two terms over one grouping factor (`(1|g) + (0+x|g)`) get distinct files.
         let mut k = 2;
@@ -1517,7 +1521,21 @@ fn write_figures(
                 .effects
                 .iter()
                 .enumerate()
-                .map(|(j, (_, effect))| (effect.clone(), modes.column(j).iter().copied().collect()))
+                .map(|(j, (_, effect))| CaterpillarEffect {
+                    name: effect.clone(),
+                    values: modes.column(j).iter().copied().collect(),
+                    sd: covariances.map(|c| {
+                        c.iter()
+                            .map(|v| {
+                                if j < v.nrows() {
+                                    v[(j, j)].max(0.0).sqrt()
+                                } else {
+                                    f64::NAN
+                                }
+                            })
+                            .collect()
+                    }),
+                })
                 .collect(),
         };
         let svg = figures::caterpillar_svg(

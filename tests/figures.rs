@@ -46,6 +46,29 @@ fn svg(dir: &Path, file: &str) -> String {
     text
 }
 
+/// The caterpillar plot's interval bars: horizontal polylines in the points' colour, as
+/// (left x, right x, y) in pixels.
+fn interval_bars(svg: &str) -> Vec<(f64, f64, f64)> {
+    let doc = roxmltree::Document::parse(svg).unwrap();
+    doc.descendants()
+        .filter(|n| n.has_tag_name("polyline") && n.attribute("stroke") == Some("#1F77B4"))
+        .map(|n| {
+            let xy: Vec<(f64, f64)> = n
+                .attribute("points")
+                .unwrap()
+                .split_whitespace()
+                .map(|p| {
+                    let (x, y) = p.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            assert_eq!(xy.len(), 2, "a bar is one segment");
+            assert_eq!(xy[0].1, xy[1].1, "a bar is horizontal");
+            (xy[0].0.min(xy[1].0), xy[0].0.max(xy[1].0), xy[0].1)
+        })
+        .collect()
+}
+
 #[test]
 fn sleepstudy_figures_and_ranef() {
     let dir = fresh_dir("sleepstudy");
@@ -62,8 +85,29 @@ fn sleepstudy_figures_and_ranef() {
     // One point per observation.
     assert_eq!(residuals.matches("<circle").count(), 180);
     let caterpillar = svg(&dir, "sleepstudy-ranef-Subject.svg");
-    // 18 subjects, two effects.
+    // 18 subjects, two effects: a point and an interval bar each, the bar centred on its point.
     assert_eq!(caterpillar.matches("<circle").count(), 36);
+    let bars = interval_bars(&caterpillar);
+    assert_eq!(bars.len(), 36);
+    let doc = roxmltree::Document::parse(&caterpillar).unwrap();
+    let points: Vec<(f64, f64)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("circle"))
+        .map(|n| {
+            let at = |a: &str| n.attribute(a).unwrap().parse::<f64>().unwrap();
+            (at("cx"), at("cy"))
+        })
+        .collect();
+    for (x0, x1, y) in &bars {
+        assert!(x1 > x0, "an interval has width");
+        let centred = points
+            .iter()
+            .any(|(cx, cy)| (cy - y).abs() <= 1.0 && (cx - (x0 + x1) / 2.0).abs() <= 1.0);
+        assert!(
+            centred,
+            "the bar {x0}..{x1} at y {y} has no point at its centre"
+        );
+    }
     let files = std::fs::read_dir(&dir).unwrap().count();
     assert_eq!(files, 2, "no definitions, so no draw figures");
 

@@ -611,3 +611,42 @@ fn uncorrelated_intercept_and_slope_match_the_written_out_likelihood() {
         &[("a", "a"), ("b", "b"), ("cp", "c_prime"), ("sync", "g10")],
     );
 }
+
+/// The dyads' conditional modes and conditional SDs (`--ranef`) against the posterior of each
+/// dyad's (intercept, synchrony) computed directly in R from its stacked observations (the dt
+/// rows and the dyad's reduction, whose "random-effect row" is b on the slope) at the oracle's
+/// estimates (tests/reference/synchrony_ranef.json). tandem's own estimates differ from the
+/// oracle's by about 1e-6, hence 1e-4.
+#[test]
+fn dyad_conditional_modes_and_sds_match_the_direct_posterior() {
+    let options = FitOptions {
+        format: Format::Json,
+        ranef: true,
+        draws: Some(1000),
+        ..FitOptions::default()
+    };
+    let outcome = fit_file(&root().join("models/seeds/ot_synchrony.tandem"), &options);
+    assert!(outcome.success, "{}", outcome.stderr);
+    let report: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let ours = report["ranef"].as_array().expect("a ranef list");
+    let path = root().join("tests/reference/synchrony_ranef.json");
+    let theirs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let theirs = theirs.as_array().unwrap();
+    assert_eq!(ours.len(), theirs.len());
+    for t in theirs {
+        let o = ours
+            .iter()
+            .find(|o| o["level"] == t["level"] && o["term"] == t["term"])
+            .unwrap_or_else(|| panic!("no conditional mode for {t}"));
+        assert_eq!(o["group"], "dyad");
+        let (sd, value) = (number(&t["sd"]), number(&t["value"]));
+        let mode_error = (number(&o["value"]) - value).abs() / value.abs().max(sd);
+        assert!(
+            mode_error < 1e-4,
+            "{t}: mode {} ({mode_error:.1e})",
+            o["value"]
+        );
+        let sd_error = (number(&o["sd"]) - sd).abs() / sd;
+        assert!(sd_error < 1e-4, "{t}: sd {} ({sd_error:.1e})", o["sd"]);
+    }
+}

@@ -260,8 +260,13 @@ impl Joint {
     }
 
     /// E[u_j | y_j, Y_j] = (I + ΣA_j)⁻¹ΣZ̃'W(ỹ − X̃β̃) per group (a row each), at the GLS
-    /// coefficients `coefficients` = (β, γ).
-    fn conditional_modes(&self, c: &Covariance, coefficients: &DVector<f64>) -> DMatrix<f64> {
+    /// coefficients `coefficients` = (β, γ), and Var(u_j | y_j, Y_j) = (I + ΣA_j)⁻¹Σ with the
+    /// coefficients held fixed (lme4's `condVar`), a q×q matrix per group.
+    fn conditional_modes(
+        &self,
+        c: &Covariance,
+        coefficients: &DVector<f64>,
+    ) -> (DMatrix<f64>, Vec<DMatrix<f64>>) {
         let (p, q) = (self.p(), self.q);
         let mut v = DVector::zeros(p + 1);
         for k in 0..p {
@@ -270,17 +275,22 @@ impl Joint {
         v[p] = 1.0;
         let identity = DMatrix::<f64>::identity(q, q);
         let mut modes = DMatrix::from_element(self.groups.len(), q, f64::NAN);
+        let mut covariances = Vec::with_capacity(self.groups.len());
         let mut a = DMatrix::zeros(q, q);
         let mut g = DMatrix::zeros(q, p + 1);
         let mut row = DVector::zeros(p + 1);
         for (j, group) in self.groups.iter().enumerate() {
             self.group_terms(group, c, &mut a, &mut g, &mut row);
-            let m = &identity + &c.sigma * &a;
-            if let Some(u) = m.lu().solve(&(&c.sigma * (&g * &v))) {
+            let lu = (&identity + &c.sigma * &a).lu();
+            if let Some(u) = lu.solve(&(&c.sigma * (&g * &v))) {
                 modes.set_row(j, &u.transpose());
             }
+            covariances.push(
+                lu.solve(&c.sigma)
+                    .unwrap_or_else(|| DMatrix::from_element(q, q, f64::NAN)),
+            );
         }
-        modes
+        (modes, covariances)
     }
 
     fn nobs_total(&self) -> f64 {
@@ -519,11 +529,22 @@ fn fit_joint(
             }
         })
         .collect();
-    let modes = joint.conditional_modes(&c, &coefficients);
+    let (modes, covariances) = joint.conditional_modes(&c, &coefficients);
     let random_effects = joint
         .terms
         .iter()
         .map(|&(offset, qk)| modes.columns(offset, qk).into_owned())
+        .collect();
+    // Σ is block-diagonal by term, so each term's block of a group's covariance is its own.
+    let random_effects_covariance = joint
+        .terms
+        .iter()
+        .map(|&(offset, qk)| {
+            covariances
+                .iter()
+                .map(|v| v.view((offset, offset), (qk, qk)).into_owned())
+                .collect()
+        })
         .collect();
     let q = joint.q;
     let sigma = c.sigma2.sqrt();
@@ -573,7 +594,7 @@ fn fit_joint(
         residual,
         residual_correlation: None,
         random_effects,
-        random_effects_covariance: Vec::new(),
+        random_effects_covariance,
         random,
         loglik: -deviance / 2.0,
         deviance,

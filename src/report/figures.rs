@@ -21,14 +21,26 @@ pub struct ResidualPoints {
     pub residual: Vec<f64>,
 }
 
-/// One random term's conditional modes: per effect its name and a value per level.
+/// One random term's conditional modes: per effect its name, a value per level and, where the
+/// fit provides them, the conditional SDs that give each mode its interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caterpillar {
     pub group: String,
     pub levels: Vec<String>,
-    /// (effect name, value per level in `levels` order).
-    pub effects: Vec<(String, Vec<f64>)>,
+    pub effects: Vec<CaterpillarEffect>,
 }
+
+/// One effect of a `Caterpillar`: values (and SDs) in the term's `levels` order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaterpillarEffect {
+    pub name: String,
+    pub values: Vec<f64>,
+    pub sd: Option<Vec<f64>>,
+}
+
+/// lme4's `dotplot(ranef(fit, condVar = TRUE))` draws mode ± this many conditional SDs
+/// (qnorm(0.975)).
+pub const CATERPILLAR_Z: f64 = 1.959963984540054;
 
 /// One defined quantity's binned draws with its estimate and interval.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,8 +112,9 @@ pub fn residuals_svg(points: &ResidualPoints, title: &str) -> Result<String, Str
     Ok(svg)
 }
 
-/// A caterpillar plot: one panel per effect, levels sorted by their conditional mode. Points
-/// only: the conditional SDs are not available from the fit.
+/// A caterpillar plot: one panel per effect, each mode with its 95% interval (mode ± 1.96
+/// conditional SD) where the SDs are known. Levels are sorted by the first effect's mode in every
+/// panel, as lme4's `dotplot` does, so that a level sits on the same row across panels.
 pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String> {
     let mut svg = String::new();
     {
@@ -111,17 +124,31 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
         root.fill(&WHITE).map_err(failed)?;
         let root = root.titled(title, ("sans-serif", 20)).map_err(failed)?;
         let panels = root.split_evenly((1, term.effects.len().max(1)));
-        for ((effect, values), panel) in term.effects.iter().zip(&panels) {
-            let mut order: Vec<usize> = (0..values.len()).collect();
-            order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-            let n = order.len();
-            let (x0, x1) = padded_range(values.iter().copied().chain([0.0]));
-            let names: Vec<String> = order
-                .iter()
-                .map(|&i| term.levels.get(i).cloned().unwrap_or_default())
-                .collect();
+        let mut order: Vec<usize> = (0..term.levels.len()).collect();
+        if let Some(first) = term.effects.first() {
+            order.retain(|&i| i < first.values.len());
+            order.sort_by(|&a, &b| first.values[a].total_cmp(&first.values[b]));
+        }
+        let n = order.len();
+        let names: Vec<String> = order.iter().map(|&i| term.levels[i].clone()).collect();
+        for (effect, panel) in term.effects.iter().zip(&panels) {
+            let values = &effect.values;
+            let value = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
+            let half = |i: usize| {
+                effect
+                    .sd
+                    .as_ref()
+                    .and_then(|sd| sd.get(i))
+                    .map(|s| CATERPILLAR_Z * s)
+                    .filter(|h| h.is_finite())
+            };
+            let ends = order.iter().flat_map(|&i| match half(i) {
+                Some(h) => [value(i) - h, value(i) + h],
+                None => [value(i), value(i)],
+            });
+            let (x0, x1) = padded_range(ends.chain([0.0]));
             let mut chart = ChartBuilder::on(panel)
-                .caption(effect, ("sans-serif", 16))
+                .caption(&effect.name, ("sans-serif", 16))
                 .margin(10)
                 .x_label_area_size(40)
                 .y_label_area_size(90)
@@ -135,11 +162,19 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
                     String::new()
                 }
             };
+            let x_desc = if effect.sd.is_some() {
+                "conditional mode, 95% interval"
+            } else {
+                "conditional mode"
+            };
             chart
                 .configure_mesh()
                 .y_labels(n.clamp(1, 60))
                 .y_label_formatter(&label)
-                .x_desc("conditional mode")
+                // Panels are narrow when a term has several effects: few ticks keep their
+                // labels apart.
+                .x_labels(5)
+                .x_desc(x_desc)
                 .draw()
                 .map_err(failed)?;
             chart
@@ -149,12 +184,23 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
                 ))
                 .map_err(failed)?;
             chart
+                .draw_series(order.iter().enumerate().filter_map(|(rank, &i)| {
+                    let (v, h) = (value(i), half(i)?);
+                    v.is_finite().then(|| {
+                        PathElement::new(
+                            vec![(v - h, rank as f64), (v + h, rank as f64)],
+                            POINT.stroke_width(1),
+                        )
+                    })
+                }))
+                .map_err(failed)?;
+            chart
                 .draw_series(
                     order
                         .iter()
                         .enumerate()
-                        .filter(|(_, &i)| values[i].is_finite())
-                        .map(|(rank, &i)| Circle::new((values[i], rank as f64), 3, POINT.filled())),
+                        .filter(|(_, &i)| value(i).is_finite())
+                        .map(|(rank, &i)| Circle::new((value(i), rank as f64), 3, POINT.filled())),
                 )
                 .map_err(failed)?;
         }
