@@ -19,8 +19,12 @@ const POINT: RGBColor = RGBColor(31, 119, 180);
 const MARK: RGBColor = RGBColor(214, 39, 40);
 const SUBTLE: RGBColor = RGBColor(90, 90, 90);
 const FONT: &str = "sans-serif";
+/// Type sizes as plotters takes them (its SVG text comes out at about 0.8 of these in pixels):
+/// ticks and legend ~15 px, the title ~21 px on an 800 px page.
+const TITLE: u32 = 26;
+const TEXT: u32 = 18;
 /// Title band above the chart: the title and one subtitle line.
-const HEADER: u32 = 62;
+const HEADER: u32 = 70;
 /// Above this many observations in a panel, residuals are drawn as shaded cells (how many
 /// observations fall in each) instead of points, which would be one blot and megabytes of SVG.
 const MAX_POINTS: usize = 5000;
@@ -56,7 +60,9 @@ pub struct DrawFigure {
     pub source: String,
     /// What one value is called on the count axis: "draws", "replicates".
     pub unit: String,
-    /// Said after the count in the subtitle, e.g. " of 2000, resampling dyad".
+    /// How many were made, when some could not be used (failed or unconverged refits).
+    pub requested: Option<usize>,
+    /// Said after the count in the subtitle, e.g. ", resampling dyad".
     pub note: String,
     pub histogram: Histogram,
     pub estimate: f64,
@@ -138,7 +144,11 @@ fn with_header<'a>(
     let (width, _) = root.dim_in_pixel();
     let centre = Pos::new(HPos::Center, VPos::Top);
     // A long definition name must not run off an 800 px page.
-    let size = if title.chars().count() > 60 { 18 } else { 22 };
+    let size = if title.chars().count() > 55 {
+        TEXT + 2
+    } else {
+        TITLE
+    };
     root.draw(&Text::new(
         title.to_string(),
         (width as i32 / 2, 8),
@@ -147,8 +157,18 @@ fn with_header<'a>(
     .map_err(failed)?;
     root.draw(&Text::new(
         subtitle.to_string(),
-        (width as i32 / 2, 36),
-        (FONT, 15).into_font().color(&SUBTLE).pos(centre),
+        (width as i32 / 2, 40),
+        (
+            FONT,
+            if subtitle.chars().count() > 85 {
+                TEXT - 2
+            } else {
+                TEXT
+            },
+        )
+            .into_font()
+            .color(&SUBTLE)
+            .pos(centre),
     ))
     .map_err(failed)?;
     Ok(root.split_vertically(HEADER).1)
@@ -210,10 +230,11 @@ fn residual_panel(
     let mut builder = ChartBuilder::on(panel);
     builder
         .margin(15)
-        .x_label_area_size(50)
-        .y_label_area_size(70);
+        .margin_right(35)
+        .x_label_area_size(55)
+        .y_label_area_size(85);
     if !caption.is_empty() {
-        builder.caption(caption, (FONT, 18));
+        builder.caption(caption, (FONT, TEXT + 3));
     }
     let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(failed)?;
     let (x_label, y_label) = (tick_format(x1 - x0), tick_format(y1 - y0));
@@ -225,8 +246,8 @@ fn residual_panel(
         .y_labels(8)
         .x_label_formatter(&x_label)
         .y_label_formatter(&y_label)
-        .label_style((FONT, 15))
-        .axis_desc_style((FONT, 16))
+        .label_style((FONT, TEXT))
+        .axis_desc_style((FONT, TEXT + 1))
         .x_desc("fitted value")
         .y_desc("residual")
         .draw()
@@ -350,10 +371,14 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
 pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
     let h = &figure.histogram;
     let title = format!("{} of {}", figure.source, figure.name);
-    let mut subtitle = format!("{model}: {} {}{}", h.total(), figure.unit, figure.note);
+    let count = match figure.requested {
+        Some(n) if n != h.total() => format!("{} of {n}", h.total()),
+        _ => h.total().to_string(),
+    };
+    let mut subtitle = format!("{model}: {count} {}{}", figure.unit, figure.note);
     let outside = h.below + h.above;
     if outside > 0 {
-        subtitle.push_str(&format!(", {outside} in the far tails beyond the axis"));
+        subtitle.push_str(&format!("; {outside} off the chart"));
     }
     let mut svg = String::new();
     {
@@ -369,8 +394,10 @@ pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
         let mut chart = ChartBuilder::on(&body)
             .margin(15)
             .margin_top(5)
-            .x_label_area_size(50)
-            .y_label_area_size(75)
+            // Room for half of the last tick label.
+            .margin_right(35)
+            .x_label_area_size(55)
+            .y_label_area_size(85)
             .build_cartesian_2d(x0..x1, 0.0..top)
             .map_err(failed)?;
         let x_label = tick_format(x1 - x0);
@@ -384,8 +411,8 @@ pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
             .y_labels(6)
             .x_label_formatter(&x_label)
             .y_label_formatter(&y_label)
-            .label_style((FONT, 15))
-            .axis_desc_style((FONT, 16))
+            .label_style((FONT, TEXT))
+            .axis_desc_style((FONT, TEXT + 1))
             .x_desc(figure.name.as_str())
             .y_desc(figure.unit.as_str())
             .draw()
@@ -434,7 +461,7 @@ pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 15))
+            .label_font((FONT, TEXT))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .draw()
