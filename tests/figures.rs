@@ -136,7 +136,7 @@ fn distribution(text: &str) -> Distribution {
     let (first, last) = (ticks[0], ticks[ticks.len() - 1]);
     let scale = (last.1 - first.1) / (last.0 - first.0);
     let value = |px: f64| first.1 + (px - first.0) * scale;
-    let mut at = |colour: &str| {
+    let at = |colour: &str| {
         let mut xs: Vec<f64> = lines
             .iter()
             .filter(|(s, _)| s == colour)
