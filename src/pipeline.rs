@@ -709,7 +709,7 @@ fn fit_once(
         timings.lap(format!("df (Satterthwaite){label}"));
         (fit, tests, None)
     };
-    let (defined, mediation, draw_figures) = if spec.definitions.is_empty() {
+    let (defined, mediation, mut draw_figures) = if spec.definitions.is_empty() {
         (Vec::new(), Vec::new(), Vec::new())
     } else {
         defined_quantities(
@@ -793,6 +793,7 @@ fn fit_once(
                     };
                 }
             }
+            draw_figures.extend(run.figures);
             Some(run.summary)
         }
         None => None,
@@ -838,15 +839,13 @@ fn fit_once(
 }
 
 /// Definitions' rows, the mediation summary's rows and (with `--plot` and Monte Carlo
-/// intervals) the binned draws of each definition.
+/// intervals) the binned draws of each definition and of the mediation summary's direct effect
+/// and proportion mediated.
 type DefinedOutput = (
     Vec<report::DefinedRow>,
     Vec<report::DefinedRow>,
     Vec<report::figures::DrawFigure>,
 );
-
-/// Bins of a defined quantity's Monte Carlo histogram.
-const FIGURE_BINS: usize = 60;
 
 /// Estimates, delta-method SEs and intervals of the file's `:=` definitions (Monte Carlo or
 /// delta by the `interval` statement, with `--draws`/`--seed` applied; delta at 95% when the
@@ -920,22 +919,33 @@ fn defined_quantities(
     let defined: Vec<report::DefinedRow> = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
     let mut draw_figures = Vec::new();
     if let (Some(_), IntervalMethod::MonteCarlo(settings)) = (&options.plot, &method) {
-        // The same seed gives the same draws as the intervals above; only bins are kept.
-        match crate::infer::monte_carlo::draw_histograms(
-            &quantities,
-            &estimates,
-            &covariance,
-            settings,
-            FIGURE_BINS,
-        ) {
+        // With a mediation summary its direct effect and proportion mediated are drawn too, from
+        // the plan's programs: the same seed gives the same draws as every interval above, and
+        // the draws do not depend on how many programs are evaluated on them.
+        let plan = MediationPlan::new(&quantities);
+        let drawn = plan.as_ref().map_or(&quantities, |p| &p.quantities);
+        let results: Vec<&DefinedEstimate> = rows
+            .iter()
+            .chain(
+                summary
+                    .iter()
+                    .flat_map(|s| s.rows.iter().map(|r| &r.result)),
+            )
+            .collect();
+        match crate::infer::monte_carlo::draw_histograms(drawn, &estimates, &covariance, settings) {
             Ok(histograms) => {
-                for (program, histogram) in quantities.programs.iter().zip(histograms) {
-                    let row = defined.iter().find(|r| r.name == program.name);
+                for (program, histogram) in drawn.programs.iter().zip(histograms) {
+                    let result = results.iter().find(|r| r.name == program.name);
                     draw_figures.push(report::figures::DrawFigure {
                         name: program.name.clone(),
+                        source: "Monte Carlo draws".into(),
+                        unit: "draws".into(),
+                        requested: None,
+                        note: String::new(),
                         histogram,
-                        estimate: row.map_or(f64::NAN, |r| r.estimate),
-                        interval: row.and_then(|r| r.ci_lower.zip(r.ci_upper)),
+                        estimate: result.map_or(f64::NAN, |r| r.estimate),
+                        interval: result.and_then(|r| r.lower.zip(r.upper)),
+                        level: Some(settings.level),
                     });
                 }
             }
@@ -1028,10 +1038,12 @@ fn refit_statistics(
     })
 }
 
-/// A bootstrap run: its summary for the report, and the definitions' bootstrap rows.
+/// A bootstrap run: its summary for the report, the definitions' bootstrap rows and (with
+/// `--plot`) the binned replicates of each definition.
 struct BootstrapRun {
     summary: report::BootstrapSummary,
     defined: Vec<report::DefinedRow>,
+    figures: Vec<report::figures::DrawFigure>,
 }
 
 /// The original fit a bootstrap resamples around.
@@ -1151,7 +1163,37 @@ fn run_bootstrap(
                 .collect()
         })
         .unwrap_or_default();
+    // Each definition's replicates, exactly those its percentile interval was taken from.
+    let figures = match (&options.plot, quantities) {
+        (Some(_), Some(q)) => {
+            let (kind, note) = match &choice.resample {
+                None => ("parametric", String::new()),
+                Some(None) => ("row", String::new()),
+                Some(Some(column)) => ("cluster", format!(", resampling {column}")),
+            };
+            q.names()
+                .zip(&defined_estimates)
+                .enumerate()
+                .map(|(k, (name, &estimate))| {
+                    let s = table.len() + k;
+                    report::figures::DrawFigure {
+                        name: name.to_string(),
+                        source: format!("{kind} bootstrap replicates"),
+                        unit: "replicates".into(),
+                        requested: Some(result.draws),
+                        note: note.clone(),
+                        histogram: infer::histogram::histogram(&result.usable(s)),
+                        estimate,
+                        interval: Some(result.intervals[s]),
+                        level: Some(choice.level),
+                    }
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    };
     Ok(BootstrapRun {
+        figures,
         summary: report::BootstrapSummary {
             method: description,
             draws: result.draws,
@@ -1467,6 +1509,8 @@ fn residual_points(
     Ok(report::figures::ResidualPoints {
         fitted: fitted.fitted,
         residual: fitted.residual,
+        equation: rows.equation,
+        equations: spec.equations.iter().map(|e| e.outcome.clone()).collect(),
     })
 }
 
@@ -1488,7 +1532,11 @@ fn write_figures(
         stem.push_str(&format!("-{name}{x}"));
     }
     let stem = figures::file_safe(&stem);
-    let title = model.display().to_string() + &vary_label(value);
+    // The file's name, not its path: a title must fit on a projected page.
+    let title = model.file_name().map_or_else(
+        || model.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    ) + &vary_label(value);
     let mut svgs: Vec<(String, Result<String, String>)> = Vec::new();
     if design.latent.is_some() {
         svgs.push((
@@ -1496,11 +1544,11 @@ fn write_figures(
             Err("not drawn for a random coefficient as a predictor".into()),
         ));
     } else {
-        let svg = residual_points(spec, frame, fit)
-            .and_then(|p| figures::residuals_svg(&p, &format!("{title}: residuals vs fitted")));
+        let svg =
+            residual_points(spec, frame, fit).and_then(|p| figures::residuals_svg(&p, &title));
         svgs.push((format!("{stem}-residuals.svg"), svg));
     }
-    let mut used: Vec<String> = Vec::new();
+    let mut used: Vec<String> = vec![format!("{stem}-residuals")];
     for (k, (term, modes)) in design.random.iter().zip(&fit.random_effects).enumerate() {
         let covariances = fit
             .random_effects_covariance
@@ -1545,14 +1593,15 @@ fn write_figures(
         svgs.push((format!("{name}.svg"), svg));
     }
     for figure in draws {
-        let svg = figures::draws_svg(
-            figure,
-            &format!("{title}: Monte Carlo draws of {}", figure.name),
-        );
-        svgs.push((
-            format!("{stem}-{}.svg", figures::file_safe(&figure.name)),
-            svg,
-        ));
+        let mut name = format!("{stem}-{}", figures::file_safe(&figure.name));
+        // A file's own `direct` definition and the mediation summary's get distinct files.
+        let mut k = 2;
+        while used.contains(&name) {
+            name = format!("{stem}-{}-{k}", figures::file_safe(&figure.name));
+            k += 1;
+        }
+        used.push(name.clone());
+        svgs.push((format!("{name}.svg"), figures::draws_svg(figure, &title)));
     }
     let mut warnings = Vec::new();
     for (file, svg) in svgs {

@@ -153,13 +153,7 @@ fn summarise(
     let mut sd = Vec::with_capacity(statistics);
     let mut usable = Vec::with_capacity(statistics);
     for s in 0..statistics {
-        let mut values: Vec<f64> = replicates
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|rep| rep.converged)
-            .map(|rep| rep.values[s])
-            .filter(|v| v.is_finite())
-            .collect();
+        let mut values = usable_values(&replicates, s);
         values.sort_by(f64::total_cmp);
         usable.push(values.len());
         intervals.push((quantile(&values, alpha), quantile(&values, 1.0 - alpha)));
@@ -174,6 +168,26 @@ fn summarise(
         intervals,
         sd,
         usable,
+    }
+}
+
+/// Statistic `s` of the replicates the summaries use (a converged refit, a finite value), in
+/// replicate order.
+fn usable_values(replicates: &[Result<Replicate, String>], s: usize) -> Vec<f64> {
+    replicates
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|rep| rep.converged)
+        .filter_map(|rep| rep.values.get(s).copied())
+        .filter(|v| v.is_finite())
+        .collect()
+}
+
+impl Bootstrap {
+    /// Statistic `s` of exactly the replicates its interval and SD were computed from (for
+    /// figures of the replicate distribution).
+    pub fn usable(&self, s: usize) -> Vec<f64> {
+        usable_values(&self.replicates, s)
     }
 }
 
@@ -540,6 +554,9 @@ mod tests {
         assert_eq!(b.intervals[0], (1.5, 2.5));
         assert!((b.sd[0] - 2f64.sqrt()).abs() < 1e-15);
         assert!(b.intervals[1].0.is_nan() && b.sd[1].is_nan());
+        // Figures bin the same replicates: the failed and the unconverged left out.
+        assert_eq!(b.usable(0), vec![1.0, 3.0]);
+        assert!(b.usable(1).is_empty());
     }
 
     #[test]

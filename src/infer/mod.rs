@@ -4,7 +4,8 @@
 //! models, `n − p` for ordinary least squares) and the numerical derivatives they need, and the
 //! fitted values and residuals (`fitted`), the
 //! inference on defined quantities (`defined`: compilation and evaluation; `delta`; Monte Carlo
-//! intervals in `monte_carlo`; `mediation`'s summary), and the robust alternatives (`bootstrap`,
+//! intervals in `monte_carlo`; `mediation`'s summary; `histogram`, the bins of draws or replicates
+//! for figures), and the robust alternatives (`bootstrap`,
 //! `cluster_robust`). It never fits a model itself: the bootstrap refits through a function the
 //! pipeline hands it.
 
@@ -14,6 +15,7 @@ pub mod defined;
 pub mod defined_estimates;
 pub mod delta;
 pub mod fitted;
+pub mod histogram;
 pub mod mediation;
 pub mod monte_carlo;
 pub mod numeric_derivatives;

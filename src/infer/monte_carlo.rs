@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::diagnostics::{Diagnostic, Location};
 
 use super::defined::DefinedQuantities;
+use super::histogram::{histogram, Histogram};
 
 /// Draws per chunk. Part of the reproducibility contract: changing it changes the digits.
 pub const CHUNK_DRAWS: usize = 4096;
@@ -303,76 +304,21 @@ pub fn monte_carlo(
     })
 }
 
-/// A definition's draws binned into equal-width bins over their finite range, for figures:
-/// only the counts are kept, so memory does not grow with the draws once binned.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DrawHistogram {
-    /// Left edge of the first bin.
-    pub lower: f64,
-    pub width: f64,
-    pub counts: Vec<usize>,
-}
-
 /// The draws `monte_carlo` makes with the same settings (same seed, same digits), binned per
-/// definition into `bins` bins.
+/// definition, keeping the finite draws as the interval does.
 pub fn draw_histograms(
     quantities: &DefinedQuantities,
     estimates: &[f64],
     covariance: &DMatrix<f64>,
     settings: &MonteCarloSettings,
-    bins: usize,
-) -> Result<Vec<DrawHistogram>, Diagnostic> {
+) -> Result<Vec<Histogram>, Diagnostic> {
     let factor = DrawFactor::new(estimates, covariance)?;
     let values = draw_values(quantities, &factor, settings.draws, settings.seed, false);
     let m = quantities.len();
     Ok((0..m)
-        .map(|k| bin(values.iter().skip(k).step_by(m.max(1)).copied(), bins))
+        .map(|k| {
+            let column: Vec<f64> = values.iter().skip(k).step_by(m.max(1)).copied().collect();
+            histogram(&column)
+        })
         .collect())
-}
-
-fn bin(values: impl Iterator<Item = f64> + Clone, bins: usize) -> DrawHistogram {
-    let bins = bins.max(1);
-    let (lo, hi) = values
-        .clone()
-        .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-            (lo.min(v), hi.max(v))
-        });
-    if !lo.is_finite() {
-        return DrawHistogram {
-            lower: 0.0,
-            width: 1.0,
-            counts: vec![0; bins],
-        };
-    }
-    // A constant quantity still gets a visible bin.
-    let width = if hi > lo {
-        (hi - lo) / bins as f64
-    } else {
-        1.0 / bins as f64
-    };
-    let mut counts = vec![0; bins];
-    for v in values.filter(|v| v.is_finite()) {
-        let k = (((v - lo) / width) as usize).min(bins - 1);
-        counts[k] += 1;
-    }
-    DrawHistogram {
-        lower: lo,
-        width,
-        counts,
-    }
-}
-
-#[cfg(test)]
-mod histogram_tests {
-    use super::bin;
-
-    #[test]
-    fn bins_count_every_finite_draw_once() {
-        let h = bin([0.0, 1.0, 2.0, 3.0, 4.0, f64::NAN].into_iter(), 4);
-        assert_eq!(h.lower, 0.0);
-        assert_eq!(h.width, 1.0);
-        // The maximum falls into the last bin.
-        assert_eq!(h.counts, vec![1, 1, 1, 2]);
-    }
 }

@@ -1,24 +1,45 @@
-//! Figures of a fit as SVG text (`--plot DIR`): residuals against fitted values, a caterpillar
-//! plot of each random term's conditional modes, and the Monte Carlo distribution of each
-//! defined quantity with its interval.
+//! Figures of a fit as SVG text (`--plot DIR`): residuals against fitted values (one panel per
+//! equation), a caterpillar plot of each random term's conditional modes, and the distribution of
+//! each defined quantity's Monte Carlo draws or bootstrap replicates with its estimate and
+//! interval.
 //!
 //! Owns the drawing only: every number it draws is handed to it (fitted values, conditional
 //! modes, binned draws). It must not compute statistics or write files; the pipeline decides
-//! where the text goes.
+//! where the text goes. Figures are made to be projected: 800×600, large type, the model named
+//! in a subtitle rather than in a title that runs off the page.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::infer::monte_carlo::DrawHistogram;
+use crate::infer::histogram::Histogram;
 
 const SIZE: (u32, u32) = (800, 600);
 const POINT: RGBColor = RGBColor(31, 119, 180);
 const MARK: RGBColor = RGBColor(214, 39, 40);
+const SUBTLE: RGBColor = RGBColor(90, 90, 90);
+const FONT: &str = "sans-serif";
+/// Type sizes as plotters takes them (its SVG text comes out at about 0.8 of these in pixels):
+/// ticks and legend ~15 px, the title ~21 px on an 800 px page.
+const TITLE: u32 = 26;
+const TEXT: u32 = 18;
+/// Title band above the chart: the title and one subtitle line.
+const HEADER: u32 = 70;
+/// Above this many observations in a panel, residuals are drawn as shaded cells (how many
+/// observations fall in each) instead of points, which would be one blot and megabytes of SVG.
+const MAX_POINTS: usize = 5000;
+const CELLS: (usize, usize) = (100, 75);
 
-/// Observations of one fit: fitted value (fixed plus random part) and residual.
+/// Observations of one fit: fitted value (fixed plus random part) and residual, and which
+/// equation each belongs to.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ResidualPoints {
     pub fitted: Vec<f64>,
     pub residual: Vec<f64>,
+    /// Each observation's equation, an index into `equations` (empty: all in one equation).
+    pub equation: Vec<usize>,
+    /// Each equation's outcome, in file order.
+    pub equations: Vec<String>,
 }
 
 /// One random term's conditional modes: per effect its name, a value per level and, where the
@@ -42,13 +63,24 @@ pub struct CaterpillarEffect {
 /// (qnorm(0.975)).
 pub const CATERPILLAR_Z: f64 = 1.959963984540054;
 
-/// One defined quantity's binned draws with its estimate and interval.
+/// One defined quantity's binned draws or replicates with its estimate and interval.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrawFigure {
     pub name: String,
-    pub histogram: DrawHistogram,
+    /// What the values are, as the title names them: "Monte Carlo draws", "cluster bootstrap
+    /// replicates".
+    pub source: String,
+    /// What one value is called on the count axis: "draws", "replicates".
+    pub unit: String,
+    /// How many were made, when some could not be used (failed or unconverged refits).
+    pub requested: Option<usize>,
+    /// Said after the count in the subtitle, e.g. ", resampling dyad".
+    pub note: String,
+    pub histogram: Histogram,
     pub estimate: f64,
     pub interval: Option<(f64, f64)>,
+    /// The interval's coverage, e.g. 0.95.
+    pub level: Option<f64>,
 }
 
 /// A drawing failure, as text (plotters' errors carry nothing a user can act on).
@@ -70,46 +102,216 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Residuals against fitted values, with the zero line.
-pub fn residuals_svg(points: &ResidualPoints, title: &str) -> Result<String, String> {
+/// Tick labels for an axis spanning `span`: as many decimals as the ticks (about ten per axis)
+/// need and no trailing zeros, so `6000` and `0.25` rather than `6000.0` and `0.25000`.
+fn tick_format(span: f64) -> impl Fn(&f64) -> String {
+    let decimals = if span > 0.0 && span.is_finite() {
+        (1.0 - (span / 10.0).log10().floor()).clamp(0.0, 12.0) as usize
+    } else {
+        2
+    };
+    move |v: &f64| trim_number(format!("{v:.decimals$}"))
+}
+
+fn trim_number(mut text: String) -> String {
+    if text.contains('.') {
+        while text.ends_with('0') {
+            text.pop();
+        }
+        if text.ends_with('.') {
+            text.pop();
+        }
+    }
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
+}
+
+/// A number for a legend or subtitle: four significant digits.
+fn short_number(v: f64) -> String {
+    if !v.is_finite() {
+        return format!("{v}");
+    }
+    if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        return format!("{v:.3e}");
+    }
+    let magnitude = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let decimals = (3 - magnitude).clamp(0, 8) as usize;
+    trim_number(format!("{v:.decimals$}"))
+}
+
+/// Fills `root`, writes the title and the subtitle centred above the chart, and hands back the
+/// area below them.
+fn with_header<'a>(
+    root: &DrawingArea<SVGBackend<'a>, Shift>,
+    title: &str,
+    subtitle: &str,
+) -> Result<DrawingArea<SVGBackend<'a>, Shift>, String> {
+    root.fill(&WHITE).map_err(failed)?;
+    let (width, _) = root.dim_in_pixel();
+    let centre = Pos::new(HPos::Center, VPos::Top);
+    // A long definition name must not run off an 800 px page.
+    let size = if title.chars().count() > 55 {
+        TEXT + 2
+    } else {
+        TITLE
+    };
+    root.draw(&Text::new(
+        title.to_string(),
+        (width as i32 / 2, 8),
+        (FONT, size).into_font().color(&BLACK).pos(centre),
+    ))
+    .map_err(failed)?;
+    root.draw(&Text::new(
+        subtitle.to_string(),
+        (width as i32 / 2, 40),
+        (
+            FONT,
+            if subtitle.chars().count() > 85 {
+                TEXT - 2
+            } else {
+                TEXT
+            },
+        )
+            .into_font()
+            .color(&SUBTLE)
+            .pos(centre),
+    ))
+    .map_err(failed)?;
+    Ok(root.split_vertically(HEADER).1)
+}
+
+/// Residuals against fitted values with the zero line: one panel per equation (side by side,
+/// two to a row), since equations have their own outcomes and scales. `model` names the fit in
+/// the subtitle.
+pub fn residuals_svg(points: &ResidualPoints, model: &str) -> Result<String, String> {
+    let equations = points.equations.len().max(1);
+    let columns = equations.min(2);
+    let rows = equations.div_ceil(columns);
+    let size = (SIZE.0, SIZE.1 + 300 * (rows as u32 - 1));
+    let n = points
+        .fitted
+        .iter()
+        .zip(&points.residual)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .count();
+    let mut subtitle = format!("{model}: {n} observations");
+    if n > MAX_POINTS {
+        subtitle.push_str(", shaded by how many fall in each cell");
+    }
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(failed)?;
-        let (x0, x1) = padded_range(points.fitted.iter().copied());
-        let (y0, y1) = padded_range(points.residual.iter().copied().chain([0.0]));
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
-            .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(failed)?;
-        chart
-            .configure_mesh()
-            .x_desc("fitted value")
-            .y_desc("residual")
-            .draw()
-            .map_err(failed)?;
-        chart
-            .draw_series(LineSeries::new(
-                [(x0, 0.0), (x1, 0.0)],
-                BLACK.stroke_width(1),
-            ))
-            .map_err(failed)?;
-        chart
-            .draw_series(
-                points
-                    .fitted
-                    .iter()
-                    .zip(&points.residual)
-                    .filter(|(x, y)| x.is_finite() && y.is_finite())
-                    .map(|(&x, &y)| Circle::new((x, y), 2, POINT.filled())),
-            )
-            .map_err(failed)?;
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        let body = with_header(&root, "residuals against fitted values", &subtitle)?;
+        let panels = body.split_evenly((rows, columns));
+        for (e, panel) in panels.iter().enumerate().take(equations) {
+            let (fitted, residual): (Vec<f64>, Vec<f64>) = points
+                .fitted
+                .iter()
+                .zip(&points.residual)
+                .enumerate()
+                .filter(|(i, _)| points.equation.get(*i).copied().unwrap_or(0) == e)
+                .map(|(_, (&x, &y))| (x, y))
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .unzip();
+            let caption = if points.equations.len() > 1 {
+                points.equations[e].clone()
+            } else {
+                String::new()
+            };
+            residual_panel(panel, &fitted, &residual, &caption)?;
+        }
         root.present().map_err(failed)?;
     }
     Ok(svg)
+}
+
+fn residual_panel(
+    panel: &DrawingArea<SVGBackend<'_>, Shift>,
+    fitted: &[f64],
+    residual: &[f64],
+    caption: &str,
+) -> Result<(), String> {
+    let (x0, x1) = padded_range(fitted.iter().copied());
+    let (y0, y1) = padded_range(residual.iter().copied().chain([0.0]));
+    let mut builder = ChartBuilder::on(panel);
+    builder
+        .margin(15)
+        .margin_right(35)
+        .x_label_area_size(55)
+        .y_label_area_size(85);
+    if !caption.is_empty() {
+        builder.caption(caption, (FONT, TEXT + 3));
+    }
+    let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(failed)?;
+    let (x_label, y_label) = (tick_format(x1 - x0), tick_format(y1 - y0));
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.08))
+        .x_labels(if caption.is_empty() { 10 } else { 6 })
+        .y_labels(8)
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .label_style((FONT, TEXT))
+        .axis_desc_style((FONT, TEXT + 1))
+        .x_desc("fitted value")
+        .y_desc("residual")
+        .draw()
+        .map_err(failed)?;
+    if fitted.len() > MAX_POINTS {
+        // Counts per cell, shaded on a log scale so that single outliers stay visible.
+        let (nx, ny) = CELLS;
+        let (wx, wy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
+        let mut counts = vec![0usize; nx * ny];
+        for (&x, &y) in fitted.iter().zip(residual) {
+            let i = (((x - x0) / wx) as usize).min(nx - 1);
+            let j = (((y - y0) / wy) as usize).min(ny - 1);
+            counts[j * nx + i] += 1;
+        }
+        let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        chart
+            .draw_series(
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &c)| c > 0)
+                    .map(|(k, &c)| {
+                        let (i, j) = ((k % nx) as f64, (k / nx) as f64);
+                        let shade = 0.15 + 0.85 * (1.0 + c as f64).ln() / (1.0 + most).ln();
+                        Rectangle::new(
+                            [
+                                (x0 + i * wx, y0 + j * wy),
+                                (x0 + (i + 1.0) * wx, y0 + (j + 1.0) * wy),
+                            ],
+                            POINT.mix(shade).filled(),
+                        )
+                    }),
+            )
+            .map_err(failed)?;
+    } else {
+        let radius = if fitted.len() > 500 { 2 } else { 3 };
+        chart
+            .draw_series(
+                fitted
+                    .iter()
+                    .zip(residual)
+                    .map(|(&x, &y)| Circle::new((x, y), radius, POINT.mix(0.7).filled())),
+            )
+            .map_err(failed)?;
+    }
+    chart
+        .draw_series(LineSeries::new(
+            [(x0, 0.0), (x1, 0.0)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(failed)?;
+    Ok(())
 }
 
 /// A caterpillar plot: one panel per effect, each mode with its 95% interval (mode ± 1.96
@@ -209,52 +411,106 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
     Ok(svg)
 }
 
-/// The histogram of a defined quantity's draws, the estimate as a solid line and the interval's
-/// ends as dashed-looking thin lines.
-pub fn draws_svg(figure: &DrawFigure, title: &str) -> Result<String, String> {
+/// The histogram of a defined quantity's draws or replicates, the estimate as a solid black
+/// line and the interval's ends as dashed red lines, with a legend giving their values. `model`
+/// names the fit in the subtitle.
+pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
     let h = &figure.histogram;
+    let title = format!("{} of {}", figure.source, figure.name);
+    let count = match figure.requested {
+        Some(n) if n != h.total() => format!("{} of {n}", h.total()),
+        _ => h.total().to_string(),
+    };
+    let mut subtitle = format!("{model}: {count} {}{}", figure.unit, figure.note);
+    let outside = h.below + h.above;
+    if outside > 0 {
+        subtitle.push_str(&format!("; {outside} off the chart"));
+    }
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(failed)?;
-        let upper_edge = h.lower + h.width * h.counts.len() as f64;
+        let body = with_header(&root, &title, &subtitle)?;
         let (x0, x1) = padded_range(
-            [h.lower, upper_edge, figure.estimate]
+            [h.lower, h.upper(), figure.estimate]
                 .into_iter()
                 .chain(figure.interval.iter().flat_map(|&(a, b)| [a, b])),
         );
-        let top = h.counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.05;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 20))
+        // Headroom for the legend above the tallest bar.
+        let top = h.counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.3;
+        let mut chart = ChartBuilder::on(&body)
             .margin(15)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
+            .margin_top(5)
+            // Room for half of the last tick label.
+            .margin_right(35)
+            .x_label_area_size(55)
+            .y_label_area_size(85)
             .build_cartesian_2d(x0..x1, 0.0..top)
             .map_err(failed)?;
+        let x_label = tick_format(x1 - x0);
+        let y_label = |v: &f64| format!("{v:.0}");
         chart
             .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.08))
+            .disable_x_mesh()
+            .x_labels(10)
+            .y_labels(6)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .label_style((FONT, TEXT))
+            .axis_desc_style((FONT, TEXT + 1))
             .x_desc(figure.name.as_str())
-            .y_desc("draws")
+            .y_desc(figure.unit.as_str())
             .draw()
             .map_err(failed)?;
+        // One rectangle per bin, a pixel of white either side so the bins can be told apart.
         chart
             .draw_series(h.counts.iter().enumerate().map(|(k, &c)| {
                 let left = h.lower + h.width * k as f64;
-                Rectangle::new([(left, 0.0), (left + h.width, c as f64)], POINT.filled())
+                let mut bar =
+                    Rectangle::new([(left, 0.0), (left + h.width, c as f64)], POINT.filled());
+                bar.set_margin(0, 0, 1, 0);
+                bar
             }))
             .map_err(failed)?;
         if let Some((lo, hi)) = figure.interval {
-            for x in [lo, hi] {
-                chart
-                    .draw_series(LineSeries::new([(x, 0.0), (x, top)], MARK.stroke_width(2)))
+            let label = match figure.level {
+                Some(level) => format!(
+                    "{}% interval: {} to {}",
+                    short_number(100.0 * level),
+                    short_number(lo),
+                    short_number(hi)
+                ),
+                None => format!("interval: {} to {}", short_number(lo), short_number(hi)),
+            };
+            let style = MARK.stroke_width(3);
+            for (k, x) in [lo, hi].into_iter().enumerate() {
+                let series = chart
+                    .draw_series(DashedLineSeries::new([(x, 0.0), (x, top)], 10, 6, style))
                     .map_err(failed)?;
+                if k == 0 {
+                    series
+                        .label(label.clone())
+                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+                }
             }
         }
+        let estimate_style = BLACK.stroke_width(3);
         chart
             .draw_series(LineSeries::new(
                 [(figure.estimate, 0.0), (figure.estimate, top)],
-                BLACK.stroke_width(2),
+                estimate_style,
             ))
+            .map_err(failed)?
+            .label(format!("estimate: {}", short_number(figure.estimate)))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], estimate_style));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, TEXT))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK.mix(0.3))
+            .draw()
             .map_err(failed)?;
         root.present().map_err(failed)?;
     }
@@ -283,6 +539,7 @@ mod tests {
         let points = ResidualPoints {
             fitted: vec![1.0, 2.0, 3.0],
             residual: vec![0.5, -0.25, f64::NAN],
+            ..ResidualPoints::default()
         };
         let svg = residuals_svg(&points, "r").unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
