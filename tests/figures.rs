@@ -376,7 +376,25 @@ fn mediation_figures_draw_each_definition_and_the_summarys_direct_effect_and_pro
         );
         figure.lines_match(row(&report[rows], row_name), file);
     }
+    // The same draws on one thread: the same figures, byte for byte.
+    let single = fresh_dir("mediation-1");
+    tandem_threads(
+        &[
+            "fit",
+            "models/seeds/therapist_ot_mediation.tandem",
+            "--draws",
+            "20000",
+            "--plot",
+            single.to_str().unwrap(),
+        ],
+        Some(1),
+    );
+    for file in ["indirect", "total", "direct", "proportion_mediated"] {
+        let name = format!("therapist_ot_mediation-{file}.svg");
+        assert!(svg(&dir, &name) == svg(&single, &name), "{name} differs");
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&single);
 }
 
 /// Every text of an SVG.

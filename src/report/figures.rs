@@ -473,7 +473,11 @@ pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
                 bar
             }))
             .map_err(failed)?;
-        if let Some((lo, hi)) = figure.interval {
+        // No usable values leave the interval NaN: then no lines, rather than lines at 0.
+        let interval = figure
+            .interval
+            .filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
+        if let Some((lo, hi)) = interval {
             let label = match figure.level {
                 Some(level) => format!(
                     "{}% interval: {} to {}",
@@ -496,14 +500,16 @@ pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
             }
         }
         let estimate_style = BLACK.stroke_width(3);
-        chart
-            .draw_series(LineSeries::new(
-                [(figure.estimate, 0.0), (figure.estimate, top)],
-                estimate_style,
-            ))
-            .map_err(failed)?
-            .label(format!("estimate: {}", short_number(figure.estimate)))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], estimate_style));
+        if figure.estimate.is_finite() {
+            chart
+                .draw_series(LineSeries::new(
+                    [(figure.estimate, 0.0), (figure.estimate, top)],
+                    estimate_style,
+                ))
+                .map_err(failed)?
+                .label(format!("estimate: {}", short_number(figure.estimate)))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], estimate_style));
+        }
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -545,6 +551,51 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
         // Two finite points drawn; the NaN one left out.
         assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    fn figure(estimate: f64, interval: Option<(f64, f64)>) -> DrawFigure {
+        DrawFigure {
+            name: "ab".into(),
+            source: "row bootstrap replicates".into(),
+            unit: "replicates".into(),
+            requested: Some(10),
+            note: String::new(),
+            histogram: crate::infer::histogram::histogram(&[1.0, 2.0, 2.5, 3.0]),
+            estimate,
+            interval,
+            level: Some(0.9),
+        }
+    }
+
+    #[test]
+    fn distribution_figure_says_what_it_shows() {
+        let svg = draws_svg(&figure(2.0, Some((1.1, 2.9))), "m.tandem").unwrap();
+        assert!(svg.contains("row bootstrap replicates of ab"));
+        // 4 of the 10 replicates usable.
+        assert!(svg.contains("m.tandem: 4 of 10 replicates"));
+        assert!(svg.contains("90% interval: 1.1 to 2.9"));
+        assert!(svg.contains("estimate: 2"));
+        // Rice's rule's minimum of 10 bins.
+        assert_eq!(svg.matches("fill=\"#1F77B4\"").count(), 10);
+    }
+
+    #[test]
+    fn no_usable_values_draw_no_lines() {
+        let svg = draws_svg(&figure(f64::NAN, Some((f64::NAN, f64::NAN))), "m").unwrap();
+        assert!(!svg.contains("interval:") && !svg.contains("estimate:"));
+        assert!(!svg.contains("#D62728"));
+    }
+
+    #[test]
+    fn ticks_drop_trailing_zeros() {
+        let f = tick_format(2.0);
+        assert_eq!(f(&0.25), "0.25");
+        assert_eq!(f(&6000.0), "6000");
+        assert_eq!(f(&-0.0), "0");
+        assert_eq!(tick_format(40000.0)(&20000.0), "20000");
+        assert_eq!(short_number(0.0375712), "0.03757");
+        assert_eq!(short_number(-0.30717), "-0.3072");
+        assert_eq!(short_number(95.0), "95");
     }
 
     #[test]
