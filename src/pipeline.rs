@@ -1562,6 +1562,7 @@ fn write_figures(
             k += 1;
         }
         used.push(name.clone());
+        let several_equations = term.effects.iter().any(|(e, _)| *e != term.effects[0].0);
         let caterpillar = Caterpillar {
             group: term.name.clone(),
             levels: term.levels.clone(),
@@ -1569,8 +1570,14 @@ fn write_figures(
                 .effects
                 .iter()
                 .enumerate()
-                .map(|(j, (_, effect))| CaterpillarEffect {
-                    name: effect.clone(),
+                .map(|(j, (equation, effect))| CaterpillarEffect {
+                    // A term spanning equations names each effect's outcome.
+                    name: if several_equations {
+                        let outcome = spec.equations.get(*equation).map(|q| q.outcome.as_str());
+                        format!("{}: {effect}", outcome.unwrap_or("?"))
+                    } else {
+                        effect.clone()
+                    },
                     values: modes.column(j).iter().copied().collect(),
                     sd: covariances.map(|c| {
                         c.iter()
@@ -1586,10 +1593,7 @@ fn write_figures(
                 })
                 .collect(),
         };
-        let svg = figures::caterpillar_svg(
-            &caterpillar,
-            &format!("{title}: conditional modes by {}", term.name),
-        );
+        let svg = figures::caterpillar_svg(&caterpillar, &title);
         svgs.push((format!("{name}.svg"), svg));
     }
     for figure in draws {

@@ -344,6 +344,25 @@ fn mediation_figures_draw_each_definition_and_the_summarys_direct_effect_and_pro
     let panels = distribution_texts(&residuals);
     assert!(panels.iter().any(|t| t == "ot_change"), "{panels:?}");
     assert!(panels.iter().any(|t| t == "hrsd_next"), "{panels:?}");
+    // One random block across both equations: each panel names its outcome, every patient is
+    // labelled in every panel, and every mode has its interval.
+    let caterpillar = svg(&dir, "therapist_ot_mediation-ranef-patient.svg");
+    let texts = distribution_texts(&caterpillar);
+    for panel in [
+        "ot_change: (Intercept)",
+        "ot_change: neg_w",
+        "hrsd_next: (Intercept)",
+        "hrsd_next: ot_w",
+    ] {
+        assert!(texts.iter().any(|t| t == panel), "no panel {panel}: {texts:?}");
+    }
+    let patients = report["fit"]["ngroups"]["patient"].as_u64().unwrap() as usize;
+    for k in 1..=patients {
+        let label = format!("P{k:02}");
+        let shown = texts.iter().filter(|t| **t == label).count();
+        assert_eq!(shown, 4, "{label} labelled in {shown} of 4 panels");
+    }
+    assert_eq!(interval_bars(&caterpillar).len(), 4 * patients);
     svg(&dir, "therapist_ot_mediation-ranef-patient.svg");
     for (file, name, rows, row_name) in [
         ("indirect", "indirect", "defined", "indirect"),

@@ -25,6 +25,9 @@ const TITLE: u32 = 26;
 const TEXT: u32 = 18;
 /// Title band above the chart: the title and one subtitle line.
 const HEADER: u32 = 70;
+/// A caterpillar plot's pixels per level (room for its label), and the tallest page it grows to.
+const ROW_HEIGHT: u32 = 16;
+const MAX_HEIGHT: u32 = 4200;
 /// Above this many observations in a panel, residuals are drawn as shaded cells (how many
 /// observations fall in each) instead of points, which would be one blot and megabytes of SVG.
 const MAX_POINTS: usize = 5000;
@@ -316,23 +319,46 @@ fn residual_panel(
 
 /// A caterpillar plot: one panel per effect, each mode with its 95% interval (mode ± 1.96
 /// conditional SD) where the SDs are known. Levels are sorted by the first effect's mode in every
-/// panel, as lme4's `dotplot` does, so that a level sits on the same row across panels.
-pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String> {
+/// panel, as lme4's `dotplot` does, so that a level sits on the same row across panels. `model`
+/// names the fit in the subtitle.
+pub fn caterpillar_svg(term: &Caterpillar, model: &str) -> Result<String, String> {
+    let mut order: Vec<usize> = (0..term.levels.len()).collect();
+    if let Some(first) = term.effects.first() {
+        order.retain(|&i| i < first.values.len());
+        order.sort_by(|&a, &b| first.values[a].total_cmp(&first.values[b]));
+    }
+    let n = order.len();
+    let names: Vec<String> = order.iter().map(|&i| term.levels[i].clone()).collect();
+    let with_sd = term.effects.iter().any(|e| e.sd.is_some());
+    let subtitle = format!(
+        "{model}: {n} level{}{}",
+        if n == 1 { "" } else { "s" },
+        if with_sd {
+            ", mode ± 1.96 conditional SD (95%)"
+        } else {
+            ""
+        }
+    );
+    // A row per level, tall enough for its label while the page stays printable; past that
+    // only some levels are named.
+    let row = ROW_HEIGHT as usize;
+    let height = (HEADER as usize + 110 + row * n).clamp(SIZE.1 as usize, MAX_HEIGHT as usize);
+    let plot_height = height.saturating_sub(HEADER as usize + 110);
+    let labelled = if plot_height >= row * n {
+        n
+    } else {
+        plot_height / row
+    };
+    let width = SIZE.0.max(330 * term.effects.len() as u32);
     let mut svg = String::new();
     {
-        let height = (120 + 14 * term.levels.len() as u32).clamp(SIZE.1, 4000);
-        let width = SIZE.0.max(320 * term.effects.len() as u32);
-        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
-        root.fill(&WHITE).map_err(failed)?;
-        let root = root.titled(title, ("sans-serif", 20)).map_err(failed)?;
-        let panels = root.split_evenly((1, term.effects.len().max(1)));
-        let mut order: Vec<usize> = (0..term.levels.len()).collect();
-        if let Some(first) = term.effects.first() {
-            order.retain(|&i| i < first.values.len());
-            order.sort_by(|&a, &b| first.values[a].total_cmp(&first.values[b]));
-        }
-        let n = order.len();
-        let names: Vec<String> = order.iter().map(|&i| term.levels[i].clone()).collect();
+        let root = SVGBackend::with_string(&mut svg, (width, height as u32)).into_drawing_area();
+        let body = with_header(
+            &root,
+            &format!("conditional modes by {}", term.group),
+            &subtitle,
+        )?;
+        let panels = body.split_evenly((1, term.effects.len().max(1)));
         for (effect, panel) in term.effects.iter().zip(&panels) {
             let values = &effect.values;
             let value = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
@@ -349,11 +375,13 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
                 None => [value(i), value(i)],
             });
             let (x0, x1) = padded_range(ends.chain([0.0]));
+            let label_width = names.iter().map(|s| s.chars().count()).max().unwrap_or(1);
             let mut chart = ChartBuilder::on(panel)
-                .caption(&effect.name, ("sans-serif", 16))
+                .caption(&effect.name, (FONT, TEXT + 1))
                 .margin(10)
-                .x_label_area_size(40)
-                .y_label_area_size(90)
+                .margin_right(25)
+                .x_label_area_size(55)
+                .y_label_area_size((20 + 10 * label_width as u32).clamp(40, 160))
                 .build_cartesian_2d(x0..x1, -0.5..(n as f64 - 0.5))
                 .map_err(failed)?;
             let label = |y: &f64| {
@@ -364,19 +392,20 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
                     String::new()
                 }
             };
-            let x_desc = if effect.sd.is_some() {
-                "conditional mode, 95% interval"
-            } else {
-                "conditional mode"
-            };
+            let x_label = tick_format(x1 - x0);
             chart
                 .configure_mesh()
-                .y_labels(n.clamp(1, 60))
+                .light_line_style(TRANSPARENT)
+                .bold_line_style(BLACK.mix(0.08))
+                .y_labels(labelled.max(1))
                 .y_label_formatter(&label)
                 // Panels are narrow when a term has several effects: few ticks keep their
                 // labels apart.
                 .x_labels(5)
-                .x_desc(x_desc)
+                .x_label_formatter(&x_label)
+                .label_style((FONT, TEXT - 3))
+                .axis_desc_style((FONT, TEXT))
+                .x_desc("conditional mode")
                 .draw()
                 .map_err(failed)?;
             chart
@@ -391,18 +420,21 @@ pub fn caterpillar_svg(term: &Caterpillar, title: &str) -> Result<String, String
                     v.is_finite().then(|| {
                         PathElement::new(
                             vec![(v - h, rank as f64), (v + h, rank as f64)],
-                            POINT.stroke_width(1),
+                            POINT.stroke_width(2),
                         )
                     })
                 }))
                 .map_err(failed)?;
+            let radius = if n > 100 { 2 } else { 4 };
             chart
                 .draw_series(
                     order
                         .iter()
                         .enumerate()
                         .filter(|(_, &i)| value(i).is_finite())
-                        .map(|(rank, &i)| Circle::new((value(i), rank as f64), 3, POINT.filled())),
+                        .map(|(rank, &i)| {
+                            Circle::new((value(i), rank as f64), radius, POINT.filled())
+                        }),
                 )
                 .map_err(failed)?;
         }
