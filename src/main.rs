@@ -67,6 +67,9 @@ enum Command {
         /// Print the report even when the optimizer did not converge (exit 0).
         #[arg(long)]
         report_anyway: bool,
+        /// Add R's significance stars after the text report's fixed-effect p-values.
+        #[arg(long)]
+        stars: bool,
         /// Print the wall time of each stage (read, check, prepare, design, fit, ...) on stderr.
         #[arg(long)]
         timings: bool,
@@ -110,6 +113,7 @@ fn main() -> ExitCode {
             se,
             report_anyway,
             timings,
+            stars,
         } => {
             let options = FitOptions {
                 data,
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
                 report_anyway,
                 progress: std::io::stderr().is_terminal(),
                 timings,
+                stars,
             };
             emit(pipeline::fit_path(&path, &options))
         }

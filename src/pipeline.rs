@@ -71,6 +71,9 @@ pub struct FitOptions {
     pub progress: bool,
     /// Append the wall time of each stage to stderr (`--timings`).
     pub timings: bool,
+    /// R's significance stars in the text report's fixed effects (`--stars`); Markdown and
+    /// LaTeX keep exact p-values only, as APA tables do.
+    pub stars: bool,
 }
 
 impl Default for FitOptions {
@@ -88,6 +91,7 @@ impl Default for FitOptions {
             report_anyway: false,
             progress: false,
             timings: false,
+            stars: false,
         }
     }
 }
@@ -678,7 +682,7 @@ fn fit_session(
             }
         }
     }
-    let stdout = render_reports(&reports, options.format);
+    let stdout = render_reports(&reports, options);
     timings.lap("render report");
     if options.timings {
         stderr.push_str(&timings.render());
@@ -693,9 +697,13 @@ fn fit_session(
     )
 }
 
-fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format) -> String {
+fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], options: &FitOptions) -> String {
+    let format = options.format;
+    let text_options = report::TextOptions {
+        stars: options.stars,
+    };
     let render_one = |r: &FitReport| match format {
-        Format::Text => report::text(r),
+        Format::Text => report::text_with(r, text_options),
         Format::Json => report::json(r),
         Format::Markdown => report::markdown(r),
         Format::Latex => report::latex(r),

@@ -96,6 +96,38 @@ fn text_reports() {
     }
 }
 
+/// `--stars`: R's significance column after the p-values and R's legend under the fixed
+/// effects; nothing else changes (the rest of each report equals the snapshot without stars).
+#[test]
+fn text_reports_with_stars() {
+    for (name, model) in SNAPSHOT_MODELS {
+        let options = FitOptions {
+            stars: true,
+            ..FitOptions::default()
+        };
+        let outcome = fit_path(Path::new(model), &options);
+        assert!(outcome.success, "{model}: {}", outcome.stderr);
+        let starred = outcome.stdout;
+        let plain = fit(model, Format::Text, None);
+        let legend = "---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1\n";
+        assert_eq!(starred.matches(legend).count(), 1, "{starred}");
+        // Taking the stars and the legend away gives the plain report back, up to the padding
+        // of the fixed-effects table.
+        let squeeze = |text: &str| {
+            text.lines()
+                .map(|l| {
+                    l.trim_end_matches(['*', '.', ' '])
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(squeeze(&starred.replace(legend, "")), squeeze(&plain));
+        insta::assert_snapshot!(format!("text_stars_{name}"), starred);
+    }
+}
+
 #[test]
 fn json_reports() {
     for (name, model) in SNAPSHOT_MODELS {
