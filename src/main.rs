@@ -58,7 +58,8 @@ enum Command {
         /// Write figures (SVG) into this folder.
         #[arg(long, value_name = "DIR")]
         plot: Option<PathBuf>,
-        /// Add the random effects' conditional modes (lme4's `ranef`) to the report (JSON `ranef`).
+        /// Add the random effects' conditional modes (lme4's `ranef`) and conditional SDs to the
+        /// report: a table per grouping factor (text, Markdown, LaTeX), `ranef` in JSON.
         #[arg(long)]
         ranef: bool,
         /// Standard errors of fixed effects: model-based, or cluster-robust CR2.

@@ -5,6 +5,7 @@
 mod across;
 pub mod figures;
 pub mod numbers;
+mod ranef;
 pub mod results;
 mod summary;
 mod tables;

@@ -160,6 +160,9 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
         out.push_str("Mediation (indirect = ACME, direct = ADE, as R's mediate()):\n");
         render_defined(&report.mediation, &mut out);
     }
+    if let Some(ranef) = report.ranef.as_deref().filter(|r| !r.is_empty()) {
+        render_ranef(ranef, &mut out);
+    }
     // The header of the fixed effects already says how their SEs were computed.
     let header_note = fit
         .standard_errors
@@ -363,6 +366,33 @@ fn render_fixed(report: &FitReport, options: TextOptions, out: &mut String) {
         out.push_str("---\n");
         out.push_str(SIGNIF_LEGEND);
         out.push('\n');
+    }
+}
+
+/// `--ranef`: lme4's `ranef()` print, one table per grouping factor.
+fn render_ranef(ranef: &[super::RanefRow], out: &mut String) {
+    let tables = super::ranef::ranef_tables(ranef);
+    out.push('\n');
+    out.push_str("Conditional modes of the random effects (lme4's ranef()");
+    if ranef.iter().any(|r| r.sd.is_some()) {
+        let _ = write!(
+            out,
+            "; {} = conditional SD, lme4's condVar",
+            super::ranef::SD_HEADER
+        );
+    }
+    out.push_str("):\n");
+    for (k, table) in tables.iter().enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        let mut rows = vec![std::iter::once(table.group.clone())
+            .chain(table.header.iter().cloned())
+            .collect::<Vec<_>>()];
+        rows.extend(table.rows.iter().cloned());
+        let mut right = vec![false];
+        right.extend(table.header.iter().map(|_| true));
+        out.push_str(&layout(&rows, &right));
     }
 }
 
