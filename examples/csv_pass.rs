@@ -2,16 +2,20 @@
 //! touching every field but building nothing, for comparison with `tandem fit --timings`.
 //!
 //! ```sh
-//! cargo run --release --example csv_pass -- FULL.csv
+//! cargo run --release --example csv_pass               # models/data/synthetic/facial.csv
+//! cargo run --release --example csv_pass -- FULL.csv   # e.g. generate_facial's output
 //! ```
 
 use std::time::Instant;
 
 fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: csv_pass FILE.csv");
-        std::process::exit(2);
-    };
+    let path = std::env::args().nth(1).unwrap_or_else(|| {
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/models/data/synthetic/facial.csv"
+        )
+        .to_string()
+    });
     let start = Instant::now();
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,

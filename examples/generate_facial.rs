@@ -10,10 +10,13 @@
 //! Same seed, same bytes: one ChaCha stream, consumed in a fixed order.
 //!
 //! ```sh
-//! cargo run --release --example generate_facial -- FULL.csv [seed]
+//! cargo run --release --example generate_facial                      # small version, temp dir
+//! cargo run --release --example generate_facial -- FULL.csv [seed]   # full size
 //! ```
 //!
-//! It exists to measure tandem at scale; it is not part of the library.
+//! With no arguments it writes a small version (4 patients, 59 sessions of 300 seconds,
+//! 17,700 rows) to `tandem_facial_small.csv` in the system's temporary folder and prints the path
+//! and a command that fits it. It exists to measure tandem at scale; it is not part of the library.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -22,8 +25,12 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+/// The published study's size.
 const PATIENTS: usize = 94;
 const SECONDS: usize = 2700;
+/// The no-argument demonstration: large enough to fit, small enough to write in a blink.
+const SMALL_PATIENTS: usize = 4;
+const SMALL_SECONDS: usize = 300;
 /// Discarded steps at the start of each session, so that it starts near stationarity.
 const BURN_IN: usize = 50;
 
@@ -38,9 +45,13 @@ const P_REACTIVITY_BY_ALLIANCE: f64 = 0.0125;
 
 fn main() -> std::io::Result<()> {
     let mut args = std::env::args().skip(1);
-    let Some(out) = args.next() else {
-        eprintln!("usage: generate_facial OUT.csv [seed]");
-        std::process::exit(2);
+    let (out, patients, seconds) = match args.next() {
+        Some(out) => (std::path::PathBuf::from(out), PATIENTS, SECONDS),
+        None => (
+            std::env::temp_dir().join("tandem_facial_small.csv"),
+            SMALL_PATIENTS,
+            SMALL_SECONDS,
+        ),
     };
     let seed: u64 = match args.next().map(|s| s.parse()) {
         None => 20_240_601,
@@ -59,7 +70,7 @@ fn main() -> std::io::Result<()> {
     )?;
 
     let (mut rows, mut sessions) = (0usize, 0usize);
-    for p in 1..=PATIENTS {
+    for p in 1..=patients {
         // Patient-level deviations: intercepts and the four lag coefficients.
         let patient_level_t = 0.3 * normal();
         let patient_level_p = 0.3 * normal();
@@ -101,7 +112,7 @@ fn main() -> std::io::Result<()> {
             let level_t = 0.3 + patient_level_t + 0.2 * normal();
             let level_p = 0.5 + patient_level_p + 0.2 * normal();
             let (mut t, mut q) = (level_t, level_p);
-            for second in 0..BURN_IN + SECONDS {
+            for second in 0..BURN_IN + seconds {
                 let (et, ep) = (normal(), normal());
                 let next_t = level_t * (1.0 - stab_t) + stab_t * t + reac_t * (q - level_p) + et;
                 let next_q = level_p * (1.0 - stab_p) + stab_p * q + reac_p * (t - level_t) + ep;
@@ -119,6 +130,13 @@ fn main() -> std::io::Result<()> {
         }
     }
     w.flush()?;
-    eprintln!("{out}: {PATIENTS} patients, {sessions} sessions, {rows} rows (seed {seed})");
+    let out = out.display();
+    eprintln!("{out}: {patients} patients, {sessions} sessions, {rows} rows (seed {seed})");
+    if patients == SMALL_PATIENTS {
+        eprintln!(
+            "full size: generate_facial FULL.csv [seed]; fit this one with\n  \
+             cargo run --release -- fit models/seeds/facial_dynamics.tandem --data {out} --vary span=1"
+        );
+    }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! through the library, and the Monte Carlo interval of `effect := 10*b` (the gain over ten
 //! hours) is compared with the truth.
 //!
-//! Run with `cargo run --release --example simulation_coverage [replicates]` (default 100).
+//! Run with `cargo run --release --example simulation_coverage [-- replicates]` (default 100).
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -58,7 +58,8 @@ enum Command {
         /// Write figures (SVG) into this folder.
         #[arg(long, value_name = "DIR")]
         plot: Option<PathBuf>,
-        /// Add the random effects' conditional modes (lme4's `ranef`) to the report (JSON `ranef`).
+        /// Add the random effects' conditional modes (lme4's `ranef`) and conditional SDs to the
+        /// report: a table per grouping factor (text, Markdown, LaTeX), `ranef` in JSON.
         #[arg(long)]
         ranef: bool,
         /// Standard errors of fixed effects: model-based, or cluster-robust CR2.
@@ -67,6 +68,9 @@ enum Command {
         /// Print the report even when the optimizer did not converge (exit 0).
         #[arg(long)]
         report_anyway: bool,
+        /// Add R's significance stars after the text report's fixed-effect p-values.
+        #[arg(long)]
+        stars: bool,
         /// Print the wall time of each stage (read, check, prepare, design, fit, ...) on stderr.
         #[arg(long)]
         timings: bool,
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
             se,
             report_anyway,
             timings,
+            stars,
         } => {
             let options = FitOptions {
                 data,
@@ -132,6 +137,7 @@ fn main() -> ExitCode {
                 report_anyway,
                 progress: std::io::stderr().is_terminal(),
                 timings,
+                stars,
             };
             emit(pipeline::fit_path(&path, &options))
         }

@@ -71,6 +71,9 @@ pub struct FitOptions {
     pub progress: bool,
     /// Append the wall time of each stage to stderr (`--timings`).
     pub timings: bool,
+    /// R's significance stars in the text report's fixed effects (`--stars`); Markdown and
+    /// LaTeX keep exact p-values only, as APA tables do.
+    pub stars: bool,
 }
 
 impl Default for FitOptions {
@@ -88,6 +91,7 @@ impl Default for FitOptions {
             report_anyway: false,
             progress: false,
             timings: false,
+            stars: false,
         }
     }
 }
@@ -469,8 +473,7 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         }
     }
     let mut all_reports = Vec::new();
-    for (k, file) in files.iter().enumerate() {
-        let (outcome, reports) = fit_file_reports(file, options);
+    for (k, (outcome, reports)) in fit_files(&files, options).into_iter().enumerate() {
         if k > 0 && options.format != Format::Json {
             total.stdout.push('\n');
         }
@@ -493,6 +496,89 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         }
     }
     total
+}
+
+/// A data file at least this large is read by one model file at a time, so that a folder never
+/// holds several copies of a big table at once (the CSV reader already uses every thread on it).
+const LARGE_DATA_BYTES: u64 = 64 << 20;
+
+/// How a folder's file is scheduled: with the other small files at once, or alone with the whole
+/// thread pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Schedule {
+    Concurrent,
+    Alone,
+}
+
+/// Fit a folder's files, in parallel where it pays, handing the outcomes back in the files'
+/// order so that the printed output is byte-for-byte the sequential one.
+///
+/// Policy (what "where it pays" means):
+/// - Small files (most of a model library: milliseconds to a second each, mostly sequential
+///   optimizer work) run concurrently, one per pool thread; their inner parallel work (design
+///   chunks, CSV chunks) shares the same pool, and every parallel stage is seeded per chunk, so
+///   the digits do not depend on which thread runs what.
+/// - A file runs alone, with the whole pool, when its data file is large (≥ 64 MiB: reading it
+///   once per concurrent file would multiply the memory, and its own reading and design passes
+///   already use every thread), when it bootstraps (its replicates already fill the pool, and its
+///   progress bar needs the terminal to itself), or when it draws Monte Carlo with a progress bar.
+///   The alone files run one after another, after the concurrent batch.
+/// - The whole folder runs in sequence with `--timings` (stage wall times measured under
+///   contention would mislead) and when `--plot` would write two files' figures under the same
+///   name (the later file's figures win, as in a sequential run).
+fn fit_files(files: &[PathBuf], options: &FitOptions) -> Vec<(Outcome, VaryReports)> {
+    use rayon::prelude::*;
+    if files.len() < 2 || options.timings || plot_names_collide(files, options) {
+        return files.iter().map(|f| fit_file_reports(f, options)).collect();
+    }
+    let schedule: Vec<Schedule> = files.iter().map(|f| schedule(f, options)).collect();
+    let mut results: Vec<Option<(Outcome, VaryReports)>> = (0..files.len())
+        .into_par_iter()
+        .map(|k| {
+            // `par_iter` over indices keeps each result in its file's slot.
+            (schedule[k] == Schedule::Concurrent).then(|| fit_file_reports(&files[k], options))
+        })
+        .collect();
+    for (k, slot) in results.iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = Some(fit_file_reports(&files[k], options));
+        }
+    }
+    results.into_iter().flatten().collect()
+}
+
+/// Whether a folder's file runs concurrently with others or alone (see `fit_files`). A file that
+/// cannot be read or parsed fails at once, so it runs concurrently; its message is the same.
+fn schedule(file: &Path, options: &FitOptions) -> Schedule {
+    let Ok(model) = load(file) else {
+        return Schedule::Concurrent;
+    };
+    let large = data_path(&model, options.data.as_deref())
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| m.len() >= LARGE_DATA_BYTES);
+    let draws = model.ast.statements.iter().find_map(|s| match s {
+        Statement::Interval(spec) => Some(spec.method.name.as_str()),
+        _ => None,
+    });
+    let alone = large
+        || matches!(draws, Some("bootstrap" | "parametric_bootstrap"))
+        || (options.progress && draws == Some("monte_carlo"));
+    if alone {
+        Schedule::Alone
+    } else {
+        Schedule::Concurrent
+    }
+}
+
+/// Whether two files would write figures under the same names (`--plot`): figures are named by
+/// the model file's stem.
+fn plot_names_collide(files: &[PathBuf], options: &FitOptions) -> bool {
+    if options.plot.is_none() {
+        return false;
+    }
+    let mut stems: Vec<_> = files.iter().map(|f| f.file_stem()).collect();
+    stems.sort();
+    stems.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Fit one file: once, or once per value of its `vary` statement.
@@ -596,7 +682,7 @@ fn fit_session(
             }
         }
     }
-    let stdout = render_reports(&reports, options.format);
+    let stdout = render_reports(&reports, options);
     timings.lap("render report");
     if options.timings {
         stderr.push_str(&timings.render());
@@ -611,9 +697,13 @@ fn fit_session(
     )
 }
 
-fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], format: Format) -> String {
+fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], options: &FitOptions) -> String {
+    let format = options.format;
+    let text_options = report::TextOptions {
+        stars: options.stars,
+    };
     let render_one = |r: &FitReport| match format {
-        Format::Text => report::text(r),
+        Format::Text => report::text_with(r, text_options),
         Format::Json => report::json(r),
         Format::Markdown => report::markdown(r),
         Format::Latex => report::latex(r),

@@ -125,3 +125,60 @@ fn the_seed_folder_reports_all_four_studies() {
             && summary.contains("therapist_ot_mediation.tandem")
     );
 }
+
+/// `tandem fit` on `args` with the thread pool set to `threads` (`None`: rayon's default).
+fn run_threads(args: &[&str], threads: Option<usize>) -> (i32, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tandem"));
+    command.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
+    match threads {
+        Some(n) => command.env("RAYON_NUM_THREADS", n.to_string()),
+        None => command.env_remove("RAYON_NUM_THREADS"),
+    };
+    let output = command.output().expect("the tandem binary runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Folders are fitted in parallel, but what a reader sees must not depend on it: one thread (so
+/// every file in turn) and the default pool (and four threads, so files overlap even on a
+/// two-core machine) give the same bytes on stdout and stderr and the same exit code. The
+/// folders cover files that succeed, fail (tests/fixtures/cli: broken files report in their
+/// place, exit 1), warn, bootstrap and draw Monte Carlo.
+#[test]
+fn folder_output_does_not_depend_on_the_thread_count() {
+    for args in [
+        // Few draws: the order of the output is under test, not the intervals.
+        &["fit", "models", "--draws", "100"][..],
+        &["fit", "tests/fixtures/cli"][..],
+        &[
+            "fit",
+            "models/seeds",
+            "--format",
+            "markdown",
+            "--draws",
+            "100",
+        ][..],
+    ] {
+        let sequential = run_threads(args, Some(1));
+        assert!(!sequential.1.is_empty(), "{args:?}: no report");
+        for threads in [None, Some(4)] {
+            let parallel = run_threads(args, threads);
+            assert_eq!(parallel.0, sequential.0, "{args:?}, {threads:?}: exit code");
+            assert_eq!(parallel.1, sequential.1, "{args:?}, {threads:?}: stdout");
+            assert_eq!(parallel.2, sequential.2, "{args:?}, {threads:?}: stderr");
+        }
+    }
+    // The broken fixtures fail, and each still reports in name order.
+    let (code, _, stderr) = run_threads(&["fit", "tests/fixtures/cli"], None);
+    assert_eq!(code, 1);
+    let junk = stderr
+        .find("binary_junk.tandem")
+        .expect("binary_junk reported");
+    let garbage = stderr
+        .find("trailing_garbage.tandem")
+        .expect("trailing_garbage reported");
+    assert!(junk < garbage, "reports out of name order");
+}

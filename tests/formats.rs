@@ -96,6 +96,120 @@ fn text_reports() {
     }
 }
 
+/// `--stars`: R's significance column after the p-values and R's legend under the fixed
+/// effects; nothing else changes (the rest of each report equals the snapshot without stars).
+#[test]
+fn text_reports_with_stars() {
+    for (name, model) in SNAPSHOT_MODELS {
+        let options = FitOptions {
+            stars: true,
+            ..FitOptions::default()
+        };
+        let outcome = fit_path(Path::new(model), &options);
+        assert!(outcome.success, "{model}: {}", outcome.stderr);
+        let starred = outcome.stdout;
+        let plain = fit(model, Format::Text, None);
+        let legend = "---\nSignif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1\n";
+        assert_eq!(starred.matches(legend).count(), 1, "{starred}");
+        // Taking the stars and the legend away gives the plain report back, up to the padding
+        // of the fixed-effects table.
+        let squeeze = |text: &str| {
+            text.lines()
+                .map(|l| {
+                    l.trim_end_matches(['*', '.', ' '])
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(squeeze(&starred.replace(legend, "")), squeeze(&plain));
+        insta::assert_snapshot!(format!("text_stars_{name}"), starred);
+    }
+}
+
+fn fit_ranef(model: &str, format: Format) -> String {
+    let options = FitOptions {
+        format,
+        ranef: true,
+        ..FitOptions::default()
+    };
+    let outcome = fit_path(Path::new(model), &options);
+    assert!(outcome.success, "{model}: {}", outcome.stderr);
+    outcome.stdout
+}
+
+/// `--ranef` in text and Markdown: a table per grouping factor (sleepstudy: one, with a random
+/// slope; Pastes: two nested factors), a row per level, each effect followed by its
+/// conditional SD.
+#[test]
+fn ranef_reports() {
+    for (name, model) in [
+        ("sleepstudy", "models/lme4/sleepstudy.tandem"),
+        ("pastes_nested", "models/lme4/pastes_nested.tandem"),
+    ] {
+        insta::assert_snapshot!(format!("text_ranef_{name}"), fit_ranef(model, Format::Text));
+        insta::assert_snapshot!(
+            format!("markdown_ranef_{name}"),
+            fit_ranef(model, Format::Markdown)
+        );
+    }
+}
+
+/// The text report's conditional-mode table of sleepstudy, read back cell by cell, is lme4's
+/// `ranef(fm1, condVar = TRUE)` (tests/reference/condvar.json) to the printed digits.
+#[test]
+fn text_ranef_table_is_lme4s() {
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/reference/condvar.json").expect("reference"),
+    )
+    .expect("reference parses");
+    let text = fit_ranef("models/lme4/sleepstudy.tandem", Format::Text);
+    let table = text
+        .split_once("Conditional modes of the random effects")
+        .expect("a ranef section")
+        .1;
+    let mut lines = table.lines().skip(1);
+    let header: Vec<&str> = lines
+        .next()
+        .expect("header")
+        .split("  ")
+        .filter(|c| !c.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        header,
+        ["Subject", "(Intercept)", "cond. SD", "Days", "cond. SD"]
+    );
+    let mut checked = 0;
+    for line in lines.take_while(|l| !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(cells.len(), 5, "{line}");
+        for (column, term) in [(1, "(Intercept)"), (3, "Days")] {
+            let row = reference["sleepstudy_reml"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["level"] == cells[0] && r["term"] == term)
+                .unwrap_or_else(|| panic!("no reference for {} {term}", cells[0]));
+            for (cell, key) in [(cells[column], "value"), (cells[column + 1], "sd")] {
+                let printed: f64 = cell.parse().expect("a number");
+                let decimals = cell.split_once('.').map_or(0, |(_, d)| d.len());
+                let want = row[key].as_f64().unwrap();
+                // Half a unit in the last printed place, plus the optimizer's tolerance.
+                let tolerance = 0.5 * 10f64.powi(-(decimals as i32)) + 1e-4 * want.abs();
+                assert!(
+                    (printed - want).abs() <= tolerance,
+                    "{} {term} {key}: printed {printed}, lme4 {want}",
+                    cells[0]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 18 * 4);
+}
+
 #[test]
 fn json_reports() {
     for (name, model) in SNAPSHOT_MODELS {

@@ -5,6 +5,7 @@
 mod across;
 pub mod figures;
 pub mod numbers;
+mod ranef;
 pub mod results;
 mod summary;
 mod tables;
@@ -17,9 +18,21 @@ pub use results::{
 
 pub use across::across_values;
 
+/// Choices for the text report that are not part of the results.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TextOptions {
+    /// R's significance stars after the fixed effects' p-values, with R's legend (`--stars`).
+    pub stars: bool,
+}
+
 /// The text report.
 pub fn text(report: &FitReport) -> String {
-    text::render(report)
+    text::render(report, TextOptions::default())
+}
+
+/// The text report with `options` (stars).
+pub fn text_with(report: &FitReport, options: TextOptions) -> String {
+    text::render(report, options)
 }
 
 /// DESIGN.md's JSON contract, pretty-printed; non-finite numbers become `null`.

@@ -175,6 +175,18 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
             interval_table(&b.parameters),
         ));
     }
+    // `--ranef`: one table per grouping factor, as lme4's ranef().
+    for table in super::ranef::ranef_tables(report.ranef.as_deref().unwrap_or_default()) {
+        out.push((
+            format!("Conditional modes: {}", table.group),
+            Table {
+                header: std::iter::once(table.group).chain(table.header).collect(),
+                left: 1,
+                text_last: false,
+                rows: table.rows,
+            },
+        ));
+    }
     out
 }
 

@@ -7,6 +7,28 @@ use std::fmt::Write;
 
 use super::numbers::{format_column, format_p, format_significant};
 use super::results::FitReport;
+use super::TextOptions;
+
+/// R's legend for `stars` (printCoefmat's, with ASCII quotes as R prints them outside UTF-8).
+const SIGNIF_LEGEND: &str = "Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1";
+
+/// R's significance code of a p-value (`symnum` with cutpoints 0, .001, .01, .05, .1, 1, each
+/// interval closed on the right: p = 0.05 is `*`); nothing for a missing p.
+pub(crate) fn stars(p: f64) -> &'static str {
+    if !p.is_finite() || p < 0.0 {
+        ""
+    } else if p <= 0.001 {
+        "***"
+    } else if p <= 0.01 {
+        "**"
+    } else if p <= 0.05 {
+        "*"
+    } else if p <= 0.1 {
+        "."
+    } else {
+        " "
+    }
+}
 
 /// Pads every column of `rows` to its widest cell; `right[c]` aligns column `c` right.
 pub(crate) fn layout(rows: &[Vec<String>], right: &[bool]) -> String {
@@ -42,7 +64,7 @@ pub(crate) fn layout(rows: &[Vec<String>], right: &[bool]) -> String {
     out
 }
 
-pub fn render(report: &FitReport) -> String {
+pub fn render(report: &FitReport, options: TextOptions) -> String {
     let mut out = String::new();
     let fit = &report.fit;
     let has_random = !report.random.is_empty();
@@ -118,7 +140,7 @@ pub fn render(report: &FitReport) -> String {
         );
     }
     out.push('\n');
-    render_fixed(report, &mut out);
+    render_fixed(report, options, &mut out);
     if !report.defined.is_empty() {
         out.push('\n');
         out.push_str("Defined parameters:\n");
@@ -137,6 +159,9 @@ pub fn render(report: &FitReport) -> String {
         out.push('\n');
         out.push_str("Mediation (indirect = ACME, direct = ADE, as R's mediate()):\n");
         render_defined(&report.mediation, &mut out);
+    }
+    if let Some(ranef) = report.ranef.as_deref().filter(|r| !r.is_empty()) {
+        render_ranef(ranef, &mut out);
     }
     // The header of the fixed effects already says how their SEs were computed.
     let header_note = fit
@@ -275,7 +300,7 @@ fn render_random(report: &FitReport, out: &mut String) {
     }
 }
 
-fn render_fixed(report: &FitReport, out: &mut String) {
+fn render_fixed(report: &FitReport, options: TextOptions, out: &mut String) {
     let multi = several_equations(report);
     match &report.fit.standard_errors {
         Some(how) => out.push_str(&format!("Fixed effects (standard errors: {how}):\n")),
@@ -322,13 +347,53 @@ fn render_fixed(report: &FitReport, out: &mut String) {
             t_text[k].clone(),
             format_p(row.p),
         ]);
+        if options.stars {
+            if let Some(cells) = rows.last_mut() {
+                cells.push(stars(row.p).to_string());
+            }
+        }
     }
     if z_tests {
         for row in rows.iter_mut().filter(|r| r.len() > 3) {
             row.remove(3);
         }
     }
-    out.push_str(&layout(&rows, &[false, true, true, true, true, true]));
+    out.push_str(&layout(
+        &rows,
+        &[false, true, true, true, true, true, false],
+    ));
+    if options.stars && !report.fixed.is_empty() {
+        out.push_str("---\n");
+        out.push_str(SIGNIF_LEGEND);
+        out.push('\n');
+    }
+}
+
+/// `--ranef`: lme4's `ranef()` print, one table per grouping factor.
+fn render_ranef(ranef: &[super::RanefRow], out: &mut String) {
+    let tables = super::ranef::ranef_tables(ranef);
+    out.push('\n');
+    out.push_str("Conditional modes of the random effects (lme4's ranef()");
+    if ranef.iter().any(|r| r.sd.is_some()) {
+        let _ = write!(
+            out,
+            "; {} = conditional SD, lme4's condVar",
+            super::ranef::SD_HEADER
+        );
+    }
+    out.push_str("):\n");
+    for (k, table) in tables.iter().enumerate() {
+        if k > 0 {
+            out.push('\n');
+        }
+        let mut rows = vec![std::iter::once(table.group.clone())
+            .chain(table.header.iter().cloned())
+            .collect::<Vec<_>>()];
+        rows.extend(table.rows.iter().cloned());
+        let mut right = vec![false];
+        right.extend(table.header.iter().map(|_| true));
+        out.push_str(&layout(&rows, &right));
+    }
 }
 
 fn render_defined(defined: &[super::DefinedRow], out: &mut String) {
@@ -366,4 +431,22 @@ fn render_defined(defined: &[super::DefinedRow], out: &mut String) {
         ]);
     }
     out.push_str(&layout(&rows, &[false, true, true, true, true, false]));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stars;
+
+    /// R: `symnum(c(1e-20, 0.001, 0.0011, 0.01, 0.05, 0.0501, 0.1, 0.1001, 1), corr = FALSE,
+    /// cutpoints = c(0, .001, .01, .05, .1, 1), symbols = c("***", "**", "*", ".", " "))`
+    /// gives `*** *** ** ** * . . " " " "`: each interval is closed on the right.
+    #[test]
+    fn stars_follow_r_cutpoints() {
+        let p = [1e-20, 0.001, 0.0011, 0.01, 0.05, 0.0501, 0.1, 0.1001, 1.0];
+        let expected = ["***", "***", "**", "**", "*", ".", ".", " ", " "];
+        for (p, e) in p.iter().zip(expected) {
+            assert_eq!(stars(*p), e, "p = {p}");
+        }
+        assert_eq!(stars(f64::NAN), "");
+    }
 }
