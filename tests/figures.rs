@@ -354,7 +354,10 @@ fn mediation_figures_draw_each_definition_and_the_summarys_direct_effect_and_pro
         "hrsd_next: (Intercept)",
         "hrsd_next: ot_w",
     ] {
-        assert!(texts.iter().any(|t| t == panel), "no panel {panel}: {texts:?}");
+        assert!(
+            texts.iter().any(|t| t == panel),
+            "no panel {panel}: {texts:?}"
+        );
     }
     let patients = report["fit"]["ngroups"]["patient"].as_u64().unwrap() as usize;
     for k in 1..=patients {
