@@ -576,7 +576,11 @@ fn plot_names_collide(files: &[PathBuf], options: &FitOptions) -> bool {
     if options.plot.is_none() {
         return false;
     }
-    let mut stems: Vec<_> = files.iter().map(|f| f.file_stem()).collect();
+    // Compared as the figures' file names will have them, after unsafe characters are replaced.
+    let mut stems: Vec<String> = files
+        .iter()
+        .map(|f| report::figures::file_safe(&f.file_stem().unwrap_or_default().to_string_lossy()))
+        .collect();
     stems.sort();
     stems.windows(2).any(|w| w[0] == w[1])
 }
