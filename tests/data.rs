@@ -174,24 +174,6 @@ fn shipped_facial_data_reads_with_the_expected_shape() {
     assert!(numeric(&table, "second").iter().all(|s| *s >= 1.0));
 }
 
-/// Timing on a large facial-shaped file: `TANDEM_BIG_CSV=/tmp/facial_big.csv cargo test --release
-/// --test data -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn time_large_file() {
-    let Ok(path) = std::env::var("TANDEM_BIG_CSV") else {
-        return;
-    };
-    let start = std::time::Instant::now();
-    let table = read_csv(Path::new(&path)).unwrap();
-    eprintln!(
-        "read_csv: {} rows x {} columns in {:.3} s",
-        table.nrows,
-        table.names.len(),
-        start.elapsed().as_secs_f64()
-    );
-}
-
 #[test]
 fn a_utf8_byte_order_mark_is_not_part_of_the_first_name() {
     let path = temp_csv("bom", "\u{feff}x,y\n1,2\n");

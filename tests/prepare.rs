@@ -681,38 +681,6 @@ fn facial_lags_within_session_drop_span_rows_per_session() {
     }
 }
 
-/// Timing of reading and preparing a large facial-shaped file (lags within session):
-/// `TANDEM_BIG_CSV=/tmp/facial_big.csv cargo test --test prepare -- --ignored --nocapture`.
-#[test]
-#[ignore]
-fn time_large_prepare() {
-    let Ok(path) = std::env::var("TANDEM_BIG_CSV") else {
-        return;
-    };
-    let start = std::time::Instant::now();
-    let table = read_csv(Path::new(&path)).unwrap();
-    let read = start.elapsed().as_secs_f64();
-    let statements = vec![
-        group("session"),
-        order("second"),
-        let_(
-            "t_lag",
-            call("lag", vec![name("therapist_expr"), name("span")]),
-        ),
-        let_(
-            "p_lag",
-            call("lag", vec![name("patient_expr"), name("span")]),
-        ),
-        keep(call("complete", vec![name("t_lag"), name("p_lag")])),
-    ];
-    let frame = prepare(&ModelFile { statements }, table, &[("span".into(), 1.0)]).unwrap();
-    eprintln!(
-        "read_csv {read:.3} s, prepare {:.3} s, {} rows kept",
-        start.elapsed().as_secs_f64() - read,
-        frame.nrows
-    );
-}
-
 #[test]
 fn ties_keep_input_order_and_rows_without_group_get_no_lag() {
     let frame = ok(
