@@ -1,8 +1,8 @@
 //! Data-dependent checks on the prepared frame: each model variable's level (the grouping
 //! factors it is constant within), and what the levels rule out: a random slope of a variable
-//! that never varies within its groups, groups of one row under a random slope, a grouping with
-//! fewer than two groups, and group-level equations (random coefficients) on variables that vary
-//! within the group. Owns only these checks; it must not change the frame or fit anything.
+//! that never varies within its groups, groups of one row under a random term (a random intercept
+//! is then the residual under another name), a grouping with fewer than two groups, and
+//! group-level equations (random coefficients) on variables that vary within the group. Owns only these checks; it must not change the frame or fit anything.
 //!
 //! Missing values are ignored: a variable is constant within a group when its non-missing values
 //! in that group are all equal (rows missing the grouping belong to no group).
@@ -223,6 +223,27 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
                     term.span,
                 )
                 .with_hint("drop the random term, or check the `keep` statements"),
+            );
+            continue;
+        }
+        // lme4 refuses this too ("number of levels of each grouping factor must be < number of
+        // observations"): the fit would split one variance between two names arbitrarily.
+        let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
+        if grouped == count && term.effects.iter().any(|e| e.variables.is_empty()) {
+            diagnostics.push(
+                at(
+                    format!(
+                        "every group of `{}` has a single row ({count} groups for {grouped} \
+                         rows), so its random intercept cannot be told apart from the residual",
+                        term.name
+                    ),
+                    term.span,
+                )
+                .with_hint(format!(
+                    "a grouping names units observed several times; is `{}` the grouping you \
+                     meant?",
+                    term.name
+                )),
             );
             continue;
         }
