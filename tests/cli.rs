@@ -1,6 +1,6 @@
 //! The `tandem` binary on broken input: mutations of a real model file (a misspelled column, an
-//! unbalanced parenthesis, trailing garbage, an empty file, binary junk), a missing data file and
-//! a non-numeric cell. Each must exit non-zero with a located message — never a panic — and the
+//! unbalanced parenthesis, trailing garbage, an empty file, binary junk), a missing data file, a
+//! non-numeric or infinite cell, a grouping with one row per group. Each must exit non-zero with a located message — never a panic — and the
 //! messages are snapshotted as the user sees them.
 
 use std::process::Command;

@@ -490,6 +490,8 @@ impl Checker<'_> {
         }
         // predictors[i]: the equations whose outcomes equation i reads, directly or via lets.
         let mut predictors: Vec<BTreeSet<usize>> = Vec::new();
+        // through[i]: the predictor of equation i that reads its own outcome, if any.
+        let mut through: Vec<String> = Vec::new();
         for (index, equation) in equations.iter().enumerate() {
             let mut direct: BTreeSet<String> = BTreeSet::new();
             for term in &equation.terms {
@@ -502,15 +504,19 @@ impl Checker<'_> {
                     direct.extend(effect.variables.iter().cloned());
                 }
             }
-            let mut read: BTreeSet<String> = BTreeSet::new();
-            let mut pending: Vec<String> = direct.iter().cloned().collect();
-            while let Some(name) = pending.pop() {
-                if read.insert(name.clone()) {
+            // Each name read, with the predictor written in the equation that reads it.
+            let mut read: BTreeMap<String, String> = BTreeMap::new();
+            let mut pending: Vec<(String, String)> =
+                direct.iter().map(|n| (n.clone(), n.clone())).collect();
+            while let Some((name, written)) = pending.pop() {
+                if let std::collections::btree_map::Entry::Vacant(e) = read.entry(name.clone()) {
+                    e.insert(written.clone());
                     if let Some(inner) = lets.get(name.as_str()) {
-                        pending.extend(inner.iter().cloned());
+                        pending.extend(inner.iter().map(|n| (n.clone(), written.clone())));
                     }
                 }
             }
+            through.push(read.get(&equation.lhs.name).cloned().unwrap_or_default());
             predictors.push(
                 equations
                     .iter()
@@ -518,7 +524,7 @@ impl Checker<'_> {
                     .filter(|(other, e)| {
                         let name = &e.lhs.name;
                         // Written directly in its own equation: reported at the term.
-                        read.contains(name) && !(*other == index && direct.contains(name))
+                        read.contains_key(name) && !(*other == index && direct.contains(name))
                     })
                     .map(|(other, _)| other)
                     .collect(),
@@ -566,8 +572,9 @@ impl Checker<'_> {
             let diagnostic = if chain.len() == 2 {
                 Diagnostic::at(
                     format!(
-                        "the outcome {} predicts itself through a `let` computed from it",
-                        name(&start)
+                        "the outcome {} predicts itself through `{}`, a `let` computed from it",
+                        name(&start),
+                        through[start]
                     ),
                     equations[start].lhs.span,
                 )

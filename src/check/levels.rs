@@ -229,7 +229,8 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
         // lme4 refuses this too ("number of levels of each grouping factor must be < number of
         // observations"): the fit would split one variance between two names arbitrarily.
         let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
-        if grouped == count && term.effects.iter().any(|e| e.variables.is_empty()) {
+        // With a random slope the slope's own check below says more.
+        if grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
             diagnostics.push(
                 at(
                     format!(
