@@ -42,6 +42,26 @@ fn broken_model_files_get_located_messages() {
     });
 }
 
+/// Numerically degenerate models (tests/fixtures/degenerate) check clean, since the problem is in
+/// the values, but `fit` refuses them before optimizing, naming the column or outcome at fault,
+/// instead of printing a rank-deficient error without a location or a fit with a zero residual.
+#[test]
+fn degenerate_fits_are_refused_with_located_messages() {
+    insta::glob!("fixtures/degenerate/*.tandem", |path| {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let relative = std::path::Path::new("tests/fixtures/degenerate").join(name);
+        let relative = relative.to_str().unwrap();
+        let (code, _, stderr) = run(&["check", relative]);
+        assert_eq!(code, 0, "`tandem check {name}`:\n{stderr}");
+        let (code, stdout, stderr) = run(&["fit", relative]);
+        assert_eq!(code, 1, "`tandem fit {name}` must fail:\n{stdout}{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stdout.is_empty(), "nothing is fitted: {stdout}");
+        assert!(stderr.starts_with("error") && stderr.contains(" --> "), "{stderr}");
+        insta::assert_snapshot!(stderr);
+    });
+}
+
 #[test]
 fn the_unbroken_model_checks_clean() {
     let (code, stdout, stderr) = run(&["check", "tests/fixtures/cli/base.tandem"]);

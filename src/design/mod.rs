@@ -7,6 +7,7 @@
 mod columns;
 mod grouping;
 mod random_coefficients;
+mod rank;
 mod rows;
 mod statistics;
 
@@ -195,6 +196,10 @@ pub fn build_in_chunks(
         }
     }
     let (stats, classes, observations, kept_levels) = accumulated;
+    let problems = rank::problems(spec, &fixed.parameters, &stats, &classes);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     Ok(Design {
         fixed: fixed.parameters,
         random: spec
