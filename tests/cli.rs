@@ -57,7 +57,10 @@ fn degenerate_fits_are_refused_with_located_messages() {
         assert_eq!(code, 1, "`tandem fit {name}` must fail:\n{stdout}{stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(stdout.is_empty(), "nothing is fitted: {stdout}");
-        assert!(stderr.starts_with("error") && stderr.contains(" --> "), "{stderr}");
+        assert!(
+            stderr.starts_with("error") && stderr.contains(" --> "),
+            "{stderr}"
+        );
         insta::assert_snapshot!(stderr);
     });
 }
