@@ -65,6 +65,23 @@ fn degenerate_fits_are_refused_with_located_messages() {
     });
 }
 
+/// A definition that has no value at the estimates (`a/0`, the log of a negative number) is
+/// flagged with its line; the other definitions are reported as usual.
+#[test]
+fn definitions_without_a_value_are_flagged() {
+    let (code, stdout, stderr) =
+        run(&["fit", "tests/fixtures/warnings/nonfinite_definition.tandem"]);
+    assert_eq!(code, 0, "{stderr}");
+    // c = 0.036 in lavaan's mediation example, so c - 1 < 0.
+    for expected in [
+        "warning: `ratio` (line 9) is not a finite number at the estimates (",
+        "warning: `log_c` (line 10) is not a finite number at the estimates (NaN)",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
+    assert!(!stdout.contains("`ab` (line"), "{stdout}");
+}
+
 #[test]
 fn the_unbroken_model_checks_clean() {
     let (code, stdout, stderr) = run(&["check", "tests/fixtures/cli/base.tandem"]);
