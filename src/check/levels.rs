@@ -1,8 +1,10 @@
 //! Data-dependent checks on the prepared frame: each model variable's level (the grouping
 //! factors it is constant within), and what the levels rule out: a random slope of a variable
 //! that never varies within its groups, groups of one row under a random term (a random intercept
-//! is then the residual under another name), a grouping with fewer than two groups, and
-//! group-level equations (random coefficients) on variables that vary within the group. Owns only these checks; it must not change the frame or fit anything.
+//! is then the residual under another name), a grouping with fewer than two groups, a class of
+//! `residual by` with a single row, and group-level equations (random coefficients) on variables
+//! that vary within the group. Owns only these checks; it must not change the frame or fit
+//! anything.
 //!
 //! Missing values are ignored: a variable is constant within a group when its non-missing values
 //! in that group are all equal (rows missing the grouping belong to no group).
@@ -290,8 +292,46 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
             }
         }
     }
+    check_residual_classes(spec, frame, &mut diagnostics);
     check_group_level_equations(spec, frame, &mut diagnostics);
     diagnostics
+}
+
+/// Each class of `residual by` gets its own variance, which one row cannot estimate (the
+/// likelihood grows without bound as that row's residual variance shrinks). A continuous column
+/// written as `by` is the usual cause, and fitting it would mean hundreds of variances.
+fn check_residual_classes(spec: &ModelSpec, frame: &AnalysisFrame, out: &mut Vec<Diagnostic>) {
+    for residual in &spec.residual {
+        let Some(by) = &residual.by else {
+            continue;
+        };
+        let Some(equation) = spec.equations.get(residual.equation) else {
+            continue;
+        };
+        let Some((ids, count)) = row_ids(frame, std::slice::from_ref(by)) else {
+            continue;
+        };
+        let mut rows = vec![0usize; count];
+        for &id in ids.iter().filter(|&&id| id != NO_ID) {
+            rows[id as usize] += 1;
+        }
+        let single = rows.iter().filter(|&&r| r == 1).count();
+        if single > 0 {
+            out.push(
+                Diagnostic::error(
+                    format!(
+                        "`residual by {by}`: {single} of its {count} classes have a single row, \
+                         and a class's own residual variance needs several"
+                    ),
+                    Location::Source(equation.span),
+                )
+                .with_hint(format!(
+                    "`by` takes a grouping column, such as a factor (nlme's varIdent); is `{by}` \
+                     continuous?"
+                )),
+            );
+        }
+    }
 }
 
 /// Equations about random coefficients live at the coefficient's grouping level: their other
