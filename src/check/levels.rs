@@ -1,10 +1,10 @@
 //! Data-dependent checks on the prepared frame: each model variable's level (the grouping
 //! factors it is constant within), and what the levels rule out: a random slope of a variable
-//! that never varies within its groups, groups of one row under a random term (a random intercept
-//! is then the residual under another name), a grouping with fewer than two groups, a class of
-//! `residual by` with a single row, and group-level equations (random coefficients) on variables
-//! that vary within the group. Owns only these checks; it must not change the frame or fit
-//! anything.
+//! that never varies within its groups, a grouping column of non-whole numbers (measurements,
+//! not ids), groups of one row under a random term (a random intercept is then the residual under
+//! another name), a grouping with fewer than two groups, a class of `residual by` with a single
+//! row, and group-level equations (random coefficients) on variables that vary within the group.
+//! Owns only these checks; it must not change the frame or fit anything.
 //!
 //! Missing values are ignored: a variable is constant within a group when its non-missing values
 //! in that group are all equal (rows missing the grouping belong to no group).
@@ -206,6 +206,32 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let at = |message: String, span: Span| Diagnostic::error(message, Location::Source(span));
     for term in &spec.random {
+        // A grouping column names units; one of measurements (non-whole numbers) is a slip of
+        // the pen that would also make tens of thousands of crossed levels (hours of fitting).
+        let measured = term
+            .grouping
+            .iter()
+            .find_map(|name| match frame.column(name) {
+                Some(Column::Numeric(values)) => values
+                    .iter()
+                    .find(|v| v.is_finite() && v.fract() != 0.0)
+                    .map(|v| (name, *v)),
+                _ => None,
+            });
+        if let Some((name, value)) = measured {
+            diagnostics.push(
+                at(
+                    format!(
+                        "the grouping column `{name}` holds measurements (e.g. {value}), not unit \
+                         identifiers"
+                    ),
+                    term.span,
+                )
+                .with_expected("a grouping column of text or whole-number ids")
+                .with_hint(format!("is `{name}` the grouping you meant?")),
+            );
+            continue;
+        }
         let Some((ids, count)) = row_ids(frame, &term.grouping) else {
             diagnostics.push(at(
                 format!("the grouping `{}` is not in the analysis frame", term.name),
