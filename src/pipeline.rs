@@ -376,6 +376,8 @@ fn vary_values(
 
 fn vary_label(value: &Option<(String, f64)>) -> String {
     match value {
+        // `{}` would spell out 1e300 digit by digit.
+        Some((name, v)) if v.abs() >= 1e15 => format!(" ({name} = {v:e})"),
         Some((name, v)) => format!(" ({name} = {v})"),
         None => String::new(),
     }

@@ -396,6 +396,19 @@ impl Checker<'_> {
             return;
         };
         let name = &label.name;
+        // `NaN*x` or `Inf*x` reads as fixing a coefficient at a value no fit can use, but would
+        // silently label it.
+        if ["nan", "inf", "infinity"].contains(&name.to_ascii_lowercase().as_str()) {
+            self.error(
+                Diagnostic::at(
+                    format!("`{name}*{term}`: a coefficient cannot be fixed at `{name}`"),
+                    label.span,
+                )
+                .with_expected("a label, or a finite number to fix the coefficient at")
+                .with_hint(format!("to estimate it freely, write `{term}`")),
+            );
+            return;
+        }
         match self.scope.lookup(name, usize::MAX) {
             Lookup::Column(_) | Lookup::Let | Lookup::LaterLet(_) => {
                 self.error(
