@@ -221,7 +221,7 @@ pub(super) fn accumulate(
         .map(|(obs, equation)| {
             let mut culprits: Vec<&(String, usize)> =
                 obs.missing.iter().filter(|(_, k)| *k > 0).collect();
-            culprits.sort_by(|a, b| b.1.cmp(&a.1));
+            culprits.sort_by_key(|c| std::cmp::Reverse(c.1));
             let named = culprits
                 .iter()
                 .map(|(v, k)| format!("`{v}` in {k}"))
