@@ -376,6 +376,8 @@ fn vary_values(
 
 fn vary_label(value: &Option<(String, f64)>) -> String {
     match value {
+        // `{}` would spell out 1e300 digit by digit.
+        Some((name, v)) if v.abs() >= 1e15 => format!(" ({name} = {v:e})"),
         Some((name, v)) => format!(" ({name} = {v})"),
         None => String::new(),
     }
@@ -1000,6 +1002,22 @@ fn defined_quantities(
         infer::mediation::estimate_with_mediation(&quantities, &estimates, &covariance, &method)
             .map_err(|d| session.model.render(&d))?;
     warnings.extend(notes.iter().map(|d| d.message.clone()));
+    // A definition that is not a number at the estimates themselves (`1/0`, `log(a)` with a
+    // negative `a`) would otherwise show as a bare NA or inf row with nothing to explain it.
+    for row in rows.iter().filter(|r| !r.estimate.is_finite()) {
+        let line = spec
+            .definitions
+            .iter()
+            .find(|d| d.name == row.name)
+            .and_then(|d| session.model.text.get(..d.span.start))
+            .map(|before| format!(" (line {})", before.matches('\n').count() + 1))
+            .unwrap_or_default();
+        warnings.push(format!(
+            "`{}`{line} is not a finite number at the estimates ({}): a division by zero, an \
+             overflow, or a log or square root outside its domain; it has no usable estimate",
+            row.name, row.estimate
+        ));
+    }
     let to_row = |name: String, d: &DefinedEstimate| report::DefinedRow {
         name,
         estimate: d.estimate,

@@ -1,6 +1,6 @@
 //! The `tandem` binary on broken input: mutations of a real model file (a misspelled column, an
-//! unbalanced parenthesis, trailing garbage, an empty file, binary junk), a missing data file and
-//! a non-numeric cell. Each must exit non-zero with a located message — never a panic — and the
+//! unbalanced parenthesis, trailing garbage, an empty file, binary junk), a missing data file, a
+//! non-numeric or infinite cell, a grouping with one row per group. Each must exit non-zero with a located message — never a panic — and the
 //! messages are snapshotted as the user sees them.
 
 use std::process::Command;
@@ -40,6 +40,46 @@ fn broken_model_files_get_located_messages() {
         let (_, _, stderr) = run(&["check", relative]);
         insta::assert_snapshot!(stderr);
     });
+}
+
+/// Numerically degenerate models (tests/fixtures/degenerate) check clean, since the problem is in
+/// the values, but `fit` refuses them before optimizing, naming the column or outcome at fault,
+/// instead of printing a rank-deficient error without a location or a fit with a zero residual.
+#[test]
+fn degenerate_fits_are_refused_with_located_messages() {
+    insta::glob!("fixtures/degenerate/*.tandem", |path| {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let relative = std::path::Path::new("tests/fixtures/degenerate").join(name);
+        let relative = relative.to_str().unwrap();
+        let (code, _, stderr) = run(&["check", relative]);
+        assert_eq!(code, 0, "`tandem check {name}`:\n{stderr}");
+        let (code, stdout, stderr) = run(&["fit", relative]);
+        assert_eq!(code, 1, "`tandem fit {name}` must fail:\n{stdout}{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stdout.is_empty(), "nothing is fitted: {stdout}");
+        assert!(
+            stderr.starts_with("error") && stderr.contains(" --> "),
+            "{stderr}"
+        );
+        insta::assert_snapshot!(stderr);
+    });
+}
+
+/// A definition that has no value at the estimates (`a/0`, the log of a negative number) is
+/// flagged with its line; the other definitions are reported as usual.
+#[test]
+fn definitions_without_a_value_are_flagged() {
+    let (code, stdout, stderr) =
+        run(&["fit", "tests/fixtures/warnings/nonfinite_definition.tandem"]);
+    assert_eq!(code, 0, "{stderr}");
+    // c = 0.036 in lavaan's mediation example, so c - 1 < 0.
+    for expected in [
+        "warning: `ratio` (line 9) is not a finite number at the estimates (",
+        "warning: `log_c` (line 10) is not a finite number at the estimates (NaN)",
+    ] {
+        assert!(stdout.contains(expected), "{expected}\n{stdout}");
+    }
+    assert!(!stdout.contains("`ab` (line"), "{stdout}");
 }
 
 #[test]

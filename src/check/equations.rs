@@ -1,8 +1,10 @@
 //! Equations: outcomes, intercepts, fixed terms and their lavaan-style labels, and which labels
 //! name random coefficients. Owns the rules that `*` in a formula always labels or fixes a
 //! coefficient, that an outcome is a numeric variable or a random coefficient's label, and that
-//! a fixed term is variables (or a random coefficient standing alone). Random terms are resolved
-//! by `random`; this module only asks it for them.
+//! a fixed term is variables (or a random coefficient standing alone), and that the equations
+//! form a recursive system (no outcome among its own predictors, directly, through a `let` or
+//! through other equations). Random terms are resolved by `random`; this module only asks it for
+//! them.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -10,7 +12,9 @@ use crate::diagnostics::Diagnostic;
 use crate::model::{
     Coefficient, EquationSpec, FixedTermSpec, OutcomeKind, RandomTermSpec, TermKind,
 };
-use crate::syntax::ast::{self, Equation, FormulaTerm, Ident, ModelFile, Statement};
+use crate::syntax::ast::{
+    self, Equation, Expr, ExprKind, FormulaTerm, Ident, ModelFile, Span, Statement,
+};
 
 use super::names::Lookup;
 use super::schema::ColumnKind;
@@ -137,6 +141,15 @@ impl Checker<'_> {
                 .iter()
                 .flat_map(|t| t.effects.iter().filter_map(|e| e.label.as_deref()))
                 .collect();
+            for term in &local[index] {
+                if term
+                    .effects
+                    .iter()
+                    .any(|e| e.variables.contains(&equation.lhs.name))
+                {
+                    self.error(own_predictor(&equation.lhs.name, term.span));
+                }
+            }
             let outcome_kind =
                 self.check_outcome(equation, &labels, &random_coefficients, &local[index]);
             let terms = self.check_fixed_terms(equation, &random_coefficients, &own_random);
@@ -149,6 +162,7 @@ impl Checker<'_> {
                 span: equation.span,
             });
         }
+        self.check_loops(file, &equations, &local);
         let random = self.merge_random_terms(local);
         (specs, random)
     }
@@ -279,6 +293,10 @@ impl Checker<'_> {
                     if let Some(coefficient) = coefficient {
                         self.check_label(coefficient, &written);
                     }
+                    if let Some(own) = factors.iter().find(|f| f.name == equation.lhs.name) {
+                        self.error(own_predictor(&own.name, own.span));
+                        continue;
+                    }
                     let Some(kind) =
                         self.check_term_factors(factors, random_coefficients, own_random)
                     else {
@@ -378,6 +396,19 @@ impl Checker<'_> {
             return;
         };
         let name = &label.name;
+        // `NaN*x` or `Inf*x` reads as fixing a coefficient at a value no fit can use, but would
+        // silently label it.
+        if ["nan", "inf", "infinity"].contains(&name.to_ascii_lowercase().as_str()) {
+            self.error(
+                Diagnostic::at(
+                    format!("`{name}*{term}`: a coefficient cannot be fixed at `{name}`"),
+                    label.span,
+                )
+                .with_expected("a label, or a finite number to fix the coefficient at")
+                .with_hint(format!("to estimate it freely, write `{term}`")),
+            );
+            return;
+        }
         match self.scope.lookup(name, usize::MAX) {
             Lookup::Column(_) | Lookup::Let | Lookup::LaterLet(_) => {
                 self.error(
@@ -410,6 +441,174 @@ impl Checker<'_> {
                     "a name is either a coefficient's label or a defined quantity; rename one",
                 ),
             );
+        }
+    }
+}
+
+/// An outcome among its own predictors: the fit would explain it by itself.
+fn own_predictor(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::at(
+        format!("the outcome `{name}` is also a predictor in its own equation"),
+        span,
+    )
+    .with_expected("predictors other than the outcome")
+    .with_hint(format!(
+        "an outcome cannot explain itself; for its earlier value write `let {name}_lag = \
+         lag({name})` and use `{name}_lag`"
+    ))
+}
+
+/// The names an expression reads from the same row. `lag` and `lead` read other rows (another
+/// observation), so an autoregressive predictor `lag(y)` does not make `y` depend on itself.
+fn names_read(expr: &Expr, names: &mut BTreeSet<String>) {
+    match &expr.kind {
+        ExprKind::Name(name) => {
+            names.insert(name.clone());
+        }
+        ExprKind::Unary { operand, .. } => names_read(operand, names),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            names_read(lhs, names);
+            names_read(rhs, names);
+        }
+        ExprKind::Call { function, args } => {
+            if !matches!(function.name.as_str(), "lag" | "lead") {
+                for arg in args {
+                    names_read(&arg.value, names);
+                }
+            }
+        }
+        ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+    }
+}
+
+impl Checker<'_> {
+    /// Equations must form a recursive system: following "is predicted by" from an outcome
+    /// (through `let`s computed from outcomes) must never come back to it. A loop
+    /// (`M ~ Y`, `Y ~ M`) is a simultaneous-equation model, which equation-by-equation
+    /// likelihoods do not fit; fitting it anyway would silently estimate something else.
+    fn check_loops(
+        &mut self,
+        file: &ModelFile,
+        equations: &[&Equation],
+        local: &[Vec<RandomTermSpec>],
+    ) {
+        let mut lets: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for statement in &file.statements {
+            if let Statement::Let { name, value, .. } = statement {
+                let mut names = BTreeSet::new();
+                names_read(value, &mut names);
+                // A second `let` of a name is reported elsewhere; the first one counts.
+                lets.entry(name.name.as_str()).or_insert(names);
+            }
+        }
+        // predictors[i]: the equations whose outcomes equation i reads, directly or via lets.
+        let mut predictors: Vec<BTreeSet<usize>> = Vec::new();
+        // through[i]: the predictor of equation i that reads its own outcome, if any.
+        let mut through: Vec<String> = Vec::new();
+        for (index, equation) in equations.iter().enumerate() {
+            let mut direct: BTreeSet<String> = BTreeSet::new();
+            for term in &equation.terms {
+                if let FormulaTerm::Fixed { factors, .. } = term {
+                    direct.extend(factors.iter().map(|f| f.name.clone()));
+                }
+            }
+            for term in &local[index] {
+                for effect in &term.effects {
+                    direct.extend(effect.variables.iter().cloned());
+                }
+            }
+            // Each name read, with the predictor written in the equation that reads it.
+            let mut read: BTreeMap<String, String> = BTreeMap::new();
+            let mut pending: Vec<(String, String)> =
+                direct.iter().map(|n| (n.clone(), n.clone())).collect();
+            while let Some((name, written)) = pending.pop() {
+                if let std::collections::btree_map::Entry::Vacant(e) = read.entry(name.clone()) {
+                    e.insert(written.clone());
+                    if let Some(inner) = lets.get(name.as_str()) {
+                        pending.extend(inner.iter().map(|n| (n.clone(), written.clone())));
+                    }
+                }
+            }
+            through.push(read.get(&equation.lhs.name).cloned().unwrap_or_default());
+            predictors.push(
+                equations
+                    .iter()
+                    .enumerate()
+                    .filter(|(other, e)| {
+                        let name = &e.lhs.name;
+                        // Written directly in its own equation: reported at the term.
+                        read.contains_key(name) && !(*other == index && direct.contains(name))
+                    })
+                    .map(|(other, _)| other)
+                    .collect(),
+            );
+        }
+        let mut reported: BTreeSet<usize> = BTreeSet::new();
+        for start in 0..equations.len() {
+            if reported.contains(&start) {
+                continue;
+            }
+            // Breadth-first along "is predicted by" until `start` comes back.
+            let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
+            let mut queue = std::collections::VecDeque::from([start]);
+            let mut closing = None;
+            while let Some(node) = queue.pop_front() {
+                for &next in &predictors[node] {
+                    if next == start {
+                        closing = Some(node);
+                        break;
+                    }
+                    if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(next) {
+                        e.insert(node);
+                        queue.push_back(next);
+                    }
+                }
+                if closing.is_some() {
+                    break;
+                }
+            }
+            let Some(mut node) = closing else {
+                continue;
+            };
+            // The chain start <- ... <- node <- start, read backwards, is who predicts whom.
+            let mut chain = vec![start, node];
+            while node != start {
+                node = parent[&node];
+                chain.push(node);
+            }
+            chain.dedup();
+            if chain.len() == 1 {
+                chain.push(start);
+            }
+            reported.extend(chain.iter().copied());
+            let name = |i: &usize| format!("`{}`", equations[*i].lhs.name);
+            let diagnostic = if chain.len() == 2 {
+                Diagnostic::at(
+                    format!(
+                        "the outcome {} predicts itself through `{}`, a `let` computed from it",
+                        name(&start),
+                        through[start]
+                    ),
+                    equations[start].lhs.span,
+                )
+                .with_hint("an outcome cannot explain itself; for its earlier value use `lag`")
+            } else {
+                Diagnostic::at(
+                    format!(
+                        "the equations form a loop: {} (each predicts the next)",
+                        chain.iter().map(name).collect::<Vec<_>>().join(" → ")
+                    ),
+                    equations[start].lhs.span,
+                )
+                .with_expected("a recursive system: no outcome predicts itself through others")
+                .with_hint(format!(
+                    "remove one predictor of the loop from its equation, e.g. {} from the \
+                     equation of {}",
+                    name(&chain[chain.len() - 2]),
+                    name(&start)
+                ))
+            };
+            self.error(diagnostic);
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Data-dependent checks on the prepared frame: each model variable's level (the grouping
 //! factors it is constant within), and what the levels rule out: a random slope of a variable
-//! that never varies within its groups, groups of one row under a random slope, a grouping with
-//! fewer than two groups, and group-level equations (random coefficients) on variables that vary
-//! within the group. Owns only these checks; it must not change the frame or fit anything.
+//! that never varies within its groups, a grouping column of non-whole numbers (measurements,
+//! not ids), groups of one row under a random term (a random intercept is then the residual under
+//! another name), a grouping with fewer than two groups, a class of `residual by` with a single
+//! row, and group-level equations (random coefficients) on variables that vary within the group.
+//! Owns only these checks; it must not change the frame or fit anything.
 //!
 //! Missing values are ignored: a variable is constant within a group when its non-missing values
 //! in that group are all equal (rows missing the grouping belong to no group).
@@ -204,6 +206,32 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     let at = |message: String, span: Span| Diagnostic::error(message, Location::Source(span));
     for term in &spec.random {
+        // A grouping column names units; one of measurements (non-whole numbers) is a slip of
+        // the pen that would also make tens of thousands of crossed levels (hours of fitting).
+        let measured = term
+            .grouping
+            .iter()
+            .find_map(|name| match frame.column(name) {
+                Some(Column::Numeric(values)) => values
+                    .iter()
+                    .find(|v| v.is_finite() && v.fract() != 0.0)
+                    .map(|v| (name, *v)),
+                _ => None,
+            });
+        if let Some((name, value)) = measured {
+            diagnostics.push(
+                at(
+                    format!(
+                        "the grouping column `{name}` holds measurements (e.g. {value}), not unit \
+                         identifiers"
+                    ),
+                    term.span,
+                )
+                .with_expected("a grouping column of text or whole-number ids")
+                .with_hint(format!("is `{name}` the grouping you meant?")),
+            );
+            continue;
+        }
         let Some((ids, count)) = row_ids(frame, &term.grouping) else {
             diagnostics.push(at(
                 format!("the grouping `{}` is not in the analysis frame", term.name),
@@ -223,6 +251,28 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
                     term.span,
                 )
                 .with_hint("drop the random term, or check the `keep` statements"),
+            );
+            continue;
+        }
+        // lme4 refuses this too ("number of levels of each grouping factor must be < number of
+        // observations"): the fit would split one variance between two names arbitrarily.
+        let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
+        // With a random slope the slope's own check below says more.
+        if grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
+            diagnostics.push(
+                at(
+                    format!(
+                        "every group of `{}` has a single row ({count} groups for {grouped} \
+                         rows), so its random intercept cannot be told apart from the residual",
+                        term.name
+                    ),
+                    term.span,
+                )
+                .with_hint(format!(
+                    "a grouping names units observed several times; is `{}` the grouping you \
+                     meant?",
+                    term.name
+                )),
             );
             continue;
         }
@@ -268,8 +318,46 @@ pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
             }
         }
     }
+    check_residual_classes(spec, frame, &mut diagnostics);
     check_group_level_equations(spec, frame, &mut diagnostics);
     diagnostics
+}
+
+/// Each class of `residual by` gets its own variance, which one row cannot estimate (the
+/// likelihood grows without bound as that row's residual variance shrinks). A continuous column
+/// written as `by` is the usual cause, and fitting it would mean hundreds of variances.
+fn check_residual_classes(spec: &ModelSpec, frame: &AnalysisFrame, out: &mut Vec<Diagnostic>) {
+    for residual in &spec.residual {
+        let Some(by) = &residual.by else {
+            continue;
+        };
+        let Some(equation) = spec.equations.get(residual.equation) else {
+            continue;
+        };
+        let Some((ids, count)) = row_ids(frame, std::slice::from_ref(by)) else {
+            continue;
+        };
+        let mut rows = vec![0usize; count];
+        for &id in ids.iter().filter(|&&id| id != NO_ID) {
+            rows[id as usize] += 1;
+        }
+        let single = rows.iter().filter(|&&r| r == 1).count();
+        if single > 0 {
+            out.push(
+                Diagnostic::error(
+                    format!(
+                        "`residual by {by}`: {single} of its {count} classes have a single row, \
+                         and a class's own residual variance needs several"
+                    ),
+                    Location::Source(equation.span),
+                )
+                .with_hint(format!(
+                    "`by` takes a grouping column, such as a factor (nlme's varIdent); is `{by}` \
+                     continuous?"
+                )),
+            );
+        }
+    }
 }
 
 /// Equations about random coefficients live at the coefficient's grouping level: their other

@@ -82,9 +82,13 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
                 span,
             )
             .with_expected("a column of numbers")
-            .with_hint(
-                "missing values are empty cells or `NA`; fix that cell (and any like it) in the data file",
-            ),
+            .with_hint(if text.trim().parse::<f64>().is_ok_and(f64::is_infinite) {
+                "that value is infinite (or too large for a number); no model can use it: \
+                     fix that cell (and any like it) in the data file"
+            } else {
+                "missing values are empty cells or `NA`; fix that cell (and any like it) in \
+                     the data file"
+            }),
         );
     }
     out

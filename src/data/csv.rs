@@ -2,8 +2,9 @@
 //!
 //! Owns the file-level rules: the first record is the header, a cell that is empty or `NA`
 //! (after trimming ASCII whitespace) is missing, a column is numeric when every non-missing cell
-//! parses as a number and text (a factor with levels in byte order) otherwise. It must not give
-//! meaning to columns (which is a group, an outcome): that is for later stages.
+//! parses as a finite number (or NaN, which is missing) and text (a factor with levels in byte
+//! order) otherwise. It must not give meaning to columns (which is a group, an outcome): that is
+//! for later stages.
 
 // The signature `Result<_, Diagnostic>` is the project's interface; errors are rare and cold.
 #![allow(clippy::result_large_err)]
@@ -333,7 +334,11 @@ fn is_missing_cell(cell: &[u8]) -> bool {
 
 fn parse_number(cell: &[u8]) -> Option<f64> {
     // Rust's parser also takes "inf"/"nan" spellings; R's read.csv takes "Inf" and "NaN" too.
-    std::str::from_utf8(cell).ok()?.parse::<f64>().ok()
+    // NaN is missing, as in R's model frames. An infinite value (`Inf`, or `1e999` overflowing)
+    // fits nothing and would surface only as a misleading numerical failure, so it is not a
+    // number here: the cell is reported as a stray one, with its row.
+    let x = std::str::from_utf8(cell).ok()?.parse::<f64>().ok()?;
+    (!x.is_infinite()).then_some(x)
 }
 
 /// A column being read: numeric until the first non-numeric cell, then text.

@@ -7,6 +7,7 @@
 mod columns;
 mod grouping;
 mod random_coefficients;
+mod rank;
 mod rows;
 mod statistics;
 
@@ -184,17 +185,31 @@ pub fn build_in_chunks(
         statistics::accumulate(spec, frame, &equations, &fixed, &groupings, chunk_rows)?;
     if let Some(w) = &accumulated.0.within {
         if w.sizes.iter().all(|s| s.size < 2) {
+            let location = spec
+                .residual
+                .iter()
+                .find(|r| r.correlated_within.as_deref() == Some(w.unit.as_str()))
+                .and_then(|r| spec.equations.get(r.equation))
+                .map_or(Location::None, |e| Location::Source(e.span));
             return Err(vec![Diagnostic::error(
                 format!(
                     "every unit of `{}` has a single observation: there is no within-unit \
                      residual correlation to estimate",
                     w.unit
                 ),
-                Location::None,
-            )]);
+                location,
+            )
+            .with_hint(format!(
+                "drop `correlated within {}`, or check that column and the `keep` statements",
+                w.unit
+            ))]);
         }
     }
     let (stats, classes, observations, kept_levels) = accumulated;
+    let problems = rank::problems(spec, &fixed.parameters, &stats, &classes);
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     Ok(Design {
         fixed: fixed.parameters,
         random: spec

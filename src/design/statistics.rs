@@ -213,6 +213,39 @@ pub(super) fn accumulate(
         }
     }
 
+    // An equation without observations: say which variables emptied it, at the equation.
+    let empty: Vec<Diagnostic> = observations
+        .iter()
+        .zip(&spec.equations)
+        .filter(|(obs, _)| obs.used == 0)
+        .map(|(obs, equation)| {
+            let mut culprits: Vec<&(String, usize)> =
+                obs.missing.iter().filter(|(_, k)| *k > 0).collect();
+            culprits.sort_by_key(|c| std::cmp::Reverse(c.1));
+            let named = culprits
+                .iter()
+                .map(|(v, k)| format!("`{v}` in {k}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Diagnostic::at(
+                format!(
+                    "no observations for `{}`: each of the {} rows misses a model variable{}",
+                    obs.outcome,
+                    frame.nrows,
+                    if named.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (missing: {named})")
+                    }
+                ),
+                equation.span,
+            )
+            .with_hint("check these columns in the data file, and the `keep` and `let` statements")
+        })
+        .collect();
+    if !empty.is_empty() {
+        return Err(empty);
+    }
     if n.is_empty() {
         return Err(vec![Diagnostic::error(
             "no observations: every row misses a model variable",

@@ -256,10 +256,16 @@ pub fn fit_from(
 
 fn evaluation_error(e: &DevianceError) -> Diagnostic {
     match e {
+        // `design` has already ruled out exact dependence, so what reaches here is numerical:
+        // columns on wildly different scales.
         DevianceError::FixedRankDeficient => Diagnostic::error(
             "the fixed-effect design is rank deficient (a column is constant, duplicated or a \
              combination of others), or the outcome is fitted exactly by the fixed effects",
             Location::None,
+        )
+        .with_hint(
+            "if no column repeats another, their scales may differ by many orders of magnitude: \
+             rescale the largest (e.g. `let x_k = x / 1e6`)",
         ),
         DevianceError::WrongLength { expected, got } => Diagnostic::error(
             format!("internal: {got} covariance parameters given, {expected} expected"),

@@ -25,7 +25,9 @@ pub fn format_column(values: &[f64], digits: i32) -> Vec<String> {
 }
 
 pub fn format_fixed(value: f64, decimals: usize) -> String {
-    if value.is_finite() {
+    if value.is_finite() && value.abs() >= LARGE {
+        scientific(value)
+    } else if value.is_finite() {
         let text = format!("{value:.decimals$}");
         // "-0.000" reads as a sign error in a table.
         if text.starts_with('-') && text[1..].chars().all(|c| c == '0' || c == '.') {
@@ -35,8 +37,29 @@ pub fn format_fixed(value: f64, decimals: usize) -> String {
         }
     } else if value == f64::INFINITY {
         "Inf".to_string()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".to_string()
     } else {
         "NA".to_string()
+    }
+}
+
+/// From here on fixed notation prints digits that are noise (and, near 1e308, a line of 300
+/// characters); R switches to scientific notation too.
+const LARGE: f64 = 1e15;
+
+/// `1.2346e+20`, with R's signed two-digit exponent.
+fn scientific(value: f64) -> String {
+    let text = format!("{value:.4e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) => {
+            let (sign, digits) = match exponent.strip_prefix('-') {
+                Some(d) => ("-", d),
+                None => ("+", exponent),
+            };
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => text,
     }
 }
 
@@ -74,6 +97,9 @@ pub fn format_significant(value: f64, digits: i32) -> String {
     if value == 0.0 {
         return "0".to_string();
     }
+    if value.abs() >= LARGE {
+        return scientific(value);
+    }
     let magnitude = value.abs().log10().floor() as i32;
     let decimals = (digits - 1 - magnitude).max(0) as usize;
     format!("{value:.decimals$}")
@@ -89,6 +115,16 @@ mod tests {
         assert_eq!(format_p(1e-20), "< 2e-16");
         assert_eq!(format_p(0.446898764789281), "0.447");
         assert_eq!(format_p(0.0229478), "0.0229");
+    }
+
+    #[test]
+    fn huge_and_infinite_values_stay_readable() {
+        // R: format(-1e308, digits = 5) is "-1e+308"; we keep four decimals of the mantissa.
+        assert_eq!(format_fixed(-1e308, 3), "-1.0000e+308");
+        assert_eq!(format_fixed(123456789012345678.0, 2), "1.2346e+17");
+        assert_eq!(format_fixed(999999999999999.0, 0), "999999999999999");
+        assert_eq!(format_fixed(f64::NEG_INFINITY, 3), "-Inf");
+        assert_eq!(format_significant(2.5e20, 5), "2.5000e+20");
     }
 
     #[test]
