@@ -608,6 +608,22 @@ fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports)
     fit_session(&session, options, timings)
 }
 
+/// The designs of a model file (one per `vary` value) with the method it asks for, through the
+/// same stages as `fit` up to the design pass: for tests, benchmarks and tools that work on the
+/// estimator directly. Errors come back rendered, as `fit` would print them.
+pub fn designs_of_file(path: &Path) -> Result<Vec<(Design, Method)>, String> {
+    let session = open(path, None, &mut Timings::default())?;
+    let spec = &session.checked.spec;
+    vary_values(&session, &[])?
+        .iter()
+        .map(|value| {
+            let frame = prepare_frame(&session, value)?;
+            let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
+            Ok((design, spec.method))
+        })
+        .collect()
+}
+
 /// Fit a model given as text with data already in memory (the library's way in, for programs
 /// that generate data or model text). `name` stands for the file name in messages; the text's
 /// `data` statement, if any, is ignored in favour of `table`.
@@ -1548,6 +1564,7 @@ fn assemble(
             converged: fit.converged,
             singular: fit.singular,
             iterations: fit.iterations,
+            gradient_evaluations: fit.gradient_evaluations,
             optimizer: fit.optimization.optimizer.clone(),
             standard_errors: None,
             warnings,

@@ -902,3 +902,91 @@ fn conditional_modes_match_lme4_ranef() {
     check(&level(&f, &d, 1, "A"), &[2.1870584018]);
     check(&level(&f, &d, 1, "F"), &[-3.0037447671]);
 }
+
+/// Every `.tandem` file under `models/`, in name order.
+fn library_models() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|e| e == "tandem") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&root().join("models"), &mut out);
+    out
+}
+
+/// Richardson-extrapolated central difference of `f` along coordinate `i`.
+fn richardson(f: &dyn Fn(&[f64]) -> f64, x: &[f64], i: usize, h: f64) -> f64 {
+    let central = |h: f64| {
+        let (mut up, mut down) = (x.to_vec(), x.to_vec());
+        up[i] += h;
+        down[i] -= h;
+        (f(&up) - f(&down)) / (2.0 * h)
+    };
+    (4.0 * central(h / 2.0) - central(h)) / 3.0
+}
+
+/// The analytic gradient of the profiled criterion against Richardson-extrapolated central
+/// differences at random points, for every library model (but the random coefficient as a
+/// predictor, which keeps finite differences) and both methods.
+#[test]
+fn criterion_gradient_matches_differences_for_every_library_model() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for path in library_models() {
+        let designs = tandem::pipeline::designs_of_file(&path).expect("library model");
+        for (design, _) in designs.iter().take(1) {
+            if design.latent.is_some() {
+                continue;
+            }
+            for method in [Method::Ml, Method::Reml] {
+                let deviance = ProfiledDeviance::new(design, method);
+                let start = deviance.start();
+                for _ in 0..2 {
+                    let x: Vec<f64> = start
+                        .iter()
+                        .map(|s| {
+                            if *s == 1.0 {
+                                rng.random_range(0.05..1.5)
+                            } else {
+                                s + rng.random_range(-0.4..0.4)
+                            }
+                        })
+                        .collect();
+                    let Ok((d, g)) = deviance.criterion_gradient(&x) else {
+                        failures.push(format!("{}: no gradient at {x:?}", path.display()));
+                        continue;
+                    };
+                    assert!((d - deviance.deviance(&x)).abs() <= 1e-9 * d.abs().max(1.0));
+                    let f = |y: &[f64]| deviance.deviance(y);
+                    let numeric: Vec<f64> = (0..x.len())
+                        .map(|i| richardson(&f, &x, i, 1e-2 * x[i].abs().max(0.1)))
+                        .collect();
+                    let scale = numeric.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+                    for (i, (a, n)) in g.iter().zip(&numeric).enumerate() {
+                        if (a - n).abs() > 1e-6 * n.abs().max(1e-3 * scale) {
+                            failures.push(format!(
+                                "{} {method:?} parameter {i}: analytic {a:.10e}, differences {n:.10e}",
+                                path.display()
+                            ));
+                        }
+                    }
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} points checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -28,6 +28,9 @@ use crate::design::{Design, SufficientStatistics};
 use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted};
 use crate::syntax::ast::Method;
 
+mod gradient;
+pub use gradient::LogDiagonal;
+
 /// Statistics of one level, combined over classes per evaluation: (class, Z'Z, Z'[X y]).
 type ClassBlocks = Vec<(usize, Vec<f64>, Vec<f64>)>;
 /// Cross-product blocks per class.
@@ -87,6 +90,11 @@ struct Within {
 impl Within {
     fn rho(&self, x: f64) -> f64 {
         self.lower + (1.0 - self.lower) / (1.0 + (-x).exp())
+    }
+    /// dρ/dx.
+    fn rho_derivative(&self, x: f64) -> f64 {
+        let s = 1.0 / (1.0 + (-x).exp());
+        (1.0 - self.lower) * s * (1.0 - s)
     }
     /// The unconstrained value of `rho`.
     fn unconstrained(&self, rho: f64) -> f64 {
@@ -336,6 +344,43 @@ impl ProfiledDeviance {
             }
         }
         x
+    }
+
+    /// A scale per optimizer parameter for the optimizer's standardised coordinates: for a θ
+    /// entry, the root mean square of the random-effect column its row multiplies (so that
+    /// s·θ is the same for any unit of that column); 1 for log δ and ρ.
+    pub fn parameter_scales(&self) -> Vec<f64> {
+        let mut sums: Vec<Vec<f64>> = self.terms.iter().map(|t| vec![0.0; t.q]).collect();
+        let mut add = |k: usize, blocks: &ClassBlocks| {
+            let q = self.terms[k].q;
+            for (_, zz, _) in blocks {
+                for (r, s) in sums[k].iter_mut().enumerate() {
+                    *s += zz[r * q + r];
+                }
+            }
+        };
+        if let Some(f) = self.first {
+            for level in &self.first_levels {
+                add(f, &level.blocks);
+            }
+        }
+        for node in &self.nodes {
+            add(node.term, &node.blocks);
+        }
+        let n = self.nobs().max(1) as f64;
+        let mut out = vec![1.0; self.nparams()];
+        for (k, t) in self.terms.iter().enumerate() {
+            let mut i = t.offset;
+            for c in 0..t.q {
+                let rows = if t.correlated { c..t.q } else { c..c + 1 };
+                for r in rows {
+                    let s = (sums[k][r] / n).sqrt();
+                    out[i] = if s.is_finite() && s > 0.0 { s } else { 1.0 };
+                    i += 1;
+                }
+            }
+        }
+        out
     }
 
     /// Indices of θ that are diagonals of T (lme4's lower bound 0).
@@ -629,6 +674,9 @@ impl ProfiledDeviance {
         let xy = DMatrix::from_column_slice(m, m, &xy);
         let chol = xy.cholesky().ok_or(DevianceError::FixedRankDeficient)?;
         let l = chol.l();
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.xy = l.clone();
+        }
         let p = self.p;
         let lx = l.view((0, 0), (p, p)).into_owned();
         let c: DVector<f64> = DVector::from_iterator(p, (0..p).map(|j| l[(p, j)]));
@@ -797,6 +845,8 @@ type FirstFactor = (Vec<f64>, Vec<f64>, Vec<(usize, Vec<f64>)>);
 struct KeptFactor {
     first: Vec<FirstFactor>,
     components: Vec<(Vec<f64>, Vec<f64>)>,
+    /// The m×m lower factor of [X y]'s Schur complement: [L_X 0; c' r].
+    xy: DMatrix<f64>,
 }
 
 impl ProfiledDeviance {

@@ -49,8 +49,11 @@ pub struct Fit {
     pub ngroups: Vec<(String, usize)>,
     pub converged: bool,
     pub singular: bool,
-    /// Deviance evaluations the optimizer used (lme4's `optinfo$feval`).
+    /// Criterion evaluations the optimizer used (lme4's `optinfo$feval`), those with a
+    /// gradient included.
     pub iterations: usize,
+    /// How many of them also computed the gradient.
+    pub gradient_evaluations: usize,
     pub warnings: Vec<String>,
     /// `(θ, σ, log δ…, ρ's unconstrained value)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
     pub varpar: Vec<f64>,
@@ -248,6 +251,7 @@ pub fn fit_from(
         converged: opt.converged,
         singular,
         iterations: opt.evaluations,
+        gradient_evaluations: opt.gradient_evaluations,
         warnings,
         varpar,
         optimization: opt,

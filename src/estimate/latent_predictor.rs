@@ -605,6 +605,7 @@ fn fit_joint(
         converged: opt.converged,
         singular,
         iterations: opt.evaluations,
+        gradient_evaluations: opt.gradient_evaluations,
         warnings,
         varpar: opt.optimum.clone(),
         optimization: opt,

@@ -9,7 +9,7 @@ mod information;
 mod latent_predictor;
 mod optimize;
 
-pub use deviance::{beta_covariance, DevianceError, Evaluation, ProfiledDeviance};
+pub use deviance::{beta_covariance, DevianceError, Evaluation, LogDiagonal, ProfiledDeviance};
 pub use fit::{
     fit, fit_from, Fit, FixedEstimate, ResidualCorrelation, ResidualEstimate, VarianceComponent,
     SINGULAR_TOLERANCE,

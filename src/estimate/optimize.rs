@@ -1,32 +1,36 @@
-//! Minimizing the profiled deviance over (θ, log δ), and the record of how it went.
+//! Minimizing the profiled criterion over (θ, log δ, ρ), and the record of how it went
+//! (`OptSummary`). This module must not touch rows or build fits.
 //!
-//! Strategy, and why. The deviance is smooth in unconstrained θ (it depends on ΛΛ' only, so a
-//! variance at zero is an interior point where the deviance is even in that θ), but it is often
-//! badly scaled (random effects far smaller than the residual) and flat along a correlation of
-//! ±1. argmin offers no BOBYQA, and its Nelder–Mead needed thousands of evaluations on the facial
-//! design and still stopped ~100 deviance units short in 12 dimensions. So:
-//! 1. a few evaluations along T = s·I (s = 1 … 0.01) pick a start;
-//! 2. BFGS on forward-difference gradients (n evaluations; their O(h) error only matters for
-//!    the last digits, which Newton's central differences provide), with
-//!    an Armijo backtracking line search; when progress first slows, its inverse-Hessian model
-//!    is restarted from a finite-difference Hessian, which it would otherwise need dozens of
-//!    iterations to learn in ill-conditioned (near-singular) problems;
-//! 3. Newton steps on the finite-difference Hessian (shifted when not positive definite) polish
-//!    θ to ~1e-6 and the deviance to ~1e-9, which lme4's log-likelihood agreement at 1e-6 needs;
-//!    the last gradient and Hessian are the convergence check reported in `OptSummary`
-//!    (converged when the Newton decrement √(g'H⁻¹g) < 1e-3, i.e. at most ~5e-7 deviance left);
-//! 4. only if that check fails: argmin's Nelder–Mead restarted with shrinking simplices, then
-//!    Newton again.
+//! Strategy, and why.
+//! 1. **Internal standardisation.** θ's natural scale is the inverse of its random-effect
+//!    column's scale (a slope on a predictor measured in thousandths has θ in the thousands), so
+//!    the optimizer works on θ̃ = s·θ with s the root mean square of the column the entry's row
+//!    multiplies: the same problem for any unit of the predictors, and a start T̃ = c·I that means
+//!    "random effects c times the residual SD" whatever the units.
+//! 2. **Quasi-Newton on the exact gradient** (`ProfiledDeviance::criterion_gradient`): BFGS with
+//!    a backtracking Armijo line search, from the best of a few starts along T̃ = c·I (and lme4's
+//!    T = I, and a warm start when one is given). θ is unconstrained: the criterion depends on
+//!    ΛΛ' only, so a column's sign is free and a variance at zero is an interior point; negative
+//!    diagonals are flipped at the end (as MixedModels.jl rectifies θ).
+//! 3. **Newton polish** on a Hessian from central differences of the exact gradient, shifted to
+//!    be positive definite where it is not, until a step no longer lowers the criterion.
+//! 4. **The verdict is about the criterion, not the parametrisation.** With g and H at the end and
+//!    H = VΛV', the Newton decrement λ² = Σ_{λₖ>0} (vₖ'g)²/λₖ is twice the decrease the local
+//!    quadratic model still promises, in deviance units (−2 log L), which do not depend on the
+//!    data's units or size. Converged means: λ²/2 ≤ 1e-6 (lme4 is compared to 1e-6 in logLik),
+//!    no direction of clearly negative curvature, and along flat directions (λₖ ≈ 0: a variance
+//!    at zero, a correlation that the data do not identify) a slope below 1e-4 deviance units per
+//!    unit of the standardised parameter. lme4's relative check, max |H⁻¹g| in the standardised
+//!    parameters, names the parameters that had not settled when the verdict is negative.
 //!
-//! Finite-difference evaluations run in parallel (rayon); each evaluation is sequential, so
-//! results do not depend on the number of threads. This module must not touch rows or build
-//! fits.
+//! Criteria without an analytic gradient (the random coefficient as a predictor,
+//! `latent_predictor`) go through the same steps with central-difference gradients and a
+//! Hessian of second differences. Gradients for a Hessian run in parallel (rayon); each is
+//! sequential inside, so results do not depend on the number of threads.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use argmin::core::{CostFunction, Error, Executor, State, TerminationReason, TerminationStatus};
-use argmin::solver::neldermead::NelderMead;
-use nalgebra::{DMatrix, DVector};
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use rayon::prelude::*;
 
 use super::deviance::ProfiledDeviance;
@@ -34,434 +38,533 @@ use super::deviance::ProfiledDeviance;
 /// How the optimizer ran.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptSummary {
-    /// Start of (θ, log δ).
+    /// Start of (θ, log δ, ρ) actually used (the best of the candidates).
     pub start: Vec<f64>,
-    /// Optimum of (θ, log δ), θ normalised to non-negative diagonals.
+    /// Optimum of (θ, log δ, ρ), θ normalised to non-negative diagonals.
     pub optimum: Vec<f64>,
     /// The criterion at the optimum (−2 log L for ML, the REML criterion for REML).
     pub deviance: f64,
+    /// Criterion evaluations without a gradient (starts, line-search trials).
     pub evaluations: usize,
+    /// Gradient evaluations (each also evaluates the criterion once).
+    pub gradient_evaluations: usize,
     pub optimizer: String,
     pub converged: bool,
-    /// Euclidean norm of the finite-difference gradient at the optimum.
+    /// Euclidean norm of the gradient at the optimum (natural parameters).
     pub gradient_norm: f64,
     pub hessian_positive_definite: bool,
+    /// √(g'H⁺g) at the optimum, in deviance units.
+    pub newton_decrement: f64,
+    /// The criterion's Hessian at the optimum over the natural parameters (after normalising).
+    pub hessian: DMatrix<f64>,
+    /// Parameters that had not settled, with the Newton step still ahead in each (natural units).
+    pub unsettled: Vec<(usize, f64)>,
     pub warnings: Vec<String>,
 }
 
-struct Objective<'a> {
-    deviance: &'a ProfiledDeviance,
-    evaluations: &'a AtomicUsize,
-}
+/// Remaining deviance the verdict tolerates (half the squared Newton decrement).
+const REMAINING: f64 = 1e-6;
+/// Slope tolerated along a flat direction, deviance units per standardised unit.
+const FLAT_SLOPE: f64 = 1e-4;
+/// A standardised Newton step larger than this names the parameter as unsettled.
+const UNSETTLED_STEP: f64 = 1e-3;
 
-impl CostFunction for Objective<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, x: &Self::Param) -> Result<f64, Error> {
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
-        Ok(self.deviance.deviance(x))
+/// A smooth criterion over unconstrained parameters, with a gradient.
+trait Criterion: Sync {
+    fn len(&self) -> usize;
+    /// The criterion, or +∞ where it cannot be evaluated.
+    fn value(&self, x: &[f64]) -> f64;
+    fn value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)>;
+    /// Whether `value_gradient` is exact (rather than differenced).
+    fn exact(&self) -> bool {
+        true
+    }
+    /// A gradient good enough for the quasi-Newton phase (the exact one where there is one).
+    fn rough_value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)> {
+        self.value_gradient(x)
+    }
+    /// The Hessian at `x`: central differences of the gradient.
+    fn hessian(&self, x: &[f64]) -> Option<DMatrix<f64>> {
+        let n = self.len();
+        let columns: Vec<Option<DVector<f64>>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let h = 1e-4 * x[i].abs().max(1.0);
+                let (_, up) = self.value_gradient(&moved(x, &[(i, h)]))?;
+                let (_, down) = self.value_gradient(&moved(x, &[(i, -h)]))?;
+                Some((up - down) / (2.0 * h))
+            })
+            .collect();
+        let mut h = DMatrix::zeros(n, n);
+        for (i, c) in columns.into_iter().enumerate() {
+            h.set_column(i, &c?);
+        }
+        Some((&h + h.transpose()) * 0.5)
     }
 }
 
-/// Relative change in the criterion below which a restart or Newton step counts as no progress.
-const PROGRESS: f64 = 1e-12;
+/// The profiled deviance in standardised coordinates y = s ⊙ x, with counters.
+struct Standardised<'a> {
+    deviance: &'a ProfiledDeviance,
+    scale: Vec<f64>,
+    evaluations: AtomicUsize,
+    gradients: AtomicUsize,
+}
+
+impl Standardised<'_> {
+    fn natural(&self, y: &[f64]) -> Vec<f64> {
+        y.iter().zip(&self.scale).map(|(y, s)| y / s).collect()
+    }
+    fn internal(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().zip(&self.scale).map(|(x, s)| x * s).collect()
+    }
+}
+
+impl Criterion for Standardised<'_> {
+    fn len(&self) -> usize {
+        self.scale.len()
+    }
+    fn value(&self, y: &[f64]) -> f64 {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.deviance.deviance(&self.natural(y))
+    }
+    fn value_gradient(&self, y: &[f64]) -> Option<(f64, DVector<f64>)> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.gradients.fetch_add(1, Ordering::Relaxed);
+        let (d, g) = self.deviance.criterion_gradient(&self.natural(y)).ok()?;
+        Some((
+            d,
+            DVector::from_iterator(g.len(), g.iter().zip(&self.scale).map(|(g, s)| g / s)),
+        ))
+    }
+}
+
+/// A criterion known only by its values: central-difference gradients and second differences.
+struct Differenced<'a, F: Fn(&[f64]) -> f64 + Sync> {
+    f: &'a F,
+    n: usize,
+    evaluations: AtomicUsize,
+    gradients: AtomicUsize,
+}
+
+impl<F: Fn(&[f64]) -> f64 + Sync> Criterion for Differenced<'_, F> {
+    fn len(&self) -> usize {
+        self.n
+    }
+    fn value(&self, x: &[f64]) -> f64 {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        let v = (self.f)(x);
+        if v.is_nan() {
+            f64::INFINITY
+        } else {
+            v
+        }
+    }
+    fn value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)> {
+        self.gradients.fetch_add(1, Ordering::Relaxed);
+        let fx = self.value(x);
+        let g: Vec<f64> = (0..x.len())
+            .into_par_iter()
+            .map(|i| {
+                let h = 1e-6 * x[i].abs().max(1.0);
+                (self.value(&moved(x, &[(i, h)])) - self.value(&moved(x, &[(i, -h)]))) / (2.0 * h)
+            })
+            .collect();
+        (fx.is_finite() && g.iter().all(|v| v.is_finite()))
+            .then(|| (fx, DVector::from_vec(g)))
+    }
+    fn exact(&self) -> bool {
+        false
+    }
+    /// Forward differences: half the evaluations of central ones, and accurate enough for BFGS,
+    /// which hands the last digits to Newton on central differences.
+    fn rough_value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)> {
+        self.gradients.fetch_add(1, Ordering::Relaxed);
+        let fx = self.value(x);
+        let g: Vec<f64> = (0..x.len())
+            .into_par_iter()
+            .map(|i| {
+                let h = 1e-7 * x[i].abs().max(1.0);
+                (self.value(&moved(x, &[(i, h)])) - fx) / h
+            })
+            .collect();
+        (fx.is_finite() && g.iter().all(|v| v.is_finite())).then(|| (fx, DVector::from_vec(g)))
+    }
+    fn hessian(&self, x: &[f64]) -> Option<DMatrix<f64>> {
+        let n = x.len();
+        let hh = 1e-4;
+        let f0 = self.value(x);
+        let up: Vec<f64> = (0..n)
+            .into_par_iter()
+            .map(|i| self.value(&moved(x, &[(i, hh)])))
+            .collect();
+        let down: Vec<f64> = (0..n)
+            .into_par_iter()
+            .map(|i| self.value(&moved(x, &[(i, -hh)])))
+            .collect();
+        let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).collect();
+        let off: Vec<f64> = pairs
+            .par_iter()
+            .map(|&(i, j)| {
+                (self.value(&moved(x, &[(i, hh), (j, hh)])) - up[i] - up[j] + 2.0 * f0
+                    - down[i]
+                    - down[j]
+                    + self.value(&moved(x, &[(i, -hh), (j, -hh)])))
+                    / (2.0 * hh * hh)
+            })
+            .collect();
+        let mut h = DMatrix::zeros(n, n);
+        for i in 0..n {
+            h[(i, i)] = (up[i] - 2.0 * f0 + down[i]) / (hh * hh);
+        }
+        for (&(i, j), v) in pairs.iter().zip(off) {
+            h[(i, j)] = v;
+            h[(j, i)] = v;
+        }
+        h.iter().all(|v| v.is_finite()).then_some(h)
+    }
+}
 
 pub fn minimize(deviance: &ProfiledDeviance) -> OptSummary {
     minimize_from(deviance, None)
 }
 
 /// `minimize`, also trying `warm` (e.g. the original data's optimum, for a bootstrap refit) as
-/// a start beside the scan along T = s·I; ignored when its length does not fit.
+/// a start; ignored when its length does not fit.
 pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSummary {
-    let evaluations = AtomicUsize::new(0);
-    let f = |x: &[f64]| {
-        evaluations.fetch_add(1, Ordering::Relaxed);
-        deviance.deviance(x)
+    let n = deviance.nparams();
+    let criterion = Standardised {
+        deviance,
+        scale: deviance.parameter_scales(),
+        evaluations: AtomicUsize::new(0),
+        gradients: AtomicUsize::new(0),
     };
-    let start = deviance.start();
-    let n = start.len();
-    let mut warnings = Vec::new();
+    let lme4_start = deviance.start();
     if n == 0 {
-        let d = f(&start);
+        let d = criterion.value(&lme4_start);
         return OptSummary {
-            start: start.clone(),
-            optimum: start,
+            start: lme4_start.clone(),
+            optimum: lme4_start,
             deviance: d,
-            evaluations: evaluations.load(Ordering::Relaxed),
+            evaluations: criterion.evaluations.load(Ordering::Relaxed),
+            gradient_evaluations: 0,
             optimizer: "none (no covariance parameters)".into(),
             converged: d.is_finite(),
             gradient_norm: 0.0,
             hessian_positive_definite: true,
-            warnings,
+            newton_decrement: 0.0,
+            hessian: DMatrix::zeros(0, 0),
+            unsettled: Vec::new(),
+            warnings: Vec::new(),
         };
     }
-
-    // lme4 starts at T = I. Random effects are often far smaller than the residual (T ≪ I), and
-    // BFGS then spends most of its iterations shrinking T along a curved valley: a handful of
-    // evaluations along T = s·I chooses a better start.
-    let mut origin = start.clone();
-    let mut origin_f = f(&origin);
-    for s in [0.3, 0.1, 0.03, 0.01] {
-        let trial: Vec<f64> = start
-            .iter()
-            .enumerate()
-            .map(|(i, v)| if i < deviance.ntheta() { v * s } else { *v })
-            .collect();
-        let ft = f(&trial);
-        if ft < origin_f {
-            origin = trial;
-            origin_f = ft;
-        }
-    }
+    // Candidates in standardised coordinates: T̃ = c·I for a few c (random effects from as large
+    // as the residual to a hundredth of it), lme4's T = I, and the warm start.
+    let diagonal = deviance.diagonal_indices();
+    let base = criterion.internal(&lme4_start);
+    let mut candidates: Vec<Vec<f64>> = [1.0, 0.3, 0.1, 0.03, 0.01]
+        .iter()
+        .map(|c| {
+            let mut y = base.clone();
+            for &i in &diagonal {
+                y[i] = *c;
+            }
+            y
+        })
+        .collect();
+    candidates.push(base);
     if let Some(w) = warm.filter(|w| w.len() == n) {
-        let fw = f(w);
-        if fw < origin_f {
-            origin = w.to_vec();
+        candidates.push(criterion.internal(w));
+    }
+    let run = run(&criterion, &candidates);
+    let mut optimum = criterion.natural(&run.y);
+    deviance.normalise(&mut optimum);
+    // The Hessian over the natural parameters: H_x = S H_y S. Flipping a column's sign flips
+    // signs in g and H but keeps norms, the decrement and definiteness.
+    let scale = &criterion.scale;
+    let mut hessian = DMatrix::from_fn(n, n, |i, j| run.hessian[(i, j)] * scale[i] * scale[j]);
+    let flips = sign_flips(&criterion.natural(&run.y), &optimum);
+    for i in 0..n {
+        for j in 0..n {
+            hessian[(i, j)] *= flips[i] * flips[j];
         }
     }
-    let (mut best, mut best_f) = bfgs(&f, &origin);
-    let mut used_nelder_mead = false;
-    let mut nm_converged = true;
-    let (mut g, mut h);
-    (best, best_f, g, h) = newton(&f, best, best_f);
-    if decrement(&g, &h) >= 1e-3 {
-        // Rare: BFGS on finite differences stalled away from the optimum. Nelder–Mead from
-        // where it stopped, restarted with smaller simplices, then Newton again.
-        used_nelder_mead = true;
-        let mut step = 0.5;
-        for round in 0..8 {
-            let tolerance = 1e-10 * (1.0 + best_f.abs());
-            let (x, fx, converged) = nelder_mead(
-                deviance,
-                &evaluations,
-                &best,
-                step,
-                tolerance,
-                500 * n.max(2),
-            );
-            let improved = best_f - fx;
-            if fx < best_f {
-                best = x;
-                best_f = fx;
-            }
-            nm_converged = converged;
-            if round > 0 && improved.abs() <= PROGRESS * (1.0 + best_f.abs()) {
-                break;
-            }
-            step = (step * 0.2).max(1e-3);
-        }
-        (best, best_f, g, h) = newton(&f, best, best_f);
-    }
+    let gradient_norm = run
+        .gradient
+        .iter()
+        .zip(scale)
+        .map(|(g, s)| (g * s).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let unsettled = run
+        .unsettled
+        .iter()
+        .map(|&(i, step)| (i, step / scale[i]))
+        .collect();
+    summary(
+        criterion.natural(&candidates[run.start]),
+        optimum,
+        run,
+        hessian,
+        gradient_norm,
+        unsettled,
+        (
+            criterion.evaluations.load(Ordering::Relaxed),
+            criterion.gradients.load(Ordering::Relaxed),
+        ),
+        "BFGS on the exact gradient, then Newton (standardised θ)",
+    )
+}
 
-    // Flipping the sign of a column of T flips signs in g and H but keeps their norms, the
-    // Newton decrement and positive definiteness: the last Newton iteration's g and H serve.
-    deviance.normalise(&mut best);
-    let gradient_norm = g.norm();
-    let hessian_positive_definite = h.clone().cholesky().is_some();
-    // The gradient of a deviance of size D is only known to about sqrt(eps)·D/h; lme4's check
-    // (scaled gradient < 2e-3) is of the same spirit.
-    let newton_decrement = decrement(&g, &h);
-    let converged = best_f.is_finite() && (newton_decrement < 1e-3 || gradient_norm < 1e-3);
-    if !nm_converged {
-        warnings.push("Nelder-Mead reached its iteration limit".to_string());
-    }
-    if !converged {
+/// The same strategy on a smooth criterion known only by its values (central differences),
+/// started at `start`.
+pub(crate) fn minimize_smooth(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> OptSummary {
+    let criterion = Differenced {
+        f,
+        n: start.len(),
+        evaluations: AtomicUsize::new(0),
+        gradients: AtomicUsize::new(0),
+    };
+    let run = run(&criterion, &[start.to_vec()]);
+    let gradient_norm = run.gradient.norm();
+    let hessian = run.hessian.clone();
+    let unsettled = run.unsettled.clone();
+    let optimum = run.y.clone();
+    summary(
+        start.to_vec(),
+        optimum,
+        run,
+        hessian,
+        gradient_norm,
+        unsettled,
+        (
+            criterion.evaluations.load(Ordering::Relaxed),
+            criterion.gradients.load(Ordering::Relaxed),
+        ),
+        "BFGS, then Newton (central differences)",
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summary(
+    start: Vec<f64>,
+    optimum: Vec<f64>,
+    run: Run,
+    hessian: DMatrix<f64>,
+    gradient_norm: f64,
+    unsettled: Vec<(usize, f64)>,
+    (evaluations, gradient_evaluations): (usize, usize),
+    optimizer: &str,
+) -> OptSummary {
+    let mut warnings = Vec::new();
+    if !run.converged {
         warnings.push(format!(
-            "the optimizer did not converge: gradient norm {gradient_norm:.3e}"
+            "the optimizer did not converge: the criterion could still fall by about {:.2e} \
+             (Newton decrement {:.2e}{})",
+            run.newton_decrement.powi(2) / 2.0,
+            run.newton_decrement,
+            if run.negative_curvature {
+                ", with negative curvature"
+            } else {
+                ""
+            }
         ));
     }
     OptSummary {
         start,
-        optimum: best,
-        deviance: best_f,
-        evaluations: evaluations.load(Ordering::Relaxed),
-        optimizer: if used_nelder_mead {
-            "BFGS, Newton, then Nelder-Mead (argmin) with restarts and Newton".into()
-        } else {
-            "BFGS, then Newton (finite differences)".into()
-        },
-        converged,
+        optimum,
+        deviance: run.f,
+        evaluations,
+        gradient_evaluations,
+        optimizer: optimizer.into(),
+        converged: run.converged,
         gradient_norm,
-        hessian_positive_definite,
+        hessian_positive_definite: hessian.clone().cholesky().is_some(),
+        newton_decrement: run.newton_decrement,
+        hessian,
+        unsettled,
         warnings,
     }
 }
 
-/// The same BFGS-then-Newton strategy on any smooth criterion of unconstrained parameters,
-/// started at `start` (no Nelder–Mead fallback: its callers' criteria are cheap and smooth, and
-/// a failed convergence check is reported, not hidden).
-pub(crate) fn minimize_smooth(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> OptSummary {
-    let evaluations = AtomicUsize::new(0);
-    let counted = |x: &[f64]| {
-        evaluations.fetch_add(1, Ordering::Relaxed);
-        f(x)
+/// ±1 per parameter: whether `normalise` flipped its sign.
+fn sign_flips(before: &[f64], after: &[f64]) -> Vec<f64> {
+    before
+        .iter()
+        .zip(after)
+        .map(|(b, a)| if *b != 0.0 && b.signum() != a.signum() { -1.0 } else { 1.0 })
+        .collect()
+}
+
+/// What one optimizer run ends with, in the criterion's own coordinates.
+struct Run {
+    /// Which candidate start was used.
+    start: usize,
+    y: Vec<f64>,
+    f: f64,
+    gradient: DVector<f64>,
+    hessian: DMatrix<f64>,
+    converged: bool,
+    newton_decrement: f64,
+    negative_curvature: bool,
+    unsettled: Vec<(usize, f64)>,
+}
+
+fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
+    let n = criterion.len();
+    let (start, y0, f0) = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, y)| (i, y.clone(), criterion.value(y)))
+        .fold(None, |best: Option<(usize, Vec<f64>, f64)>, c| match best {
+            Some(b) if b.2 <= c.2 || !c.2.is_finite() => Some(b),
+            _ => Some(c),
+        })
+        .expect("at least one start");
+    let failed = |y: Vec<f64>, f: f64| Run {
+        start,
+        y,
+        f,
+        gradient: DVector::from_element(n, f64::NAN),
+        hessian: DMatrix::from_element(n, n, f64::NAN),
+        converged: false,
+        newton_decrement: f64::INFINITY,
+        negative_curvature: false,
+        unsettled: Vec::new(),
     };
-    let (best, best_f) = bfgs(&counted, start);
-    let (best, best_f, g, h) = newton(&counted, best, best_f);
-    let gradient_norm = g.norm();
-    let hessian_positive_definite = h.clone().cholesky().is_some();
-    let converged = best_f.is_finite() && (decrement(&g, &h) < 1e-3 || gradient_norm < 1e-3);
-    let mut warnings = Vec::new();
-    if !converged {
-        warnings.push(format!(
-            "the optimizer did not converge: gradient norm {gradient_norm:.3e}"
-        ));
+    if !f0.is_finite() {
+        return failed(y0, f0);
     }
-    OptSummary {
-        start: start.to_vec(),
-        optimum: best,
-        deviance: best_f,
-        evaluations: evaluations.load(Ordering::Relaxed),
-        optimizer: "BFGS, then Newton (finite differences)".into(),
-        converged,
-        gradient_norm,
-        hessian_positive_definite,
-        warnings,
+    let Some((mut y, mut f, mut g)) = bfgs(criterion, y0.clone(), None) else {
+        return failed(y0, f0);
+    };
+    if !criterion.exact() {
+        if let Some((fe, ge)) = criterion.value_gradient(&y) {
+            f = fe;
+            g = ge;
+        }
     }
-}
-
-/// The Newton decrement √(g'H⁻¹g), or without a positive definite Hessian the gradient norm.
-fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> f64 {
-    match h.clone().cholesky() {
-        Some(c) => g.dot(&c.solve(g)).abs().sqrt(),
-        None => g.norm(),
-    }
-}
-
-/// BFGS on forward-difference gradients with an Armijo backtracking line search; the inverse
-/// Hessian approximation is reset to a scaled identity whenever it stops giving descent.
-fn bfgs(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]) -> (Vec<f64>, f64) {
-    let n = start.len();
-    let mut x = DVector::from_column_slice(start);
-    let mut fx = f(x.as_slice());
-    if !fx.is_finite() {
-        return (start.to_vec(), fx);
-    }
-    let mut g = forward_gradient(f, x.as_slice(), fx);
-    let mut restarted = false;
-    let mut scaled = false;
-    let mut hinv = DMatrix::identity(n, n) * (0.1 / g.norm().max(1e-8));
-    let mut stalls = 0;
-    for _ in 0..500 {
-        let mut d = -&hinv * &g;
-        if g.dot(&d) >= 0.0 {
-            hinv = DMatrix::identity(n, n) * (0.1 / g.norm().max(1e-8));
-            d = -&hinv * &g;
-        }
-        let slope = g.dot(&d);
-        let mut t = 1.0;
-        let mut accepted = None;
-        for _ in 0..50 {
-            let trial = &x + &d * t;
-            let ft = f(trial.as_slice());
-            if ft.is_finite() && ft <= fx + 1e-4 * t * slope {
-                accepted = Some((trial, ft));
-                break;
-            }
-            t *= 0.5;
-        }
-        let Some((xn, fxn)) = accepted else { break };
-        if !restarted && fx - fxn < 1e-6 * (1.0 + fxn.abs()) {
-            // Progress has slowed: the problem is ill-conditioned here (small or singular
-            // variances). Restart the quasi-Newton model from the finite-difference Hessian,
-            // which BFGS would need dozens of iterations to learn.
-            restarted = true;
-            let (gn, h) = gradient_hessian(f, xn.as_slice());
-            if let Some(inverse) = positive_definite_inverse(&h) {
-                hinv = inverse;
-                scaled = true;
-            }
-            x = xn;
-            fx = fxn;
-            g = gn;
-            stalls = 0;
-            continue;
-        }
-        let gn = forward_gradient(f, xn.as_slice(), fxn);
-        let s = &xn - &x;
-        let y = &gn - &g;
-        let sy = s.dot(&y);
-        if sy > 1e-12 * s.norm() * y.norm() {
-            if !scaled {
-                hinv = DMatrix::identity(n, n) * (sy / y.dot(&y));
-                scaled = true;
-            }
-            let rho = 1.0 / sy;
-            let hy = &hinv * &y;
-            let yhy = y.dot(&hy);
-            hinv += (&s * s.transpose()) * (rho * rho * yhy + rho)
-                - (&hy * s.transpose() + &s * hy.transpose()) * rho;
-        }
-        let gain = fx - fxn;
-        x = xn;
-        fx = fxn;
-        g = gn;
-        stalls = if gain <= 1e-10 * (1.0 + fx.abs()) {
-            stalls + 1
-        } else {
-            0
+    // Rounds of: a Hessian, a Newton step, and (unless that step finished the job) BFGS again
+    // from the Hessian's inverse, which it would otherwise need many iterations to learn in
+    // ill-conditioned (near-singular) problems.
+    let mut h = DMatrix::from_element(n, n, f64::NAN);
+    for _ in 0..12 {
+        let Some(hn) = criterion.hessian(&y) else {
+            break;
         };
-        if stalls >= 3 {
+        h = hn;
+        let (dec, flat, min) = decrement(&g, &h);
+        if std::env::var_os("TANDEM_TRACE").is_some() {
+            let e = SymmetricEigen::new(h.clone());
+            eprintln!("hessian at f {f:.12}: dec {dec:.3e} flat {flat:.3e} min {min:.3e} eig {:?} y {:?}", e.eigenvalues.as_slice(), y);
+        }
+        // Near the optimum a step can only gain rounding: a few halvings, then stop trying.
+        let settled = dec * dec / 2.0 < 1e-9 && flat <= FLAT_SLOPE && min >= 0.0;
+        let halvings = if settled { 3 } else { 50 };
+        let Some((yn, fn_, gn)) = newton_step(criterion, &y, f, &g, &h, halvings) else {
+            break;
+        };
+        let gain = f - fn_;
+        y = yn;
+        f = fn_;
+        g = gn;
+        if std::env::var_os("TANDEM_TRACE").is_some() {
+            eprintln!("newton f {f:.12} gain {gain:.3e} dec {dec:.3e}");
+        }
+        if settled || gain <= 1e-14 * f.abs().max(1.0) {
             break;
         }
-    }
-    (x.as_slice().to_vec(), fx)
-}
-
-/// Newton steps on the finite-difference Hessian (shifted when not positive definite), with
-/// backtracking, until a step no longer lowers the criterion. Returns the point, its criterion,
-/// and the gradient and Hessian at it.
-fn newton(
-    f: &(impl Fn(&[f64]) -> f64 + Sync),
-    mut best: Vec<f64>,
-    mut best_f: f64,
-) -> NewtonResult {
-    let mut iteration = 0;
-    loop {
-        iteration += 1;
-        let (g, h) = gradient_hessian(f, &best);
-        let s = newton_step(&g, &h);
-        // With a positive definite Hessian and a Newton decrement below the convergence bound,
-        // at most dec²/2 < 5e-7 of deviance remains before the step and far less after it:
-        // take the step and stop instead of paying for one more gradient and Hessian only to
-        // confirm. The g and H returned are then those before the step, an upper bound on the
-        // (quadratically smaller) ones after it.
-        let last = h.clone().cholesky().is_some() && decrement(&g, &h) < 1e-3;
-        let mut t = 1.0;
-        let mut moved = false;
-        for _ in 0..40 {
-            let trial: Vec<f64> = best.iter().zip(&s).map(|(x, d)| x + t * d).collect();
-            let ft = f(&trial);
-            if ft < best_f {
-                let gain = best_f - ft;
-                best = trial;
-                best_f = ft;
-                moved = gain > PROGRESS * (1.0 + best_f.abs());
-                break;
+        let Some(hinv) = positive_definite_inverse(&h) else {
+            continue;
+        };
+        match bfgs(criterion, y.clone(), Some(hinv)) {
+            Some((yb, fb, gb)) if fb <= f => {
+                y = yb;
+                f = fb;
+                g = gb;
+                if !criterion.exact() {
+                    if let Some((fe, ge)) = criterion.value_gradient(&y) {
+                        f = fe;
+                        g = ge;
+                    }
+                }
             }
-            t *= 0.5;
-        }
-        if !moved || last || iteration == 30 {
-            return (best, best_f, g, h);
+            _ => {}
         }
     }
+    verdict(start, y, f, g, h)
 }
 
-type NewtonResult = (Vec<f64>, f64, DVector<f64>, DMatrix<f64>);
-
-fn nelder_mead(
-    deviance: &ProfiledDeviance,
-    evaluations: &AtomicUsize,
-    x0: &[f64],
-    step: f64,
-    sd_tolerance: f64,
-    max_iters: usize,
-) -> (Vec<f64>, f64, bool) {
-    let mut simplex = vec![x0.to_vec()];
-    for i in 0..x0.len() {
-        let mut v = x0.to_vec();
-        v[i] += step * x0[i].abs().clamp(0.1, 1.0);
-        simplex.push(v);
+/// One Newton step on `h` (shifted to be positive definite where it is not) with backtracking;
+/// where `h` has clearly negative curvature (a saddle: e.g. a column of T at zero, where the
+/// criterion is stationary by symmetry), also a search along that direction, keeping the lower
+/// of the two. `None` when no step lowers the criterion.
+fn newton_step(
+    criterion: &impl Criterion,
+    y: &[f64],
+    f: f64,
+    g: &DVector<f64>,
+    h: &DMatrix<f64>,
+    halvings: usize,
+) -> Option<(Vec<f64>, f64, DVector<f64>)> {
+    let along = |d: &DVector<f64>, t: f64| -> Vec<f64> {
+        y.iter().zip(d.iter()).map(|(a, d)| a + t * d).collect()
+    };
+    let step = shifted_newton_step(g, h);
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    let mut t = 1.0;
+    for _ in 0..halvings {
+        let trial = along(&step, t);
+        let ft = criterion.value(&trial);
+        if ft < f {
+            best = Some((trial, ft));
+            break;
+        }
+        t *= 0.5;
     }
-    let fallback = (x0.to_vec(), deviance.deviance(x0), false);
-    let Ok(solver) = NelderMead::new(simplex).with_sd_tolerance(sd_tolerance) else {
-        return fallback;
-    };
-    let problem = Objective {
-        deviance,
-        evaluations,
-    };
-    let result = Executor::new(problem, solver)
-        .configure(|s| s.max_iters(max_iters as u64))
-        .run();
-    match result {
-        Ok(r) => {
-            let state = r.state();
-            let converged = matches!(
-                state.get_termination_status(),
-                TerminationStatus::Terminated(TerminationReason::SolverConverged)
-            );
-            match state.get_best_param() {
-                Some(x) => (x.clone(), state.get_best_cost(), converged),
-                None => fallback,
+    if let Some((v, _)) = negative_curvature_direction(g, h) {
+        for t in [1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0] {
+            let trial = along(&v, t);
+            let ft = criterion.value(&trial);
+            if ft < best.as_ref().map_or(f, |b| b.1) {
+                best = Some((trial, ft));
             }
         }
-        Err(_) => fallback,
     }
+    let (trial, _) = best?;
+    let (fe, ge) = criterion.value_gradient(&trial)?;
+    Some((trial, fe, ge))
 }
 
-/// Forward differences: half the evaluations of central ones; accurate enough for BFGS, which
-/// hands the last digits to Newton on central differences.
-fn forward_gradient(f: &(impl Fn(&[f64]) -> f64 + Sync), x: &[f64], fx: f64) -> DVector<f64> {
-    let h = 1e-7;
-    let g: Vec<f64> = (0..x.len())
-        .into_par_iter()
-        .map(|i| (f(&moved(x, &[(i, h)])) - fx) / h)
-        .collect();
-    DVector::from_vec(g)
-}
-
-fn gradient(f: &(impl Fn(&[f64]) -> f64 + Sync), x: &[f64]) -> DVector<f64> {
-    let h = 1e-6;
-    let g: Vec<f64> = (0..x.len())
-        .into_par_iter()
-        .map(|i| (f(&moved(x, &[(i, h)])) - f(&moved(x, &[(i, -h)]))) / (2.0 * h))
-        .collect();
-    DVector::from_vec(g)
-}
-
-/// `x` with `d` added to the coordinates named in `moves`.
-fn moved(x: &[f64], moves: &[(usize, f64)]) -> Vec<f64> {
-    let mut y = x.to_vec();
-    for &(i, d) in moves {
-        y[i] += d;
+/// The eigenvector of the most negative eigenvalue, signed to descend, when that eigenvalue is
+/// clearly negative.
+fn negative_curvature_direction(
+    g: &DVector<f64>,
+    h: &DMatrix<f64>,
+) -> Option<(DVector<f64>, f64)> {
+    if h.iter().any(|v| !v.is_finite()) {
+        return None;
     }
-    y
+    let e = SymmetricEigen::new(h.clone());
+    let largest = e.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let (k, &lambda) = e
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .min_by(|a, b| a.1.total_cmp(b.1))?;
+    if lambda >= -1e-6 * largest.max(1.0) {
+        return None;
+    }
+    let v = e.eigenvectors.column(k).into_owned();
+    Some(if v.dot(g) > 0.0 { (-v, lambda) } else { (v, lambda) })
 }
 
-/// Central finite differences. Steps are absolute: θ is O(0.01–10) and log δ O(1). The
-/// evaluations run in parallel; each is sequential inside, so the digits do not depend on the
-/// number of threads.
-fn gradient_hessian(
-    f: &(impl Fn(&[f64]) -> f64 + Sync),
-    x: &[f64],
-) -> (DVector<f64>, DMatrix<f64>) {
-    let n = x.len();
-    let hh = 1e-4;
-    let f0 = f(x);
-    let g = gradient(f, x);
-    let up: Vec<f64> = (0..n)
-        .into_par_iter()
-        .map(|i| f(&moved(x, &[(i, hh)])))
-        .collect();
-    let down: Vec<f64> = (0..n)
-        .into_par_iter()
-        .map(|i| f(&moved(x, &[(i, -hh)])))
-        .collect();
-    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|i| (0..i).map(move |j| (i, j))).collect();
-    // Second-order accurate with two evaluations per pair (not four).
-    let off: Vec<f64> = pairs
-        .par_iter()
-        .map(|&(i, j)| {
-            (f(&moved(x, &[(i, hh), (j, hh)])) - up[i] - up[j] + 2.0 * f0 - down[i] - down[j]
-                + f(&moved(x, &[(i, -hh), (j, -hh)])))
-                / (2.0 * hh * hh)
-        })
-        .collect();
-    let mut h = DMatrix::zeros(n, n);
-    for i in 0..n {
-        h[(i, i)] = (up[i] - 2.0 * f0 + down[i]) / (hh * hh);
-    }
-    for (&(i, j), v) in pairs.iter().zip(off) {
-        h[(i, j)] = v;
-        h[(j, i)] = v;
-    }
-    (g, h)
-}
-
-/// (H + λI)⁻¹ with the smallest shift λ ≥ 0 (on a ×10 grid) that makes it positive definite.
+/// (H + μI)⁻¹ with the smallest shift μ ≥ 0 (on a ×10 grid) that makes it positive definite.
 fn positive_definite_inverse(h: &DMatrix<f64>) -> Option<DMatrix<f64>> {
     let n = h.nrows();
+    if h.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
     let scale = h
         .diagonal()
         .iter()
@@ -473,7 +576,7 @@ fn positive_definite_inverse(h: &DMatrix<f64>) -> Option<DMatrix<f64>> {
             return Some(c.inverse());
         }
         shift = if shift == 0.0 {
-            1e-8 * scale
+            1e-10 * scale
         } else {
             shift * 10.0
         };
@@ -481,14 +584,165 @@ fn positive_definite_inverse(h: &DMatrix<f64>) -> Option<DMatrix<f64>> {
     None
 }
 
-/// −H⁻¹g, shifting H by a multiple of I until it is positive definite.
-fn newton_step(g: &DVector<f64>, h: &DMatrix<f64>) -> DVector<f64> {
+/// BFGS with an Armijo backtracking line search on the exact gradient. Stops when a step gains
+/// less than the criterion's rounding twice in a row or the model promises nothing more.
+fn bfgs(
+    criterion: &impl Criterion,
+    y0: Vec<f64>,
+    model: Option<DMatrix<f64>>,
+) -> Option<(Vec<f64>, f64, DVector<f64>)> {
+    let n = y0.len();
+    let (mut f, mut g) = criterion.rough_value_gradient(&y0)?;
+    let mut y = DVector::from_vec(y0);
+    let mut scaled = model.is_some();
+    let mut hinv = model.unwrap_or_else(|| DMatrix::identity(n, n));
+    let mut stalls = 0;
+    for _ in 0..400 {
+        let mut d = -&hinv * &g;
+        if g.dot(&d) >= 0.0 {
+            hinv = DMatrix::identity(n, n);
+            scaled = false;
+            d = -g.clone();
+        }
+        // The first step of plain steepest descent is bounded: standardised parameters are O(1).
+        if !scaled && d.norm() > 1.0 {
+            d /= d.norm();
+        }
+        let slope = g.dot(&d);
+        let mut t = 1.0;
+        let mut accepted = None;
+        for _ in 0..60 {
+            let trial = &y + &d * t;
+            let ft = criterion.value(trial.as_slice());
+            if ft.is_finite() && ft <= f + 1e-4 * t * slope {
+                accepted = Some(trial);
+                break;
+            }
+            // Quadratic interpolation, kept within [0.1 t, 0.5 t].
+            let q = if ft.is_finite() {
+                -slope * t * t / (2.0 * (ft - f - slope * t))
+            } else {
+                0.1 * t
+            };
+            t = q.clamp(0.1 * t, 0.5 * t);
+        }
+        let Some(yn) = accepted else { break };
+        let Some((fn_, gn)) = criterion.rough_value_gradient(yn.as_slice()) else {
+            break;
+        };
+        let s = &yn - &y;
+        let v = &gn - &g;
+        let sy = s.dot(&v);
+        if sy > 1e-12 * s.norm() * v.norm() {
+            if !scaled {
+                hinv = DMatrix::identity(n, n) * (sy / v.dot(&v));
+                scaled = true;
+            }
+            let rho = 1.0 / sy;
+            let hy = &hinv * &v;
+            let yhy = v.dot(&hy);
+            hinv += (&s * s.transpose()) * (rho * rho * yhy + rho)
+                - (&hy * s.transpose() + &s * hy.transpose()) * rho;
+        }
+        let gain = f - fn_;
+        if std::env::var_os("TANDEM_TRACE").is_some() {
+            eprintln!("bfgs f {fn_:.12} gain {gain:.3e} t {t} |g| {:.3e}", gn.norm());
+        }
+        y = yn;
+        f = fn_;
+        g = gn;
+        let promised = g.dot(&(&hinv * &g)).abs();
+        let rounding = 1e-13 * f.abs().max(1.0);
+        stalls = if gain <= rounding { stalls + 1 } else { 0 };
+        if stalls >= 2 || (scaled && promised < rounding) {
+            break;
+        }
+    }
+    Some((y.as_slice().to_vec(), f, g))
+}
+
+/// The verdict at the last point, with the Hessian of the last round (the step from its point
+/// was small, so it differs negligibly).
+fn verdict(start: usize, y: Vec<f64>, f: f64, g: DVector<f64>, h: DMatrix<f64>) -> Run {
+    let (newton_decrement, flat_slope, min_eigen) = decrement(&g, &h);
+    let max_eigen = if h.iter().all(|v| v.is_finite()) {
+        SymmetricEigen::new(h.clone())
+            .eigenvalues
+            .iter()
+            .fold(0.0f64, |a, v| a.max(v.abs()))
+    } else {
+        f64::NAN
+    };
+    let negative_curvature = min_eigen < -1e-6 * max_eigen.max(1.0);
+    let converged = f.is_finite()
+        && newton_decrement.is_finite()
+        && newton_decrement * newton_decrement / 2.0 <= REMAINING
+        && flat_slope <= FLAT_SLOPE
+        && !negative_curvature;
+    let unsettled = if converged {
+        Vec::new()
+    } else {
+        let step = shifted_newton_step(&g, &h);
+        let mut out: Vec<(usize, f64)> = step
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.abs() > UNSETTLED_STEP)
+            .map(|(i, s)| (i, *s))
+            .collect();
+        out.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        out
+    };
+    Run {
+        start,
+        y,
+        f,
+        gradient: g,
+        hessian: h,
+        converged,
+        newton_decrement,
+        negative_curvature,
+        unsettled,
+    }
+}
+
+/// (√(g'H⁺g) over the directions of positive curvature, the largest |v'g| along flat
+/// directions, the smallest eigenvalue).
+fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> (f64, f64, f64) {
+    if h.iter().any(|v| !v.is_finite()) {
+        return (f64::INFINITY, f64::INFINITY, f64::NAN);
+    }
+    let eigen = SymmetricEigen::new(h.clone());
+    let largest = eigen
+        .eigenvalues
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let tolerance = 1e-9 * largest.max(1e-300);
+    let mut squared = 0.0;
+    let mut flat: f64 = 0.0;
+    let mut min = f64::INFINITY;
+    for (k, &lambda) in eigen.eigenvalues.iter().enumerate() {
+        let along = eigen.eigenvectors.column(k).dot(g);
+        min = min.min(lambda);
+        if lambda > tolerance {
+            squared += along * along / lambda;
+        } else {
+            flat = flat.max(along.abs());
+        }
+    }
+    (squared.sqrt(), flat, min)
+}
+
+/// −(H + μI)⁻¹g with the smallest shift μ ≥ 0 (on a ×10 grid) that makes it positive definite.
+fn shifted_newton_step(g: &DVector<f64>, h: &DMatrix<f64>) -> DVector<f64> {
     let n = g.len();
     let scale = h
         .diagonal()
         .iter()
         .fold(0.0f64, |a, v| a.max(v.abs()))
         .max(1e-8);
+    if h.iter().any(|v| !v.is_finite()) {
+        return -g / scale;
+    }
     let mut shift = 0.0;
     for _ in 0..60 {
         let m = h + DMatrix::identity(n, n) * shift;
@@ -496,10 +750,19 @@ fn newton_step(g: &DVector<f64>, h: &DMatrix<f64>) -> DVector<f64> {
             return -c.solve(g);
         }
         shift = if shift == 0.0 {
-            1e-8 * scale
+            1e-10 * scale
         } else {
             shift * 10.0
         };
     }
     -g / scale
+}
+
+/// `x` with `d` added to the coordinates named in `moves`.
+fn moved(x: &[f64], moves: &[(usize, f64)]) -> Vec<f64> {
+    let mut y = x.to_vec();
+    for &(i, d) in moves {
+        y[i] += d;
+    }
+    y
 }

@@ -95,8 +95,12 @@ pub struct FitSummary {
     pub ngroups: GroupCounts,
     pub converged: bool,
     pub singular: bool,
-    /// Deviance evaluations the optimizer used (lme4's `feval`).
+    /// Criterion evaluations the optimizer used (lme4's `feval`), those with a gradient
+    /// included.
     pub iterations: usize,
+    /// How many of those evaluations also computed the gradient (exact, or by differences for
+    /// a random coefficient as a predictor).
+    pub gradient_evaluations: usize,
     /// The optimizer's name and what the convergence check found (for the text report).
     #[serde(skip)]
     pub optimizer: String,

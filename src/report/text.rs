@@ -107,11 +107,14 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     ];
     out.push_str(&layout(&rows, &[true, true, true]));
     let status = if fit.converged {
-        format!("converged after {} deviance evaluations", fit.iterations)
+        format!(
+            "converged after {} deviance evaluations ({} with gradient)",
+            fit.iterations, fit.gradient_evaluations
+        )
     } else {
         format!(
-            "DID NOT CONVERGE after {} deviance evaluations",
-            fit.iterations
+            "DID NOT CONVERGE after {} deviance evaluations ({} with gradient)",
+            fit.iterations, fit.gradient_evaluations
         )
     };
     let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);

@@ -1,0 +1,409 @@
+//! The exact gradient of the profiled criterion with respect to every optimizer parameter (θ of
+//! every term, log δ of every residual class after the first, the compound-symmetry correlation),
+//! from the blocked Cholesky factor the evaluation already builds. It must not optimize.
+//!
+//! Why this form. Every criterion tandem minimizes is, apart from the residual classes' weight
+//! term, a functional Σᵢ cᵢ log Lᵢᵢ of the diagonal of the lower factor L of
+//!
+//! ```text
+//!   Ω = [ Λ'Z'WZΛ + I   Λ'Z'W[X y] ]
+//!       [ [X y]'WZΛ     [X y]'W[X y] ]
+//! ```
+//!
+//! (log|L_Z|², log|R_X|², log r²). Since d log Lᵢᵢ = (L⁻¹Ω̇L⁻ᵀ)ᵢᵢ / 2 (Murray 2016, "Differentiation
+//! of the Cholesky decomposition"), the derivative along any parameter is ⟨S, Ω̇⟩ with one
+//! S = L⁻ᵀ D L⁻¹ (D = diag(c)/2) shared by all parameters. Ω̇ is non-zero only on Ω's own
+//! pattern (a level's block, the blocks of levels that co-occur, the [X y] coupling), so S is
+//! needed only there:
+//!
+//! - S_ZZ = z·A⁻¹ + U D_X U', with A = Λ'Z'WZΛ + I and U = L_Z⁻ᵀ L_XZ' L_XX⁻ᵀ (m columns of
+//!   back substitution, as the conditional modes are computed);
+//! - S_ZX = −U D_X L_XX⁻¹, S_XX = L_XX⁻ᵀ D_X L_XX⁻¹;
+//! - A⁻¹ on the pattern: per component of the trailing terms the dense C = S⁻¹ of its Schur
+//!   complement, and per level of the first term its diagonal block and its blocks against the
+//!   nodes it is linked to (a selected inverse, as `conditional_covariances` forms it).
+//!
+//! One gradient therefore costs about one evaluation plus, when log|L_Z|² is part of the
+//! functional, one inverse per component; never a pass over rows.
+
+use nalgebra::{DMatrix, DMatrixView, DVector};
+
+use super::{DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
+use crate::syntax::ast::Method;
+
+/// The functional z·log|L_Z|² + x·log|R_X|² + y·log r² of the factor's diagonal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LogDiagonal {
+    pub z: f64,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// Σ over the blocks of each term of the q×q matrices whose (c, r) entries are the derivatives
+/// along T[r, c], and per residual class the trace that gives its weight's derivative.
+struct Accumulator {
+    gamma: Vec<DMatrix<f64>>,
+    class: Vec<f64>,
+}
+
+impl Accumulator {
+    /// Add the contribution F (q_b×q_b) of one block b of term `term` and one class.
+    fn add(&mut self, term: usize, t_b: &DMatrix<f64>, f: DMatrix<f64>, w: f64, class: usize) {
+        self.class[class] += (t_b * &f).trace();
+        self.gamma[term] += f * w;
+    }
+    /// The [X y] coupling counts twice in ⟨S, Ω̇⟩ for a class weight (its block and its transpose)
+    /// and once in the θ derivative (already symmetric in the pair sum).
+    fn add_coupling(
+        &mut self,
+        term: usize,
+        t_b: &DMatrix<f64>,
+        f: DMatrix<f64>,
+        w: f64,
+        class: usize,
+    ) {
+        self.class[class] += 2.0 * (t_b * &f).trace();
+        self.gamma[term] += f * w;
+    }
+}
+
+impl ProfiledDeviance {
+    /// The criterion minimized by the optimizer and its exact gradient at `x = (θ, log δ, ρ)`.
+    pub fn criterion_gradient(&self, x: &[f64]) -> Result<(f64, Vec<f64>), DevianceError> {
+        let n = self.nobs() as f64;
+        let f = match self.method {
+            Method::Ml => LogDiagonal {
+                z: 1.0,
+                x: 0.0,
+                y: n,
+            },
+            Method::Reml => LogDiagonal {
+                z: 1.0,
+                x: 1.0,
+                y: n - self.p as f64,
+            },
+        };
+        let (e, mut g) = self.log_diagonal_gradient(x, f)?;
+        self.add_weight_term_gradient(x, &mut g);
+        let d = self.criterion(&e);
+        if !d.is_finite() || g.iter().any(|v| !v.is_finite()) {
+            return Err(DevianceError::NonFinite);
+        }
+        Ok((d, g))
+    }
+
+    /// Adds the derivative of the residual covariance's log-determinant (`Evaluation::weight_term`).
+    pub fn add_weight_term_gradient(&self, x: &[f64], g: &mut [f64]) {
+        for c in 1..self.n_class.len() {
+            g[self.ntheta + c - 1] += 2.0 * self.n_class[c] as f64;
+        }
+        if let Some(within) = &self.within {
+            let i = self.ntheta + self.ndelta();
+            let rho = within.rho(x[i]);
+            let mut d = 0.0;
+            for (k, units, _) in &within.sizes {
+                let k1 = *k as f64 - 1.0;
+                d += *units as f64 * (-k1 / (1.0 - rho) + k1 / (1.0 + k1 * rho));
+            }
+            g[i] += d * within.rho_derivative(x[i]);
+        }
+    }
+
+    /// The evaluation at `x` and the gradient of the functional `f` of its factor's diagonal
+    /// over `x = (θ, log δ, ρ)` (the weight term excluded).
+    pub fn log_diagonal_gradient(
+        &self,
+        x: &[f64],
+        f: LogDiagonal,
+    ) -> Result<(Evaluation, Vec<f64>), DevianceError> {
+        let mut keep = KeptFactor::default();
+        let e = self.evaluate_keeping(x, Some(&mut keep))?;
+        let (theta, rest) = x.split_at(self.ntheta);
+        let (log_delta, correlation) = rest.split_at(self.ndelta());
+        let w = self.weights(log_delta);
+        let m = self.p + 1;
+        let t: Vec<DMatrix<f64>> = (0..self.terms.len())
+            .map(|k| self.factor(k, theta))
+            .collect();
+
+        let lxx_inv = keep
+            .xy
+            .solve_lower_triangular(&DMatrix::identity(m, m))
+            .ok_or(DevianceError::NonFinite)?;
+        let d = DMatrix::from_diagonal(&DVector::from_fn(m, |i, _| {
+            if i < self.p {
+                f.x
+            } else {
+                f.y
+            }
+        }));
+        let rt = lxx_inv.transpose();
+        let s_xx = &rt * &d * rt.transpose();
+        let d_linv = &d * &lxx_inv;
+
+        // U = L_Z⁻ᵀ L_XZ' L_XX⁻ᵀ: components first, then the first term's levels.
+        let u_comp: Vec<DMatrix<f64>> = self
+            .components
+            .iter()
+            .zip(&keep.components)
+            .map(|(comp, (l, k))| {
+                let l = DMatrixView::from_slice(l, comp.size, comp.size);
+                let v = DMatrix::from_column_slice(comp.size, m, k) * &rt;
+                l.tr_solve_lower_triangular(&v)
+                    .unwrap_or_else(|| DMatrix::from_element(comp.size, m, f64::NAN))
+            })
+            .collect();
+        let u_node = |n: usize| {
+            let node = &self.nodes[n];
+            let q = self.terms[node.term].q;
+            u_comp[node.component].rows(node.offset, q).into_owned()
+        };
+        // A⁻¹ restricted to each component: the inverse of its Schur complement.
+        let c_comp: Vec<DMatrix<f64>> = if f.z != 0.0 {
+            self.components
+                .iter()
+                .zip(&keep.components)
+                .map(|(comp, (l, _))| inverse_from_factor(l, comp.size))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let c_block = |a: usize, b: usize| {
+            let (na, nb) = (&self.nodes[a], &self.nodes[b]);
+            let (qa, qb) = (self.terms[na.term].q, self.terms[nb.term].q);
+            c_comp[na.component]
+                .view((na.offset, nb.offset), (qa, qb))
+                .into_owned()
+        };
+
+        let mut acc = Accumulator {
+            gamma: self
+                .terms
+                .iter()
+                .map(|t| DMatrix::zeros(t.q, t.q))
+                .collect(),
+            class: vec![0.0; w.len()],
+        };
+
+        if let Some(first) = self.first {
+            let q1 = self.terms[first].q;
+            let t1 = &t[first];
+            for (level, (l1, kxy, links)) in self.first_levels.iter().zip(&keep.first) {
+                let l1 = DMatrixView::from_slice(l1, q1, q1);
+                let linked_u: Vec<DMatrix<f64>> = links.iter().map(|(n, _)| u_node(*n)).collect();
+                let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
+                for ((n, k), un) in links.iter().zip(&linked_u) {
+                    let qn = self.terms[self.nodes[*n].term].q;
+                    v -= DMatrixView::from_slice(k, q1, qn) * un;
+                }
+                let u_j = l1
+                    .tr_solve_lower_triangular(&v)
+                    .ok_or(DevianceError::NonFinite)?;
+
+                // The selected inverse: W_n = Σ_n' K_n' C[n', n], A⁻¹_jn = −L₁⁻ᵀ W_n and
+                // A⁻¹_jj = L₁⁻ᵀ(I + Σ_n W_n K_n')L₁⁻¹.
+                let (ainv_jj, ainv_jn) = if f.z != 0.0 {
+                    let mut middle = DMatrix::<f64>::identity(q1, q1);
+                    let mut ainv_jn = Vec::with_capacity(links.len());
+                    for (n, kn) in links {
+                        let qn = self.terms[self.nodes[*n].term].q;
+                        let mut wn = DMatrix::zeros(q1, qn);
+                        for (n2, k2) in links {
+                            if self.nodes[*n2].component != self.nodes[*n].component {
+                                continue;
+                            }
+                            let q2 = self.terms[self.nodes[*n2].term].q;
+                            wn += DMatrixView::from_slice(k2, q1, q2) * c_block(*n2, *n);
+                        }
+                        middle += &wn * DMatrixView::from_slice(kn, q1, qn).transpose();
+                        let a = l1
+                            .tr_solve_lower_triangular(&(-wn))
+                            .ok_or(DevianceError::NonFinite)?;
+                        ainv_jn.push(a);
+                    }
+                    let l1i = l1
+                        .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                        .ok_or(DevianceError::NonFinite)?;
+                    (l1i.transpose() * middle * &l1i, ainv_jn)
+                } else {
+                    (DMatrix::zeros(q1, q1), Vec::new())
+                };
+
+                let s_jj = &ainv_jj * f.z + &u_j * &d * u_j.transpose();
+                let coupling = &u_j * &d_linv;
+                for (class, zz, zxy) in &level.blocks {
+                    let zz = DMatrixView::from_slice(zz, q1, q1);
+                    acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
+                    let zxy = DMatrixView::from_slice(zxy, q1, m);
+                    acc.add_coupling(first, t1, -(&coupling * zxy.transpose()), w[*class], *class);
+                }
+                for (li, (n, blocks)) in level.links.iter().enumerate() {
+                    let term_n = self.nodes[*n].term;
+                    let qn = self.terms[term_n].q;
+                    let mut s_jn = &u_j * &d * linked_u[li].transpose();
+                    if f.z != 0.0 {
+                        s_jn += &ainv_jn[li] * f.z;
+                    }
+                    for (class, zz) in blocks {
+                        let z_jn = DMatrixView::from_slice(zz, q1, qn);
+                        let tn = &t[term_n];
+                        acc.add(
+                            term_n,
+                            tn,
+                            s_jn.transpose() * t1.transpose() * z_jn,
+                            w[*class],
+                            *class,
+                        );
+                        acc.add(
+                            first,
+                            t1,
+                            &s_jn * tn.transpose() * z_jn.transpose(),
+                            w[*class],
+                            *class,
+                        );
+                    }
+                }
+            }
+        }
+
+        for (ci, comp) in self.components.iter().enumerate() {
+            for &ni in &comp.nodes {
+                let node = &self.nodes[ni];
+                let q = self.terms[node.term].q;
+                let tn = &t[node.term];
+                let u_n = u_node(ni);
+                let mut s_nn = &u_n * &d * u_n.transpose();
+                if f.z != 0.0 {
+                    s_nn += c_block(ni, ni) * f.z;
+                }
+                let coupling = &u_n * &d_linv;
+                for (class, zz, zxy) in &node.blocks {
+                    let zz = DMatrixView::from_slice(zz, q, q);
+                    acc.add(node.term, tn, &s_nn * tn.transpose() * zz, w[*class], *class);
+                    let zxy = DMatrixView::from_slice(zxy, q, m);
+                    acc.add_coupling(
+                        node.term,
+                        tn,
+                        -(&coupling * zxy.transpose()),
+                        w[*class],
+                        *class,
+                    );
+                }
+            }
+            for (na, nb, blocks) in &comp.cross {
+                let (ta, tb) = (self.nodes[*na].term, self.nodes[*nb].term);
+                let (qa, qb) = (self.terms[ta].q, self.terms[tb].q);
+                let mut s_ab = u_node(*na) * &d * u_node(*nb).transpose();
+                if f.z != 0.0 {
+                    s_ab += c_block(*na, *nb) * f.z;
+                }
+                for (class, zz) in blocks {
+                    let z_ab = DMatrixView::from_slice(zz, qa, qb);
+                    acc.add(
+                        tb,
+                        &t[tb],
+                        s_ab.transpose() * t[ta].transpose() * z_ab,
+                        w[*class],
+                        *class,
+                    );
+                    acc.add(
+                        ta,
+                        &t[ta],
+                        &s_ab * t[tb].transpose() * z_ab.transpose(),
+                        w[*class],
+                        *class,
+                    );
+                }
+            }
+            let _ = ci;
+        }
+
+        let mut g = vec![0.0; self.nparams()];
+        for (k, layout) in self.terms.iter().enumerate() {
+            let mut i = layout.offset;
+            for c in 0..layout.q {
+                let rows = if layout.correlated { c..layout.q } else { c..c + 1 };
+                for r in rows {
+                    g[i] = 2.0 * acc.gamma[k][(c, r)];
+                    i += 1;
+                }
+            }
+        }
+        // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
+        // [X y] part (with compound symmetry, also through the within-unit sums) separately.
+        let dxy = self.xy_derivatives(&w, correlation);
+        for c in 1..w.len() {
+            g[self.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
+        }
+        for (i, dm) in dxy {
+            g[i] += s_xx.component_mul(&dm).sum();
+        }
+        Ok((e, g))
+    }
+
+    /// The derivatives of the weighted [X y]'[X y] (after compound symmetry, if any) along the
+    /// log δ and ρ parameters, as (parameter index, m×m matrix).
+    fn xy_derivatives(&self, w: &[f64], correlation: &[f64]) -> Vec<(usize, DMatrix<f64>)> {
+        let m = self.p + 1;
+        let class_xy = |c: usize| DMatrix::from_column_slice(m, m, &self.xy[c]);
+        let mut out = Vec::new();
+        let Some(within) = &self.within else {
+            for c in 1..w.len() {
+                out.push((self.ntheta + c - 1, class_xy(c) * (-2.0 * w[c])));
+            }
+            return out;
+        };
+        let Some(&xc) = correlation.first() else {
+            return out;
+        };
+        let rho = within.rho(xc);
+        let a = 1.0 / (1.0 - rho);
+        let s: Vec<f64> = w.iter().map(|w| w.sqrt()).collect();
+        let nc = within.nclasses;
+        let outer = |o: &[Vec<f64>], c: usize, d: usize| DMatrix::from_column_slice(m, m, &o[c * nc + d]);
+        for c in 1..w.len() {
+            let mut dm = class_xy(c) * (-2.0 * a * w[c]);
+            for (k, _, o) in &within.sizes {
+                let b = cs_b(rho, *k as f64);
+                for d in 0..nc {
+                    dm += (outer(o, c, d) + outer(o, d, c)) * (b * s[c] * s[d]);
+                }
+            }
+            out.push((self.ntheta + c - 1, dm));
+        }
+        let mut dm = DMatrix::zeros(m, m);
+        for (c, wc) in w.iter().enumerate() {
+            dm += class_xy(c) * (wc / ((1.0 - rho) * (1.0 - rho)));
+        }
+        for (k, _, o) in &within.sizes {
+            let k1 = *k as f64 - 1.0;
+            let g = (1.0 - rho) * (1.0 + k1 * rho);
+            let g_prime = -(1.0 + k1 * rho) + (1.0 - rho) * k1;
+            let b_prime = (g - rho * g_prime) / (g * g);
+            for c in 0..nc {
+                for d in 0..nc {
+                    dm -= outer(o, c, d) * (b_prime * s[c] * s[d]);
+                }
+            }
+        }
+        out.push((
+            self.ntheta + self.ndelta(),
+            dm * within.rho_derivative(xc),
+        ));
+        out
+    }
+}
+
+/// Compound symmetry's b_k = ρ / ((1 − ρ)(1 + (k − 1)ρ)) for a unit of size k.
+fn cs_b(rho: f64, k: f64) -> f64 {
+    rho / ((1.0 - rho) * (1.0 + (k - 1.0) * rho))
+}
+
+/// (LL')⁻¹ from the lower factor `l` (n×n, column-major).
+fn inverse_from_factor(l: &[f64], n: usize) -> DMatrix<f64> {
+    let l = DMatrixView::from_slice(l, n, n);
+    match l.solve_lower_triangular(&DMatrix::identity(n, n)) {
+        Some(li) => li.tr_mul(&li),
+        None => DMatrix::from_element(n, n, f64::NAN),
+    }
+}
