@@ -6,7 +6,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 
 // The module is private to `estimate`; the bench compiles its own copy of it.
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 #[path = "../src/estimate/dense.rs"]
 mod dense;
 
