@@ -6,6 +6,7 @@
 
 mod columns;
 mod grouping;
+mod identifiable;
 mod random_coefficients;
 mod rank;
 mod rows;
@@ -206,7 +207,8 @@ pub fn build_in_chunks(
         }
     }
     let (stats, classes, observations, kept_levels) = accumulated;
-    let problems = rank::problems(spec, &fixed.parameters, &stats, &classes);
+    let mut problems = rank::problems(spec, &fixed.parameters, &stats, &classes);
+    problems.extend(identifiable::problems(spec, &stats, &classes));
     if !problems.is_empty() {
         return Err(problems);
     }
