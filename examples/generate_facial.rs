@@ -149,7 +149,7 @@ pub fn generate(
     let rest = (1.0 - rho * rho).sqrt();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut normal = move || -> f64 { rng.sample(StandardNormal) };
-    let mut w = BufWriter::with_capacity(1 << 20, File::create(&out)?);
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(out)?);
     writeln!(
         w,
         "\"patient\",\"session\",\"second\",\"patient_expr\",\"therapist_expr\",\"alliance\""
