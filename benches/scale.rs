@@ -1,0 +1,322 @@
+//! End-to-end fits at scale, through the built `tandem` binary exactly as a user runs it
+//! (`tandem fit FILE --timings --format json`, one subprocess per case):
+//!
+//! - `insteval`: `models/lme4/insteval.tandem` (73,421 rows; 2,972 students crossed with 1,128
+//!   lecturers, and 28 department × service groups);
+//! - `facial_default`: `models/seeds/facial_dynamics.tandem --vary span=1` on the full-size facial
+//!   design from `examples/generate_facial` with its default truth (3.34 M rows);
+//! - `facial_boundary`: the same design with `--truth boundary` (patient intercept variances near
+//!   zero, lag slopes correlated ±0.97) and another seed.
+//!
+//! The facial CSVs (about 140 MB each) are generated once into `target/bench-data/`.
+//! Per case it prints the wall time end to end, tandem's stage times, the peak resident memory
+//! (`VmHWM` of the subprocess, polled from /proc every 10 ms, so growth in the last few ms can be
+//! missed), and the fit's `converged`, log-likelihood and number of deviance evaluations.
+//!
+//! ```sh
+//! cargo bench --bench scale                      # all cases
+//! cargo bench --bench scale -- facial            # the cases whose name contains `facial`
+//! TANDEM_BENCH_TIMEOUT=120 cargo bench --bench scale   # kill a case after 120 s
+//! TANDEM_BENCH_SKIP=insteval cargo bench --bench scale # skip cases (comma-separated names)
+//! TANDEM_BENCH_LME4=1 cargo bench --bench scale -- insteval   # also time lme4 (needs Rscript)
+//! ```
+
+#[path = "../examples/generate_facial.rs"]
+#[allow(dead_code)]
+mod generate_facial;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use generate_facial::Truth;
+use serde_json::Value;
+
+struct Case {
+    name: &'static str,
+    model: &'static str,
+    /// The facial design to generate and pass with `--data`.
+    facial: Option<Truth>,
+    vary: Option<&'static str>,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        name: "insteval",
+        model: "models/lme4/insteval.tandem",
+        facial: None,
+        vary: None,
+    },
+    Case {
+        name: "facial_default",
+        model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Default),
+        vary: Some("span=1"),
+    },
+    Case {
+        name: "facial_boundary",
+        model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Boundary),
+        vary: Some("span=1"),
+    },
+];
+
+/// What a finished (or killed) subprocess left behind.
+struct Run {
+    wall: f64,
+    /// Peak resident set size in KiB (`VmHWM`), as last read.
+    peak_kib: Option<u64>,
+    timed_out: bool,
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Run `command` to the end (or until `timeout`), polling its peak memory.
+fn run(mut command: Command, timeout: Option<Duration>) -> Run {
+    let start = Instant::now();
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let pid = child.id();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let (mut peak_kib, mut timed_out) = (None, false);
+    let status = loop {
+        if let Some(kib) = vm_hwm_kib(pid) {
+            peak_kib = Some(peak_kib.unwrap_or(0).max(kib));
+        }
+        if let Some(status) = child.try_wait().expect("wait for the subprocess") {
+            break status;
+        }
+        if timeout.is_some_and(|t| start.elapsed() > t) {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait().expect("wait for the killed subprocess");
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    let wall = start.elapsed().as_secs_f64();
+    Run {
+        wall,
+        peak_kib,
+        timed_out,
+        success: status.success() && !timed_out,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// The generated facial design for `truth`, written once into `target/bench-data/`.
+fn facial_csv(root: &Path, truth: Truth) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let dir = target.join("bench-data");
+    let name = match truth {
+        Truth::Default => "facial_default",
+        Truth::Boundary => "facial_boundary",
+    };
+    let seed = truth.default_seed();
+    let path = dir.join(format!("{name}_seed{seed}.csv"));
+    if !path.exists() {
+        std::fs::create_dir_all(&dir).expect("create target/bench-data");
+        let partial = dir.join(format!("{name}_seed{seed}.csv.partial"));
+        let start = Instant::now();
+        let (sessions, rows) = generate_facial::generate(
+            &partial,
+            generate_facial::PATIENTS,
+            generate_facial::SECONDS,
+            seed,
+            truth,
+        )
+        .expect("generate the facial design");
+        std::fs::rename(&partial, &path).expect("rename the generated design");
+        println!(
+            "generated {} ({sessions} sessions, {rows} rows) in {:.1} s",
+            path.display(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    path
+}
+
+/// `timings (wall clock):` lines from tandem's stderr: (stage, seconds).
+fn stage_times(stderr: &str) -> Vec<(String, f64)> {
+    stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("timings (wall clock):"))
+        .skip(1)
+        .filter_map(|l| {
+            let l = l.trim();
+            let (stage, secs) = l.strip_suffix(" s")?.rsplit_once(' ')?;
+            Some((stage.trim().to_string(), secs.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn megabytes(kib: Option<u64>) -> String {
+    kib.map_or("?".into(), |k| format!("{:.0} MB", k as f64 / 1024.0))
+}
+
+fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) -> Option<f64> {
+    println!("\n== {} ==", case.name);
+    let mut command = Command::new(tandem);
+    command
+        .current_dir(root)
+        .args(["fit", case.model, "--timings", "--format", "json"]);
+    if let Some(truth) = case.facial {
+        command.arg("--data").arg(facial_csv(root, truth));
+    }
+    if let Some(vary) = case.vary {
+        command.args(["--vary", vary]);
+    }
+    println!(
+        "command: tandem {}",
+        command
+            .get_args()
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let r = run(command, timeout);
+    println!("wall time end to end   {:>9.3} s", r.wall);
+    println!("peak memory (VmHWM)    {:>9}", megabytes(r.peak_kib));
+    if r.timed_out {
+        println!(
+            "TIMED OUT after {:.0} s (killed; TANDEM_BENCH_TIMEOUT)",
+            timeout.unwrap().as_secs_f64()
+        );
+    }
+    for (stage, secs) in stage_times(&r.stderr) {
+        println!("  {stage:<32} {secs:>9.3} s");
+    }
+    if !r.success {
+        if !r.timed_out {
+            println!("FAILED; stderr:");
+            for line in r.stderr.lines().take(40) {
+                println!("  | {line}");
+            }
+        }
+        return None;
+    }
+    let json: Value = match serde_json::from_str(&r.stdout) {
+        Ok(v) => v,
+        Err(e) => {
+            println!("the report is not JSON ({e})");
+            return None;
+        }
+    };
+    let report = match json.get("vary") {
+        Some(fits) => &fits[0],
+        None => &json,
+    };
+    let fit = &report["fit"];
+    println!(
+        "converged {}, singular {}, logLik {}, deviance {}, {} deviance evaluations",
+        fit["converged"], fit["singular"], fit["loglik"], fit["deviance"], fit["iterations"]
+    );
+    if let Some(warnings) = fit["warnings"].as_array().filter(|w| !w.is_empty()) {
+        for w in warnings {
+            println!("  warning: {}", w.as_str().unwrap_or_default());
+        }
+    }
+    Some(r.wall)
+}
+
+/// lme4 on InstEval in the same run (`TANDEM_BENCH_LME4=1` and `Rscript` on PATH).
+fn lme4_insteval(root: &Path, tandem_wall: Option<f64>) {
+    let script = r#"
+suppressPackageStartupMessages(library(lme4))
+t_read <- system.time({
+  d <- read.csv("models/data/lme4/insteval.csv")
+  for (v in c("s", "d", "dept", "service")) d[[v]] <- factor(d[[v]])
+})[["elapsed"]]
+t_fit <- system.time(m <- lmer(y ~ 1 + service + (1 | s) + (1 | d) + (1 | dept:service), d,
+                               REML = TRUE))[["elapsed"]]
+cat(sprintf("%.17g %.17g %.17g %d\n", t_read, t_fit, REMLcrit(m), m@optinfo$feval))
+"#;
+    let mut command = Command::new("Rscript");
+    command.current_dir(root).args(["-e", script]);
+    println!("\n== insteval with lme4 (default optimizer, REML) ==");
+    let r = run(command, None);
+    let fields: Vec<f64> = r
+        .stdout
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    if !r.success || fields.len() != 4 {
+        println!("Rscript failed:\n{}", r.stderr);
+        return;
+    }
+    let (read, fit) = (fields[0], fields[1]);
+    println!("Rscript wall time       {:>9.3} s", r.wall);
+    println!("peak memory (VmHWM)     {:>9}", megabytes(r.peak_kib));
+    println!("  read.csv + factors     {read:>9.3} s");
+    println!("  lmer                   {fit:>9.3} s");
+    println!(
+        "REML criterion {}, {} deviance evaluations",
+        fields[2], fields[3]
+    );
+    if let Some(t) = tandem_wall {
+        println!(
+            "tandem end to end / lme4 (read + lmer): {:.2}",
+            t / (read + fit)
+        );
+    }
+}
+
+fn rscript_on_path() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join("Rscript").is_file()))
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tandem = Path::new(env!("CARGO_BIN_EXE_tandem"));
+    // `cargo bench` passes `--bench`; any other argument filters the cases by name.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let skip: Vec<String> = std::env::var("TANDEM_BENCH_SKIP")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let timeout = std::env::var("TANDEM_BENCH_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .map(Duration::from_secs_f64);
+    for case in &CASES {
+        let wanted = filters.is_empty() || filters.iter().any(|f| case.name.contains(f.as_str()));
+        if !wanted || skip.iter().any(|s| s == case.name) {
+            continue;
+        }
+        let wall = run_case(root, tandem, case, timeout);
+        if case.name == "insteval"
+            && std::env::var("TANDEM_BENCH_LME4").is_ok_and(|v| v == "1")
+            && rscript_on_path()
+        {
+            lme4_insteval(root, wall);
+        }
+    }
+}
