@@ -139,7 +139,6 @@ pub fn forward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
 }
 
 /// Solve `L' X = B` in place for lower-triangular `L` (n×n) and `B` (n×c).
-#[allow(dead_code)] // for the callers of the large Schur block
 pub fn backward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
     if n >= LARGE {
         return large::backward_solve(l, n, b, c);
@@ -159,7 +158,6 @@ pub fn backward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
 
 /// `out = (L L')⁻¹`, the full symmetric n×n inverse, from the lower Cholesky factor `L` (as
 /// `cholesky` leaves it: the upper triangle is not read).
-#[allow(dead_code)] // for the callers of the large Schur block
 pub fn cholesky_inverse(l: &[f64], n: usize, out: &mut [f64]) {
     if n >= LARGE {
         return large::cholesky_inverse(l, n, out);

@@ -77,6 +77,54 @@ struct Component {
     cross: Vec<(usize, usize, ClassCross)>,
 }
 
+/// The first term's update of the components' Schur complements, −Σ_j k_j k_j', when every
+/// term is scalar. Level j's links give the products k_ja k_jb; applied level by level they are
+/// scattered writes into a dense block (with thousands of crossed levels, a cache miss each), so
+/// they are listed once, sorted by the entry they update, and streamed in that order.
+#[derive(Debug, Clone)]
+struct ScalarUpdates {
+    /// Where level j's link values start in the flat array of all links' values.
+    link_start: Vec<usize>,
+    /// Per component: (index of k_a, index of k_b, entry of the lower triangle), sorted by entry.
+    updates: Vec<Vec<(u32, u32, u32)>>,
+}
+
+impl ScalarUpdates {
+    fn new(first_levels: &[FirstLevel], nodes: &[Node], components: &[Component]) -> Option<Self> {
+        let mut link_start = Vec::with_capacity(first_levels.len() + 1);
+        let mut updates: Vec<Vec<(u32, u32, u32)>> = vec![Vec::new(); components.len()];
+        let mut total = 0usize;
+        for level in first_levels {
+            link_start.push(total);
+            for (ia, (na, _)) in level.links.iter().enumerate() {
+                let a = &nodes[*na];
+                let size = components[a.component].size;
+                for (ib, (nb, _)) in level.links.iter().enumerate() {
+                    let b = &nodes[*nb];
+                    if b.offset > a.offset {
+                        continue;
+                    }
+                    let entry = b.offset * size + a.offset;
+                    updates[a.component].push((
+                        u32::try_from(total + ia).ok()?,
+                        u32::try_from(total + ib).ok()?,
+                        u32::try_from(entry).ok()?,
+                    ));
+                }
+            }
+            total += level.links.len();
+        }
+        link_start.push(total);
+        for list in &mut updates {
+            list.sort_unstable_by_key(|&(a, b, e)| (e, a, b));
+        }
+        Some(ScalarUpdates {
+            link_start,
+            updates,
+        })
+    }
+}
+
 /// Compound symmetry within units (no random terms): the per-size statistics and ρ's bounds.
 #[derive(Debug, Clone)]
 struct Within {
@@ -119,6 +167,9 @@ pub struct ProfiledDeviance {
     xy: Vec<Vec<f64>>,
     /// Largest q over terms (workspace size).
     qmax: usize,
+    /// When every term is scalar: the first term's Schur updates of the components, sorted by
+    /// target (see `ScalarUpdates`).
+    scalar_updates: Option<ScalarUpdates>,
     within: Option<Within>,
 }
 
@@ -271,7 +322,14 @@ impl ProfiledDeviance {
             }
         }
 
+        let all_scalar = stats.factors.iter().all(|f| f.q == 1);
+        let scalar_updates = if all_scalar && first.is_some() {
+            ScalarUpdates::new(&first_levels, &nodes, &components)
+        } else {
+            None
+        };
         ProfiledDeviance {
+            scalar_updates,
             method,
             p,
             n_class: stats.n.clone(),
@@ -520,7 +578,13 @@ impl ProfiledDeviance {
             let mut ks: Vec<f64> = Vec::new();
             let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
             let mut row = 0;
-            for level in &self.first_levels {
+            let mut scalar_values = vec![
+                0.0;
+                self.scalar_updates
+                    .as_ref()
+                    .map_or(0, |u| u.link_start.last().copied().unwrap_or(0))
+            ];
+            for (level_index, level) in self.first_levels.iter().enumerate() {
                 let a = weighted(
                     &mut a,
                     level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
@@ -586,11 +650,25 @@ impl ProfiledDeviance {
                         qa,
                         q1,
                     );
+                    // Only the lower triangle: the component's Cholesky reads nothing else, and
+                    // with many crossed levels these scattered updates dominate an evaluation.
+                    if let Some(updates) = &self.scalar_updates {
+                        scalar_values[updates.link_start[level_index] + (oa / q1)] = ka[0];
+                        continue;
+                    }
+                    let schur = &mut schur[comp];
                     for &(nb, ob, qb) in &ks_index {
                         let node_b = &self.nodes[nb];
+                        if node_b.offset > node_a.offset {
+                            continue;
+                        }
                         let kb = &ks[ob..ob + q1 * qb];
+                        if q1 == 1 && qa == 1 && qb == 1 {
+                            schur[node_b.offset * size + node_a.offset] -= ka[0] * kb[0];
+                            continue;
+                        }
                         sub_at_b(
-                            &mut schur[comp],
+                            schur,
                             size,
                             node_a.offset,
                             node_b.offset,
@@ -600,6 +678,13 @@ impl ProfiledDeviance {
                             qb,
                             q1,
                         );
+                    }
+                }
+            }
+            if let Some(updates) = &self.scalar_updates {
+                for (schur, list) in schur.iter_mut().zip(&updates.updates) {
+                    for &(a, b, entry) in list {
+                        schur[entry as usize] -= scalar_values[a as usize] * scalar_values[b as usize];
                     }
                 }
             }

@@ -28,6 +28,7 @@
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
 
+use super::super::dense::{backward_solve, cholesky_inverse};
 use super::{DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
 use crate::syntax::ast::Method;
 
@@ -147,10 +148,9 @@ impl ProfiledDeviance {
             .iter()
             .zip(&keep.components)
             .map(|(comp, (l, k))| {
-                let l = DMatrixView::from_slice(l, comp.size, comp.size);
-                let v = DMatrix::from_column_slice(comp.size, m, k) * &rt;
-                l.tr_solve_lower_triangular(&v)
-                    .unwrap_or_else(|| DMatrix::from_element(comp.size, m, f64::NAN))
+                let mut v = DMatrix::from_column_slice(comp.size, m, k) * &rt;
+                backward_solve(l, comp.size, v.as_mut_slice(), m);
+                v
             })
             .collect();
         let u_node = |n: usize| {
@@ -168,7 +168,7 @@ impl ProfiledDeviance {
         } else {
             Vec::new()
         };
-        let c_block = |a: usize, b: usize| {
+        let c_block = |a: usize, b: usize| -> DMatrix<f64> {
             let (na, nb) = (&self.nodes[a], &self.nodes[b]);
             let (qa, qb) = (self.terms[na.term].q, self.terms[nb.term].q);
             c_comp[na.component]
@@ -200,33 +200,43 @@ impl ProfiledDeviance {
                     .tr_solve_lower_triangular(&v)
                     .ok_or(DevianceError::NonFinite)?;
 
-                // The selected inverse: W_n = Σ_n' K_n' C[n', n], A⁻¹_jn = −L₁⁻ᵀ W_n and
-                // A⁻¹_jj = L₁⁻ᵀ(I + Σ_n W_n K_n')L₁⁻¹.
-                let (ainv_jj, ainv_jn) = if f.z != 0.0 {
-                    let mut middle = DMatrix::<f64>::identity(q1, q1);
-                    let mut ainv_jn = Vec::with_capacity(links.len());
-                    for (n, kn) in links {
-                        let qn = self.terms[self.nodes[*n].term].q;
-                        let mut wn = DMatrix::zeros(q1, qn);
-                        for (n2, k2) in links {
-                            if self.nodes[*n2].component != self.nodes[*n].component {
-                                continue;
-                            }
-                            let q2 = self.terms[self.nodes[*n2].term].q;
-                            wn += DMatrixView::from_slice(k2, q1, q2) * c_block(*n2, *n);
-                        }
-                        middle += &wn * DMatrixView::from_slice(kn, q1, qn).transpose();
-                        let a = l1
-                            .tr_solve_lower_triangular(&(-wn))
-                            .ok_or(DevianceError::NonFinite)?;
-                        ainv_jn.push(a);
+                // The selected inverse, with the links gathered side by side (K = [K_n …],
+                // C_L = C on the linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and
+                // A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
+                let (ainv_jj, ainv_jl) = if f.z != 0.0 && !links.is_empty() {
+                    let width: usize = links
+                        .iter()
+                        .map(|(n, _)| self.terms[self.nodes[*n].term].q)
+                        .sum();
+                    let mut kcat = DMatrix::zeros(q1, width);
+                    let mut index = Vec::with_capacity(width);
+                    let mut col = 0;
+                    for (n, k) in links {
+                        let node = &self.nodes[*n];
+                        let qn = self.terms[node.term].q;
+                        kcat.columns_mut(col, qn)
+                            .copy_from(&DMatrixView::from_slice(k, q1, qn));
+                        index.extend(node.offset..node.offset + qn);
+                        col += qn;
                     }
+                    let comp = &c_comp[self.nodes[links[0].0].component];
+                    let c_links = DMatrix::from_fn(width, width, |a, b| comp[(index[a], index[b])]);
+                    let wl = &kcat * c_links;
+                    let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
+                    let ainv_jl = l1
+                        .tr_solve_lower_triangular(&(-wl))
+                        .ok_or(DevianceError::NonFinite)?;
                     let l1i = l1
                         .solve_lower_triangular(&DMatrix::identity(q1, q1))
                         .ok_or(DevianceError::NonFinite)?;
-                    (l1i.transpose() * middle * &l1i, ainv_jn)
+                    (l1i.transpose() * middle * &l1i, ainv_jl)
+                } else if f.z != 0.0 {
+                    let l1i = l1
+                        .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                        .ok_or(DevianceError::NonFinite)?;
+                    (l1i.transpose() * l1i, DMatrix::zeros(q1, 0))
                 } else {
-                    (DMatrix::zeros(q1, q1), Vec::new())
+                    (DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0))
                 };
 
                 let s_jj = &ainv_jj * f.z + &u_j * &d * u_j.transpose();
@@ -237,13 +247,15 @@ impl ProfiledDeviance {
                     let zxy = DMatrixView::from_slice(zxy, q1, m);
                     acc.add_coupling(first, t1, -(&coupling * zxy.transpose()), w[*class], *class);
                 }
+                let mut col = 0;
                 for (li, (n, blocks)) in level.links.iter().enumerate() {
                     let term_n = self.nodes[*n].term;
                     let qn = self.terms[term_n].q;
                     let mut s_jn = &u_j * &d * linked_u[li].transpose();
                     if f.z != 0.0 {
-                        s_jn += &ainv_jn[li] * f.z;
+                        s_jn += ainv_jl.columns(col, qn) * f.z;
                     }
+                    col += qn;
                     for (class, zz) in blocks {
                         let z_jn = DMatrixView::from_slice(zz, q1, qn);
                         let tn = &t[term_n];
@@ -401,9 +413,7 @@ fn cs_b(rho: f64, k: f64) -> f64 {
 
 /// (LL')⁻¹ from the lower factor `l` (n×n, column-major).
 fn inverse_from_factor(l: &[f64], n: usize) -> DMatrix<f64> {
-    let l = DMatrixView::from_slice(l, n, n);
-    match l.solve_lower_triangular(&DMatrix::identity(n, n)) {
-        Some(li) => li.tr_mul(&li),
-        None => DMatrix::from_element(n, n, f64::NAN),
-    }
+    let mut out = DMatrix::zeros(n, n);
+    cholesky_inverse(l, n, out.as_mut_slice());
+    out
 }
