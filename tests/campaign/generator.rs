@@ -516,7 +516,11 @@ pub fn references() -> std::collections::HashMap<String, Reference> {
     cases
         .iter()
         .map(|(id, v)| {
-            let refused = v["refused"].as_str().map(String::from);
+            // Every optimizer running out of time is not a refusal: no reference (NaN).
+            let refused = v["refused"]
+                .as_str()
+                .filter(|m| !m.contains("time limit"))
+                .map(String::from);
             let num = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
             (
                 id.clone(),
@@ -593,7 +597,10 @@ pub fn compare(case: &Case, reference: &Reference) -> Comparison {
     };
     let Some(json) = parsed else {
         let message = outcome.stderr.lines().next().unwrap_or("").to_string();
-        let verdict = if reference.refused.is_some() {
+        // A fit that did not converge is reported as an error (exit 1) by the pipeline.
+        let verdict = if message.contains("did not converge") {
+            Verdict::NotConverged
+        } else if reference.refused.is_some() {
             Verdict::Refused
         } else {
             Verdict::TandemRefused
