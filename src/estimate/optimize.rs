@@ -276,7 +276,28 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
     if let Some(w) = warm.filter(|w| w.len() == n) {
         candidates.push(criterion.internal(w));
     }
-    let run = run(&criterion, &candidates);
+    let mut run = run(&criterion, &candidates);
+    // A column of T at zero is a stationary set of the unconstrained criterion, and a singular
+    // fit can be a local optimum there (Bates et al. 2015 warn of the same with bounded
+    // optimizers). So a fit with a standardised diagonal below 1e-3 is restarted with those
+    // columns revived, and from T̃ = I; the lowest criterion wins.
+    let collapsed: Vec<usize> = diagonal
+        .iter()
+        .copied()
+        .filter(|&i| run.y[i].abs() < 1e-3)
+        .collect();
+    if !collapsed.is_empty() && run.f.is_finite() {
+        let mut revived = run.y.clone();
+        for &i in &collapsed {
+            revived[i] = 0.5;
+        }
+        for restart in [revived, candidates[0].clone()] {
+            let again = self::run(&criterion, &[restart]);
+            if again.f < run.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
+                run = again;
+            }
+        }
+    }
     let mut optimum = criterion.natural(&run.y);
     deviance.normalise(&mut optimum);
     // The Hessian over the natural parameters: H_x = S H_y S. Flipping a column's sign flips
@@ -302,7 +323,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
         .map(|&(i, step)| (i, step / scale[i]))
         .collect();
     summary(
-        criterion.natural(&candidates[run.start]),
+        criterion.natural(&run.start),
         optimum,
         run,
         hessian,
@@ -398,8 +419,8 @@ fn sign_flips(before: &[f64], after: &[f64]) -> Vec<f64> {
 
 /// What one optimizer run ends with, in the criterion's own coordinates.
 struct Run {
-    /// Which candidate start was used.
-    start: usize,
+    /// The start the run used (the best of its candidates).
+    start: Vec<f64>,
     y: Vec<f64>,
     f: f64,
     gradient: DVector<f64>,
@@ -422,7 +443,7 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
         })
         .expect("at least one start");
     let failed = |y: Vec<f64>, f: f64| Run {
-        start,
+        start: candidates[start].clone(),
         y,
         f,
         gradient: DVector::from_element(n, f64::NAN),
@@ -492,7 +513,7 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
             _ => {}
         }
     }
-    verdict(start, y, f, g, h)
+    verdict(candidates[start].clone(), y, f, g, h)
 }
 
 /// One Newton step on `h` (shifted to be positive definite where it is not) with backtracking;
@@ -663,7 +684,7 @@ fn bfgs(
 
 /// The verdict at the last point, with the Hessian of the last round (the step from its point
 /// was small, so it differs negligibly).
-fn verdict(start: usize, y: Vec<f64>, f: f64, g: DVector<f64>, h: DMatrix<f64>) -> Run {
+fn verdict(start: Vec<f64>, y: Vec<f64>, f: f64, g: DVector<f64>, h: DMatrix<f64>) -> Run {
     let (newton_decrement, flat_slope, min_eigen) = decrement(&g, &h);
     let max_eigen = if h.iter().all(|v| v.is_finite()) {
         SymmetricEigen::new(h.clone())

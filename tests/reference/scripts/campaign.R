@@ -37,7 +37,7 @@ controls <- list(
                            optCtrl = list(eval.max = 1e4, iter.max = 1e4))
 )
 
-time_limit <- 6 # seconds per fit (wall); a fit that takes longer is dropped
+time_limit <- as.numeric(Sys.getenv("CAMPAIGN_TIME_LIMIT", "6")) # seconds per fit (wall); a fit that takes longer is dropped
 cores <- as.integer(Sys.getenv("CAMPAIGN_CORES", "3"))
 
 fit_case <- function(i) {
