@@ -1391,6 +1391,17 @@ impl VarianceParameters for FittedVariance<'_> {
             .beta_covariance_at(varpar)
             .unwrap_or_else(|_| DMatrix::from_element(p, p, f64::NAN))
     }
+    /// From the optimizer's Hessian of the profiled criterion (differences of its exact
+    /// gradient) and one gradient of log r².
+    fn deviance_hessian(&self) -> Option<DMatrix<f64>> {
+        let opt = &self.fit.optimization;
+        if !opt.converged || opt.hessian.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        self.deviance
+            .explicit_sigma_hessian(&opt.optimum, &opt.hessian)
+            .ok()
+    }
 }
 
 /// t tests of the fixed effects: without random terms and with one residual variance per

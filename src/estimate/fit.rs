@@ -222,10 +222,16 @@ pub fn fit_from(
             ngroups.push((term.name.clone(), term.levels.len()));
         }
     }
-    let mut warnings = opt.warnings.clone();
+    let names = parameter_names(design, &deviance);
+    let mut warnings: Vec<String> = if opt.converged {
+        opt.warnings.clone()
+    } else {
+        vec![unsettled_warning(&opt, &names)]
+    };
     if singular {
         warnings.push("boundary (singular) fit".to_string());
     }
+    warnings.extend(flat_directions(&opt, &names));
     let mut varpar = theta.clone();
     varpar.push(sigma);
     varpar.extend_from_slice(log_delta);
@@ -256,6 +262,95 @@ pub fn fit_from(
         varpar,
         optimization: opt,
     })
+}
+
+/// A reader's name for each optimizer parameter (θ entry, log δ of a class, ρ).
+fn parameter_names(design: &Design, deviance: &ProfiledDeviance) -> Vec<String> {
+    let mut names = Vec::with_capacity(deviance.nparams());
+    for term in &design.random {
+        let q = term.q();
+        let effect = |i: usize| term.effects[i].1.as_str();
+        for c in 0..q {
+            let rows = if term.correlated { c..q } else { c..c + 1 };
+            for r in rows {
+                names.push(if r == c {
+                    format!("θ[{}: {}]", term.name, effect(r))
+                } else {
+                    format!("θ[{}: {} with {}]", term.name, effect(r), effect(c))
+                });
+            }
+        }
+    }
+    for class in design.classes.iter().skip(1) {
+        names.push(format!(
+            "the residual SD ratio of {}",
+            class.level.as_deref().unwrap_or("a residual class")
+        ));
+    }
+    if deviance.ncorrelation() > 0 {
+        names.push("the residual correlation".to_string());
+    }
+    names
+}
+
+/// The optimizer's failure, naming the parameters that had not settled and by how much.
+fn unsettled_warning(opt: &OptSummary, names: &[String]) -> String {
+    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| format!("parameter {i}"));
+    let moving: Vec<String> = opt
+        .unsettled
+        .iter()
+        .take(4)
+        .map(|&(i, step)| format!("{} (would still move by {step:.2e})", name(i)))
+        .collect();
+    let remaining = opt.newton_decrement.powi(2) / 2.0;
+    if moving.is_empty() {
+        format!(
+            "the optimizer did not converge: the criterion could still fall by about \
+             {remaining:.2e}"
+        )
+    } else {
+        format!(
+            "the optimizer did not converge: {} had not settled; the criterion could still \
+             fall by about {remaining:.2e}",
+            moving.join(", ")
+        )
+    }
+}
+
+/// Directions along which the criterion is flat at the optimum (the observed information's null
+/// directions): the parameters with weight in them are not identified by the data.
+fn flat_directions(opt: &OptSummary, names: &[String]) -> Vec<String> {
+    let h = &opt.hessian;
+    if !opt.converged || h.nrows() == 0 || h.iter().any(|v| !v.is_finite()) {
+        return Vec::new();
+    }
+    let eigen = nalgebra::SymmetricEigen::new(h.clone());
+    let largest = eigen
+        .eigenvalues
+        .iter()
+        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let mut out = Vec::new();
+    for (k, &lambda) in eigen.eigenvalues.iter().enumerate() {
+        if lambda.abs() > 1e-8 * largest.max(1e-300) {
+            continue;
+        }
+        let v = eigen.eigenvectors.column(k);
+        let involved: Vec<String> = v
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.abs() >= 0.3)
+            .map(|(i, _)| names.get(i).cloned().unwrap_or_else(|| format!("parameter {i}")))
+            .collect();
+        if !involved.is_empty() {
+            out.push(format!(
+                "the likelihood is flat along {}: the data do not identify {} (a null direction \
+                 of the information matrix)",
+                involved.join(" and "),
+                if involved.len() == 1 { "it" } else { "their combination" }
+            ));
+        }
+    }
+    out
 }
 
 fn evaluation_error(e: &DevianceError) -> Diagnostic {

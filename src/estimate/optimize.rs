@@ -291,7 +291,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
         for &i in &collapsed {
             revived[i] = 0.5;
         }
-        for restart in [revived, candidates[0].clone()] {
+        for restart in [revived] {
             let again = self::run(&criterion, &[restart]);
             if again.f < run.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
                 run = again;

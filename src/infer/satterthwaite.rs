@@ -22,6 +22,11 @@ pub trait VarianceParameters: Sync {
     fn deviance_at(&self, varpar: &[f64]) -> f64;
     /// `Cov(β̂)` at `varpar`.
     fn beta_covariance_at(&self, varpar: &[f64]) -> DMatrix<f64>;
+    /// The deviance's Hessian at `varpar()` when the model knows it more cheaply (or more
+    /// accurately) than second differences of `deviance_at` give it.
+    fn deviance_hessian(&self) -> Option<DMatrix<f64>> {
+        None
+    }
 }
 
 /// The ingredients of Satterthwaite's approximation, computed once per fit.
@@ -43,7 +48,9 @@ impl Satterthwaite {
         let at = model.varpar();
         // Hundreds of deviance evaluations: in parallel, each one sequential (same digits for any
         // number of threads).
-        let hess = hessian_parallel(&|v| model.deviance_at(v), &at);
+        let hess = model
+            .deviance_hessian()
+            .unwrap_or_else(|| hessian_parallel(&|v| model.deviance_at(v), &at));
         let p = model.beta_covariance_at(&at).nrows();
         let jac = jacobian_parallel(
             &|v| {

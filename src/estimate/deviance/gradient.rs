@@ -417,3 +417,53 @@ fn inverse_from_factor(l: &[f64], n: usize) -> DMatrix<f64> {
     cholesky_inverse(l, n, out.as_mut_slice());
     out
 }
+
+impl ProfiledDeviance {
+    /// The Hessian of `deviance_at` (σ explicit) over `varpar = (θ, σ, log δ…, ρ)` at a
+    /// stationary point `x` of the profiled criterion whose Hessian there is `profiled`.
+    ///
+    /// Why not differences of `deviance_at`: with ν = n (ML) or n − p (REML) and
+    /// u(x) = log σ̂²(x) = log(r²/ν), the explicit and profiled criteria differ by
+    /// ν(e^u/σ² + log σ² − 1 − u), so at σ = σ̂ the explicit Hessian is the profiled one plus
+    /// ν u'u' in x, −2ν u'/σ between x and σ, and 4ν/σ² in σ. u' = ∇ log r² is one cheap
+    /// gradient (no inverse of the random-effects block), where differences of `deviance_at`
+    /// cost hundreds of evaluations — seconds at millions of rows or thousands of crossed levels.
+    pub fn explicit_sigma_hessian(
+        &self,
+        x: &[f64],
+        profiled: &DMatrix<f64>,
+    ) -> Result<DMatrix<f64>, DevianceError> {
+        let n = self.nparams();
+        if x.len() != n || profiled.nrows() != n || profiled.ncols() != n {
+            return Err(DevianceError::WrongLength {
+                expected: n,
+                got: x.len(),
+            });
+        }
+        let f = LogDiagonal {
+            z: 0.0,
+            x: 0.0,
+            y: 1.0,
+        };
+        let (e, u) = self.log_diagonal_gradient(x, f)?;
+        let nu = match self.method {
+            Method::Ml => self.nobs() as f64,
+            Method::Reml => (self.nobs() - self.p) as f64,
+        };
+        let sigma2 = e.pwrss / nu;
+        let sigma = sigma2.sqrt();
+        // Positions in varpar: θ first, then σ, then the rest of x.
+        let at = |i: usize| if i < self.ntheta { i } else { i + 1 };
+        let s = self.ntheta;
+        let mut h = DMatrix::zeros(n + 1, n + 1);
+        for i in 0..n {
+            for j in 0..n {
+                h[(at(i), at(j))] = profiled[(i, j)] + nu * u[i] * u[j];
+            }
+            h[(at(i), s)] = -2.0 * nu * u[i] / sigma;
+            h[(s, at(i))] = h[(at(i), s)];
+        }
+        h[(s, s)] = 4.0 * nu / sigma2;
+        Ok(h)
+    }
+}
