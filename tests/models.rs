@@ -265,7 +265,6 @@ fn facial_lag1() {
 /// `scripts/insteval.R`). `service` is 0/1 in the CSV and so enters as a number: lme4's
 /// `service1` is tandem's `service` (the same column).
 #[test]
-#[ignore = "needs the new estimator (issue 12)"]
 fn insteval() {
     for (key, method) in [("insteval_reml", Method::Reml), ("insteval_ml", Method::Ml)] {
         let r = reference("insteval.json", key);

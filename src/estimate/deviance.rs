@@ -25,7 +25,7 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::design::{Design, SufficientStatistics};
 
-use super::dense::{cholesky, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted};
+use super::dense::{cholesky, cholesky_inverse, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted};
 use crate::syntax::ast::Method;
 
 mod gradient;
@@ -1033,12 +1033,9 @@ impl ProfiledDeviance {
             .iter()
             .zip(&keep.components)
             .map(|(comp, (l, _))| {
-                let n = comp.size;
-                let l = DMatrix::from_column_slice(n, n, l).lower_triangle();
-                let li = l
-                    .solve_lower_triangular(&DMatrix::identity(n, n))
-                    .unwrap_or_else(|| DMatrix::from_element(n, n, f64::NAN));
-                li.tr_mul(&li)
+                let mut inverse = DMatrix::zeros(comp.size, comp.size);
+                cholesky_inverse(l, comp.size, inverse.as_mut_slice());
+                inverse
             })
             .collect();
         let mut out: Vec<Vec<DMatrix<f64>>> = vec![Vec::new(); self.terms.len()];

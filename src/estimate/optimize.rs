@@ -262,7 +262,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
     // as the residual to a hundredth of it), lme4's T = I, and the warm start.
     let diagonal = deviance.diagonal_indices();
     let base = criterion.internal(&lme4_start);
-    let mut candidates: Vec<Vec<f64>> = [1.0, 0.3, 0.1, 0.03, 0.01]
+    let mut candidates: Vec<Vec<f64>> = [1.0, 0.3, 0.1, 0.01]
         .iter()
         .map(|c| {
             let mut y = base.clone();
