@@ -25,7 +25,9 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 
 use crate::design::{Design, SufficientStatistics};
 
-use super::dense::{cholesky, cholesky_inverse, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted};
+use super::dense::{
+    cholesky, cholesky_inverse, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted,
+};
 use crate::syntax::ast::Method;
 
 mod gradient;
@@ -580,9 +582,11 @@ impl ProfiledDeviance {
             let mut row = 0;
             let mut scalar_values = vec![
                 0.0;
-                self.scalar_updates
-                    .as_ref()
-                    .map_or(0, |u| u.link_start.last().copied().unwrap_or(0))
+                self.scalar_updates.as_ref().map_or(0, |u| u
+                    .link_start
+                    .last()
+                    .copied()
+                    .unwrap_or(0))
             ];
             for (level_index, level) in self.first_levels.iter().enumerate() {
                 let a = weighted(
@@ -684,7 +688,8 @@ impl ProfiledDeviance {
             if let Some(updates) = &self.scalar_updates {
                 for (schur, list) in schur.iter_mut().zip(&updates.updates) {
                     for &(a, b, entry) in list {
-                        schur[entry as usize] -= scalar_values[a as usize] * scalar_values[b as usize];
+                        schur[entry as usize] -=
+                            scalar_values[a as usize] * scalar_values[b as usize];
                     }
                 }
             }
@@ -759,7 +764,7 @@ impl ProfiledDeviance {
         let xy = DMatrix::from_column_slice(m, m, &xy);
         let chol = xy.cholesky().ok_or(DevianceError::FixedRankDeficient)?;
         let l = chol.l();
-        if let Some(keep) = keep.as_deref_mut() {
+        if let Some(keep) = keep {
             keep.xy = l.clone();
         }
         let p = self.p;

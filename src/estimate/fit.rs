@@ -295,7 +295,12 @@ fn parameter_names(design: &Design, deviance: &ProfiledDeviance) -> Vec<String> 
 
 /// The optimizer's failure, naming the parameters that had not settled and by how much.
 fn unsettled_warning(opt: &OptSummary, names: &[String]) -> String {
-    let name = |i: usize| names.get(i).cloned().unwrap_or_else(|| format!("parameter {i}"));
+    let name = |i: usize| {
+        names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| format!("parameter {i}"))
+    };
     let moving: Vec<String> = opt
         .unsettled
         .iter()
@@ -325,10 +330,7 @@ fn flat_directions(opt: &OptSummary, names: &[String]) -> Vec<String> {
         return Vec::new();
     }
     let eigen = nalgebra::SymmetricEigen::new(h.clone());
-    let largest = eigen
-        .eigenvalues
-        .iter()
-        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let largest = eigen.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut out = Vec::new();
     for (k, &lambda) in eigen.eigenvalues.iter().enumerate() {
         if lambda.abs() > 1e-8 * largest.max(1e-300) {
@@ -339,14 +341,23 @@ fn flat_directions(opt: &OptSummary, names: &[String]) -> Vec<String> {
             .iter()
             .enumerate()
             .filter(|(_, w)| w.abs() >= 0.3)
-            .map(|(i, _)| names.get(i).cloned().unwrap_or_else(|| format!("parameter {i}")))
+            .map(|(i, _)| {
+                names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("parameter {i}"))
+            })
             .collect();
         if !involved.is_empty() {
             out.push(format!(
                 "the likelihood is flat along {}: the data do not identify {} (a null direction \
                  of the information matrix)",
                 involved.join(" and "),
-                if involved.len() == 1 { "it" } else { "their combination" }
+                if involved.len() == 1 {
+                    "it"
+                } else {
+                    "their combination"
+                }
             ));
         }
     }

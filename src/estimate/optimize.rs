@@ -170,8 +170,7 @@ impl<F: Fn(&[f64]) -> f64 + Sync> Criterion for Differenced<'_, F> {
                 (self.value(&moved(x, &[(i, h)])) - self.value(&moved(x, &[(i, -h)]))) / (2.0 * h)
             })
             .collect();
-        (fx.is_finite() && g.iter().all(|v| v.is_finite()))
-            .then(|| (fx, DVector::from_vec(g)))
+        (fx.is_finite() && g.iter().all(|v| v.is_finite())).then(|| (fx, DVector::from_vec(g)))
     }
     fn exact(&self) -> bool {
         false
@@ -279,8 +278,8 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
     let mut run = run(&criterion, &candidates);
     // A column of T at zero is a stationary set of the unconstrained criterion, and a singular
     // fit can be a local optimum there (Bates et al. 2015 warn of the same with bounded
-    // optimizers). So a fit with a standardised diagonal below 1e-3 is restarted with those
-    // columns revived, and from T̃ = I; the lowest criterion wins.
+    // optimizers). So a fit with a standardised diagonal below 1e-3 is restarted once with
+    // those columns revived; the lower criterion wins.
     let collapsed: Vec<usize> = diagonal
         .iter()
         .copied()
@@ -291,11 +290,9 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
         for &i in &collapsed {
             revived[i] = 0.5;
         }
-        for restart in [revived] {
-            let again = self::run(&criterion, &[restart]);
-            if again.f < run.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
-                run = again;
-            }
+        let again = self::run(&criterion, &[revived]);
+        if again.f < run.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
+            run = again;
         }
     }
     let mut optimum = criterion.natural(&run.y);
@@ -413,7 +410,13 @@ fn sign_flips(before: &[f64], after: &[f64]) -> Vec<f64> {
     before
         .iter()
         .zip(after)
-        .map(|(b, a)| if *b != 0.0 && b.signum() != a.signum() { -1.0 } else { 1.0 })
+        .map(|(b, a)| {
+            if *b != 0.0 && b.signum() != a.signum() {
+                -1.0
+            } else {
+                1.0
+            }
+        })
         .collect()
 }
 
@@ -475,10 +478,6 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
         };
         h = hn;
         let (dec, flat, min) = decrement(&g, &h);
-        if std::env::var_os("TANDEM_TRACE").is_some() {
-            let e = SymmetricEigen::new(h.clone());
-            eprintln!("hessian at f {f:.12}: dec {dec:.3e} flat {flat:.3e} min {min:.3e} eig {:?} y {:?}", e.eigenvalues.as_slice(), y);
-        }
         // Near the optimum a step can only gain rounding: a few halvings, then stop trying.
         let settled = dec * dec / 2.0 < 1e-9 && flat <= FLAT_SLOPE && min >= 0.0;
         let halvings = if settled { 3 } else { 50 };
@@ -489,9 +488,6 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
         y = yn;
         f = fn_;
         g = gn;
-        if std::env::var_os("TANDEM_TRACE").is_some() {
-            eprintln!("newton f {f:.12} gain {gain:.3e} dec {dec:.3e}");
-        }
         if settled || gain <= 1e-14 * f.abs().max(1.0) {
             break;
         }
@@ -559,10 +555,7 @@ fn newton_step(
 
 /// The eigenvector of the most negative eigenvalue, signed to descend, when that eigenvalue is
 /// clearly negative.
-fn negative_curvature_direction(
-    g: &DVector<f64>,
-    h: &DMatrix<f64>,
-) -> Option<(DVector<f64>, f64)> {
+fn negative_curvature_direction(g: &DVector<f64>, h: &DMatrix<f64>) -> Option<(DVector<f64>, f64)> {
     if h.iter().any(|v| !v.is_finite()) {
         return None;
     }
@@ -577,7 +570,11 @@ fn negative_curvature_direction(
         return None;
     }
     let v = e.eigenvectors.column(k).into_owned();
-    Some(if v.dot(g) > 0.0 { (-v, lambda) } else { (v, lambda) })
+    Some(if v.dot(g) > 0.0 {
+        (-v, lambda)
+    } else {
+        (v, lambda)
+    })
 }
 
 /// (H + μI)⁻¹ with the smallest shift μ ≥ 0 (on a ×10 grid) that makes it positive definite.
@@ -632,11 +629,20 @@ fn bfgs(
         let slope = g.dot(&d);
         let mut t = 1.0;
         let mut accepted = None;
-        for _ in 0..60 {
+        for trial_index in 0..60 {
             let trial = &y + &d * t;
-            let ft = criterion.value(trial.as_slice());
+            // Most steps take t = 1: evaluating the gradient with the first trial saves a
+            // second factorization at the accepted point.
+            let (ft, gt) = if trial_index == 0 {
+                match criterion.rough_value_gradient(trial.as_slice()) {
+                    Some((ft, gt)) => (ft, Some(gt)),
+                    None => (f64::INFINITY, None),
+                }
+            } else {
+                (criterion.value(trial.as_slice()), None)
+            };
             if ft.is_finite() && ft <= f + 1e-4 * t * slope {
-                accepted = Some(trial);
+                accepted = Some((trial, ft, gt));
                 break;
             }
             // Quadratic interpolation, kept within [0.1 t, 0.5 t].
@@ -647,8 +653,11 @@ fn bfgs(
             };
             t = q.clamp(0.1 * t, 0.5 * t);
         }
-        let Some(yn) = accepted else { break };
-        let Some((fn_, gn)) = criterion.rough_value_gradient(yn.as_slice()) else {
+        let Some((yn, ft, gt)) = accepted else { break };
+        let Some((fn_, gn)) = (match gt {
+            Some(gt) => Some((ft, gt)),
+            None => criterion.rough_value_gradient(yn.as_slice()),
+        }) else {
             break;
         };
         let s = &yn - &y;
@@ -666,9 +675,6 @@ fn bfgs(
                 - (&hy * s.transpose() + &s * hy.transpose()) * rho;
         }
         let gain = f - fn_;
-        if std::env::var_os("TANDEM_TRACE").is_some() {
-            eprintln!("bfgs f {fn_:.12} gain {gain:.3e} t {t} |g| {:.3e}", gn.norm());
-        }
         y = yn;
         f = fn_;
         g = gn;
@@ -733,10 +739,7 @@ fn decrement(g: &DVector<f64>, h: &DMatrix<f64>) -> (f64, f64, f64) {
         return (f64::INFINITY, f64::INFINITY, f64::NAN);
     }
     let eigen = SymmetricEigen::new(h.clone());
-    let largest = eigen
-        .eigenvalues
-        .iter()
-        .fold(0.0f64, |a, v| a.max(v.abs()));
+    let largest = eigen.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let tolerance = 1e-9 * largest.max(1e-300);
     let mut squared = 0.0;
     let mut flat: f64 = 0.0;

@@ -131,13 +131,16 @@ impl ProfiledDeviance {
             .xy
             .solve_lower_triangular(&DMatrix::identity(m, m))
             .ok_or(DevianceError::NonFinite)?;
-        let d = DMatrix::from_diagonal(&DVector::from_fn(m, |i, _| {
-            if i < self.p {
-                f.x
-            } else {
-                f.y
-            }
-        }));
+        let d = DMatrix::from_diagonal(&DVector::from_fn(
+            m,
+            |i, _| {
+                if i < self.p {
+                    f.x
+                } else {
+                    f.y
+                }
+            },
+        ));
         let rt = lxx_inv.transpose();
         let s_xx = &rt * &d * rt.transpose();
         let d_linv = &d * &lxx_inv;
@@ -291,7 +294,13 @@ impl ProfiledDeviance {
                 let coupling = &u_n * &d_linv;
                 for (class, zz, zxy) in &node.blocks {
                     let zz = DMatrixView::from_slice(zz, q, q);
-                    acc.add(node.term, tn, &s_nn * tn.transpose() * zz, w[*class], *class);
+                    acc.add(
+                        node.term,
+                        tn,
+                        &s_nn * tn.transpose() * zz,
+                        w[*class],
+                        *class,
+                    );
                     let zxy = DMatrixView::from_slice(zxy, q, m);
                     acc.add_coupling(
                         node.term,
@@ -334,7 +343,11 @@ impl ProfiledDeviance {
         for (k, layout) in self.terms.iter().enumerate() {
             let mut i = layout.offset;
             for c in 0..layout.q {
-                let rows = if layout.correlated { c..layout.q } else { c..c + 1 };
+                let rows = if layout.correlated {
+                    c..layout.q
+                } else {
+                    c..c + 1
+                };
                 for r in rows {
                     g[i] = 2.0 * acc.gamma[k][(c, r)];
                     i += 1;
@@ -360,8 +373,8 @@ impl ProfiledDeviance {
         let class_xy = |c: usize| DMatrix::from_column_slice(m, m, &self.xy[c]);
         let mut out = Vec::new();
         let Some(within) = &self.within else {
-            for c in 1..w.len() {
-                out.push((self.ntheta + c - 1, class_xy(c) * (-2.0 * w[c])));
+            for (c, wc) in w.iter().enumerate().skip(1) {
+                out.push((self.ntheta + c - 1, class_xy(c) * (-2.0 * wc)));
             }
             return out;
         };
@@ -372,7 +385,8 @@ impl ProfiledDeviance {
         let a = 1.0 / (1.0 - rho);
         let s: Vec<f64> = w.iter().map(|w| w.sqrt()).collect();
         let nc = within.nclasses;
-        let outer = |o: &[Vec<f64>], c: usize, d: usize| DMatrix::from_column_slice(m, m, &o[c * nc + d]);
+        let outer =
+            |o: &[Vec<f64>], c: usize, d: usize| DMatrix::from_column_slice(m, m, &o[c * nc + d]);
         for c in 1..w.len() {
             let mut dm = class_xy(c) * (-2.0 * a * w[c]);
             for (k, _, o) in &within.sizes {
@@ -398,10 +412,7 @@ impl ProfiledDeviance {
                 }
             }
         }
-        out.push((
-            self.ntheta + self.ndelta(),
-            dm * within.rho_derivative(xc),
-        ));
+        out.push((self.ntheta + self.ndelta(), dm * within.rho_derivative(xc)));
         out
     }
 }
