@@ -188,10 +188,102 @@ impl ProfiledDeviance {
             class: vec![0.0; w.len()],
         };
 
-        if let Some(first) = self.first {
+        // With scalar terms, W = K C_L for every level at once, streaming C in the sorted order
+        // of the Schur updates (gathering C_L level by level is a cache miss per entry).
+        let scalar_w: Option<Vec<f64>> = match (&self.scalar_updates, f.z != 0.0) {
+            (Some(updates), true) => {
+                let k: Vec<f64> = keep
+                    .first
+                    .iter()
+                    .flat_map(|(_, _, links)| links.iter().map(|(_, k)| k[0]))
+                    .collect();
+                let mut w = vec![0.0; k.len()];
+                for (c, list) in c_comp.iter().zip(&updates.updates) {
+                    let c = c.as_slice();
+                    for &(a, b, entry) in list {
+                        let (a, b) = (a as usize, b as usize);
+                        let v = c[entry as usize];
+                        w[a] += v * k[b];
+                        if a != b {
+                            w[b] += v * k[a];
+                        }
+                    }
+                }
+                Some(w)
+            }
+            _ => None,
+        };
+        if let (Some(first), Some(updates)) = (self.first, &self.scalar_updates) {
+            // Every term scalar: the same sums in scalar arithmetic, without a matrix per link.
+            let t1 = t[first][(0, 0)];
+            let d_diag: Vec<f64> = (0..m).map(|i| d[(i, i)]).collect();
+            let rt_rows: Vec<f64> = rt.as_slice().to_vec();
+            let mut v = vec![0.0; m];
+            let mut coupling = vec![0.0; m];
+            for (j, (level, (l1, kxy, links))) in
+                self.first_levels.iter().zip(&keep.first).enumerate()
+            {
+                let l = l1[0];
+                // v = kxy R − Σ_n k_n U_n, u_j = v / l.
+                for (i, vi) in v.iter_mut().enumerate() {
+                    *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
+                }
+                for (n, k) in links {
+                    let node = &self.nodes[*n];
+                    let u = &u_comp[node.component];
+                    for (i, vi) in v.iter_mut().enumerate() {
+                        *vi -= k[0] * u[(node.offset, i)];
+                    }
+                }
+                v.iter_mut().for_each(|vi| *vi /= l);
+                let u_j = &v;
+                let start = updates.link_start[j];
+                let (ainv_jj, w_links) = match &scalar_w {
+                    Some(w) => {
+                        let w = &w[start..start + links.len()];
+                        let kw: f64 = links.iter().zip(w).map(|((_, k), w)| k[0] * w).sum();
+                        ((1.0 + kw) / (l * l), Some(w))
+                    }
+                    None => (0.0, None),
+                };
+                let s_jj = f.z * ainv_jj + (0..m).map(|i| u_j[i] * d_diag[i] * u_j[i]).sum::<f64>();
+                for (i, ci) in coupling.iter_mut().enumerate() {
+                    *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
+                }
+                for (class, zz, zxy) in &level.blocks {
+                    let fz = s_jj * t1 * zz[0];
+                    acc.class[*class] += t1 * fz;
+                    acc.gamma[first][(0, 0)] += w[*class] * fz;
+                    let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
+                    acc.class[*class] += 2.0 * t1 * fc;
+                    acc.gamma[first][(0, 0)] += w[*class] * fc;
+                }
+                for (li, (n, blocks)) in level.links.iter().enumerate() {
+                    let node = &self.nodes[*n];
+                    let u = &u_comp[node.component];
+                    let tn = t[node.term][(0, 0)];
+                    let mut s_jn: f64 = (0..m)
+                        .map(|i| u_j[i] * d_diag[i] * u[(node.offset, i)])
+                        .sum();
+                    if let Some(w) = w_links {
+                        s_jn -= f.z * w[li] / l;
+                    }
+                    for (class, zz) in blocks {
+                        let to_node = s_jn * t1 * zz[0];
+                        acc.class[*class] += tn * to_node;
+                        acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
+                        let to_level = s_jn * tn * zz[0];
+                        acc.class[*class] += t1 * to_level;
+                        acc.gamma[first][(0, 0)] += w[*class] * to_level;
+                    }
+                }
+            }
+        } else if let Some(first) = self.first {
             let q1 = self.terms[first].q;
             let t1 = &t[first];
-            for (level, (l1, kxy, links)) in self.first_levels.iter().zip(&keep.first) {
+            for (j, (level, (l1, kxy, links))) in
+                self.first_levels.iter().zip(&keep.first).enumerate()
+            {
                 let l1 = DMatrixView::from_slice(l1, q1, q1);
                 let linked_u: Vec<DMatrix<f64>> = links.iter().map(|(n, _)| u_node(*n)).collect();
                 let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
@@ -222,9 +314,18 @@ impl ProfiledDeviance {
                         index.extend(node.offset..node.offset + qn);
                         col += qn;
                     }
-                    let comp = &c_comp[self.nodes[links[0].0].component];
-                    let c_links = DMatrix::from_fn(width, width, |a, b| comp[(index[a], index[b])]);
-                    let wl = &kcat * c_links;
+                    let wl = match (&scalar_w, &self.scalar_updates) {
+                        (Some(w), Some(updates)) => {
+                            let start = updates.link_start[j];
+                            DMatrix::from_row_slice(1, width, &w[start..start + width])
+                        }
+                        _ => {
+                            let comp = &c_comp[self.nodes[links[0].0].component];
+                            let c_links =
+                                DMatrix::from_fn(width, width, |a, b| comp[(index[a], index[b])]);
+                            &kcat * c_links
+                        }
+                    };
                     let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
                     let ainv_jl = l1
                         .tr_solve_lower_triangular(&(-wl))
