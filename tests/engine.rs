@@ -990,3 +990,37 @@ fn criterion_gradient_matches_differences_for_every_library_model() {
     assert!(checked > 20, "only {checked} points checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Every library model (each `vary` value) converges in fewer criterion evaluations, those with
+/// a gradient included, than the finite-difference optimizer needed before issue 12.
+#[test]
+fn library_models_need_fewer_evaluations_than_before_exact_gradients() {
+    let before: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("tests/reference/evaluations_before_issue12.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (file, counts) in before.as_object().unwrap() {
+        let Some(counts) = counts.as_array() else {
+            continue;
+        };
+        let designs = tandem::pipeline::designs_of_file(&root().join(file)).expect(file);
+        assert_eq!(designs.len(), counts.len(), "{file}");
+        for ((design, method), old) in designs.iter().zip(counts) {
+            let deviance = ProfiledDeviance::new(design, *method);
+            let opt = tandem::estimate::minimize(&deviance);
+            let old = old.as_u64().unwrap() as usize;
+            if !opt.converged || opt.evaluations >= old {
+                failures.push(format!(
+                    "{file}: {} evaluations ({} with gradient), before {old}; converged {}",
+                    opt.evaluations, opt.gradient_evaluations, opt.converged
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 21);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
