@@ -1024,3 +1024,42 @@ fn library_models_need_fewer_evaluations_than_before_exact_gradients() {
     assert_eq!(checked, 21);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Satterthwaite's Hessian of the explicit-σ deviance, built from the optimizer's Hessian of the
+/// profiled criterion and one gradient of log r², against numDeriv-style second differences of
+/// `deviance_at` (what it replaced), for a correlated slope (ML and REML), nested and crossed
+/// intercepts and a residual variance per group.
+#[test]
+fn explicit_sigma_hessian_matches_second_differences() {
+    use tandem::infer::numeric_derivatives::hessian_parallel;
+    let mut failures = Vec::new();
+    for file in [
+        "models/lme4/sleepstudy.tandem",
+        "models/lme4/pastes_nested.tandem",
+        "models/lme4/penicillin_crossed.tandem",
+        "models/nlme/orthodont_varident.tandem",
+    ] {
+        let designs = tandem::pipeline::designs_of_file(&root().join(file)).unwrap();
+        for method in [Method::Ml, Method::Reml] {
+            let fit = tandem::estimate::fit(&designs[0].0, method).unwrap();
+            let deviance = ProfiledDeviance::new(&designs[0].0, method);
+            let opt = &fit.optimization;
+            let exact = deviance
+                .explicit_sigma_hessian(&opt.optimum, &opt.hessian)
+                .unwrap();
+            let numeric = hessian_parallel(
+                &|v| deviance.deviance_at(v).unwrap_or(f64::NAN),
+                &fit.varpar,
+            );
+            let scale = numeric.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+            let worst = (&exact - &numeric).abs().max() / scale;
+            if worst > 1e-5 {
+                failures.push(format!(
+                    "{file} {method:?}: largest difference {worst:.2e} of the largest entry\n\
+                     exact {exact:.6}numeric {numeric:.6}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
