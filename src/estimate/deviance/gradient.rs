@@ -382,7 +382,7 @@ impl ProfiledDeviance {
             }
         }
 
-        for (ci, comp) in self.components.iter().enumerate() {
+        for comp in &self.components {
             for &ni in &comp.nodes {
                 let node = &self.nodes[ni];
                 let q = self.terms[node.term].q;
@@ -437,7 +437,6 @@ impl ProfiledDeviance {
                     );
                 }
             }
-            let _ = ci;
         }
 
         let mut g = vec![0.0; self.nparams()];
