@@ -429,15 +429,21 @@ impl ProfiledDeviance {
         }
         let n = self.nobs().max(1) as f64;
         let mut out = vec![1.0; self.nparams()];
+        for (i, (k, r, _)) in self.theta_entries().into_iter().enumerate() {
+            let s = (sums[k][r] / n).sqrt();
+            out[i] = if s.is_finite() && s > 0.0 { s } else { 1.0 };
+        }
+        out
+    }
+
+    /// (term, row, column) of T for each θ entry, in θ's order (lower triangle column-major per
+    /// term; the diagonal only for an uncorrelated term).
+    pub fn theta_entries(&self) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::with_capacity(self.ntheta);
         for (k, t) in self.terms.iter().enumerate() {
-            let mut i = t.offset;
             for c in 0..t.q {
                 let rows = if t.correlated { c..t.q } else { c..c + 1 };
-                for r in rows {
-                    let s = (sums[k][r] / n).sqrt();
-                    out[i] = if s.is_finite() && s > 0.0 { s } else { 1.0 };
-                    i += 1;
-                }
+                out.extend(rows.map(|r| (k, r, c)));
             }
         }
         out
@@ -667,10 +673,6 @@ impl ProfiledDeviance {
                             continue;
                         }
                         let kb = &ks[ob..ob + q1 * qb];
-                        if q1 == 1 && qa == 1 && qb == 1 {
-                            schur[node_b.offset * size + node_a.offset] -= ka[0] * kb[0];
-                            continue;
-                        }
                         sub_at_b(
                             schur,
                             size,
@@ -1037,11 +1039,7 @@ impl ProfiledDeviance {
             .components
             .iter()
             .zip(&keep.components)
-            .map(|(comp, (l, _))| {
-                let mut inverse = DMatrix::zeros(comp.size, comp.size);
-                cholesky_inverse(l, comp.size, inverse.as_mut_slice());
-                inverse
-            })
+            .map(|(comp, (l, _))| inverse_from_factor(l, comp.size))
             .collect();
         let mut out: Vec<Vec<DMatrix<f64>>> = vec![Vec::new(); self.terms.len()];
         if let Some(f) = self.first {
@@ -1092,6 +1090,13 @@ fn backward_solve(l: &[f64], n: usize, v: &mut [f64]) {
         }
         v[i] = s / l[i * n + i];
     }
+}
+
+/// (LL')⁻¹ from the lower factor `l` (n×n, column-major).
+fn inverse_from_factor(l: &[f64], n: usize) -> DMatrix<f64> {
+    let mut out = DMatrix::zeros(n, n);
+    cholesky_inverse(l, n, out.as_mut_slice());
+    out
 }
 
 /// σ²(L_X L_X')⁻¹.

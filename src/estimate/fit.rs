@@ -267,19 +267,14 @@ pub fn fit_from(
 /// A reader's name for each optimizer parameter (θ entry, log δ of a class, ρ).
 fn parameter_names(design: &Design, deviance: &ProfiledDeviance) -> Vec<String> {
     let mut names = Vec::with_capacity(deviance.nparams());
-    for term in &design.random {
-        let q = term.q();
+    for (k, r, c) in deviance.theta_entries() {
+        let term = &design.random[k];
         let effect = |i: usize| term.effects[i].1.as_str();
-        for c in 0..q {
-            let rows = if term.correlated { c..q } else { c..c + 1 };
-            for r in rows {
-                names.push(if r == c {
-                    format!("θ[{}: {}]", term.name, effect(r))
-                } else {
-                    format!("θ[{}: {} with {}]", term.name, effect(r), effect(c))
-                });
-            }
-        }
+        names.push(if r == c {
+            format!("θ[{}: {}]", term.name, effect(r))
+        } else {
+            format!("θ[{}: {} with {}]", term.name, effect(r), effect(c))
+        });
     }
     for class in design.classes.iter().skip(1) {
         names.push(format!(

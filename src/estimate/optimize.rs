@@ -72,6 +72,8 @@ const UNSETTLED_STEP: f64 = 1e-3;
 /// A smooth criterion over unconstrained parameters, with a gradient.
 trait Criterion: Sync {
     fn len(&self) -> usize;
+    /// (criterion evaluations, of which with a gradient) so far.
+    fn counts(&self) -> (usize, usize);
     /// The criterion, or +∞ where it cannot be evaluated.
     fn value(&self, x: &[f64]) -> f64;
     fn value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)>;
@@ -103,12 +105,33 @@ trait Criterion: Sync {
     }
 }
 
+/// How many criterion evaluations a run made, and how many of them with a gradient.
+#[derive(Default)]
+struct Counters {
+    evaluations: AtomicUsize,
+    gradients: AtomicUsize,
+}
+
+impl Counters {
+    fn value(&self) {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
+    }
+    fn gradient(&self) {
+        self.gradients.fetch_add(1, Ordering::Relaxed);
+    }
+    fn counts(&self) -> (usize, usize) {
+        (
+            self.evaluations.load(Ordering::Relaxed),
+            self.gradients.load(Ordering::Relaxed),
+        )
+    }
+}
+
 /// The profiled deviance in standardised coordinates y = s ⊙ x, with counters.
 struct Standardised<'a> {
     deviance: &'a ProfiledDeviance,
     scale: Vec<f64>,
-    evaluations: AtomicUsize,
-    gradients: AtomicUsize,
+    counters: Counters,
 }
 
 impl Standardised<'_> {
@@ -124,13 +147,16 @@ impl Criterion for Standardised<'_> {
     fn len(&self) -> usize {
         self.scale.len()
     }
+    fn counts(&self) -> (usize, usize) {
+        self.counters.counts()
+    }
     fn value(&self, y: &[f64]) -> f64 {
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.counters.value();
         self.deviance.deviance(&self.natural(y))
     }
     fn value_gradient(&self, y: &[f64]) -> Option<(f64, DVector<f64>)> {
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
-        self.gradients.fetch_add(1, Ordering::Relaxed);
+        self.counters.value();
+        self.counters.gradient();
         let (d, g) = self.deviance.criterion_gradient(&self.natural(y)).ok()?;
         Some((
             d,
@@ -143,16 +169,18 @@ impl Criterion for Standardised<'_> {
 struct Differenced<'a, F: Fn(&[f64]) -> f64 + Sync> {
     f: &'a F,
     n: usize,
-    evaluations: AtomicUsize,
-    gradients: AtomicUsize,
+    counters: Counters,
 }
 
 impl<F: Fn(&[f64]) -> f64 + Sync> Criterion for Differenced<'_, F> {
     fn len(&self) -> usize {
         self.n
     }
+    fn counts(&self) -> (usize, usize) {
+        self.counters.counts()
+    }
     fn value(&self, x: &[f64]) -> f64 {
-        self.evaluations.fetch_add(1, Ordering::Relaxed);
+        self.counters.value();
         let v = (self.f)(x);
         if v.is_nan() {
             f64::INFINITY
@@ -161,7 +189,7 @@ impl<F: Fn(&[f64]) -> f64 + Sync> Criterion for Differenced<'_, F> {
         }
     }
     fn value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)> {
-        self.gradients.fetch_add(1, Ordering::Relaxed);
+        self.counters.gradient();
         let fx = self.value(x);
         let g: Vec<f64> = (0..x.len())
             .into_par_iter()
@@ -178,7 +206,7 @@ impl<F: Fn(&[f64]) -> f64 + Sync> Criterion for Differenced<'_, F> {
     /// Forward differences: half the evaluations of central ones, and accurate enough for BFGS,
     /// which hands the last digits to Newton on central differences.
     fn rough_value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)> {
-        self.gradients.fetch_add(1, Ordering::Relaxed);
+        self.counters.gradient();
         let fx = self.value(x);
         let g: Vec<f64> = (0..x.len())
             .into_par_iter()
@@ -235,8 +263,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
     let criterion = Standardised {
         deviance,
         scale: deviance.parameter_scales(),
-        evaluations: AtomicUsize::new(0),
-        gradients: AtomicUsize::new(0),
+        counters: Counters::default(),
     };
     let lme4_start = deviance.start();
     if n == 0 {
@@ -245,7 +272,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
             start: lme4_start.clone(),
             optimum: lme4_start,
             deviance: d,
-            evaluations: criterion.evaluations.load(Ordering::Relaxed),
+            evaluations: criterion.counts().0,
             gradient_evaluations: 0,
             optimizer: "none (no covariance parameters)".into(),
             converged: d.is_finite(),
@@ -326,10 +353,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
         hessian,
         gradient_norm,
         unsettled,
-        (
-            criterion.evaluations.load(Ordering::Relaxed),
-            criterion.gradients.load(Ordering::Relaxed),
-        ),
+        criterion.counts(),
         "BFGS on the exact gradient, then Newton (standardised θ)",
     )
 }
@@ -340,8 +364,7 @@ pub(crate) fn minimize_smooth(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]
     let criterion = Differenced {
         f,
         n: start.len(),
-        evaluations: AtomicUsize::new(0),
-        gradients: AtomicUsize::new(0),
+        counters: Counters::default(),
     };
     let run = run(&criterion, &[start.to_vec()]);
     let gradient_norm = run.gradient.norm();
@@ -355,10 +378,7 @@ pub(crate) fn minimize_smooth(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]
         hessian,
         gradient_norm,
         unsettled,
-        (
-            criterion.evaluations.load(Ordering::Relaxed),
-            criterion.gradients.load(Ordering::Relaxed),
-        ),
+        criterion.counts(),
         "BFGS, then Newton (central differences)",
     )
 }

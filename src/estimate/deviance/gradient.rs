@@ -28,8 +28,8 @@
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
 
-use super::super::dense::{backward_solve, cholesky_inverse};
-use super::{DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
+use super::super::dense::backward_solve;
+use super::{inverse_from_factor, DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
 use crate::syntax::ast::Method;
 
 /// The functional z·log|L_Z|² + x·log|R_X|² + y·log r² of the factor's diagonal.
@@ -440,19 +440,8 @@ impl ProfiledDeviance {
         }
 
         let mut g = vec![0.0; self.nparams()];
-        for (k, layout) in self.terms.iter().enumerate() {
-            let mut i = layout.offset;
-            for c in 0..layout.q {
-                let rows = if layout.correlated {
-                    c..layout.q
-                } else {
-                    c..c + 1
-                };
-                for r in rows {
-                    g[i] = 2.0 * acc.gamma[k][(c, r)];
-                    i += 1;
-                }
-            }
+        for (i, (k, r, c)) in self.theta_entries().into_iter().enumerate() {
+            g[i] = 2.0 * acc.gamma[k][(c, r)];
         }
         // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
         // [X y] part (with compound symmetry, also through the within-unit sums) separately.
@@ -520,13 +509,6 @@ impl ProfiledDeviance {
 /// Compound symmetry's b_k = ρ / ((1 − ρ)(1 + (k − 1)ρ)) for a unit of size k.
 fn cs_b(rho: f64, k: f64) -> f64 {
     rho / ((1.0 - rho) * (1.0 + (k - 1.0) * rho))
-}
-
-/// (LL')⁻¹ from the lower factor `l` (n×n, column-major).
-fn inverse_from_factor(l: &[f64], n: usize) -> DMatrix<f64> {
-    let mut out = DMatrix::zeros(n, n);
-    cholesky_inverse(l, n, out.as_mut_slice());
-    out
 }
 
 impl ProfiledDeviance {
