@@ -13,7 +13,9 @@
 //!    ΛΛ' only, so a column's sign is free and a variance at zero is an interior point; negative
 //!    diagonals are flipped at the end (as MixedModels.jl rectifies θ).
 //! 3. **Newton polish** on a Hessian from central differences of the exact gradient, shifted to
-//!    be positive definite where it is not, until a step no longer lowers the criterion.
+//!    be positive definite where it is not, until a step no longer lowers the criterion or the
+//!    new gradient leaves nothing to gain on the same Hessian (a fresh one, 2n gradients, would
+//!    only confirm it).
 //! 4. **The verdict is about the criterion, not the parametrisation.** With g and H at the end and
 //!    H = VΛV', the Newton decrement λ² = Σ_{λₖ>0} (vₖ'g)²/λₖ is twice the decrease the local
 //!    quadratic model still promises, in deviance units (−2 log L), which do not depend on the
@@ -302,7 +304,7 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
     if let Some(w) = warm.filter(|w| w.len() == n) {
         candidates.push(criterion.internal(w));
     }
-    let mut run = run(&criterion, &candidates);
+    let mut run = run(&criterion, &candidates, None);
     // A column of T at zero is a stationary set of the unconstrained criterion (it depends on
     // ΛΛ' only), and a singular fit can be a local optimum there: in the convergence campaign
     // one such fit sat 0.42 log-likelihood units below lme4's. So a fit with a standardised
@@ -317,7 +319,10 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
         for &i in &collapsed {
             revived[i] = 0.5;
         }
-        let again = self::run(&criterion, &[revived]);
+        // BFGS starts from the first run's curvature: the revived point differs from its
+        // optimum only in the revived columns, and relearning every scale costs many gradients.
+        let model = positive_definite_inverse(&run.hessian);
+        let again = self::run(&criterion, &[revived], model);
         if again.f < run.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
             run = again;
         }
@@ -366,7 +371,7 @@ pub(crate) fn minimize_smooth(f: &(impl Fn(&[f64]) -> f64 + Sync), start: &[f64]
         n: start.len(),
         counters: Counters::default(),
     };
-    let run = run(&criterion, &[start.to_vec()]);
+    let run = run(&criterion, &[start.to_vec()], None);
     let gradient_norm = run.gradient.norm();
     let hessian = run.hessian.clone();
     let unsettled = run.unsettled.clone();
@@ -454,12 +459,21 @@ struct Run {
     unsettled: Vec<(usize, f64)>,
 }
 
-fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
+fn run(criterion: &impl Criterion, candidates: &[Vec<f64>], model: Option<DMatrix<f64>>) -> Run {
     let n = criterion.len();
-    let (start, y0, f0) = candidates
+    // Duplicates (lme4's T = I is T̃ = I when every column has unit scale) are evaluated once;
+    // the rest in parallel, the first best kept in candidate order.
+    let distinct: Vec<usize> = (0..candidates.len())
+        .filter(|&i| !candidates[..i].contains(&candidates[i]))
+        .collect();
+    let values: Vec<f64> = distinct
+        .par_iter()
+        .map(|&i| criterion.value(&candidates[i]))
+        .collect();
+    let (start, y0, f0) = distinct
         .iter()
-        .enumerate()
-        .map(|(i, y)| (i, y.clone(), criterion.value(y)))
+        .zip(values)
+        .map(|(&i, f)| (i, candidates[i].clone(), f))
         .fold(None, |best: Option<(usize, Vec<f64>, f64)>, c| match best {
             Some(b) if b.2 <= c.2 || !c.2.is_finite() => Some(b),
             _ => Some(c),
@@ -479,7 +493,7 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
     if !f0.is_finite() {
         return failed(y0, f0);
     }
-    let Some((mut y, mut f, mut g)) = bfgs(criterion, y0.clone(), None) else {
+    let Some((mut y, mut f, mut g)) = bfgs(criterion, y0.clone(), None, model) else {
         return failed(y0, f0);
     };
     if !criterion.exact() {
@@ -511,10 +525,16 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> Run {
         if settled || gain <= 1e-14 * f.abs().max(1.0) {
             break;
         }
+        // The step was small enough that this Hessian still describes the new point when the
+        // new gradient leaves nothing to gain on it: a fresh Hessian would only confirm that.
+        let (dec, flat, min) = decrement(&g, &h);
+        if dec * dec / 2.0 < 1e-9 && flat <= FLAT_SLOPE && min >= 0.0 {
+            break;
+        }
         let Some(hinv) = positive_definite_inverse(&h) else {
             continue;
         };
-        match bfgs(criterion, y.clone(), Some(hinv)) {
+        match bfgs(criterion, y.clone(), Some((f, g.clone())), Some(hinv)) {
             Some((yb, fb, gb)) if fb <= f => {
                 y = yb;
                 f = fb;
@@ -627,10 +647,14 @@ fn positive_definite_inverse(h: &DMatrix<f64>) -> Option<DMatrix<f64>> {
 fn bfgs(
     criterion: &impl Criterion,
     y0: Vec<f64>,
+    at_start: Option<(f64, DVector<f64>)>,
     model: Option<DMatrix<f64>>,
 ) -> Option<(Vec<f64>, f64, DVector<f64>)> {
     let n = y0.len();
-    let (mut f, mut g) = criterion.rough_value_gradient(&y0)?;
+    let (mut f, mut g) = match at_start {
+        Some(fg) => fg,
+        None => criterion.rough_value_gradient(&y0)?,
+    };
     let mut y = DVector::from_vec(y0);
     let mut scaled = model.is_some();
     let mut hinv = model.unwrap_or_else(|| DMatrix::identity(n, n));
