@@ -252,18 +252,7 @@ struct Session {
 /// The SHA-256 of a file's bytes in lowercase hex; `None` if it cannot be read (the report is
 /// still useful without it).
 fn file_sha256(path: &Path) -> Option<String> {
-    Some(sha256_hex(&std::fs::read(path).ok()?))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    use std::fmt::Write;
-    let digest = Sha256::digest(bytes);
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    Some(data::sha256_hex(&std::fs::read(path).ok()?))
 }
 
 /// The seed behind the report's random draws: the Monte Carlo interval's or the bootstrap's,
@@ -302,7 +291,7 @@ fn open(
             .with_hint("add `data \"file.csv\"` or pass `--data FILE`")]),
         });
     };
-    let table = data::read_csv(&csv).map_err(|d| render_plain(&[d]))?;
+    let (table, data_sha256) = data::read_csv_with_sha256(&csv).map_err(|d| render_plain(&[d]))?;
     timings.lap("read CSV");
     let schema = Schema::from_table(&table);
     let options = CheckOptions {
@@ -311,7 +300,7 @@ fn open(
     let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
     timings.lap("check");
     let model_sha256 = file_sha256(&model.path);
-    let data_sha256 = file_sha256(&csv);
+    let data_sha256 = Some(data_sha256);
     Ok(Session {
         model,
         table,
@@ -657,7 +646,7 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
     };
     // Data built in memory has no file to hash.
     let session = Session {
-        model_sha256: Some(sha256_hex(source.as_bytes())),
+        model_sha256: Some(data::sha256_hex(source.as_bytes())),
         data_sha256: None,
         model,
         table,

@@ -23,13 +23,36 @@ use crate::diagnostics::{Diagnostic, Location};
 /// header name is empty or repeated, there are no data rows) are diagnostics pointing at the
 /// file or at the offending row.
 pub fn read_csv(path: &Path) -> Result<DataTable, Diagnostic> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    parse_csv(path, &read_bytes(path)?)
+}
+
+/// `read_csv`, and the SHA-256 of the bytes it parsed (hex) for the report's provenance: the
+/// file is read once and hashed while it is parsed.
+pub fn read_csv_with_sha256(path: &Path) -> Result<(DataTable, String), Diagnostic> {
+    let bytes = read_bytes(path)?;
+    let (table, digest) = rayon::join(|| parse_csv(path, &bytes), || sha256_hex(&bytes));
+    Ok((table?, digest))
+}
+
+/// The SHA-256 of `bytes` in lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(bytes);
+    let mut hex = String::with_capacity(64);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, Diagnostic> {
+    std::fs::read(path).map_err(|e| {
         Diagnostic::error(
             format!("cannot read data file `{}`: {e}", path.display()),
             Location::File(path.to_path_buf()),
         )
-    })?;
-    parse_csv(path, &bytes)
+    })
 }
 
 fn reader(bytes: &[u8]) -> ::csv::Reader<&[u8]> {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 mod csv;
 
-pub use self::csv::read_csv;
+pub use self::csv::{read_csv, read_csv_with_sha256, sha256_hex};
 
 /// Code of a missing cell in a text column.
 pub const MISSING_CODE: u32 = u32::MAX;
