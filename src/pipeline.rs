@@ -677,6 +677,17 @@ fn fit_session(
     for value in &values {
         match fit_once(session, value, options, &mut timings) {
             Ok((report, converged)) => {
+                // The text report prints its warnings; a JSON, Markdown or LaTeX report going
+                // to a file or a pipe also has them said on stderr.
+                if options.format != Format::Text {
+                    for warning in &report.fit.warnings {
+                        stderr.push_str(&format!(
+                            "warning: {}{}: {warning}\n",
+                            path.display(),
+                            vary_label(value)
+                        ));
+                    }
+                }
                 if !converged && !options.report_anyway {
                     success = false;
                     stderr.push_str(&format!(
@@ -1508,6 +1519,7 @@ fn assemble(
         })
         .collect();
 
+    let several = design.equations.len() > 1;
     let mut drops: Vec<report::DropRow> = frame
         .drops
         .steps
@@ -1516,8 +1528,16 @@ fn assemble(
         .map(|s| report::DropRow {
             reason: s.reason.clone(),
             rows: s.rows,
+            equation: None,
         })
         .collect();
+    if several && design.rows_unused > 0 {
+        drops.push(report::DropRow {
+            reason: "each misses a model variable of every equation".into(),
+            rows: design.rows_unused,
+            equation: None,
+        });
+    }
     for eq in &design.equations {
         if eq.dropped > 0 {
             let missing: Vec<String> = eq
@@ -1533,10 +1553,20 @@ fn assemble(
                     missing.join(", ")
                 ),
                 rows: eq.dropped,
+                // With one equation, its rows are the model's.
+                equation: several.then(|| eq.outcome.clone()),
             });
         }
     }
-    let rows_used = design.equations.iter().map(|e| e.used).max().unwrap_or(0);
+    let rows_by_equation = report::GroupCounts(
+        design
+            .equations
+            .iter()
+            .map(|e| (e.outcome.clone(), e.used))
+            .collect(),
+    );
+    let prepared = design.equations.first().map_or(0, |e| e.used + e.dropped);
+    let rows_used = prepared.saturating_sub(design.rows_unused);
     let rows_read = frame.drops.rows_read;
     warnings.extend(fit.warnings.iter().cloned());
     let formulas = session
@@ -1582,6 +1612,7 @@ fn assemble(
             rows_dropped: rows_read.saturating_sub(rows_used),
             file: session.table.path.display().to_string(),
             drops,
+            rows_by_equation,
         },
         tandem: report::Provenance {
             version: env!("CARGO_PKG_VERSION").to_string(),

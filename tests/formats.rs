@@ -84,10 +84,61 @@ fn json_names_version_file_digests_and_seed() {
     assert_eq!(json(mc, Some(7))["tandem"]["seed"], 7);
 }
 
-const SNAPSHOT_MODELS: [(&str, &str); 2] = [
+const SNAPSHOT_MODELS: [(&str, &str); 4] = [
     ("sleepstudy", "models/lme4/sleepstudy.tandem"),
     ("mediation", "models/lavaan/mediation.tandem"),
+    // lme4's Dyestuff2: a singular fit, whose warning every format must carry.
+    ("singular", "tests/fixtures/formats/singular.tandem"),
+    // Joint equations that lose different rows: the row accounting of every format.
+    (
+        "missing_outcome",
+        "tests/fixtures/formats/missing_outcome.tandem",
+    ),
 ];
+
+/// A singular fit's warning reaches every format, and stderr when the report is not text
+/// (JSON, Markdown and LaTeX usually go to a file). The fit is lme4's (REML criterion
+/// 161.828277812, `tests/reference/scripts/dyestuff2.R`).
+#[test]
+fn a_singular_fits_warning_is_in_every_format_and_on_stderr() {
+    let model = "tests/fixtures/formats/singular.tandem";
+    for format in [Format::Text, Format::Json, Format::Markdown, Format::Latex] {
+        let options = FitOptions {
+            format,
+            ..FitOptions::default()
+        };
+        let outcome = fit_path(Path::new(model), &options);
+        assert!(outcome.success, "{}", outcome.stderr);
+        assert!(
+            outcome.stdout.contains("boundary (singular) fit"),
+            "{format:?}: {}",
+            outcome.stdout
+        );
+        assert_eq!(
+            outcome.stderr.contains("boundary (singular) fit"),
+            format != Format::Text,
+            "{format:?}: {}",
+            outcome.stderr
+        );
+    }
+    let report = json(model, None);
+    let deviance = report["fit"]["deviance"].as_f64().unwrap();
+    assert!((deviance - 161.828277812).abs() < 1e-6, "{deviance}");
+    assert_eq!(report["fit"]["singular"], true);
+}
+
+/// Rows used per equation and in all: no line contradicts another, in any format.
+#[test]
+fn joint_equations_count_rows_per_equation() {
+    let report = json("tests/fixtures/formats/missing_outcome.tandem", None);
+    let data = &report["data"];
+    assert_eq!(data["rows_read"], 100);
+    assert_eq!(data["rows_used"], 98);
+    assert_eq!(data["rows_dropped"], 2);
+    assert_eq!(data["rows_by_equation"]["M"], 98);
+    assert_eq!(data["rows_by_equation"]["Y"], 78);
+    assert_eq!(report["fit"]["nobs"], 98 + 78);
+}
 
 #[test]
 fn text_reports() {

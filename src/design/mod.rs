@@ -39,6 +39,8 @@ pub struct Design {
     pub classes: Vec<ResidualClass>,
     /// Observations used and dropped, per equation.
     pub equations: Vec<EquationObservations>,
+    /// Prepared rows that no equation uses (they miss a variable of every equation).
+    pub rows_unused: usize,
     pub stats: SufficientStatistics,
     /// The group-level equation with a latent random coefficient as a predictor, fitted jointly
     /// with the level-1 rows (`estimate::fit_latent`); `None` for ordinary models.
@@ -206,7 +208,7 @@ pub fn build_in_chunks(
             ))]);
         }
     }
-    let (stats, classes, observations, kept_levels) = accumulated;
+    let (stats, classes, observations, kept_levels, rows_unused) = accumulated;
     let mut problems = rank::problems(spec, &fixed.parameters, &stats, &classes);
     problems.extend(identifiable::problems(spec, &stats, &classes));
     if !problems.is_empty() {
@@ -235,6 +237,7 @@ pub fn build_in_chunks(
             .collect(),
         classes,
         equations: observations,
+        rows_unused,
         stats,
         latent: None,
     })

@@ -115,13 +115,15 @@ struct CrossAccumulator {
     blocks: Vec<((u32, u32, u32), Vec<f64>)>,
 }
 
-/// The statistics, the residual classes, the observations per equation, and per random term
-/// the (first-appearance) indices of the levels that have observations.
+/// The statistics, the residual classes, the observations per equation, per random term the
+/// (first-appearance) indices of the levels that have observations, and the number of rows no
+/// equation uses.
 type Accumulated = (
     SufficientStatistics,
     Vec<ResidualClass>,
     Vec<EquationObservations>,
     Vec<Vec<usize>>,
+    usize,
 );
 
 pub(super) fn accumulate(
@@ -201,6 +203,7 @@ pub(super) fn accumulate(
         mut xy,
         observations,
         units,
+        unused,
         ..
     } = pass;
 
@@ -370,6 +373,7 @@ pub(super) fn accumulate(
         classes,
         observations,
         kept_levels,
+        unused,
     ))
 }
 
@@ -400,6 +404,8 @@ struct Pass {
     n: Vec<usize>,
     xy: Vec<Vec<f64>>,
     observations: Vec<EquationObservations>,
+    /// Rows that no equation uses (each misses a variable of every equation).
+    unused: usize,
     unit_index: HashMap<(usize, u64), usize>,
     units: Vec<UnitSums>,
     last_unit: Option<((usize, u64), usize)>,
@@ -467,6 +473,7 @@ impl Pass {
             n,
             xy,
             observations,
+            unused: 0,
             unit_index,
             units,
             last_unit,
@@ -493,6 +500,7 @@ impl Pass {
             n,
             xy,
             observations,
+            unused,
             unit_index,
             units,
             last_unit,
@@ -502,6 +510,7 @@ impl Pass {
         let mut levels = vec![0u32; effects.len()];
         let mut active = vec![false; effects.len()];
         for row in rows {
+            let mut used_by_any = false;
             for (e, eq) in equations.iter().enumerate() {
                 if !eq.complete(frame, row) {
                     let obs = &mut observations[e];
@@ -514,6 +523,7 @@ impl Pass {
                     continue;
                 }
                 observations[e].used += 1;
+                used_by_any = true;
 
                 x.iter_mut().for_each(|v| *v = 0.0);
                 let mut offset = 0.0;
@@ -672,6 +682,9 @@ impl Pass {
                     }
                 }
             }
+            if !used_by_any {
+                *unused += 1;
+            }
         }
     }
 
@@ -700,6 +713,7 @@ impl Pass {
             }
             class_map.push(c as u32);
         }
+        self.unused += other.unused;
         for (mine, theirs) in self.observations.iter_mut().zip(other.observations) {
             mine.used += theirs.used;
             mine.dropped += theirs.dropped;

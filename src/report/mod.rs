@@ -1,7 +1,8 @@
-//! Reports: a fit's results rendered as text (like lme4's `summary()`), JSON (DESIGN.md's
+//! Reports: a fit's results rendered as text (like lme4's `summary()`), JSON (docs/json.md's
 //! contract), Markdown or LaTeX tables. It must not compute statistics: everything it prints is
 //! in a `FitReport`.
 
+mod accounting;
 mod across;
 pub mod figures;
 pub mod numbers;
@@ -35,7 +36,7 @@ pub fn text_with(report: &FitReport, options: TextOptions) -> String {
     text::render(report, options)
 }
 
-/// DESIGN.md's JSON contract, pretty-printed; non-finite numbers become `null`.
+/// The JSON contract (docs/json.md), pretty-printed; non-finite numbers become `null`.
 pub fn json(report: &FitReport) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

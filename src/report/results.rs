@@ -1,4 +1,4 @@
-//! The results of one fit as the reports print them: DESIGN.md's JSON contract as Rust types.
+//! The results of one fit as the reports print them: the JSON contract (docs/json.md) as Rust types.
 //!
 //! Owns the shape of what a fit tells the user (`FitReport`), independent of how it was computed.
 //! The pipeline fills it from the estimate and infer stages; the renderers only read it. It must
@@ -174,20 +174,29 @@ pub struct DefinedRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DataSummary {
     pub rows_read: usize,
+    /// Rows at least one equation uses.
     pub rows_used: usize,
+    /// `rows_read − rows_used`: rows that enter no equation.
     pub rows_dropped: usize,
     pub file: String,
-    /// Why rows were dropped, in order.
+    /// Why rows were dropped, in order: first the steps that drop a row from every equation
+    /// (`keep`, lags), then per equation the rows it cannot use (`equation` set).
     pub drops: Vec<DropRow>,
+    /// Equation (its outcome) → rows it uses: the N of that equation.
+    pub rows_by_equation: GroupCounts,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DropRow {
     pub reason: String,
     pub rows: usize,
+    /// The equation (its outcome) that cannot use these rows; `None` when no equation can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equation: Option<String>,
 }
 
-/// Grouping factor → number of groups, in report order; serializes as a JSON object.
+/// Name → count (grouping factor → groups, equation → rows), in report order; serializes as a
+/// JSON object.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GroupCounts(pub Vec<(String, usize)>);
 

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::accounting;
 use super::numbers::{format_column, format_p};
 use super::results::{DefinedRow, FitReport};
 
@@ -241,14 +242,14 @@ pub fn markdown(report: &FitReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "**{}** — {} fit, logLik {:.4}, AIC {:.2}, BIC {:.2}, {} observations\n",
-        report.model_file,
-        report.fit.method,
-        report.fit.loglik,
-        report.fit.aic,
-        report.fit.bic,
-        report.fit.nobs
+        "**{}** — {} fit, logLik {:.4}, AIC {:.2}, BIC {:.2}\n",
+        report.model_file, report.fit.method, report.fit.loglik, report.fit.aic, report.fit.bic,
     );
+    for line in context_lines(report) {
+        // Two trailing spaces: a line break inside the paragraph.
+        let _ = writeln!(out, "{}  ", line.replace('|', "\\|"));
+    }
+    out.push('\n');
     for (title, table) in tables(report) {
         let _ = writeln!(out, "*{title}*\n");
         let _ = writeln!(out, "| {} |", table.header.join(" | "));
@@ -268,7 +269,27 @@ pub fn markdown(report: &FitReport) -> String {
         }
         out.push('\n');
     }
+    let warnings = accounting::warnings(report);
+    if !warnings.is_empty() {
+        out.push_str("**Warnings**\n\n");
+        for warning in warnings {
+            let _ = writeln!(out, "- {warning}");
+        }
+        out.push('\n');
+    }
     out
+}
+
+/// The data, observations and groups, as the text report says them.
+fn context_lines(report: &FitReport) -> Vec<String> {
+    let mut lines = vec![format!("Data: {}", accounting::data_line(report))];
+    lines.extend(accounting::drop_lines(report));
+    let mut observations = format!("Observations: {}", accounting::observations(report));
+    if let Some(groups) = accounting::groups(report) {
+        observations.push_str(&format!("; groups: {groups}"));
+    }
+    lines.push(observations);
+    lines
 }
 
 fn latex_escape(text: &str) -> String {
@@ -311,5 +332,14 @@ pub fn latex(report: &FitReport) -> String {
         }
         let _ = writeln!(out, "\\hline\n\\end{{tabular}}\n");
     }
+    // What the text report says around its tables, as a paragraph under them.
+    let mut lines = context_lines(report);
+    lines.extend(
+        accounting::warnings(report)
+            .into_iter()
+            .map(|w| format!("Warning: {w}")),
+    );
+    let lines: Vec<String> = lines.iter().map(|l| latex_escape(l)).collect();
+    let _ = writeln!(out, "\\noindent {}", lines.join(" \\\\\n"));
     out
 }

@@ -5,6 +5,7 @@
 
 use std::fmt::Write;
 
+use super::accounting;
 use super::numbers::{format_column, format_p, format_significant};
 use super::results::FitReport;
 use super::TextOptions;
@@ -81,14 +82,9 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     for formula in &report.formulas {
         let _ = writeln!(out, "Formula: {formula}");
     }
-    let data = &report.data;
-    let _ = writeln!(
-        out,
-        "   Data: {} ({} rows read, {} used, {} dropped)",
-        data.file, data.rows_read, data.rows_used, data.rows_dropped
-    );
-    for drop in &data.drops {
-        let _ = writeln!(out, "         {} rows dropped: {}", drop.rows, drop.reason);
+    let _ = writeln!(out, "   Data: {}", accounting::data_line(report));
+    for line in accounting::drop_lines(report) {
+        let _ = writeln!(out, "         {line}");
     }
     out.push('\n');
     let criterion = if fit.method == "REML" {
@@ -126,21 +122,14 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     if has_random || !report.residual.is_empty() {
         render_random(report, &mut out);
     }
-    let groups: Vec<String> = fit
-        .ngroups
-        .0
-        .iter()
-        .map(|(g, n)| format!("{g}, {n}"))
-        .collect();
-    if groups.is_empty() {
-        let _ = writeln!(out, "Number of obs: {}", fit.nobs);
-    } else {
-        let _ = writeln!(
-            out,
-            "Number of obs: {}, groups: {}",
-            fit.nobs,
-            groups.join("; ")
-        );
+    let nobs = accounting::observations(report);
+    match accounting::groups(report) {
+        None => {
+            let _ = writeln!(out, "Number of obs: {nobs}");
+        }
+        Some(groups) => {
+            let _ = writeln!(out, "Number of obs: {nobs}, groups: {groups}");
+        }
     }
     out.push('\n');
     render_fixed(report, options, &mut out);
@@ -166,16 +155,7 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     if let Some(ranef) = report.ranef.as_deref().filter(|r| !r.is_empty()) {
         render_ranef(ranef, &mut out);
     }
-    // The header of the fixed effects already says how their SEs were computed.
-    let header_note = fit
-        .standard_errors
-        .as_ref()
-        .map(|how| format!("standard errors: {how}"));
-    let warnings: Vec<&String> = fit
-        .warnings
-        .iter()
-        .filter(|w| header_note.as_ref() != Some(*w))
-        .collect();
+    let warnings = accounting::warnings(report);
     if !warnings.is_empty() {
         out.push('\n');
         for warning in warnings {
