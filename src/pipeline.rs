@@ -211,7 +211,28 @@ fn load(path: &Path) -> Result<LoadedModel, String> {
         )])
     })?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    match syntax::parse_bytes(&bytes) {
+    let data_extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| DATA_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+    let parsed = syntax::parse_bytes(&bytes);
+    // A data file passed where the model file goes: say so rather than report its first
+    // character as a syntax error.
+    if data_extension || (parsed.is_err() && looks_like_a_table(&text)) {
+        return Err(render_plain(&[Diagnostic::error(
+            format!(
+                "`{}` looks like a data file, not a model file",
+                path.display()
+            ),
+            Location::File(path.into()),
+        )
+        .with_hint(format!(
+            "pass a model file (`*.tandem`); it names its data with `data \"file.csv\"`, or \
+             give the data with `--data {}`",
+            path.display()
+        ))]));
+    }
+    match parsed {
         Ok(ast) => Ok(LoadedModel {
             path: path.into(),
             text,
@@ -222,6 +243,22 @@ fn load(path: &Path) -> Result<LoadedModel, String> {
             Err(diagnostics::render(&diags, Some(&source)))
         }
     }
+}
+
+/// Extensions of data files, never of model files.
+const DATA_EXTENSIONS: [&str; 7] = ["csv", "tsv", "parquet", "arrow", "feather", "gz", "xlsx"];
+
+/// A first line of several delimited fields and no model syntax (`~`, `:=`, a statement word).
+fn looks_like_a_table(text: &str) -> bool {
+    let Some(first) = text.lines().find(|l| !l.trim().is_empty()) else {
+        return false;
+    };
+    let fields = [',', ';', '\t']
+        .iter()
+        .map(|d| first.split(*d).count())
+        .max()
+        .unwrap_or(1);
+    fields >= 2 && !first.contains('~') && !first.contains(":=") && !first.starts_with('#')
 }
 
 /// The data file a model reads: `--data` if given, else its `data` statement relative to the
@@ -237,6 +274,29 @@ fn data_path(model: &LoadedModel, override_path: Option<&Path>) -> Option<PathBu
         }
         _ => None,
     })
+}
+
+/// The `data` statement names a file that is not there: located at the statement, with the path
+/// it resolved to (relative to the model file's folder, not the working directory).
+fn missing_data_file(model: &LoadedModel, resolved: &Path) -> Diagnostic {
+    let span = model.ast.statements.iter().find_map(|s| match s {
+        Statement::Data { span, .. } => Some(*span),
+        _ => None,
+    });
+    let folder = model
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    Diagnostic::error(
+        format!("the data file `{}` does not exist", resolved.display()),
+        span.map_or(Location::File(model.path.clone()), Location::Source),
+    )
+    .with_hint(format!(
+        "a `data` path is relative to the model file's folder (`{}`), not to the working \
+         directory; or pass the data with `--data FILE`",
+        folder.display()
+    ))
 }
 
 /// A model that parsed, whose data were read and whose names resolved.
@@ -291,6 +351,9 @@ fn open(
             .with_hint("add `data \"file.csv\"` or pass `--data FILE`")]),
         });
     };
+    if data_override.is_none() && !csv.exists() {
+        return Err(model.render(&[missing_data_file(&model, &csv)]));
+    }
     let (table, data_sha256) = data::read_csv_with_sha256(&csv).map_err(|d| render_plain(&[d]))?;
     timings.lap("read CSV");
     let schema = Schema::from_table(&table);
@@ -1613,6 +1676,7 @@ fn assemble(
             file: session.table.path.display().to_string(),
             drops,
             rows_by_equation,
+            notes: session.table.notes.clone(),
         },
         tandem: report::Provenance {
             version: env!("CARGO_PKG_VERSION").to_string(),

@@ -42,6 +42,31 @@ fn broken_model_files_get_located_messages() {
     });
 }
 
+/// A data file where the model file goes (by extension, or by content: a first line of
+/// delimited fields) is named as such, with the `--data` hint, for `fit` and `check`.
+#[test]
+fn a_data_file_in_place_of_a_model_file_is_named() {
+    let renamed = std::env::temp_dir().join(format!("tandem_cli_{}.txt", std::process::id()));
+    std::fs::copy("tests/fixtures/formats/missing_outcome.csv", &renamed).unwrap();
+    for path in [
+        "tests/fixtures/formats/missing_outcome.csv",
+        renamed.to_str().unwrap(),
+    ] {
+        for command in ["check", "fit"] {
+            let (code, stdout, stderr) = run(&[command, path]);
+            assert_eq!(code, 1, "{stdout}{stderr}");
+            assert!(
+                stderr.contains("looks like a data file, not a model file")
+                    && stderr.contains(&format!("--data {path}")),
+                "{stderr}"
+            );
+        }
+    }
+    let _ = std::fs::remove_file(&renamed);
+    let (_, _, stderr) = run(&["fit", "tests/fixtures/formats/missing_outcome.csv"]);
+    insta::assert_snapshot!(stderr);
+}
+
 /// Numerically degenerate models (tests/fixtures/degenerate) check clean, since the problem is in
 /// the values, but `fit` refuses them before optimizing, naming the column or outcome at fault,
 /// instead of printing a rank-deficient error without a location or a fit with a zero residual.

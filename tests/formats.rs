@@ -127,6 +127,28 @@ fn a_singular_fits_warning_is_in_every_format_and_on_stderr() {
     assert_eq!(report["fit"]["singular"], true);
 }
 
+/// R's `write.csv` default (row names as an unnamed first column) reads as the data it is: the
+/// column is ignored, every format says so, and the fit is sleepstudy's.
+#[test]
+fn r_row_names_are_ignored_and_said() {
+    let model = "tests/fixtures/formats/row_names.tandem";
+    let text = fit(model, Format::Text, None);
+    insta::assert_snapshot!("text_row_names", text);
+    for format in [Format::Markdown, Format::Latex] {
+        assert!(
+            fit(model, format, None).contains("R's row names"),
+            "{format:?}"
+        );
+    }
+    let ours = json(model, None);
+    let reference = json("models/lme4/sleepstudy.tandem", None);
+    assert_eq!(ours["fixed"], reference["fixed"]);
+    assert_eq!(ours["random"], reference["random"]);
+    assert!(ours["data"]["notes"][0]
+        .as_str()
+        .is_some_and(|n| n.contains("row names")));
+}
+
 /// Rows used per equation and in all: no line contradicts another, in any format.
 #[test]
 fn joint_equations_count_rows_per_equation() {

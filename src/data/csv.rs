@@ -80,11 +80,33 @@ fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
 
 fn parse_csv(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
     let threads = rayon::current_num_threads();
-    if bytes.len() >= PARALLEL_BYTES && threads > 1 {
-        if let Some(table) = parse_in_chunks(path, bytes, threads) {
-            return Ok(table);
-        }
+    let table = match (bytes.len() >= PARALLEL_BYTES && threads > 1)
+        .then(|| parse_in_chunks(path, bytes, threads))
+        .flatten()
+    {
+        Some(table) => table,
+        None => parse_sequential(path, bytes)?,
+    };
+    Ok(without_row_names(table))
+}
+
+/// R's `write.csv` writes the row names as a first column with an empty name (`"",...`):
+/// that column is not data, so it is left out, and the report says so.
+fn without_row_names(mut table: DataTable) -> DataTable {
+    if table.names.first().is_some_and(|n| n.is_empty()) {
+        table.names.remove(0);
+        table.columns.remove(0);
+        table.stray_text.remove(0);
+        table.notes.push(
+            "the first column has no name: it was taken for R's row names (`write.csv` without \
+             `row.names = FALSE`) and ignored"
+                .into(),
+        );
     }
+    table
+}
+
+fn parse_sequential(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
     let mut rdr = reader(bytes);
     let names = read_header(path, &mut rdr)?;
     let ncols = names.len();
@@ -180,6 +202,7 @@ fn parse_csv(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
         columns,
         nrows,
         stray_text,
+        notes: Vec::new(),
     })
 }
 
@@ -273,6 +296,7 @@ fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable
         columns,
         nrows,
         stray_text: vec![None; ncols],
+        notes: Vec::new(),
     })
 }
 
@@ -331,7 +355,8 @@ fn read_header(path: &Path, rdr: &mut ::csv::Reader<&[u8]>) -> Result<Vec<String
         .collect();
     let mut problems = Vec::new();
     for (j, name) in names.iter().enumerate() {
-        if name.is_empty() {
+        // An unnamed first column is R's row names (`without_row_names`).
+        if name.is_empty() && j > 0 {
             problems.push(format!("column {} has an empty name", j + 1));
         } else if names[..j].contains(name) {
             problems.push(format!("column name `{name}` appears more than once"));

@@ -73,6 +73,9 @@ pub struct DataTable {
     /// Parallel to `columns`: for a text column whose non-missing cells were mostly numbers, the
     /// first cell that was not; `None` for every other column.
     pub stray_text: Vec<Option<StrayText>>,
+    /// What reading the file decided that the report must say (e.g. an ignored row-names
+    /// column).
+    pub notes: Vec<String>,
 }
 
 impl DataTable {
@@ -95,6 +98,7 @@ impl DataTable {
             columns,
             nrows,
             stray_text,
+            notes: Vec::new(),
         }
     }
 

@@ -44,6 +44,16 @@ pub fn drop_lines(report: &FitReport) -> Vec<String> {
         .collect()
 }
 
+/// What reading the data decided, one `note:` line each.
+pub fn note_lines(report: &FitReport) -> Vec<String> {
+    report
+        .data
+        .notes
+        .iter()
+        .map(|n| format!("note: {n}"))
+        .collect()
+}
+
 /// The observations the likelihood counts: `180`, or with several equations the rows each
 /// uses, `180 (100 for \`M\`, 80 for \`Y\`)`.
 pub fn observations(report: &FitReport) -> String {

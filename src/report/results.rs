@@ -184,6 +184,9 @@ pub struct DataSummary {
     pub drops: Vec<DropRow>,
     /// Equation (its outcome) → rows it uses: the N of that equation.
     pub rows_by_equation: GroupCounts,
+    /// What reading the file decided (e.g. an ignored row-names column).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -284,6 +284,7 @@ pub fn markdown(report: &FitReport) -> String {
 fn context_lines(report: &FitReport) -> Vec<String> {
     let mut lines = vec![format!("Data: {}", accounting::data_line(report))];
     lines.extend(accounting::drop_lines(report));
+    lines.extend(accounting::note_lines(report));
     let mut observations = format!("Observations: {}", accounting::observations(report));
     if let Some(groups) = accounting::groups(report) {
         observations.push_str(&format!("; groups: {groups}"));

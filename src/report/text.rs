@@ -83,7 +83,10 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
         let _ = writeln!(out, "Formula: {formula}");
     }
     let _ = writeln!(out, "   Data: {}", accounting::data_line(report));
-    for line in accounting::drop_lines(report) {
+    for line in accounting::drop_lines(report)
+        .into_iter()
+        .chain(accounting::note_lines(report))
+    {
         let _ = writeln!(out, "         {line}");
     }
     out.push('\n');
