@@ -248,17 +248,37 @@ fn load(path: &Path) -> Result<LoadedModel, String> {
 /// Extensions of data files, never of model files.
 const DATA_EXTENSIONS: [&str; 7] = ["csv", "tsv", "parquet", "arrow", "feather", "gz", "xlsx"];
 
-/// A first line of several delimited fields and no model syntax (`~`, `:=`, a statement word).
+/// A table's start: the first two non-empty lines split into the same number (≥ 2) of fields by
+/// one delimiter, with no model syntax (`~`, `:=`, a comment or a statement word) in them.
 fn looks_like_a_table(text: &str) -> bool {
-    let Some(first) = text.lines().find(|l| !l.trim().is_empty()) else {
+    const WORDS: [&str; 10] = [
+        "data", "group", "order", "factor", "let", "keep", "residual", "estimate", "interval",
+        "vary",
+    ];
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(2)
+        .collect();
+    if lines.len() < 2 {
         return false;
+    }
+    let modelish = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with('#')
+            || t.contains('~')
+            || t.contains(":=")
+            || t.split_whitespace()
+                .next()
+                .is_some_and(|w| WORDS.contains(&w))
     };
-    let fields = [',', ';', '\t']
-        .iter()
-        .map(|d| first.split(*d).count())
-        .max()
-        .unwrap_or(1);
-    fields >= 2 && !first.contains('~') && !first.contains(":=") && !first.starts_with('#')
+    if lines.iter().any(|l| modelish(l)) {
+        return false;
+    }
+    [',', ';', '\t'].iter().any(|d| {
+        let n = lines[0].split(*d).count();
+        n >= 2 && lines[1].split(*d).count() == n
+    })
 }
 
 /// The data file a model reads: `--data` if given, else its `data` statement relative to the
