@@ -1,5 +1,6 @@
 //! Markdown and LaTeX tables of a fit (fixed effects, variance components, defined
-//! parameters, bootstrap intervals), for papers and course notes.
+//! parameters, bootstrap intervals), for papers and course notes, with the data, observation,
+//! group and warning lines of `accounting` around them.
 //!
 //! Owns table syntax only; numbers are formatted as in the text report.
 
@@ -280,7 +281,8 @@ pub fn markdown(report: &FitReport) -> String {
     out
 }
 
-/// The data, observations and groups, as the text report says them.
+/// The data line, its drops and notes, the observations and the groups, as the text report
+/// says them.
 fn context_lines(report: &FitReport) -> Vec<String> {
     let mut lines = vec![format!("Data: {}", accounting::data_line(report))];
     lines.extend(accounting::drop_lines(report));
