@@ -296,6 +296,94 @@ fn data_path(model: &LoadedModel, override_path: Option<&Path>) -> Option<PathBu
     })
 }
 
+/// When the information matrix of all parameters cannot be formed (at a boundary fit its
+/// differences leave the positive-definite cone), definitions of fixed effects alone still have
+/// what they need: the fit's Cov(β), with the variance parameters held at their estimates.
+/// Definitions that involve a variance parameter cannot be given an interval then: refused,
+/// located at the first of them.
+fn fixed_effects_covariance(
+    session: &Session,
+    fit: &Fit,
+    table: &ParameterTable,
+    quantities: &infer::defined::DefinedQuantities,
+    why: &str,
+    warnings: &mut Vec<String>,
+) -> Result<DMatrix<f64>, String> {
+    let p = fit.fixed.len();
+    let n = table.len();
+    let jacobian = quantities.jacobian(&table.estimates());
+    let names: Vec<&str> = quantities.names().collect();
+    let involved: Vec<&str> = (0..jacobian.nrows())
+        .filter(|&k| (p..n).any(|j| jacobian[(k, j)] != 0.0))
+        .filter_map(|k| names.get(k).copied())
+        .collect();
+    if let Some(first) = involved.first() {
+        let span = session
+            .checked
+            .spec
+            .definitions
+            .iter()
+            .find(|d| d.name == *first)
+            .map(|d| d.span);
+        return Err(session.model.render(&[Diagnostic::error(
+            format!(
+                "`{}` involve{} variance parameters, whose covariance cannot be computed at this \
+                 fit: {why}",
+                involved.join("`, `"),
+                if involved.len() == 1 { "s" } else { "" }
+            ),
+            span.map_or(Location::File(session.model.path.clone()), Location::Source),
+        )
+        .with_hint(
+            "at a boundary (singular) fit the variance parameters have no usable information \
+             matrix; simplify the random terms, or define the quantity from fixed effects only",
+        )]));
+    }
+    warnings.push(format!(
+        "the covariance of all parameters cannot be computed at this fit ({why}); the defined \
+         quantities involve fixed effects only and use their covariance Cov(β), the variance \
+         parameters held at their estimates"
+    ));
+    let mut covariance = DMatrix::zeros(n, n);
+    covariance
+        .view_mut((0, 0), (p, p))
+        .copy_from(&fit.beta_covariance);
+    Ok(covariance)
+}
+
+/// Fixed-effect rows grouped by equation in file order, and within an equation in the order of
+/// its formula (the intercept first): a term that shares an earlier equation's coefficient then
+/// sits where it was written. A row whose term the formula does not name as such (a factor's
+/// level, `SexFemale`) keeps its place after the row before it.
+fn in_formula_order(
+    spec: &crate::model::ModelSpec,
+    rows: Vec<report::FixedRow>,
+) -> Vec<report::FixedRow> {
+    let mut keyed: Vec<(usize, usize, report::FixedRow)> = Vec::with_capacity(rows.len());
+    for (e, equation) in spec.equations.iter().enumerate() {
+        let mut last = 0;
+        for row in rows.iter().filter(|r| r.equation == equation.outcome) {
+            let position = if row.term == "(Intercept)" {
+                Some(0)
+            } else {
+                equation
+                    .terms
+                    .iter()
+                    .position(|t| t.name == row.term)
+                    .map(|k| k + 1)
+            };
+            last = position.unwrap_or(last);
+            keyed.push((e, last, row.clone()));
+        }
+    }
+    if keyed.len() != rows.len() {
+        // An equation named twice cannot be told apart by its outcome: keep the rows as they are.
+        return rows;
+    }
+    keyed.sort_by_key(|(e, position, _)| (*e, *position));
+    keyed.into_iter().map(|(_, _, row)| row).collect()
+}
+
 /// The `data` statement names a file that is not there: located at the statement, with the path
 /// it resolved to (relative to the model file's folder, not the working directory).
 fn missing_data_file(model: &LoadedModel, resolved: &Path) -> Diagnostic {
@@ -461,12 +549,14 @@ fn prepare_frame(
     value: &Option<(String, f64)>,
 ) -> Result<AnalysisFrame, String> {
     let vary: Vec<(String, f64)> = value.iter().cloned().collect();
-    let frame = prepare::prepare(&session.model.ast, session.table.clone(), &vary)
+    let mut frame = prepare::prepare(&session.model.ast, session.table.clone(), &vary)
         .map_err(|d| session.model.render(&d))?;
     let problems = check::check_frame(&session.checked.spec, &frame);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(session.model.render(&problems));
     }
+    let readings = check::conditional_main_effects(&session.checked.spec, &frame);
+    frame.warnings.extend(readings);
     Ok(frame)
 }
 
@@ -500,10 +590,18 @@ fn check_one(path: &Path, data: Option<&Path>) -> Outcome {
     };
     let mut stderr = session.model.render(&session.checked.warnings);
     let mut rows = Vec::new();
+    // A warning that every `vary` value raises is said once.
+    let mut said: Vec<String> = Vec::new();
     for value in &values {
         match prepare_frame(&session, value) {
             Ok(frame) => {
-                stderr.push_str(&session.model.render(&frame.warnings));
+                let new: Vec<Diagnostic> = frame
+                    .warnings
+                    .into_iter()
+                    .filter(|d| !said.contains(&d.message))
+                    .collect();
+                said.extend(new.iter().map(|d| d.message.clone()));
+                stderr.push_str(&session.model.render(&new));
                 rows.push(format!("{}{}", frame.nrows, vary_label(value)));
             }
             Err(e) => {
@@ -1065,19 +1163,15 @@ fn defined_quantities(
         .map_err(|d| session.model.render(&d))?;
     let covariance = match joint_covariance {
         Some(c) => c,
-        None => {
-            let (covariance, note) =
-                estimate::parameter_covariance_generalized(design, fit, &table).map_err(|why| {
-                    render_plain(&[Diagnostic::error(
-                        format!(
-                            "the defined quantities need the covariance of all parameters: {why}"
-                        ),
-                        Location::File(session.model.path.clone()),
-                    )])
-                })?;
-            warnings.extend(note);
-            covariance
-        }
+        None => match estimate::parameter_covariance_generalized(design, fit, &table) {
+            Ok((covariance, note)) => {
+                warnings.extend(note);
+                covariance
+            }
+            Err(why) => {
+                fixed_effects_covariance(session, fit, &table, &quantities, &why, warnings)?
+            }
+        },
     };
     let method = match &spec.interval {
         Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {
@@ -1126,6 +1220,7 @@ fn defined_quantities(
         level: d.level,
         method: d.method.clone(),
         draws: d.draws,
+        se_draws: d.mc_sd,
     };
     let defined: Vec<report::DefinedRow> = rows.iter().map(|d| to_row(d.name.clone(), d)).collect();
     let mut draw_figures = Vec::new();
@@ -1354,6 +1449,7 @@ fn run_bootstrap(
         level: Some(choice.level),
         method: Some(method.to_string()),
         draws: Some(result.usable[i]),
+        se_draws: None,
     };
     let parameters = (0..table.len())
         .map(|i| row(i, table.name(i), estimates[i], "percentile"))
@@ -1538,21 +1634,38 @@ fn assemble(
             .map(|q| q.outcome.clone())
             .unwrap_or_default()
     };
+    // A coefficient shared by several terms (a repeated label) gets a row per term, each naming
+    // the others, so that no term of the file disappears from the report.
+    // (The group-level equation of a random coefficient as a predictor has parameters of its
+    // own after the design's: one term each.)
     let fixed = fit
         .fixed
         .iter()
         .zip(tests)
-        .map(|(f, t)| report::FixedRow {
-            equation: equation_name(f.equation),
-            term: f.term.clone(),
-            label: f.label.clone(),
-            estimate: t.estimate,
-            se: t.se,
-            df: t.df,
-            t: t.t,
-            p: t.p,
+        .enumerate()
+        .flat_map(|(i, (f, t))| {
+            let place = |(e, term): &(usize, String)| format!("{} ~ {term}", equation_name(*e));
+            let columns = design
+                .fixed
+                .get(i)
+                .map_or_else(|| vec![(f.equation, f.term.clone())], |p| p.columns.clone());
+            columns
+                .iter()
+                .map(|column| report::FixedRow {
+                    equation: equation_name(column.0),
+                    term: column.1.clone(),
+                    label: f.label.clone(),
+                    estimate: t.estimate,
+                    se: t.se,
+                    df: t.df,
+                    t: t.t,
+                    p: t.p,
+                    equal_to: columns.iter().filter(|c| *c != column).map(place).collect(),
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
+    let fixed = in_formula_order(spec, fixed);
     let mut random = Vec::new();
     for component in &fit.random {
         for (i, (eq, term)) in component.effects.iter().enumerate() {

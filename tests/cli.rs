@@ -67,6 +67,36 @@ fn a_data_file_in_place_of_a_model_file_is_named() {
     insta::assert_snapshot!(stderr);
 }
 
+/// A main effect whose moderator never reaches 0 in the data is named, located, with the
+/// observed range and a centring hint, once however many `vary` values; the library's facial
+/// file, which centres alliance, gets no such warning.
+#[test]
+fn main_effects_at_an_impossible_moderator_value_are_flagged() {
+    let (code, _, stderr) = run(&["check", "tests/fixtures/uncentred/facial_dynamics.tandem"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stderr.matches("where `alliance` = 0").count(),
+        2,
+        "{stderr}"
+    );
+    insta::assert_snapshot!(stderr);
+    let (code, _, stderr) = run(&["check", "models/seeds/facial_dynamics.tandem"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("= 0, a value"), "{stderr}");
+    let (_, stdout, _) = run(&[
+        "fit",
+        "tests/fixtures/uncentred/facial_dynamics.tandem",
+        "--vary",
+        "span=1",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        stdout.contains("a value `alliance` never takes"),
+        "{stdout}"
+    );
+}
+
 /// Numerically degenerate models (tests/fixtures/degenerate) check clean, since the problem is in
 /// the values, but `fit` refuses them before optimizing, naming the column or outcome at fault,
 /// instead of printing a rank-deficient error without a location or a fit with a zero residual.
@@ -105,6 +135,29 @@ fn definitions_without_a_value_are_flagged() {
         assert!(stdout.contains(expected), "{expected}\n{stdout}");
     }
     assert!(!stdout.contains("`ab` (line"), "{stdout}");
+}
+
+/// At a boundary fit whose information matrix cannot be formed, a definition of fixed effects
+/// gets its interval from Cov(β), with a warning, and the report is printed; one involving a
+/// variance parameter is refused at its line.
+#[test]
+fn definitions_at_a_boundary_fit() {
+    let (code, stdout, stderr) =
+        run(&["fit", "tests/fixtures/warnings/boundary_definition.tandem"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains(" react_high "), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the defined quantities involve fixed effects only and use their covariance Cov(β)"
+        ),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(&[
+        "fit",
+        "tests/fixtures/warnings/boundary_variance_definition.tandem",
+    ]);
+    assert_eq!(code, 1, "{stdout}");
+    insta::assert_snapshot!(stderr);
 }
 
 #[test]

@@ -84,11 +84,15 @@ fn json_names_version_file_digests_and_seed() {
     assert_eq!(json(mc, Some(7))["tandem"]["seed"], 7);
 }
 
-const SNAPSHOT_MODELS: [(&str, &str); 4] = [
+const SNAPSHOT_MODELS: [(&str, &str); 6] = [
     ("sleepstudy", "models/lme4/sleepstudy.tandem"),
     ("mediation", "models/lavaan/mediation.tandem"),
     // lme4's Dyestuff2: a singular fit, whose warning every format must carry.
     ("singular", "tests/fixtures/formats/singular.tandem"),
+    // A Monte Carlo interval (seeded): the delta-method SE and the draws' SD side by side.
+    ("mediation_mc", "tests/fixtures/formats/mediation_mc.tandem"),
+    // A label used twice (an equality constraint): a row per term, and the note in every format.
+    ("equality", "tests/fixtures/formats/equality.tandem"),
     // Joint equations that lose different rows: the row accounting of every format.
     (
         "missing_outcome",

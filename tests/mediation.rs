@@ -422,3 +422,84 @@ fn monte_carlo_interval_covers_the_true_indirect_effect() {
     eprintln!("95% Monte Carlo interval coverage of the true indirect effect: {coverage}");
     assert!((0.92..=0.98).contains(&coverage), "coverage {coverage}");
 }
+
+/// A label used twice (lavaan's equality constraint) against lavaan
+/// (`tests/reference/equality.json`, `scripts/equality.R`): the same likelihood and estimates,
+/// both constrained terms reported, each naming the other. The fixed-effects SEs hold the
+/// residual variances fixed (lme4's vcov: SE(a) 0.0749, a GLS computation in the script's
+/// comment); lavaan's observed information couples them (0.078) and is what the delta method of
+/// the definitions uses, so `a_copy := a` matches lavaan's `information = "observed"`.
+#[test]
+fn lavaan_equality_constraint() {
+    let r = reference("equality.json");
+    let parameters = r["equality"]["parameters"].as_array().unwrap();
+    let lavaan = |lhs: &str, op: &str, rhs: &str| {
+        parameters
+            .iter()
+            .find(|p| p["lhs"] == lhs && p["op"] == op && p["rhs"] == rhs)
+            .unwrap_or_else(|| panic!("lavaan has no {lhs} {op} {rhs}"))
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/equality.tandem");
+    let ours = fit(&path, None, None);
+    close(
+        "logLik",
+        number(&ours["fit"]["loglik"]),
+        number(&r["equality"]["logLik"]),
+        1e-10,
+    );
+    for (equation, term, op, rhs) in [
+        ("M", "X", "~", "X"),
+        ("Y", "X", "~", "X"),
+        ("Y", "M", "~", "M"),
+        ("M", "(Intercept)", "~1", ""),
+        ("Y", "(Intercept)", "~1", ""),
+    ] {
+        // In SE units: an intercept near 0 makes a relative difference meaningless, and
+        // lavaan's optimizer stops at about 1e-8 absolute.
+        let theirs = lavaan(equation, op, rhs);
+        let gap = (number(&fixed(&ours, equation, term)["estimate"]) - number(&theirs["est"]))
+            .abs()
+            / number(&theirs["se"]);
+        assert!(gap < 1e-5, "{equation} ~ {term}: {gap:.2e} SE from lavaan");
+    }
+    assert_eq!(fixed(&ours, "M", "X")["equal_to"][0], "Y ~ X");
+    assert_eq!(fixed(&ours, "Y", "X")["equal_to"][0], "M ~ X");
+    for (name, equation, rhs) in [("a_copy", "M", "X"), ("b_copy", "Y", "M")] {
+        close(
+            &format!("se {name}"),
+            number(&defined(&ours, name)["se"]),
+            number(&lavaan(equation, "~", rhs)["se_observed"]),
+            1e-4,
+        );
+    }
+}
+
+/// With a Monte Carlo interval the report carries both SEs: `se` is the delta method's
+/// (√(b²σa² + a²σb²) for `a*b`), `se_draws` the draws' SD, which for a product of independent
+/// normals is √(b²σa² + a²σb² + σa²σb²). On lavaan's mediation model (a and b from different
+/// equations, so independent) with 200,000 draws both hold to Monte Carlo precision.
+#[test]
+fn monte_carlo_reports_the_delta_se_and_the_draws_sd() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats/mediation_mc.tandem");
+    let ours = fit(&path, None, Some(200_000));
+    let (a, b) = (fixed(&ours, "M", "X"), fixed(&ours, "Y", "M"));
+    let (ea, eb) = (number(&a["estimate"]), number(&b["estimate"]));
+    let ab = defined(&ours, "ab");
+    let (delta, draws_sd) = (number(&ab["se"]), number(&ab["se_draws"]));
+    // σa and σb from the fixed-effects table (the observed information and lme4's vcov agree
+    // for this unconstrained model, see lavaan_mediation_tutorial).
+    let (se_a, se_b) = (number(&a["se"]), number(&b["se"]));
+    close(
+        "delta SE of ab",
+        delta,
+        (eb * eb * se_a * se_a + ea * ea * se_b * se_b).sqrt(),
+        1e-3,
+    );
+    close(
+        "SD of the draws of ab",
+        draws_sd,
+        (delta * delta + se_a * se_a * se_b * se_b).sqrt(),
+        1e-2,
+    );
+}

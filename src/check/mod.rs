@@ -22,6 +22,7 @@ mod equations;
 mod expressions;
 mod interval;
 pub mod levels;
+mod moderators;
 mod names;
 mod preparation;
 mod random;
@@ -31,6 +32,7 @@ mod settings;
 mod stray;
 
 pub use levels::{check_frame, variable_levels, VariableLevel};
+pub use moderators::conditional_main_effects;
 pub use schema::{ColumnKind, Schema};
 
 use crate::diagnostics::{Diagnostic, Location};

@@ -68,6 +68,27 @@ pub fn observations(report: &FitReport) -> String {
     format!("{} ({})", report.fit.nobs, parts.join(", "))
 }
 
+/// One line per coefficient that several terms share (a label repeated in the file).
+pub fn constraint_lines(report: &FitReport) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for row in report.fixed.iter().filter(|r| !r.equal_to.is_empty()) {
+        let mut places = vec![format!("{} ~ {}", row.equation, row.term)];
+        places.extend(row.equal_to.iter().cloned());
+        places.sort();
+        let line = format!(
+            "{} is one coefficient, shared by {}: a label used twice constrains its terms equal",
+            row.label
+                .as_deref()
+                .map_or("this".to_string(), |l| format!("`{l}`")),
+            places.join(" and ")
+        );
+        if !out.contains(&line) {
+            out.push(line);
+        }
+    }
+    out
+}
+
 /// `Subject, 18; Batch, 6`, or `None` without random terms.
 pub fn groups(report: &FitReport) -> Option<String> {
     let groups: Vec<String> = report

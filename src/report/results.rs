@@ -123,6 +123,11 @@ pub struct FixedRow {
     pub df: f64,
     pub t: f64,
     pub p: f64,
+    /// The other terms this coefficient is constrained equal to (a label repeated in the file,
+    /// lavaan's equality constraint), as `equation ~ term`; each has a row of its own with the
+    /// same numbers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub equal_to: Vec<String>,
 }
 
 /// A variance (`equation2`/`term2` absent) or a covariance of random effects.
@@ -163,12 +168,18 @@ pub struct ResidualRow {
 pub struct DefinedRow {
     pub name: String,
     pub estimate: f64,
+    /// For definitions the delta-method SE, whatever the interval; for bootstrap rows the
+    /// bootstrap SD.
     pub se: Option<f64>,
     pub ci_lower: Option<f64>,
     pub ci_upper: Option<f64>,
     pub level: Option<f64>,
     pub method: Option<String>,
     pub draws: Option<usize>,
+    /// With a Monte Carlo interval: the standard deviation of the draws, next to the delta
+    /// method's `se` (they differ where the definition is far from linear, e.g. `a*b`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub se_draws: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

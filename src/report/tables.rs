@@ -208,24 +208,29 @@ fn interval_table(rows: &[DefinedRow]) -> Table {
         }
         _ => "CI".to_string(),
     };
+    // With Monte Carlo intervals the draws' SD stands beside the delta-method SE.
+    let draws_sd = rows.iter().any(|d| d.se_draws.is_some());
+    let mut header = vec!["Name".into(), "Estimate".into(), "SE".into()];
+    if draws_sd {
+        header.push("SD draws".into());
+    }
+    header.extend([
+        format!("{ci} lower"),
+        format!("{ci} upper"),
+        "Method".into(),
+    ]);
     Table {
-        header: vec![
-            "Name".into(),
-            "Estimate".into(),
-            "SE".into(),
-            format!("{ci} lower"),
-            format!("{ci} upper"),
-            "Method".into(),
-        ],
+        header,
         left: 1,
         text_last: true,
         rows: rows
             .iter()
             .map(|d| {
-                vec![
-                    d.name.clone(),
-                    cell(Some(d.estimate)),
-                    cell(d.se),
+                let mut row = vec![d.name.clone(), cell(Some(d.estimate)), cell(d.se)];
+                if draws_sd {
+                    row.push(cell(d.se_draws));
+                }
+                row.extend([
                     cell(d.ci_lower),
                     cell(d.ci_upper),
                     match (&d.method, d.draws) {
@@ -233,7 +238,8 @@ fn interval_table(rows: &[DefinedRow]) -> Table {
                         (Some(m), None) => m.clone(),
                         (None, _) => String::new(),
                     },
-                ]
+                ]);
+                row
             })
             .collect(),
     }
@@ -292,6 +298,11 @@ fn context_lines(report: &FitReport) -> Vec<String> {
         observations.push_str(&format!("; groups: {groups}"));
     }
     lines.push(observations);
+    lines.extend(
+        accounting::constraint_lines(report)
+            .into_iter()
+            .map(|l| format!("Note: {l}")),
+    );
     lines
 }
 

@@ -136,6 +136,9 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     }
     out.push('\n');
     render_fixed(report, options, &mut out);
+    for line in accounting::constraint_lines(report) {
+        let _ = writeln!(out, "note: {line}");
+    }
     if !report.defined.is_empty() {
         out.push('\n');
         out.push_str("Defined parameters:\n");
@@ -383,14 +386,14 @@ fn render_ranef(ranef: &[super::RanefRow], out: &mut String) {
 }
 
 fn render_defined(defined: &[super::DefinedRow], out: &mut String) {
-    let mut rows = vec![vec![
-        String::new(),
-        "Estimate".into(),
-        "Std. Error".into(),
-        "CI lower".into(),
-        "CI upper".into(),
-        "Interval".into(),
-    ]];
+    // With Monte Carlo intervals the draws' SD stands beside the delta-method SE.
+    let draws_sd = defined.iter().any(|d| d.se_draws.is_some());
+    let mut header = vec![String::new(), "Estimate".into(), "Std. Error".into()];
+    if draws_sd {
+        header.push("SD draws".into());
+    }
+    header.extend(["CI lower".into(), "CI upper".into(), "Interval".into()]);
+    let mut rows = vec![header];
     let estimates: Vec<f64> = defined.iter().map(|d| d.estimate).collect();
     let estimate_text = format_column(&estimates, 5);
     let decimals = super::numbers::column_decimals(&estimates, 5);
@@ -407,16 +410,19 @@ fn render_defined(defined: &[super::DefinedRow], out: &mut String) {
             (Some(m), None, _) => m.clone(),
             (None, _, _) => String::new(),
         };
-        rows.push(vec![
-            d.name.clone(),
-            estimate_text[k].clone(),
-            cell(d.se),
-            cell(d.ci_lower),
-            cell(d.ci_upper),
-            method,
-        ]);
+        let mut row = vec![d.name.clone(), estimate_text[k].clone(), cell(d.se)];
+        if draws_sd {
+            row.push(cell(d.se_draws));
+        }
+        row.extend([cell(d.ci_lower), cell(d.ci_upper), method]);
+        rows.push(row);
     }
-    out.push_str(&layout(&rows, &[false, true, true, true, true, false]));
+    let mut right = vec![false, true, true];
+    if draws_sd {
+        right.push(true);
+    }
+    right.extend([true, true, false]);
+    out.push_str(&layout(&rows, &right));
 }
 
 #[cfg(test)]
