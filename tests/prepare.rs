@@ -775,9 +775,10 @@ fn diagnostic_wording() {
             vec![let_("z", call("between", vec![name("age")]))],
         ),
         (
+            // A numeric column becomes categorical; its levels are its values.
             "factor-numeric",
             PEOPLE,
-            vec![factor("age", FactorSpec::Reference(lit("30", 0, 4)))],
+            vec![factor("age", FactorSpec::Reference(lit("35", 0, 4)))],
         ),
         (
             "factor-incomplete",

@@ -66,6 +66,17 @@ pub fn check_with(
     schema: &Schema,
     options: CheckOptions,
 ) -> Result<CheckedModel, Vec<Diagnostic>> {
+    // `factor` on a numeric column makes it categorical for the whole file (see
+    // `prepare::factor::numbers_as_levels`): every statement sees it as text.
+    let mut schema = schema.clone();
+    for statement in &file.statements {
+        if let crate::syntax::ast::Statement::Factor { column, .. } = statement {
+            if let Some(entry) = schema.columns.iter_mut().find(|(n, _)| *n == column.name) {
+                entry.1 = ColumnKind::Text;
+            }
+        }
+    }
+    let schema = &schema;
     let mut checker = Checker::new(file, schema);
     let settings = checker.check_settings(file, options);
     checker.check_preparation(file);

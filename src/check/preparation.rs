@@ -10,7 +10,6 @@ use crate::syntax::ast::{FactorSpec, Ident, ModelFile, Statement};
 
 use super::expressions::ValueKind;
 use super::names::Lookup;
-use super::schema::ColumnKind;
 use super::Checker;
 
 impl Checker<'_> {
@@ -100,19 +99,20 @@ impl Checker<'_> {
 
     fn check_factor(&mut self, column: &Ident, spec: &FactorSpec, position: usize) {
         match self.scope.lookup(&column.name, position) {
-            Lookup::Column(ColumnKind::Text) => {}
-            Lookup::Column(ColumnKind::Numeric) | Lookup::Let => {
+            // A numeric data column is made categorical (check_with gives it the text kind).
+            Lookup::Column(_) => {}
+            Lookup::Let => {
                 self.error(
                     Diagnostic::at(
                         format!(
-                            "`factor` applies to text columns; `{}` is numeric",
+                            "`factor` applies to data columns; `{}` is a `let`",
                             column.name
                         ),
                         column.span,
                     )
                     .with_hint(
-                        "a numeric column enters a model as a number; to treat its values as \
-                         categories, write them as text in the data",
+                        "a `let` computes numbers; to group by its values, compute the column \
+                         in the data, or use `factor` on the data column it is made from",
                     ),
                 );
             }

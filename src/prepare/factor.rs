@@ -1,10 +1,54 @@
-//! `factor`: reordering the levels of a text column (its reference level first).
+//! `factor`: reordering the levels of a text column (its reference level first), and making a
+//! numeric data column categorical, as R's `factor()` does.
 //!
-//! Owns checking the levels named against the levels present and remapping the codes. It must
-//! not turn numeric columns into factors: that would need a rule for spelling numbers as levels.
+//! Owns checking the levels named against the levels present, remapping the codes, and the
+//! spelling of numbers as levels (`numbers_as_levels`). It must not touch other columns.
 
 use super::workspace::Workspace;
-use crate::data::{Column, MISSING_CODE};
+use crate::data::{Column, DataTable, MISSING_CODE};
+use crate::syntax::ast::{ModelFile, Statement};
+
+/// A numeric data column named by a `factor` statement becomes a text column for the whole
+/// file (before any statement runs, so that `check`, which sees only kinds, and preparation
+/// agree): its levels are its distinct values in numeric order, spelled as R's `as.character`
+/// spells whole numbers and short decimals (`308`, `2.5`); missing stays missing.
+pub(crate) fn numbers_as_levels(table: &mut DataTable, file: &ModelFile) {
+    for statement in &file.statements {
+        let Statement::Factor { column, .. } = statement else {
+            continue;
+        };
+        let Some(index) = table.names.iter().position(|n| *n == column.name) else {
+            continue;
+        };
+        let Column::Numeric(values) = &table.columns[index] else {
+            continue;
+        };
+        let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        let codes = values
+            .iter()
+            .map(|v| {
+                if v.is_nan() {
+                    MISSING_CODE
+                } else {
+                    distinct.binary_search_by(|d| d.total_cmp(v)).unwrap_or(0) as u32
+                }
+            })
+            .collect();
+        let levels = distinct.iter().map(|v| number_level(*v)).collect();
+        table.columns[index] = Column::Text { codes, levels };
+    }
+}
+
+/// `308`, `2.5`, `-1`: Rust's shortest round-trip spelling, which is R's for these.
+pub(crate) fn number_level(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else {
+        format!("{v}")
+    }
+}
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::syntax::ast::{FactorSpec, Ident, Span, StringLit};
 
@@ -114,4 +158,30 @@ pub(crate) fn apply_factor(
     }
     *levels = order.iter().map(|&i| levels[i].clone()).collect();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// R: `levels(factor(c(10, 2, NA, 2.5, 2)))` is `"2" "2.5" "10"`: numeric order, not text
+    /// order, and missing stays missing.
+    #[test]
+    fn numbers_become_levels_in_numeric_order() {
+        let mut table = DataTable::from_numeric(
+            "t.csv",
+            vec![
+                ("x".into(), vec![10.0, 2.0, f64::NAN, 2.5, 2.0]),
+                ("y".into(), vec![1.0; 5]),
+            ],
+        );
+        let file = crate::syntax::parse_bytes(b"factor x reference \"2\"\ny ~ 1 + x\n").unwrap();
+        numbers_as_levels(&mut table, &file);
+        let Column::Text { codes, levels } = &table.columns[0] else {
+            panic!("x is still numeric");
+        };
+        assert_eq!(levels, &["2", "2.5", "10"]);
+        assert_eq!(codes, &[2, 0, MISSING_CODE, 1, 0]);
+        assert!(matches!(table.columns[1], Column::Numeric(_)));
+    }
 }

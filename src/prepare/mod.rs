@@ -78,6 +78,8 @@ pub fn prepare(
     vary: &[(String, f64)],
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let rows_read = table.nrows;
+    let mut table = table;
+    factor::numbers_as_levels(&mut table, file);
     let mut ws = Workspace::new(table);
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut warnings: Vec<Diagnostic> = Vec::new();
