@@ -23,7 +23,12 @@ pub(crate) fn numbers_as_levels(table: &mut DataTable, file: &ModelFile) {
         let Column::Numeric(values) = &table.columns[index] else {
             continue;
         };
-        let mut distinct: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+        // `+ 0.0` makes −0 and 0 one level (they are equal, but `total_cmp` tells them apart).
+        let mut distinct: Vec<f64> = values
+            .iter()
+            .filter(|v| !v.is_nan())
+            .map(|v| v + 0.0)
+            .collect();
         distinct.sort_by(f64::total_cmp);
         distinct.dedup();
         let codes = values
@@ -32,7 +37,11 @@ pub(crate) fn numbers_as_levels(table: &mut DataTable, file: &ModelFile) {
                 if v.is_nan() {
                     MISSING_CODE
                 } else {
-                    distinct.binary_search_by(|d| d.total_cmp(v)).unwrap_or(0) as u32
+                    // Every non-missing value is in `distinct`: the search always succeeds.
+                    let key = v + 0.0;
+                    distinct
+                        .binary_search_by(|d| d.total_cmp(&key))
+                        .unwrap_or(0) as u32
                 }
             })
             .collect();
@@ -164,15 +173,15 @@ pub(crate) fn apply_factor(
 mod tests {
     use super::*;
 
-    /// R: `levels(factor(c(10, 2, NA, 2.5, 2)))` is `"2" "2.5" "10"`: numeric order, not text
-    /// order, and missing stays missing.
+    /// R: `levels(factor(c(10, 2, NA, 2.5, 2, -0, 0)))` is `"0" "2" "2.5" "10"`: numeric order,
+    /// not text order, −0 is 0, and missing stays missing.
     #[test]
     fn numbers_become_levels_in_numeric_order() {
         let mut table = DataTable::from_numeric(
             "t.csv",
             vec![
-                ("x".into(), vec![10.0, 2.0, f64::NAN, 2.5, 2.0]),
-                ("y".into(), vec![1.0; 5]),
+                ("x".into(), vec![10.0, 2.0, f64::NAN, 2.5, 2.0, -0.0, 0.0]),
+                ("y".into(), vec![1.0; 7]),
             ],
         );
         let file = crate::syntax::parse_bytes(b"factor x reference \"2\"\ny ~ 1 + x\n").unwrap();
@@ -180,8 +189,8 @@ mod tests {
         let Column::Text { codes, levels } = &table.columns[0] else {
             panic!("x is still numeric");
         };
-        assert_eq!(levels, &["2", "2.5", "10"]);
-        assert_eq!(codes, &[2, 0, MISSING_CODE, 1, 0]);
+        assert_eq!(levels, &["0", "2", "2.5", "10"]);
+        assert_eq!(codes, &[3, 1, MISSING_CODE, 2, 1, 0, 0]);
         assert!(matches!(table.columns[1], Column::Numeric(_)));
     }
 }
