@@ -511,9 +511,8 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>], model: Option<DMatri
             break;
         };
         h = hn;
-        let (dec, flat, min) = decrement(&g, &h);
         // Near the optimum a step can only gain rounding: a few halvings, then stop trying.
-        let settled = dec * dec / 2.0 < 1e-9 && flat <= FLAT_SLOPE && min >= 0.0;
+        let settled = nothing_to_gain(&g, &h);
         let halvings = if settled { 3 } else { 50 };
         let Some((yn, fn_, gn)) = newton_step(criterion, &y, f, &g, &h, halvings) else {
             break;
@@ -527,8 +526,7 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>], model: Option<DMatri
         }
         // The step was small enough that this Hessian still describes the new point when the
         // new gradient leaves nothing to gain on it: a fresh Hessian would only confirm that.
-        let (dec, flat, min) = decrement(&g, &h);
-        if dec * dec / 2.0 < 1e-9 && flat <= FLAT_SLOPE && min >= 0.0 {
+        if nothing_to_gain(&g, &h) {
             break;
         }
         let Some(hinv) = positive_definite_inverse(&h) else {
@@ -774,6 +772,13 @@ fn verdict(start: Vec<f64>, y: Vec<f64>, f: f64, g: DVector<f64>, h: DMatrix<f64
         negative_curvature,
         unsettled,
     }
+}
+
+/// Whether the quadratic model (g, H) promises less than 1e-9 deviance units, with no slope
+/// along flat directions and no negative curvature: a Newton step can gain only rounding.
+fn nothing_to_gain(g: &DVector<f64>, h: &DMatrix<f64>) -> bool {
+    let (dec, flat, min) = decrement(g, h);
+    dec * dec / 2.0 < 1e-9 && flat <= FLAT_SLOPE && min >= 0.0
 }
 
 /// (√(g'H⁺g) over the directions of positive curvature, the largest |v'g| along flat
