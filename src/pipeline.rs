@@ -135,6 +135,8 @@ struct LoadedModel {
     path: PathBuf,
     text: String,
     ast: ModelFile,
+    /// SHA-256 of the bytes parsed, for the report's provenance.
+    sha256: String,
 }
 
 impl LoadedModel {
@@ -237,6 +239,7 @@ fn load(path: &Path) -> Result<LoadedModel, String> {
             path: path.into(),
             text,
             ast,
+            sha256: data::sha256_hex(&bytes),
         }),
         Err(diags) => {
             let source = SourceFile { path, text: &text };
@@ -251,10 +254,6 @@ const DATA_EXTENSIONS: [&str; 7] = ["csv", "tsv", "parquet", "arrow", "feather",
 /// A table's start: the first two non-empty lines split into the same number (≥ 2) of fields by
 /// one delimiter, with no model syntax (`~`, `:=`, a comment or a statement word) in them.
 fn looks_like_a_table(text: &str) -> bool {
-    const WORDS: [&str; 10] = [
-        "data", "group", "order", "factor", "let", "keep", "residual", "estimate", "interval",
-        "vary",
-    ];
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -270,7 +269,7 @@ fn looks_like_a_table(text: &str) -> bool {
             || t.contains(":=")
             || t.split_whitespace()
                 .next()
-                .is_some_and(|w| WORDS.contains(&w))
+                .is_some_and(|w| syntax::parse::STATEMENT_KEYWORDS.contains(&w))
     };
     if lines.iter().any(|l| modelish(l)) {
         return false;
@@ -412,15 +411,8 @@ struct Session {
     model: LoadedModel,
     table: DataTable,
     checked: CheckedModel,
-    /// SHA-256 of the model file's and the data file's bytes, read once per file.
-    model_sha256: Option<String>,
+    /// SHA-256 of the data file's bytes (hashed while parsed); `None` for data built in memory.
     data_sha256: Option<String>,
-}
-
-/// The SHA-256 of a file's bytes in lowercase hex; `None` if it cannot be read (the report is
-/// still useful without it).
-fn file_sha256(path: &Path) -> Option<String> {
-    Some(data::sha256_hex(&std::fs::read(path).ok()?))
 }
 
 /// The seed behind the report's random draws: the Monte Carlo interval's or the bootstrap's,
@@ -470,14 +462,11 @@ fn open(
     };
     let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
     timings.lap("check");
-    let model_sha256 = file_sha256(&model.path);
-    let data_sha256 = Some(data_sha256);
     Ok(Session {
         model,
         table,
         checked,
-        model_sha256,
-        data_sha256,
+        data_sha256: Some(data_sha256),
     })
 }
 
@@ -813,6 +802,7 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
         path,
         text: source.to_string(),
         ast,
+        sha256: data::sha256_hex(source.as_bytes()),
     };
     let schema = Schema::from_table(&table);
     let checked = match check::check_with(
@@ -827,7 +817,6 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
     };
     // Data built in memory has no file to hash.
     let session = Session {
-        model_sha256: Some(data::sha256_hex(source.as_bytes())),
         data_sha256: None,
         model,
         table,
@@ -1813,7 +1802,7 @@ fn assemble(
         },
         tandem: report::Provenance {
             version: env!("CARGO_PKG_VERSION").to_string(),
-            model_sha256: session.model_sha256.clone(),
+            model_sha256: Some(session.model.sha256.clone()),
             data_sha256: session.data_sha256.clone(),
             seed: None,
         },

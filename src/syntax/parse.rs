@@ -21,8 +21,9 @@ struct TandemParser;
 /// far from the stack's limit.
 const MAX_DEPTH: usize = 128;
 
-/// The statement keywords, for "did you mean" on an unknown statement.
-const STATEMENT_KEYWORDS: [&str; 10] = [
+/// The statement keywords, for "did you mean" on an unknown statement (and for telling a data
+/// file from a model file).
+pub const STATEMENT_KEYWORDS: [&str; 10] = [
     "data", "group", "order", "factor", "let", "keep", "residual", "estimate", "interval", "vary",
 ];
 
