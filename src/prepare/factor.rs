@@ -6,7 +6,8 @@
 
 use super::workspace::Workspace;
 use crate::data::{Column, DataTable, MISSING_CODE};
-use crate::syntax::ast::{ModelFile, Statement};
+use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::syntax::ast::{FactorSpec, Ident, ModelFile, Span, Statement, StringLit};
 
 /// A numeric data column named by a `factor` statement becomes a text column for the whole
 /// file (before any statement runs, so that `check`, which sees only kinds, and preparation
@@ -45,21 +46,11 @@ pub(crate) fn numbers_as_levels(table: &mut DataTable, file: &ModelFile) {
                 }
             })
             .collect();
-        let levels = distinct.iter().map(|v| number_level(*v)).collect();
+        // Rust's shortest round-trip spelling is R's for these (`308`, `2.5`, `-1`, `0`).
+        let levels = distinct.iter().map(|v| format!("{v}")).collect();
         table.columns[index] = Column::Text { codes, levels };
     }
 }
-
-/// `308`, `2.5`, `-1`: Rust's shortest round-trip spelling, which is R's for these.
-pub(crate) fn number_level(v: f64) -> String {
-    if v == 0.0 {
-        "0".into()
-    } else {
-        format!("{v}")
-    }
-}
-use crate::diagnostics::{did_you_mean, Diagnostic};
-use crate::syntax::ast::{FactorSpec, Ident, Span, StringLit};
 
 /// Reorder the levels of `column` as `spec` says; every problem found is returned.
 pub(crate) fn apply_factor(

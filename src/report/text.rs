@@ -125,15 +125,14 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     if has_random || !report.residual.is_empty() {
         render_random(report, &mut out);
     }
-    let nobs = accounting::observations(report);
-    match accounting::groups(report) {
-        None => {
-            let _ = writeln!(out, "Number of obs: {nobs}");
-        }
-        Some(groups) => {
-            let _ = writeln!(out, "Number of obs: {nobs}, groups: {groups}");
-        }
-    }
+    let groups = accounting::groups(report)
+        .map(|g| format!(", groups: {g}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "Number of obs: {}{groups}",
+        accounting::observations(report)
+    );
     out.push('\n');
     render_fixed(report, options, &mut out);
     for line in accounting::constraint_lines(report) {
@@ -417,11 +416,9 @@ fn render_defined(defined: &[super::DefinedRow], out: &mut String) {
         row.extend([cell(d.ci_lower), cell(d.ci_upper), method]);
         rows.push(row);
     }
-    let mut right = vec![false, true, true];
-    if draws_sd {
-        right.push(true);
-    }
-    right.extend([true, true, false]);
+    // Numbers right-aligned: every column but the names and the interval's description.
+    let width = rows[0].len();
+    let right: Vec<bool> = (0..width).map(|c| c != 0 && c + 1 != width).collect();
     out.push_str(&layout(&rows, &right));
 }
 
