@@ -1570,6 +1570,12 @@ impl VarianceParameters for FittedVariance<'_> {
             .explicit_sigma_hessian(&opt.optimum, &opt.hessian)
             .ok()
     }
+    fn beta_covariance_jacobian(&self) -> Option<Vec<DMatrix<f64>>> {
+        self.deviance
+            .beta_covariance_jacobian(&self.fit.varpar)
+            .ok()
+            .filter(|j| j.iter().all(|m| m.iter().all(|v| v.is_finite())))
+    }
 }
 
 /// t tests of the fixed effects: without random terms and with one residual variance per

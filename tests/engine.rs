@@ -991,6 +991,65 @@ fn criterion_gradient_matches_differences_for_every_library_model() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Satterthwaite's Jacobian of Cov(β̂) over (θ, σ, log δ…, ρ), formed exactly from the blocked
+/// factor, against Richardson differences of `beta_covariance_at` (what it replaced) at random
+/// points, for every library model (but the random coefficient as a predictor) and both methods.
+#[test]
+fn beta_covariance_jacobian_matches_differences_for_every_library_model() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for path in library_models() {
+        let designs = tandem::pipeline::designs_of_file(&path).expect("library model");
+        let design = &designs[0].0;
+        if design.latent.is_some() {
+            continue;
+        }
+        for method in [Method::Ml, Method::Reml] {
+            let deviance = ProfiledDeviance::new(design, method);
+            let start = deviance.start();
+            let mut varpar: Vec<f64> = start
+                .iter()
+                .map(|s| {
+                    if *s == 1.0 {
+                        rng.random_range(0.05..1.5)
+                    } else {
+                        s + rng.random_range(-0.4..0.4)
+                    }
+                })
+                .collect();
+            varpar.insert(deviance.ntheta(), rng.random_range(0.3..3.0));
+            let exact = deviance.beta_covariance_jacobian(&varpar).unwrap();
+            assert_eq!(exact.len(), varpar.len());
+            let cov = |v: &[f64]| deviance.beta_covariance_at(v).unwrap();
+            for (k, jk) in exact.iter().enumerate() {
+                // Richardson over central differences, entry by entry; steps large enough that
+                // rounding in Cov(β̂) (about 1e-11 relative with 1,156 crossed levels) stays small.
+                let central = |h: f64| {
+                    let (mut up, mut down) = (varpar.clone(), varpar.clone());
+                    up[k] += h;
+                    down[k] -= h;
+                    (cov(&up) - cov(&down)) / (2.0 * h)
+                };
+                let h = 5e-3 * varpar[k].abs().max(0.1);
+                let numeric = (central(h / 2.0) * 4.0 - central(h)) / 3.0;
+                let scale = numeric.abs().max();
+                let worst = (jk - &numeric).abs().max();
+                if worst > 1e-6 * scale.max(1e-12) {
+                    failures.push(format!(
+                        "{} {method:?} varpar {k}: largest difference {worst:.2e}, largest entry {scale:.2e}",
+                        path.display()
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 20, "only {checked} models checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Every library model (each `vary` value) converges in fewer criterion evaluations, those with
 /// a gradient included, than the finite-difference optimizer needed before issue 12.
 #[test]

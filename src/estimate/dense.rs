@@ -218,6 +218,10 @@ pub fn sub_at_b(
 /// the work is in `gemm` calls on sub-blocks addressed as (slice starting at the block, leading
 /// dimension). Blocks that are read while another is written are always in different columns
 /// (split with `split_at_mut`) or copied first.
+///
+/// Large products and independent halves run on two tasks (`rayon::join`) split by output
+/// columns at sizes fixed by the problem, never by the thread count: every output entry is
+/// computed by the same operations in the same order, so the digits do not depend on threads.
 mod large {
     use nalgebra::{Dyn, MatrixView, MatrixViewMut};
 
@@ -228,6 +232,8 @@ mod large {
     const LEAF: usize = 32;
     /// Width of the row or column blocks of the blocked products and solves.
     const BLOCK: usize = 64;
+    /// Multiply-adds from which a product is split in two tasks (about a millisecond of work).
+    const PARALLEL_WORK: usize = 1 << 21;
 
     /// A (r×c) block whose (0, 0) is `a[0]`, or its transpose.
     #[derive(Clone, Copy)]
@@ -269,6 +275,16 @@ mod large {
             }
         }
 
+        /// Columns `c0..c0 + cols` of this operand.
+        fn columns(self, c0: usize, cols: usize) -> Block<'a> {
+            let start = if self.transposed { c0 } else { c0 * self.ld };
+            Block {
+                a: &self.a[start..],
+                cols,
+                ..self
+            }
+        }
+
         fn view(self) -> View<'a> {
             if self.transposed {
                 View::from_slice_with_strides(self.a, self.rows, self.cols, self.ld, 1)
@@ -289,17 +305,41 @@ mod large {
         // fallback (column by column) reads past the end of an operand whose rows are strided
         // (our transposed blocks), so small products are done here.
         if m.min(n).min(a.cols) <= 5 {
+            // Column by column of C: axpys down A's columns, or dots along a transposed A's rows
+            // (both contiguous), so that thin products (solves with a few right-hand sides)
+            // vectorise.
             for j in 0..n {
-                for i in 0..m {
-                    let s: f64 = (0..a.cols).map(|k| a.at(i, k) * b.at(k, j)).sum();
-                    let o = &mut c[j * ldc + i];
-                    *o = if beta == 0.0 {
-                        alpha * s
-                    } else {
-                        alpha * s + beta * *o
-                    };
+                let cj = &mut c[j * ldc..j * ldc + m];
+                if beta == 0.0 {
+                    cj.fill(0.0);
+                } else if beta != 1.0 {
+                    cj.iter_mut().for_each(|o| *o *= beta);
+                }
+                if a.transposed {
+                    for (i, o) in cj.iter_mut().enumerate() {
+                        let row = &a.a[i * a.ld..i * a.ld + a.cols];
+                        let s: f64 = row.iter().enumerate().map(|(k, x)| x * b.at(k, j)).sum();
+                        *o += alpha * s;
+                    }
+                } else {
+                    for k in 0..a.cols {
+                        let f = alpha * b.at(k, j);
+                        let column = &a.a[k * a.ld..k * a.ld + m];
+                        for (o, x) in cj.iter_mut().zip(column) {
+                            *o += f * x;
+                        }
+                    }
                 }
             }
+            return;
+        }
+        if m * n * a.cols >= PARALLEL_WORK && n >= 2 * LEAF {
+            let h = n / 2;
+            let (c1, c2) = c.split_at_mut(h * ldc);
+            rayon::join(
+                || gemm(alpha, a, b.columns(0, h), beta, c1, ldc),
+                || gemm(alpha, a, b.columns(h, n - h), beta, c2, ldc),
+            );
             return;
         }
         let mut cv = ViewMut::from_slice_with_strides_mut(c, m, n, 1, ldc);
@@ -415,17 +455,21 @@ mod large {
             return;
         }
         let h = m / 2;
-        syrk_sub(c, ldc, h, a, lda, k);
         let (c1, c2) = c.split_at_mut(h * ldc);
-        gemm(
-            -1.0,
-            block(&a[h..], lda, m - h, k),
-            block_t(a, lda, h, k),
-            1.0,
-            &mut c1[h..],
-            ldc,
+        rayon::join(
+            || {
+                syrk_sub(c1, ldc, h, a, lda, k);
+                gemm(
+                    -1.0,
+                    block(&a[h..], lda, m - h, k),
+                    block_t(a, lda, h, k),
+                    1.0,
+                    &mut c1[h..],
+                    ldc,
+                );
+            },
+            || syrk_sub(&mut c2[h..], ldc, m - h, &a[h..], lda, k),
         );
-        syrk_sub(&mut c2[h..], ldc, m - h, &a[h..], lda, k);
     }
 
     pub fn forward_solve(l: &[f64], n: usize, b: &mut [f64], c: usize) {
@@ -498,20 +542,25 @@ mod large {
         invert_lower(&mut w, n, n);
         // Lower triangle of W'W by blocks: out[I, J] = W[i0.., I]' W[i0.., J] (W[k, I] = 0 for
         // k < i0), then mirrored.
-        for j0 in (0..n).step_by(BLOCK) {
-            let bj = BLOCK.min(n - j0);
-            for i0 in (j0..n).step_by(BLOCK) {
-                let bi = BLOCK.min(n - i0);
-                gemm(
-                    1.0,
-                    block_t(&w[i0 * n + i0..], n, n - i0, bi),
-                    block(&w[j0 * n + i0..], n, n - i0, bj),
-                    0.0,
-                    &mut out[j0 * n + i0..],
-                    n,
-                );
-            }
-        }
+        use rayon::prelude::*;
+        out[..n * n]
+            .par_chunks_mut(BLOCK * n)
+            .enumerate()
+            .for_each(|(jb, columns)| {
+                let j0 = jb * BLOCK;
+                let bj = BLOCK.min(n - j0);
+                for i0 in (j0..n).step_by(BLOCK) {
+                    let bi = BLOCK.min(n - i0);
+                    gemm(
+                        1.0,
+                        block_t(&w[i0 * n + i0..], n, n - i0, bi),
+                        block(&w[j0 * n + i0..], n, n - i0, bj),
+                        0.0,
+                        &mut columns[i0..],
+                        n,
+                    );
+                }
+            });
         for j in 0..n {
             for i in j + 1..n {
                 out[i * n + j] = out[j * n + i];
@@ -537,9 +586,11 @@ mod large {
         }
         let h = n / 2;
         let m = n - h;
-        invert_lower(a, ld, h);
         let (left, right) = a.split_at_mut(h * ld);
-        invert_lower(&mut right[h..], ld, m);
+        rayon::join(
+            || invert_lower(left, ld, h),
+            || invert_lower(&mut right[h..], ld, m),
+        );
         // [A 0; B C]⁻¹ = [A⁻¹ 0; −C⁻¹ B A⁻¹ C⁻¹]
         let a11 = lower_copy(left, ld, h);
         let mut t = vec![0.0; m * h];
@@ -698,6 +749,27 @@ mod tests {
                 assert!(relative(&DMatrix::from_column_slice(n, c, &x), &want_x) < 1e-10);
             }
         }
+    }
+
+    /// The large paths split products over tasks: the digits must not depend on the threads.
+    #[test]
+    fn large_paths_give_the_same_digits_on_any_number_of_threads() {
+        let a = spd(700, 8);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut l = a.as_slice().to_vec();
+                let logdet = cholesky(&mut l, 700).unwrap();
+                let mut inverse = vec![0.0; 700 * 700];
+                cholesky_inverse(&l, 700, &mut inverse);
+                (logdet.to_bits(), l, inverse)
+            })
+        };
+        let one = run(1);
+        assert!(one == run(2) && one == run(3));
     }
 
     #[test]

@@ -117,8 +117,24 @@ impl ScalarUpdates {
             total += level.links.len();
         }
         link_start.push(total);
-        for list in &mut updates {
-            list.sort_unstable_by_key(|&(a, b, e)| (e, a, b));
+        // Sorted by entry with a counting sort (millions of updates with InstEval's 1,156 crossed
+        // levels; a comparison sort took 0.2 s). It is stable, so an entry's updates keep their
+        // level order and the sums their digits.
+        for (list, comp) in updates.iter_mut().zip(components) {
+            let mut start = vec![0u32; comp.size * comp.size + 1];
+            for &(_, _, e) in list.iter() {
+                start[e as usize + 1] += 1;
+            }
+            for i in 1..start.len() {
+                start[i] += start[i - 1];
+            }
+            let mut sorted = vec![(0, 0, 0); list.len()];
+            for &u in list.iter() {
+                let slot = &mut start[u.2 as usize];
+                sorted[*slot as usize] = u;
+                *slot += 1;
+            }
+            *list = sorted;
         }
         Some(ScalarUpdates {
             link_start,
@@ -832,7 +848,7 @@ impl ProfiledDeviance {
         }
     }
 
-    fn split_varpar(&self, varpar: &[f64]) -> Result<(Vec<f64>, f64), DevianceError> {
+    pub(super) fn split_varpar(&self, varpar: &[f64]) -> Result<(Vec<f64>, f64), DevianceError> {
         if varpar.len() != self.nparams() + 1 {
             return Err(DevianceError::WrongLength {
                 expected: self.nparams() + 1,
@@ -1042,7 +1058,20 @@ impl ProfiledDeviance {
             .map(|(comp, (l, _))| inverse_from_factor(l, comp.size))
             .collect();
         let mut out: Vec<Vec<DMatrix<f64>>> = vec![Vec::new(); self.terms.len()];
-        if let Some(f) = self.first {
+        if let (Some(f), Some(w), Some(updates)) = (
+            self.first,
+            self.scalar_link_products(&keep, &inverses),
+            &self.scalar_updates,
+        ) {
+            // Every term scalar: k'C k = Σ k w per level.
+            let t1 = self.factor(f, theta)[(0, 0)];
+            for (j, (l1, _, links)) in keep.first.iter().enumerate() {
+                let w = &w[updates.link_start[j]..updates.link_start[j + 1]];
+                let kw: f64 = links.iter().zip(w).map(|((_, k), w)| k[0] * w).sum();
+                let l = l1[0];
+                out[f].push(DMatrix::from_element(1, 1, t1 * t1 * (1.0 + kw) / (l * l)));
+            }
+        } else if let Some(f) = self.first {
             let q1 = self.terms[f].q;
             let t1 = self.factor(f, theta);
             for (l1, _, links) in &keep.first {
@@ -1078,6 +1107,38 @@ impl ProfiledDeviance {
             out[node.term].push(&tk * block * tk.transpose());
         }
         Ok(out)
+    }
+}
+
+impl ProfiledDeviance {
+    /// With every term scalar: w = K C_L for every first-term level at once (one value per link,
+    /// in the order of the kept links), where K holds the level's links and C the inverse of its
+    /// component's Schur complement. Streams C in the sorted order of the Schur updates: gathering
+    /// C_L level by level is a cache miss per entry with thousands of crossed levels.
+    fn scalar_link_products(
+        &self,
+        keep: &KeptFactor,
+        inverses: &[DMatrix<f64>],
+    ) -> Option<Vec<f64>> {
+        let updates = self.scalar_updates.as_ref()?;
+        let k: Vec<f64> = keep
+            .first
+            .iter()
+            .flat_map(|(_, _, links)| links.iter().map(|(_, k)| k[0]))
+            .collect();
+        let mut w = vec![0.0; k.len()];
+        for (c, list) in inverses.iter().zip(&updates.updates) {
+            let c = c.as_slice();
+            for &(a, b, entry) in list {
+                let (a, b) = (a as usize, b as usize);
+                let v = c[entry as usize];
+                w[a] += v * k[b];
+                if a != b {
+                    w[b] += v * k[a];
+                }
+            }
+        }
+        Some(w)
     }
 }
 

@@ -27,6 +27,11 @@ pub trait VarianceParameters: Sync {
     fn deviance_hessian(&self) -> Option<DMatrix<f64>> {
         None
     }
+    /// ∂Cov(β̂)/∂varpar_k at `varpar()`, one matrix per variance parameter, when the model knows
+    /// it exactly (otherwise Richardson differences of `beta_covariance_at`).
+    fn beta_covariance_jacobian(&self) -> Option<Vec<DMatrix<f64>>> {
+        None
+    }
 }
 
 /// The ingredients of Satterthwaite's approximation, computed once per fit.
@@ -51,17 +56,22 @@ impl Satterthwaite {
         let hess = model
             .deviance_hessian()
             .unwrap_or_else(|| hessian_parallel(&|v| model.deviance_at(v), &at));
-        let p = model.beta_covariance_at(&at).nrows();
-        let jac = jacobian_parallel(
-            &|v| {
-                let cov = model.beta_covariance_at(v);
-                DVector::from_iterator(p * p, cov.iter().copied())
-            },
-            &at,
-        );
-        let jacobians = (0..at.len())
-            .map(|k| DMatrix::from_iterator(p, p, jac.column(k).iter().copied()))
-            .collect();
+        let jacobians = model
+            .beta_covariance_jacobian()
+            .filter(|j| j.len() == at.len())
+            .unwrap_or_else(|| {
+                let p = model.beta_covariance_at(&at).nrows();
+                let jac = jacobian_parallel(
+                    &|v| {
+                        let cov = model.beta_covariance_at(v);
+                        DVector::from_iterator(p * p, cov.iter().copied())
+                    },
+                    &at,
+                );
+                (0..at.len())
+                    .map(|k| DMatrix::from_iterator(p, p, jac.column(k).iter().copied()))
+                    .collect()
+            });
 
         let eigen = SymmetricEigen::new(hess);
         let mut warnings = Vec::new();

@@ -117,6 +117,33 @@ impl ProfiledDeviance {
         x: &[f64],
         f: LogDiagonal,
     ) -> Result<(Evaluation, Vec<f64>), DevianceError> {
+        let m = self.p + 1;
+        let d = DMatrix::from_diagonal(&DVector::from_fn(
+            m,
+            |i, _| {
+                if i < self.p {
+                    f.x
+                } else {
+                    f.y
+                }
+            },
+        ));
+        let (e, mut g) = self.factor_derivatives(x, f.z, std::slice::from_ref(&d))?;
+        Ok((e, g.pop().unwrap_or_default()))
+    }
+
+    /// The evaluation at `x` and, for each symmetric m×m `D` in `ds`, the derivative over
+    /// `x = (θ, log δ, ρ)` of z·log|L_Z|² + tr(D L⁻¹Ω̇L⁻ᵀ) (the trace over the [X y] rows) — i.e. ⟨S, Ω̇⟩ with
+    /// S = z·A⁻¹ on the random-effect block plus L⁻ᵀ D L⁻¹ from the [X y] rows. A diagonal D
+    /// gives a functional of log diag(L) (`log_diagonal_gradient`); an off-diagonal one gives the
+    /// derivative of an entry of W Ṁ W' (M = R_X'R_X, W = L_X⁻¹), from which Cov(β̂)'s Jacobian
+    /// follows without differencing (`beta_covariance_jacobian`).
+    pub(super) fn factor_derivatives(
+        &self,
+        x: &[f64],
+        z: f64,
+        ds: &[DMatrix<f64>],
+    ) -> Result<(Evaluation, Vec<Vec<f64>>), DevianceError> {
         let mut keep = KeptFactor::default();
         let e = self.evaluate_keeping(x, Some(&mut keep))?;
         let (theta, rest) = x.split_at(self.ntheta);
@@ -131,19 +158,7 @@ impl ProfiledDeviance {
             .xy
             .solve_lower_triangular(&DMatrix::identity(m, m))
             .ok_or(DevianceError::NonFinite)?;
-        let d = DMatrix::from_diagonal(&DVector::from_fn(
-            m,
-            |i, _| {
-                if i < self.p {
-                    f.x
-                } else {
-                    f.y
-                }
-            },
-        ));
         let rt = lxx_inv.transpose();
-        let s_xx = &rt * &d * rt.transpose();
-        let d_linv = &d * &lxx_inv;
 
         // U = L_Z⁻ᵀ L_XZ' L_XX⁻ᵀ: components first, then the first term's levels.
         let u_comp: Vec<DMatrix<f64>> = self
@@ -162,7 +177,7 @@ impl ProfiledDeviance {
             u_comp[node.component].rows(node.offset, q).into_owned()
         };
         // A⁻¹ restricted to each component: the inverse of its Schur complement.
-        let c_comp: Vec<DMatrix<f64>> = if f.z != 0.0 {
+        let c_comp: Vec<DMatrix<f64>> = if z != 0.0 {
             self.components
                 .iter()
                 .zip(&keep.components)
@@ -179,280 +194,315 @@ impl ProfiledDeviance {
                 .into_owned()
         };
 
-        let mut acc = Accumulator {
-            gamma: self
-                .terms
-                .iter()
-                .map(|t| DMatrix::zeros(t.q, t.q))
-                .collect(),
-            class: vec![0.0; w.len()],
+        let scalar_w = if z != 0.0 {
+            self.scalar_link_products(&keep, &c_comp)
+        } else {
+            None
         };
-
-        // With scalar terms, W = K C_L for every level at once, streaming C in the sorted order
-        // of the Schur updates (gathering C_L level by level is a cache miss per entry).
-        let scalar_w: Option<Vec<f64>> = match (&self.scalar_updates, f.z != 0.0) {
-            (Some(updates), true) => {
-                let k: Vec<f64> = keep
-                    .first
+        let mut gradients = Vec::with_capacity(ds.len());
+        for d in ds {
+            let s_xx = &rt * d * rt.transpose();
+            let d_linv = d * &lxx_inv;
+            let mut acc = Accumulator {
+                gamma: self
+                    .terms
                     .iter()
-                    .flat_map(|(_, _, links)| links.iter().map(|(_, k)| k[0]))
-                    .collect();
-                let mut w = vec![0.0; k.len()];
-                for (c, list) in c_comp.iter().zip(&updates.updates) {
-                    let c = c.as_slice();
-                    for &(a, b, entry) in list {
-                        let (a, b) = (a as usize, b as usize);
-                        let v = c[entry as usize];
-                        w[a] += v * k[b];
-                        if a != b {
-                            w[b] += v * k[a];
-                        }
-                    }
-                }
-                Some(w)
-            }
-            _ => None,
-        };
-        if let (Some(first), Some(updates)) = (self.first, &self.scalar_updates) {
-            // Every term scalar: the same sums in scalar arithmetic, without a matrix per link.
-            let t1 = t[first][(0, 0)];
-            let d_diag: Vec<f64> = (0..m).map(|i| d[(i, i)]).collect();
-            let rt_rows: Vec<f64> = rt.as_slice().to_vec();
-            let mut v = vec![0.0; m];
-            let mut coupling = vec![0.0; m];
-            for (j, (level, (l1, kxy, links))) in
-                self.first_levels.iter().zip(&keep.first).enumerate()
-            {
-                let l = l1[0];
-                // v = kxy R − Σ_n k_n U_n, u_j = v / l.
-                for (i, vi) in v.iter_mut().enumerate() {
-                    *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
-                }
-                for (n, k) in links {
-                    let node = &self.nodes[*n];
-                    let u = &u_comp[node.component];
-                    for (i, vi) in v.iter_mut().enumerate() {
-                        *vi -= k[0] * u[(node.offset, i)];
-                    }
-                }
-                v.iter_mut().for_each(|vi| *vi /= l);
-                let u_j = &v;
-                let start = updates.link_start[j];
-                let (ainv_jj, w_links) = match &scalar_w {
-                    Some(w) => {
-                        let w = &w[start..start + links.len()];
-                        let kw: f64 = links.iter().zip(w).map(|((_, k), w)| k[0] * w).sum();
-                        ((1.0 + kw) / (l * l), Some(w))
-                    }
-                    None => (0.0, None),
-                };
-                let s_jj = f.z * ainv_jj + (0..m).map(|i| u_j[i] * d_diag[i] * u_j[i]).sum::<f64>();
-                for (i, ci) in coupling.iter_mut().enumerate() {
-                    *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
-                }
-                for (class, zz, zxy) in &level.blocks {
-                    let fz = s_jj * t1 * zz[0];
-                    acc.class[*class] += t1 * fz;
-                    acc.gamma[first][(0, 0)] += w[*class] * fz;
-                    let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
-                    acc.class[*class] += 2.0 * t1 * fc;
-                    acc.gamma[first][(0, 0)] += w[*class] * fc;
-                }
-                for (li, (n, blocks)) in level.links.iter().enumerate() {
-                    let node = &self.nodes[*n];
-                    let u = &u_comp[node.component];
-                    let tn = t[node.term][(0, 0)];
-                    let mut s_jn: f64 = (0..m)
-                        .map(|i| u_j[i] * d_diag[i] * u[(node.offset, i)])
-                        .sum();
-                    if let Some(w) = w_links {
-                        s_jn -= f.z * w[li] / l;
-                    }
-                    for (class, zz) in blocks {
-                        let to_node = s_jn * t1 * zz[0];
-                        acc.class[*class] += tn * to_node;
-                        acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
-                        let to_level = s_jn * tn * zz[0];
-                        acc.class[*class] += t1 * to_level;
-                        acc.gamma[first][(0, 0)] += w[*class] * to_level;
-                    }
-                }
-            }
-        } else if let Some(first) = self.first {
-            let q1 = self.terms[first].q;
-            let t1 = &t[first];
-            for (j, (level, (l1, kxy, links))) in
-                self.first_levels.iter().zip(&keep.first).enumerate()
-            {
-                let l1 = DMatrixView::from_slice(l1, q1, q1);
-                let linked_u: Vec<DMatrix<f64>> = links.iter().map(|(n, _)| u_node(*n)).collect();
-                let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
-                for ((n, k), un) in links.iter().zip(&linked_u) {
-                    let qn = self.terms[self.nodes[*n].term].q;
-                    v -= DMatrixView::from_slice(k, q1, qn) * un;
-                }
-                let u_j = l1
-                    .tr_solve_lower_triangular(&v)
-                    .ok_or(DevianceError::NonFinite)?;
+                    .map(|t| DMatrix::zeros(t.q, t.q))
+                    .collect(),
+                class: vec![0.0; w.len()],
+            };
 
-                // The selected inverse, with the links gathered side by side (K = [K_n …],
-                // C_L = C on the linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and
-                // A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
-                let (ainv_jj, ainv_jl) = if f.z != 0.0 && !links.is_empty() {
-                    let width: usize = links
-                        .iter()
-                        .map(|(n, _)| self.terms[self.nodes[*n].term].q)
-                        .sum();
-                    let mut kcat = DMatrix::zeros(q1, width);
-                    let mut index = Vec::with_capacity(width);
-                    let mut col = 0;
+            if let (Some(first), Some(updates)) = (self.first, &self.scalar_updates) {
+                // Every term scalar: the same sums in scalar arithmetic, without a matrix per link.
+                let t1 = t[first][(0, 0)];
+                let mut du = vec![0.0; m];
+                let rt_rows: Vec<f64> = rt.as_slice().to_vec();
+                let mut v = vec![0.0; m];
+                let mut coupling = vec![0.0; m];
+                for (j, (level, (l1, kxy, links))) in
+                    self.first_levels.iter().zip(&keep.first).enumerate()
+                {
+                    let l = l1[0];
+                    // v = kxy R − Σ_n k_n U_n, u_j = v / l.
+                    for (i, vi) in v.iter_mut().enumerate() {
+                        *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
+                    }
                     for (n, k) in links {
                         let node = &self.nodes[*n];
-                        let qn = self.terms[node.term].q;
-                        kcat.columns_mut(col, qn)
-                            .copy_from(&DMatrixView::from_slice(k, q1, qn));
-                        index.extend(node.offset..node.offset + qn);
-                        col += qn;
+                        let u = &u_comp[node.component];
+                        for (i, vi) in v.iter_mut().enumerate() {
+                            *vi -= k[0] * u[(node.offset, i)];
+                        }
                     }
-                    let wl = match (&scalar_w, &self.scalar_updates) {
-                        (Some(w), Some(updates)) => {
-                            let start = updates.link_start[j];
-                            DMatrix::from_row_slice(1, width, &w[start..start + width])
+                    v.iter_mut().for_each(|vi| *vi /= l);
+                    let u_j = &v;
+                    let start = updates.link_start[j];
+                    let (ainv_jj, w_links) = match &scalar_w {
+                        Some(w) => {
+                            let w = &w[start..start + links.len()];
+                            let kw: f64 = links.iter().zip(w).map(|((_, k), w)| k[0] * w).sum();
+                            ((1.0 + kw) / (l * l), Some(w))
                         }
-                        _ => {
-                            let comp = &c_comp[self.nodes[links[0].0].component];
-                            let c_links =
-                                DMatrix::from_fn(width, width, |a, b| comp[(index[a], index[b])]);
-                            &kcat * c_links
-                        }
+                        None => (0.0, None),
                     };
-                    let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
-                    let ainv_jl = l1
-                        .tr_solve_lower_triangular(&(-wl))
-                        .ok_or(DevianceError::NonFinite)?;
-                    let l1i = l1
-                        .solve_lower_triangular(&DMatrix::identity(q1, q1))
-                        .ok_or(DevianceError::NonFinite)?;
-                    (l1i.transpose() * middle * &l1i, ainv_jl)
-                } else if f.z != 0.0 {
-                    let l1i = l1
-                        .solve_lower_triangular(&DMatrix::identity(q1, q1))
-                        .ok_or(DevianceError::NonFinite)?;
-                    (l1i.transpose() * l1i, DMatrix::zeros(q1, 0))
-                } else {
-                    (DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0))
-                };
-
-                let s_jj = &ainv_jj * f.z + &u_j * &d * u_j.transpose();
-                let coupling = &u_j * &d_linv;
-                for (class, zz, zxy) in &level.blocks {
-                    let zz = DMatrixView::from_slice(zz, q1, q1);
-                    acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
-                    let zxy = DMatrixView::from_slice(zxy, q1, m);
-                    acc.add_coupling(first, t1, -(&coupling * zxy.transpose()), w[*class], *class);
-                }
-                let mut col = 0;
-                for (li, (n, blocks)) in level.links.iter().enumerate() {
-                    let term_n = self.nodes[*n].term;
-                    let qn = self.terms[term_n].q;
-                    let mut s_jn = &u_j * &d * linked_u[li].transpose();
-                    if f.z != 0.0 {
-                        s_jn += ainv_jl.columns(col, qn) * f.z;
+                    for (i, di) in du.iter_mut().enumerate() {
+                        *di = (0..m).map(|r| d[(i, r)] * u_j[r]).sum();
                     }
-                    col += qn;
-                    for (class, zz) in blocks {
-                        let z_jn = DMatrixView::from_slice(zz, q1, qn);
-                        let tn = &t[term_n];
-                        acc.add(
-                            term_n,
-                            tn,
-                            s_jn.transpose() * t1.transpose() * z_jn,
-                            w[*class],
-                            *class,
-                        );
-                        acc.add(
+                    let s_jj = z * ainv_jj + (0..m).map(|i| u_j[i] * du[i]).sum::<f64>();
+                    for (i, ci) in coupling.iter_mut().enumerate() {
+                        *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
+                    }
+                    for (class, zz, zxy) in &level.blocks {
+                        let fz = s_jj * t1 * zz[0];
+                        acc.class[*class] += t1 * fz;
+                        acc.gamma[first][(0, 0)] += w[*class] * fz;
+                        let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
+                        acc.class[*class] += 2.0 * t1 * fc;
+                        acc.gamma[first][(0, 0)] += w[*class] * fc;
+                    }
+                    for (li, (n, blocks)) in level.links.iter().enumerate() {
+                        let node = &self.nodes[*n];
+                        let u = &u_comp[node.component];
+                        let tn = t[node.term][(0, 0)];
+                        let mut s_jn: f64 = (0..m).map(|i| du[i] * u[(node.offset, i)]).sum();
+                        if let Some(w) = w_links {
+                            s_jn -= z * w[li] / l;
+                        }
+                        for (class, zz) in blocks {
+                            let to_node = s_jn * t1 * zz[0];
+                            acc.class[*class] += tn * to_node;
+                            acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
+                            let to_level = s_jn * tn * zz[0];
+                            acc.class[*class] += t1 * to_level;
+                            acc.gamma[first][(0, 0)] += w[*class] * to_level;
+                        }
+                    }
+                }
+            } else if let Some(first) = self.first {
+                let q1 = self.terms[first].q;
+                let t1 = &t[first];
+                for (j, (level, (l1, kxy, links))) in
+                    self.first_levels.iter().zip(&keep.first).enumerate()
+                {
+                    let l1 = DMatrixView::from_slice(l1, q1, q1);
+                    let linked_u: Vec<DMatrix<f64>> =
+                        links.iter().map(|(n, _)| u_node(*n)).collect();
+                    let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
+                    for ((n, k), un) in links.iter().zip(&linked_u) {
+                        let qn = self.terms[self.nodes[*n].term].q;
+                        v -= DMatrixView::from_slice(k, q1, qn) * un;
+                    }
+                    let u_j = l1
+                        .tr_solve_lower_triangular(&v)
+                        .ok_or(DevianceError::NonFinite)?;
+
+                    // The selected inverse, with the links gathered side by side (K = [K_n …],
+                    // C_L = C on the linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and
+                    // A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
+                    let (ainv_jj, ainv_jl) = if z != 0.0 && !links.is_empty() {
+                        let width: usize = links
+                            .iter()
+                            .map(|(n, _)| self.terms[self.nodes[*n].term].q)
+                            .sum();
+                        let mut kcat = DMatrix::zeros(q1, width);
+                        let mut index = Vec::with_capacity(width);
+                        let mut col = 0;
+                        for (n, k) in links {
+                            let node = &self.nodes[*n];
+                            let qn = self.terms[node.term].q;
+                            kcat.columns_mut(col, qn)
+                                .copy_from(&DMatrixView::from_slice(k, q1, qn));
+                            index.extend(node.offset..node.offset + qn);
+                            col += qn;
+                        }
+                        let wl = match (&scalar_w, &self.scalar_updates) {
+                            (Some(w), Some(updates)) => {
+                                let start = updates.link_start[j];
+                                DMatrix::from_row_slice(1, width, &w[start..start + width])
+                            }
+                            _ => {
+                                let comp = &c_comp[self.nodes[links[0].0].component];
+                                let c_links = DMatrix::from_fn(width, width, |a, b| {
+                                    comp[(index[a], index[b])]
+                                });
+                                &kcat * c_links
+                            }
+                        };
+                        let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
+                        let ainv_jl = l1
+                            .tr_solve_lower_triangular(&(-wl))
+                            .ok_or(DevianceError::NonFinite)?;
+                        let l1i = l1
+                            .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                            .ok_or(DevianceError::NonFinite)?;
+                        (l1i.transpose() * middle * &l1i, ainv_jl)
+                    } else if z != 0.0 {
+                        let l1i = l1
+                            .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                            .ok_or(DevianceError::NonFinite)?;
+                        (l1i.transpose() * l1i, DMatrix::zeros(q1, 0))
+                    } else {
+                        (DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0))
+                    };
+
+                    let s_jj = &ainv_jj * z + &u_j * d * u_j.transpose();
+                    let coupling = &u_j * &d_linv;
+                    for (class, zz, zxy) in &level.blocks {
+                        let zz = DMatrixView::from_slice(zz, q1, q1);
+                        acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
+                        let zxy = DMatrixView::from_slice(zxy, q1, m);
+                        acc.add_coupling(
                             first,
                             t1,
-                            &s_jn * tn.transpose() * z_jn.transpose(),
+                            -(&coupling * zxy.transpose()),
+                            w[*class],
+                            *class,
+                        );
+                    }
+                    let mut col = 0;
+                    for (li, (n, blocks)) in level.links.iter().enumerate() {
+                        let term_n = self.nodes[*n].term;
+                        let qn = self.terms[term_n].q;
+                        let mut s_jn = &u_j * d * linked_u[li].transpose();
+                        if z != 0.0 {
+                            s_jn += ainv_jl.columns(col, qn) * z;
+                        }
+                        col += qn;
+                        for (class, zz) in blocks {
+                            let z_jn = DMatrixView::from_slice(zz, q1, qn);
+                            let tn = &t[term_n];
+                            acc.add(
+                                term_n,
+                                tn,
+                                s_jn.transpose() * t1.transpose() * z_jn,
+                                w[*class],
+                                *class,
+                            );
+                            acc.add(
+                                first,
+                                t1,
+                                &s_jn * tn.transpose() * z_jn.transpose(),
+                                w[*class],
+                                *class,
+                            );
+                        }
+                    }
+                }
+            }
+
+            for comp in &self.components {
+                for &ni in &comp.nodes {
+                    let node = &self.nodes[ni];
+                    let q = self.terms[node.term].q;
+                    let tn = &t[node.term];
+                    let u_n = u_node(ni);
+                    let mut s_nn = &u_n * d * u_n.transpose();
+                    if z != 0.0 {
+                        s_nn += c_block(ni, ni) * z;
+                    }
+                    let coupling = &u_n * &d_linv;
+                    for (class, zz, zxy) in &node.blocks {
+                        let zz = DMatrixView::from_slice(zz, q, q);
+                        acc.add(
+                            node.term,
+                            tn,
+                            &s_nn * tn.transpose() * zz,
+                            w[*class],
+                            *class,
+                        );
+                        let zxy = DMatrixView::from_slice(zxy, q, m);
+                        acc.add_coupling(
+                            node.term,
+                            tn,
+                            -(&coupling * zxy.transpose()),
+                            w[*class],
+                            *class,
+                        );
+                    }
+                }
+                for (na, nb, blocks) in &comp.cross {
+                    let (ta, tb) = (self.nodes[*na].term, self.nodes[*nb].term);
+                    let (qa, qb) = (self.terms[ta].q, self.terms[tb].q);
+                    let mut s_ab = u_node(*na) * d * u_node(*nb).transpose();
+                    if z != 0.0 {
+                        s_ab += c_block(*na, *nb) * z;
+                    }
+                    for (class, zz) in blocks {
+                        let z_ab = DMatrixView::from_slice(zz, qa, qb);
+                        acc.add(
+                            tb,
+                            &t[tb],
+                            s_ab.transpose() * t[ta].transpose() * z_ab,
+                            w[*class],
+                            *class,
+                        );
+                        acc.add(
+                            ta,
+                            &t[ta],
+                            &s_ab * t[tb].transpose() * z_ab.transpose(),
                             w[*class],
                             *class,
                         );
                     }
                 }
             }
-        }
 
-        for comp in &self.components {
-            for &ni in &comp.nodes {
-                let node = &self.nodes[ni];
-                let q = self.terms[node.term].q;
-                let tn = &t[node.term];
-                let u_n = u_node(ni);
-                let mut s_nn = &u_n * &d * u_n.transpose();
-                if f.z != 0.0 {
-                    s_nn += c_block(ni, ni) * f.z;
-                }
-                let coupling = &u_n * &d_linv;
-                for (class, zz, zxy) in &node.blocks {
-                    let zz = DMatrixView::from_slice(zz, q, q);
-                    acc.add(
-                        node.term,
-                        tn,
-                        &s_nn * tn.transpose() * zz,
-                        w[*class],
-                        *class,
-                    );
-                    let zxy = DMatrixView::from_slice(zxy, q, m);
-                    acc.add_coupling(
-                        node.term,
-                        tn,
-                        -(&coupling * zxy.transpose()),
-                        w[*class],
-                        *class,
-                    );
-                }
+            let mut g = vec![0.0; self.nparams()];
+            for (i, (k, r, c)) in self.theta_entries().into_iter().enumerate() {
+                g[i] = 2.0 * acc.gamma[k][(c, r)];
             }
-            for (na, nb, blocks) in &comp.cross {
-                let (ta, tb) = (self.nodes[*na].term, self.nodes[*nb].term);
-                let (qa, qb) = (self.terms[ta].q, self.terms[tb].q);
-                let mut s_ab = u_node(*na) * &d * u_node(*nb).transpose();
-                if f.z != 0.0 {
-                    s_ab += c_block(*na, *nb) * f.z;
-                }
-                for (class, zz) in blocks {
-                    let z_ab = DMatrixView::from_slice(zz, qa, qb);
-                    acc.add(
-                        tb,
-                        &t[tb],
-                        s_ab.transpose() * t[ta].transpose() * z_ab,
-                        w[*class],
-                        *class,
-                    );
-                    acc.add(
-                        ta,
-                        &t[ta],
-                        &s_ab * t[tb].transpose() * z_ab.transpose(),
-                        w[*class],
-                        *class,
-                    );
-                }
+            // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
+            // [X y] part (with compound symmetry, also through the within-unit sums) separately.
+            let dxy = self.xy_derivatives(&w, correlation);
+            for c in 1..w.len() {
+                g[self.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
             }
+            for (i, dm) in dxy {
+                g[i] += s_xx.component_mul(&dm).sum();
+            }
+            gradients.push(g);
         }
+        Ok((e, gradients))
+    }
 
-        let mut g = vec![0.0; self.nparams()];
-        for (i, (k, r, c)) in self.theta_entries().into_iter().enumerate() {
-            g[i] = 2.0 * acc.gamma[k][(c, r)];
+    /// ∂Cov(β̂)/∂varpar_k at `varpar = (θ, σ, log δ…, ρ)`, one p×p matrix per entry, exactly.
+    ///
+    /// Cov(β̂) = σ²M⁻¹ with M = R_X'R_X = L_X L_X', so ∂/∂x_k = −σ²W'N_kW with W = L_X⁻¹ and
+    /// N_k = W Ṁ_k W' the X block of L⁻¹Ω̇_kL⁻ᵀ, whose (a, b) entry is `factor_derivatives`
+    /// with D = (E_ab + E_ba)/2 and no log|L_Z|² term: one evaluation and p(p + 1)/2 passes over
+    /// the levels, where differencing Cov(β̂) costs dozens of evaluations. ∂/∂σ = 2σM⁻¹.
+    pub fn beta_covariance_jacobian(
+        &self,
+        varpar: &[f64],
+    ) -> Result<Vec<DMatrix<f64>>, DevianceError> {
+        let (x, sigma) = self.split_varpar(varpar)?;
+        let (p, m) = (self.p, self.p + 1);
+        let pairs: Vec<(usize, usize)> = (0..p).flat_map(|b| (b..p).map(move |a| (a, b))).collect();
+        let ds: Vec<DMatrix<f64>> = pairs
+            .iter()
+            .map(|&(a, b)| {
+                let mut d = DMatrix::zeros(m, m);
+                d[(a, b)] += 0.5;
+                d[(b, a)] += 0.5;
+                d
+            })
+            .collect();
+        let (e, derivatives) = self.factor_derivatives(&x, 0.0, &ds)?;
+        let w =
+            e.lx.solve_lower_triangular(&DMatrix::identity(p, p))
+                .ok_or(DevianceError::FixedRankDeficient)?;
+        let s2 = sigma * sigma;
+        let mut out = Vec::with_capacity(varpar.len());
+        for k in 0..x.len() {
+            let mut n = DMatrix::zeros(p, p);
+            for (&(a, b), g) in pairs.iter().zip(&derivatives) {
+                n[(a, b)] = g[k];
+                n[(b, a)] = g[k];
+            }
+            out.push(w.tr_mul(&n) * &w * -s2);
         }
-        // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
-        // [X y] part (with compound symmetry, also through the within-unit sums) separately.
-        let dxy = self.xy_derivatives(&w, correlation);
-        for c in 1..w.len() {
-            g[self.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
-        }
-        for (i, dm) in dxy {
-            g[i] += s_xx.component_mul(&dm).sum();
-        }
-        Ok((e, g))
+        out.insert(self.ntheta, w.tr_mul(&w) * (2.0 * sigma));
+        Ok(out)
     }
 
     /// The derivatives of the weighted [X y]'[X y] (after compound symmetry, if any) along the
