@@ -538,7 +538,7 @@ fn prepare_frame(
     value: &Option<(String, f64)>,
 ) -> Result<AnalysisFrame, String> {
     let vary: Vec<(String, f64)> = value.iter().cloned().collect();
-    let mut frame = prepare::prepare(&session.model.ast, session.table.clone(), &vary)
+    let mut frame = prepare::prepare(&session.model.ast, &session.table, &vary)
         .map_err(|d| session.model.render(&d))?;
     let problems = check::check_frame(&session.checked.spec, &frame);
     if problems.iter().any(Diagnostic::is_error) {

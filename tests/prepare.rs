@@ -124,7 +124,7 @@ fn run(
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let table = read_csv(&temp_csv(label, csv)).unwrap();
     let vary: Vec<(String, f64)> = vary.iter().map(|(n, v)| (n.to_string(), *v)).collect();
-    prepare(&ModelFile { statements }, table, &vary)
+    prepare(&ModelFile { statements }, &table, &vary)
 }
 
 fn ok(label: &str, csv: &str, statements: Vec<Statement>, vary: &[(&str, f64)]) -> AnalysisFrame {
@@ -598,7 +598,7 @@ fn ot_sessions_prepared_as_the_mediation_seed() {
         let_("ot_w", call("within", vec![name("ot_change")])),
         let_("hrsd_c", call("center", vec![name("hrsd")])),
     ];
-    let frame = prepare(&ModelFile { statements }, table, &[]).unwrap();
+    let frame = prepare(&ModelFile { statements }, &table, &[]).unwrap();
 
     // Independently: next session's hrsd within patient, then complete cases.
     let rows = plain_rows(path);
@@ -668,7 +668,7 @@ fn facial_lags_within_session_drop_span_rows_per_session() {
             ),
             keep(call("complete", vec![name("t_lag"), name("p_lag")])),
         ];
-        let frame = prepare(&ModelFile { statements }, table, &[("span".into(), span)]).unwrap();
+        let frame = prepare(&ModelFile { statements }, &table, &[("span".into(), span)]).unwrap();
         // No missing values: every session loses exactly its first `span` seconds.
         let expected: usize = per_session
             .values()

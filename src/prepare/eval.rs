@@ -172,13 +172,13 @@ fn texts<'v>(value: &'v Value) -> Option<Texts<'v>> {
 }
 
 pub(crate) struct Evaluator<'a> {
-    pub ws: &'a Workspace,
+    pub ws: &'a Workspace<'a>,
     pub vary: &'a [(String, f64)],
     pub warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(ws: &'a Workspace, vary: &'a [(String, f64)]) -> Self {
+    pub fn new(ws: &'a Workspace<'a>, vary: &'a [(String, f64)]) -> Self {
         Evaluator {
             ws,
             vary,
@@ -213,7 +213,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn lookup(&self, name: &str, span: Span) -> Eval<Value<'a>> {
-        let ws: &'a Workspace = self.ws;
+        let ws: &'a Workspace<'a> = self.ws;
         if let Some(column) = ws.column(name) {
             return Ok(match column {
                 Column::Numeric(v) => Value::Numbers(Cow::Borrowed(v)),

@@ -5,7 +5,7 @@
 //! spelling of numbers as levels (`numbers_as_levels`). It must not touch other columns.
 
 use super::workspace::Workspace;
-use crate::data::{Column, DataTable, MISSING_CODE};
+use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::syntax::ast::{FactorSpec, Ident, ModelFile, Span, Statement, StringLit};
 
@@ -13,15 +13,15 @@ use crate::syntax::ast::{FactorSpec, Ident, ModelFile, Span, Statement, StringLi
 /// file (before any statement runs, so that `check`, which sees only kinds, and preparation
 /// agree): its levels are its distinct values in numeric order, spelled as R's `as.character`
 /// spells whole numbers and short decimals (`308`, `2.5`); missing stays missing.
-pub(crate) fn numbers_as_levels(table: &mut DataTable, file: &ModelFile) {
+pub(crate) fn numbers_as_levels(ws: &mut Workspace, file: &ModelFile) {
     for statement in &file.statements {
         let Statement::Factor { column, .. } = statement else {
             continue;
         };
-        let Some(index) = table.names.iter().position(|n| *n == column.name) else {
+        let Some(index) = ws.names.iter().position(|n| *n == column.name) else {
             continue;
         };
-        let Column::Numeric(values) = &table.columns[index] else {
+        let Column::Numeric(values) = &*ws.columns[index] else {
             continue;
         };
         // `+ 0.0` makes −0 and 0 one level (they are equal, but `total_cmp` tells them apart).
@@ -48,7 +48,7 @@ pub(crate) fn numbers_as_levels(table: &mut DataTable, file: &ModelFile) {
             .collect();
         // Rust's shortest round-trip spelling is R's for these (`308`, `2.5`, `-1`, `0`).
         let levels = distinct.iter().map(|v| format!("{v}")).collect();
-        table.columns[index] = Column::Text { codes, levels };
+        ws.columns[index] = std::borrow::Cow::Owned(Column::Text { codes, levels });
     }
 }
 
@@ -163,12 +163,13 @@ pub(crate) fn apply_factor(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::data::DataTable;
 
     /// R: `levels(factor(c(10, 2, NA, 2.5, 2, -0, 0)))` is `"0" "2" "2.5" "10"`: numeric order,
     /// not text order, −0 is 0, and missing stays missing.
     #[test]
     fn numbers_become_levels_in_numeric_order() {
-        let mut table = DataTable::from_numeric(
+        let table = DataTable::from_numeric(
             "t.csv",
             vec![
                 ("x".into(), vec![10.0, 2.0, f64::NAN, 2.5, 2.0, -0.0, 0.0]),
@@ -176,12 +177,13 @@ mod tests {
             ],
         );
         let file = crate::syntax::parse_bytes(b"factor x reference \"2\"\ny ~ 1 + x\n").unwrap();
-        numbers_as_levels(&mut table, &file);
-        let Column::Text { codes, levels } = &table.columns[0] else {
+        let mut ws = Workspace::new(&table);
+        numbers_as_levels(&mut ws, &file);
+        let Column::Text { codes, levels } = &*ws.columns[0] else {
             panic!("x is still numeric");
         };
         assert_eq!(levels, &["0", "2", "2.5", "10"]);
         assert_eq!(codes, &[3, 1, MISSING_CODE, 2, 1, 0, 0]);
-        assert!(matches!(table.columns[1], Column::Numeric(_)));
+        assert!(matches!(*ws.columns[1], Column::Numeric(_)));
     }
 }

@@ -15,6 +15,8 @@ mod grouped;
 mod keep;
 mod workspace;
 
+use std::borrow::Cow;
+
 use crate::data::{Column, DataTable, MISSING_CODE};
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{ModelFile, Statement};
@@ -74,13 +76,12 @@ impl DropReport {
 /// On failure every error found is returned, followed by the warnings.
 pub fn prepare(
     file: &ModelFile,
-    table: DataTable,
+    table: &DataTable,
     vary: &[(String, f64)],
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let rows_read = table.nrows;
-    let mut table = table;
-    factor::numbers_as_levels(&mut table, file);
     let mut ws = Workspace::new(table);
+    factor::numbers_as_levels(&mut ws, file);
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut warnings: Vec<Diagnostic> = Vec::new();
     let mut drops = DropReport {
@@ -163,7 +164,7 @@ pub fn prepare(
     Ok(AnalysisFrame {
         nrows: ws.nrows(),
         names: ws.names,
-        columns: ws.columns,
+        columns: ws.columns.into_iter().map(Cow::into_owned).collect(),
         source_rows: ws.source_rows,
         drops,
         warnings,

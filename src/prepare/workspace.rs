@@ -1,15 +1,21 @@
 //! The rows and columns while preparation runs: data columns and `let` columns over the rows
 //! kept so far, plus the defaults set by `group` and `order`. Owns adding a column and keeping a
 //! subset of rows; it must not evaluate expressions.
+//!
+//! Data columns are borrowed from the table until a step changes them (a `keep` selects rows, a
+//! `factor` recodes): the table is read once per `vary` value, never copied whole.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+
+use rayon::prelude::*;
 
 use crate::data::{Column, DataTable, StrayText};
 use crate::syntax::ast::Ident;
 
-pub(crate) struct Workspace {
+pub(crate) struct Workspace<'a> {
     pub names: Vec<String>,
-    pub columns: Vec<Column>,
+    pub columns: Vec<Cow<'a, Column>>,
     /// 1-based data-file row of each current row.
     pub source_rows: Vec<usize>,
     /// Mostly numeric text columns of the data file and their first non-number.
@@ -22,18 +28,18 @@ pub(crate) struct Workspace {
     pub failed: HashSet<String>,
 }
 
-impl Workspace {
-    pub fn new(table: DataTable) -> Self {
+impl<'a> Workspace<'a> {
+    pub fn new(table: &'a DataTable) -> Self {
         let stray = table
             .names
             .iter()
-            .zip(table.stray_text)
-            .filter_map(|(name, stray)| stray.map(|s| (name.clone(), s)))
+            .zip(&table.stray_text)
+            .filter_map(|(name, stray)| stray.clone().map(|s| (name.clone(), s)))
             .collect();
         Workspace {
             data_columns: table.names.len(),
-            names: table.names,
-            columns: table.columns,
+            names: table.names.clone(),
+            columns: table.columns.iter().map(Cow::Borrowed).collect(),
             source_rows: (1..=table.nrows).collect(),
             stray,
             group: None,
@@ -51,11 +57,12 @@ impl Workspace {
     }
 
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.position(name).map(|i| &self.columns[i])
+        self.position(name).map(|i| &*self.columns[i])
     }
 
+    /// The column, made the workspace's own first if it is still the table's.
     pub fn column_mut(&mut self, name: &str) -> Option<&mut Column> {
-        self.position(name).map(|i| &mut self.columns[i])
+        self.position(name).map(|i| self.columns[i].to_mut())
     }
 
     pub fn is_data_column(&self, name: &str) -> bool {
@@ -65,18 +72,19 @@ impl Workspace {
     pub fn add(&mut self, name: String, column: Column) {
         debug_assert_eq!(column.len(), self.nrows());
         self.names.push(name);
-        self.columns.push(column);
+        self.columns.push(Cow::Owned(column));
     }
 
-    /// Keep the rows where `keep` is true, in their current order.
+    /// Keep the rows where `keep` is true, in their current order (columns selected in parallel:
+    /// millions of rows times every column).
     pub fn retain(&mut self, keep: &[bool]) {
         let rows: Vec<usize> = (0..keep.len()).filter(|&i| keep[i]).collect();
         if rows.len() == keep.len() {
             return;
         }
-        for column in &mut self.columns {
-            *column = column.select(&rows);
-        }
+        self.columns
+            .par_iter_mut()
+            .for_each(|column| *column = Cow::Owned(column.select(&rows)));
         self.source_rows = rows.iter().map(|&i| self.source_rows[i]).collect();
     }
 }
