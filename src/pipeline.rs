@@ -985,7 +985,8 @@ fn fit_once(
         );
         (joint.fit, tests, Some(joint.covariance))
     } else {
-        let fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        let mut fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        locate_flat_directions(&mut fit, spec, &session.model);
         timings.lap(format!("fit{label}"));
         let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
         timings.lap(format!("df (Satterthwaite){label}"));
@@ -1538,6 +1539,35 @@ fn robust_tests(
         robust.cluster, robust.clusters
     );
     Ok((tests, note))
+}
+
+/// The flat-direction warnings name the random terms they involve where the model file writes
+/// them (`(1 | h)` at file:line:column), in every output format.
+fn locate_flat_directions(fit: &mut Fit, spec: &crate::model::ModelSpec, model: &LoadedModel) {
+    for flat in &fit.flat_directions {
+        let places: Vec<String> = flat
+            .terms
+            .iter()
+            .filter_map(|&k| spec.random.get(k))
+            .map(|term| {
+                let (line, column) = crate::syntax::line_col(&model.text, term.span.start);
+                let text = model.text.get(term.span.start..term.span.end).unwrap_or("");
+                format!("`{text}` at {}:{line}:{column}", model.path.display())
+            })
+            .collect();
+        if places.is_empty() {
+            continue;
+        }
+        let located = format!(
+            "{} (random term{} {})",
+            flat.message,
+            if places.len() == 1 { "" } else { "s" },
+            places.join(", ")
+        );
+        for warning in fit.warnings.iter_mut().filter(|w| **w == flat.message) {
+            *warning = located.clone();
+        }
+    }
 }
 
 /// The fitted deviance seen as a function of lmerTest's variance parameters.

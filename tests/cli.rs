@@ -67,6 +67,33 @@ fn a_data_file_in_place_of_a_model_file_is_named() {
     insta::assert_snapshot!(stderr);
 }
 
+/// A parameter the data do not identify (the same grouping entered twice under two names) is
+/// named, and located at the random terms it belongs to, in the text report and in JSON (whose
+/// warnings are also said on stderr); the fit itself is at lme4's optimum (their variances sum
+/// to sleepstudy's intercept variance).
+#[test]
+fn flat_directions_are_named_and_located() {
+    let model = "tests/fixtures/flat/subject_twice.tandem";
+    let (code, stdout, stderr) = run(&["fit", model]);
+    assert_eq!(code, 0, "{stderr}");
+    let warnings: String = stdout
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(warnings);
+    let (code, stdout, stderr) = run(&["fit", model, "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("subject_twice.tandem:5:39"), "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let variance = |k: usize| json["random"][k]["variance"].as_f64().unwrap();
+    // lme4: VarCorr(lmer(Reaction ~ Days + (1 | Subject), sleepstudy)) gives 1378.18.
+    assert!(
+        (variance(0) + variance(1) - 1378.18).abs() < 0.01,
+        "{stdout}"
+    );
+}
+
 /// A main effect whose moderator never reaches 0 in the data is named, located, with the
 /// observed range and a centring hint, once however many `vary` values; the library's facial
 /// file, which centres alliance, gets no such warning.

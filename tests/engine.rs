@@ -824,8 +824,9 @@ fn ml_deviance_at_any_beta_matches_direct_likelihood() {
     assert!((loglik - -1652.4024876137).abs() < 1e-8, "{loglik}");
 }
 
-/// Reviewers must get the same digits on any number of threads: the optimizer's parallel
-/// finite differences evaluate whole deviances per task, so the fit is bit-identical.
+/// Reviewers must get the same digits on any number of threads: parallel work is split at sizes
+/// fixed by the problem (gradient columns, chunks of levels, halves of large products) and
+/// combined in a fixed order, so the fit is bit-identical.
 #[test]
 fn fit_does_not_depend_on_thread_count() {
     let frame = load_csv("lme4/orthodont.csv");
@@ -843,6 +844,32 @@ fn fit_does_not_depend_on_thread_count() {
     assert_eq!(one.theta, three.theta);
     assert_eq!(one.beta, three.beta);
     assert_eq!(one.iterations, three.iterations);
+
+    // Vector terms with more first-term levels (155 sessions) than one gradient task takes,
+    // and Satterthwaite's exact Jacobian.
+    let designs =
+        tandem::pipeline::designs_of_file(&root().join("models/seeds/facial_dynamics.tandem"))
+            .unwrap();
+    let design = &designs[0].0;
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let fit = fit(design, Method::Reml).unwrap();
+            let jacobian = ProfiledDeviance::new(design, Method::Reml)
+                .beta_covariance_jacobian(&fit.varpar)
+                .unwrap();
+            (fit, jacobian)
+        })
+    };
+    let ((one, j1), (three, j3)) = (run(1), run(3));
+    assert_eq!(one.loglik.to_bits(), three.loglik.to_bits());
+    assert_eq!(one.theta, three.theta);
+    assert_eq!(one.beta, three.beta);
+    assert_eq!(one.iterations, three.iterations);
+    assert_eq!(j1, j3);
 }
 
 /// Conditional modes against lme4's `ranef` (REML): one term (sleepstudy), nested (pastes: the

@@ -55,9 +55,25 @@ pub struct Fit {
     /// How many of them also computed the gradient.
     pub gradient_evaluations: usize,
     pub warnings: Vec<String>,
+    /// The directions along which the criterion is flat at the optimum (also in `warnings`).
+    pub flat_directions: Vec<FlatDirection>,
     /// `(θ, σ, log δ…, ρ's unconstrained value)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
     pub varpar: Vec<f64>,
     pub optimization: OptSummary,
+}
+
+/// Curvature, relative to the largest, below which a direction of the Hessian at the optimum is
+/// taken for flat.
+const FLAT_CURVATURE: f64 = 1e-6;
+
+/// A null direction of the information at the optimum: the parameters the data do not identify.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlatDirection {
+    /// The warning, as it appears in `Fit::warnings`.
+    pub message: String,
+    /// The random terms (indices into `Design::random`) whose θ entries carry weight in it, so
+    /// that a caller with the model's text can locate the warning.
+    pub terms: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -231,7 +247,8 @@ pub fn fit_from(
     if singular {
         warnings.push("boundary (singular) fit".to_string());
     }
-    warnings.extend(flat_directions(&opt, &names));
+    let flat = flat_directions(&opt, &names, &deviance);
+    warnings.extend(flat.iter().map(|f| f.message.clone()));
     let mut varpar = theta.clone();
     varpar.push(sigma);
     varpar.extend_from_slice(log_delta);
@@ -259,6 +276,7 @@ pub fn fit_from(
         iterations: opt.evaluations,
         gradient_evaluations: opt.gradient_evaluations,
         warnings,
+        flat_directions: flat,
         varpar,
         optimization: opt,
     })
@@ -319,32 +337,47 @@ fn unsettled_warning(opt: &OptSummary, names: &[String]) -> String {
 
 /// Directions along which the criterion is flat at the optimum (the observed information's null
 /// directions): the parameters with weight in them are not identified by the data.
-fn flat_directions(opt: &OptSummary, names: &[String]) -> Vec<String> {
+fn flat_directions(
+    opt: &OptSummary,
+    names: &[String],
+    deviance: &ProfiledDeviance,
+) -> Vec<FlatDirection> {
     let h = &opt.hessian;
     if !opt.converged || h.nrows() == 0 || h.iter().any(|v| !v.is_finite()) {
         return Vec::new();
     }
+    let theta_terms: Vec<usize> = deviance.theta_entries().iter().map(|e| e.0).collect();
     let eigen = nalgebra::SymmetricEigen::new(h.clone());
     let largest = eigen.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
     let mut out = Vec::new();
     for (k, &lambda) in eigen.eigenvalues.iter().enumerate() {
-        if lambda.abs() > 1e-8 * largest.max(1e-300) {
+        // The Hessian is differenced from exact gradients with steps h ≈ 1e-4 (standardised), so
+        // a direction that is exactly flat shows a curvature of order h² times the largest one
+        // (the same grouping entered twice gives 1.6e-8): below 1e-6 of it is flat.
+        if lambda.abs() > FLAT_CURVATURE * largest.max(1e-300) {
             continue;
         }
         let v = eigen.eigenvectors.column(k);
-        let involved: Vec<String> = v
+        let weighty: Vec<usize> = (0..v.len()).filter(|&i| v[i].abs() >= 0.3).collect();
+        let involved: Vec<String> = weighty
             .iter()
-            .enumerate()
-            .filter(|(_, w)| w.abs() >= 0.3)
-            .map(|(i, _)| {
+            .map(|&i| {
                 names
                     .get(i)
                     .cloned()
                     .unwrap_or_else(|| format!("parameter {i}"))
             })
             .collect();
-        if !involved.is_empty() {
-            out.push(format!(
+        if involved.is_empty() {
+            continue;
+        }
+        let mut terms: Vec<usize> = weighty
+            .iter()
+            .filter_map(|&i| theta_terms.get(i).copied())
+            .collect();
+        terms.dedup();
+        out.push(FlatDirection {
+            message: format!(
                 "the likelihood is flat along {}: the data do not identify {} (a null direction \
                  of the information matrix)",
                 involved.join(" and "),
@@ -353,8 +386,9 @@ fn flat_directions(opt: &OptSummary, names: &[String]) -> Vec<String> {
                 } else {
                     "their combination"
                 }
-            ));
-        }
+            ),
+            terms,
+        });
     }
     out
 }

@@ -606,6 +606,7 @@ fn fit_joint(
         singular,
         iterations: opt.evaluations,
         gradient_evaluations: opt.gradient_evaluations,
+        flat_directions: Vec::new(),
         warnings,
         varpar: opt.optimum.clone(),
         optimization: opt,

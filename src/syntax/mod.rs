@@ -8,4 +8,4 @@ pub mod format;
 pub mod parse;
 
 pub use format::{format, format_expr};
-pub use parse::{parse, parse_bytes};
+pub use parse::{line_col, parse, parse_bytes};

@@ -333,7 +333,7 @@ fn unclosed_paren_before(source: &str, pos: usize) -> Option<usize> {
 }
 
 /// 1-based line and column (in chars) of a byte offset.
-fn line_col(source: &str, pos: usize) -> (usize, usize) {
+pub fn line_col(source: &str, pos: usize) -> (usize, usize) {
     let before = &source[..pos.min(source.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);

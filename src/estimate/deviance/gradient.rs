@@ -27,6 +27,7 @@
 //! functional, one inverse per component; never a pass over rows.
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
+use rayon::prelude::*;
 
 use super::super::dense::backward_solve;
 use super::{inverse_from_factor, DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
@@ -47,11 +48,30 @@ struct Accumulator {
     class: Vec<f64>,
 }
 
+/// First-term levels per task in the gradient's general (vector-term) path.
+const LEVEL_CHUNK: usize = 128;
+
 impl Accumulator {
+    fn zeros(terms: &[super::TermLayout], classes: usize) -> Self {
+        Accumulator {
+            gamma: terms.iter().map(|t| DMatrix::zeros(t.q, t.q)).collect(),
+            class: vec![0.0; classes],
+        }
+    }
+    fn merge(&mut self, other: Accumulator) {
+        for (a, b) in self.gamma.iter_mut().zip(other.gamma) {
+            *a += b;
+        }
+        for (a, b) in self.class.iter_mut().zip(other.class) {
+            *a += b;
+        }
+    }
     /// Add the contribution F (q_b×q_b) of one block b of term `term` and one class.
     fn add(&mut self, term: usize, t_b: &DMatrix<f64>, f: DMatrix<f64>, w: f64, class: usize) {
         self.class[class] += (t_b * &f).trace();
-        self.gamma[term] += f * w;
+        for (g, f) in self.gamma[term].iter_mut().zip(f.iter()) {
+            *g += w * f;
+        }
     }
     /// The [X y] coupling counts twice in ⟨S, Ω̇⟩ for a class weight (its block and its transpose)
     /// and once in the θ derivative (already symmetric in the pair sum).
@@ -64,7 +84,9 @@ impl Accumulator {
         class: usize,
     ) {
         self.class[class] += 2.0 * (t_b * &f).trace();
-        self.gamma[term] += f * w;
+        for (g, f) in self.gamma[term].iter_mut().zip(f.iter()) {
+            *g += w * f;
+        }
     }
 }
 
@@ -281,112 +303,128 @@ impl ProfiledDeviance {
             } else if let Some(first) = self.first {
                 let q1 = self.terms[first].q;
                 let t1 = &t[first];
-                for (j, (level, (l1, kxy, links))) in
-                    self.first_levels.iter().zip(&keep.first).enumerate()
-                {
-                    let l1 = DMatrixView::from_slice(l1, q1, q1);
-                    let linked_u: Vec<DMatrix<f64>> =
-                        links.iter().map(|(n, _)| u_node(*n)).collect();
-                    let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
-                    for ((n, k), un) in links.iter().zip(&linked_u) {
-                        let qn = self.terms[self.nodes[*n].term].q;
-                        v -= DMatrixView::from_slice(k, q1, qn) * un;
-                    }
-                    let u_j = l1
-                        .tr_solve_lower_triangular(&v)
-                        .ok_or(DevianceError::NonFinite)?;
-
-                    // The selected inverse, with the links gathered side by side (K = [K_n …],
-                    // C_L = C on the linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and
-                    // A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
-                    let (ainv_jj, ainv_jl) = if z != 0.0 && !links.is_empty() {
-                        let width: usize = links
-                            .iter()
-                            .map(|(n, _)| self.terms[self.nodes[*n].term].q)
-                            .sum();
-                        let mut kcat = DMatrix::zeros(q1, width);
-                        let mut index = Vec::with_capacity(width);
-                        let mut col = 0;
-                        for (n, k) in links {
-                            let node = &self.nodes[*n];
-                            let qn = self.terms[node.term].q;
-                            kcat.columns_mut(col, qn)
-                                .copy_from(&DMatrixView::from_slice(k, q1, qn));
-                            index.extend(node.offset..node.offset + qn);
-                            col += qn;
+                // The levels in chunks of fixed size, each with its own sums, added in chunk
+                // order: parallel, with the same digits for any number of threads.
+                let chunk = |range: std::ops::Range<usize>| -> Result<Accumulator, DevianceError> {
+                    let mut acc = Accumulator::zeros(&self.terms, w.len());
+                    for j in range {
+                        let (level, (l1, kxy, links)) = (&self.first_levels[j], &keep.first[j]);
+                        let l1 = DMatrixView::from_slice(l1, q1, q1);
+                        let linked_u: Vec<DMatrix<f64>> =
+                            links.iter().map(|(n, _)| u_node(*n)).collect();
+                        let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
+                        for ((n, k), un) in links.iter().zip(&linked_u) {
+                            let qn = self.terms[self.nodes[*n].term].q;
+                            v -= DMatrixView::from_slice(k, q1, qn) * un;
                         }
-                        let wl = match (&scalar_w, &self.scalar_updates) {
-                            (Some(w), Some(updates)) => {
-                                let start = updates.link_start[j];
-                                DMatrix::from_row_slice(1, width, &w[start..start + width])
+                        let u_j = l1
+                            .tr_solve_lower_triangular(&v)
+                            .ok_or(DevianceError::NonFinite)?;
+
+                        // The selected inverse, with the links gathered side by side (K = [K_n …],
+                        // C_L = C on the linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and
+                        // A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
+                        let (ainv_jj, ainv_jl) = if z != 0.0 && !links.is_empty() {
+                            let width: usize = links
+                                .iter()
+                                .map(|(n, _)| self.terms[self.nodes[*n].term].q)
+                                .sum();
+                            let mut kcat = DMatrix::zeros(q1, width);
+                            let mut index = Vec::with_capacity(width);
+                            let mut col = 0;
+                            for (n, k) in links {
+                                let node = &self.nodes[*n];
+                                let qn = self.terms[node.term].q;
+                                kcat.columns_mut(col, qn)
+                                    .copy_from(&DMatrixView::from_slice(k, q1, qn));
+                                index.extend(node.offset..node.offset + qn);
+                                col += qn;
                             }
-                            _ => {
-                                let comp = &c_comp[self.nodes[links[0].0].component];
-                                let c_links = DMatrix::from_fn(width, width, |a, b| {
-                                    comp[(index[a], index[b])]
-                                });
-                                &kcat * c_links
-                            }
+                            let wl = match (&scalar_w, &self.scalar_updates) {
+                                (Some(w), Some(updates)) => {
+                                    let start = updates.link_start[j];
+                                    DMatrix::from_row_slice(1, width, &w[start..start + width])
+                                }
+                                _ => {
+                                    let comp = &c_comp[self.nodes[links[0].0].component];
+                                    let c_links = DMatrix::from_fn(width, width, |a, b| {
+                                        comp[(index[a], index[b])]
+                                    });
+                                    &kcat * c_links
+                                }
+                            };
+                            let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
+                            let ainv_jl = l1
+                                .tr_solve_lower_triangular(&(-wl))
+                                .ok_or(DevianceError::NonFinite)?;
+                            let l1i = l1
+                                .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                                .ok_or(DevianceError::NonFinite)?;
+                            (l1i.transpose() * middle * &l1i, ainv_jl)
+                        } else if z != 0.0 {
+                            let l1i = l1
+                                .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                                .ok_or(DevianceError::NonFinite)?;
+                            (l1i.transpose() * l1i, DMatrix::zeros(q1, 0))
+                        } else {
+                            (DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0))
                         };
-                        let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
-                        let ainv_jl = l1
-                            .tr_solve_lower_triangular(&(-wl))
-                            .ok_or(DevianceError::NonFinite)?;
-                        let l1i = l1
-                            .solve_lower_triangular(&DMatrix::identity(q1, q1))
-                            .ok_or(DevianceError::NonFinite)?;
-                        (l1i.transpose() * middle * &l1i, ainv_jl)
-                    } else if z != 0.0 {
-                        let l1i = l1
-                            .solve_lower_triangular(&DMatrix::identity(q1, q1))
-                            .ok_or(DevianceError::NonFinite)?;
-                        (l1i.transpose() * l1i, DMatrix::zeros(q1, 0))
-                    } else {
-                        (DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0))
-                    };
 
-                    let s_jj = &ainv_jj * z + &u_j * d * u_j.transpose();
-                    let coupling = &u_j * &d_linv;
-                    for (class, zz, zxy) in &level.blocks {
-                        let zz = DMatrixView::from_slice(zz, q1, q1);
-                        acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
-                        let zxy = DMatrixView::from_slice(zxy, q1, m);
-                        acc.add_coupling(
-                            first,
-                            t1,
-                            -(&coupling * zxy.transpose()),
-                            w[*class],
-                            *class,
-                        );
-                    }
-                    let mut col = 0;
-                    for (li, (n, blocks)) in level.links.iter().enumerate() {
-                        let term_n = self.nodes[*n].term;
-                        let qn = self.terms[term_n].q;
-                        let mut s_jn = &u_j * d * linked_u[li].transpose();
-                        if z != 0.0 {
-                            s_jn += ainv_jl.columns(col, qn) * z;
-                        }
-                        col += qn;
-                        for (class, zz) in blocks {
-                            let z_jn = DMatrixView::from_slice(zz, q1, qn);
-                            let tn = &t[term_n];
-                            acc.add(
-                                term_n,
-                                tn,
-                                s_jn.transpose() * t1.transpose() * z_jn,
-                                w[*class],
-                                *class,
-                            );
-                            acc.add(
+                        let ud = &u_j * d;
+                        let s_jj = &ainv_jj * z + &ud * u_j.transpose();
+                        let coupling = &u_j * &d_linv;
+                        for (class, zz, zxy) in &level.blocks {
+                            let zz = DMatrixView::from_slice(zz, q1, q1);
+                            acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
+                            let zxy = DMatrixView::from_slice(zxy, q1, m);
+                            acc.add_coupling(
                                 first,
                                 t1,
-                                &s_jn * tn.transpose() * z_jn.transpose(),
+                                -(&coupling * zxy.transpose()),
                                 w[*class],
                                 *class,
                             );
                         }
+                        let mut col = 0;
+                        for (li, (n, blocks)) in level.links.iter().enumerate() {
+                            let term_n = self.nodes[*n].term;
+                            let qn = self.terms[term_n].q;
+                            let mut s_jn = &ud * linked_u[li].transpose();
+                            if z != 0.0 {
+                                s_jn += ainv_jl.columns(col, qn) * z;
+                            }
+                            col += qn;
+                            for (class, zz) in blocks {
+                                let z_jn = DMatrixView::from_slice(zz, q1, qn);
+                                let tn = &t[term_n];
+                                acc.add(
+                                    term_n,
+                                    tn,
+                                    s_jn.transpose() * t1.transpose() * z_jn,
+                                    w[*class],
+                                    *class,
+                                );
+                                acc.add(
+                                    first,
+                                    t1,
+                                    &s_jn * tn.transpose() * z_jn.transpose(),
+                                    w[*class],
+                                    *class,
+                                );
+                            }
+                        }
                     }
+                    Ok(acc)
+                };
+                let levels = self.first_levels.len();
+                let parts: Vec<Result<Accumulator, DevianceError>> = (0..levels)
+                    .step_by(LEVEL_CHUNK)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|start| chunk(start..(start + LEVEL_CHUNK).min(levels)))
+                    .collect();
+                for part in parts {
+                    acc.merge(part?);
                 }
             }
 
