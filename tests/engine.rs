@@ -962,12 +962,27 @@ fn richardson(f: &dyn Fn(&[f64]) -> f64, x: &[f64], i: usize, h: f64) -> f64 {
     (4.0 * central(h / 2.0) - central(h)) / 3.0
 }
 
+/// A random point near the optimizer's start: θ diagonals (1 at the start) in [0.05, 1.5), the
+/// other parameters moved by up to ±0.4.
+fn random_point(start: &[f64], rng: &mut impl rand::Rng) -> Vec<f64> {
+    start
+        .iter()
+        .map(|s| {
+            if *s == 1.0 {
+                rng.random_range(0.05..1.5)
+            } else {
+                s + rng.random_range(-0.4..0.4)
+            }
+        })
+        .collect()
+}
+
 /// The analytic gradient of the profiled criterion against Richardson-extrapolated central
 /// differences at random points, for every library model (but the random coefficient as a
 /// predictor, which keeps finite differences) and both methods.
 #[test]
 fn criterion_gradient_matches_differences_for_every_library_model() {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
     let mut failures = Vec::new();
     let mut checked = 0;
@@ -981,16 +996,7 @@ fn criterion_gradient_matches_differences_for_every_library_model() {
                 let deviance = ProfiledDeviance::new(design, method);
                 let start = deviance.start();
                 for _ in 0..2 {
-                    let x: Vec<f64> = start
-                        .iter()
-                        .map(|s| {
-                            if *s == 1.0 {
-                                rng.random_range(0.05..1.5)
-                            } else {
-                                s + rng.random_range(-0.4..0.4)
-                            }
-                        })
-                        .collect();
+                    let x = random_point(&start, &mut rng);
                     let Ok((d, g)) = deviance.criterion_gradient(&x) else {
                         failures.push(format!("{}: no gradient at {x:?}", path.display()));
                         continue;
@@ -1036,16 +1042,7 @@ fn beta_covariance_jacobian_matches_differences_for_every_library_model() {
         for method in [Method::Ml, Method::Reml] {
             let deviance = ProfiledDeviance::new(design, method);
             let start = deviance.start();
-            let mut varpar: Vec<f64> = start
-                .iter()
-                .map(|s| {
-                    if *s == 1.0 {
-                        rng.random_range(0.05..1.5)
-                    } else {
-                        s + rng.random_range(-0.4..0.4)
-                    }
-                })
-                .collect();
+            let mut varpar = random_point(&start, &mut rng);
             varpar.insert(deviance.ntheta(), rng.random_range(0.3..3.0));
             let exact = deviance.beta_covariance_jacobian(&varpar).unwrap();
             assert_eq!(exact.len(), varpar.len());
