@@ -454,7 +454,20 @@ fn open(
     if data_override.is_none() && !csv.exists() {
         return Err(model.render(&[missing_data_file(&model, &csv)]));
     }
-    let (table, data_sha256) = data::read_csv_with_sha256(&csv).map_err(|d| render_plain(&[d]))?;
+    // The `data` statement's missing codes apply to whichever file is read (`--data` included).
+    let missing: Vec<String> = model
+        .ast
+        .statements
+        .iter()
+        .find_map(|s| match s {
+            Statement::Data { missing, .. } => {
+                Some(missing.iter().map(|c| c.value.clone()).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
+    let (table, data_sha256) =
+        data::read_csv_with_sha256(&csv, &missing).map_err(|d| render_plain(&[d]))?;
     timings.lap("read CSV");
     let schema = Schema::from_table(&table);
     let options = CheckOptions {

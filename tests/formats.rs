@@ -84,7 +84,7 @@ fn json_names_version_file_digests_and_seed() {
     assert_eq!(json(mc, Some(7))["tandem"]["seed"], 7);
 }
 
-const SNAPSHOT_MODELS: [(&str, &str); 6] = [
+const SNAPSHOT_MODELS: [(&str, &str); 7] = [
     ("sleepstudy", "models/lme4/sleepstudy.tandem"),
     ("mediation", "models/lavaan/mediation.tandem"),
     // lme4's Dyestuff2: a singular fit, whose warning every format must carry.
@@ -97,6 +97,11 @@ const SNAPSHOT_MODELS: [(&str, &str); 6] = [
     (
         "missing_outcome",
         "tests/fixtures/formats/missing_outcome.tandem",
+    ),
+    // Declared missing codes (`-999`, `.`): the cells counted in a note of every format.
+    (
+        "missing_codes",
+        "tests/fixtures/formats/missing_codes.tandem",
     ),
 ];
 
@@ -151,6 +156,47 @@ fn r_row_names_are_ignored_and_said() {
     assert!(ours["data"]["notes"][0]
         .as_str()
         .is_some_and(|n| n.contains("row names")));
+}
+
+/// `data "..." missing "-999", "."`: the coded cells are missing, their rows dropped and counted,
+/// and the fit is lme4's on the file read with `na.strings = c("NA", "-999", ".")`
+/// (`tests/reference/scripts/missing_codes.R`).
+#[test]
+fn declared_missing_codes_fit_as_r_reads_them() {
+    let reference: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/reference/missing_codes.json").unwrap(),
+    )
+    .unwrap();
+    let report = json("tests/fixtures/formats/missing_codes.tandem", None);
+    assert_eq!(report["data"]["rows_used"], 172);
+    assert_eq!(report["data"]["rows_dropped"], 8);
+    assert_eq!(report["fit"]["nobs"], reference["nobs"]);
+    assert!(report["data"]["notes"][0]
+        .as_str()
+        .is_some_and(|n| n.starts_with("8 cells equal to the missing codes")));
+    let close = |got: &serde_json::Value, want: &serde_json::Value, rel: f64| {
+        let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+        assert!((g - w).abs() <= rel * w.abs(), "{g} vs {w}");
+    };
+    close(
+        &report["fit"]["deviance"],
+        &reference["reml_criterion"],
+        1e-9,
+    );
+    for (i, name) in ["(Intercept)", "Days"].iter().enumerate() {
+        close(
+            &report["fixed"][i]["estimate"],
+            &reference["fixed"][name],
+            1e-6,
+        );
+        close(&report["fixed"][i]["se"], &reference["se"][name], 1e-5);
+    }
+    // lme4's VarCorr order: intercept variance, slope variance, their covariance, residual.
+    let want = reference["variances"].as_array().unwrap();
+    close(&report["random"][0]["variance"], &want[0], 1e-4);
+    close(&report["random"][1]["variance"], &want[1], 1e-4);
+    close(&report["random"][2]["covariance"], &want[2], 1e-4);
+    close(&report["residual"][0]["variance"], &want[3], 1e-4);
 }
 
 /// Rows used per equation and in all: no line contradicts another, in any format.

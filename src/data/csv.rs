@@ -23,14 +23,23 @@ use crate::diagnostics::{Diagnostic, Location};
 /// header name is empty or repeated, there are no data rows) are diagnostics pointing at the
 /// file or at the offending row.
 pub fn read_csv(path: &Path) -> Result<DataTable, Diagnostic> {
-    parse_csv(path, &read_bytes(path)?)
+    parse_csv(path, &read_bytes(path)?, &[])
 }
 
-/// `read_csv`, and the SHA-256 of the bytes it parsed (hex) for the report's provenance: the
-/// file is read once and hashed while it is parsed.
-pub fn read_csv_with_sha256(path: &Path) -> Result<(DataTable, String), Diagnostic> {
+/// `read_csv` with further cells read as missing (the `data` statement's `missing` codes,
+/// compared with each cell after trimming spaces), and the SHA-256 of the bytes it parsed (hex)
+/// for the report's provenance: the file is read once and hashed while it is parsed. The table's
+/// notes say how many cells the codes turned missing.
+pub fn read_csv_with_sha256(
+    path: &Path,
+    missing: &[String],
+) -> Result<(DataTable, String), Diagnostic> {
     let bytes = read_bytes(path)?;
-    let (table, digest) = rayon::join(|| parse_csv(path, &bytes), || sha256_hex(&bytes));
+    let codes: Vec<Vec<u8>> = missing
+        .iter()
+        .map(|c| c.trim().as_bytes().to_vec())
+        .collect();
+    let (table, digest) = rayon::join(|| parse_csv(path, &bytes, &codes), || sha256_hex(&bytes));
     Ok((table?, digest))
 }
 
@@ -107,16 +116,39 @@ fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
     )
 }
 
-fn parse_csv(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
+fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, Diagnostic> {
     let threads = rayon::current_num_threads();
-    let table = match (bytes.len() >= PARALLEL_BYTES && threads > 1)
-        .then(|| parse_in_chunks(path, bytes, threads))
+    let (mut table, declared) = match (bytes.len() >= PARALLEL_BYTES && threads > 1)
+        .then(|| parse_in_chunks(path, bytes, threads, codes))
         .flatten()
     {
-        Some(table) => table,
-        None => parse_sequential(path, bytes)?,
+        Some(read) => read,
+        None => parse_sequential(path, bytes, codes)?,
     };
+    if !codes.is_empty() {
+        let spelled: Vec<String> = codes
+            .iter()
+            .map(|c| format!("`{}`", String::from_utf8_lossy(c)))
+            .collect();
+        table.notes.push(format!(
+            "{declared} cell{} equal to the missing code{} {} read as missing",
+            if declared == 1 { "" } else { "s" },
+            if codes.len() == 1 { "" } else { "s" },
+            spelled.join(", ")
+        ));
+    }
     Ok(without_row_names(table))
+}
+
+/// How many cells of `record` are one of the declared missing codes.
+fn declared_missing(record: &ByteRecord, codes: &[Vec<u8>]) -> usize {
+    if codes.is_empty() {
+        return 0;
+    }
+    record
+        .iter()
+        .filter(|cell| codes.iter().any(|c| c == cell.trim_ascii()))
+        .count()
 }
 
 /// R's `write.csv` writes the row names as a first column with an empty name (`"",...`):
@@ -135,7 +167,12 @@ fn without_row_names(mut table: DataTable) -> DataTable {
     table
 }
 
-fn parse_sequential(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> {
+/// The table and the number of cells that were declared missing codes.
+fn parse_sequential(
+    path: &Path,
+    bytes: &[u8],
+    codes: &[Vec<u8>],
+) -> Result<(DataTable, usize), Diagnostic> {
     let mut rdr = reader(bytes);
     let names = read_header(path, &mut rdr)?;
     let ncols = names.len();
@@ -145,6 +182,7 @@ fn parse_sequential(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> 
     let mut nrows = 0usize;
     let mut ragged: Option<(usize, usize)> = None;
     let mut ragged_count = 0usize;
+    let mut declared = 0usize;
     loop {
         match rdr.read_byte_record(&mut record) {
             Ok(true) => {}
@@ -159,8 +197,9 @@ fn parse_sequential(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> 
             ragged.get_or_insert((row + 1, record.len()));
             continue;
         }
+        declared += declared_missing(&record, codes);
         for (builder, cell) in builders.iter_mut().zip(record.iter()) {
-            builder.push(row, cell);
+            builder.push(row, cell, codes);
         }
     }
 
@@ -207,7 +246,7 @@ fn parse_sequential(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> 
             let mut done = true;
             for &j in &reread {
                 if row < builders[j].numeric_prefix() {
-                    builders[j].intern_at(row, &record[j]);
+                    builders[j].intern_at(row, &record[j], codes);
                     done = false;
                 }
             }
@@ -225,14 +264,17 @@ fn parse_sequential(path: &Path, bytes: &[u8]) -> Result<DataTable, Diagnostic> 
         columns.push(column);
         stray_text.push(stray);
     }
-    Ok(DataTable {
-        path: path.to_path_buf(),
-        names,
-        columns,
-        nrows,
-        stray_text,
-        notes: Vec::new(),
-    })
+    Ok((
+        DataTable {
+            path: path.to_path_buf(),
+            names,
+            columns,
+            nrows,
+            stray_text,
+            notes: Vec::new(),
+        },
+        declared,
+    ))
 }
 
 /// Below this size one thread parses fast enough.
@@ -243,7 +285,12 @@ const PARALLEL_BYTES: usize = 8 << 20;
 /// field spanning lines, a ragged row, a column numeric in one chunk and text in another, text
 /// columns with numeric cells), and the sequential reader then does it all, messages included.
 /// Chunks merge in file order, so the table is the same for any number of threads.
-fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable> {
+fn parse_in_chunks(
+    path: &Path,
+    bytes: &[u8],
+    chunks: usize,
+    codes: &[Vec<u8>],
+) -> Option<(DataTable, usize)> {
     use rayon::prelude::*;
 
     let threads = chunks.max(1);
@@ -265,7 +312,7 @@ fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable
     bounds.dedup();
     let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
 
-    let parsed: Vec<Option<(Vec<ColumnBuilder>, usize)>> = chunks
+    let parsed: Vec<Option<(Vec<ColumnBuilder>, usize, usize)>> = chunks
         .par_iter()
         .map(|chunk| {
             let mut rdr = ReaderBuilder::new()
@@ -275,7 +322,7 @@ fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable
             let mut builders: Vec<ColumnBuilder> =
                 (0..ncols).map(|_| ColumnBuilder::new()).collect();
             let mut record = ByteRecord::new();
-            let mut rows = 0usize;
+            let (mut rows, mut declared) = (0usize, 0usize);
             while rdr.read_byte_record(&mut record).ok()? {
                 // A quoted field spanning lines (or a chunk boundary inside one, which leaves the
                 // earlier chunk's last field open over its final newline) is for the sequential
@@ -285,22 +332,25 @@ fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable
                 {
                     return None;
                 }
+                declared += declared_missing(&record, codes);
                 for (builder, cell) in builders.iter_mut().zip(record.iter()) {
-                    builder.push(rows, cell);
+                    builder.push(rows, cell, codes);
                 }
                 rows += 1;
             }
-            Some((builders, rows))
+            Some((builders, rows, declared))
         })
         .collect();
-    let parsed: Vec<(Vec<ColumnBuilder>, usize)> = parsed.into_iter().collect::<Option<_>>()?;
-    let nrows: usize = parsed.iter().map(|(_, n)| n).sum();
+    let parsed: Vec<(Vec<ColumnBuilder>, usize, usize)> =
+        parsed.into_iter().collect::<Option<_>>()?;
+    let nrows: usize = parsed.iter().map(|(_, n, _)| n).sum();
+    let declared: usize = parsed.iter().map(|(_, _, d)| d).sum();
     if nrows == 0 {
         return None;
     }
 
     let mut per_column: Vec<Vec<ColumnBuilder>> = (0..ncols).map(|_| Vec::new()).collect();
-    for (builders, _) in parsed {
+    for (builders, _, _) in parsed {
         for (j, b) in builders.into_iter().enumerate() {
             per_column[j].push(b);
         }
@@ -309,14 +359,17 @@ fn parse_in_chunks(path: &Path, bytes: &[u8], chunks: usize) -> Option<DataTable
     for pieces in per_column {
         columns.push(merge_pieces(pieces)?.finish().0);
     }
-    Some(DataTable {
-        path: path.to_path_buf(),
-        names,
-        columns,
-        nrows,
-        stray_text: vec![None; ncols],
-        notes: Vec::new(),
-    })
+    Some((
+        DataTable {
+            path: path.to_path_buf(),
+            names,
+            columns,
+            nrows,
+            stray_text: vec![None; ncols],
+            notes: Vec::new(),
+        },
+        declared,
+    ))
 }
 
 /// One column's chunks joined in order: all numeric, or all text without a single numeric cell
@@ -395,8 +448,9 @@ fn read_header(path: &Path, rdr: &mut ::csv::Reader<&[u8]>) -> Result<Vec<String
     Ok(names)
 }
 
-fn is_missing_cell(cell: &[u8]) -> bool {
-    cell.is_empty() || cell == b"NA"
+/// An empty cell, R's `NA`, or one of the declared missing codes.
+fn is_missing_cell(cell: &[u8], codes: &[Vec<u8>]) -> bool {
+    cell.is_empty() || cell == b"NA" || codes.iter().any(|c| c == cell)
 }
 
 fn parse_number(cell: &[u8]) -> Option<f64> {
@@ -505,11 +559,11 @@ impl ColumnBuilder {
         }
     }
 
-    fn push(&mut self, row: usize, raw: &[u8]) {
+    fn push(&mut self, row: usize, raw: &[u8], codes: &[Vec<u8>]) {
         let cell = raw.trim_ascii();
         match self {
             ColumnBuilder::Numeric(values) => {
-                if is_missing_cell(cell) {
+                if is_missing_cell(cell, codes) {
                     values.push(f64::NAN);
                 } else if let Some(x) = parse_number(cell) {
                     values.push(x);
@@ -540,7 +594,7 @@ impl ColumnBuilder {
                 }
             }
             ColumnBuilder::Text(text) => {
-                if is_missing_cell(cell) {
+                if is_missing_cell(cell, codes) {
                     text.codes.push(MISSING_CODE);
                     return;
                 }
@@ -555,10 +609,10 @@ impl ColumnBuilder {
         }
     }
 
-    fn intern_at(&mut self, row: usize, raw: &[u8]) {
+    fn intern_at(&mut self, row: usize, raw: &[u8], codes: &[Vec<u8>]) {
         if let ColumnBuilder::Text(text) = self {
             let cell = raw.trim_ascii();
-            if !is_missing_cell(cell) {
+            if !is_missing_cell(cell, codes) {
                 let code = text.intern(cell);
                 text.codes[row] = code;
             }
@@ -604,7 +658,7 @@ mod tests {
     /// The sequential reader's table (inputs below `PARALLEL_BYTES` never take the chunked path).
     fn sequential(bytes: &[u8]) -> DataTable {
         assert!(bytes.len() < PARALLEL_BYTES);
-        parse_csv(Path::new("t.csv"), bytes).unwrap()
+        parse_csv(Path::new("t.csv"), bytes, &[]).unwrap()
     }
 
     /// Equality with NaN equal to NaN (missing cells).
@@ -645,12 +699,57 @@ mod tests {
     #[test]
     fn chunked_parse_equals_sequential_parse() {
         let bytes = clean_file();
-        let expected = sequential(&bytes);
-        for chunks in [1, 2, 3, 7] {
-            let table = parse_in_chunks(Path::new("t.csv"), &bytes, chunks)
-                .unwrap_or_else(|| panic!("{chunks} chunks fell back"));
-            assert_same(&table, &expected, chunks);
+        let path = Path::new("t.csv");
+        // Also with missing codes, one numeric (`-3`, in column x) and one text (`g1`).
+        for codes in [Vec::new(), vec![b"-3".to_vec(), b"g1".to_vec()]] {
+            let (expected, declared) = parse_sequential(path, &bytes, &codes).unwrap();
+            assert_eq!(declared > 0, !codes.is_empty());
+            for chunks in [1, 2, 3, 7] {
+                let (table, n) = parse_in_chunks(path, &bytes, chunks, &codes)
+                    .unwrap_or_else(|| panic!("{chunks} chunks fell back"));
+                assert_same(&table, &expected, chunks);
+                assert_eq!(n, declared);
+            }
         }
+        assert_same(
+            &sequential(&bytes),
+            &parse_sequential(path, &bytes, &[]).unwrap().0,
+            0,
+        );
+    }
+
+    /// Declared codes are missing wherever they occur (after trimming), counted in a note; a
+    /// code never seen is said too; `-999` is a number without the declaration.
+    #[test]
+    fn missing_codes_are_missing_and_counted() {
+        let bytes = b"x,g\n1,a\n-999,b\n . ,c\n4,.\n".to_vec();
+        let path = Path::new("t.csv");
+        let plain = parse_csv(path, &bytes, &[]).unwrap();
+        assert!(
+            matches!(&plain.columns[0], Column::Text { .. }),
+            "`.` spoils x"
+        );
+        let codes = vec![b"-999".to_vec(), b".".to_vec()];
+        let table = parse_csv(path, &bytes, &codes).unwrap();
+        let Column::Numeric(x) = &table.columns[0] else {
+            panic!("x is numeric once `.` is missing");
+        };
+        assert_eq!(x[0], 1.0);
+        assert!(x[1].is_nan() && x[2].is_nan());
+        assert_eq!(x[3], 4.0);
+        let Column::Text { codes: g, .. } = &table.columns[1] else {
+            panic!("g is text");
+        };
+        assert_eq!(g[3], MISSING_CODE);
+        assert_eq!(
+            table.notes,
+            ["3 cells equal to the missing codes `-999`, `.` read as missing"]
+        );
+        let none = parse_csv(path, &bytes, &[b"-1".to_vec()]).unwrap();
+        assert_eq!(
+            none.notes,
+            ["0 cells equal to the missing code `-1` read as missing"]
+        );
     }
 
     #[test]
@@ -659,22 +758,25 @@ mod tests {
         let mut bytes = clean_file();
         // A numeric column that turns text in a later chunk (a stray text cell to report).
         bytes.extend_from_slice(b"\"s999\",g1,oops,1,x\n");
-        assert!(parse_in_chunks(path, &bytes, 3).is_none());
+        assert!(parse_in_chunks(path, &bytes, 3, &[]).is_none());
         // A quoted field spanning lines.
         let mut bytes = clean_file();
         bytes.extend_from_slice(b"\"s999\",g1,1,1,\"two\nlines\"\n");
-        assert!(parse_in_chunks(path, &bytes, 3).is_none());
+        assert!(parse_in_chunks(path, &bytes, 3, &[]).is_none());
         // A ragged row.
         let mut bytes = clean_file();
         bytes.extend_from_slice(b"\"s999\",g1,1\n");
-        assert!(parse_in_chunks(path, &bytes, 3).is_none());
+        assert!(parse_in_chunks(path, &bytes, 3, &[]).is_none());
         // Fields spanning lines throughout, so that chunk boundaries fall inside them.
         let mut bytes = b"id,note\n".to_vec();
         for i in 0..500 {
             bytes.extend_from_slice(format!("{i},\"line one\nline two\nthree\"\n").as_bytes());
         }
         for chunks in 2..9 {
-            assert!(parse_in_chunks(path, &bytes, chunks).is_none(), "{chunks}");
+            assert!(
+                parse_in_chunks(path, &bytes, chunks, &[]).is_none(),
+                "{chunks}"
+            );
         }
     }
 

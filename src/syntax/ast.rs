@@ -50,8 +50,13 @@ pub struct ModelFile {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Statement {
-    /// `data "path.csv"`
-    Data { path: StringLit, span: Span },
+    /// `data "path.csv"`, optionally `missing "-999", "."`: cells read as missing besides the
+    /// empty cell and `NA`.
+    Data {
+        path: StringLit,
+        missing: Vec<StringLit>,
+        span: Span,
+    },
     /// `group patient`: default grouping for within(), between(), lag(), lead(), diff().
     Group { name: Ident, span: Span },
     /// `order session`: default order within a group for lag(), lead(), diff().

@@ -20,7 +20,14 @@ pub fn format(file: &ModelFile) -> String {
 /// The canonical text of one statement (no trailing newline).
 pub fn format_statement(statement: &Statement) -> String {
     match statement {
-        Statement::Data { path, .. } => format!("data {}", string_literal(&path.value)),
+        Statement::Data { path, missing, .. } => {
+            let mut out = format!("data {}", string_literal(&path.value));
+            if !missing.is_empty() {
+                let codes: Vec<String> = missing.iter().map(|c| string_literal(&c.value)).collect();
+                out.push_str(&format!(" missing {}", codes.join(", ")));
+            }
+            out
+        }
         Statement::Group { name, .. } => format!("group {}", name.name),
         Statement::Order { name, .. } => format!("order {}", name.name),
         Statement::Factor { column, spec, .. } => match spec {

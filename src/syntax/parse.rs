@@ -285,6 +285,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         ident => "a name",
         string | quote => "a string in double quotes",
         method | kw_ml | kw_reml => "`ml` or `reml`",
+        missing_spec | kw_missing => "`missing \"code\", ...` (cells to read as missing)",
         reference_spec | levels_spec | kw_reference | kw_levels => {
             "`reference \"level\"` or `levels \"level\", ...`"
         }
@@ -386,6 +387,7 @@ fn meaningful(pairs: Pairs<Rule>) -> impl Iterator<Item = Pair<Rule>> {
                 | Rule::kw_factor
                 | Rule::kw_reference
                 | Rule::kw_levels
+                | Rule::kw_missing
                 | Rule::kw_let
                 | Rule::kw_keep
                 | Rule::kw_residual
@@ -439,6 +441,14 @@ impl Builder {
         let statement = match rule {
             Rule::data_stmt => Statement::Data {
                 path: self.string(inner.next()?),
+                missing: inner
+                    .next()
+                    .map(|spec| {
+                        meaningful(spec.into_inner())
+                            .map(|p| self.string(p))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 span,
             },
             Rule::group_stmt => Statement::Group {
@@ -534,6 +544,19 @@ impl Builder {
             }
             Rule::unknown_statement => {
                 let word = inner.next()?;
+                if word.as_str() == "missing" {
+                    // `data "x.csv" missing -999`: the codes did not parse as strings, so the
+                    // `data` statement ended before `missing`.
+                    self.diagnostics.push(
+                        Diagnostic::at("missing codes must be strings", span_of(&word))
+                            .with_expected("`missing \"code\", ...` after `data \"file.csv\"`")
+                            .with_hint(
+                                "quote every code, as R's `na.strings` does: \
+                                 `data \"file.csv\" missing \"-999\", \".\"`",
+                            ),
+                    );
+                    return None;
+                }
                 let mut diagnostic = Diagnostic::at(
                     format!("`{}` does not start a statement", word.as_str()),
                     span_of(&word),
