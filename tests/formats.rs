@@ -199,6 +199,35 @@ fn declared_missing_codes_fit_as_r_reads_them() {
     close(&report["residual"][0]["variance"], &want[3], 1e-4);
 }
 
+/// Files as R's `write.csv2` (semicolons, decimal commas) and `write.table(sep = "\t")` write
+/// sleepstudy (`tests/reference/scripts/sleepstudy_dialects.R`): the dialect is recognised, said
+/// in every format, and the fit is sleepstudy's.
+#[test]
+fn semicolon_and_tab_files_read_as_r_writes_them() {
+    let reference = json("models/lme4/sleepstudy.tandem", None);
+    for (model, note) in [
+        ("tests/fixtures/formats/csv2.tandem", "semicolon-separated"),
+        ("tests/fixtures/formats/tsv.tandem", "tab-separated"),
+    ] {
+        let ours = json(model, None);
+        assert_eq!(ours["fixed"], reference["fixed"], "{model}");
+        assert_eq!(ours["random"], reference["random"], "{model}");
+        assert!(ours["data"]["notes"][0]
+            .as_str()
+            .is_some_and(|n| n.contains(note)));
+        for format in [Format::Text, Format::Markdown, Format::Latex] {
+            assert!(
+                fit(model, format, None).contains(note),
+                "{model} {format:?}"
+            );
+        }
+    }
+    insta::assert_snapshot!(
+        "text_csv2",
+        fit("tests/fixtures/formats/csv2.tandem", Format::Text, None)
+    );
+}
+
 /// Rows used per equation and in all: no line contradicts another, in any format.
 #[test]
 fn joint_equations_count_rows_per_equation() {

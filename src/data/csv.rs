@@ -93,11 +93,82 @@ fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
-fn reader(bytes: &[u8]) -> ::csv::Reader<&[u8]> {
+fn reader(bytes: &[u8], delimiter: u8) -> ::csv::Reader<&[u8]> {
     ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
+        .delimiter(delimiter)
         .from_reader(bytes)
+}
+
+/// How the cells of one file are read: its delimiter, whether a comma is its decimal mark, and
+/// the declared missing codes.
+#[derive(Debug, Clone, Copy)]
+struct Cells<'a> {
+    delimiter: u8,
+    /// R's `read.csv2` convention for semicolon-separated files: `249,56` is 249.56.
+    decimal_comma: bool,
+    codes: &'a [Vec<u8>],
+}
+
+impl<'a> Cells<'a> {
+    /// The dialect of `bytes`: tab-separated for `.tsv`/`.tab` files; otherwise the separator that
+    /// occurs most often outside quotes in the header line (`,` when none does), with decimal
+    /// commas when it is `;`, as R's `read.csv2` writes them.
+    fn sniff(path: &Path, bytes: &[u8], codes: &'a [Vec<u8>]) -> Self {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let delimiter =
+            if extension.eq_ignore_ascii_case("tsv") || extension.eq_ignore_ascii_case("tab") {
+                b'\t'
+            } else {
+                let header = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
+                let (mut quoted, mut counts) = (false, [0usize; 3]);
+                for &b in header {
+                    match b {
+                        b'"' => quoted = !quoted,
+                        b',' if !quoted => counts[0] += 1,
+                        b';' if !quoted => counts[1] += 1,
+                        b'\t' if !quoted => counts[2] += 1,
+                        _ => {}
+                    }
+                }
+                let best = (0..3)
+                    .max_by_key(|&i| (counts[i], std::cmp::Reverse(i)))
+                    .unwrap_or(0);
+                if counts[best] == 0 {
+                    b','
+                } else {
+                    [b',', b';', b'\t'][best]
+                }
+            };
+        Cells {
+            delimiter,
+            decimal_comma: delimiter == b';',
+            codes,
+        }
+    }
+
+    /// What the report says about a dialect other than plain CSV.
+    fn note(&self) -> Option<&'static str> {
+        match (self.delimiter, self.decimal_comma) {
+            (b';', true) => {
+                Some("read as semicolon-separated with decimal commas (R's `read.csv2` convention)")
+            }
+            (b'\t', _) => Some("read as tab-separated"),
+            _ => None,
+        }
+    }
+
+    fn number(&self, cell: &[u8]) -> Option<f64> {
+        if self.decimal_comma && cell.contains(&b',') {
+            let dotted: Vec<u8> = cell
+                .iter()
+                .map(|&b| if b == b',' { b'.' } else { b })
+                .collect();
+            return parse_number(&dotted);
+        }
+        parse_number(cell)
+    }
 }
 
 fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
@@ -118,13 +189,15 @@ fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
 
 fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, Diagnostic> {
     let threads = rayon::current_num_threads();
+    let cells = Cells::sniff(path, bytes, codes);
     let (mut table, declared) = match (bytes.len() >= PARALLEL_BYTES && threads > 1)
-        .then(|| parse_in_chunks(path, bytes, threads, codes))
+        .then(|| parse_in_chunks(path, bytes, threads, &cells))
         .flatten()
     {
         Some(read) => read,
-        None => parse_sequential(path, bytes, codes)?,
+        None => parse_sequential(path, bytes, &cells)?,
     };
+    table.notes.extend(cells.note().map(String::from));
     if !codes.is_empty() {
         let spelled: Vec<String> = codes
             .iter()
@@ -171,9 +244,9 @@ fn without_row_names(mut table: DataTable) -> DataTable {
 fn parse_sequential(
     path: &Path,
     bytes: &[u8],
-    codes: &[Vec<u8>],
+    cells: &Cells,
 ) -> Result<(DataTable, usize), Diagnostic> {
-    let mut rdr = reader(bytes);
+    let mut rdr = reader(bytes, cells.delimiter);
     let names = read_header(path, &mut rdr)?;
     let ncols = names.len();
     let mut builders: Vec<ColumnBuilder> = (0..ncols).map(|_| ColumnBuilder::new()).collect();
@@ -197,9 +270,9 @@ fn parse_sequential(
             ragged.get_or_insert((row + 1, record.len()));
             continue;
         }
-        declared += declared_missing(&record, codes);
+        declared += declared_missing(&record, cells.codes);
         for (builder, cell) in builders.iter_mut().zip(record.iter()) {
-            builder.push(row, cell, codes);
+            builder.push(row, cell, cells);
         }
     }
 
@@ -237,7 +310,7 @@ fn parse_sequential(
         .map(|(j, _)| j)
         .collect();
     if !reread.is_empty() {
-        let mut rdr = reader(bytes);
+        let mut rdr = reader(bytes, cells.delimiter);
         let mut row = 0usize;
         while rdr
             .read_byte_record(&mut record)
@@ -246,7 +319,7 @@ fn parse_sequential(
             let mut done = true;
             for &j in &reread {
                 if row < builders[j].numeric_prefix() {
-                    builders[j].intern_at(row, &record[j], codes);
+                    builders[j].intern_at(row, &record[j], cells);
                     done = false;
                 }
             }
@@ -289,12 +362,12 @@ fn parse_in_chunks(
     path: &Path,
     bytes: &[u8],
     chunks: usize,
-    codes: &[Vec<u8>],
+    cells: &Cells,
 ) -> Option<(DataTable, usize)> {
     use rayon::prelude::*;
 
     let threads = chunks.max(1);
-    let mut rdr = reader(bytes);
+    let mut rdr = reader(bytes, cells.delimiter);
     let names = read_header(path, &mut rdr).ok()?;
     let ncols = names.len();
     let start = usize::try_from(rdr.position().byte()).ok()?;
@@ -318,6 +391,7 @@ fn parse_in_chunks(
             let mut rdr = ReaderBuilder::new()
                 .has_headers(false)
                 .flexible(true)
+                .delimiter(cells.delimiter)
                 .from_reader(*chunk);
             let mut builders: Vec<ColumnBuilder> =
                 (0..ncols).map(|_| ColumnBuilder::new()).collect();
@@ -332,9 +406,9 @@ fn parse_in_chunks(
                 {
                     return None;
                 }
-                declared += declared_missing(&record, codes);
+                declared += declared_missing(&record, cells.codes);
                 for (builder, cell) in builders.iter_mut().zip(record.iter()) {
-                    builder.push(rows, cell, codes);
+                    builder.push(rows, cell, cells);
                 }
                 rows += 1;
             }
@@ -559,13 +633,13 @@ impl ColumnBuilder {
         }
     }
 
-    fn push(&mut self, row: usize, raw: &[u8], codes: &[Vec<u8>]) {
+    fn push(&mut self, row: usize, raw: &[u8], cells: &Cells) {
         let cell = raw.trim_ascii();
         match self {
             ColumnBuilder::Numeric(values) => {
-                if is_missing_cell(cell, codes) {
+                if is_missing_cell(cell, cells.codes) {
                     values.push(f64::NAN);
-                } else if let Some(x) = parse_number(cell) {
+                } else if let Some(x) = cells.number(cell) {
                     values.push(x);
                 } else {
                     let numeric_cells = values.iter().filter(|v| !v.is_nan()).count();
@@ -594,11 +668,11 @@ impl ColumnBuilder {
                 }
             }
             ColumnBuilder::Text(text) => {
-                if is_missing_cell(cell, codes) {
+                if is_missing_cell(cell, cells.codes) {
                     text.codes.push(MISSING_CODE);
                     return;
                 }
-                if parse_number(cell).is_some() {
+                if cells.number(cell).is_some() {
                     text.numeric_cells += 1;
                 } else {
                     text.text_cells += 1;
@@ -609,10 +683,10 @@ impl ColumnBuilder {
         }
     }
 
-    fn intern_at(&mut self, row: usize, raw: &[u8], codes: &[Vec<u8>]) {
+    fn intern_at(&mut self, row: usize, raw: &[u8], cells: &Cells) {
         if let ColumnBuilder::Text(text) = self {
             let cell = raw.trim_ascii();
-            if !is_missing_cell(cell, codes) {
+            if !is_missing_cell(cell, cells.codes) {
                 let code = text.intern(cell);
                 text.codes[row] = code;
             }
@@ -655,12 +729,6 @@ impl ColumnBuilder {
 mod tests {
     use super::*;
 
-    /// The sequential reader's table (inputs below `PARALLEL_BYTES` never take the chunked path).
-    fn sequential(bytes: &[u8]) -> DataTable {
-        assert!(bytes.len() < PARALLEL_BYTES);
-        parse_csv(Path::new("t.csv"), bytes, &[]).unwrap()
-    }
-
     /// Equality with NaN equal to NaN (missing cells).
     fn assert_same(a: &DataTable, b: &DataTable, chunks: usize) {
         assert_eq!(a.names, b.names);
@@ -702,20 +770,16 @@ mod tests {
         let path = Path::new("t.csv");
         // Also with missing codes, one numeric (`-3`, in column x) and one text (`g1`).
         for codes in [Vec::new(), vec![b"-3".to_vec(), b"g1".to_vec()]] {
-            let (expected, declared) = parse_sequential(path, &bytes, &codes).unwrap();
+            let cells = Cells::sniff(path, &bytes, &codes);
+            let (expected, declared) = parse_sequential(path, &bytes, &cells).unwrap();
             assert_eq!(declared > 0, !codes.is_empty());
             for chunks in [1, 2, 3, 7] {
-                let (table, n) = parse_in_chunks(path, &bytes, chunks, &codes)
+                let (table, n) = parse_in_chunks(path, &bytes, chunks, &cells)
                     .unwrap_or_else(|| panic!("{chunks} chunks fell back"));
                 assert_same(&table, &expected, chunks);
                 assert_eq!(n, declared);
             }
         }
-        assert_same(
-            &sequential(&bytes),
-            &parse_sequential(path, &bytes, &[]).unwrap().0,
-            0,
-        );
     }
 
     /// Declared codes are missing wherever they occur (after trimming), counted in a note; a
@@ -758,15 +822,15 @@ mod tests {
         let mut bytes = clean_file();
         // A numeric column that turns text in a later chunk (a stray text cell to report).
         bytes.extend_from_slice(b"\"s999\",g1,oops,1,x\n");
-        assert!(parse_in_chunks(path, &bytes, 3, &[]).is_none());
+        assert!(parse_in_chunks(path, &bytes, 3, &Cells::sniff(path, &bytes, &[])).is_none());
         // A quoted field spanning lines.
         let mut bytes = clean_file();
         bytes.extend_from_slice(b"\"s999\",g1,1,1,\"two\nlines\"\n");
-        assert!(parse_in_chunks(path, &bytes, 3, &[]).is_none());
+        assert!(parse_in_chunks(path, &bytes, 3, &Cells::sniff(path, &bytes, &[])).is_none());
         // A ragged row.
         let mut bytes = clean_file();
         bytes.extend_from_slice(b"\"s999\",g1,1\n");
-        assert!(parse_in_chunks(path, &bytes, 3, &[]).is_none());
+        assert!(parse_in_chunks(path, &bytes, 3, &Cells::sniff(path, &bytes, &[])).is_none());
         // Fields spanning lines throughout, so that chunk boundaries fall inside them.
         let mut bytes = b"id,note\n".to_vec();
         for i in 0..500 {
@@ -774,9 +838,46 @@ mod tests {
         }
         for chunks in 2..9 {
             assert!(
-                parse_in_chunks(path, &bytes, chunks, &[]).is_none(),
+                parse_in_chunks(path, &bytes, chunks, &Cells::sniff(path, &bytes, &[])).is_none(),
                 "{chunks}"
             );
+        }
+    }
+
+    /// Semicolons with decimal commas (R's `write.csv2`), tabs (by extension or by the header),
+    /// and commas by default; the chunked reader reads each dialect as the sequential one does.
+    #[test]
+    fn delimiters_are_sniffed() {
+        let csv2 = b"\"x\";\"y\";\"g\"\n249,56;0;\"a, b\"\n1;-2,5;\"c\"\n".to_vec();
+        let table = parse_csv(Path::new("t.csv"), &csv2, &[]).unwrap();
+        assert_eq!(table.names, ["x", "y", "g"]);
+        assert_eq!(table.columns[0], Column::Numeric(vec![249.56, 1.0]));
+        assert_eq!(table.columns[1], Column::Numeric(vec![0.0, -2.5]));
+        assert!(table.notes[0].contains("semicolon-separated with decimal commas"));
+        let tsv = b"x\ty\n1.5\t2\n3\t4\n".to_vec();
+        for name in ["t.tsv", "t.txt"] {
+            let table = parse_csv(Path::new(name), &tsv, &[]).unwrap();
+            assert_eq!(table.columns[0], Column::Numeric(vec![1.5, 3.0]), "{name}");
+            assert_eq!(table.notes, ["read as tab-separated"], "{name}");
+        }
+        // Commas in a quoted header name do not make a comma file of a semicolon one.
+        let quoted = b"\"a,b,c\";\"d\"\n1;2\n".to_vec();
+        assert_eq!(
+            Cells::sniff(Path::new("t.csv"), &quoted, &[]).delimiter,
+            b';'
+        );
+        let plain = clean_file();
+        let cells = Cells::sniff(Path::new("t.csv"), &plain, &[]);
+        assert_eq!((cells.delimiter, cells.decimal_comma), (b',', false));
+        let mut big = b"x;y\n".to_vec();
+        for i in 0..2000 {
+            big.extend_from_slice(format!("{i},25;{}\n", i % 7).as_bytes());
+        }
+        let cells = Cells::sniff(Path::new("t.csv"), &big, &[]);
+        let (sequential, _) = parse_sequential(Path::new("t.csv"), &big, &cells).unwrap();
+        for chunks in [2, 3] {
+            let (chunked, _) = parse_in_chunks(Path::new("t.csv"), &big, chunks, &cells).unwrap();
+            assert_same(&chunked, &sequential, chunks);
         }
     }
 
