@@ -1,10 +1,12 @@
 //! Reading a CSV file into a `DataTable` in one pass.
 //!
-//! Owns the file-level rules: the first record is the header, a cell that is empty or `NA`
-//! (after trimming ASCII whitespace) is missing, a column is numeric when every non-missing cell
-//! parses as a finite number (or NaN, which is missing) and text (a factor with levels in byte
-//! order) otherwise. It must not give meaning to columns (which is a group, an outcome): that is
-//! for later stages.
+//! Owns the file-level rules: the dialect (the delimiter the header line uses most outside
+//! quotes, or a tab for `.tsv`/`.tab`; decimal commas with semicolons, as R's `read.csv2`), the
+//! first record is the header, a cell that is empty, `NA` or a declared missing code (after
+//! trimming ASCII whitespace) is missing, a column is numeric when every non-missing cell parses
+//! as a finite number (or NaN, which is missing) and text (a factor with levels in byte order)
+//! otherwise. It must not give meaning to columns (which is a group, an outcome): that is for
+//! later stages.
 
 // The signature `Result<_, Diagnostic>` is the project's interface; errors are rare and cold.
 #![allow(clippy::result_large_err)]
