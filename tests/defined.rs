@@ -332,11 +332,9 @@ fn monte_carlo_is_identical_for_any_thread_count() {
     // Not a multiple of the chunk size, so the last chunk is short.
     let draws = 5 * CHUNK_DRAWS + 123;
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| monte_carlo(&q, &table().estimates(), &v, &settings(draws, 7)).unwrap())
+        common::on_threads(threads, || {
+            monte_carlo(&q, &table().estimates(), &v, &settings(draws, 7)).unwrap()
+        })
     };
     let one = bits(&run(1));
     assert_eq!(one, bits(&run(2)));

@@ -832,18 +832,14 @@ fn fit_does_not_depend_on_thread_count() {
     let frame = load_csv("lme4/orthodont.csv");
     let spec = spec("distance ~ age * Sex + (age | Subject)", Method::Reml);
     let design = design::build(&spec, &frame).expect("design");
-    let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| fit(&design, Method::Reml).unwrap())
+    let same = |one: &Fit, three: &Fit| {
+        assert_eq!(one.loglik.to_bits(), three.loglik.to_bits());
+        assert_eq!(one.theta, three.theta);
+        assert_eq!(one.beta, three.beta);
+        assert_eq!(one.iterations, three.iterations);
     };
-    let (one, three) = (run(1), run(3));
-    assert_eq!(one.loglik.to_bits(), three.loglik.to_bits());
-    assert_eq!(one.theta, three.theta);
-    assert_eq!(one.beta, three.beta);
-    assert_eq!(one.iterations, three.iterations);
+    let run = |threads: usize| on_threads(threads, || fit(&design, Method::Reml).unwrap());
+    same(&run(1), &run(3));
 
     // Vector terms with more first-term levels (155 sessions) than one gradient task takes,
     // and Satterthwaite's exact Jacobian.
@@ -852,11 +848,7 @@ fn fit_does_not_depend_on_thread_count() {
             .unwrap();
     let design = &designs[0].0;
     let run = |threads: usize| {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             let fit = fit(design, Method::Reml).unwrap();
             let jacobian = ProfiledDeviance::new(design, Method::Reml)
                 .beta_covariance_jacobian(&fit.varpar)
@@ -865,10 +857,7 @@ fn fit_does_not_depend_on_thread_count() {
         })
     };
     let ((one, j1), (three, j3)) = (run(1), run(3));
-    assert_eq!(one.loglik.to_bits(), three.loglik.to_bits());
-    assert_eq!(one.theta, three.theta);
-    assert_eq!(one.beta, three.beta);
-    assert_eq!(one.iterations, three.iterations);
+    same(&one, &three);
     assert_eq!(j1, j3);
 }
 

@@ -130,7 +130,7 @@ fn fit_with_se_cr2_reports_cr2() {
 }
 
 mod bootstraps {
-    use super::common::{load_csv, spec};
+    use super::common::{load_csv, on_threads, spec};
     use tandem::design;
     use tandem::estimate;
     use tandem::infer::bootstrap::{bootstrap, Bootstrap, Replicate, Resampling, Settings};
@@ -166,11 +166,7 @@ mod bootstraps {
             seed: 7,
             progress: None,
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        pool.install(|| {
+        on_threads(threads, || {
             bootstrap(&spec, &frame, how, &settings, 6, |f| refit(SLEEPSTUDY, f)).unwrap()
         })
     }
@@ -397,11 +393,7 @@ fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
             draws: Some(24),
             ..FitOptions::default()
         };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
-        let outcome = pool.install(|| fit_file(&path, &options));
+        let outcome = common::on_threads(threads, || fit_file(&path, &options));
         assert!(outcome.success, "{}", outcome.stderr);
         let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
         (json["bootstrap"].clone(), json["defined"].clone())

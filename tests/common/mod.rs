@@ -395,6 +395,16 @@ pub fn joint_spec(formulas: &[&str], method: Method) -> ModelSpec {
     }
 }
 
+/// `f` run on a thread pool of its own with `threads` threads, for the tests that the digits do
+/// not depend on the thread count.
+pub fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
 /// |a − b| ≤ tol·max(|b|, floor): a relative tolerance that does not explode at zero.
 pub fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * b.abs().max(1e-8)
