@@ -23,7 +23,7 @@ use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
 use crate::syntax::{
     self,
-    ast::{Method, ModelFile, Statement},
+    ast::{Method, ModelFile, Span, Statement, StringLit},
 };
 
 /// What a command produced: text for stdout and stderr, and whether it succeeded.
@@ -140,6 +140,18 @@ struct LoadedModel {
 }
 
 impl LoadedModel {
+    /// The file's `data` statement: (path, missing codes, span).
+    fn data_statement(&self) -> Option<(&StringLit, &[StringLit], Span)> {
+        self.ast.statements.iter().find_map(|s| match s {
+            Statement::Data {
+                path,
+                missing,
+                span,
+            } => Some((path, missing.as_slice(), *span)),
+            _ => None,
+        })
+    }
+
     fn render(&self, diagnostics: &[Diagnostic]) -> String {
         let source = SourceFile {
             path: &self.path,
@@ -286,13 +298,9 @@ fn data_path(model: &LoadedModel, override_path: Option<&Path>) -> Option<PathBu
     if let Some(p) = override_path {
         return Some(p.to_path_buf());
     }
-    model.ast.statements.iter().find_map(|s| match s {
-        Statement::Data { path, .. } => {
-            let base = model.path.parent().unwrap_or(Path::new("."));
-            Some(tidy_path(&base.join(&path.value)))
-        }
-        _ => None,
-    })
+    let (path, _, _) = model.data_statement()?;
+    let base = model.path.parent().unwrap_or(Path::new("."));
+    Some(tidy_path(&base.join(&path.value)))
 }
 
 /// When the information matrix of all parameters cannot be formed (at a boundary fit its
@@ -386,10 +394,7 @@ fn in_formula_order(
 /// The `data` statement names a file that is not there: located at the statement, with the path
 /// it resolved to (relative to the model file's folder, not the working directory).
 fn missing_data_file(model: &LoadedModel, resolved: &Path) -> Diagnostic {
-    let span = model.ast.statements.iter().find_map(|s| match s {
-        Statement::Data { span, .. } => Some(*span),
-        _ => None,
-    });
+    let span = model.data_statement().map(|(_, _, span)| span);
     let folder = model
         .path
         .parent()
@@ -456,15 +461,8 @@ fn open(
     }
     // The `data` statement's missing codes apply to whichever file is read (`--data` included).
     let missing: Vec<String> = model
-        .ast
-        .statements
-        .iter()
-        .find_map(|s| match s {
-            Statement::Data { missing, .. } => {
-                Some(missing.iter().map(|c| c.value.clone()).collect())
-            }
-            _ => None,
-        })
+        .data_statement()
+        .map(|(_, codes, _)| codes.iter().map(|c| c.value.clone()).collect())
         .unwrap_or_default();
     let (table, data_sha256) =
         data::read_csv_with_sha256(&csv, &missing).map_err(|d| render_plain(&[d]))?;
