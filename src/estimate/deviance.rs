@@ -452,6 +452,93 @@ impl ProfiledDeviance {
         out
     }
 
+    /// A start from moments, in the parameter layout: each diagonal θ entry from the spread of
+    /// its column's level sums of the least-squares residuals, E[u_j²] ≈ d_j σ² + d_j² σ_b²
+    /// (u_j = z_j'r, d_j = z_j'z_j; for an intercept the one-way ANOVA estimator), with σ² the
+    /// residual variance left after the random variances; off-diagonals, log δ and ρ as in
+    /// `start`. Crossed factors with many levels start far from the optimum at T = c·I (InstEval
+    /// spends most of its gradients getting there); this costs one pass over the levels' sums.
+    /// `None` when X'X is singular or no spread is left for the residual.
+    pub fn moment_start(&self) -> Option<Vec<f64>> {
+        let (p, m) = (self.p, self.p + 1);
+        let mut xy = vec![0.0; m * m];
+        combine(
+            &mut xy,
+            self.xy.iter().enumerate().map(|(c, s)| (c, s.as_slice())),
+            &vec![1.0; self.n_class.len()],
+        );
+        let full = DMatrix::from_column_slice(m, m, &xy);
+        let beta = if p == 0 {
+            DVector::zeros(0)
+        } else {
+            full.view((0, 0), (p, p))
+                .into_owned()
+                .cholesky()?
+                .solve(&full.view((0, p), (p, 1)).into_owned())
+                .column(0)
+                .into_owned()
+        };
+        let n = self.nobs() as f64;
+        let rss = full[(p, p)] - full.view((0, p), (p, 1)).dot(&beta);
+        let total = rss / (n - p as f64).max(1.0);
+        if !(total.is_finite() && total > 0.0) {
+            return None;
+        }
+        // Per term and row: Σ u_j², Σ d_j, Σ d_j².
+        let mut sums: Vec<Vec<[f64; 3]>> = self.terms.iter().map(|t| vec![[0.0; 3]; t.q]).collect();
+        let mut add = |k: usize, blocks: &ClassBlocks| {
+            let q = self.terms[k].q;
+            for r in 0..q {
+                let (mut u, mut d) = (0.0, 0.0);
+                for (_, zz, zxy) in blocks {
+                    d += zz[r * q + r];
+                    u += zxy[p * q + r] - (0..p).map(|c| zxy[c * q + r] * beta[c]).sum::<f64>();
+                }
+                let s = &mut sums[k][r];
+                s[0] += u * u;
+                s[1] += d;
+                s[2] += d * d;
+            }
+        };
+        if let Some(f) = self.first {
+            for level in &self.first_levels {
+                add(f, &level.blocks);
+            }
+        }
+        for node in &self.nodes {
+            add(node.term, &node.blocks);
+        }
+        // σ² and the σ_b² depend on each other: a few rounds of the fixed point from σ² = the
+        // total residual variance.
+        let mut residual = total;
+        let mut variances: Vec<Vec<f64>> = Vec::new();
+        for _ in 0..4 {
+            variances = sums
+                .iter()
+                .map(|rows| {
+                    rows.iter()
+                        .map(|[u2, d, d2]| ((u2 - d * residual) / d2).max(0.0))
+                        .collect()
+                })
+                .collect();
+            let explained: f64 = sums
+                .iter()
+                .zip(&variances)
+                .flat_map(|(rows, v)| rows.iter().zip(v).map(|(s, v)| v * s[1] / n))
+                .sum();
+            residual = (total - explained).max(0.05 * total);
+        }
+        let mut x = self.start();
+        for (t, v) in self.terms.iter().zip(&variances) {
+            let mut i = t.offset;
+            for (j, variance) in v.iter().enumerate() {
+                x[i] = (variance / residual).sqrt();
+                i += if t.correlated { t.q - j } else { 1 };
+            }
+        }
+        x.iter().all(|v| v.is_finite()).then_some(x)
+    }
+
     /// (term, row, column) of T for each θ entry, in θ's order (lower triangle column-major per
     /// term; the diagonal only for an uncorrelated term).
     pub fn theta_entries(&self) -> Vec<(usize, usize, usize)> {
