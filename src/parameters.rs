@@ -164,16 +164,48 @@ impl ParameterTable {
         )
     }
 
-    /// The covariance of the random effects labelled `a` and `b` (in either order). `None`
-    /// when they are not in one correlated term.
-    pub fn covariance(&self, a: &str, b: &str) -> Option<usize> {
-        self.rows.iter().position(|r| match &r.kind {
-            ParameterKind::Covariance {
-                label1: Some(l1),
-                label2: Some(l2),
-                ..
-            } => (l1 == a && l2 == b) || (l1 == b && l2 == a),
-            _ => false,
+    /// The random terms (index, grouping name) with an effect labelled `label`, in term order.
+    pub fn random_terms_of(&self, label: &str) -> Vec<(usize, String)> {
+        let mut out: Vec<(usize, String)> = Vec::new();
+        for r in &self.rows {
+            if let (
+                ParameterKind::Variance {
+                    label: Some(l),
+                    group,
+                    ..
+                },
+                Some((k, _, _)),
+            ) = (&r.kind, r.term)
+            {
+                if l == label && !out.iter().any(|(kk, _)| *kk == k) {
+                    out.push((k, group.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The variance of the effect labelled `label` in random term `term`.
+    pub fn variance_in(&self, label: &str, term: usize) -> Option<usize> {
+        self.rows.iter().position(|r| {
+            matches!(&r.kind, ParameterKind::Variance { label: Some(l), .. } if l == label)
+                && r.term.is_some_and(|t| t.0 == term)
+        })
+    }
+
+    /// The covariance of the random effects labelled `a` and `b` (in either order) in random
+    /// term `term`. `None` when that term does not correlate them.
+    pub fn covariance_in(&self, a: &str, b: &str, term: usize) -> Option<usize> {
+        self.rows.iter().position(|r| {
+            r.term.is_some_and(|t| t.0 == term)
+                && match &r.kind {
+                    ParameterKind::Covariance {
+                        label1: Some(l1),
+                        label2: Some(l2),
+                        ..
+                    } => (l1 == a && l2 == b) || (l1 == b && l2 == a),
+                    _ => false,
+                }
         })
     }
 

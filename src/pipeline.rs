@@ -303,8 +303,8 @@ fn data_path(model: &LoadedModel, override_path: Option<&Path>) -> Option<PathBu
     Some(tidy_path(&base.join(&path.value)))
 }
 
-/// When the information matrix of all parameters cannot be formed (at a boundary fit its
-/// differences leave the positive-definite cone), definitions of fixed effects alone still have
+/// When the information matrix of all parameters cannot be formed (residuals correlated within
+/// a unit have no row in the parameter table yet), definitions of fixed effects alone still have
 /// what they need: the fit's Cov(β), with the variance parameters held at their estimates.
 /// Definitions that involve a variance parameter cannot be given an interval then: refused,
 /// located at the first of them.
@@ -342,8 +342,8 @@ fn fixed_effects_covariance(
             span.map_or(Location::File(session.model.path.clone()), Location::Source),
         )
         .with_hint(
-            "at a boundary (singular) fit the variance parameters have no usable information \
-             matrix; simplify the random terms, or define the quantity from fixed effects only",
+            "this model's variance parameters have no joint information matrix with the \
+             fixed effects; define the quantity from fixed effects only",
         )]));
     }
     warnings.push(format!(

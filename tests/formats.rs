@@ -84,7 +84,7 @@ fn json_names_version_file_digests_and_seed() {
     assert_eq!(json(mc, Some(7))["tandem"]["seed"], 7);
 }
 
-const SNAPSHOT_MODELS: [(&str, &str); 7] = [
+const SNAPSHOT_MODELS: [(&str, &str); 8] = [
     ("sleepstudy", "models/lme4/sleepstudy.tandem"),
     ("mediation", "models/lavaan/mediation.tandem"),
     // lme4's Dyestuff2: a singular fit, whose warning every format must carry.
@@ -102,6 +102,12 @@ const SNAPSHOT_MODELS: [(&str, &str); 7] = [
     (
         "missing_codes",
         "tests/fixtures/formats/missing_codes.tandem",
+    ),
+    // Definitions at a boundary fit: the covariance through the Cholesky factors, and its
+    // warning in every format.
+    (
+        "boundary_definition",
+        "tests/fixtures/warnings/boundary_variance_definition.tandem",
     ),
 ];
 

@@ -19,6 +19,8 @@ struct DefinitionScope {
     labels: BTreeSet<String>,
     /// Label → the random terms (indices into `ModelSpec::random`) with an effect it names.
     random_labels: BTreeMap<String, BTreeSet<usize>>,
+    /// Each random term's grouping name (`session`, `cask:batch`), by index.
+    groupings: Vec<String>,
     earlier: Vec<String>,
 }
 
@@ -55,6 +57,7 @@ impl Checker<'_> {
         let mut scope = DefinitionScope {
             labels,
             random_labels,
+            groupings: random.iter().map(|t| t.name.clone()).collect(),
             earlier: Vec::new(),
         };
         let mut definitions = Vec::new();
@@ -181,9 +184,12 @@ impl Checker<'_> {
                 ));
             }
         }
+        // var/sd take a label and cov/cor two, each optionally followed by the grouping whose
+        // term is meant.
         let arity = match name {
-            "exp" | "log" | "sqrt" | "abs" | "var" | "sd" => 1,
-            "cov" | "cor" => 2,
+            "exp" | "log" | "sqrt" | "abs" => 1..=1,
+            "var" | "sd" => 1..=2,
+            "cov" | "cor" => 2..=3,
             _ => {
                 let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
                     .with_expected(format!("one of {}", DEFINITION_FUNCTIONS.join(", ")));
@@ -194,13 +200,14 @@ impl Checker<'_> {
                 return;
             }
         };
-        if args.len() != arity {
-            let plural = if arity == 1 { "" } else { "s" };
+        if !arity.contains(&args.len()) {
+            let what = match name {
+                "var" | "sd" => "a label, and optionally the grouping of its random term",
+                "cov" | "cor" => "two labels, and optionally the grouping of their random term",
+                _ => "1 argument",
+            };
             self.error(Diagnostic::at(
-                format!(
-                    "`{name}` takes {arity} argument{plural}, not {}",
-                    args.len()
-                ),
+                format!("`{name}` takes {what}, not {}", args.len()),
                 span,
             ));
             return;
@@ -209,27 +216,127 @@ impl Checker<'_> {
             self.check_definition_expr(&args[0].value, scope);
             return;
         }
+        let nlabels = *arity.start();
         let mut terms = Vec::new();
-        for arg in args {
+        for arg in &args[..nlabels] {
             if let Some(term) = self.random_label_arg(&arg.value, name, scope) {
                 terms.push(term);
             }
         }
-        if let [first, second] = terms.as_slice() {
-            if first.is_disjoint(second) {
+        let grouping = args
+            .get(nlabels)
+            .map(|arg| self.grouping_arg(&arg.value, name, scope));
+        if terms.len() < nlabels || matches!(grouping, Some(None)) {
+            return;
+        }
+        let mut shared: BTreeSet<usize> = terms[0].clone();
+        for t in &terms[1..] {
+            shared = shared.intersection(t).copied().collect();
+        }
+        if shared.is_empty() {
+            self.error(
+                Diagnostic::at(
+                    format!(
+                        "the random parts in `{name}` are in different random terms, so the \
+                         model makes their covariance zero"
+                    ),
+                    span,
+                )
+                .with_hint(
+                    "random effects are correlated only within one grouping's block \
+                     (written with `|`, not `||`)",
+                ),
+            );
+            return;
+        }
+        let labels: Vec<&str> = args[..nlabels]
+            .iter()
+            .filter_map(|a| match &a.value.kind {
+                ExprKind::Name(l) => Some(l.as_str()),
+                _ => None,
+            })
+            .collect();
+        if let Some(Some(g)) = &grouping {
+            let all: Vec<String> = shared
+                .iter()
+                .map(|&k| format!("`{}`", scope.groupings[k]))
+                .collect();
+            shared.retain(|&k| scope.groupings[k] == *g);
+            if shared.is_empty() {
                 self.error(
                     Diagnostic::at(
                         format!(
-                            "the random parts in `{name}` are in different random terms, so the \
-                             model makes their covariance zero"
+                            "`{}` has no random part in a term of `{g}`",
+                            labels.join("` and `")
                         ),
-                        span,
+                        args[nlabels].value.span,
                     )
-                    .with_hint(
-                        "random effects are correlated only within one grouping's block \
-                         (written with `|`, not `||`)",
-                    ),
+                    .with_expected(format!("one of the groupings {}", all.join(", "))),
                 );
+                return;
+            }
+        }
+        if shared.len() > 1 {
+            let names: Vec<String> = shared
+                .iter()
+                .map(|&k| format!("`{}`", scope.groupings[k]))
+                .collect();
+            let last = shared
+                .last()
+                .map(|&k| scope.groupings[k].clone())
+                .unwrap_or_default();
+            self.error(
+                Diagnostic::at(
+                    format!(
+                        "`{}` has random parts in several terms ({}): `{name}` needs to know \
+                         which",
+                        labels.join("` and `"),
+                        names.join(", ")
+                    ),
+                    span,
+                )
+                .with_hint(format!(
+                    "name the grouping after the label{}, e.g. `{name}({}, {last})`",
+                    if labels.len() == 1 { "" } else { "s" },
+                    labels.join(", ")
+                )),
+            );
+        }
+    }
+
+    /// The grouping argument of var/sd/cov/cor: the name of a random term's grouping.
+    fn grouping_arg(
+        &mut self,
+        expr: &Expr,
+        function: &str,
+        scope: &DefinitionScope,
+    ) -> Option<String> {
+        let expected = || {
+            let mut names: Vec<String> = scope.groupings.iter().map(|g| format!("`{g}`")).collect();
+            names.dedup();
+            format!("a grouping of a random term: {}", names.join(", "))
+        };
+        match &expr.kind {
+            ExprKind::Name(g) if scope.groupings.contains(g) => Some(g.clone()),
+            ExprKind::Name(g) => {
+                let mut d =
+                    Diagnostic::at(format!("no random term is grouped by `{g}`"), expr.span)
+                        .with_expected(expected());
+                if let Some(hint) = did_you_mean(g, scope.groupings.iter().map(String::as_str)) {
+                    d = d.with_hint(hint);
+                }
+                self.error(d);
+                None
+            }
+            _ => {
+                self.error(
+                    Diagnostic::at(
+                        format!("`{function}`'s last argument names a grouping, not an expression"),
+                        expr.span,
+                    )
+                    .with_expected(expected()),
+                );
+                None
             }
         }
     }

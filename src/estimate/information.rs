@@ -77,6 +77,10 @@ struct Unpacked {
     beta: DVector<f64>,
     sigma: Vec<DMatrix<f64>>,
     residual: Vec<f64>,
+    /// Σ_k's lower-triangular factors L_k (Σ_k = L_k L_k') when the parameters were given
+    /// through them (`unpack_factors`): the factored path then needs no Cholesky of Σ_k, which
+    /// a semi-definite Σ_k (a boundary fit) does not have.
+    factors: Option<Vec<DMatrix<f64>>>,
 }
 
 /// log|V|, the Cholesky factor of X'V⁻¹X, β̂ and the GLS quadratic form r̂² at one (Σ, σ²).
@@ -257,6 +261,7 @@ impl RawLikelihood {
             beta: DVector::zeros(self.p),
             sigma: self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect(),
             residual: vec![0.0; self.n_class.len()],
+            factors: None,
         };
         for (slot, &v) in self.slots.iter().zip(params) {
             match *slot {
@@ -357,7 +362,18 @@ impl RawLikelihood {
                 .iter()
                 .any(|s| matches!(*s, Slot::Covariance(kk, i, j) if kk == k && i != j));
             let relative = sigma / s2;
-            if correlated {
+            if let Some(factors) = &u.factors {
+                let t = &factors[k] / s2.sqrt();
+                for j in 0..t.ncols() {
+                    if correlated {
+                        for i in j..t.nrows() {
+                            x.push(t[(i, j)]);
+                        }
+                    } else {
+                        x.push(t[(j, j)]);
+                    }
+                }
+            } else if correlated {
                 let t = relative.clone().cholesky().ok_or_else(|| {
                     format!(
                         "random term {}'s covariance matrix is not positive definite (needed \
@@ -394,10 +410,55 @@ impl RawLikelihood {
         })
     }
 
+    /// The parameters given through the random terms' factors: `phi` is laid out as the
+    /// table's rows, with each covariance row (k, i, j) holding L_k[i, j] instead of Σ_k[i, j]
+    /// (for an uncorrelated term, the diagonal's square roots). Every such `phi` is a valid Σ.
+    fn unpack_factors(&self, phi: &[f64]) -> Result<Unpacked, String> {
+        let mut factors: Vec<DMatrix<f64>> = self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect();
+        let mut raw = phi.to_vec();
+        for (slot, &v) in self.slots.iter().zip(phi) {
+            if let Slot::Covariance(k, i, j) = *slot {
+                factors[k][(i, j)] = v;
+            }
+        }
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Slot::Covariance(k, i, j) = *slot {
+                raw[index] = factors[k].row(i).dot(&factors[k].row(j));
+            }
+        }
+        let mut u = self.unpack(&raw)?;
+        u.factors = Some(factors);
+        Ok(u)
+    }
+
+    /// ∂ϑ/∂φ: the raw parameters (table rows) against the factor parameters of
+    /// `unpack_factors` at `phi`; the identity on fixed effects and residual variances.
+    fn factor_jacobian(&self, phi: &[f64]) -> DMatrix<f64> {
+        let n = self.slots.len();
+        let mut factors: Vec<DMatrix<f64>> = self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect();
+        for (slot, &v) in self.slots.iter().zip(phi) {
+            if let Slot::Covariance(k, i, j) = *slot {
+                factors[k][(i, j)] = v;
+            }
+        }
+        DMatrix::from_fn(n, n, |row, col| match (self.slots[row], self.slots[col]) {
+            // Σ_ij = Σ_m L_im L_jm, so ∂Σ_ij/∂L_ab = [i = a] L_jb + [j = a] L_ib.
+            (Slot::Covariance(k, i, j), Slot::Covariance(kk, a, b)) if k == kk => {
+                let l = &factors[k];
+                f64::from(u8::from(i == a)) * l[(j, b)] + f64::from(u8::from(j == a)) * l[(i, b)]
+            }
+            (Slot::Covariance(..), _) | (_, Slot::Covariance(..)) => 0.0,
+            _ => f64::from(u8::from(row == col)),
+        })
+    }
+
     /// −2 log-likelihood (ML) at `params`, a vector over the table's rows.
     pub fn ml_deviance(&self, params: &[f64]) -> Result<f64, String> {
-        let u = self.unpack(params)?;
-        let m = self.marginal(&u)?;
+        self.ml_of(&self.unpack(params)?)
+    }
+
+    fn ml_of(&self, u: &Unpacked) -> Result<f64, String> {
+        let m = self.marginal(u)?;
         let d = m.lx.transpose() * (&u.beta - &m.beta_hat);
         Ok(m.log_det_v + self.nobs() * (2.0 * std::f64::consts::PI).ln() + m.r2 + d.norm_squared())
     }
@@ -405,8 +466,11 @@ impl RawLikelihood {
     /// The REML criterion (−2 restricted log-likelihood, lme4's scale) at `params`; the rows of
     /// fixed effects are ignored.
     pub fn reml_criterion(&self, params: &[f64]) -> Result<f64, String> {
-        let u = self.unpack(params)?;
-        let m = self.marginal(&u)?;
+        self.reml_of(&self.unpack(params)?)
+    }
+
+    fn reml_of(&self, u: &Unpacked) -> Result<f64, String> {
+        let m = self.marginal(u)?;
         let ld_x = 2.0 * m.lx.diagonal().iter().map(|d| d.ln()).sum::<f64>();
         Ok(m.log_det_v
             + ld_x
@@ -444,8 +508,22 @@ pub fn parameter_covariance_generalized(
         Ok(cov) => Ok((cov, None)),
         Err(_) => {
             let note = std::cell::RefCell::new(None);
-            let cov = likelihood.covariance_with(&at, fit.method, Some(&note))?;
-            Ok((cov, note.into_inner()))
+            match likelihood.covariance_with(&at, fit.method, Some(&note)) {
+                Ok(cov) => Ok((cov, note.into_inner())),
+                Err(why) => {
+                    let cov = likelihood.covariance_through_factors(&at, fit.method)?;
+                    Ok((
+                        cov,
+                        Some(format!(
+                            "the information matrix of the raw variance parameters cannot be formed at \
+                             this boundary fit ({why}); the covariance of all parameters comes \
+                             from the information in the random terms' Cholesky factors \
+                             (Σ = LL'), inverted over its positive eigenvalues and carried to Σ \
+                             by the delta method: a variance at zero gets no spread"
+                        )),
+                    ))
+                }
+            }
         }
     }
 }
@@ -518,6 +596,92 @@ impl RawLikelihood {
             }
         }
     }
+}
+
+impl RawLikelihood {
+    /// The asymptotic covariance at `at` (raw, table rows) through the random terms' factors:
+    /// the Hessian over φ = (β, L_k, σ²_c), where every point is a valid Σ, so it exists also
+    /// at a boundary fit whose semi-definite Σ_k the raw parametrisation cannot leave; inverted
+    /// over its positive eigenvalues (2H⁺) and carried to the raw rows by ϑ = ϑ(φ):
+    /// Cov(ϑ) = J Cov(φ) J'. At an interior optimum this is the raw-scale result (the gradient
+    /// vanishes, so H_φ = J'H_ϑJ); at a boundary, J has no component along a factor column at
+    /// zero, so a variance at zero gets no spread. REML: β's block is lme4's `vcov`, as in
+    /// `covariance_at`.
+    pub fn covariance_through_factors(
+        &self,
+        at: &[f64],
+        method: Method,
+    ) -> Result<DMatrix<f64>, String> {
+        let u = self.unpack(at)?;
+        let mut phi = at.to_vec();
+        let factors: Vec<DMatrix<f64>> = u.sigma.iter().map(semidefinite_factor).collect();
+        for (index, slot) in self.slots.iter().enumerate() {
+            if let Slot::Covariance(k, i, j) = *slot {
+                phi[index] = factors[k][(i, j)];
+            }
+        }
+        let n = at.len();
+        let jacobian = self.factor_jacobian(&phi);
+        match method {
+            Method::Ml => {
+                let all: Vec<usize> = (0..n).collect();
+                let h =
+                    criterion_hessian(&phi, &all, &mut |x| self.ml_of(&self.unpack_factors(x)?))?;
+                let cov = generalized_inverse(&h);
+                Ok(symmetrise(&jacobian * cov * jacobian.transpose()))
+            }
+            Method::Reml => {
+                let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
+                let h = criterion_hessian(&phi, &variance, &mut |x| {
+                    self.reml_of(&self.unpack_factors(x)?)
+                })?;
+                let cov_phi = generalized_inverse(&h);
+                let j = DMatrix::from_fn(variance.len(), variance.len(), |a, b| {
+                    jacobian[(variance[a], variance[b])]
+                });
+                let cov_v = symmetrise(&j * cov_phi * j.transpose());
+                let m = self.marginal(&self.unpack_factors(&phi)?)?;
+                let p = self.p;
+                let li =
+                    m.lx.solve_lower_triangular(&DMatrix::identity(p, p))
+                        .ok_or("X'V⁻¹X is singular")?;
+                let cov_beta = li.tr_mul(&li);
+                let mut cov = DMatrix::zeros(n, n);
+                let fixed: Vec<usize> = (0..n).filter(|&i| self.is_fixed(i)).collect();
+                for (a, &i) in fixed.iter().enumerate() {
+                    for (b, &j) in fixed.iter().enumerate() {
+                        cov[(i, j)] = cov_beta[(a, b)];
+                    }
+                }
+                for (a, &i) in variance.iter().enumerate() {
+                    for (b, &j) in variance.iter().enumerate() {
+                        cov[(i, j)] = cov_v[(a, b)];
+                    }
+                }
+                Ok(cov)
+            }
+        }
+    }
+}
+
+/// A lower-triangular L with LL' = Σ for a positive semi-definite Σ: Cholesky, with a column
+/// whose pivot is zero up to rounding set to zero (a rank-deficient Σ at a boundary fit).
+fn semidefinite_factor(sigma: &DMatrix<f64>) -> DMatrix<f64> {
+    let q = sigma.nrows();
+    let scale = sigma.diagonal().iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let mut l = DMatrix::zeros(q, q);
+    for j in 0..q {
+        let pivot = sigma[(j, j)] - (0..j).map(|m| l[(j, m)] * l[(j, m)]).sum::<f64>();
+        if pivot <= 1e-12 * scale {
+            continue;
+        }
+        let d = pivot.sqrt();
+        l[(j, j)] = d;
+        for i in j + 1..q {
+            l[(i, j)] = (sigma[(i, j)] - (0..j).map(|m| l[(i, m)] * l[(j, m)]).sum::<f64>()) / d;
+        }
+    }
+    l
 }
 
 /// The Hessian of a −2 log-likelihood in the coordinates `free` of `at` (the others held).

@@ -186,9 +186,12 @@ impl Compiler<'_> {
         span: Span,
         ops: &mut Vec<Op>,
     ) {
+        // var/sd take a label and cov/cor two, each optionally followed by the grouping whose
+        // term is meant (a label with random parts in several terms needs it).
         let arity = match function {
-            "exp" | "log" | "sqrt" | "abs" | "var" | "sd" => 1,
-            "cov" | "cor" => 2,
+            "exp" | "log" | "sqrt" | "abs" => 1..=1,
+            "var" | "sd" => 1..=2,
+            "cov" | "cor" => 2..=3,
             _ => {
                 self.errors.push(
                     Diagnostic::at(format!("unknown function `{function}`"), function_span)
@@ -197,11 +200,11 @@ impl Compiler<'_> {
                 return;
             }
         };
-        if args.len() != arity {
-            let plural = if arity == 1 { "" } else { "s" };
+        if !arity.contains(&args.len()) {
             self.errors.push(Diagnostic::at(
                 format!(
-                    "`{function}` takes {arity} argument{plural}, not {}",
+                    "`{function}` takes {}, not {}",
+                    arguments(function),
                     args.len()
                 ),
                 span,
@@ -220,56 +223,150 @@ impl Compiler<'_> {
             ops.push(op);
             return;
         }
-        let labels: Vec<Option<&str>> = args
+        let nlabels = *arity.start();
+        let labels: Vec<Option<&str>> = args[..nlabels]
             .iter()
             .map(|a| self.label_arg(&a.value, function))
             .collect();
-        let [Some(first), rest @ ..] = labels.as_slice() else {
+        let grouping = args
+            .get(nlabels)
+            .and_then(|a| self.label_arg(&a.value, function));
+        let labels: Option<Vec<&str>> = labels.into_iter().collect();
+        let Some(labels) = labels else {
             return;
         };
-        match (function, rest) {
-            ("var", []) => {
-                if let Some(row) = self.variance(first, args[0].value.span) {
-                    ops.push(Op::Parameter(row));
-                }
-            }
-            ("sd", []) => {
-                if let Some(row) = self.variance(first, args[0].value.span) {
+        if args.len() > nlabels && grouping.is_none() {
+            return;
+        }
+        let spans: Vec<Span> = args[..nlabels].iter().map(|a| a.value.span).collect();
+        let Some(term) = self.random_term(function, &labels, &spans, grouping, span) else {
+            return;
+        };
+        let table = self.table;
+        let var = |label: &str| table.variance_in(label, term);
+        match (function, labels.as_slice()) {
+            ("var", [a]) => ops.extend(var(a).map(Op::Parameter)),
+            ("sd", [a]) => {
+                if let Some(row) = var(a) {
                     ops.extend([Op::Parameter(row), Op::Sqrt]);
                 }
             }
-            ("cov", [Some(second)]) => {
-                let var1 = self.variance(first, args[0].value.span);
-                let var2 = self.variance(second, args[1].value.span);
-                if let (Some(var1), Some(_)) = (var1, var2) {
-                    let row = if first == second {
-                        Some(var1)
-                    } else {
-                        self.covariance(first, second, span)
-                    };
-                    ops.extend(row.map(Op::Parameter));
-                }
+            ("cov", [a, b]) => {
+                let row = if a == b {
+                    var(a)
+                } else {
+                    self.covariance(a, b, term, span)
+                };
+                ops.extend(row.map(Op::Parameter));
             }
-            ("cor", [Some(second)]) => {
-                let var1 = self.variance(first, args[0].value.span);
-                let var2 = self.variance(second, args[1].value.span);
-                if let (Some(var1), Some(var2)) = (var1, var2) {
-                    if first == second {
-                        ops.push(Op::Constant(1.0));
-                    } else if let Some(cov) = self.covariance(first, second, span) {
-                        ops.extend([
-                            Op::Parameter(cov),
-                            Op::Parameter(var1),
-                            Op::Parameter(var2),
-                            Op::Mul,
-                            Op::Sqrt,
-                            Op::Div,
-                        ]);
-                    }
+            ("cor", [a, b]) => {
+                if a == b {
+                    ops.push(Op::Constant(1.0));
+                } else if let (Some(cov), Some(var1), Some(var2)) =
+                    (self.covariance(a, b, term, span), var(a), var(b))
+                {
+                    ops.extend([
+                        Op::Parameter(cov),
+                        Op::Parameter(var1),
+                        Op::Parameter(var2),
+                        Op::Mul,
+                        Op::Sqrt,
+                        Op::Div,
+                    ]);
                 }
             }
             _ => {}
         }
+    }
+
+    /// The one random term that `labels` (of `function`'s call at `span`) refer to: a term
+    /// with an effect for every label, of `grouping` when given. A label with random parts in
+    /// several terms is ambiguous without a grouping; so is a grouping with several such terms.
+    fn random_term(
+        &mut self,
+        function: &str,
+        labels: &[&str],
+        spans: &[Span],
+        grouping: Option<&str>,
+        span: Span,
+    ) -> Option<usize> {
+        let mut candidates: Option<Vec<(usize, String)>> = None;
+        for (label, label_span) in labels.iter().zip(spans) {
+            let terms = self.table.random_terms_of(label);
+            if terms.is_empty() {
+                self.errors.push(
+                    Diagnostic::at(
+                        format!("no random effect is labelled `{label}`"),
+                        *label_span,
+                    )
+                    .with_expected("the label of a coefficient with a random part"),
+                );
+                return None;
+            }
+            candidates = Some(match candidates {
+                None => terms,
+                Some(c) => c.into_iter().filter(|t| terms.contains(t)).collect(),
+            });
+        }
+        let mut candidates = candidates.unwrap_or_default();
+        if candidates.is_empty() {
+            self.errors.push(
+                Diagnostic::at(
+                    format!(
+                        "`{}` and `{}` have no covariance in the fitted model: they are not in \
+                         one correlated random term",
+                        labels[0],
+                        labels.last().copied().unwrap_or_default()
+                    ),
+                    span,
+                )
+                .with_hint(
+                    "random effects are correlated only within one grouping's block (written \
+                     with `|`, not `||`)",
+                ),
+            );
+            return None;
+        }
+        if let Some(g) = grouping {
+            let all = candidates.clone();
+            candidates.retain(|(_, name)| name == g);
+            if candidates.is_empty() {
+                let names: Vec<String> = all.iter().map(|(_, n)| format!("`{n}`")).collect();
+                self.errors.push(
+                    Diagnostic::at(
+                        format!(
+                            "`{}` has no random part in a term of `{g}`",
+                            labels.join("` and `")
+                        ),
+                        span,
+                    )
+                    .with_expected(format!("one of the groupings {}", names.join(", "))),
+                );
+                return None;
+            }
+        }
+        if candidates.len() > 1 {
+            let names: Vec<String> = candidates.iter().map(|(_, n)| format!("`{n}`")).collect();
+            let last = &candidates[candidates.len() - 1].1;
+            self.errors.push(
+                Diagnostic::at(
+                    format!(
+                        "`{}` has random parts in several terms ({}): `{function}` needs to know \
+                         which",
+                        labels.join("` and `"),
+                        names.join(", ")
+                    ),
+                    span,
+                )
+                .with_hint(format!(
+                    "name the grouping after the label{}, e.g. `{function}({}, {last})`",
+                    if labels.len() == 1 { "" } else { "s" },
+                    labels.join(", ")
+                )),
+            );
+            return None;
+        }
+        candidates.first().map(|(k, _)| *k)
     }
 
     fn label_arg<'e>(&mut self, expr: &'e Expr, function: &str) -> Option<&'e str> {
@@ -288,22 +385,10 @@ impl Compiler<'_> {
         }
     }
 
-    fn variance(&mut self, label: &str, span: Span) -> Option<usize> {
-        let row = self.table.variance(label);
-        if row.is_none() {
-            self.errors.push(
-                Diagnostic::at(format!("no random effect is labelled `{label}`"), span)
-                    .with_expected("the label of a coefficient with a random part"),
-            );
-        }
-        row
-    }
-
-    /// The covariance row of two distinct random effects that both exist: they must be in
-    /// one correlated term (the checker says so too; this guards against a table that
-    /// disagrees with it).
-    fn covariance(&mut self, a: &str, b: &str, span: Span) -> Option<usize> {
-        let row = self.table.covariance(a, b);
+    /// The covariance row of two distinct random effects in `term`: the term must correlate
+    /// them (the checker says so too; this guards against a table that disagrees with it).
+    fn covariance(&mut self, a: &str, b: &str, term: usize, span: Span) -> Option<usize> {
+        let row = self.table.covariance_in(a, b, term);
         if row.is_none() {
             self.errors.push(
                 Diagnostic::at(
@@ -320,6 +405,15 @@ impl Compiler<'_> {
             );
         }
         row
+    }
+}
+
+/// What a definition function takes, for messages.
+fn arguments(function: &str) -> &'static str {
+    match function {
+        "var" | "sd" => "a label, and optionally the grouping of its random term",
+        "cov" | "cor" => "two labels, and optionally the grouping of their random term",
+        _ => "1 argument",
     }
 }
 
