@@ -352,7 +352,7 @@ fn frame_errors() {
         "a group-level equation on a session-level variable",
         "data \"x.csv\"\nlet dp = ot_patient_post - ot_patient_pre\n\
          let dt = ot_therapist_post - ot_therapist_pre\ndt ~ 1 + sync*dp + (1 + sync | dyad)\nsync ~ 1 + a*dp\n\
-         hrsd_end ~ 1 + b*sync + ot_patient_pre\n",
+         hrsd_end ~ 1 + b*sync + ot_patient_pre\nestimate ml\n",
         "models/data/synthetic/ot_dyads.csv",
         &[("dp", dp), ("dt", dt)],
         None,

@@ -30,10 +30,12 @@ mod residual;
 mod schema;
 mod settings;
 mod stray;
+mod supported;
 
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use moderators::conditional_main_effects;
 pub use schema::{ColumnKind, Schema};
+pub use supported::unsupported_residuals;
 
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::ModelSpec;
@@ -93,6 +95,7 @@ pub fn check_with(
         interval,
         vary: settings.vary,
     };
+    checker.check_supported(file, &spec);
     // Checks run by concern; the user reads the file top to bottom.
     let by_position = |d: &Diagnostic| match d.location {
         Location::Source(span) => span.start,

@@ -121,10 +121,14 @@ pub fn build_in_chunks(
     frame: &AnalysisFrame,
     chunk_rows: usize,
 ) -> Result<Design, Vec<Diagnostic>> {
+    // Reported, never silently ignored (the checker says so first, located).
+    let mut errors = crate::check::unsupported_residuals(spec);
     if has_random_coefficients(spec) {
+        if !errors.is_empty() {
+            return Err(errors);
+        }
         return random_coefficients::build(spec, frame);
     }
-    let mut errors = unsupported(spec);
     if spec.equations.is_empty() {
         errors.push(Diagnostic::error(
             "the model has no equation",
@@ -241,38 +245,6 @@ pub fn build_in_chunks(
         stats,
         latent: None,
     })
-}
-
-/// Parameters of features this engine does not fit yet: reported, never silently ignored.
-fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    // Compound symmetry is fitted from per-unit sums of [X y] (no random terms: nlme's gls).
-    // With random terms the residual correlation couples the levels of every term through the
-    // units, which the blocked Cholesky does not handle yet.
-    for r in &spec.residual {
-        let Some(unit) = &r.correlated_within else {
-            continue;
-        };
-        let span = spec
-            .equations
-            .get(r.equation)
-            .map_or_else(Default::default, |e| e.span);
-        if !spec.random.is_empty() {
-            out.push(
-                not_supported(
-                    &format!("`correlated within {unit}` together with random terms"),
-                    span,
-                )
-                .with_hint("drop the random terms (a gls model), or the residual correlation"),
-            );
-        } else if spec.equations.len() > 1 {
-            out.push(not_supported(
-                &format!("`correlated within {unit}` in a model with several equations"),
-                span,
-            ));
-        }
-    }
-    out
 }
 
 fn not_supported(what: &str, span: crate::syntax::ast::Span) -> Diagnostic {
