@@ -84,7 +84,7 @@ fn json_names_version_file_digests_and_seed() {
     assert_eq!(json(mc, Some(7))["tandem"]["seed"], 7);
 }
 
-const SNAPSHOT_MODELS: [(&str, &str); 8] = [
+const SNAPSHOT_MODELS: [(&str, &str); 9] = [
     ("sleepstudy", "models/lme4/sleepstudy.tandem"),
     ("mediation", "models/lavaan/mediation.tandem"),
     // lme4's Dyestuff2: a singular fit, whose warning every format must carry.
@@ -102,6 +102,11 @@ const SNAPSHOT_MODELS: [(&str, &str); 8] = [
     (
         "missing_codes",
         "tests/fixtures/formats/missing_codes.tandem",
+    ),
+    // Column names with a space or a dot, written between backquotes: named as lme4 names them.
+    (
+        "backquoted_names",
+        "tests/fixtures/formats/backquoted_names.tandem",
     ),
     // Definitions at a boundary fit: the covariance through the Cholesky factors, and its
     // warning in every format.
@@ -232,6 +237,26 @@ fn semicolon_and_tab_files_read_as_r_writes_them() {
         "text_csv2",
         fit("tests/fixtures/formats/csv2.tandem", Format::Text, None)
     );
+}
+
+/// Backquoted names (`tests/reference/scripts/sleepstudy_names.R` writes sleepstudy with
+/// `Reaction Time`, `Days Since`, `Subject.ID`): the fit is sleepstudy's, and the slope is named
+/// as lme4 names it.
+#[test]
+fn backquoted_column_names_fit_as_r_names_them() {
+    let reference = json("models/lme4/sleepstudy.tandem", None);
+    let ours = json("tests/fixtures/formats/backquoted_names.tandem", None);
+    assert_eq!(ours["fit"]["deviance"], reference["fit"]["deviance"]);
+    for i in 0..2 {
+        assert_eq!(
+            ours["fixed"][i]["estimate"],
+            reference["fixed"][i]["estimate"]
+        );
+        assert_eq!(ours["fixed"][i]["se"], reference["fixed"][i]["se"]);
+    }
+    assert_eq!(ours["fixed"][1]["term"], "`Days Since`");
+    assert_eq!(ours["random"][1]["term1"], "`Days Since`");
+    assert_eq!(ours["random"][0]["group"], "Subject.ID");
 }
 
 /// Rows used per equation and in all: no line contradicts another, in any format.

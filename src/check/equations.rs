@@ -88,9 +88,14 @@ fn collect_labels(equations: &[&Equation]) -> Labels {
     labels
 }
 
-/// R's name of a term: its variables joined by `:`.
+/// R's name of a term: its variables joined by `:`, a name that is not plain between backquotes
+/// (R's `` `Reaction Time`:Days ``).
 pub(crate) fn term_name(variables: &[String]) -> String {
-    variables.join(":")
+    variables
+        .iter()
+        .map(|v| crate::syntax::ast::source_name(v))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl Checker<'_> {

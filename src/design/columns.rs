@@ -4,6 +4,7 @@
 //! numeric values and level indicators. It must not read rows beyond looking up column kinds and
 //! levels; values are computed per row by `statistics` through `DesignColumn::value`.
 
+use crate::syntax::ast::source_name;
 use std::collections::HashMap;
 
 use crate::data::{Column, MISSING_CODE};
@@ -150,7 +151,9 @@ impl EquationColumns {
                 };
                 add(ci, &mut required);
                 match &frame.columns[ci] {
-                    Column::Numeric(_) => pieces.push(vec![(v.clone(), Factor::Numeric(ci))]),
+                    Column::Numeric(_) => {
+                        pieces.push(vec![(source_name(v).into_owned(), Factor::Numeric(ci))])
+                    }
                     Column::Text { levels, .. } => {
                         had_factor = true;
                         let margin: Vec<&str> = term
@@ -178,7 +181,7 @@ impl EquationColumns {
                                 .skip(first)
                                 .map(|(code, level)| {
                                     (
-                                        format!("{v}{level}"),
+                                        format!("{}{level}", source_name(v)),
                                         Factor::Indicator {
                                             column: ci,
                                             code: code as u32,

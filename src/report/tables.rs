@@ -271,7 +271,11 @@ pub fn markdown(report: &FitReport) -> String {
             .collect();
         let _ = writeln!(out, "|{rule}");
         for row in &table.rows {
-            let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+            // A backquoted name (`` `Days Since` ``) is shown as R prints it, not as code.
+            let cells: Vec<String> = row
+                .iter()
+                .map(|c| c.replace('|', "\\|").replace('`', "\\`"))
+                .collect();
             let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
         out.push('\n');
@@ -319,6 +323,7 @@ fn latex_escape(text: &str) -> String {
             '~' => out.push_str("\\textasciitilde{}"),
             '^' => out.push_str("\\textasciicircum{}"),
             '\\' => out.push_str("\\textbackslash{}"),
+            '`' => out.push_str("\\textasciigrave{}"),
             _ => out.push(c),
         }
     }

@@ -28,11 +28,34 @@ impl Span {
     }
 }
 
-/// A name as written, with where it was written.
+/// A name as written (backquotes removed), with where it was written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ident {
     pub name: String,
     pub span: Span,
+}
+
+/// `name` as the model language (and R) writes it: as it is when it is a plain name (a letter
+/// or `_`, then letters, digits, `_` and `.`), otherwise between backquotes (`` `Reaction Time` ``).
+pub fn source_name(name: &str) -> std::borrow::Cow<'_, str> {
+    let mut chars = name.chars();
+    let plain = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if plain {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(format!("`{name}`"))
+    }
+}
+
+/// The name an `ident` token stands for: its text without enclosing backquotes.
+pub fn unquoted_name(token: &str) -> &str {
+    token
+        .strip_prefix('`')
+        .and_then(|t| t.strip_suffix('`'))
+        .unwrap_or(token)
 }
 
 /// A string literal (quotes removed, escapes resolved).

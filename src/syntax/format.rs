@@ -28,17 +28,17 @@ pub fn format_statement(statement: &Statement) -> String {
             }
             out
         }
-        Statement::Group { name, .. } => format!("group {}", name.name),
-        Statement::Order { name, .. } => format!("order {}", name.name),
+        Statement::Group { name, .. } => format!("group {}", source_name(&name.name)),
+        Statement::Order { name, .. } => format!("order {}", source_name(&name.name)),
         Statement::Factor { column, spec, .. } => match spec {
             FactorSpec::Reference(level) => format!(
                 "factor {} reference {}",
-                column.name,
+                source_name(&column.name),
                 string_literal(&level.value)
             ),
             FactorSpec::Levels(levels) => format!(
                 "factor {} levels {}",
-                column.name,
+                source_name(&column.name),
                 levels
                     .iter()
                     .map(|l| string_literal(&l.value))
@@ -47,7 +47,7 @@ pub fn format_statement(statement: &Statement) -> String {
             ),
         },
         Statement::Let { name, value, .. } => {
-            format!("let {} = {}", name.name, format_expr(value))
+            format!("let {} = {}", source_name(&name.name), format_expr(value))
         }
         Statement::Keep { condition, .. } => format!("keep {}", format_expr(condition)),
         Statement::Equation(equation) => format_equation(equation),
@@ -55,20 +55,20 @@ pub fn format_statement(statement: &Statement) -> String {
             let mut text = String::from("residual");
             if let Some(equation) = &residual.equation {
                 text.push(' ');
-                text.push_str(&equation.name);
+                text.push_str(&source_name(&equation.name));
             }
             if let Some(by) = &residual.by {
                 text.push_str(" by ");
-                text.push_str(&by.name);
+                text.push_str(&source_name(&by.name));
             }
             if let Some(unit) = &residual.correlated_within {
                 text.push_str(" correlated within ");
-                text.push_str(&unit.name);
+                text.push_str(&source_name(&unit.name));
             }
             text
         }
         Statement::Define { name, value, .. } => {
-            format!("{} := {}", name.name, format_expr(value))
+            format!("{} := {}", source_name(&name.name), format_expr(value))
         }
         Statement::Estimate { method, .. } => match method {
             Method::Ml => "estimate ml".into(),
@@ -87,7 +87,7 @@ pub fn format_statement(statement: &Statement) -> String {
         }
         Statement::Vary { name, values, .. } => format!(
             "vary {} = {}",
-            name.name,
+            source_name(&name.name),
             values
                 .iter()
                 .map(|v| match v {
@@ -102,7 +102,11 @@ pub fn format_statement(statement: &Statement) -> String {
 
 fn format_equation(equation: &Equation) -> String {
     let terms: Vec<String> = equation.terms.iter().map(format_term).collect();
-    format!("{} ~ {}", equation.lhs.name, terms.join(" + "))
+    format!(
+        "{} ~ {}",
+        source_name(&equation.lhs.name),
+        terms.join(" + ")
+    )
 }
 
 fn format_term(term: &FormulaTerm) -> String {
@@ -155,7 +159,7 @@ fn format_term(term: &FormulaTerm) -> String {
 fn coefficient_prefix(coefficient: &Option<Coefficient>) -> String {
     match coefficient {
         None => String::new(),
-        Some(Coefficient::Label(label)) => format!("{}*", label.name),
+        Some(Coefficient::Label(label)) => format!("{}*", source_name(&label.name)),
         Some(Coefficient::Fixed { value, .. }) => format!("{}*", number(*value)),
     }
 }
@@ -163,7 +167,7 @@ fn coefficient_prefix(coefficient: &Option<Coefficient>) -> String {
 fn join_names(names: &[Ident], separator: &str) -> String {
     names
         .iter()
-        .map(|n| n.name.as_str())
+        .map(|n| source_name(&n.name))
         .collect::<Vec<_>>()
         .join(separator)
 }
@@ -171,7 +175,7 @@ fn join_names(names: &[Ident], separator: &str) -> String {
 fn format_args(args: &[Arg]) -> String {
     args.iter()
         .map(|arg| match &arg.name {
-            Some(name) => format!("{} = {}", name.name, format_expr(&arg.value)),
+            Some(name) => format!("{} = {}", source_name(&name.name), format_expr(&arg.value)),
             None => format_expr(&arg.value),
         })
         .collect::<Vec<_>>()
@@ -232,7 +236,7 @@ fn expr_at(expr: &Expr, min: u8) -> String {
         ExprKind::Number(v) => number(*v),
         ExprKind::String(s) => string_literal(s),
         ExprKind::Missing => "NA".into(),
-        ExprKind::Name(name) => name.clone(),
+        ExprKind::Name(name) => source_name(name).into_owned(),
         ExprKind::Call { function, args } => format!("{}({})", function.name, format_args(args)),
         ExprKind::Unary { op, operand } => match op {
             // `- -x` would read as a decrement to a human; `-(-x)` is the same tree.

@@ -93,7 +93,12 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
                 Some(keyword) => Some(after_keyword(keyword).to_string()),
                 None => describe_expected(positives),
             };
-            let mut diagnostic = Diagnostic::at(format!("unexpected {found}"), span);
+            let message = if source[pos..].starts_with('`') {
+                "a backquoted name that is not closed".to_string()
+            } else {
+                format!("unexpected {found}")
+            };
+            let mut diagnostic = Diagnostic::at(message, span);
             if let Some(expected) = &expected {
                 diagnostic = diagnostic.with_expected(expected.clone());
             }
@@ -112,9 +117,15 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
                         "the `(` at line {line}, column {col} is not closed"
                     ));
                 }
+            } else if source[pos..].starts_with('`') {
+                diagnostic = diagnostic.with_hint(
+                    "a backquoted name (`Reaction Time`) is closed by a second ` on the same line",
+                );
             } else if source[pos..].starts_with(|c: char| !c.is_ascii() && c.is_alphabetic()) {
-                diagnostic =
-                    diagnostic.with_hint("names are made of ASCII letters, digits, `_` and `.`");
+                diagnostic = diagnostic.with_hint(
+                    "names are made of ASCII letters, digits, `_` and `.`; write any other name \
+                     between backquotes (`Reaction Time`)",
+                );
             } else if source[pos..].starts_with('=')
                 && positives.contains(&Rule::tilde)
                 && keyword_just_before(source, pos).is_none()
@@ -360,7 +371,7 @@ fn span_of(pair: &Pair<Rule>) -> Span {
 
 fn ident_of(pair: Pair<Rule>) -> Ident {
     Ident {
-        name: pair.as_str().to_string(),
+        name: super::ast::unquoted_name(pair.as_str()).to_string(),
         span: span_of(&pair),
     }
 }
@@ -812,7 +823,7 @@ impl Builder {
                 span,
             },
             Rule::name => Expr {
-                kind: ExprKind::Name(pair.as_str().to_string()),
+                kind: ExprKind::Name(super::ast::unquoted_name(pair.as_str()).to_string()),
                 span,
             },
             Rule::call => {
