@@ -23,7 +23,10 @@ pub enum Location {
     /// A cell or row of a data file: `row` is the 1-based data row (the header is not counted).
     Data {
         path: PathBuf,
+        /// 1-based data row (the header not counted).
         row: Option<usize>,
+        /// The file line that row starts on, as an editor numbers it.
+        line: Option<u64>,
         column: Option<String>,
     },
     /// A file as a whole (missing, unreadable).
@@ -143,10 +146,27 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceF
         (Location::Source(span), None) => {
             let _ = writeln!(out, " --> model file, bytes {}..{}", span.start, span.end);
         }
-        (Location::Data { path, row, column }, _) => {
+        (
+            Location::Data {
+                path,
+                row,
+                line,
+                column,
+            },
+            _,
+        ) => {
             let _ = write!(out, " --> {}", path.display());
-            if let Some(row) = row {
-                let _ = write!(out, ", row {row}");
+            match (line, row) {
+                (Some(line), Some(row)) => {
+                    let _ = write!(out, ", line {line} (data row {row})");
+                }
+                (Some(line), None) => {
+                    let _ = write!(out, ", line {line}");
+                }
+                (None, Some(row)) => {
+                    let _ = write!(out, ", data row {row}");
+                }
+                (None, None) => {}
             }
             if let Some(column) = column {
                 let _ = write!(out, ", column `{column}`");

@@ -92,13 +92,14 @@ fn ragged_row_is_named() {
     assert!(err.is_error());
     assert_eq!(
         err.message,
-        "row 2 has 2 fields, but the header has 3 (2 rows like this in all)"
+        "line 3 (data row 2) has 2 fields, but the header has 3 (2 rows like this in all)"
     );
     assert_eq!(
         err.location,
         Location::Data {
             path: path.clone(),
             row: Some(2),
+            line: Some(3),
             column: None
         }
     );
@@ -179,4 +180,36 @@ fn a_utf8_byte_order_mark_is_not_part_of_the_first_name() {
     let path = temp_csv("bom", "\u{feff}x,y\n1,2\n");
     let table = read_csv(&path).unwrap();
     assert_eq!(table.names, ["x", "y"]);
+}
+
+/// Messages name the file line an editor shows, not only the data row: a blank line and a
+/// quoted field spanning two lines shift them apart, in the sequential and the chunked reader.
+#[test]
+fn data_rows_know_their_file_lines() {
+    let path = temp_csv("lines", "a,b\n1,2\n\n3,\"x\ny\"\n4,5\n\n\n6,7\n");
+    let table = read_csv(&path).unwrap();
+    let lines = table.lines.as_ref().unwrap();
+    let got: Vec<u64> = (1..=4).map(|row| lines.line(row)).collect();
+    assert_eq!(got, [2, 4, 6, 9]);
+    // The chunked reader (files over 8 MB, no field spanning lines): blank lines in several
+    // chunks.
+    let mut text = String::from("a,b\n");
+    let mut want = Vec::new();
+    let mut line = 1u64;
+    for row in 1..=600_000u64 {
+        if row % 150_001 == 0 {
+            text.push('\n');
+            line += 1;
+        }
+        text.push_str(&format!("{row},{}.123456\n", row % 7));
+        line += 1;
+        want.push((row as usize, line));
+    }
+    let path = temp_csv("lines_chunked", &text);
+    let table = tandem::data::read_csv(&path).unwrap();
+    assert!(text.len() > 8 << 20);
+    let lines = table.lines.as_ref().unwrap();
+    for (row, line) in want.into_iter().step_by(997) {
+        assert_eq!(lines.line(row), line, "data row {row}");
+    }
 }

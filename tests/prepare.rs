@@ -409,7 +409,8 @@ fn log_of_non_positive_numbers_is_missing_with_a_warning() {
     assert_eq!(w.location, Location::Source(Span::new(8, 14)));
     assert_eq!(
         w.message,
-        "`log(x)` is not a finite number in 2 rows (the first is data row 2); they are missing"
+        "`log(x)` is not a finite number in 2 rows, the first on line 3 (data row 2); they are \
+         missing"
     );
 }
 
@@ -511,7 +512,7 @@ fn a_stray_text_cell_is_named_when_the_column_is_used_as_a_number() {
     assert_eq!(errs.len(), 1);
     assert_eq!(
         errs[0].message,
-        "row 3, column `score`: `n/a` is not a number"
+        "line 4 (data row 3), column `score`: `n/a` is not a number"
     );
     assert_eq!(errs[0].location, Location::Source(Span::new(13, 18)));
 }

@@ -300,6 +300,7 @@ fn render_data_file_and_unlocated_diagnostics() {
             Location::Data {
                 path: "data/x.csv".into(),
                 row: Some(12),
+                line: Some(14),
                 column: Some("score".into()),
             },
         )
@@ -311,7 +312,7 @@ fn render_data_file_and_unlocated_diagnostics() {
     ];
     insta::assert_snapshot!(render(&diagnostics, None), @r"
     error: `score` is not a number
-     --> data/x.csv, row 12, column `score`
+     --> data/x.csv, line 14 (data row 12), column `score`
       = expected: a number or an empty cell
 
     error: cannot read the file

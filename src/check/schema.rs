@@ -17,8 +17,9 @@ pub struct Schema {
     /// The data file's name as messages show it ("no column `x` in ot_sessions.csv").
     pub file_name: String,
     pub columns: Vec<(String, ColumnKind)>,
-    /// Text columns whose cells were mostly numbers: (column, 1-based row, first non-number).
-    pub stray: Vec<(String, usize, String)>,
+    /// Text columns whose cells were mostly numbers: (column, where its first non-number is —
+    /// "line 10 (data row 9)" —, that cell).
+    pub stray: Vec<(String, String, String)>,
 }
 
 impl Schema {
@@ -55,7 +56,7 @@ impl Schema {
             .filter_map(|(name, stray)| {
                 stray
                     .as_ref()
-                    .map(|s| (name.clone(), s.row, s.text.clone()))
+                    .map(|s| (name.clone(), s.place(), s.text.clone()))
             })
             .collect();
         Schema {

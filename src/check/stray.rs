@@ -67,7 +67,7 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
     let mut reported = BTreeSet::new();
     let mut out = Vec::new();
     for (name, span) in uses {
-        let Some((_, row, text)) = schema.stray.iter().find(|(c, _, _)| *c == name) else {
+        let Some((_, place, text)) = schema.stray.iter().find(|(c, _, _)| *c == name) else {
             continue;
         };
         if !reported.insert(name.clone()) {
@@ -76,7 +76,7 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
         out.push(
             Diagnostic::at(
                 format!(
-                    "column `{name}` of {} is not numeric: row {row} has `{text}`",
+                    "column `{name}` of {} is not numeric: {place} has `{text}`",
                     schema.file_name
                 ),
                 span,

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use ::csv::{ByteRecord, ReaderBuilder};
 
-use super::{Column, DataTable, StrayText, MISSING_CODE};
+use super::{Column, DataTable, RowLines, StrayText, MISSING_CODE};
 use crate::diagnostics::{Diagnostic, Location};
 
 /// Read a CSV file with a header line into typed columns.
@@ -174,11 +174,11 @@ impl<'a> Cells<'a> {
 }
 
 fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
-    let row = error.position().map(|p| p.record() as usize);
-    let location = match row {
-        Some(row) if row > 0 => Location::Data {
+    let location = match error.position() {
+        Some(p) if p.record() > 0 => Location::Data {
             path: path.to_path_buf(),
-            row: Some(row),
+            row: Some(p.record() as usize),
+            line: Some(p.line()),
             column: None,
         },
         _ => Location::File(path.to_path_buf()),
@@ -199,6 +199,11 @@ fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, 
         Some(read) => read,
         None => parse_sequential(path, bytes, &cells)?,
     };
+    if let Some(lines) = &table.lines {
+        for stray in table.stray_text.iter_mut().flatten() {
+            stray.line = Some(lines.line(stray.row));
+        }
+    }
     table.notes.extend(cells.note().map(String::from));
     if !codes.is_empty() {
         let spelled: Vec<String> = codes
@@ -255,7 +260,8 @@ fn parse_sequential(
 
     let mut record = ByteRecord::new();
     let mut nrows = 0usize;
-    let mut ragged: Option<(usize, usize)> = None;
+    let mut lines = RowLines::default();
+    let mut ragged: Option<(usize, u64, usize)> = None;
     let mut ragged_count = 0usize;
     let mut declared = 0usize;
     loop {
@@ -266,10 +272,14 @@ fn parse_sequential(
         }
         let row = nrows;
         nrows += 1;
+        let line = record
+            .position()
+            .map_or(row as u64 + 1, |p| start_line(bytes, p));
+        lines.record(nrows, line);
         if record.len() != ncols {
             // Keep going so the message can say how many rows are affected.
             ragged_count += 1;
-            ragged.get_or_insert((row + 1, record.len()));
+            ragged.get_or_insert((row + 1, line, record.len()));
             continue;
         }
         declared += declared_missing(&record, cells.codes);
@@ -278,7 +288,7 @@ fn parse_sequential(
         }
     }
 
-    if let Some((row, fields)) = ragged {
+    if let Some((row, line, fields)) = ragged {
         let others = if ragged_count > 1 {
             format!(" ({} rows like this in all)", ragged_count)
         } else {
@@ -286,12 +296,14 @@ fn parse_sequential(
         };
         return Err(Diagnostic::error(
             format!(
-                "row {row} has {fields} field{}, but the header has {ncols}{others}",
+                "line {line} (data row {row}) has {fields} field{}, but the header has \
+                 {ncols}{others}",
                 if fields == 1 { "" } else { "s" }
             ),
             Location::Data {
                 path: path.to_path_buf(),
                 row: Some(row),
+                line: Some(line),
                 column: None,
             },
         ));
@@ -347,6 +359,7 @@ fn parse_sequential(
             nrows,
             stray_text,
             notes: Vec::new(),
+            lines: Some(lines),
         },
         declared,
     ))
@@ -387,7 +400,9 @@ fn parse_in_chunks(
     bounds.dedup();
     let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
 
-    let parsed: Vec<Option<(Vec<ColumnBuilder>, usize, usize)>> = chunks
+    // Each chunk also keeps where its records start (`ChunkLines`), so that every data row's
+    // file line is known without a second pass.
+    let parsed: Vec<Option<ParsedChunk>> = chunks
         .par_iter()
         .map(|chunk| {
             let mut rdr = ReaderBuilder::new()
@@ -399,7 +414,12 @@ fn parse_in_chunks(
                 (0..ncols).map(|_| ColumnBuilder::new()).collect();
             let mut record = ByteRecord::new();
             let (mut rows, mut declared) = (0usize, 0usize);
+            let mut lines = ChunkLines::default();
             while rdr.read_byte_record(&mut record).ok()? {
+                lines.record(
+                    rows + 1,
+                    record.position().map_or(0, |p| start_line(chunk, p)),
+                );
                 // A quoted field spanning lines (or a chunk boundary inside one, which leaves the
                 // earlier chunk's last field open over its final newline) is for the sequential
                 // reader: it shows as a line break inside a field.
@@ -414,20 +434,37 @@ fn parse_in_chunks(
                 }
                 rows += 1;
             }
-            Some((builders, rows, declared))
+            lines.total = memchr::memchr_iter(b'\n', chunk).count() as u64;
+            Some(ParsedChunk {
+                builders,
+                rows,
+                declared,
+                lines,
+            })
         })
         .collect();
-    let parsed: Vec<(Vec<ColumnBuilder>, usize, usize)> =
-        parsed.into_iter().collect::<Option<_>>()?;
-    let nrows: usize = parsed.iter().map(|(_, n, _)| n).sum();
-    let declared: usize = parsed.iter().map(|(_, _, d)| d).sum();
+    let parsed: Vec<ParsedChunk> = parsed.into_iter().collect::<Option<_>>()?;
+    let nrows: usize = parsed.iter().map(|c| c.rows).sum();
+    let declared: usize = parsed.iter().map(|c| c.declared).sum();
     if nrows == 0 {
         return None;
     }
+    let mut lines = RowLines::default();
+    let (mut rows_before, mut lines_before) = (
+        0usize,
+        memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64,
+    );
+    for chunk in &parsed {
+        for &(row, line) in &chunk.lines.shifts {
+            lines.record(rows_before + row, lines_before + line);
+        }
+        rows_before += chunk.rows;
+        lines_before += chunk.lines.total;
+    }
 
     let mut per_column: Vec<Vec<ColumnBuilder>> = (0..ncols).map(|_| Vec::new()).collect();
-    for (builders, _, _) in parsed {
-        for (j, b) in builders.into_iter().enumerate() {
+    for chunk in parsed {
+        for (j, b) in chunk.builders.into_iter().enumerate() {
             per_column[j].push(b);
         }
     }
@@ -443,9 +480,51 @@ fn parse_in_chunks(
             nrows,
             stray_text: vec![None; ncols],
             notes: Vec::new(),
+            lines: Some(lines),
         },
         declared,
     ))
+}
+
+/// The line a record's first field is on. The csv reader's position of a record that follows
+/// blank lines is the first blank line (it skips them as part of the record).
+fn start_line(bytes: &[u8], position: &::csv::Position) -> u64 {
+    let start = usize::try_from(position.byte()).unwrap_or(usize::MAX);
+    let skipped = bytes
+        .get(start..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&b| b == b'\n' || b == b'\r')
+        .filter(|&&b| b == b'\n')
+        .count();
+    position.line() + skipped as u64
+}
+
+/// One chunk of lines, parsed: its columns so far, rows, declared missing cells and lines.
+struct ParsedChunk {
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+    declared: usize,
+    lines: ChunkLines,
+}
+
+/// Where a chunk's records start, in its own numbering (row and line 1 at the chunk's start):
+/// the records whose line is not the previous record's plus one (a blank line or a header
+/// before them), and the chunk's number of lines.
+#[derive(Default)]
+struct ChunkLines {
+    shifts: Vec<(usize, u64)>,
+    last: u64,
+    total: u64,
+}
+
+impl ChunkLines {
+    fn record(&mut self, row: usize, line: u64) {
+        if line != self.last + 1 {
+            self.shifts.push((row, line));
+        }
+        self.last = line;
+    }
 }
 
 /// One column's chunks joined in order: all numeric, or all text without a single numeric cell
@@ -660,6 +739,7 @@ impl ColumnBuilder {
                         text_cells: 1,
                         first_text: StrayText {
                             row: row + 1,
+                            line: None,
                             text: String::from_utf8_lossy(cell).into_owned(),
                         },
                         last: None,

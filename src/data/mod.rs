@@ -60,7 +60,57 @@ impl Column {
 pub struct StrayText {
     /// 1-based data row (the header is not counted).
     pub row: usize,
+    /// The file line the row starts on (what an editor shows), when the table came from a file.
+    pub line: Option<u64>,
     pub text: String,
+}
+
+impl StrayText {
+    /// Where the cell is, for messages (`row_place`).
+    pub fn place(&self) -> String {
+        place(self.line, self.row)
+    }
+}
+
+/// "line L (data row R)" for 1-based data `row` starting on file line `line`, or "data row R"
+/// when the table has no file.
+pub fn row_place(lines: Option<&RowLines>, row: usize) -> String {
+    place(lines.map(|l| l.line(row)), row)
+}
+
+fn place(line: Option<u64>, row: usize) -> String {
+    match line {
+        Some(line) => format!("line {line} (data row {row})"),
+        None => format!("data row {row}"),
+    }
+}
+
+/// The file line each data row starts on. Line = row + 1 (the header on line 1) until a blank
+/// line, a header or a field spanning lines shifts it; each shift is kept as a break, so the
+/// map costs nothing for a plain file.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RowLines {
+    /// (1-based data row, its line), in row order: from that row on, line = its line plus the
+    /// rows since.
+    breaks: Vec<(usize, u64)>,
+}
+
+impl RowLines {
+    /// Records that 1-based data `row` starts on `line` (rows in order).
+    pub(crate) fn record(&mut self, row: usize, line: u64) {
+        if self.line(row) != line {
+            self.breaks.push((row, line));
+        }
+    }
+
+    /// The file line 1-based data `row` starts on.
+    pub fn line(&self, row: usize) -> u64 {
+        let k = self.breaks.partition_point(|&(r, _)| r <= row);
+        match k.checked_sub(1).map(|k| self.breaks[k]) {
+            Some((r, line)) => line + (row - r) as u64,
+            None => row as u64 + 1,
+        }
+    }
 }
 
 /// A data file as read: named columns of equal length.
@@ -76,6 +126,8 @@ pub struct DataTable {
     /// What reading the file decided that the report must say (e.g. an ignored row-names
     /// column).
     pub notes: Vec<String>,
+    /// The file line of each data row, for messages; `None` for a table built in memory.
+    pub lines: Option<RowLines>,
 }
 
 impl DataTable {
@@ -99,6 +151,7 @@ impl DataTable {
             nrows,
             stray_text,
             notes: Vec::new(),
+            lines: None,
         }
     }
 

@@ -264,8 +264,9 @@ impl<'a> Evaluator<'a> {
             if let Some(stray) = self.ws.stray.get(name) {
                 return Diagnostic::at(
                     format!(
-                        "row {}, column `{name}`: `{}` is not a number",
-                        stray.row, stray.text
+                        "{}, column `{name}`: `{}` is not a number",
+                        stray.place(),
+                        stray.text
                     ),
                     expr.span,
                 )
@@ -286,19 +287,25 @@ impl<'a> Evaluator<'a> {
     }
 
     fn warn_not_finite(&mut self, expr: &Expr, rows: usize, first: Option<usize>) {
-        let first = first
+        let place = first
             .and_then(|i| self.ws.source_rows.get(i))
-            .map(|r| format!(" (the first is data row {r})"))
-            .unwrap_or_default();
-        self.warnings.push(Diagnostic::warning(
-            format!(
-                "`{}` is not a finite number in {rows} row{}{first}; {} missing",
-                expr_text(expr),
-                if rows == 1 { "" } else { "s" },
-                if rows == 1 { "it is" } else { "they are" },
+            .map(|&r| self.ws.row_place(r));
+        let what = expr_text(expr);
+        let message = match (rows, place) {
+            (1, Some(place)) => {
+                format!("`{what}` is not a finite number on {place}; it is missing")
+            }
+            (1, None) => format!("`{what}` is not a finite number in 1 row; it is missing"),
+            (_, Some(place)) => format!(
+                "`{what}` is not a finite number in {rows} rows, the first on {place}; they are \
+                 missing"
             ),
-            Location::Source(expr.span),
-        ));
+            (_, None) => {
+                format!("`{what}` is not a finite number in {rows} rows; they are missing")
+            }
+        };
+        self.warnings
+            .push(Diagnostic::warning(message, Location::Source(expr.span)));
     }
 
     /// Arithmetic: missing in, missing out; a non-finite result from non-missing operands (log of

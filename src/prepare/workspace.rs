@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
-use crate::data::{Column, DataTable, StrayText};
+use crate::data::{Column, DataTable, RowLines, StrayText};
 use crate::syntax::ast::Ident;
 
 pub(crate) struct Workspace<'a> {
@@ -26,9 +26,16 @@ pub(crate) struct Workspace<'a> {
     pub order: Option<Ident>,
     /// Lets whose definition failed: uses of them are not reported again.
     pub failed: HashSet<String>,
+    /// The file lines of the data rows, for messages.
+    pub lines: Option<&'a RowLines>,
 }
 
 impl<'a> Workspace<'a> {
+    /// "line L (data row R)" for 1-based data `row`, or "data row R" without a file.
+    pub fn row_place(&self, row: usize) -> String {
+        crate::data::row_place(self.lines, row)
+    }
+
     pub fn new(table: &'a DataTable) -> Self {
         let stray = table
             .names
@@ -45,6 +52,7 @@ impl<'a> Workspace<'a> {
             group: None,
             order: None,
             failed: HashSet::new(),
+            lines: table.lines.as_ref(),
         }
     }
 
