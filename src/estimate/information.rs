@@ -569,32 +569,39 @@ impl RawLikelihood {
                 invert(&h, &all)
             }
             Method::Reml => {
-                let fixed: Vec<usize> = (0..n).filter(|&i| self.is_fixed(i)).collect();
                 let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
                 let h = criterion_hessian(at, &variance, &mut |x| self.reml_criterion(x))?;
                 let cov_v = invert(&h, &variance)?;
-                // lme4's vcov: (X'V⁻¹X)⁻¹ = (LL')⁻¹ at these variance parameters.
-                let m = self.marginal(&self.unpack(at)?)?;
-                let p = self.p;
-                let li =
-                    m.lx.solve_lower_triangular(&DMatrix::identity(p, p))
-                        .ok_or("X'V⁻¹X is singular")?;
-                let cov_beta = li.tr_mul(&li);
-                let mut cov = DMatrix::zeros(n, n);
-                // Fixed rows are β in order (`new` checks one per column of X).
-                for (a, &i) in fixed.iter().enumerate() {
-                    for (b, &j) in fixed.iter().enumerate() {
-                        cov[(i, j)] = cov_beta[(a, b)];
-                    }
-                }
-                for (a, &i) in variance.iter().enumerate() {
-                    for (b, &j) in variance.iter().enumerate() {
-                        cov[(i, j)] = cov_v[(a, b)];
-                    }
-                }
-                Ok(cov)
+                self.reml_covariance(&self.unpack(at)?, &cov_v)
             }
         }
+    }
+
+    /// A REML fit's covariance of all rows: lme4's `vcov`, (X'V⁻¹X)⁻¹ = (LL')⁻¹ at the variance
+    /// parameters of `u`, for β, and `cov_v` for the variance rows (in table order); β and the
+    /// variance parameters uncorrelated.
+    fn reml_covariance(&self, u: &Unpacked, cov_v: &DMatrix<f64>) -> Result<DMatrix<f64>, String> {
+        let n = self.slots.len();
+        let m = self.marginal(u)?;
+        let p = self.p;
+        let li =
+            m.lx.solve_lower_triangular(&DMatrix::identity(p, p))
+                .ok_or("X'V⁻¹X is singular")?;
+        let cov_beta = li.tr_mul(&li);
+        let mut cov = DMatrix::zeros(n, n);
+        let (fixed, variance): (Vec<usize>, Vec<usize>) = (0..n).partition(|&i| self.is_fixed(i));
+        // Fixed rows are β in order (`new` checks one per column of X).
+        for (a, &i) in fixed.iter().enumerate() {
+            for (b, &j) in fixed.iter().enumerate() {
+                cov[(i, j)] = cov_beta[(a, b)];
+            }
+        }
+        for (a, &i) in variance.iter().enumerate() {
+            for (b, &j) in variance.iter().enumerate() {
+                cov[(i, j)] = cov_v[(a, b)];
+            }
+        }
+        Ok(cov)
     }
 }
 
@@ -640,25 +647,7 @@ impl RawLikelihood {
                     jacobian[(variance[a], variance[b])]
                 });
                 let cov_v = symmetrise(&j * cov_phi * j.transpose());
-                let m = self.marginal(&self.unpack_factors(&phi)?)?;
-                let p = self.p;
-                let li =
-                    m.lx.solve_lower_triangular(&DMatrix::identity(p, p))
-                        .ok_or("X'V⁻¹X is singular")?;
-                let cov_beta = li.tr_mul(&li);
-                let mut cov = DMatrix::zeros(n, n);
-                let fixed: Vec<usize> = (0..n).filter(|&i| self.is_fixed(i)).collect();
-                for (a, &i) in fixed.iter().enumerate() {
-                    for (b, &j) in fixed.iter().enumerate() {
-                        cov[(i, j)] = cov_beta[(a, b)];
-                    }
-                }
-                for (a, &i) in variance.iter().enumerate() {
-                    for (b, &j) in variance.iter().enumerate() {
-                        cov[(i, j)] = cov_v[(a, b)];
-                    }
-                }
-                Ok(cov)
+                self.reml_covariance(&self.unpack_factors(&phi)?, &cov_v)
             }
         }
     }
