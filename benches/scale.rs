@@ -6,7 +6,9 @@
 //! - `facial_default`: `models/seeds/facial_dynamics.tandem --vary span=1` on the full-size facial
 //!   design from `examples/generate_facial` with its default truth (3.34 M rows);
 //! - `facial_boundary`: the same design with `--truth boundary` (patient intercept variances near
-//!   zero, lag slopes correlated ±0.97) and another seed.
+//!   zero, lag slopes correlated ±0.97) and another seed;
+//! - `facial_default_parquet`: `facial_default` read from Parquet (the CSV converted once, by
+//!   the `parquet` crate's writer); its read stage is printed next to the CSV's.
 //!
 //! The facial CSVs (about 140 MB each) are generated once into `target/bench-data/`.
 //! Per case it prints the wall time end to end, tandem's stage times, the peak resident memory
@@ -39,26 +41,38 @@ struct Case {
     model: &'static str,
     /// The facial design to generate and pass with `--data`.
     facial: Option<Truth>,
+    /// Pass the facial design as Parquet instead of CSV.
+    parquet: bool,
     vary: Option<&'static str>,
 }
 
-const CASES: [Case; 3] = [
+const CASES: [Case; 4] = [
     Case {
         name: "insteval",
         model: "models/lme4/insteval.tandem",
         facial: None,
+        parquet: false,
         vary: None,
     },
     Case {
         name: "facial_default",
         model: "models/seeds/facial_dynamics.tandem",
         facial: Some(Truth::Default),
+        parquet: false,
         vary: Some("span=1"),
     },
     Case {
         name: "facial_boundary",
         model: "models/seeds/facial_dynamics.tandem",
         facial: Some(Truth::Boundary),
+        parquet: false,
+        vary: Some("span=1"),
+    },
+    Case {
+        name: "facial_default_parquet",
+        model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Default),
+        parquet: true,
         vary: Some("span=1"),
     },
 ];
@@ -158,6 +172,73 @@ fn facial_csv(root: &Path, truth: Truth) -> PathBuf {
     path
 }
 
+/// The facial design for `truth` as Parquet (snappy), converted once from its CSV with the
+/// `parquet` crate's writer: numbers as float64, text as dictionaries (R's factors).
+fn facial_parquet(root: &Path, truth: Truth) -> PathBuf {
+    use std::sync::Arc;
+
+    use arrow_array::types::UInt32Type;
+    use arrow_array::{ArrayRef, DictionaryArray, Float64Array, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+    use tandem::data::Column;
+
+    let csv = facial_csv(root, truth);
+    let path = csv.with_extension("parquet");
+    if path.exists() {
+        return path;
+    }
+    let start = Instant::now();
+    let table = tandem::data::read_csv(&csv).expect("read the generated design");
+    let arrays: Vec<(String, ArrayRef)> = table
+        .names
+        .iter()
+        .zip(&table.columns)
+        .map(|(name, column)| {
+            let array: ArrayRef = match column {
+                Column::Numeric(values) => Arc::new(Float64Array::from(
+                    values
+                        .iter()
+                        .map(|v| (!v.is_nan()).then_some(*v))
+                        .collect::<Vec<_>>(),
+                )),
+                Column::Text { codes, levels } => {
+                    let keys = arrow_array::UInt32Array::from(
+                        codes
+                            .iter()
+                            .map(|&c| (c != tandem::data::MISSING_CODE).then_some(c))
+                            .collect::<Vec<_>>(),
+                    );
+                    let values = Arc::new(StringArray::from(levels.clone()));
+                    Arc::new(
+                        DictionaryArray::<UInt32Type>::try_new(keys, values)
+                            .expect("a dictionary column"),
+                    )
+                }
+            };
+            (name.clone(), array)
+        })
+        .collect();
+    let batch = RecordBatch::try_from_iter(arrays).expect("a record batch");
+    let partial = path.with_extension("parquet.partial");
+    let file = std::fs::File::create(&partial).expect("create the Parquet file");
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut writer =
+        ArrowWriter::try_new(file, batch.schema(), Some(properties)).expect("a Parquet writer");
+    writer.write(&batch).expect("write the Parquet file");
+    writer.close().expect("close the Parquet file");
+    std::fs::rename(&partial, &path).expect("rename the Parquet file");
+    println!(
+        "converted {} to Parquet in {:.1} s",
+        csv.display(),
+        start.elapsed().as_secs_f64()
+    );
+    path
+}
+
 /// `timings (wall clock):` lines from tandem's stderr: (stage, seconds).
 fn stage_times(stderr: &str) -> Vec<(String, f64)> {
     stderr
@@ -176,14 +257,25 @@ fn megabytes(kib: Option<u64>) -> String {
     kib.map_or("?".into(), |k| format!("{:.0} MB", k as f64 / 1024.0))
 }
 
-fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) -> Option<f64> {
+/// What a case measured: the wall time end to end and the stage times (when it ran through).
+struct Measured {
+    wall: Option<f64>,
+    stages: Vec<(String, f64)>,
+}
+
+fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) -> Measured {
     println!("\n== {} ==", case.name);
     let mut command = Command::new(tandem);
     command
         .current_dir(root)
         .args(["fit", case.model, "--timings", "--format", "json"]);
     if let Some(truth) = case.facial {
-        command.arg("--data").arg(facial_csv(root, truth));
+        let data = if case.parquet {
+            facial_parquet(root, truth)
+        } else {
+            facial_csv(root, truth)
+        };
+        command.arg("--data").arg(data);
     }
     if let Some(vary) = case.vary {
         command.args(["--vary", vary]);
@@ -205,9 +297,14 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
             timeout.unwrap().as_secs_f64()
         );
     }
-    for (stage, secs) in stage_times(&r.stderr) {
+    let stages = stage_times(&r.stderr);
+    for (stage, secs) in &stages {
         println!("  {stage:<32} {secs:>9.3} s");
     }
+    let failed = Measured {
+        wall: None,
+        stages: Vec::new(),
+    };
     if !r.success {
         if !r.timed_out {
             println!("FAILED; stderr:");
@@ -215,13 +312,13 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
                 println!("  | {line}");
             }
         }
-        return None;
+        return failed;
     }
     let json: Value = match serde_json::from_str(&r.stdout) {
         Ok(v) => v,
         Err(e) => {
             println!("the report is not JSON ({e})");
-            return None;
+            return failed;
         }
     };
     let report = match json.get("vary") {
@@ -238,7 +335,10 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
             println!("  warning: {}", w.as_str().unwrap_or_default());
         }
     }
-    Some(r.wall)
+    Measured {
+        wall: Some(r.wall),
+        stages,
+    }
 }
 
 /// lme4 on InstEval in the same run (`TANDEM_BENCH_LME4=1` and `Rscript` on PATH).
@@ -306,17 +406,34 @@ fn main() {
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
         .map(Duration::from_secs_f64);
+    let mut measured: Vec<(&str, Measured)> = Vec::new();
     for case in &CASES {
         let wanted = filters.is_empty() || filters.iter().any(|f| case.name.contains(f.as_str()));
         if !wanted || skip.iter().any(|s| s == case.name) {
             continue;
         }
-        let wall = run_case(root, tandem, case, timeout);
+        let m = run_case(root, tandem, case, timeout);
         if case.name == "insteval"
             && std::env::var("TANDEM_BENCH_LME4").is_ok_and(|v| v == "1")
             && rscript_on_path()
         {
-            lme4_insteval(root, wall);
+            lme4_insteval(root, m.wall);
         }
+        measured.push((case.name, m));
+    }
+    // The same design read from CSV and from Parquet, in the same run.
+    let read = |name: &str| {
+        measured
+            .iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, m)| m.stages.iter().find(|(s, _)| s == "read data"))
+            .map(|(_, secs)| *secs)
+    };
+    if let (Some(csv), Some(parquet)) = (read("facial_default"), read("facial_default_parquet")) {
+        println!(
+            "\n== reading the 3.34 M-row facial design ==\nCSV {csv:.3} s, Parquet {parquet:.3} s \
+             (Parquet / CSV {:.2})",
+            parquet / csv
+        );
     }
 }

@@ -465,8 +465,8 @@ fn open(
         .map(|(_, codes, _)| codes.iter().map(|c| c.value.clone()).collect())
         .unwrap_or_default();
     let (table, data_sha256) =
-        data::read_csv_with_sha256(&csv, &missing).map_err(|d| render_plain(&[d]))?;
-    timings.lap("read CSV");
+        data::read_data_with_sha256(&csv, &missing).map_err(|d| render_plain(&[d]))?;
+    timings.lap("read data");
     let schema = Schema::from_table(&table);
     let options = CheckOptions {
         data_override: data_override.is_some(),

@@ -259,6 +259,105 @@ fn backquoted_column_names_fit_as_r_names_them() {
     assert_eq!(ours["random"][0]["group"], "Subject.ID");
 }
 
+/// Parquet, Arrow IPC and gzip-compressed CSV, written by pyarrow and Python's gzip
+/// (`tests/reference/scripts/columnar_fixtures.py`): the same typed columns as the CSV (a
+/// dictionary is a factor, int64 a number), so the same fit to the last digit; the format is
+/// noted in every format, and the digest is the file's.
+#[test]
+fn parquet_arrow_and_gzip_fit_as_their_csv() {
+    let csv_twin = |model: &str, csv: &str| {
+        let options = FitOptions {
+            format: Format::Json,
+            data: Some(csv.into()),
+            ..FitOptions::default()
+        };
+        let outcome = fit_path(Path::new(model), &options);
+        assert!(outcome.success, "{model}: {}", outcome.stderr);
+        serde_json::from_str::<serde_json::Value>(&outcome.stdout).unwrap()
+    };
+    for (model, file, csv, note) in [
+        (
+            "tests/fixtures/formats/parquet.tandem",
+            "tests/fixtures/formats/facial.parquet",
+            "models/data/synthetic/facial.csv",
+            "read from Parquet",
+        ),
+        (
+            "tests/fixtures/formats/feather.tandem",
+            "tests/fixtures/formats/sleepstudy.feather",
+            "models/data/lme4/sleepstudy.csv",
+            "read from Arrow IPC",
+        ),
+        (
+            "tests/fixtures/formats/gzip.tandem",
+            "tests/fixtures/formats/sleepstudy.csv.gz",
+            "models/data/lme4/sleepstudy.csv",
+            "read from gzip-compressed text",
+        ),
+    ] {
+        let ours = json(model, None);
+        let twin = csv_twin(model, csv);
+        for key in ["fixed", "random", "residual"] {
+            assert_eq!(ours[key], twin[key], "{model}: {key}");
+        }
+        assert_eq!(ours["fit"]["loglik"], twin["fit"]["loglik"], "{model}");
+        assert_eq!(ours["tandem"]["data_sha256"], sha256_hex(file), "{model}");
+        assert!(
+            ours["data"]["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n == note),
+            "{model}: {}",
+            ours["data"]
+        );
+        for format in [Format::Text, Format::Markdown, Format::Latex] {
+            assert!(
+                fit(model, format, None).contains(note),
+                "{model} {format:?}"
+            );
+        }
+    }
+    insta::assert_snapshot!(
+        "text_parquet",
+        fit("tests/fixtures/formats/parquet.tandem", Format::Text, None)
+    );
+}
+
+/// A file with the wrong content for its extension, and a column type with no CSV counterpart,
+/// are refused with the file named.
+#[test]
+fn unreadable_columnar_files_are_refused() {
+    let dir = std::env::temp_dir().join(format!("tandem-columnar-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("fake.parquet");
+    std::fs::copy("models/data/lme4/sleepstudy.csv", &fake).unwrap();
+    let err = tandem::data::read_data_with_sha256(&fake, &[]).unwrap_err();
+    assert!(
+        err.message
+            .starts_with(&format!("cannot read `{}` as Parquet", fake.display())),
+        "{}",
+        err.message
+    );
+    let fake = dir.join("fake.csv.gz");
+    std::fs::copy("models/data/lme4/sleepstudy.csv", &fake).unwrap();
+    let err = tandem::data::read_data_with_sha256(&fake, &[]).unwrap_err();
+    assert!(
+        err.message.starts_with("cannot decompress"),
+        "{}",
+        err.message
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let err =
+        tandem::data::read_data_with_sha256(Path::new("tests/fixtures/formats/dates.parquet"), &[])
+            .unwrap_err();
+    assert_eq!(
+        err.message,
+        "tests/fixtures/formats/dates.parquet has a column of a type tandem cannot use: `visit` \
+         (Date32)"
+    );
+}
+
 /// Rows used per equation and in all: no line contradicts another, in any format.
 #[test]
 fn joint_equations_count_rows_per_equation() {

@@ -45,6 +45,41 @@ pub fn read_csv_with_sha256(
     Ok((table?, digest))
 }
 
+/// `read_csv_with_sha256` for a gzip-compressed file (`x.csv.gz`): the digest is the
+/// compressed file's, the dialect the inner name's.
+pub fn read_csv_gz_with_sha256(
+    path: &Path,
+    missing: &[String],
+) -> Result<(DataTable, String), Diagnostic> {
+    use std::io::Read;
+    let compressed = read_bytes(path)?;
+    let codes: Vec<Vec<u8>> = missing
+        .iter()
+        .map(|c| c.trim().as_bytes().to_vec())
+        .collect();
+    let (bytes, digest) = rayon::join(
+        || {
+            let mut bytes = Vec::with_capacity(compressed.len() * 4);
+            flate2::read::MultiGzDecoder::new(&compressed[..])
+                .read_to_end(&mut bytes)
+                .map(|_| bytes)
+        },
+        || sha256_hex(&compressed),
+    );
+    let bytes = bytes.map_err(|e| {
+        Diagnostic::error(
+            format!("cannot decompress `{}`: {e}", path.display()),
+            Location::File(path.to_path_buf()),
+        )
+        .with_hint("a `.gz` data file must be gzip-compressed CSV (or TSV)")
+    })?;
+    let mut table = parse_csv(path, &bytes, &codes)?;
+    table
+        .notes
+        .insert(0, "read from gzip-compressed text".into());
+    Ok((table, digest))
+}
+
 /// The SHA-256 of `bytes` in lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
@@ -118,7 +153,12 @@ impl<'a> Cells<'a> {
     /// occurs most often outside quotes in the header line (`,` when none does), with decimal
     /// commas when it is `;`, as R's `read.csv2` writes them.
     fn sniff(path: &Path, bytes: &[u8], codes: &'a [Vec<u8>]) -> Self {
-        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // `x.tsv.gz` is a TSV file, compressed.
+        let inner = match path.extension() {
+            Some(e) if e.eq_ignore_ascii_case("gz") => path.with_extension(""),
+            _ => path.to_path_buf(),
+        };
+        let extension = inner.extension().and_then(|e| e.to_str()).unwrap_or("");
         let delimiter =
             if extension.eq_ignore_ascii_case("tsv") || extension.eq_ignore_ascii_case("tab") {
                 b'\t'

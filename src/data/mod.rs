@@ -4,9 +4,39 @@
 
 use std::path::PathBuf;
 
+mod columnar;
 mod csv;
 
-pub use self::csv::{read_csv, read_csv_with_sha256, sha256_hex};
+pub use self::columnar::Format as ColumnarFormat;
+pub use self::csv::{read_csv, read_csv_gz_with_sha256, read_csv_with_sha256, sha256_hex};
+
+/// Reads a data file as the `data` statement names it: Parquet (`.parquet`), Arrow IPC
+/// (`.arrow`, `.feather`, `.arrows`), gzip-compressed CSV or TSV (`.gz`), or CSV/TSV, with the
+/// declared missing codes, and the SHA-256 of the file's bytes for the report's provenance.
+#[allow(clippy::result_large_err)]
+pub fn read_data_with_sha256(
+    path: &std::path::Path,
+    missing: &[String],
+) -> Result<(DataTable, String), crate::diagnostics::Diagnostic> {
+    if let Some(format) = columnar::Format::of(path) {
+        let bytes = std::fs::read(path).map_err(|e| {
+            crate::diagnostics::Diagnostic::error(
+                format!("cannot read data file `{}`: {e}", path.display()),
+                crate::diagnostics::Location::File(path.to_path_buf()),
+            )
+        })?;
+        let digest = sha256_hex(&bytes);
+        let table = columnar::parse_columnar(path, bytes, format, missing)?;
+        return Ok((table, digest));
+    }
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
+        return read_csv_gz_with_sha256(path, missing);
+    }
+    read_csv_with_sha256(path, missing)
+}
 
 /// Code of a missing cell in a text column.
 pub const MISSING_CODE: u32 = u32::MAX;
