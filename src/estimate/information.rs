@@ -750,7 +750,7 @@ fn inverse_information(
 }
 
 /// 2H⁺ over the eigenvalues of H above a relative tolerance.
-fn generalized_inverse(h: &DMatrix<f64>) -> DMatrix<f64> {
+pub(crate) fn generalized_inverse(h: &DMatrix<f64>) -> DMatrix<f64> {
     let eigen = SymmetricEigen::new(symmetrise(h.clone()));
     let largest = eigen
         .eigenvalues

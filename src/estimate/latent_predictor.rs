@@ -468,13 +468,23 @@ fn fit_joint(
     let information = h
         .filter(|h| h.iter().all(|v| v.is_finite()))
         .map(|h| h / 2.0);
-    let covariance = match information.map(|i| i.cholesky()) {
-        Some(Some(ch)) => ch.inverse(),
-        None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
-        _ => {
+    let covariance = match information.as_ref().map(|i| (i, i.clone().cholesky())) {
+        Some((_, Some(ch))) => ch.inverse(),
+        // As for every model class (`information::parameter_covariance_generalized`): at a
+        // boundary the information is inverted over its positive eigenvalues, and said so.
+        Some((information, None)) => {
             warnings.push(
-                "the Hessian of the joint likelihood is not positive definite: no standard \
-                 errors"
+                "the information matrix of the joint likelihood is not positive definite (a \
+                 boundary fit): the covariance of the parameters is its generalized inverse over \
+                 the positive eigenvalues"
+                    .to_string(),
+            );
+            super::information::generalized_inverse(&(information * 2.0))
+        }
+        None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
+        None => {
+            warnings.push(
+                "the Hessian of the joint likelihood could not be computed: no standard errors"
                     .to_string(),
             );
             DMatrix::from_element(n, n, f64::NAN)
