@@ -1,6 +1,8 @@
-//! Tabular data: reading CSV into typed columns.
+//! Tabular data: reading CSV (plain or gzip-compressed), Parquet and Arrow IPC files into typed
+//! columns, chosen by the file's extension (`read_data_with_sha256`).
 //!
-//! Owns `DataTable` and `Column`. It must not know about model files or preparation.
+//! Owns `DataTable`, `Column` and `RowLines` (each data row's file line, for messages). It must
+//! not know about model files or preparation.
 
 use std::path::PathBuf;
 
