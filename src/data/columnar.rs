@@ -268,7 +268,8 @@ fn text_column(cells: Vec<Option<&str>>, codes: &[&str]) -> (Column, usize) {
     let mut levels: Vec<&str> = Vec::new();
     let mut codes_out: Vec<u32> = Vec::with_capacity(cells.len());
     for cell in cells {
-        let cell = cell.map(str::trim);
+        // Trimmed as the CSV reader trims its cells (ASCII whitespace).
+        let cell = cell.map(|c| c.trim_matches(|ch: char| ch.is_ascii_whitespace()));
         let code = match cell {
             None | Some("") | Some("NA") => MISSING_CODE,
             Some(text) if codes.contains(&text) => {
