@@ -676,127 +676,34 @@ impl ProfiledDeviance {
 
         if let Some(f) = self.first {
             let q1 = self.terms[f].q;
-            let t1 = &t[f];
-            let mut a = vec![0.0; q1 * q1];
-            let mut l1 = vec![0.0; q1 * q1];
-            let mut b = vec![0.0; q1 * m];
-            let mut kxy = vec![0.0; q1 * m];
             // Every level's K = L⁻¹T'Z'[X y] stacked (rows: levels × q1): [X y]'s update is one
             // K'K product at the end (a vectorised gemm) instead of thousands of tiny ones.
             let rows = q1 * self.first_levels.len();
             let mut stacked = vec![0.0; rows * m];
-            let mut cz = vec![0.0; q1 * self.qmax];
-            let mut ks: Vec<f64> = Vec::new();
-            let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
-            let mut row = 0;
-            let mut scalar_values = vec![
-                0.0;
-                self.scalar_updates.as_ref().map_or(0, |u| u
-                    .link_start
-                    .last()
-                    .copied()
-                    .unwrap_or(0))
-            ];
-            for (level_index, level) in self.first_levels.iter().enumerate() {
-                let a = weighted(
-                    &mut a,
-                    level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
-                    &w,
-                );
-                lower_t_mul(t1, q1, a, q1, &mut tmp[..q1 * q1]);
-                mul_lower(&tmp[..q1 * q1], q1, t1, q1, &mut l1);
-                for i in 0..q1 {
-                    l1[i * q1 + i] += 1.0;
-                }
-                ld_l2 += cholesky(&mut l1, q1).ok_or(DevianceError::NonFinite)?;
-                let b = weighted(
-                    &mut b,
-                    level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
-                    &w,
-                );
-                lower_t_mul(t1, q1, b, m, &mut kxy);
-                forward_solve(&l1, q1, &mut kxy, m);
-                for j in 0..m {
-                    stacked[j * rows + row..j * rows + row + q1]
-                        .copy_from_slice(&kxy[j * q1..(j + 1) * q1]);
-                }
-                row += q1;
-                if let Some(keep) = keep.as_deref_mut() {
-                    keep.first.push((l1.clone(), kxy.clone(), Vec::new()));
-                }
-
-                ks.clear();
-                ks_index.clear();
-                for (node, blocks) in &level.links {
-                    let term = self.nodes[*node].term;
-                    let qk = self.terms[term].q;
-                    let cz = weighted(
-                        &mut cz[..q1 * qk],
-                        blocks.iter().map(|(c, zz)| (*c, zz.as_slice())),
-                        &w,
-                    );
-                    lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
-                    let off = ks.len();
-                    ks.resize(off + q1 * qk, 0.0);
-                    mul_lower(&tmp[..q1 * qk], q1, &t[term], qk, &mut ks[off..]);
-                    forward_solve(&l1, q1, &mut ks[off..], qk);
-                    ks_index.push((*node, off, qk));
-                    if let Some(keep) = keep.as_deref_mut() {
-                        if let Some(last) = keep.first.last_mut() {
-                            last.2.push((*node, ks[off..].to_vec()));
-                        }
-                    }
-                }
-                for &(na, oa, qa) in &ks_index {
-                    let node_a = &self.nodes[na];
-                    let comp = node_a.component;
-                    let size = self.components[comp].size;
-                    let ka = &ks[oa..oa + q1 * qa];
-                    sub_at_b(
-                        &mut coupling[comp],
-                        m,
-                        0,
-                        node_a.offset,
-                        &kxy,
-                        m,
-                        ka,
-                        qa,
-                        q1,
-                    );
-                    // Only the lower triangle: the component's Cholesky reads nothing else, and
-                    // with many crossed levels these scattered updates dominate an evaluation.
-                    if let Some(updates) = &self.scalar_updates {
-                        scalar_values[updates.link_start[level_index] + (oa / q1)] = ka[0];
-                        continue;
-                    }
-                    let schur = &mut schur[comp];
-                    for &(nb, ob, qb) in &ks_index {
-                        let node_b = &self.nodes[nb];
-                        if node_b.offset > node_a.offset {
-                            continue;
-                        }
-                        let kb = &ks[ob..ob + q1 * qb];
-                        sub_at_b(
-                            schur,
-                            size,
-                            node_a.offset,
-                            node_b.offset,
-                            ka,
-                            qa,
-                            kb,
-                            qb,
-                            q1,
-                        );
-                    }
-                }
-            }
             if let Some(updates) = &self.scalar_updates {
-                for (schur, list) in schur.iter_mut().zip(&updates.updates) {
-                    for &(a, b, entry) in list {
-                        schur[entry as usize] -=
-                            scalar_values[a as usize] * scalar_values[b as usize];
-                    }
+                let values = self.scalar_first_levels(
+                    &t,
+                    &w,
+                    &mut stacked,
+                    &mut coupling,
+                    &mut ld_l2,
+                    keep.as_deref_mut(),
+                )?;
+                scalar_schur_updates(&mut schur, &updates.updates, &values);
+                if let Some(keep) = keep.as_deref_mut() {
+                    keep.first_links = values;
+                    keep.link_start = updates.link_start.clone();
                 }
+            } else {
+                self.general_first_levels(
+                    &t,
+                    &w,
+                    &mut stacked,
+                    &mut schur,
+                    &mut coupling,
+                    &mut ld_l2,
+                    keep.as_deref_mut(),
+                )?;
             }
             let k = DMatrixView::from_slice(&stacked, rows, m);
             let ktk = k.tr_mul(&k);
@@ -862,7 +769,7 @@ impl ProfiledDeviance {
             forward_solve(s, size, &mut k, m);
             sub_at_b(&mut xy, m, 0, 0, &k, m, &k, m, size);
             if let Some(keep) = keep.as_deref_mut() {
-                keep.components.push((s.clone(), k));
+                keep.components.push((std::mem::take(s), k));
             }
         }
 
@@ -994,6 +901,220 @@ impl ProfiledDeviance {
     }
 }
 
+/// The update of the components' Schur complements by the first term when every term is scalar,
+/// S −= Σ_j k_j k_j', streamed in the sorted order of `ScalarUpdates`. The entries are split
+/// into fixed ranges on two tasks: an entry's updates stay together and in level order, so the
+/// digits do not depend on the number of threads.
+fn scalar_schur_updates(schur: &mut [Vec<f64>], updates: &[Vec<(u32, u32, u32)>], values: &[f64]) {
+    fn apply(schur: &mut [f64], offset: usize, list: &[(u32, u32, u32)], values: &[f64]) {
+        for &(a, b, entry) in list {
+            schur[entry as usize - offset] -= values[a as usize] * values[b as usize];
+        }
+    }
+    for (schur, list) in schur.iter_mut().zip(updates) {
+        if list.len() < SPLIT_UPDATES {
+            apply(schur, 0, list, values);
+            continue;
+        }
+        // The first update of the second half's first entry: everything before it goes left.
+        let middle = list[list.len() / 2].2 as usize;
+        let cut = list.partition_point(|u| (u.2 as usize) < middle);
+        let (left, right) = schur.split_at_mut(middle);
+        let (first, second) = list.split_at(cut);
+        rayon::join(
+            || apply(left, 0, first, values),
+            || apply(right, middle, second, values),
+        );
+    }
+}
+
+/// Updates from which `scalar_schur_updates` runs on two tasks (a few milliseconds of work).
+const SPLIT_UPDATES: usize = 1 << 18;
+
+impl ProfiledDeviance {
+    /// The first term's levels when every term is scalar (`ScalarUpdates`): the same arithmetic
+    /// as `general_first_levels` with 1×1 blocks, without the small-matrix kernels' calls.
+    /// Returns the links' values k (level after level, in `FirstLevel::links` order).
+    fn scalar_first_levels(
+        &self,
+        t: &[Vec<f64>],
+        w: &[f64],
+        stacked: &mut [f64],
+        coupling: &mut [Vec<f64>],
+        ld_l2: &mut f64,
+        mut keep: Option<&mut KeptFactor>,
+    ) -> Result<Vec<f64>, DevianceError> {
+        let f = self.first.expect("a first term");
+        let t1 = t[f][0];
+        let m = self.p + 1;
+        let rows = self.first_levels.len();
+        let weighted_sum = |blocks: &mut dyn Iterator<Item = (usize, f64)>| -> f64 {
+            let mut blocks = blocks.peekable();
+            match blocks.next() {
+                Some((c, v)) if w[c] == 1.0 && blocks.peek().is_none() => v,
+                Some((c, v)) => blocks.fold(0.0 + w[c] * v, |s, (c, v)| s + w[c] * v),
+                None => 0.0,
+            }
+        };
+        let mut kxy = vec![0.0; m];
+        let mut values = Vec::with_capacity(self.first_levels.iter().map(|l| l.links.len()).sum());
+        if let Some(keep) = keep.as_deref_mut() {
+            keep.first_l.reserve(rows);
+            keep.first_kxy.reserve(rows * m);
+        }
+        for (j, level) in self.first_levels.iter().enumerate() {
+            let a = weighted_sum(&mut level.blocks.iter().map(|(c, zz, _)| (*c, zz[0])));
+            let d = t1 * a * t1 + 1.0;
+            if d <= 0.0 || !d.is_finite() {
+                return Err(DevianceError::NonFinite);
+            }
+            let l = d.sqrt();
+            *ld_l2 += 2.0 * l.ln();
+            let inverse = 1.0 / l;
+            for (i, k) in kxy.iter_mut().enumerate() {
+                let b = weighted_sum(&mut level.blocks.iter().map(|(c, _, zxy)| (*c, zxy[i])));
+                *k = t1 * b * inverse;
+                stacked[i * rows + j] = *k;
+            }
+            for (node, blocks) in &level.links {
+                let node = &self.nodes[*node];
+                let cz = weighted_sum(&mut blocks.iter().map(|(c, zz)| (*c, zz[0])));
+                let k = t1 * cz * t[node.term][0] * inverse;
+                let column = &mut coupling[node.component][node.offset * m..(node.offset + 1) * m];
+                for (o, x) in column.iter_mut().zip(&kxy) {
+                    *o -= x * k;
+                }
+                values.push(k);
+            }
+            if let Some(keep) = keep.as_deref_mut() {
+                keep.first_l.push(l);
+                keep.first_kxy.extend_from_slice(&kxy);
+            }
+        }
+        Ok(values)
+    }
+
+    /// The first term's levels: per level L₁ = chol(T₁'Z'WZT₁ + I), K = L₁⁻¹T₁'Z'W[X y] into
+    /// `stacked`, and per linked node L₁⁻¹T₁'Z₁'WZ_kT_k, whose products update the components'
+    /// Schur complements and [X y] couplings.
+    #[allow(clippy::too_many_arguments)]
+    fn general_first_levels(
+        &self,
+        t: &[Vec<f64>],
+        w: &[f64],
+        stacked: &mut [f64],
+        schur: &mut [Vec<f64>],
+        coupling: &mut [Vec<f64>],
+        ld_l2: &mut f64,
+        mut keep: Option<&mut KeptFactor>,
+    ) -> Result<(), DevianceError> {
+        let f = self.first.expect("a first term");
+        let q1 = self.terms[f].q;
+        let t1 = &t[f];
+        let m = self.p + 1;
+        let rows = q1 * self.first_levels.len();
+        let mut tmp = vec![0.0; self.qmax * m.max(self.qmax)];
+        let mut a = vec![0.0; q1 * q1];
+        let mut l1 = vec![0.0; q1 * q1];
+        let mut b = vec![0.0; q1 * m];
+        let mut kxy = vec![0.0; q1 * m];
+        let mut cz = vec![0.0; q1 * self.qmax];
+        let mut ks: Vec<f64> = Vec::new();
+        let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
+        let mut row = 0;
+        for level in &self.first_levels {
+            let a = weighted(
+                &mut a,
+                level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
+                w,
+            );
+            lower_t_mul(t1, q1, a, q1, &mut tmp[..q1 * q1]);
+            mul_lower(&tmp[..q1 * q1], q1, t1, q1, &mut l1);
+            for i in 0..q1 {
+                l1[i * q1 + i] += 1.0;
+            }
+            *ld_l2 += cholesky(&mut l1, q1).ok_or(DevianceError::NonFinite)?;
+            let b = weighted(
+                &mut b,
+                level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
+                w,
+            );
+            lower_t_mul(t1, q1, b, m, &mut kxy);
+            forward_solve(&l1, q1, &mut kxy, m);
+            for j in 0..m {
+                stacked[j * rows + row..j * rows + row + q1]
+                    .copy_from_slice(&kxy[j * q1..(j + 1) * q1]);
+            }
+            row += q1;
+
+            ks.clear();
+            ks_index.clear();
+            for (node, blocks) in &level.links {
+                let term = self.nodes[*node].term;
+                let qk = self.terms[term].q;
+                let cz = weighted(
+                    &mut cz[..q1 * qk],
+                    blocks.iter().map(|(c, zz)| (*c, zz.as_slice())),
+                    w,
+                );
+                lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
+                let off = ks.len();
+                ks.resize(off + q1 * qk, 0.0);
+                mul_lower(&tmp[..q1 * qk], q1, &t[term], qk, &mut ks[off..]);
+                forward_solve(&l1, q1, &mut ks[off..], qk);
+                ks_index.push((*node, off, qk));
+            }
+            if let Some(keep) = keep.as_deref_mut() {
+                keep.first_l.extend_from_slice(&l1);
+                keep.first_kxy.extend_from_slice(&kxy);
+                keep.link_start.push(keep.first_links.len());
+                keep.first_links.extend_from_slice(&ks);
+            }
+            for &(na, oa, qa) in &ks_index {
+                let node_a = &self.nodes[na];
+                let comp = node_a.component;
+                let size = self.components[comp].size;
+                let ka = &ks[oa..oa + q1 * qa];
+                sub_at_b(
+                    &mut coupling[comp],
+                    m,
+                    0,
+                    node_a.offset,
+                    &kxy,
+                    m,
+                    ka,
+                    qa,
+                    q1,
+                );
+                // Only the lower triangle: the component's Cholesky reads nothing else.
+                let schur = &mut schur[comp];
+                for &(nb, ob, qb) in &ks_index {
+                    let node_b = &self.nodes[nb];
+                    if node_b.offset > node_a.offset {
+                        continue;
+                    }
+                    let kb = &ks[ob..ob + q1 * qb];
+                    sub_at_b(
+                        schur,
+                        size,
+                        node_a.offset,
+                        node_b.offset,
+                        ka,
+                        qa,
+                        kb,
+                        qb,
+                        q1,
+                    );
+                }
+            }
+        }
+        if let Some(keep) = keep {
+            keep.link_start.push(keep.first_links.len());
+        }
+        Ok(())
+    }
+}
+
 /// Turn the classes' weighted [X y]'[X y] in `xy` into [X y]'V⁻¹[X y] for compound symmetry with
 /// correlation `rho` within units, and return Σ_u log|C_u|. With s_c = √w_c,
 /// V_u⁻¹ = S(a I − b_k 11')S, a = 1/(1 − ρ), b_k = ρ / ((1 − ρ)(1 + (k − 1)ρ)) for a unit of size k.
@@ -1031,17 +1152,51 @@ fn compound_symmetry(
     Ok(logdet)
 }
 
-/// Pieces of the blocked Cholesky factor kept for the conditional modes: per level of the first
-/// term (L₁, K_xy = L₁⁻¹T₁'Z'W[X y], and per linked node L₁⁻¹T₁'Z₁'WZ_kT_k); per component
-/// (L_C, L_C⁻¹ of its [X y] coupling, size×m).
-type FirstFactor = (Vec<f64>, Vec<f64>, Vec<(usize, Vec<f64>)>);
-
+/// Pieces of the blocked Cholesky factor kept for the conditional modes, the conditional
+/// covariances and the gradient: per level of the first term L₁, K_xy = L₁⁻¹T₁'Z'W[X y] and per
+/// linked node L₁⁻¹T₁'Z₁'WZ_kT_k; per component L_C and L_C⁻¹ of its [X y] coupling (size×m).
+/// The first term's pieces are flat, level after level: with thousands of crossed levels a
+/// vector per level and link cost as much as the arithmetic.
 #[derive(Debug, Default)]
 struct KeptFactor {
-    first: Vec<FirstFactor>,
+    /// L₁ (q₁×q₁) per level.
+    first_l: Vec<f64>,
+    /// K_xy (q₁×m) per level.
+    first_kxy: Vec<f64>,
+    /// The links' blocks (q₁×q_k each, in `FirstLevel::links` order), level j's from
+    /// `link_start[j]`; `link_start` has one more entry than there are levels.
+    first_links: Vec<f64>,
+    link_start: Vec<usize>,
     components: Vec<(Vec<f64>, Vec<f64>)>,
     /// The m×m lower factor of [X y]'s Schur complement: [L_X 0; c' r].
     xy: DMatrix<f64>,
+}
+
+/// One first-term level's kept pieces: L₁, K_xy and (node, block) per link.
+type KeptLevel<'a> = (&'a [f64], &'a [f64], Vec<(usize, &'a [f64])>);
+
+impl ProfiledDeviance {
+    /// Level j's kept pieces (`KeptFactor`).
+    fn kept_level<'a>(&self, keep: &'a KeptFactor, j: usize) -> KeptLevel<'a> {
+        let q1 = self.first.map_or(0, |f| self.terms[f].q);
+        let m = self.p + 1;
+        let mut offset = keep.link_start[j];
+        let links = self.first_levels[j]
+            .links
+            .iter()
+            .map(|(n, _)| {
+                let len = q1 * self.terms[self.nodes[*n].term].q;
+                let block = &keep.first_links[offset..offset + len];
+                offset += len;
+                (*n, block)
+            })
+            .collect();
+        (
+            &keep.first_l[j * q1 * q1..(j + 1) * q1 * q1],
+            &keep.first_kxy[j * q1 * m..(j + 1) * q1 * m],
+            links,
+        )
+    }
 }
 
 impl ProfiledDeviance {
@@ -1094,9 +1249,10 @@ impl ProfiledDeviance {
         }
         if let Some(f) = self.first {
             let q1 = self.terms[f].q;
-            for (j, (l1, kxy, links)) in keep.first.iter().enumerate() {
+            for j in 0..self.first_levels.len() {
+                let (l1, kxy, links) = self.kept_level(&keep, j);
                 let mut w = apply(kxy, q1);
-                for (node, kt) in links {
+                for (node, kt) in &links {
                     let qk = self.terms[self.nodes[*node].term].q;
                     let u = &u_nodes[*node];
                     for (i, wi) in w.iter_mut().enumerate() {
@@ -1152,23 +1308,27 @@ impl ProfiledDeviance {
         ) {
             // Every term scalar: k'C k = Σ k w per level.
             let t1 = self.factor(f, theta)[(0, 0)];
-            for (j, (l1, _, links)) in keep.first.iter().enumerate() {
-                let w = &w[updates.link_start[j]..updates.link_start[j + 1]];
-                let kw: f64 = links.iter().zip(w).map(|((_, k), w)| k[0] * w).sum();
-                let l = l1[0];
+            for (j, &l) in keep.first_l.iter().enumerate() {
+                let range = updates.link_start[j]..updates.link_start[j + 1];
+                let kw: f64 = keep.first_links[range.clone()]
+                    .iter()
+                    .zip(&w[range])
+                    .map(|(k, w)| k * w)
+                    .sum();
                 out[f].push(DMatrix::from_element(1, 1, t1 * t1 * (1.0 + kw) / (l * l)));
             }
         } else if let Some(f) = self.first {
             let q1 = self.terms[f].q;
             let t1 = self.factor(f, theta);
-            for (l1, _, links) in &keep.first {
+            for j in 0..self.first_levels.len() {
+                let (l1, _, links) = self.kept_level(&keep, j);
                 let mut middle = DMatrix::<f64>::identity(q1, q1);
-                for (na, ka) in links {
+                for (na, ka) in &links {
                     let node_a = &self.nodes[*na];
                     let qa = self.terms[node_a.term].q;
                     let ka = DMatrixView::from_slice(ka, q1, qa);
                     let inverse = &inverses[node_a.component];
-                    for (nb, kb) in links {
+                    for (nb, kb) in &links {
                         let node_b = &self.nodes[*nb];
                         if node_b.component != node_a.component {
                             continue;
@@ -1208,11 +1368,7 @@ impl ProfiledDeviance {
         inverses: &[DMatrix<f64>],
     ) -> Option<Vec<f64>> {
         let updates = self.scalar_updates.as_ref()?;
-        let k: Vec<f64> = keep
-            .first
-            .iter()
-            .flat_map(|(_, _, links)| links.iter().map(|(_, k)| k[0]))
-            .collect();
+        let k = &keep.first_links;
         let mut w = vec![0.0; k.len()];
         for (c, list) in inverses.iter().zip(&updates.updates) {
             let c = c.as_slice();

@@ -91,18 +91,22 @@ trait Criterion: Sync {
     /// The Hessian at `x`: central differences of the gradient.
     fn hessian(&self, x: &[f64]) -> Option<DMatrix<f64>> {
         let n = self.len();
-        let columns: Vec<Option<DVector<f64>>> = (0..n)
+        let step = |i: usize| 1e-4 * x[i].abs().max(1.0);
+        // The 2n gradients as separate tasks: n columns of two would leave a core idle whenever
+        // n is odd and small (a crossed design's three θ, each gradient a tenth of a second).
+        let gradients: Vec<Option<DVector<f64>>> = (0..2 * n)
             .into_par_iter()
-            .map(|i| {
-                let h = 1e-4 * x[i].abs().max(1.0);
-                let (_, up) = self.value_gradient(&moved(x, &[(i, h)]))?;
-                let (_, down) = self.value_gradient(&moved(x, &[(i, -h)]))?;
-                Some((up - down) / (2.0 * h))
+            .map(|k| {
+                let (i, sign) = (k / 2, if k % 2 == 0 { 1.0 } else { -1.0 });
+                Some(self.value_gradient(&moved(x, &[(i, sign * step(i))]))?.1)
             })
             .collect();
         let mut h = DMatrix::zeros(n, n);
-        for (i, c) in columns.into_iter().enumerate() {
-            h.set_column(i, &c?);
+        for (i, pair) in gradients.chunks(2).enumerate() {
+            let (Some(up), Some(down)) = (&pair[0], &pair[1]) else {
+                return None;
+            };
+            h.set_column(i, &((up - down) / (2.0 * step(i))));
         }
         Some((&h + h.transpose()) * 0.5)
     }
@@ -679,8 +683,9 @@ fn bfgs(
         for trial_index in 0..60 {
             let trial = &y + &d * t;
             // Most steps take t = 1: evaluating the gradient with the first trial saves a
-            // second factorization at the accepted point.
-            let (ft, gt) = if trial_index == 0 {
+            // second factorization at the accepted point. Not so the first step of steepest
+            // descent, whose unit length knows nothing of the curvature and usually overshoots.
+            let (ft, gt) = if trial_index == 0 && scaled {
                 match criterion.rough_value_gradient(trial.as_slice()) {
                     Some((ft, gt)) => (ft, Some(gt)),
                     None => (f64::INFINITY, None),

@@ -241,19 +241,18 @@ impl ProfiledDeviance {
                 let rt_rows: Vec<f64> = rt.as_slice().to_vec();
                 let mut v = vec![0.0; m];
                 let mut coupling = vec![0.0; m];
-                for (j, (level, (l1, kxy, links))) in
-                    self.first_levels.iter().zip(&keep.first).enumerate()
-                {
-                    let l = l1[0];
+                for (j, (level, &l)) in self.first_levels.iter().zip(&keep.first_l).enumerate() {
+                    let kxy = &keep.first_kxy[j * m..(j + 1) * m];
+                    let links = &keep.first_links[updates.link_start[j]..updates.link_start[j + 1]];
                     // v = kxy R − Σ_n k_n U_n, u_j = v / l.
                     for (i, vi) in v.iter_mut().enumerate() {
                         *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
                     }
-                    for (n, k) in links {
+                    for ((n, _), k) in level.links.iter().zip(links) {
                         let node = &self.nodes[*n];
                         let u = &u_comp[node.component];
                         for (i, vi) in v.iter_mut().enumerate() {
-                            *vi -= k[0] * u[(node.offset, i)];
+                            *vi -= k * u[(node.offset, i)];
                         }
                     }
                     v.iter_mut().for_each(|vi| *vi /= l);
@@ -262,7 +261,7 @@ impl ProfiledDeviance {
                     let (ainv_jj, w_links) = match &scalar_w {
                         Some(w) => {
                             let w = &w[start..start + links.len()];
-                            let kw: f64 = links.iter().zip(w).map(|((_, k), w)| k[0] * w).sum();
+                            let kw: f64 = links.iter().zip(w).map(|(k, w)| k * w).sum();
                             ((1.0 + kw) / (l * l), Some(w))
                         }
                         None => (0.0, None),
@@ -308,7 +307,8 @@ impl ProfiledDeviance {
                 let chunk = |range: std::ops::Range<usize>| -> Result<Accumulator, DevianceError> {
                     let mut acc = Accumulator::zeros(&self.terms, w.len());
                     for j in range {
-                        let (level, (l1, kxy, links)) = (&self.first_levels[j], &keep.first[j]);
+                        let level = &self.first_levels[j];
+                        let (l1, kxy, links) = self.kept_level(&keep, j);
                         let l1 = DMatrixView::from_slice(l1, q1, q1);
                         let linked_u: Vec<DMatrix<f64>> =
                             links.iter().map(|(n, _)| u_node(*n)).collect();
@@ -332,7 +332,7 @@ impl ProfiledDeviance {
                             let mut kcat = DMatrix::zeros(q1, width);
                             let mut index = Vec::with_capacity(width);
                             let mut col = 0;
-                            for (n, k) in links {
+                            for (n, k) in &links {
                                 let node = &self.nodes[*n];
                                 let qn = self.terms[node.term].q;
                                 kcat.columns_mut(col, qn)
