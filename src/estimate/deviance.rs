@@ -1369,9 +1369,7 @@ impl ProfiledDeviance {
     ) -> Option<Vec<f64>> {
         let updates = self.scalar_updates.as_ref()?;
         let k = &keep.first_links;
-        let mut w = vec![0.0; k.len()];
-        for (c, list) in inverses.iter().zip(&updates.updates) {
-            let c = c.as_slice();
+        let accumulate = |w: &mut [f64], c: &[f64], list: &[(u32, u32, u32)]| {
             for &(a, b, entry) in list {
                 let (a, b) = (a as usize, b as usize);
                 let v = c[entry as usize];
@@ -1379,6 +1377,25 @@ impl ProfiledDeviance {
                 if a != b {
                     w[b] += v * k[a];
                 }
+            }
+        };
+        let mut w = vec![0.0; k.len()];
+        for (c, list) in inverses.iter().zip(&updates.updates) {
+            let c = c.as_slice();
+            if list.len() < SPLIT_UPDATES {
+                accumulate(&mut w, c, list);
+                continue;
+            }
+            // Two halves of the list on two tasks, each into its own sums, added in order: the
+            // digits do not depend on the number of threads.
+            let (first, second) = list.split_at(list.len() / 2);
+            let mut other = vec![0.0; k.len()];
+            rayon::join(
+                || accumulate(&mut w, c, first),
+                || accumulate(&mut other, c, second),
+            );
+            for (a, b) in w.iter_mut().zip(&other) {
+                *a += b;
             }
         }
         Some(w)

@@ -235,69 +235,86 @@ impl ProfiledDeviance {
             };
 
             if let (Some(first), Some(updates)) = (self.first, &self.scalar_updates) {
-                // Every term scalar: the same sums in scalar arithmetic, without a matrix per link.
+                // Every term scalar: the same sums in scalar arithmetic, without a matrix per link,
+                // in chunks of levels as the vector-term path below.
                 let t1 = t[first][(0, 0)];
-                let mut du = vec![0.0; m];
                 let rt_rows: Vec<f64> = rt.as_slice().to_vec();
-                let mut v = vec![0.0; m];
-                let mut coupling = vec![0.0; m];
-                for (j, (level, &l)) in self.first_levels.iter().zip(&keep.first_l).enumerate() {
-                    let kxy = &keep.first_kxy[j * m..(j + 1) * m];
-                    let links = &keep.first_links[updates.link_start[j]..updates.link_start[j + 1]];
-                    // v = kxy R − Σ_n k_n U_n, u_j = v / l.
-                    for (i, vi) in v.iter_mut().enumerate() {
-                        *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
-                    }
-                    for ((n, _), k) in level.links.iter().zip(links) {
-                        let node = &self.nodes[*n];
-                        let u = &u_comp[node.component];
+                let chunk = |range: std::ops::Range<usize>| -> Accumulator {
+                    let mut acc = Accumulator::zeros(&self.terms, w.len());
+                    let mut du = vec![0.0; m];
+                    let mut v = vec![0.0; m];
+                    let mut coupling = vec![0.0; m];
+                    for j in range {
+                        let (level, l) = (&self.first_levels[j], keep.first_l[j]);
+                        let kxy = &keep.first_kxy[j * m..(j + 1) * m];
+                        let links =
+                            &keep.first_links[updates.link_start[j]..updates.link_start[j + 1]];
+                        // v = kxy R − Σ_n k_n U_n, u_j = v / l.
                         for (i, vi) in v.iter_mut().enumerate() {
-                            *vi -= k * u[(node.offset, i)];
+                            *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
+                        }
+                        for ((n, _), k) in level.links.iter().zip(links) {
+                            let node = &self.nodes[*n];
+                            let u = &u_comp[node.component];
+                            for (i, vi) in v.iter_mut().enumerate() {
+                                *vi -= k * u[(node.offset, i)];
+                            }
+                        }
+                        v.iter_mut().for_each(|vi| *vi /= l);
+                        let u_j = &v;
+                        let start = updates.link_start[j];
+                        let (ainv_jj, w_links) = match &scalar_w {
+                            Some(w) => {
+                                let w = &w[start..start + links.len()];
+                                let kw: f64 = links.iter().zip(w).map(|(k, w)| k * w).sum();
+                                ((1.0 + kw) / (l * l), Some(w))
+                            }
+                            None => (0.0, None),
+                        };
+                        for (i, di) in du.iter_mut().enumerate() {
+                            *di = (0..m).map(|r| d[(i, r)] * u_j[r]).sum();
+                        }
+                        let s_jj = z * ainv_jj + (0..m).map(|i| u_j[i] * du[i]).sum::<f64>();
+                        for (i, ci) in coupling.iter_mut().enumerate() {
+                            *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
+                        }
+                        for (class, zz, zxy) in &level.blocks {
+                            let fz = s_jj * t1 * zz[0];
+                            acc.class[*class] += t1 * fz;
+                            acc.gamma[first][(0, 0)] += w[*class] * fz;
+                            let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
+                            acc.class[*class] += 2.0 * t1 * fc;
+                            acc.gamma[first][(0, 0)] += w[*class] * fc;
+                        }
+                        for (li, (n, blocks)) in level.links.iter().enumerate() {
+                            let node = &self.nodes[*n];
+                            let u = &u_comp[node.component];
+                            let tn = t[node.term][(0, 0)];
+                            let mut s_jn: f64 = (0..m).map(|i| du[i] * u[(node.offset, i)]).sum();
+                            if let Some(w) = w_links {
+                                s_jn -= z * w[li] / l;
+                            }
+                            for (class, zz) in blocks {
+                                let to_node = s_jn * t1 * zz[0];
+                                acc.class[*class] += tn * to_node;
+                                acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
+                                let to_level = s_jn * tn * zz[0];
+                                acc.class[*class] += t1 * to_level;
+                                acc.gamma[first][(0, 0)] += w[*class] * to_level;
+                            }
                         }
                     }
-                    v.iter_mut().for_each(|vi| *vi /= l);
-                    let u_j = &v;
-                    let start = updates.link_start[j];
-                    let (ainv_jj, w_links) = match &scalar_w {
-                        Some(w) => {
-                            let w = &w[start..start + links.len()];
-                            let kw: f64 = links.iter().zip(w).map(|(k, w)| k * w).sum();
-                            ((1.0 + kw) / (l * l), Some(w))
-                        }
-                        None => (0.0, None),
-                    };
-                    for (i, di) in du.iter_mut().enumerate() {
-                        *di = (0..m).map(|r| d[(i, r)] * u_j[r]).sum();
-                    }
-                    let s_jj = z * ainv_jj + (0..m).map(|i| u_j[i] * du[i]).sum::<f64>();
-                    for (i, ci) in coupling.iter_mut().enumerate() {
-                        *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
-                    }
-                    for (class, zz, zxy) in &level.blocks {
-                        let fz = s_jj * t1 * zz[0];
-                        acc.class[*class] += t1 * fz;
-                        acc.gamma[first][(0, 0)] += w[*class] * fz;
-                        let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
-                        acc.class[*class] += 2.0 * t1 * fc;
-                        acc.gamma[first][(0, 0)] += w[*class] * fc;
-                    }
-                    for (li, (n, blocks)) in level.links.iter().enumerate() {
-                        let node = &self.nodes[*n];
-                        let u = &u_comp[node.component];
-                        let tn = t[node.term][(0, 0)];
-                        let mut s_jn: f64 = (0..m).map(|i| du[i] * u[(node.offset, i)]).sum();
-                        if let Some(w) = w_links {
-                            s_jn -= z * w[li] / l;
-                        }
-                        for (class, zz) in blocks {
-                            let to_node = s_jn * t1 * zz[0];
-                            acc.class[*class] += tn * to_node;
-                            acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
-                            let to_level = s_jn * tn * zz[0];
-                            acc.class[*class] += t1 * to_level;
-                            acc.gamma[first][(0, 0)] += w[*class] * to_level;
-                        }
-                    }
+                    acc
+                };
+                let levels = self.first_levels.len();
+                let parts: Vec<Accumulator> = (0..levels)
+                    .step_by(LEVEL_CHUNK)
+                    .collect::<Vec<_>>()
+                    .into_par_iter()
+                    .map(|start| chunk(start..(start + LEVEL_CHUNK).min(levels)))
+                    .collect();
+                for part in parts {
+                    acc.merge(part);
                 }
             } else if let Some(first) = self.first {
                 let q1 = self.terms[first].q;
