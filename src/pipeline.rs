@@ -996,10 +996,11 @@ fn fit_once(
         );
         (joint.fit, tests, Some(joint.covariance))
     } else {
-        let mut fit = estimate::fit(&design, method).map_err(|d| session.model.render(&d))?;
+        let (mut fit, deviance) = estimate::fit_with_deviance(&design, method, None)
+            .map_err(|d| session.model.render(&d))?;
         locate_flat_directions(&mut fit, spec, &session.model);
         timings.lap(format!("fit{label}"));
-        let tests = fixed_effect_tests(&design, &fit, method, &mut warnings);
+        let tests = fixed_effect_tests(&design, &fit, &deviance, method, &mut warnings);
         timings.lap(format!("df (Satterthwaite){label}"));
         (fit, tests, None)
     };
@@ -1583,7 +1584,7 @@ fn locate_flat_directions(fit: &mut Fit, spec: &crate::model::ModelSpec, model: 
 
 /// The fitted deviance seen as a function of lmerTest's variance parameters.
 struct FittedVariance<'a> {
-    deviance: ProfiledDeviance,
+    deviance: &'a ProfiledDeviance,
     fit: &'a Fit,
 }
 
@@ -1626,6 +1627,7 @@ impl VarianceParameters for FittedVariance<'_> {
 fn fixed_effect_tests(
     design: &Design,
     fit: &Fit,
+    deviance: &ProfiledDeviance,
     method: Method,
     warnings: &mut Vec<String>,
 ) -> Vec<infer::CoefficientTest> {
@@ -1641,10 +1643,7 @@ fn fixed_effect_tests(
             &DegreesOfFreedom::Residual(df),
         );
     }
-    let variance = FittedVariance {
-        deviance: ProfiledDeviance::new(design, method),
-        fit,
-    };
+    let variance = FittedVariance { deviance, fit };
     let satterthwaite = Satterthwaite::new(&variance);
     warnings.extend(satterthwaite.warnings.iter().cloned());
     infer::coefficient_tests(

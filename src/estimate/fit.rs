@@ -10,7 +10,7 @@ use crate::design::Design;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::syntax::ast::Method;
 
-use super::deviance::{beta_covariance, DevianceError, ProfiledDeviance};
+use super::deviance::{beta_covariance, Conditional, DevianceError, ProfiledDeviance};
 use super::optimize::{minimize_from, OptSummary};
 
 /// lme4's `isSingular` tolerance on the diagonal of T.
@@ -127,10 +127,18 @@ pub fn fit_from(
     method: Method,
     warm: Option<&[f64]>,
 ) -> Result<Fit, Vec<Diagnostic>> {
+    fit_with_deviance(design, method, warm).map(|(fit, _)| fit)
+}
+
+/// `fit_from`, also handing back the profiled deviance it minimized, for inference at the fit
+/// (Satterthwaite df) without building it again: with thousands of crossed levels its
+/// construction costs as much as a few evaluations.
+pub fn fit_with_deviance(
+    design: &Design,
+    method: Method,
+    warm: Option<&[f64]>,
+) -> Result<(Fit, ProfiledDeviance), Vec<Diagnostic>> {
     let deviance = ProfiledDeviance::new(design, method);
-    if let Err(e) = deviance.evaluate(&deviance.start()) {
-        return Err(vec![evaluation_error(&e)]);
-    }
     if method == Method::Reml && deviance.nobs() <= deviance.p() {
         return Err(vec![Diagnostic::error(
             format!(
@@ -142,18 +150,24 @@ pub fn fit_from(
         )]);
     }
     let opt = minimize_from(&deviance, warm);
-    let e = deviance
-        .evaluate(&opt.optimum)
+    if !opt.deviance.is_finite() {
+        // Where the criterion cannot be evaluated at lme4's start either (X rank deficient, say),
+        // that is the reason to give.
+        deviance
+            .evaluate(&deviance.start())
+            .map_err(|e| vec![evaluation_error(&e)])?;
+    }
+    let Conditional {
+        evaluation: e,
+        modes: random_effects,
+        covariances,
+    } = deviance
+        .conditional(&opt.optimum)
         .map_err(|e| vec![evaluation_error(&e)])?;
     let criterion = deviance.criterion(&e);
-    let random_effects = deviance
-        .conditional_modes(&opt.optimum)
-        .map_err(|e| vec![evaluation_error(&e)])?;
     let sigma2 = deviance.sigma2(&e);
     let sigma = sigma2.sqrt();
-    let random_effects_covariance = deviance
-        .conditional_covariances(&opt.optimum)
-        .map_err(|e| vec![evaluation_error(&e)])?
+    let random_effects_covariance = covariances
         .into_iter()
         .map(|levels| levels.into_iter().map(|v| v * sigma2).collect())
         .collect();
@@ -253,33 +267,36 @@ pub fn fit_from(
     varpar.push(sigma);
     varpar.extend_from_slice(log_delta);
 
-    Ok(Fit {
-        method,
-        fixed,
-        beta: e.beta.clone(),
-        beta_covariance: beta_cov,
-        theta,
-        sigma,
-        residual,
-        residual_correlation,
-        random,
-        random_effects,
-        random_effects_covariance,
-        loglik,
-        deviance: criterion,
-        aic: criterion + 2.0 * k,
-        bic: criterion + k * (nobs as f64).ln(),
-        nobs,
-        ngroups,
-        converged: opt.converged,
-        singular,
-        iterations: opt.evaluations,
-        gradient_evaluations: opt.gradient_evaluations,
-        warnings,
-        flat_directions: flat,
-        varpar,
-        optimization: opt,
-    })
+    Ok((
+        Fit {
+            method,
+            fixed,
+            beta: e.beta.clone(),
+            beta_covariance: beta_cov,
+            theta,
+            sigma,
+            residual,
+            residual_correlation,
+            random,
+            random_effects,
+            random_effects_covariance,
+            loglik,
+            deviance: criterion,
+            aic: criterion + 2.0 * k,
+            bic: criterion + k * (nobs as f64).ln(),
+            nobs,
+            ngroups,
+            converged: opt.converged,
+            singular,
+            iterations: opt.evaluations,
+            gradient_evaluations: opt.gradient_evaluations,
+            warnings,
+            flat_directions: flat,
+            varpar,
+            optimization: opt,
+        },
+        deviance,
+    ))
 }
 
 /// A reader's name for each optimizer parameter (θ entry, log δ of a class, ρ).

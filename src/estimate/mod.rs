@@ -11,8 +11,8 @@ mod optimize;
 
 pub use deviance::{beta_covariance, DevianceError, Evaluation, LogDiagonal, ProfiledDeviance};
 pub use fit::{
-    fit, fit_from, Fit, FixedEstimate, FlatDirection, ResidualCorrelation, ResidualEstimate,
-    VarianceComponent, SINGULAR_TOLERANCE,
+    fit, fit_from, fit_with_deviance, Fit, FixedEstimate, FlatDirection, ResidualCorrelation,
+    ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE,
 };
 pub use information::{parameter_covariance, parameter_covariance_generalized, RawLikelihood};
 pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
