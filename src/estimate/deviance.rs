@@ -1294,7 +1294,7 @@ impl ProfiledDeviance {
         if let Some(f) = self.first {
             let q1 = self.terms[f].q;
             for j in 0..self.first_levels.len() {
-                let (l1, kxy, links) = self.kept_level(&keep, j);
+                let (l1, kxy, links) = self.kept_level(keep, j);
                 let mut w = apply(kxy, q1);
                 for (node, kt) in &links {
                     let qk = self.terms[self.nodes[*node].term].q;
@@ -1351,7 +1351,7 @@ impl ProfiledDeviance {
         let mut out: Vec<Vec<DMatrix<f64>>> = vec![Vec::new(); self.terms.len()];
         if let (Some(f), Some(w), Some(updates)) = (
             self.first,
-            self.scalar_link_products(&keep, &inverses),
+            self.scalar_link_products(keep, &inverses),
             &self.scalar_updates,
         ) {
             // Every term scalar: k'C k = Σ k w per level.
@@ -1369,7 +1369,7 @@ impl ProfiledDeviance {
             let q1 = self.terms[f].q;
             let t1 = self.factor(f, theta);
             for j in 0..self.first_levels.len() {
-                let (l1, _, links) = self.kept_level(&keep, j);
+                let (l1, _, links) = self.kept_level(keep, j);
                 let mut middle = DMatrix::<f64>::identity(q1, q1);
                 for (na, ka) in &links {
                     let node_a = &self.nodes[*na];
