@@ -577,6 +577,29 @@ impl ProfiledDeviance {
         out
     }
 
+    /// Per optimizer parameter, the number of levels of its term when every parameter is the
+    /// relative SD of one effect (uncorrelated terms, one residual class, no correlation
+    /// parameter); otherwise `None`. A variance estimated from J levels has an information of
+    /// order J/θ² in θ, which the optimizer uses as its first curvature guess.
+    pub fn levels_per_parameter(&self) -> Option<Vec<usize>> {
+        if self.nparams() != self.ntheta || self.terms.iter().any(|t| t.correlated && t.q > 1) {
+            return None;
+        }
+        let mut levels = vec![0; self.terms.len()];
+        if let Some(f) = self.first {
+            levels[f] = self.first_levels.len();
+        }
+        for node in &self.nodes {
+            levels[node.term] += 1;
+        }
+        Some(
+            self.theta_entries()
+                .iter()
+                .map(|&(k, _, _)| levels[k])
+                .collect(),
+        )
+    }
+
     /// Indices of θ that are diagonals of T (lme4's lower bound 0).
     pub fn diagonal_indices(&self) -> Vec<usize> {
         let mut out = Vec::new();

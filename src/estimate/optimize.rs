@@ -10,9 +10,11 @@
 //! 2. **Quasi-Newton on the exact gradient** (`ProfiledDeviance::criterion_gradient`): BFGS with
 //!    a backtracking Armijo line search, from the best of a few starts along T̃ = c·I, lme4's
 //!    T = I, a start from moments (`ProfiledDeviance::moment_start`) and a warm start when one
-//!    is given. θ is unconstrained: the criterion depends on
-//!    ΛΛ' only, so a column's sign is free and a variance at zero is an interior point; negative
-//!    diagonals are flipped at the end (as MixedModels.jl rectifies θ).
+//!    is given. Where every parameter is a relative SD (uncorrelated terms, one residual class),
+//!    BFGS starts from the curvature a variance component estimated from J levels has, 2J/θ̃²,
+//!    not from the identity (InstEval: 17 → 14 gradients). θ is unconstrained: the criterion
+//!    depends on ΛΛ' only, so a column's sign is free and a variance at zero is an interior
+//!    point; negative diagonals are flipped at the end (as MixedModels.jl rectifies θ).
 //! 3. **Newton polish** on a Hessian from central differences of the exact gradient, shifted to
 //!    be positive definite where it is not, until a step no longer lowers the criterion or the
 //!    new gradient leaves nothing to gain on the same Hessian (a fresh one, 2n gradients, would
@@ -88,6 +90,11 @@ trait Criterion: Sync {
     fn rough_value_gradient(&self, x: &[f64]) -> Option<(f64, DVector<f64>)> {
         self.value_gradient(x)
     }
+    /// A first guess of the inverse Hessian at `x` for quasi-Newton, where the criterion knows
+    /// one (otherwise BFGS starts from a multiple of the identity).
+    fn inverse_hessian_guess(&self, _x: &[f64]) -> Option<DMatrix<f64>> {
+        None
+    }
     /// The Hessian at `x`: central differences of the gradient.
     fn hessian(&self, x: &[f64]) -> Option<DMatrix<f64>> {
         let n = self.len();
@@ -153,6 +160,22 @@ impl Standardised<'_> {
 impl Criterion for Standardised<'_> {
     fn len(&self) -> usize {
         self.scale.len()
+    }
+    /// diag(y²/2J) when every parameter is a relative SD estimated from J levels: a variance
+    /// component's information, 2J/y² in deviance units (InstEval's three at lme4's optimum:
+    /// guessed 69k, 9.5k and 4.0k against 57k, 17k and 6.8k). BFGS from the identity learns
+    /// these ratios one iteration at a time. |y| is kept from 0.05 so that a variance near zero
+    /// does not freeze its parameter.
+    fn inverse_hessian_guess(&self, y: &[f64]) -> Option<DMatrix<f64>> {
+        let levels = self.deviance.levels_per_parameter()?;
+        (levels.len() == y.len() && levels.iter().all(|&j| j > 0)).then(|| {
+            DMatrix::from_diagonal(&DVector::from_iterator(
+                y.len(),
+                y.iter()
+                    .zip(&levels)
+                    .map(|(y, &j)| y.abs().max(0.05).powi(2) / (2.0 * j as f64)),
+            ))
+        })
     }
     fn counts(&self) -> (usize, usize) {
         self.counters.counts()
@@ -502,6 +525,7 @@ fn run(criterion: &impl Criterion, candidates: &[Vec<f64>], model: Option<DMatri
     if !f0.is_finite() {
         return failed(y0, f0);
     }
+    let model = model.or_else(|| criterion.inverse_hessian_guess(&y0));
     let Some((mut y, mut f, mut g)) = bfgs(criterion, y0.clone(), None, model) else {
         return failed(y0, f0);
     };

@@ -47,6 +47,8 @@ pub struct Satterthwaite {
 
 /// lmerTest's tolerance for eigenvalues of the deviance Hessian.
 const EIGEN_TOLERANCE: f64 = 1e-8;
+/// Negative eigenvalues smaller than this fraction of the largest are rounding.
+const NEGATIVE_RELATIVE: f64 = 1e-6;
 
 impl Satterthwaite {
     pub fn new(model: &dyn VarianceParameters) -> Self {
@@ -75,15 +77,17 @@ impl Satterthwaite {
 
         let eigen = SymmetricEigen::new(hess);
         let mut warnings = Vec::new();
-        let negative = eigen
-            .eigenvalues
-            .iter()
-            .filter(|&&e| e < -EIGEN_TOLERANCE)
-            .count();
+        // Negative only beyond what differences of the gradient can resolve (the optimizer's
+        // verdict uses the same relative cut): along a flat direction the Hessian's eigenvalue is
+        // zero up to rounding of either sign, and "not at a minimum" would contradict the fit's
+        // verdict; such an eigenvalue counts as close to zero.
+        let largest = eigen.eigenvalues.iter().fold(0.0f64, |a, e| a.max(e.abs()));
+        let resolved = EIGEN_TOLERANCE.max(NEGATIVE_RELATIVE * largest);
+        let negative = eigen.eigenvalues.iter().filter(|&&e| e < -resolved).count();
         let zero = eigen
             .eigenvalues
             .iter()
-            .filter(|&&e| e.abs() <= EIGEN_TOLERANCE)
+            .filter(|&&e| e.abs() <= EIGEN_TOLERANCE || (e < 0.0 && e >= -resolved))
             .count();
         if negative > 0 {
             warnings.push(format!(
