@@ -730,6 +730,7 @@ impl ProfiledDeviance {
             let mut stacked = vec![0.0; rows * m];
             if let Some(updates) = &self.scalar_updates {
                 let values = self.scalar_first_levels(
+                    f,
                     &t,
                     &w,
                     &mut stacked,
@@ -744,6 +745,7 @@ impl ProfiledDeviance {
                 }
             } else {
                 self.general_first_levels(
+                    f,
                     &t,
                     &w,
                     &mut stacked,
@@ -983,8 +985,10 @@ impl ProfiledDeviance {
     /// The first term's levels when every term is scalar (`ScalarUpdates`): the same arithmetic
     /// as `general_first_levels` with 1×1 blocks, without the small-matrix kernels' calls.
     /// Returns the links' values k (level after level, in `FirstLevel::links` order).
+    #[allow(clippy::too_many_arguments)]
     fn scalar_first_levels(
         &self,
+        f: usize,
         t: &[Vec<f64>],
         w: &[f64],
         stacked: &mut [f64],
@@ -992,7 +996,6 @@ impl ProfiledDeviance {
         ld_l2: &mut f64,
         mut keep: Option<&mut KeptFactor>,
     ) -> Result<Vec<f64>, DevianceError> {
-        let f = self.first.expect("a first term");
         let t1 = t[f][0];
         let m = self.p + 1;
         let rows = self.first_levels.len();
@@ -1048,6 +1051,7 @@ impl ProfiledDeviance {
     #[allow(clippy::too_many_arguments)]
     fn general_first_levels(
         &self,
+        f: usize,
         t: &[Vec<f64>],
         w: &[f64],
         stacked: &mut [f64],
@@ -1056,7 +1060,6 @@ impl ProfiledDeviance {
         ld_l2: &mut f64,
         mut keep: Option<&mut KeptFactor>,
     ) -> Result<(), DevianceError> {
-        let f = self.first.expect("a first term");
         let q1 = self.terms[f].q;
         let t1 = &t[f];
         let m = self.p + 1;

@@ -306,14 +306,7 @@ impl ProfiledDeviance {
                     }
                     acc
                 };
-                let levels = self.first_levels.len();
-                let parts: Vec<Accumulator> = (0..levels)
-                    .step_by(LEVEL_CHUNK)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|start| chunk(start..(start + LEVEL_CHUNK).min(levels)))
-                    .collect();
-                for part in parts {
+                for part in in_level_chunks(self.first_levels.len(), chunk) {
                     acc.merge(part);
                 }
             } else if let Some(first) = self.first {
@@ -433,14 +426,7 @@ impl ProfiledDeviance {
                     }
                     Ok(acc)
                 };
-                let levels = self.first_levels.len();
-                let parts: Vec<Result<Accumulator, DevianceError>> = (0..levels)
-                    .step_by(LEVEL_CHUNK)
-                    .collect::<Vec<_>>()
-                    .into_par_iter()
-                    .map(|start| chunk(start..(start + LEVEL_CHUNK).min(levels)))
-                    .collect();
-                for part in parts {
+                for part in in_level_chunks(self.first_levels.len(), chunk) {
                     acc.merge(part?);
                 }
             }
@@ -609,6 +595,21 @@ impl ProfiledDeviance {
         out.push((self.ntheta + self.ndelta(), dm * within.rho_derivative(xc)));
         out
     }
+}
+
+/// `chunk` over the first term's levels in ranges of `LEVEL_CHUNK` on the thread pool, the
+/// results in range order: sums added in that order have the same digits for any number of
+/// threads.
+fn in_level_chunks<T: Send>(
+    levels: usize,
+    chunk: impl Fn(std::ops::Range<usize>) -> T + Sync,
+) -> Vec<T> {
+    (0..levels)
+        .step_by(LEVEL_CHUNK)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|start| chunk(start..(start + LEVEL_CHUNK).min(levels)))
+        .collect()
 }
 
 /// Compound symmetry's b_k = ρ / ((1 − ρ)(1 + (k − 1)ρ)) for a unit of size k.
