@@ -178,9 +178,13 @@ fn found_at(source: &str, pos: usize) -> (String, usize) {
 /// the readings of the keyword as an equation's outcome.
 fn keyword_just_before(source: &str, pos: usize) -> Option<&'static str> {
     let before = source[..pos].trim_end();
+    // After the last character that cannot be in a keyword: by its UTF-8 length, since that
+    // character can be any (a comment's `é`).
     let word_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '.'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let line_start = before[..word_start].rfind('\n').map_or(0, |i| i + 1);
     if !before[line_start..word_start].trim().is_empty() {
         return None;
