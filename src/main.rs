@@ -168,7 +168,7 @@ fn run_check(files: &[PathBuf], data: Option<PathBuf>) -> ExitCode {
     let mut failed = false;
     for outcome in pipeline::check_paths(files, data.as_deref()) {
         failed |= !outcome.success;
-        print_outcome(&outcome);
+        failed |= !print_outcome(&outcome);
     }
     if failed {
         ExitCode::FAILURE
@@ -178,20 +178,34 @@ fn run_check(files: &[PathBuf], data: Option<PathBuf>) -> ExitCode {
 }
 
 fn emit(outcome: Outcome) -> ExitCode {
-    print_outcome(&outcome);
-    if outcome.success {
+    if print_outcome(&outcome) && outcome.success {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-fn print_outcome(outcome: &Outcome) {
+/// Prints the outcome; false when the report could not be written (a full disk, `/dev/full`),
+/// which is said on standard error and makes the exit status 1: a truncated report must not
+/// look like a finished one. A closed pipe (`tandem fit … | head`) fails quietly.
+fn print_outcome(outcome: &Outcome) -> bool {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(outcome.stdout.as_bytes());
-    let _ = stdout.flush();
+    let written = stdout
+        .write_all(outcome.stdout.as_bytes())
+        .and_then(|()| stdout.flush());
+    let mut stderr = std::io::stderr().lock();
     if !outcome.stderr.is_empty() {
-        let mut stderr = std::io::stderr().lock();
         let _ = stderr.write_all(outcome.stderr.as_bytes());
+    }
+    match written {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            let _ = writeln!(
+                stderr,
+                "error: the report could not be written to standard output: {e}"
+            );
+            false
+        }
     }
 }

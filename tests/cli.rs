@@ -335,3 +335,23 @@ fn folder_output_does_not_depend_on_the_thread_count() {
         .expect("trailing_garbage reported");
     assert!(junk < garbage, "reports out of name order");
 }
+
+/// A report that cannot be written is a failure, said on standard error (issue 14 item 4):
+/// `tandem fit … > /dev/full` exited 0 with nothing said.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_report_that_cannot_be_written_fails() {
+    let full = std::fs::File::create("/dev/full").expect("/dev/full opens");
+    let output = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["fit", "models/lme4/dyestuff.tandem", "--format", "json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(full)
+        .output()
+        .expect("the tandem binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: the report could not be written to standard output"),
+        "{stderr}"
+    );
+}
