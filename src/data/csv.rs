@@ -37,12 +37,17 @@ pub fn read_csv_with_sha256(
     missing: &[String],
 ) -> Result<(DataTable, String), Diagnostic> {
     let bytes = read_bytes(path)?;
-    let codes: Vec<Vec<u8>> = missing
-        .iter()
-        .map(|c| c.trim().as_bytes().to_vec())
-        .collect();
+    let codes = missing_codes(missing);
     let (table, digest) = rayon::join(|| parse_csv(path, &bytes, &codes), || sha256_hex(&bytes));
     Ok((table?, digest))
+}
+
+/// The `data` statement's missing codes as the parser compares them: trimmed bytes.
+fn missing_codes(missing: &[String]) -> Vec<Vec<u8>> {
+    missing
+        .iter()
+        .map(|c| c.trim().as_bytes().to_vec())
+        .collect()
 }
 
 /// `read_csv_with_sha256` for a gzip-compressed file (`x.csv.gz`): the digest is the
@@ -53,10 +58,7 @@ pub fn read_csv_gz_with_sha256(
 ) -> Result<(DataTable, String), Diagnostic> {
     use std::io::Read;
     let compressed = read_bytes(path)?;
-    let codes: Vec<Vec<u8>> = missing
-        .iter()
-        .map(|c| c.trim().as_bytes().to_vec())
-        .collect();
+    let codes = missing_codes(missing);
     let (bytes, digest) = rayon::join(
         || {
             let mut bytes = Vec::with_capacity(compressed.len() * 4);

@@ -227,9 +227,9 @@ pub struct Evaluation {
 #[derive(Debug, Clone)]
 pub struct Conditional {
     pub evaluation: Evaluation,
-    /// Per term, a row of conditional modes per level (`conditional_modes`).
+    /// Per term, a row of conditional modes per level (lme4's `ranef`).
     pub modes: Vec<DMatrix<f64>>,
-    /// Per term, a q×q conditional covariance per level before σ² (`conditional_covariances`).
+    /// Per term, a q×q conditional covariance per level before σ² (lme4's `condVar` / σ²).
     pub covariances: Vec<Vec<DMatrix<f64>>>,
 }
 
@@ -668,7 +668,7 @@ impl ProfiledDeviance {
     }
 
     /// `evaluate`, optionally keeping the pieces of the Cholesky factor that the conditional
-    /// modes need (one copy per level; only for `conditional_modes`, never while optimizing).
+    /// modes need (only for `conditional` and the gradient, never for a plain evaluation).
     fn evaluate_keeping(
         &self,
         x: &[f64],
@@ -1251,20 +1251,8 @@ impl ProfiledDeviance {
 }
 
 impl ProfiledDeviance {
-    /// The conditional modes of the random effects b = Λu at `x = (θ, log δ)` with β at β̂(θ):
-    /// u solves (Λ'Z'WZΛ + I)u = Λ'Z'W(y − Xβ̂) (lme4's `ranef`). One matrix per term in the
-    /// design's order, a row per level (the design's level order), a column per effect. Forward
-    /// elimination reuses the factor's K blocks applied to (−β̂, 1); back substitution runs
-    /// components first, then the first term's levels.
-    pub fn conditional_modes(&self, x: &[f64]) -> Result<Vec<DMatrix<f64>>, DevianceError> {
-        let mut keep = KeptFactor::default();
-        let e = self.evaluate_keeping(x, Some(&mut keep))?;
-        Ok(self.modes_from(x, &e, &keep))
-    }
-
-    /// The evaluation at `x`, the conditional modes and their conditional covariances from one
-    /// factorization (`conditional_modes`, `conditional_covariances`): what a fit reports at
-    /// its optimum.
+    /// The evaluation at `x = (θ, log δ)`, the conditional modes of the random effects and their
+    /// conditional covariances, from one factorization: what a fit reports at its optimum.
     pub fn conditional(&self, x: &[f64]) -> Result<Conditional, DevianceError> {
         let mut keep = KeptFactor::default();
         let evaluation = self.evaluate_keeping(x, Some(&mut keep))?;
@@ -1277,6 +1265,11 @@ impl ProfiledDeviance {
         })
     }
 
+    /// The conditional modes of the random effects b = Λu with β at β̂(θ): u solves
+    /// (Λ'Z'WZΛ + I)u = Λ'Z'W(y − Xβ̂) (lme4's `ranef`). One matrix per term in the design's
+    /// order, a row per level (the design's level order), a column per effect. Forward
+    /// elimination reuses the factor's K blocks applied to (−β̂, 1); back substitution runs
+    /// components first, then the first term's levels.
     fn modes_from(&self, x: &[f64], e: &Evaluation, keep: &KeptFactor) -> Vec<DMatrix<f64>> {
         let m = self.p + 1;
         let mut ext = vec![0.0; m];
@@ -1345,25 +1338,16 @@ impl ProfiledDeviance {
 }
 
 impl ProfiledDeviance {
-    /// The conditional covariances of the random effects given the data at `x = (θ, log δ)`,
-    /// with β held at β̂ and before scaling by σ² (lme4's `condVar`, which multiplies by σ²):
-    /// Λ(Λ'Z'WZΛ + I)⁻¹Λ' in per-level q×q blocks. One vector per term in the design's order,
-    /// a matrix per level in the same order as `conditional_modes`.
+    /// The conditional covariances of the random effects given the data, with β held at β̂ and
+    /// before scaling by σ² (lme4's `condVar`, which multiplies by σ²): Λ(Λ'Z'WZΛ + I)⁻¹Λ' in
+    /// per-level q×q blocks. One vector per term in the design's order, a matrix per level in
+    /// the same order as the modes.
     ///
     /// Only the diagonal blocks are formed. With A = Λ'Z'WZΛ + I split into the first term's
     /// block-diagonal part A₁ = L₁L₁' per level and the Schur complement S = L_C L_C' per
     /// component: a trailing node's block is the node's diagonal block of S⁻¹, and a first-term
     /// level's block is L₁⁻ᵀ(I + Σ_ab K_a S⁻¹_ab K_b')L₁⁻¹ with K_a = L₁⁻¹T₁'Z₁'WZ_aT_a the kept
     /// links (all of one level's links lie in one component).
-    pub fn conditional_covariances(
-        &self,
-        x: &[f64],
-    ) -> Result<Vec<Vec<DMatrix<f64>>>, DevianceError> {
-        let mut keep = KeptFactor::default();
-        self.evaluate_keeping(x, Some(&mut keep))?;
-        Ok(self.covariances_from(x, &keep))
-    }
-
     fn covariances_from(&self, x: &[f64], keep: &KeptFactor) -> Vec<Vec<DMatrix<f64>>> {
         let (theta, _) = x.split_at(self.ntheta);
         // S⁻¹ per component, from L_C⁻¹ (the components are small: one per outer group when

@@ -21,7 +21,7 @@
 //! - S_ZX = −U D_X L_XX⁻¹, S_XX = L_XX⁻ᵀ D_X L_XX⁻¹;
 //! - A⁻¹ on the pattern: per component of the trailing terms the dense C = S⁻¹ of its Schur
 //!   complement, and per level of the first term its diagonal block and its blocks against the
-//!   nodes it is linked to (a selected inverse, as `conditional_covariances` forms it).
+//!   nodes it is linked to (a selected inverse, as the conditional covariances form it).
 //!
 //! One gradient therefore costs about one evaluation plus, when log|L_Z|² is part of the
 //! functional, one inverse per component; never a pass over rows.
