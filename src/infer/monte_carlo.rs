@@ -2,7 +2,7 @@
 //! vector from N(θ̂, V̂), evaluate every definition on each draw, and take percentiles (R's
 //! quantile type 7) and the standard deviation of the draws.
 //!
-//! Owns the factorisation of V̂ (eigen, so a merely semi-definite V̂ works), the draw
+//! Owns the factorisation of V̂ (Cholesky, continuous in V̂; a semi-definite V̂ works), the draw
 //! generator and its seeding, and the parallel layout. Reproducibility is by construction:
 //! draws are made in FIXED-SIZE chunks, chunk `c` uses ChaCha8 seeded with `seed` on stream
 //! `c`, so which thread runs a chunk never changes a digit. It must not compile definitions or
@@ -59,8 +59,15 @@ pub struct MonteCarloResult {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// θ = mean + F z with z standard normal of dimension `rank`: `F = U·sqrt(Λ₊)` keeps only the
-/// positive eigenvalues, so V̂ = F F' up to the clamped negative part.
+/// θ = mean + F z with z standard normal of dimension `rank` (the number of parameters): F is the
+/// lower Cholesky factor of V̂ (of V̂ with its negative eigenvalues set to 0, when it has any),
+/// with a column whose pivot is zero up to rounding left at zero (a semi-definite V̂).
+///
+/// Why Cholesky and not an eigen factor U·sqrt(Λ): the Cholesky factor is unique and moves
+/// continuously with V̂, while eigenvectors may flip sign or swap order under a change of V̂ in
+/// its tenth digit (another version's rounding), which redraws every θ: the same file, data
+/// and seed would print a visibly different interval. Every draw also uses the same number of
+/// normals whatever the rank, so a direction dropped at a boundary does not shift the others.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrawFactor {
     pub mean: Vec<f64>,
@@ -71,6 +78,10 @@ pub struct DrawFactor {
     pub rank: usize,
     pub warnings: Vec<Diagnostic>,
 }
+
+/// A pivot at most this fraction of its column's variance is a dependent column of a
+/// semi-definite V̂ (rounding, not variance).
+const ZERO_PIVOT: f64 = 1e-10;
 
 impl DrawFactor {
     pub fn new(estimates: &[f64], covariance: &DMatrix<f64>) -> Result<Self, Diagnostic> {
@@ -92,8 +103,8 @@ impl DrawFactor {
                 Location::None,
             ));
         }
-        let symmetric = (covariance + covariance.transpose()) * 0.5;
-        let eigen = SymmetricEigen::new(symmetric);
+        let mut symmetric = (covariance + covariance.transpose()) * 0.5;
+        let eigen = SymmetricEigen::new(symmetric.clone());
         let largest = eigen.eigenvalues.iter().fold(0.0f64, |m, &l| m.max(l));
         let negative: Vec<f64> = eigen
             .eigenvalues
@@ -113,22 +124,38 @@ impl DrawFactor {
                 ),
                 Location::None,
             ));
+            let clamped = eigen.eigenvalues.map(|l| l.max(0.0));
+            symmetric = &eigen.eigenvectors
+                * DMatrix::from_diagonal(&clamped)
+                * eigen.eigenvectors.transpose();
         }
-        let kept: Vec<usize> = (0..n).filter(|&j| eigen.eigenvalues[j] > 0.0).collect();
-        let rank = kept.len();
-        let mut factor = vec![0.0; n * rank];
-        for i in 0..n {
-            for (c, &j) in kept.iter().enumerate() {
-                factor[c * n + i] = eigen.eigenvectors[(i, j)] * eigen.eigenvalues[j].sqrt();
-            }
-        }
+        let l = semidefinite_cholesky(&symmetric);
         Ok(DrawFactor {
             mean: estimates.to_vec(),
-            factor,
-            rank,
+            factor: l.as_slice().to_vec(),
+            rank: n,
             warnings,
         })
     }
+}
+
+/// The lower L with LL' = V for a positive semi-definite V, column by column; a column whose
+/// pivot is at most `ZERO_PIVOT` of its diagonal (or negative, by rounding) is left at zero.
+fn semidefinite_cholesky(v: &DMatrix<f64>) -> DMatrix<f64> {
+    let n = v.nrows();
+    let mut l = DMatrix::zeros(n, n);
+    for j in 0..n {
+        let pivot = v[(j, j)] - (0..j).map(|m| l[(j, m)] * l[(j, m)]).sum::<f64>();
+        if pivot <= ZERO_PIVOT * v[(j, j)].abs() || pivot <= 0.0 {
+            continue;
+        }
+        let d = pivot.sqrt();
+        l[(j, j)] = d;
+        for i in j + 1..n {
+            l[(i, j)] = (v[(i, j)] - (0..j).map(|m| l[(i, m)] * l[(j, m)]).sum::<f64>()) / d;
+        }
+    }
+    l
 }
 
 /// Evaluates every definition on `draws` parameter draws; the result is draw-major
