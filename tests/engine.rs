@@ -1013,6 +1013,73 @@ fn criterion_gradient_matches_differences_for_every_library_model() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The gradient of the explicit-σ −2 log-likelihood (ML over (β, varpar) at any β; REML over
+/// varpar), from which the covariance of all parameters takes its Hessian, against Richardson
+/// differences of `ml_deviance_at` and a REML fit's `deviance_at` at random points, for every
+/// library model but the random coefficient as a predictor.
+#[test]
+fn explicit_gradient_matches_differences_for_every_library_model() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(31);
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    let mut compare = |what: String, analytic: &[f64], f: &dyn Fn(&[f64]) -> f64, at: &[f64]| {
+        let numeric: Vec<f64> = (0..at.len())
+            .map(|i| richardson(f, at, i, 1e-2 * at[i].abs().max(0.1)))
+            .collect();
+        let scale = numeric.iter().fold(1.0f64, |a, v| a.max(v.abs()));
+        for (i, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
+            if (a - n).abs() > 1e-6 * n.abs().max(1e-3 * scale) {
+                failures.push(format!(
+                    "{what} parameter {i}: analytic {a:.10e}, differences {n:.10e}"
+                ));
+            }
+        }
+        checked += 1;
+    };
+    for path in library_models() {
+        let designs = tandem::pipeline::designs_of_file(&path).expect("library model");
+        let design = &designs[0].0;
+        if design.latent.is_some() {
+            continue;
+        }
+        let ml = ProfiledDeviance::new(design, Method::Ml);
+        let reml = ProfiledDeviance::new(design, Method::Reml);
+        let mut varpar = random_point(&ml.start(), &mut rng);
+        varpar.insert(ml.ntheta(), rng.random_range(0.3..3.0));
+        let (x, _) = {
+            let mut x = varpar.clone();
+            let s = x.remove(ml.ntheta());
+            (x, s)
+        };
+        let beta_hat = ml.evaluate(&x).unwrap().beta;
+        let beta: Vec<f64> = beta_hat
+            .iter()
+            .map(|b| b + rng.random_range(-0.5..0.5) * b.abs().max(0.1))
+            .collect();
+        let p = beta.len();
+        let (value, gradient) = ml.explicit_gradient(Some(&beta), &varpar).unwrap();
+        let ml_at = |v: &[f64]| ml.ml_deviance_at(&v[..p], &v[p..]).unwrap();
+        let mut at = beta.clone();
+        at.extend_from_slice(&varpar);
+        assert!((value - ml_at(&at)).abs() <= 1e-9 * value.abs());
+        compare(format!("{} ML", path.display()), &gradient, &ml_at, &at);
+
+        // REML from either object: the restricted criterion does not depend on `method`.
+        let (value, gradient) = ml.explicit_gradient(None, &varpar).unwrap();
+        let reml_at = |v: &[f64]| reml.deviance_at(v).unwrap();
+        assert!((value - reml_at(&varpar)).abs() <= 1e-9 * value.abs());
+        compare(
+            format!("{} REML", path.display()),
+            &gradient,
+            &reml_at,
+            &varpar,
+        );
+    }
+    assert!(checked > 20, "only {checked} points checked");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Satterthwaite's Jacobian of Cov(β̂) over (θ, σ, log δ…, ρ), formed exactly from the blocked
 /// factor, against Richardson differences of `beta_covariance_at` (what it replaced) at random
 /// points, for every library model (but the random coefficient as a predictor) and both methods.

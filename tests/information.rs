@@ -443,3 +443,53 @@ fn covariance_through_factors_matches_the_raw_route_at_interior_fits() {
         }
     }
 }
+
+/// The information from differences of the exact gradient (carried from the profiled deviance's
+/// parameters to the raw rows) against numDeriv-style second differences of the likelihood's
+/// values (the route it replaced), at the ML optimum and at a point away from it (where the
+/// gradient does not vanish, so the carrying over itself is checked): a correlated slope
+/// (one random term), crossed and nested intercepts, and a residual variance per sex. At 1e-5
+/// of the diagonal scale: second differences of values are themselves good to a few 1e-6 (as
+/// numDeriv's are against the sleepstudy reference above).
+#[test]
+fn information_from_gradients_matches_second_differences_of_values() {
+    use tandem::infer::numeric_derivatives::hessian;
+    for model in [
+        "lme4/sleepstudy.tandem",
+        "lme4/penicillin_crossed.tandem",
+        "lme4/pastes_nested.tandem",
+        "nlme/orthodont_varident.tandem",
+    ] {
+        let f = fit_model(model, Some(Method::Ml));
+        let likelihood = RawLikelihood::new(&f.design, &f.table).unwrap();
+        let optimum = f.table.estimates();
+        let away: Vec<f64> = optimum
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                if likelihood.is_fixed(i) {
+                    v + 0.1 * v.abs().max(1.0)
+                } else {
+                    v * 1.1
+                }
+            })
+            .collect();
+        for (what, at) in [("optimum", &optimum), ("away", &away)] {
+            let exact = likelihood.ml_information(at).unwrap();
+            let values = hessian(&mut |x| likelihood.ml_deviance(x).unwrap_or(f64::NAN), at) * 0.5;
+            for i in 0..at.len() {
+                for j in 0..at.len() {
+                    let scale = (values[(i, i)] * values[(j, j)]).abs().sqrt();
+                    assert!(
+                        (exact[(i, j)] - values[(i, j)]).abs() <= 1e-5 * scale,
+                        "{model} {what} ({}, {}): from gradients {:.8e}, from values {:.8e}",
+                        f.table.name(i),
+                        f.table.name(j),
+                        exact[(i, j)],
+                        values[(i, j)]
+                    );
+                }
+            }
+        }
+    }
+}

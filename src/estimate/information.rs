@@ -29,8 +29,21 @@
 //!
 //! # What is returned
 //!
+//! # How the Hessian is taken
+//!
+//! From central differences (two Richardson rounds) of the exact gradient: the profiled
+//! deviance's `explicit_gradient` over ψ = (β, T_k, σ₁, log δ_c), carried to the raw rows (or to
+//! the factors', `covariance_through_factors`) by J'g = g_ψ with J = ∂ϑ/∂ψ. Four gradients per
+//! coordinate, where second differences of values cost dozens of evaluations per pair of
+//! coordinates — the difference between a tenth of a second and seconds at millions of rows or
+//! thousands of crossed levels. Only where that route cannot be evaluated around the point, with
+//! one random term whose Σ is not positive definite there (a boundary fit), the direct path's
+//! values are differenced twice (numDeriv's rule, `infer::numeric_derivatives`).
+//!
+//! # What is returned
+//!
 //! **ML fits**: the inverse observed information, (−∂²ℓ/∂ϑ∂ϑ')⁻¹ over all rows ϑ at the
-//! optimum, from numDeriv-style Richardson second differences (`infer::numeric_derivatives`).
+//! optimum.
 //! The β block differs from lme4's `vcov` (the conditional σ²(X'V⁻¹X)⁻¹) by the β–variance
 //! cross terms of the observed information, as in lavaan's or nlme's observed-information SEs.
 //! At a boundary optimum (a singular Σ, as the 1-1-1 mediation fit) the gradient in the
@@ -56,7 +69,7 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use crate::design::Design;
-use crate::infer::numeric_derivatives::hessian;
+use crate::infer::numeric_derivatives::{hessian, try_jacobian_parallel};
 use crate::parameters::{ParameterKind, ParameterTable};
 use crate::syntax::ast::Method;
 
@@ -98,13 +111,19 @@ struct Level {
     blocks: Vec<(usize, Vec<f64>, Vec<f64>)>,
 }
 
-enum Path {
-    Direct {
-        /// q of the one random term (0 without one).
-        q: usize,
-        levels: Vec<Level>,
-    },
-    Factored(Box<ProfiledDeviance>),
+/// The direct path's statistics (no random term, or one): q of the term (0 without one) and
+/// its levels.
+struct Direct {
+    q: usize,
+    levels: Vec<Level>,
+}
+
+/// The coordinates a Hessian of the likelihood is taken in: the table's raw rows, or
+/// `unpack_factors`' rows (each covariance row an entry of Σ_k's factor L_k).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Coordinates {
+    Raw,
+    Factors,
 }
 
 /// The marginal (ML) and restricted (REML) log-likelihoods of a design as functions of the raw
@@ -117,7 +136,12 @@ pub struct RawLikelihood {
     q: Vec<usize>,
     n_class: Vec<usize>,
     xy: Vec<Vec<f64>>,
-    path: Path,
+    /// Evaluates the likelihood with several random terms (Σ_k positive definite), and gives
+    /// its exact gradient with any number.
+    deviance: Box<ProfiledDeviance>,
+    /// With at most one random term, the likelihood without factoring Σ (defined at and around
+    /// a singular Σ).
+    direct: Option<Direct>,
 }
 
 impl RawLikelihood {
@@ -199,7 +223,7 @@ impl RawLikelihood {
             return Err("internal: a parameter-table row is outside its random term".into());
         }
 
-        let path = if stats.factors.len() <= 1 {
+        let direct = (stats.factors.len() <= 1).then(|| {
             let levels = stats
                 .factors
                 .first()
@@ -214,13 +238,11 @@ impl RawLikelihood {
                         .collect()
                 })
                 .unwrap_or_default();
-            Path::Direct {
+            Direct {
                 q: q.first().copied().unwrap_or(0),
                 levels,
             }
-        } else {
-            Path::Factored(Box::new(ProfiledDeviance::new(design, Method::Ml)))
-        };
+        });
         Ok(RawLikelihood {
             slots,
             names: (0..table.len()).map(|i| table.name(i)).collect(),
@@ -228,7 +250,8 @@ impl RawLikelihood {
             q,
             n_class: stats.n.clone(),
             xy: stats.xy.clone(),
-            path,
+            deviance: Box::new(ProfiledDeviance::new(design, Method::Ml)),
+            direct,
         })
     }
 
@@ -283,9 +306,9 @@ impl RawLikelihood {
     }
 
     fn marginal(&self, u: &Unpacked) -> Result<Marginal, String> {
-        match &self.path {
-            Path::Direct { q, levels } => self.direct(*q, levels, u),
-            Path::Factored(deviance) => self.factored(deviance, u),
+        match &self.direct {
+            Some(direct) => self.direct(direct.q, &direct.levels, u),
+            None => self.factored(&self.deviance, u),
         }
     }
 
@@ -479,6 +502,231 @@ impl RawLikelihood {
     }
 }
 
+impl RawLikelihood {
+    /// The table index of the row `slot`.
+    fn index_of(&self, slot: Slot) -> Option<usize> {
+        self.slots.iter().position(|s| *s == slot)
+    }
+
+    /// ψ, the profiled deviance's own parameters, laid out as the table's rows: β;
+    /// T_k[i, j] = L_k[i, j]/σ₁ for a covariance row (k, i, j) (L_k Σ_k's Cholesky factor, or
+    /// the factor `u` was given through); σ₁ for the first residual class and
+    /// log δ_c = ½ log(σ²_c/σ²₁) for the others. Err when a Σ_k given raw is not positive
+    /// definite (a correlated term) or has a negative variance.
+    fn psi_of(&self, u: &Unpacked) -> Result<Vec<f64>, String> {
+        let sigma = u.residual[0].sqrt();
+        let factors: Vec<DMatrix<f64>> = match &u.factors {
+            Some(f) => f.clone(),
+            None => u
+                .sigma
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    let correlated = self
+                        .slots
+                        .iter()
+                        .any(|x| matches!(*x, Slot::Covariance(kk, i, j) if kk == k && i != j));
+                    if correlated {
+                        s.clone().cholesky().map(|c| c.l()).ok_or_else(|| {
+                            format!(
+                                "random term {}'s covariance matrix is not positive definite",
+                                k + 1
+                            )
+                        })
+                    } else if s.diagonal().iter().any(|v| *v < 0.0) {
+                        Err(format!("random term {}'s variance is negative", k + 1))
+                    } else {
+                        Ok(DMatrix::from_diagonal(&s.diagonal().map(f64::sqrt)))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(self
+            .slots
+            .iter()
+            .map(|slot| match *slot {
+                Slot::Beta(i) => u.beta[i],
+                Slot::Covariance(k, i, j) => factors[k][(i, j)] / sigma,
+                Slot::Residual(0) => sigma,
+                Slot::Residual(c) => 0.5 * (u.residual[c] / u.residual[0]).ln(),
+            })
+            .collect())
+    }
+
+    /// ∂(coordinates)/∂ψ at ψ (`psi_of`), both laid out as the table's rows. Raw:
+    /// Σ_k = σ²T_kT_k', σ²_c = σ²e^{2 log δ_c}; factors: L_k = σT_k.
+    fn psi_jacobian(&self, psi: &[f64], coordinates: Coordinates) -> DMatrix<f64> {
+        let n = self.slots.len();
+        let sigma_at = self.index_of(Slot::Residual(0)).unwrap_or(0);
+        let sigma = psi[sigma_at];
+        let mut t: Vec<DMatrix<f64>> = self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect();
+        for (slot, &v) in self.slots.iter().zip(psi) {
+            if let Slot::Covariance(k, i, j) = *slot {
+                t[k][(i, j)] = v;
+            }
+        }
+        let mut jac = DMatrix::zeros(n, n);
+        for (row, slot) in self.slots.iter().enumerate() {
+            match *slot {
+                Slot::Beta(_) => jac[(row, row)] = 1.0,
+                Slot::Residual(c) => {
+                    let ratio = if c == 0 { 1.0 } else { (2.0 * psi[row]).exp() };
+                    jac[(row, sigma_at)] = 2.0 * sigma * ratio;
+                    if c > 0 {
+                        jac[(row, row)] = 2.0 * sigma * sigma * ratio;
+                    }
+                }
+                Slot::Covariance(k, i, j) => match coordinates {
+                    Coordinates::Factors => {
+                        jac[(row, row)] = sigma;
+                        jac[(row, sigma_at)] = t[k][(i, j)];
+                    }
+                    Coordinates::Raw => {
+                        let tk = &t[k];
+                        jac[(row, sigma_at)] = 2.0 * sigma * tk.row(i).dot(&tk.row(j));
+                        for (col, other) in self.slots.iter().enumerate() {
+                            // Σ_ij = σ² Σ_m T_im T_jm.
+                            if let Slot::Covariance(kk, a, b) = *other {
+                                if kk == k {
+                                    let d = f64::from(u8::from(i == a)) * tk[(j, b)]
+                                        + f64::from(u8::from(j == a)) * tk[(i, b)];
+                                    jac[(row, col)] = sigma * sigma * d;
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        jac
+    }
+
+    /// The exact gradient of −2ℓ (ML) or of the REML criterion (zero in β) at `point`, in
+    /// `coordinates`: the profiled deviance's `explicit_gradient` in ψ, carried over by
+    /// solving J'g = g_ψ with J = ∂(coordinates)/∂ψ (singular only where a raw Σ_k is, which
+    /// `psi_of` already refuses).
+    fn gradient(
+        &self,
+        point: &[f64],
+        method: Method,
+        coordinates: Coordinates,
+    ) -> Result<Vec<f64>, String> {
+        let u = match coordinates {
+            Coordinates::Raw => self.unpack(point)?,
+            Coordinates::Factors => self.unpack_factors(point)?,
+        };
+        let psi = self.psi_of(&u)?;
+        let deviance = &self.deviance;
+        // varpar = (θ in the deviance's order, σ, log δ…).
+        let mut layout: Vec<usize> = Vec::with_capacity(deviance.nparams() + 1);
+        for (k, r, c) in deviance.theta_entries() {
+            layout.push(
+                self.index_of(Slot::Covariance(k, r, c))
+                    .ok_or("internal: a θ entry without a parameter-table row")?,
+            );
+        }
+        for c in 0..self.n_class.len() {
+            layout.push(
+                self.index_of(Slot::Residual(c))
+                    .ok_or("internal: a residual class without a parameter-table row")?,
+            );
+        }
+        let varpar: Vec<f64> = layout.iter().map(|&i| psi[i]).collect();
+        let beta: Vec<f64> = u.beta.iter().copied().collect();
+        let restricted = method == Method::Reml;
+        let (_, g) = deviance
+            .explicit_gradient((!restricted).then_some(&beta[..]), &varpar)
+            .map_err(|e| format!("the likelihood cannot be evaluated: {e:?}"))?;
+        let mut g_psi = DVector::zeros(psi.len());
+        let (g_beta, g_varpar) = g.split_at(if restricted { 0 } else { self.p });
+        for (b, v) in g_beta.iter().enumerate() {
+            let i = self
+                .index_of(Slot::Beta(b))
+                .ok_or("internal: a fixed effect without a parameter-table row")?;
+            g_psi[i] = *v;
+        }
+        for (&i, v) in layout.iter().zip(g_varpar) {
+            g_psi[i] = *v;
+        }
+        let jac = self.psi_jacobian(&psi, coordinates);
+        let g = jac
+            .transpose()
+            .lu()
+            .solve(&g_psi)
+            .ok_or("the likelihood's parametrisation is singular here")?;
+        if g.iter().any(|v| !v.is_finite()) {
+            return Err("the gradient of the log-likelihood is not finite".into());
+        }
+        Ok(g.iter().copied().collect())
+    }
+
+    /// The Hessian of −2ℓ (ML) or of the REML criterion at `at` over its coordinates `free`
+    /// (the others held), in `coordinates`. Central differences of the exact gradient (two
+    /// Richardson rounds: 4 gradients per coordinate, where second differences of values cost
+    /// dozens of evaluations per pair of coordinates); with one random term whose Σ is not
+    /// positive definite around `at` (a boundary fit), second differences of the direct
+    /// path's values, which stay defined there.
+    fn criterion_hessian_in(
+        &self,
+        at: &[f64],
+        free: &[usize],
+        method: Method,
+        coordinates: Coordinates,
+    ) -> Result<DMatrix<f64>, String> {
+        let by_gradient = self.gradient_hessian(at, free, method, coordinates);
+        if by_gradient.is_ok() || self.direct.is_none() {
+            return by_gradient;
+        }
+        let value = |x: &[f64]| -> Result<f64, String> {
+            let u = match coordinates {
+                Coordinates::Raw => self.unpack(x)?,
+                Coordinates::Factors => self.unpack_factors(x)?,
+            };
+            match method {
+                Method::Ml => self.ml_of(&u),
+                Method::Reml => self.reml_of(&u),
+            }
+        };
+        criterion_hessian(at, free, &mut |x| value(x))
+    }
+
+    fn gradient_hessian(
+        &self,
+        at: &[f64],
+        free: &[usize],
+        method: Method,
+        coordinates: Coordinates,
+    ) -> Result<DMatrix<f64>, String> {
+        self.gradient(at, method, coordinates)
+            .map_err(|e| format!("at the estimates: {e}"))?;
+        let x0: Vec<f64> = free.iter().map(|&i| at[i]).collect();
+        let jac = try_jacobian_parallel(
+            &|x: &[f64]| {
+                let mut point = at.to_vec();
+                for (&i, &v) in free.iter().zip(x) {
+                    point[i] = v;
+                }
+                let g = self.gradient(&point, method, coordinates)?;
+                Ok(DVector::from_iterator(
+                    free.len(),
+                    free.iter().map(|&i| g[i]),
+                ))
+            },
+            &x0,
+            GRADIENT_ROUNDS,
+        )
+        .map_err(|e: String| format!("near the estimates: {e}"))?;
+        if jac.iter().any(|v| !v.is_finite()) {
+            return Err("the Hessian of the log-likelihood is not finite".into());
+        }
+        Ok(symmetrise(jac))
+    }
+}
+
+/// Richardson rounds for the Hessian from gradient differences: two give an O(h⁴) error at
+/// numDeriv's relative step 1e-4, far below what the covariance is reported to.
+const GRADIENT_ROUNDS: usize = 2;
+
 fn symmetrise(m: DMatrix<f64>) -> DMatrix<f64> {
     (&m + m.transpose()) * 0.5
 }
@@ -533,7 +781,7 @@ impl RawLikelihood {
     /// (half the numerical Hessian of −2ℓ).
     pub fn ml_information(&self, at: &[f64]) -> Result<DMatrix<f64>, String> {
         let all: Vec<usize> = (0..at.len()).collect();
-        Ok(criterion_hessian(at, &all, &mut |x| self.ml_deviance(x))? * 0.5)
+        Ok(self.criterion_hessian_in(at, &all, Method::Ml, Coordinates::Raw)? * 0.5)
     }
 
     /// The asymptotic covariance of all parameters at `at` (a vector over the table's rows) for
@@ -570,7 +818,7 @@ impl RawLikelihood {
             }
             Method::Reml => {
                 let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
-                let h = criterion_hessian(at, &variance, &mut |x| self.reml_criterion(x))?;
+                let h = self.criterion_hessian_in(at, &variance, method, Coordinates::Raw)?;
                 let cov_v = invert(&h, &variance)?;
                 self.reml_covariance(&self.unpack(at)?, &cov_v)
             }
@@ -632,16 +880,13 @@ impl RawLikelihood {
         match method {
             Method::Ml => {
                 let all: Vec<usize> = (0..n).collect();
-                let h =
-                    criterion_hessian(&phi, &all, &mut |x| self.ml_of(&self.unpack_factors(x)?))?;
+                let h = self.criterion_hessian_in(&phi, &all, method, Coordinates::Factors)?;
                 let cov = generalized_inverse(&h);
                 Ok(symmetrise(&jacobian * cov * jacobian.transpose()))
             }
             Method::Reml => {
                 let variance: Vec<usize> = (0..n).filter(|&i| !self.is_fixed(i)).collect();
-                let h = criterion_hessian(&phi, &variance, &mut |x| {
-                    self.reml_of(&self.unpack_factors(x)?)
-                })?;
+                let h = self.criterion_hessian_in(&phi, &variance, method, Coordinates::Factors)?;
                 let cov_phi = generalized_inverse(&h);
                 let j = DMatrix::from_fn(variance.len(), variance.len(), |a, b| {
                     jacobian[(variance[a], variance[b])]

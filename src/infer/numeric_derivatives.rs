@@ -155,12 +155,31 @@ fn hessian_from_values(x: &[f64], steps: &[f64], f0: f64, values: &[f64]) -> DMa
 /// `jacobian` with the function evaluated in parallel (rayon); identical results for any number
 /// of threads.
 pub fn jacobian_parallel(f: &(dyn Fn(&[f64]) -> DVector<f64> + Sync), x: &[f64]) -> DMatrix<f64> {
+    let ok = |p: &[f64]| -> Result<DVector<f64>, std::convert::Infallible> { Ok(f(p)) };
+    match try_jacobian_parallel(&ok, x, ROUNDS) {
+        Ok(jac) => jac,
+        Err(never) => match never {},
+    }
+}
+
+/// A vector-valued function that can fail, evaluated from several threads.
+pub type FallibleMap<'a, E> = dyn Fn(&[f64]) -> Result<DVector<f64>, E> + Sync + 'a;
+
+/// `jacobian_parallel` with `rounds` Richardson rounds (each costs two evaluations per
+/// coordinate: an exact gradient needs fewer than numDeriv's four) for a function that can
+/// fail: the error of the first failing point in the order the points are laid out
+/// (coordinate, round, up before down), so which thread failed first never changes the message.
+pub fn try_jacobian_parallel<E: Send>(
+    f: &FallibleMap<'_, E>,
+    x: &[f64],
+    rounds: usize,
+) -> Result<DMatrix<f64>, E> {
+    let rounds = rounds.max(1);
     let steps = initial_steps(x, RELATIVE_STEP);
-    let m = f(x).len();
-    let mut points = Vec::with_capacity(x.len() * ROUNDS * 2);
+    let mut points = Vec::with_capacity(x.len() * rounds * 2);
     for j in 0..x.len() {
         let mut h = steps[j];
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             for s in [1.0, -1.0] {
                 let mut p = x.to_vec();
                 p[j] = x[j] + s * h;
@@ -169,25 +188,30 @@ pub fn jacobian_parallel(f: &(dyn Fn(&[f64]) -> DVector<f64> + Sync), x: &[f64])
             h /= 2.0;
         }
     }
-    let values: Vec<DVector<f64>> = points.par_iter().map(|p| f(p)).collect();
+    let values: Vec<Result<DVector<f64>, E>> = points.par_iter().map(|p| f(p)).collect();
+    let values: Vec<DVector<f64>> = values.into_iter().collect::<Result<_, E>>()?;
+    let m = match values.first() {
+        Some(v) => v.len(),
+        None => f(x)?.len(),
+    };
     let mut jac = DMatrix::zeros(m, x.len());
     let mut v = values.into_iter();
     for (j, &step) in steps.iter().enumerate() {
-        let mut rounds = Vec::with_capacity(ROUNDS);
+        let mut estimates = Vec::with_capacity(rounds);
         let mut h = step;
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds {
             let up = v
                 .next()
                 .unwrap_or_else(|| DVector::from_element(m, f64::NAN));
             let down = v
                 .next()
                 .unwrap_or_else(|| DVector::from_element(m, f64::NAN));
-            rounds.push((up - down) / (2.0 * h));
+            estimates.push((up - down) / (2.0 * h));
             h /= 2.0;
         }
-        jac.set_column(j, &extrapolate(rounds));
+        jac.set_column(j, &extrapolate(estimates));
     }
-    jac
+    Ok(jac)
 }
 
 #[cfg(test)]

@@ -166,8 +166,21 @@ impl ProfiledDeviance {
         z: f64,
         ds: &[DMatrix<f64>],
     ) -> Result<(Evaluation, Vec<Vec<f64>>), DevianceError> {
+        self.factor_derivatives_with(x, z, |_, _| ds.to_vec())
+    }
+
+    /// `factor_derivatives` with the weights `D` made from the evaluation at `x` and the m×m
+    /// lower factor L_b of [X y]'s Schur complement (a quadratic form v'Cv of C = L_bL_b' has
+    /// the derivative tr(ww' L_b⁻¹ĊL_b⁻ᵀ), w = L_b'v): one factorization serves both.
+    fn factor_derivatives_with(
+        &self,
+        x: &[f64],
+        z: f64,
+        make_ds: impl FnOnce(&Evaluation, &DMatrix<f64>) -> Vec<DMatrix<f64>>,
+    ) -> Result<(Evaluation, Vec<Vec<f64>>), DevianceError> {
         let mut keep = KeptFactor::default();
         let e = self.evaluate_keeping(x, Some(&mut keep))?;
+        let ds = make_ds(&e, &keep.xy);
         let (theta, rest) = x.split_at(self.ntheta);
         let (log_delta, correlation) = rest.split_at(self.ndelta());
         let w = self.weights(log_delta);
@@ -222,7 +235,7 @@ impl ProfiledDeviance {
             None
         };
         let mut gradients = Vec::with_capacity(ds.len());
-        for d in ds {
+        for d in &ds {
             let s_xx = &rt * d * rt.transpose();
             let d_linv = d * &lxx_inv;
             let mut acc = Accumulator {
@@ -664,5 +677,74 @@ impl ProfiledDeviance {
         }
         h[(s, s)] = 4.0 * nu / sigma2;
         Ok(h)
+    }
+}
+
+impl ProfiledDeviance {
+    /// −2 log-likelihood with σ explicit and its exact gradient. `Some(β)`: the ML deviance at
+    /// any β (`ml_deviance_at`), over (β, varpar); `None`: the REML criterion with β at its GLS
+    /// estimate (`deviance_at` of a REML fit, whatever `self.method`), over varpar. varpar is
+    /// (θ, σ, log δ…, ρ).
+    ///
+    /// Both are log|L_Z|² + Q/σ² + ν log 2πσ² + the weight term (+ log|R_X|² for REML), with
+    /// Q = v'Cv for C = [X y]'V⁻¹[X y]σ² = L_bL_b' and v = (−β, 1) (REML: β̂, so Q = r²). Along
+    /// x = (θ, log δ, ρ), Ċ enters as tr(ww' L_b⁻¹ĊL_b⁻ᵀ) with w = L_b'v, so the whole
+    /// derivative is one `factor_derivatives` pass with D = ww'/σ² (+ the X rows' identity for
+    /// log|R_X|²): the raw-scale information of all parameters then comes from differences of
+    /// this gradient, not second differences of values.
+    pub fn explicit_gradient(
+        &self,
+        beta: Option<&[f64]>,
+        varpar: &[f64],
+    ) -> Result<(f64, Vec<f64>), DevianceError> {
+        let (x, sigma) = self.split_varpar(varpar)?;
+        let p = self.p;
+        if let Some(b) = beta.filter(|b| b.len() != p) {
+            return Err(DevianceError::WrongLength {
+                expected: p,
+                got: b.len(),
+            });
+        }
+        let s2 = sigma * sigma;
+        let (e, mut g) = self.factor_derivatives_with(&x, 1.0, |e, lb| {
+            let v = DVector::from_fn(p + 1, |i, _| match (i < p, beta) {
+                (false, _) => 1.0,
+                (true, Some(b)) => -b[i],
+                (true, None) => -e.beta[i],
+            });
+            let w = lb.tr_mul(&v);
+            let mut d = &w * w.transpose() / s2;
+            if beta.is_none() {
+                for i in 0..p {
+                    d[(i, i)] += 1.0;
+                }
+            }
+            vec![d]
+        })?;
+        let mut g = g.pop().unwrap_or_default();
+        self.add_weight_term_gradient(&x, &mut g);
+        let n = self.nobs() as f64;
+        let (q, nu, beta_gradient) = match beta {
+            Some(b) => {
+                let diff = DVector::from_column_slice(b) - &e.beta;
+                let lt_diff = e.lx.tr_mul(&diff);
+                // Q = r² + ‖L_X'(β − β̂)‖², so ∂(Q/σ²)/∂β = 2L_XL_X'(β − β̂)/σ².
+                let gb = &e.lx * &lt_diff * (2.0 / s2);
+                (e.pwrss + lt_diff.norm_squared(), n, gb.as_slice().to_vec())
+            }
+            None => (e.pwrss, n - p as f64, Vec::new()),
+        };
+        let mut value =
+            e.ld_l2 + q / s2 + nu * (2.0 * std::f64::consts::PI * s2).ln() + e.weight_term;
+        if beta.is_none() {
+            value += e.ld_rx2;
+        }
+        g.insert(self.ntheta, 2.0 * nu / sigma - 2.0 * q / (s2 * sigma));
+        let mut out = beta_gradient;
+        out.extend(g);
+        if !value.is_finite() || out.iter().any(|v| !v.is_finite()) {
+            return Err(DevianceError::NonFinite);
+        }
+        Ok((value, out))
     }
 }
