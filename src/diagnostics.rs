@@ -138,7 +138,7 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceF
         Severity::Error => "error",
         Severity::Warning => "warning",
     };
-    let _ = writeln!(out, "{severity}: {}", diagnostic.message);
+    let _ = writeln!(out, "{severity}: {}", visible(&diagnostic.message));
     // Notes line up with the snippet's gutter (`  =` after line 9, `   =` after line 99).
     let mut gutter = 1;
     match (&diagnostic.location, source) {
@@ -155,7 +155,7 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceF
             },
             _,
         ) => {
-            let _ = write!(out, " --> {}", path.display());
+            let _ = write!(out, " --> {}", visible(&path.display().to_string()));
             match (line, row) {
                 (Some(line), Some(row)) => {
                     let _ = write!(out, ", line {line} (data row {row})");
@@ -169,21 +169,46 @@ fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceF
                 (None, None) => {}
             }
             if let Some(column) = column {
-                let _ = write!(out, ", column `{column}`");
+                let _ = write!(out, ", column `{}`", visible(column));
             }
             out.push('\n');
         }
         (Location::File(path), _) => {
-            let _ = writeln!(out, " --> {}", path.display());
+            let _ = writeln!(out, " --> {}", visible(&path.display().to_string()));
         }
         (Location::None, _) => {}
     }
     if let Some(expected) = &diagnostic.expected {
-        let _ = writeln!(out, "{:gutter$} = expected: {expected}", "");
+        let _ = writeln!(out, "{:gutter$} = expected: {}", "", visible(expected));
     }
     if let Some(hint) = &diagnostic.hint {
-        let _ = writeln!(out, "{:gutter$} = hint: {hint}", "");
+        let _ = writeln!(out, "{:gutter$} = hint: {}", "", visible(hint));
     }
+}
+
+/// `text` with every control character but newline and tab written as an escape (`\x00`,
+/// `\r`, `\x1B`, `\u{85}`): a NUL or an escape sequence from a damaged data cell, echoed into a
+/// message, must not reach the terminal raw.
+pub fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:X}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// ` --> path:line:col`, the source line and a caret line under the span.
@@ -197,7 +222,11 @@ fn render_snippet(out: &mut String, span: Span, file: &SourceFile) -> usize {
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let line_number = text[..start].matches('\n').count() + 1;
     let column = text[line_start..start].chars().count() + 1;
-    let _ = writeln!(out, " --> {}:{line_number}:{column}", file.path.display());
+    let _ = writeln!(
+        out,
+        " --> {}:{line_number}:{column}",
+        visible(&file.path.display().to_string())
+    );
 
     let line = text[line_start..line_end].trim_end_matches('\r');
     // Control characters (binary junk) would garble the output; each becomes one visible
@@ -230,4 +259,16 @@ fn floor_char_boundary(text: &str, index: usize) -> usize {
         index -= 1;
     }
     index
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(visible("plain é\tand\nlines"), "plain é\tand\nlines");
+        assert_eq!(visible("25\u{0}8.7\r"), "25\\x008.7\\r");
+        assert_eq!(visible("\u{1b}[31m\u{85}"), "\\x1B[31m\\u{85}");
+    }
 }

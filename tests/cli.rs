@@ -36,6 +36,13 @@ fn broken_model_files_get_located_messages() {
             assert!(!stderr.contains("panicked"), "{stderr}");
             assert!(stdout.is_empty(), "nothing is fitted: {stdout}");
             assert!(stderr.starts_with("error"), "{stderr}");
+            // Control bytes from the files are escaped, never echoed raw (issue 14 item 9).
+            assert!(
+                !stderr
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\t'),
+                "{stderr:?}"
+            );
         }
         let (_, _, stderr) = run(&["check", relative]);
         insta::assert_snapshot!(stderr);

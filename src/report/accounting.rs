@@ -102,8 +102,9 @@ pub fn groups(report: &FitReport) -> Option<String> {
 }
 
 /// The fit's warnings, except the one the fixed-effects header already carries (how the
-/// standard errors were computed).
-pub fn warnings(report: &FitReport) -> Vec<&str> {
+/// standard errors were computed), with control characters escaped (`diagnostics::visible`):
+/// a warning may quote a data cell.
+pub fn warnings(report: &FitReport) -> Vec<std::borrow::Cow<'_, str>> {
     let fit = &report.fit;
     let header_note = fit
         .standard_errors
@@ -112,6 +113,6 @@ pub fn warnings(report: &FitReport) -> Vec<&str> {
     fit.warnings
         .iter()
         .filter(|w| header_note.as_ref() != Some(*w))
-        .map(String::as_str)
+        .map(|w| crate::diagnostics::visible(w))
         .collect()
 }
