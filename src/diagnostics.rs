@@ -121,16 +121,65 @@ pub struct SourceFile<'a> {
 /// Source locations need `source` to show the line; without it only the byte range is given.
 /// Columns count characters, not bytes. A span over several lines is underlined to the end of
 /// its first line.
+///
+/// Repeats are capped: a message is shown at its first `SHOWN_PER_MESSAGE` places and at most
+/// `SHOWN_IN_ALL` diagnostics are shown; a closing note counts what was left out (an equation
+/// with thousands of repeated terms must not print thousands of blocks).
 pub fn render(diagnostics: &[Diagnostic], source: Option<&SourceFile>) -> String {
     let mut out = String::new();
-    for (i, diagnostic) in diagnostics.iter().enumerate() {
-        if i > 0 {
+    let mut seen: Vec<(Severity, &str, usize)> = Vec::new();
+    let (mut shown, mut hidden) = (0, [0usize; 2]);
+    for diagnostic in diagnostics {
+        let key = (diagnostic.severity, diagnostic.message.as_str());
+        let times = match seen.iter_mut().find(|(s, m, _)| (*s, *m) == key) {
+            Some(entry) => {
+                entry.2 += 1;
+                entry.2
+            }
+            None => {
+                seen.push((key.0, key.1, 1));
+                1
+            }
+        };
+        if times > SHOWN_PER_MESSAGE || shown >= SHOWN_IN_ALL {
+            hidden[usize::from(!diagnostic.is_error())] += 1;
+            continue;
+        }
+        if shown > 0 {
             out.push('\n');
         }
         render_one(&mut out, diagnostic, source);
+        shown += 1;
+    }
+    if hidden != [0, 0] {
+        use std::fmt::Write;
+        let count = |n: usize, what: &str| match n {
+            0 => None,
+            1 => Some(format!("1 more {what}")),
+            n => Some(format!("{n} more {what}s")),
+        };
+        let parts: Vec<String> = [count(hidden[0], "error"), count(hidden[1], "warning")]
+            .into_iter()
+            .flatten()
+            .collect();
+        let repeated: Vec<String> = seen
+            .iter()
+            .filter(|(_, _, n)| *n > SHOWN_PER_MESSAGE)
+            .map(|(_, m, n)| format!("\"{}\" {n} times", visible(m)))
+            .collect();
+        let _ = write!(out, "\nnote: {} not shown", parts.join(" and "));
+        if !repeated.is_empty() {
+            let _ = write!(out, " (in all: {})", repeated.join("; "));
+        }
+        out.push('\n');
     }
     out
 }
+
+/// Places shown of one message (the same severity and text).
+const SHOWN_PER_MESSAGE: usize = 3;
+/// Diagnostics shown in all.
+const SHOWN_IN_ALL: usize = 50;
 
 fn render_one(out: &mut String, diagnostic: &Diagnostic, source: Option<&SourceFile>) {
     use std::fmt::Write;
@@ -229,6 +278,20 @@ fn render_snippet(out: &mut String, span: Span, file: &SourceFile) -> usize {
     );
 
     let line = text[line_start..line_end].trim_end_matches('\r');
+    // A line longer than the window is cut around the span, marked with `…` at the cuts.
+    let before = text[line_start..start].chars().count();
+    let total = line.chars().count();
+    let first = if total <= WINDOW_BEFORE + WINDOW_AFTER {
+        0
+    } else {
+        before.saturating_sub(WINDOW_BEFORE)
+    };
+    let last = (before + WINDOW_AFTER)
+        .max(first + WINDOW_BEFORE + WINDOW_AFTER)
+        .min(total);
+    let (cut_front, cut_back) = (first > 0, last < total);
+    let line: String = line.chars().skip(first).take(last - first).collect();
+    let line = line.as_str();
     // Control characters (binary junk) would garble the output; each becomes one visible
     // replacement character so that the caret columns stay right.
     let shown: String = line
@@ -241,17 +304,33 @@ fn render_snippet(out: &mut String, span: Span, file: &SourceFile) -> usize {
             }
         })
         .collect();
-    let prefix: String = text[line_start..start]
+    let mut prefix: String = text[line_start..start]
         .chars()
+        .skip(first)
         .map(|c| if c == '\t' { '\t' } else { ' ' })
         .collect();
-    let underlined = text[start..end.min(line_end)].chars().count().max(1);
+    if cut_front {
+        prefix.insert(0, ' ');
+    }
+    let underlined = text[start..end.min(line_end)]
+        .chars()
+        .count()
+        .clamp(1, (last - before).max(1));
     let gutter = " ".repeat(line_number.to_string().len());
     let _ = writeln!(out, "{gutter} |");
-    let _ = writeln!(out, "{line_number} | {shown}");
+    let _ = writeln!(
+        out,
+        "{line_number} | {}{shown}{}",
+        if cut_front { "…" } else { "" },
+        if cut_back { "…" } else { "" }
+    );
     let _ = writeln!(out, "{gutter} | {prefix}{}", "^".repeat(underlined));
     gutter.len()
 }
+
+/// Characters of a long source line shown before and after the start of a span.
+const WINDOW_BEFORE: usize = 60;
+const WINDOW_AFTER: usize = 100;
 
 fn floor_char_boundary(text: &str, index: usize) -> usize {
     let mut index = index.min(text.len());
