@@ -423,6 +423,41 @@ fn settings_and_defaults() {
     assert_eq!(names, ["patient", "session"]);
 }
 
+/// `x:x` is `x`, as R reads it (not x²), in fixed and random terms, with a warning at the term;
+/// `x + x:x` is then the repeated-term error (issue 14 item 7).
+#[test]
+fn an_interaction_of_a_variable_with_itself_is_the_variable() {
+    let sleep = Path::new("models/data/lme4/sleepstudy.csv");
+    let text = "data \"x.csv\"\nReaction ~ 1 + Days:Days + (1 + Days:Days | Subject)\n";
+    let checked = check(&parse(text).unwrap(), &schema_of(sleep)).unwrap();
+    let equation = &checked.spec.equations[0];
+    let fixed: Vec<&Vec<String>> = equation.terms.iter().map(|t| &t.variables).collect();
+    assert_eq!(fixed, [&vec!["Days".to_string()]]);
+    let slopes: Vec<&Vec<String>> = checked.spec.random[0]
+        .effects
+        .iter()
+        .map(|e| &e.variables)
+        .collect();
+    assert_eq!(slopes, [&Vec::<String>::new(), &vec!["Days".to_string()]]);
+    let messages: Vec<&str> = checked
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        ["`Days:Days` is `Days`: a variable in an interaction with itself is the variable, as in R";
+            2]
+    );
+    let text = "data \"x.csv\"\nReaction ~ 1 + Days + Days:Days\n";
+    let errors = check(&parse(text).unwrap(), &schema_of(sleep)).unwrap_err();
+    assert!(
+        errors[0].message.contains("appears twice"),
+        "{}",
+        render(text, &errors)
+    );
+}
+
 #[test]
 fn intercepts_labels_and_fixed_values() {
     use tandem::model::Coefficient;

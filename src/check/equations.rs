@@ -298,6 +298,7 @@ impl Checker<'_> {
                     if let Some(coefficient) = coefficient {
                         self.check_label(coefficient, &written);
                     }
+                    let factors = &self.distinct_factors(factors, &written, *span);
                     if let Some(own) = factors.iter().find(|f| f.name == equation.lhs.name) {
                         self.error(own_predictor(&own.name, own.span));
                         continue;
@@ -334,6 +335,40 @@ impl Checker<'_> {
             }
         }
         terms
+    }
+
+    /// The factors of an interaction with repeats removed, as R reads `x:x` (the variable
+    /// itself, not its square): with a warning at the term saying so.
+    pub(super) fn distinct_factors(
+        &mut self,
+        factors: &[Ident],
+        written: &str,
+        span: Span,
+    ) -> Vec<Ident> {
+        let mut distinct: Vec<Ident> = Vec::with_capacity(factors.len());
+        for f in factors {
+            if !distinct.iter().any(|d| d.name == f.name) {
+                distinct.push(f.clone());
+            }
+        }
+        if distinct.len() < factors.len() {
+            let meant = distinct
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect::<Vec<_>>()
+                .join(":");
+            self.warnings.push(
+                Diagnostic::warning(
+                    format!(
+                        "`{written}` is `{meant}`: a variable in an interaction with itself is the \
+                         variable, as in R"
+                    ),
+                    crate::diagnostics::Location::Source(span),
+                )
+                .with_hint("for a square, prepare it with `let x2 = x^2` and use `x2`"),
+            );
+        }
+        distinct
     }
 
     /// Resolves a fixed term's names; `None` when one of them is wrong (already reported).

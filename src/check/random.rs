@@ -130,6 +130,7 @@ impl Checker<'_> {
                 .map(|f| f.name.as_str())
                 .collect::<Vec<_>>()
                 .join(":");
+            let factors = &self.distinct_factors(factors, &written, span);
             let resolved = if let (true, Some(sites)) =
                 (factors.len() == 1, labels.get(&factors[0].name))
             {

@@ -593,11 +593,23 @@ impl Builder {
         for term in meaningful(rhs.into_inner()) {
             let span = span_of(&term);
             match term.as_rule() {
-                Rule::minus_one => terms.push(FormulaTerm::Intercept {
-                    present: false,
-                    coefficient: None,
-                    span,
-                }),
+                Rule::minus_one => {
+                    if term.as_str().trim().trim_start_matches('-').trim() == "0" {
+                        // R reads `- 0` as keeping the intercept, a reader as removing it.
+                        self.diagnostics.push(
+                            Diagnostic::at("`- 0` does not say whether the intercept stays", span)
+                                .with_expected("`+ 0` or `- 1` to remove the intercept")
+                                .with_hint(
+                                    "R keeps the intercept with `- 0`; to keep it, leave `- 0` out",
+                                ),
+                        );
+                    }
+                    terms.push(FormulaTerm::Intercept {
+                        present: false,
+                        coefficient: None,
+                        span,
+                    })
+                }
                 Rule::coef_term => {
                     let mut coefficient = None;
                     for part in meaningful(term.into_inner()) {
