@@ -526,12 +526,48 @@ fn vary_values(
     let values = if chosen.is_empty() {
         vary.values.clone()
     } else {
+        check_requested_values(session, &chosen)?;
         chosen
     };
     Ok(values
         .into_iter()
         .map(|v| Some((vary.name.clone(), v)))
         .collect())
+}
+
+/// `--vary` values pass the checks the file's own `vary` values pass (a `lag` distance of 0 is
+/// refused either way, at the `lag`): the file is checked again with them in its `vary`
+/// statement.
+fn check_requested_values(session: &Session, chosen: &[f64]) -> Result<(), String> {
+    use crate::syntax::ast::{Literal, Statement};
+    let mut ast = session.model.ast.clone();
+    for statement in &mut ast.statements {
+        if let Statement::Vary { values, name, .. } = statement {
+            *values = chosen
+                .iter()
+                .map(|&value| Literal::Number {
+                    value,
+                    span: name.span,
+                })
+                .collect();
+        }
+    }
+    let options = CheckOptions {
+        data_override: true,
+    };
+    match check::check_with(&ast, &Schema::from_table(&session.table), options) {
+        Ok(_) => Ok(()),
+        Err(diagnostics) => {
+            let errors: Vec<Diagnostic> =
+                diagnostics.into_iter().filter(|d| d.is_error()).collect();
+            let values: Vec<String> = chosen.iter().map(|v| v.to_string()).collect();
+            Err(format!(
+                "error: the values given with `--vary` ({}) do not pass the model's checks:\n\n{}",
+                values.join(", "),
+                session.model.render(&errors)
+            ))
+        }
+    }
 }
 
 fn vary_label(value: &Option<(String, f64)>) -> String {

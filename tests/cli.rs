@@ -202,6 +202,25 @@ fn definitions_at_a_boundary_fit() {
     );
 }
 
+/// `--vary` values are checked as the file's own are: a `lag` distance of 0 is refused at the
+/// `lag`, and a value given twice is refused (issue 14 item 7).
+#[test]
+fn vary_values_from_the_command_line_pass_the_files_checks() {
+    let model = "models/seeds/facial_dynamics.tandem";
+    let (code, stdout, stderr) = run(&["fit", model, "--vary", "span=0"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing is fitted: {stdout}");
+    assert!(
+        stderr.contains("the values given with `--vary` (0) do not pass the model's checks")
+            && stderr.contains("`lag` distance `span` takes the value 0")
+            && stderr.contains("facial_dynamics.tandem:11:33"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&["fit", model, "--vary", "span=5", "--vary", "span=5"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("`vary` value 5 is repeated"), "{stderr}");
+}
+
 #[test]
 fn the_unbroken_model_checks_clean() {
     let (code, stdout, stderr) = run(&["check", "tests/fixtures/cli/base.tandem"]);

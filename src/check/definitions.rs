@@ -139,7 +139,7 @@ impl Checker<'_> {
     fn check_definition_name_use(&mut self, name: &str, span: Span, scope: &DefinitionScope) {
         let known = scope.labels.contains(name)
             || scope.earlier.iter().any(|d| d == name)
-            || self.scope.vary.as_ref().is_some_and(|(v, _)| v == name);
+            || self.scope.is_vary(name);
         if known {
             return;
         }

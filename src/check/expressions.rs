@@ -251,7 +251,7 @@ impl Checker<'_> {
         let whole = |v: f64| v >= 1.0 && v.fract() == 0.0 && v <= u32::MAX as f64;
         match &expr.kind {
             ExprKind::Number(v) if whole(*v) => {}
-            ExprKind::Name(name) if self.scope.vary.as_ref().is_some_and(|(v, _)| v == name) => {
+            ExprKind::Name(name) if self.scope.is_vary(name) => {
                 let values = self.scope.vary.as_ref().map(|(_, v)| v.clone());
                 if let Some(bad) = values.into_iter().flatten().find(|v| !whole(*v)) {
                     self.error(

@@ -96,6 +96,29 @@ pub fn check_with(
         vary: settings.vary,
     };
     checker.check_supported(file, &spec);
+    if let (Some(vary), false) = (&spec.vary, checker.scope.vary_used.get()) {
+        let span = file.statements.iter().find_map(|s| match s {
+            crate::syntax::ast::Statement::Vary { name, .. } => Some(name.span),
+            _ => None,
+        });
+        if let Some(span) = span {
+            checker.error(
+                Diagnostic::at(
+                    format!(
+                        "`vary {}`: nothing in the model uses `{}`, so every value would fit the \
+                         same model",
+                        vary.name, vary.name
+                    ),
+                    span,
+                )
+                .with_hint(format!(
+                    "use `{}` in a `let`, a `keep`, a `lag` distance or a definition, or remove \
+                     the `vary` statement",
+                    vary.name
+                )),
+            );
+        }
+    }
     // Checks run by concern; the user reads the file top to bottom.
     let by_position = |d: &Diagnostic| match d.location {
         Location::Source(span) => span.start,
@@ -166,6 +189,7 @@ impl<'a> Checker<'a> {
                 schema,
                 lets,
                 vary: None,
+                vary_used: std::cell::Cell::new(false),
             },
             errors: Vec::new(),
             warnings: Vec::new(),

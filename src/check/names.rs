@@ -34,6 +34,8 @@ pub(crate) struct Scope<'a> {
     pub lets: Vec<LetDecl>,
     /// The `vary` statement's name and numeric values.
     pub vary: Option<(String, Vec<f64>)>,
+    /// Whether anything resolved a name to `vary` (a `vary` nothing uses fits one model over).
+    pub vary_used: std::cell::Cell<bool>,
 }
 
 impl Scope<'_> {
@@ -51,10 +53,19 @@ impl Scope<'_> {
                 Lookup::LaterLet(decl.span)
             };
         }
-        if self.vary.as_ref().is_some_and(|(v, _)| v == name) {
+        if self.is_vary(name) {
             return Lookup::Vary;
         }
         Lookup::Unknown
+    }
+
+    /// Whether `name` is the `vary` name (and so used).
+    pub fn is_vary(&self, name: &str) -> bool {
+        let vary = self.vary.as_ref().is_some_and(|(v, _)| v == name);
+        if vary {
+            self.vary_used.set(true);
+        }
+        vary
     }
 
     /// A column or a `let` (the analysis frame's columns), as seen from `position`.

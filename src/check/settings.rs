@@ -109,7 +109,17 @@ impl Checker<'_> {
         let mut numbers = Vec::new();
         for value in values {
             match value {
-                Literal::Number { value, .. } => numbers.push(*value),
+                Literal::Number { value, span } => {
+                    // An error, but the name stays known: no "no column" cascade after it.
+                    if numbers.contains(value) {
+                        self.error(
+                            Diagnostic::at(format!("`vary` value {value} is repeated"), *span)
+                                .with_hint("each value is fitted once; give it once"),
+                        );
+                    } else {
+                        numbers.push(*value)
+                    }
+                }
                 Literal::String(s) => {
                     ok = false;
                     self.error(
