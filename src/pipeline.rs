@@ -1077,6 +1077,11 @@ fn fit_once(
     let (mut defined, mut mediation) = (defined, mediation);
     let bootstrap = match bootstrap_choice(spec, options) {
         Some(choice) => {
+            warnings.extend(infer::thin_tails_warning(
+                choice.draws,
+                choice.level,
+                "bootstrap replicates",
+            ));
             // Errors in the definitions were reported by `defined_quantities` above.
             let constants: Vec<(String, f64)> = value.iter().cloned().collect();
             let quantities = (!spec.definitions.is_empty())
@@ -1213,8 +1218,14 @@ fn defined_quantities(
     };
     let method = match &spec.interval {
         Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {
+            let draws = options.draws.map(|d| d as usize).unwrap_or(*draws);
+            warnings.extend(infer::thin_tails_warning(
+                draws,
+                *level,
+                "Monte Carlo draws",
+            ));
             IntervalMethod::MonteCarlo(MonteCarloSettings {
-                draws: options.draws.map(|d| d as usize).unwrap_or(*draws),
+                draws,
                 level: *level,
                 seed: options.seed.unwrap_or(*seed),
                 progress: options.progress,

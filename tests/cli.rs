@@ -221,6 +221,25 @@ fn vary_values_from_the_command_line_pass_the_files_checks() {
     assert!(stderr.contains("`vary` value 5 is repeated"), "{stderr}");
 }
 
+/// Too few draws for a percentile interval's tails are said in every format; fewer than 2 are
+/// refused at the command line as in the file (issue 14 item 7).
+#[test]
+fn too_few_draws_are_flagged_or_refused() {
+    let model = "tests/fixtures/formats/mediation_mc.tandem";
+    let wanted = "100 Monte Carlo draws leave 2.5 in each tail of the 95";
+    for format in ["text", "json", "markdown", "latex"] {
+        let (code, stdout, stderr) = run(&["fit", model, "--draws", "100", "--format", format]);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains(wanted), "{format}: {stdout}");
+    }
+    let (code, stdout, _) = run(&["fit", model]);
+    assert_eq!(code, 0);
+    assert!(!stdout.contains("in each tail"), "{stdout}");
+    let (code, _, stderr) = run(&["fit", model, "--draws", "1"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--draws"), "{stderr}");
+}
+
 #[test]
 fn the_unbroken_model_checks_clean() {
     let (code, stdout, stderr) = run(&["check", "tests/fixtures/cli/base.tandem"]);

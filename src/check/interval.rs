@@ -82,6 +82,13 @@ impl Checker<'_> {
             match arg_name {
                 "draws" => {
                     if let Some(v) = self.whole_number(&arg.value, "draws", 1.0) {
+                        if v < 2.0 {
+                            // One draw gives an interval of zero width and no spread.
+                            self.error(
+                                Diagnostic::at("`draws` must be at least 2", arg.value.span)
+                                    .with_expected("a number of draws such as 1000"),
+                            );
+                        }
                         draws = v as usize;
                     }
                 }

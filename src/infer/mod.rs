@@ -30,6 +30,24 @@ pub use mediation::{estimate_with_mediation, MediationSummary};
 pub use monte_carlo::{monte_carlo, MonteCarloSettings};
 pub use satterthwaite::{Satterthwaite, VarianceParameters};
 
+/// Draws (or replicates) that each tail of a percentile interval needs before its limits mean
+/// much: with fewer, a limit is an interpolation between a handful of order statistics.
+pub const TAIL_DRAWS: f64 = 10.0;
+
+/// The warning for a percentile interval at `level` from `draws` draws whose tails hold fewer
+/// than `TAIL_DRAWS` draws each (`what`: "Monte Carlo draws", "bootstrap replicates").
+pub fn thin_tails_warning(draws: usize, level: f64, what: &str) -> Option<String> {
+    let tail = draws as f64 * (1.0 - level) / 2.0;
+    (tail < TAIL_DRAWS).then(|| {
+        let enough = (2.0 * TAIL_DRAWS / (1.0 - level)).ceil();
+        format!(
+            "{draws} {what} leave {tail:.1} in each tail of the {}% interval: its limits are \
+             unstable; use at least {enough} for this level",
+            100.0 * level
+        )
+    })
+}
+
 /// The test of one fixed effect.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CoefficientTest {
