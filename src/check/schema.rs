@@ -20,6 +20,10 @@ pub struct Schema {
     /// Text columns whose cells were mostly numbers: (column, where its first non-number is —
     /// "line 10 (data row 9)" —, that cell).
     pub stray: Vec<(String, String, String)>,
+    /// Text columns with a damaged cell: (column, where the first is, that cell, what is wrong
+    /// with it). Every distinct text is a level, so such a cell would silently be a group or
+    /// category of its own.
+    pub damaged: Vec<(String, String, String, &'static str)>,
 }
 
 impl Schema {
@@ -28,6 +32,7 @@ impl Schema {
             file_name: file_name.into(),
             columns,
             stray: Vec::new(),
+            damaged: Vec::new(),
         }
     }
 
@@ -63,6 +68,7 @@ impl Schema {
             file_name,
             columns,
             stray,
+            damaged: damaged_cells(table),
         }
     }
 
@@ -76,4 +82,41 @@ impl Schema {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.columns.iter().map(|(n, _)| n.as_str())
     }
+}
+
+/// The first damaged cell of each text column: bytes that are not UTF-8 (read as U+FFFD) or a
+/// quote inside a cell (a quoted cell's quotes are gone by now; one left is out of place). Only
+/// the levels are looked at, and the rows only of a column that has such a level.
+fn damaged_cells(table: &DataTable) -> Vec<(String, String, String, &'static str)> {
+    let mut out = Vec::new();
+    for (name, column) in table.names.iter().zip(&table.columns) {
+        let Column::Text { codes, levels } = column else {
+            continue;
+        };
+        let reason = |level: &str| {
+            if level.contains('\u{FFFD}') {
+                Some("bytes that are not UTF-8")
+            } else if level.contains('"') {
+                Some("a quote inside a cell")
+            } else {
+                None
+            }
+        };
+        if !levels.iter().any(|l| reason(l).is_some()) {
+            continue;
+        }
+        let first = codes.iter().enumerate().find_map(|(row, &code)| {
+            let level = levels.get(code as usize)?;
+            reason(level).map(|why| (row, level, why))
+        });
+        if let Some((row, level, why)) = first {
+            out.push((
+                name.clone(),
+                crate::data::row_place(table.lines.as_ref(), row + 1),
+                level.clone(),
+                why,
+            ));
+        }
+    }
+    out
 }

@@ -15,7 +15,7 @@ use super::schema::Schema;
 
 /// One error per spoilt column, at its first use in the file.
 pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnostic> {
-    if schema.stray.is_empty() {
+    if schema.stray.is_empty() && schema.damaged.is_empty() {
         return Vec::new();
     }
     let mut uses: Vec<(String, Span)> = Vec::new();
@@ -66,6 +66,33 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
     }
     let mut reported = BTreeSet::new();
     let mut out = Vec::new();
+    for (name, span) in &uses {
+        let Some((_, place, text, why)) = schema.damaged.iter().find(|(c, ..)| c == name) else {
+            continue;
+        };
+        if !reported.insert(name.clone()) {
+            continue;
+        }
+        let hint = if *why == "a quote inside a cell" {
+            "quote the whole cell (`\"...\"`, inner quotes doubled) or remove the stray quote"
+        } else {
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)"
+        };
+        out.push(
+            Diagnostic::at(
+                format!(
+                    "column `{name}` of {} has a damaged cell: {place} has `{text}`, with {why}",
+                    schema.file_name
+                ),
+                *span,
+            )
+            .with_expected("cells that name their level the same way every time")
+            .with_hint(format!(
+                "every distinct text is a level of its own, so this cell would be a group or \
+                 category by itself; {hint}"
+            )),
+        );
+    }
     for (name, span) in uses {
         let Some((_, place, text)) = schema.stray.iter().find(|(c, _, _)| *c == name) else {
             continue;
