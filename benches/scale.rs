@@ -8,7 +8,9 @@
 //! - `facial_boundary`: the same design with `--truth boundary` (patient intercept variances near
 //!   zero, lag slopes correlated ±0.97) and another seed;
 //! - `facial_default_parquet`: `facial_default` read from Parquet (the CSV converted once, by
-//!   the `parquet` crate's writer); its read stage is printed next to the CSV's.
+//!   the `parquet` crate's writer); its read stage is printed next to the CSV's;
+//! - `monte_carlo_1e8`: lavaan's mediation model with `--draws 100000000` (10⁸ Monte Carlo draws
+//!   of `ab := a*b`, summarised as a stream: its peak memory is the point).
 //!
 //! The facial CSVs (about 140 MB each) are generated once into `target/bench-data/`.
 //! Per case it prints the wall time end to end, tandem's stage times, the peak resident memory
@@ -44,15 +46,18 @@ struct Case {
     /// Pass the facial design as Parquet instead of CSV.
     parquet: bool,
     vary: Option<&'static str>,
+    /// `--draws`, for a case about Monte Carlo draws.
+    draws: Option<&'static str>,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case {
         name: "insteval",
         model: "models/lme4/insteval.tandem",
         facial: None,
         parquet: false,
         vary: None,
+        draws: None,
     },
     Case {
         name: "facial_default",
@@ -60,6 +65,7 @@ const CASES: [Case; 4] = [
         facial: Some(Truth::Default),
         parquet: false,
         vary: Some("span=1"),
+        draws: None,
     },
     Case {
         name: "facial_boundary",
@@ -67,6 +73,7 @@ const CASES: [Case; 4] = [
         facial: Some(Truth::Boundary),
         parquet: false,
         vary: Some("span=1"),
+        draws: None,
     },
     Case {
         name: "facial_default_parquet",
@@ -74,6 +81,15 @@ const CASES: [Case; 4] = [
         facial: Some(Truth::Default),
         parquet: true,
         vary: Some("span=1"),
+        draws: None,
+    },
+    Case {
+        name: "monte_carlo_1e8",
+        model: "tests/fixtures/formats/mediation_mc.tandem",
+        facial: None,
+        parquet: false,
+        vary: None,
+        draws: Some("100000000"),
     },
 ];
 
@@ -280,6 +296,9 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
     if let Some(vary) = case.vary {
         command.args(["--vary", vary]);
     }
+    if let Some(draws) = case.draws {
+        command.args(["--draws", draws]);
+    }
     println!(
         "command: tandem {}",
         command
@@ -334,6 +353,18 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
         for w in warnings {
             println!("  warning: {}", w.as_str().unwrap_or_default());
         }
+    }
+    for d in report["defined"].as_array().into_iter().flatten() {
+        println!(
+            "defined {}: estimate {}, {} interval [{}, {}] from {} draws, SD of draws {}",
+            d["name"],
+            d["estimate"],
+            d["method"],
+            d["ci_lower"],
+            d["ci_upper"],
+            d["draws"],
+            d["se_draws"]
+        );
     }
     Measured {
         wall: Some(r.wall),

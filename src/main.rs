@@ -46,8 +46,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: FormatArg,
-        /// Override the number of Monte Carlo or bootstrap draws (at least 2).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(2..))]
+        /// Override the number of Monte Carlo or bootstrap draws (2 to 10⁹; bootstrap at most
+        /// 10⁶).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(2..=1_000_000_000))]
         draws: Option<u64>,
         /// Override the seed of Monte Carlo or bootstrap draws.
         #[arg(long)]

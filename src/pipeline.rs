@@ -1077,6 +1077,16 @@ fn fit_once(
     let (mut defined, mut mediation) = (defined, mediation);
     let bootstrap = match bootstrap_choice(spec, options) {
         Some(choice) => {
+            let most = crate::check::MAX_BOOTSTRAP_DRAWS;
+            if choice.draws > most {
+                return Err(render_plain(&[Diagnostic::error(
+                    format!(
+                        "`--draws {}`: a bootstrap takes at most {most} replicates",
+                        choice.draws
+                    ),
+                    Location::None,
+                )]));
+            }
             warnings.extend(infer::thin_tails_warning(
                 choice.draws,
                 choice.level,

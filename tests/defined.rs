@@ -344,6 +344,60 @@ fn monte_carlo_is_identical_for_any_thread_count() {
     assert_ne!(one, bits(&other));
 }
 
+/// Past `EXACT_DRAWS` the draws are summarised as a stream in bounded memory: the interval
+/// limits are the same order statistics as sorting every draw gives (bit for bit), the mean and
+/// SD agree to rounding, the figures' bins count the same, and the digits do not depend on the
+/// thread count (issue 14 item 2). `s := sd(a)` has non-finite draws, which both leave out.
+#[test]
+fn streamed_draws_match_every_draw_sorted() {
+    use tandem::infer::draw_stream::EXACT_DRAWS;
+    use tandem::infer::histogram::histogram;
+    use tandem::infer::monte_carlo::{draw_histograms, draw_values, quantile_type7, DrawFactor};
+    let q = compiled("ind := a * b + cov(a, b)\ns := sd(a)\n");
+    let mut v = covariance_matrix();
+    v[(4, 4)] = 0.02 * 0.02;
+    let draws = EXACT_DRAWS + 5 * CHUNK_DRAWS + 77;
+    let estimates = table().estimates();
+    let run = |threads: usize| {
+        common::on_threads(threads, || {
+            monte_carlo(&q, &estimates, &v, &settings(draws, 11)).unwrap()
+        })
+    };
+    let streamed = run(2);
+    assert_eq!(bits(&streamed), bits(&run(1)));
+    let factor = DrawFactor::new(&estimates, &v).unwrap();
+    let values = draw_values(&q, &factor, draws, 11, false);
+    let histograms = draw_histograms(&q, &estimates, &v, &settings(draws, 11)).unwrap();
+    for (k, interval) in streamed.intervals.iter().enumerate() {
+        let mut column: Vec<f64> = values
+            .iter()
+            .skip(k)
+            .step_by(2)
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        assert_eq!(interval.finite_draws, column.len());
+        let n = column.len() as f64;
+        let mean = column.iter().sum::<f64>() / n;
+        let sd = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+        assert!(
+            (interval.mean - mean).abs() <= 1e-12 * mean.abs(),
+            "{interval:?} {mean}"
+        );
+        assert!((interval.sd - sd).abs() <= 1e-10 * sd, "{interval:?} {sd}");
+        assert_eq!(
+            interval.lower.to_bits(),
+            quantile_type7(&mut column, (1.0 - 0.95) / 2.0).to_bits()
+        );
+        assert_eq!(
+            interval.upper.to_bits(),
+            quantile_type7(&mut column, (1.0 + 0.95) / 2.0).to_bits()
+        );
+        assert_eq!(histograms[k], histogram(&column));
+    }
+    assert!(streamed.intervals[1].finite_draws < draws);
+}
+
 #[test]
 fn semi_definite_covariance_is_clamped_with_a_warning() {
     let q = compiled("lin := a + 2 * b\n");

@@ -15,6 +15,10 @@ pub(crate) const DEFAULT_LEVEL: f64 = 0.95;
 pub(crate) const DEFAULT_SEED: u64 = 1;
 pub(crate) const DEFAULT_MONTE_CARLO_DRAWS: usize = 10_000;
 pub(crate) const DEFAULT_BOOTSTRAP_DRAWS: usize = 1_000;
+/// Most Monte Carlo draws: streamed in bounded memory, but about a minute per 10⁹ on two cores.
+pub const MAX_MONTE_CARLO_DRAWS: usize = 1_000_000_000;
+/// Most bootstrap replicates: each is a refit, and each keeps its parameter vector.
+pub const MAX_BOOTSTRAP_DRAWS: usize = 1_000_000;
 
 fn allowed_args(method: &str) -> &'static [&'static str] {
     match method {
@@ -82,11 +86,24 @@ impl Checker<'_> {
             match arg_name {
                 "draws" => {
                     if let Some(v) = self.whole_number(&arg.value, "draws", 1.0) {
+                        let most = if method == "monte_carlo" {
+                            MAX_MONTE_CARLO_DRAWS
+                        } else {
+                            MAX_BOOTSTRAP_DRAWS
+                        };
                         if v < 2.0 {
                             // One draw gives an interval of zero width and no spread.
                             self.error(
                                 Diagnostic::at("`draws` must be at least 2", arg.value.span)
                                     .with_expected("a number of draws such as 1000"),
+                            );
+                        } else if v > most as f64 {
+                            self.error(
+                                Diagnostic::at(
+                                    format!("`interval {method}` takes at most {most} draws"),
+                                    arg.value.span,
+                                )
+                                .with_expected(format!("a number of draws from 2 to {most}")),
                             );
                         }
                         draws = v as usize;

@@ -32,6 +32,7 @@ mod settings;
 mod stray;
 mod supported;
 
+pub use interval::{MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use moderators::conditional_main_effects;
 pub use schema::{ColumnKind, Schema};

@@ -18,6 +18,9 @@ pub struct Histogram {
     /// Finite values left of `lower` / right of the last bin (only when the tails were cut).
     pub below: usize,
     pub above: usize,
+    /// The right end of the binned range as chosen (`upper()` recomputes it from the bins and
+    /// may differ in the last digit): a value above it is counted in `above`.
+    cut: f64,
 }
 
 impl Histogram {
@@ -37,7 +40,7 @@ pub const MAX_BINS: usize = 60;
 const MIN_BINS: usize = 10;
 
 /// Share of each tail outside the central range that decides whether the tails are extreme.
-const TAIL: f64 = 0.005;
+pub const TAIL: f64 = 0.005;
 
 /// Rice's rule, 2·n^(1/3) bins, between `MIN_BINS` and `MAX_BINS`: 2000 bootstrap replicates get
 /// 26 bins, 20000 or more Monte Carlo draws 60.
@@ -53,17 +56,33 @@ pub fn bin_count(n: usize) -> usize {
 pub fn histogram(values: &[f64]) -> Histogram {
     let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     sorted.sort_by(f64::total_cmp);
-    let bins = bin_count(sorted.len());
     let (Some(&min), Some(&max)) = (sorted.first(), sorted.last()) else {
-        return Histogram {
-            lower: 0.0,
-            width: 1.0,
-            counts: vec![0; bins],
-            below: 0,
-            above: 0,
-        };
+        return empty_histogram(0);
     };
     let (q_lo, q_hi) = (quantile(&sorted, TAIL), quantile(&sorted, 1.0 - TAIL));
+    let mut h = layout(sorted.len(), min, max, q_lo, q_hi);
+    for &v in &sorted {
+        h.add(v);
+    }
+    h
+}
+
+/// No values: `bin_count(n)` bins over [0, 1).
+pub fn empty_histogram(n: usize) -> Histogram {
+    Histogram {
+        lower: 0.0,
+        width: 1.0,
+        counts: vec![0; bin_count(n)],
+        below: 0,
+        above: 0,
+        cut: 1.0,
+    }
+}
+
+/// The empty bins for `n` finite values between `min` and `max` whose `TAIL` and `1 − TAIL`
+/// quantiles are `q_lo` and `q_hi` (see `histogram`).
+pub fn layout(n: usize, min: f64, max: f64, q_lo: f64, q_hi: f64) -> Histogram {
+    let bins = bin_count(n);
     let central = q_hi - q_lo;
     let (lo, hi) = if central > 0.0 && max - min > 2.0 * central {
         (
@@ -79,25 +98,40 @@ pub fn histogram(values: &[f64]) -> Histogram {
     } else {
         (lo - 0.5, lo + 0.5)
     };
-    let width = (upper - lower) / bins as f64;
-    let mut counts = vec![0; bins];
-    let (mut below, mut above) = (0, 0);
-    for &v in &sorted {
-        if v < lower {
-            below += 1;
-        } else if v > upper {
-            above += 1;
-        } else {
-            let k = (((v - lower) / width) as usize).min(bins - 1);
-            counts[k] += 1;
-        }
-    }
     Histogram {
         lower,
-        width,
-        counts,
-        below,
-        above,
+        width: (upper - lower) / bins as f64,
+        counts: vec![0; bins],
+        below: 0,
+        above: 0,
+        cut: upper,
+    }
+}
+
+impl Histogram {
+    /// Counts `v` (finite values only; others are left out).
+    pub fn add(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        let bins = self.counts.len();
+        if v < self.lower {
+            self.below += 1;
+        } else if v > self.cut {
+            self.above += 1;
+        } else {
+            let k = (((v - self.lower) / self.width) as usize).min(bins - 1);
+            self.counts[k] += 1;
+        }
+    }
+
+    /// Adds the counts of `other`, binned the same way.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.below += other.below;
+        self.above += other.above;
     }
 }
 

@@ -14,6 +14,7 @@ pub mod cluster_robust;
 pub mod defined;
 pub mod defined_estimates;
 pub mod delta;
+pub mod draw_stream;
 pub mod fitted;
 pub mod histogram;
 pub mod mediation;

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use crate::diagnostics::{Diagnostic, Location};
 
 use super::defined::DefinedQuantities;
+use super::draw_stream::{self, EXACT_DRAWS};
 use super::histogram::{histogram, Histogram};
 
 /// Draws per chunk. Part of the reproducibility contract: changing it changes the digits.
@@ -168,45 +169,61 @@ pub fn draw_values(
     progress: bool,
 ) -> Vec<f64> {
     let m = quantities.len();
-    let n = factor.mean.len();
-    let rank = factor.rank;
     let mut values = vec![0.0; draws * m];
     if m == 0 || draws == 0 {
         return values;
     }
-    let chunks = draws.div_ceil(CHUNK_DRAWS);
-    let bar = if progress {
-        ProgressBar::new(chunks as u64 * CHUNK_DRAWS as u64).with_style(
-            ProgressStyle::with_template("Monte Carlo {bar:40} {pos}/{len} draws ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(progress, draws);
     values
         .par_chunks_mut(CHUNK_DRAWS * m)
         .enumerate()
         .for_each(|(chunk, out)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(chunk as u64);
-            let mut z = vec![0.0; rank];
-            let mut theta = vec![0.0; n];
-            for draw in out.chunks_exact_mut(m) {
-                for zj in z.iter_mut() {
-                    *zj = rng.sample(StandardNormal);
-                }
-                theta.copy_from_slice(&factor.mean);
-                for (column, &zj) in factor.factor.chunks_exact(n.max(1)).zip(&z) {
-                    for (t, f) in theta.iter_mut().zip(column) {
-                        *t += zj * f;
-                    }
-                }
-                quantities.evaluate(&theta, draw);
-            }
+            draw_chunk(quantities, factor, seed, chunk, out);
             bar.inc(CHUNK_DRAWS as u64);
         });
     bar.finish_and_clear();
     values
+}
+
+/// A progress bar over `draws` Monte Carlo draws (hidden unless `progress`).
+pub(crate) fn progress_bar(progress: bool, draws: usize) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let chunks = draws.div_ceil(CHUNK_DRAWS);
+    ProgressBar::new(chunks as u64 * CHUNK_DRAWS as u64).with_style(
+        ProgressStyle::with_template("Monte Carlo {bar:40} {pos}/{len} draws ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    )
+}
+
+/// The draws of chunk `chunk` (ChaCha8 seeded with `seed` on stream `chunk`), every definition
+/// evaluated on each, draw-major into `out` (`out.len() / m` draws, at most `CHUNK_DRAWS`).
+pub(crate) fn draw_chunk(
+    quantities: &DefinedQuantities,
+    factor: &DrawFactor,
+    seed: u64,
+    chunk: usize,
+    out: &mut [f64],
+) {
+    let m = quantities.len();
+    let n = factor.mean.len();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(chunk as u64);
+    let mut z = vec![0.0; factor.rank];
+    let mut theta = vec![0.0; n];
+    for draw in out.chunks_exact_mut(m) {
+        for zj in z.iter_mut() {
+            *zj = rng.sample(StandardNormal);
+        }
+        theta.copy_from_slice(&factor.mean);
+        for (column, &zj) in factor.factor.chunks_exact(n.max(1)).zip(&z) {
+            for (t, f) in theta.iter_mut().zip(column) {
+                *t += zj * f;
+            }
+        }
+        quantities.evaluate(&theta, draw);
+    }
 }
 
 /// R's `quantile(x, p, type = 7)`; reorders `x`. `NaN` for an empty slice.
@@ -229,6 +246,15 @@ pub fn quantile_type7(x: &mut [f64], p: f64) -> f64 {
         (1.0 - h) * low + h * high
     } else {
         low
+    }
+}
+
+/// R's type 7 from the two order statistics around the quantile, rounded as `quantile_type7`.
+fn type7(o: draw_stream::OrderStatistics) -> f64 {
+    if o.h > 0.0 && o.high != o.low {
+        (1.0 - o.h) * o.low + o.h * o.high
+    } else {
+        o.low
     }
 }
 
@@ -297,18 +323,40 @@ pub fn monte_carlo(
             return Err(errors);
         }
     };
-    let values = draw_values(
-        quantities,
-        &factor,
-        settings.draws,
-        settings.seed,
-        settings.progress,
-    );
     let m = quantities.len();
+    let intervals: Vec<MonteCarloInterval> = if settings.draws > EXACT_DRAWS {
+        // Past a million draws, a stream in bounded memory, with the same order statistics.
+        let probabilities = [(1.0 - settings.level) / 2.0, (1.0 + settings.level) / 2.0];
+        draw_stream::summarise(
+            quantities,
+            &factor,
+            settings.draws,
+            settings.seed,
+            &probabilities,
+            settings.progress,
+        )
+        .into_iter()
+        .map(|c| MonteCarloInterval {
+            lower: type7(c.quantiles[0]),
+            upper: type7(c.quantiles[1]),
+            mean: c.mean,
+            sd: c.sd,
+            finite_draws: c.finite,
+        })
+        .collect()
+    } else {
+        let values = draw_values(
+            quantities,
+            &factor,
+            settings.draws,
+            settings.seed,
+            settings.progress,
+        );
+        (0..m)
+            .map(|k| summarize(&values, m, k, settings.level))
+            .collect()
+    };
     let mut warnings = factor.warnings;
-    let intervals: Vec<MonteCarloInterval> = (0..m)
-        .map(|k| summarize(&values, m, k, settings.level))
-        .collect();
     for (program, interval) in quantities.programs.iter().zip(&intervals) {
         let dropped = settings.draws - interval.finite_draws;
         if dropped > 0 {
@@ -340,6 +388,14 @@ pub fn draw_histograms(
     settings: &MonteCarloSettings,
 ) -> Result<Vec<Histogram>, Diagnostic> {
     let factor = DrawFactor::new(estimates, covariance)?;
+    if settings.draws > EXACT_DRAWS {
+        return Ok(draw_stream::histograms(
+            quantities,
+            &factor,
+            settings.draws,
+            settings.seed,
+        ));
+    }
     let values = draw_values(quantities, &factor, settings.draws, settings.seed, false);
     let m = quantities.len();
     Ok((0..m)
