@@ -681,14 +681,25 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         }
     }
     let mut all_reports = Vec::new();
+    let folder_json = path.is_dir() && options.format == Format::Json;
+    let mut documents = Vec::new();
     for (k, (outcome, reports)) in fit_files(&files, options).into_iter().enumerate() {
         if k > 0 && options.format != Format::Json {
             total.stdout.push('\n');
         }
         total.success &= outcome.success;
-        total.stdout.push_str(&outcome.stdout);
+        if folder_json {
+            documents.push(folder_entry(&files[k], &outcome));
+        } else {
+            total.stdout.push_str(&outcome.stdout);
+        }
         total.stderr.push_str(&outcome.stderr);
         all_reports.extend(reports.into_iter().map(|(_, r)| r));
+    }
+    if folder_json {
+        let document = serde_json::json!({ "models": documents });
+        total.stdout = serde_json::to_string_pretty(&document).unwrap_or_default();
+        total.stdout.push('\n');
     }
     // A folder ends with its files' headline numbers in one table.
     if path.is_dir() {
@@ -704,6 +715,23 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         }
     }
     total
+}
+
+/// One model file of a folder in the folder's JSON document: its path, whether it ran through,
+/// its report (the single-file document, `null` when there is none) and what it wrote to stderr
+/// (errors and warnings, as rendered there).
+fn folder_entry(file: &Path, outcome: &Outcome) -> serde_json::Value {
+    let report: serde_json::Value = if outcome.stdout.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&outcome.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    serde_json::json!({
+        "file": file.display().to_string(),
+        "status": if outcome.success { "ok" } else { "failed" },
+        "report": report,
+        "messages": outcome.stderr,
+    })
 }
 
 /// A data file at least this large is read by one model file at a time, so that a folder never

@@ -240,6 +240,34 @@ fn too_few_draws_are_flagged_or_refused() {
     assert!(stderr.contains("--draws"), "{stderr}");
 }
 
+/// A folder's JSON is one document with an entry for every model file, failing ones included,
+/// in name order (issue 14 item 6).
+#[test]
+fn folder_json_is_one_document_with_every_file() {
+    let folder = "tests/fixtures/cli";
+    let (code, stdout, stderr) = run(&["fit", folder, "--format", "json"]);
+    assert_eq!(code, 1, "{stderr}");
+    let document: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON document");
+    let models = document["models"].as_array().expect("models");
+    let mut files: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tandem"))
+        .map(|p| p.display().to_string())
+        .collect();
+    files.sort();
+    let listed: Vec<&str> = models.iter().map(|m| m["file"].as_str().unwrap()).collect();
+    assert_eq!(listed, files);
+    for m in models {
+        let ok = m["file"].as_str().unwrap().ends_with("/base.tandem");
+        assert_eq!(m["status"], if ok { "ok" } else { "failed" }, "{m}");
+        assert_eq!(m["report"].is_object(), ok, "{m}");
+        if !ok {
+            assert!(m["messages"].as_str().unwrap().contains("error"), "{m}");
+        }
+    }
+}
+
 #[test]
 fn the_unbroken_model_checks_clean() {
     let (code, stdout, stderr) = run(&["check", "tests/fixtures/cli/base.tandem"]);
