@@ -153,6 +153,7 @@ fn main() -> ExitCode {
                 seed,
                 vary,
                 plot,
+                folder: None,
                 ranef,
                 robust_se: matches!(se, SeArg::Cr2),
                 report_anyway,

@@ -64,6 +64,9 @@ pub struct FitOptions {
     pub vary: Vec<String>,
     /// Write figures (SVG) into this folder (`--plot DIR`).
     pub plot: Option<PathBuf>,
+    /// The folder being fitted, when `fit_path` was given one: figures are then named by each
+    /// model file's path within it, so that two files with the same stem do not share names.
+    pub folder: Option<PathBuf>,
     /// Put the conditional modes of the random effects into the report (`--ranef`).
     pub ranef: bool,
     pub robust_se: bool,
@@ -86,6 +89,7 @@ impl Default for FitOptions {
             seed: None,
             vary: Vec::new(),
             plot: None,
+            folder: None,
             ranef: false,
             robust_se: false,
             report_anyway: false,
@@ -672,14 +676,20 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
         success: true,
         ..Outcome::default()
     };
+    // A figure folder that cannot be made is said per fit, as a warning (`write_figures`).
     if let Some(dir) = &options.plot {
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            return Outcome::failure(render_plain(&[Diagnostic::error(
-                format!("cannot create the figure folder: {e}"),
-                Location::File(dir.clone()),
-            )]));
-        }
+        let _ = std::fs::create_dir_all(dir);
     }
+    let folder_options;
+    let options = if path.is_dir() {
+        folder_options = FitOptions {
+            folder: Some(path.to_path_buf()),
+            ..options.clone()
+        };
+        &folder_options
+    } else {
+        options
+    };
     let mut all_reports = Vec::new();
     let folder_json = path.is_dir() && options.format == Format::Json;
     let mut documents = Vec::new();
@@ -815,7 +825,7 @@ fn plot_names_collide(files: &[PathBuf], options: &FitOptions) -> bool {
     // Compared as the figures' file names will have them, after unsafe characters are replaced.
     let mut stems: Vec<String> = files
         .iter()
-        .map(|f| report::figures::file_safe(&f.file_stem().unwrap_or_default().to_string_lossy()))
+        .map(|f| report::figures::file_safe(&figure_stem(f, options.folder.as_deref())))
         .collect();
     stems.sort();
     stems.windows(2).any(|w| w[0] == w[1])
@@ -1200,6 +1210,7 @@ fn fit_once(
     if let Some(dir) = &options.plot {
         let written = write_figures(
             dir,
+            &figure_stem(&session.model.path, options.folder.as_deref()),
             &session.model.path,
             value,
             (spec, &frame, &design, &fit),
@@ -1995,16 +2006,20 @@ fn residual_points(
 /// warnings for the report.
 fn write_figures(
     dir: &Path,
+    stem: &str,
     model: &Path,
     value: &Option<(String, f64)>,
     (spec, frame, design, fit): (&crate::model::ModelSpec, &AnalysisFrame, &Design, &Fit),
     draws: &[report::figures::DrawFigure],
 ) -> Vec<String> {
     use report::figures::{self, Caterpillar, CaterpillarEffect};
-    let mut stem = model
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model".into());
+    if !dir.is_dir() {
+        return vec![format!(
+            "figures not written: `{}` is not a folder and cannot be made one",
+            dir.display()
+        )];
+    }
+    let mut stem = stem.to_string();
     if let Some((name, x)) = value {
         stem.push_str(&format!("-{name}{x}"));
     }
@@ -2089,7 +2104,7 @@ fn write_figures(
         let path = dir.join(&file);
         match svg {
             Ok(text) => {
-                if let Err(e) = std::fs::write(&path, text) {
+                if let Err(e) = write_figure(&path, &text) {
                     warnings.push(format!("figure {} not written: {e}", path.display()));
                 }
             }
@@ -2097,4 +2112,41 @@ fn write_figures(
         }
     }
     warnings
+}
+
+/// A figure's file-name stem: the model file's stem, or in a folder run its path within the
+/// folder with `-` for each separator (`lme4/sleepstudy.tandem` → `lme4-sleepstudy`).
+fn figure_stem(model: &Path, folder: Option<&Path>) -> String {
+    let relative = folder
+        .and_then(|f| model.strip_prefix(f).ok())
+        .unwrap_or_else(|| Path::new(model.file_name().unwrap_or_default()));
+    let mut parts: Vec<String> = relative
+        .parent()
+        .into_iter()
+        .flat_map(|p| p.components())
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.push(
+        model
+            .file_stem()
+            .map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned()),
+    );
+    parts.join("-")
+}
+
+/// Writes one figure whole or not at all: into a temporary file beside it, then renamed over
+/// the figure of an earlier run (figures are regenerated, so they replace their namesakes). A
+/// symbolic link at the figure's name is neither followed nor replaced.
+fn write_figure(path: &Path, text: &str) -> Result<(), String> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err("a symbolic link is there; it is not followed or replaced".into());
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temporary = path.with_file_name(format!(".{name}.{}.partial", std::process::id()));
+    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(e.to_string());
+    }
+    Ok(())
 }

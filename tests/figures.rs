@@ -617,3 +617,68 @@ fn sleepstudy_residuals_solve_the_mixed_model_equations() {
         }
     }
 }
+
+/// `--plot`'s output policy (issue 14 item 5): in a folder run figures are named by the model's
+/// path within the folder (two `dyestuff.tandem` in different subfolders keep their own), a
+/// figure of an earlier run is replaced whole (no partial file is left), a symbolic link at a
+/// figure's name is neither followed nor replaced (a warning says so), and a figure folder that
+/// is a file is a warning, with the report printed.
+#[test]
+fn plot_names_replaces_and_refuses_as_documented() {
+    let work = fresh_dir("policy");
+    for sub in ["a", "b"] {
+        model_with_interval(
+            "models/lme4/dyestuff.tandem",
+            &work.join("models").join(sub),
+            "",
+        );
+    }
+    let out = work.join("figures");
+    std::fs::create_dir_all(&out).unwrap();
+    // An earlier run's figure and a link pointing outside the folder.
+    std::fs::write(out.join("a-dyestuff-residuals.svg"), "old").unwrap();
+    let outside = work.join("outside.txt");
+    std::fs::write(&outside, "keep me").unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("b-dyestuff-residuals.svg")).unwrap();
+    let models = work.join("models");
+    let stdout = tandem(&[
+        "fit",
+        models.to_str().unwrap(),
+        "--plot",
+        out.to_str().unwrap(),
+    ]);
+    assert!(svg(&out, "a-dyestuff-residuals.svg").len() > 100);
+    svg(&out, "a-dyestuff-ranef-Batch.svg");
+    svg(&out, "b-dyestuff-ranef-Batch.svg");
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "keep me");
+    assert!(
+        std::fs::symlink_metadata(out.join("b-dyestuff-residuals.svg"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert!(
+        stdout.contains("b-dyestuff-residuals.svg not written: a symbolic link is there"),
+        "{stdout}"
+    );
+    assert!(
+        files(&out).iter().all(|f| !f.contains("partial")),
+        "{:?}",
+        files(&out)
+    );
+
+    let not_a_folder = work.join("figures.txt");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let model = models.join("a").join("dyestuff.tandem");
+    let stdout = tandem(&[
+        "fit",
+        model.to_str().unwrap(),
+        "--plot",
+        not_a_folder.to_str().unwrap(),
+    ]);
+    assert!(stdout.contains("Random effects:"), "{stdout}");
+    assert!(
+        stdout.contains("figures not written:") && stdout.contains("is not a folder"),
+        "{stdout}"
+    );
+}
