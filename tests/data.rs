@@ -213,3 +213,105 @@ fn data_rows_know_their_file_lines() {
         assert_eq!(lines.line(row), line, "data row {row}");
     }
 }
+
+/// A seeded mutation fuzzer over the CSV reader (issue 14): sleepstudy's file (and a
+/// semicolon, decimal-comma copy) mutated by byte flips, deletions, duplications and inserted
+/// quotes, delimiters, line breaks and control bytes, read, checked against the sleepstudy model
+/// and prepared: each must come back as a value or a diagnostic, never a panic. A bounded run
+/// (`TANDEM_FUZZ_ITERATIONS` / 4 runs longer); a failing input is written to
+/// `target/fuzz-failures/` to be kept as a fixture.
+#[test]
+fn mutated_data_files_never_panic() {
+    use rand::{Rng, SeedableRng};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    const PIECES: &[&[u8]] = &[
+        b"\"",
+        b",",
+        b";",
+        b"\t",
+        b"\n",
+        b"\r\n",
+        b"\0",
+        b"\xe9",
+        b"\xff\xfe",
+        b"NA",
+        b"1e999",
+        b"-",
+        b".",
+        b"\"\"",
+        b",,,,",
+        b"\n\n",
+        b"  ",
+    ];
+    let iterations: usize = std::env::var("TANDEM_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .map_or(300, |n| n / 4);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let model_text = std::fs::read_to_string(root.join("models/lme4/sleepstudy.tandem")).unwrap();
+    let ast = tandem::syntax::parse(&model_text).unwrap();
+    let comma = std::fs::read(root.join("models/data/lme4/sleepstudy.csv")).unwrap();
+    let semicolon: Vec<u8> = String::from_utf8(comma.clone())
+        .unwrap()
+        .replace(',', ";")
+        .replace('.', ",")
+        .into_bytes();
+    let corpus = [comma, semicolon];
+    let dir = std::env::temp_dir().join(format!("tandem-csv-fuzz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    let mut failures = Vec::new();
+    for i in 0..iterations {
+        let mut bytes = corpus[i % 2].clone();
+        for _ in 0..rng.random_range(1..6) {
+            let at = rng.random_range(0..=bytes.len());
+            match rng.random_range(0..4) {
+                0 if !bytes.is_empty() => {
+                    let k = at.min(bytes.len() - 1);
+                    bytes[k] = rng.random();
+                }
+                1 => {
+                    let end = (at + rng.random_range(1..30)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                2 => {
+                    let end = (at + rng.random_range(1..80)).min(bytes.len());
+                    let piece = bytes[at..end].to_vec();
+                    let to = rng.random_range(0..=bytes.len());
+                    bytes.splice(to..to, piece);
+                }
+                _ => {
+                    let piece = PIECES[rng.random_range(0..PIECES.len())];
+                    bytes.splice(at..at, piece.iter().copied());
+                }
+            }
+        }
+        let path = dir.join("d.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let Ok(table) = tandem::data::read_csv(&path) else {
+                return;
+            };
+            let schema = tandem::check::Schema::from_table(&table);
+            if let Ok(checked) = tandem::check::check(&ast, &schema) {
+                if let Ok(frame) = tandem::prepare::prepare(&ast, &table, &[]) {
+                    let _ = tandem::design::build(&checked.spec, &frame);
+                }
+            }
+        }));
+        if outcome.is_err() {
+            let keep = root.join("target/fuzz-failures");
+            let _ = std::fs::create_dir_all(&keep);
+            let name = format!("sleepstudy-{i}.csv");
+            let _ = std::fs::write(keep.join(&name), &bytes);
+            failures.push(keep.join(name).display().to_string());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "{} of {iterations} mutated data files panicked:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -345,3 +345,185 @@ fn render_clips_a_multiline_span_and_counts_columns_in_chars() {
       |         ^^^^
     ");
 }
+
+/// A seeded mutation fuzzer over the model language (issue 14): every library model file,
+/// mutated by byte flips, deletions, duplications, splices and tokens of the language, goes
+/// through parse, check against its own data, prepare, the design pass and (for what parses)
+/// format and render, which must return values, never panic. A bounded run in the suite
+/// (`TANDEM_FUZZ_ITERATIONS` runs longer); a failing input is written to
+/// `target/fuzz-failures/` to be kept as a fixture (`tests/fixtures/syntax_errors/` or
+/// `tests/fixtures/check_errors/`).
+#[test]
+fn mutated_model_files_never_panic() {
+    use rand::{Rng, SeedableRng};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    const TOKENS: &[&str] = &[
+        "~",
+        "+",
+        "-",
+        "*",
+        ":",
+        "/",
+        "|",
+        "||",
+        "(",
+        ")",
+        "1",
+        "0",
+        "-0",
+        ":=",
+        "=",
+        ",",
+        "\"",
+        "`",
+        "#",
+        "\n",
+        " ",
+        "é",
+        "\u{0}",
+        "lag(",
+        "center(",
+        "keep ",
+        "let ",
+        "vary ",
+        "interval ",
+        "residual by ",
+        "data ",
+        "factor ",
+        "group ",
+        "order ",
+        "estimate ml\n",
+        "1e308",
+        "1e999",
+        "-1",
+        "99999999999999999999",
+        "NaN",
+        "(1 |",
+        "x:x",
+        "Days:Days",
+    ];
+    let iterations: usize = std::env::var("TANDEM_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    let mut corpus: Vec<(PathBuf, Vec<u8>, Option<tandem::data::DataTable>)> = Vec::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("models")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "tandem") {
+                let bytes = std::fs::read(&path).unwrap();
+                let table = parse_bytes(&bytes).ok().and_then(|ast| {
+                    ast.statements.iter().find_map(|s| match s {
+                        Statement::Data { path: data, .. } => {
+                            tandem::data::read_csv(&path.parent().unwrap().join(&data.value)).ok()
+                        }
+                        _ => None,
+                    })
+                });
+                corpus.push((path, bytes, table));
+            }
+        }
+    }
+    corpus.sort_by(|a, b| a.0.cmp(&b.0));
+    // Big data files (the facial design) make each design pass slow; their models still parse.
+    for entry in &mut corpus {
+        if entry.2.as_ref().is_some_and(|t| t.nrows > 20_000) {
+            entry.2 = None;
+        }
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+    let mut failures = Vec::new();
+    for i in 0..iterations {
+        let (path, original, table) = &corpus[rng.random_range(0..corpus.len())];
+        let mut bytes = original.clone();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..=bytes.len());
+            match rng.random_range(0..5) {
+                0 if !bytes.is_empty() => {
+                    let k = at.min(bytes.len() - 1);
+                    bytes[k] = rng.random();
+                }
+                1 => {
+                    let end = (at + rng.random_range(1..20)).min(bytes.len());
+                    bytes.drain(at..end);
+                }
+                2 => {
+                    let end = (at + rng.random_range(1..40)).min(bytes.len());
+                    let piece = bytes[at..end].to_vec();
+                    let to = rng.random_range(0..=bytes.len());
+                    bytes.splice(to..to, piece);
+                }
+                3 => {
+                    let (_, other, _) = &corpus[rng.random_range(0..corpus.len())];
+                    let from = rng.random_range(0..other.len());
+                    let end = (from + rng.random_range(1..60)).min(other.len());
+                    bytes.splice(at..at, other[from..end].iter().copied());
+                }
+                _ => {
+                    let token = TOKENS[rng.random_range(0..TOKENS.len())];
+                    bytes.splice(at..at, token.bytes());
+                }
+            }
+        }
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let source = SourceFile {
+                path: Path::new("fuzz.tandem"),
+                text: &text,
+            };
+            let ast = match parse_bytes(&bytes) {
+                Ok(ast) => ast,
+                Err(d) => {
+                    render(&d, Some(&source));
+                    return;
+                }
+            };
+            let _ = parse(&format(&ast));
+            let Some(table) = table else {
+                return;
+            };
+            let schema = tandem::check::Schema::from_table(table);
+            let checked = match tandem::check::check(&ast, &schema) {
+                Ok(c) => c,
+                Err(d) => {
+                    render(&d, Some(&source));
+                    return;
+                }
+            };
+            let Some(vary) = checked
+                .spec
+                .vary
+                .as_ref()
+                .map(|v| (v.name.clone(), v.values[0]))
+            else {
+                if let Ok(frame) = tandem::prepare::prepare(&ast, table, &[]) {
+                    let _ = tandem::design::build(&checked.spec, &frame);
+                }
+                return;
+            };
+            if let Ok(frame) = tandem::prepare::prepare(&ast, table, &[vary]) {
+                let _ = tandem::design::build(&checked.spec, &frame);
+            }
+        }));
+        if outcome.is_err() {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
+            let _ = std::fs::create_dir_all(&dir);
+            let name = format!("{}-{i}.tandem", path.file_stem().unwrap().to_string_lossy());
+            let _ = std::fs::write(dir.join(&name), &bytes);
+            failures.push(format!(
+                "{} (from {})",
+                dir.join(name).display(),
+                path.display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {iterations} mutated files panicked:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
