@@ -260,6 +260,26 @@ impl Checker<'_> {
         if !ok {
             return Vec::new();
         }
+        // `g/g` and `g:g` group by `g` twice over: the same partition as `g`, so two terms on
+        // it (lme4 would fit both, and their variances are not identified apart).
+        let mut seen: Vec<&str> = Vec::new();
+        for factor in grouping.levels.iter().flatten() {
+            if seen.contains(&factor.name.as_str()) {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "`{}` appears twice in this grouping: a factor nested in or crossed \
+                             with itself is itself, so the groups would repeat `{}`'s",
+                            factor.name, factor.name
+                        ),
+                        factor.span,
+                    )
+                    .with_hint(format!("group by `{}` once", factor.name)),
+                );
+                return Vec::new();
+            }
+            seen.push(&factor.name);
+        }
         let mut expanded: Vec<(Vec<String>, String)> = Vec::new();
         for level in &grouping.levels {
             let names: Vec<String> = level.iter().map(|f| f.name.clone()).collect();
