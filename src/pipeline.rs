@@ -100,26 +100,61 @@ impl Default for FitOptions {
     }
 }
 
-/// Wall time per stage, in the order the stages ran (`--timings`).
+/// Wall time per stage, in the order the stages ran (`--timings`), and on a terminal a spinner
+/// on stderr naming the file and the last stage finished, so that a stage taking seconds (reading
+/// millions of rows, the design pass, the fit) is never silent. The spinner stops when the fit's
+/// inference starts: Monte Carlo draws and bootstrap replicates draw their own bars.
 #[derive(Debug, Default)]
 struct Timings {
     stages: Vec<(String, f64)>,
     last: Option<std::time::Instant>,
+    spinner: Option<indicatif::ProgressBar>,
+    file: String,
+}
+
+impl Drop for Timings {
+    fn drop(&mut self) {
+        if let Some(spinner) = self.spinner.take() {
+            spinner.finish_and_clear();
+        }
+    }
 }
 
 impl Timings {
     fn start() -> Self {
-        Timings {
-            stages: Vec::new(),
-            last: Some(std::time::Instant::now()),
-        }
+        let mut timings = Timings::default();
+        timings.last = Some(std::time::Instant::now());
+        timings
     }
+    /// With `progress` (stderr is a terminal), the spinner for `file`.
+    fn with_spinner(mut self, file: &Path, progress: bool) -> Self {
+        if progress {
+            let spinner = indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            self.file = file.display().to_string();
+            spinner.set_message(format!("{}: reading", self.file));
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            self.spinner = Some(spinner);
+        }
+        self
+    }
+
     /// Close the stage that ran since the previous lap.
     fn lap(&mut self, stage: impl Into<String>) {
+        let stage = stage.into();
+        if stage.starts_with("df") || stage.starts_with("assemble") {
+            if let Some(spinner) = self.spinner.take() {
+                spinner.finish_and_clear();
+            }
+        } else if let Some(spinner) = &self.spinner {
+            spinner.set_message(format!("{}: {stage} done", self.file));
+        }
         let now = std::time::Instant::now();
         if let Some(last) = self.last {
             self.stages
-                .push((stage.into(), now.duration_since(last).as_secs_f64()));
+                .push((stage, now.duration_since(last).as_secs_f64()));
         }
         self.last = Some(now);
     }
@@ -840,11 +875,13 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
 type VaryReports = Vec<(Option<(String, f64)>, FitReport)>;
 
 fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports) {
-    let mut timings = if options.timings {
+    let timings = if options.timings {
         Timings::start()
     } else {
         Timings::default()
     };
+    // One spinner at a time: a folder's files may run concurrently.
+    let mut timings = timings.with_spinner(path, options.progress && options.folder.is_none());
     let session = match open(path, options.data.as_deref(), &mut timings) {
         Ok(s) => s,
         Err(e) => return (Outcome::failure(e), Vec::new()),
