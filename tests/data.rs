@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use tandem::data::{read_csv, Column, DataTable, MISSING_CODE};
 use tandem::diagnostics::Location;
 
+#[path = "common/fuzz.rs"]
+mod fuzz;
+
 /// Write `text` to a fresh file in the system temp dir (unique per test and process).
 fn temp_csv(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tandem-data-{}", std::process::id()));
@@ -222,7 +225,7 @@ fn data_rows_know_their_file_lines() {
 /// `target/fuzz-failures/` to be kept as a fixture.
 #[test]
 fn mutated_data_files_never_panic() {
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
     use std::panic::{catch_unwind, AssertUnwindSafe};
     const PIECES: &[&[u8]] = &[
         b"\"",
@@ -263,29 +266,7 @@ fn mutated_data_files_never_panic() {
     let mut failures = Vec::new();
     for i in 0..iterations {
         let mut bytes = corpus[i % 2].clone();
-        for _ in 0..rng.random_range(1..6) {
-            let at = rng.random_range(0..=bytes.len());
-            match rng.random_range(0..4) {
-                0 if !bytes.is_empty() => {
-                    let k = at.min(bytes.len() - 1);
-                    bytes[k] = rng.random();
-                }
-                1 => {
-                    let end = (at + rng.random_range(1..30)).min(bytes.len());
-                    bytes.drain(at..end);
-                }
-                2 => {
-                    let end = (at + rng.random_range(1..80)).min(bytes.len());
-                    let piece = bytes[at..end].to_vec();
-                    let to = rng.random_range(0..=bytes.len());
-                    bytes.splice(to..to, piece);
-                }
-                _ => {
-                    let piece = PIECES[rng.random_range(0..PIECES.len())];
-                    bytes.splice(at..at, piece.iter().copied());
-                }
-            }
-        }
+        fuzz::mutate(&mut bytes, &mut rng, 5, 30, &[], PIECES);
         let path = dir.join("d.csv");
         std::fs::write(&path, &bytes).unwrap();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -300,11 +281,7 @@ fn mutated_data_files_never_panic() {
             }
         }));
         if outcome.is_err() {
-            let keep = root.join("target/fuzz-failures");
-            let _ = std::fs::create_dir_all(&keep);
-            let name = format!("sleepstudy-{i}.csv");
-            let _ = std::fs::write(keep.join(&name), &bytes);
-            failures.push(keep.join(name).display().to_string());
+            failures.push(fuzz::keep_failure(&format!("sleepstudy-{i}.csv"), &bytes));
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

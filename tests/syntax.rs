@@ -8,6 +8,9 @@ use tandem::diagnostics::{render, SourceFile};
 use tandem::syntax::ast::{BinaryOp, Expr, ExprKind, ModelFile, Statement, UnaryOp};
 use tandem::syntax::{format, parse, parse_bytes};
 
+#[path = "common/fuzz.rs"]
+mod fuzz;
+
 /// The AST as JSON with every span written compactly as `"start..end"`.
 fn ast_json(file: &ModelFile) -> Value {
     fn compact(value: Value) -> Value {
@@ -434,40 +437,14 @@ fn mutated_model_files_never_panic() {
             entry.2 = None;
         }
     }
+    let donors: Vec<&[u8]> = corpus.iter().map(|(_, b, _)| b.as_slice()).collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
     let mut failures = Vec::new();
     for i in 0..iterations {
         let (path, original, table) = &corpus[rng.random_range(0..corpus.len())];
         let mut bytes = original.clone();
-        for _ in 0..rng.random_range(1..4) {
-            let at = rng.random_range(0..=bytes.len());
-            match rng.random_range(0..5) {
-                0 if !bytes.is_empty() => {
-                    let k = at.min(bytes.len() - 1);
-                    bytes[k] = rng.random();
-                }
-                1 => {
-                    let end = (at + rng.random_range(1..20)).min(bytes.len());
-                    bytes.drain(at..end);
-                }
-                2 => {
-                    let end = (at + rng.random_range(1..40)).min(bytes.len());
-                    let piece = bytes[at..end].to_vec();
-                    let to = rng.random_range(0..=bytes.len());
-                    bytes.splice(to..to, piece);
-                }
-                3 => {
-                    let (_, other, _) = &corpus[rng.random_range(0..corpus.len())];
-                    let from = rng.random_range(0..other.len());
-                    let end = (from + rng.random_range(1..60)).min(other.len());
-                    bytes.splice(at..at, other[from..end].iter().copied());
-                }
-                _ => {
-                    let token = TOKENS[rng.random_range(0..TOKENS.len())];
-                    bytes.splice(at..at, token.bytes());
-                }
-            }
-        }
+        let tokens: Vec<&[u8]> = TOKENS.iter().map(|t| t.as_bytes()).collect();
+        fuzz::mutate(&mut bytes, &mut rng, 3, 20, &donors, &tokens);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let source = SourceFile {
@@ -509,15 +486,9 @@ fn mutated_model_files_never_panic() {
             }
         }));
         if outcome.is_err() {
-            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/fuzz-failures");
-            let _ = std::fs::create_dir_all(&dir);
             let name = format!("{}-{i}.tandem", path.file_stem().unwrap().to_string_lossy());
-            let _ = std::fs::write(dir.join(&name), &bytes);
-            failures.push(format!(
-                "{} (from {})",
-                dir.join(name).display(),
-                path.display()
-            ));
+            let kept = fuzz::keep_failure(&name, &bytes);
+            failures.push(format!("{kept} (from {})", path.display()));
         }
     }
     assert!(

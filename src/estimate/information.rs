@@ -503,6 +503,14 @@ impl RawLikelihood {
 }
 
 impl RawLikelihood {
+    /// The parameters at `point`, given in `coordinates`.
+    fn unpack_in(&self, point: &[f64], coordinates: Coordinates) -> Result<Unpacked, String> {
+        match coordinates {
+            Coordinates::Raw => self.unpack(point),
+            Coordinates::Factors => self.unpack_factors(point),
+        }
+    }
+
     /// The table index of the row `slot`.
     fn index_of(&self, slot: Slot) -> Option<usize> {
         self.slots.iter().position(|s| *s == slot)
@@ -611,10 +619,7 @@ impl RawLikelihood {
         method: Method,
         coordinates: Coordinates,
     ) -> Result<Vec<f64>, String> {
-        let u = match coordinates {
-            Coordinates::Raw => self.unpack(point)?,
-            Coordinates::Factors => self.unpack_factors(point)?,
-        };
+        let u = self.unpack_in(point, coordinates)?;
         let psi = self.psi_of(&u)?;
         let deviance = &self.deviance;
         // varpar = (θ in the deviance's order, σ, log δ…).
@@ -678,10 +683,7 @@ impl RawLikelihood {
             return by_gradient;
         }
         let value = |x: &[f64]| -> Result<f64, String> {
-            let u = match coordinates {
-                Coordinates::Raw => self.unpack(x)?,
-                Coordinates::Factors => self.unpack_factors(x)?,
-            };
+            let u = self.unpack_in(x, coordinates)?;
             match method {
                 Method::Ml => self.ml_of(&u),
                 Method::Reml => self.reml_of(&u),

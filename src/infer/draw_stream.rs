@@ -26,7 +26,9 @@ use rayon::prelude::*;
 
 use super::defined::DefinedQuantities;
 use super::histogram::Histogram;
-use super::monte_carlo::{draw_chunk, draw_values, progress_bar, DrawFactor, CHUNK_DRAWS};
+use super::monte_carlo::{
+    draw_chunk, draw_values, finite_column, progress_bar, DrawFactor, CHUNK_DRAWS,
+};
 
 /// Up to this many draws every draw is kept and sorted (the exact path); past it, the stream.
 pub const EXACT_DRAWS: usize = 1 << 20;
@@ -245,13 +247,7 @@ pub fn summarise(
     let pilot = draw_values(quantities, factor, pilot_draws, seed, false);
     let sorted_pilot: Vec<Vec<f64>> = (0..m)
         .map(|k| {
-            let mut column: Vec<f64> = pilot
-                .iter()
-                .skip(k)
-                .step_by(m)
-                .copied()
-                .filter(|v| v.is_finite())
-                .collect();
+            let mut column = finite_column(&pilot, m, k);
             column.sort_by(f64::total_cmp);
             column
         })

@@ -258,15 +258,20 @@ fn type7(o: draw_stream::OrderStatistics) -> f64 {
     }
 }
 
-/// Summarises draw-major `values` column `k`: percentiles at `level` and the draws' SD.
-fn summarize(values: &[f64], m: usize, k: usize, level: f64) -> MonteCarloInterval {
-    let mut column: Vec<f64> = values
+/// The finite values of column `k` of draw-major `values` with `m` columns, in draw order.
+pub(crate) fn finite_column(values: &[f64], m: usize, k: usize) -> Vec<f64> {
+    values
         .iter()
         .skip(k)
-        .step_by(m)
+        .step_by(m.max(1))
         .copied()
         .filter(|v| v.is_finite())
-        .collect();
+        .collect()
+}
+
+/// Summarises draw-major `values` column `k`: percentiles at `level` and the draws' SD.
+fn summarize(values: &[f64], m: usize, k: usize, level: f64) -> MonteCarloInterval {
+    let mut column = finite_column(values, m, k);
     let count = column.len();
     let mean = column.iter().sum::<f64>() / count as f64;
     let sd = (column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (count as f64 - 1.0)).sqrt();
