@@ -268,6 +268,28 @@ fn folder_json_is_one_document_with_every_file() {
     }
 }
 
+/// A data file that cannot fit in the memory available is refused before it is read, with both
+/// sizes, instead of ending in an allocation failure minutes later (issue 14 item 3).
+/// `TANDEM_AVAILABLE_MEMORY` stands for a machine with 5 kB free (sleepstudy's CSV is 3.1 kB).
+#[test]
+fn a_data_file_larger_than_memory_is_refused_before_reading() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["fit", "models/lme4/sleepstudy.tandem"])
+        .env(tandem::data::AVAILABLE_MEMORY_VARIABLE, "5000")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the data file is 3.1 kB: reading and preparing it needs at least 9.2 kB")
+            && stderr.contains("about 5.0 kB are available")
+            && stderr.contains("sleepstudy.csv"),
+        "{stderr}"
+    );
+    assert!(output.stdout.is_empty());
+}
+
 #[test]
 fn the_unbroken_model_checks_clean() {
     let (code, stdout, stderr) = run(&["check", "tests/fixtures/cli/base.tandem"]);

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 mod columnar;
 mod csv;
+mod memory;
+pub use self::memory::AVAILABLE_MEMORY_VARIABLE;
 
 pub use self::columnar::Format as ColumnarFormat;
 pub use self::csv::{read_csv, read_csv_gz_with_sha256, read_csv_with_sha256, sha256_hex};
@@ -20,6 +22,7 @@ pub fn read_data_with_sha256(
     path: &std::path::Path,
     missing: &[String],
 ) -> Result<(DataTable, String), crate::diagnostics::Diagnostic> {
+    memory::check_fits_in_memory(path)?;
     if let Some(format) = columnar::Format::of(path) {
         let bytes = std::fs::read(path).map_err(|e| {
             crate::diagnostics::Diagnostic::error(
