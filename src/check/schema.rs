@@ -68,7 +68,21 @@ impl Schema {
             file_name,
             columns,
             stray,
-            damaged: damaged_cells(table),
+            damaged: {
+                let mut damaged = damaged_cells(table);
+                if let Some((column, line, cell)) = &table.text_after_quote {
+                    if let Some(name) = table.names.get(*column) {
+                        damaged.retain(|(c, ..)| c != name);
+                        damaged.push((
+                            name.clone(),
+                            format!("line {line}"),
+                            cell.clone(),
+                            "text after its closing quote",
+                        ));
+                    }
+                }
+                damaged
+            },
         }
     }
 

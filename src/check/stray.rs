@@ -73,7 +73,7 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
         if !reported.insert(name.clone()) {
             continue;
         }
-        let hint = if *why == "a quote inside a cell" {
+        let hint = if why.contains("quote") {
             "quote the whole cell (`\"...\"`, inner quotes doubled) or remove the stray quote"
         } else {
             "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 in.csv > out.csv`)"

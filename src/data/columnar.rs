@@ -168,6 +168,7 @@ pub fn parse_columnar(
         notes,
         // A columnar file has records, not lines: messages name the data row.
         lines: None,
+        text_after_quote: None,
     })
 }
 

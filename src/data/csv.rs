@@ -241,6 +241,7 @@ fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, 
         Some(read) => read,
         None => parse_sequential(path, bytes, &cells)?,
     };
+    table.text_after_quote = text_after_closing_quote(bytes, cells.delimiter);
     if let Some(lines) = &table.lines {
         for stray in table.stray_text.iter_mut().flatten() {
             stray.line = Some(lines.line(stray.row));
@@ -260,6 +261,56 @@ fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, 
         ));
     }
     Ok(without_row_names(table))
+}
+
+/// The first cell with text after its closing quote, `"P01"x`: the CSV rules read it as `P01x`,
+/// a level of its own, so `check` refuses a model that uses its column. Only quotes are
+/// visited (a file without any costs one `memchr`); a quote opens a field only at its start, as
+/// the CSV reader reads it. Returns (column index, file line, the cell as written).
+fn text_after_closing_quote(bytes: &[u8], delimiter: u8) -> Option<(usize, u64, String)> {
+    let at_field_start =
+        |i: usize| i == 0 || matches!(bytes[i - 1], b'\n' | b'\r') || bytes[i - 1] == delimiter;
+    let mut quotes = memchr::memchr_iter(b'"', bytes);
+    let mut open = false;
+    while let Some(i) = quotes.next() {
+        if !open {
+            open = at_field_start(i);
+            continue;
+        }
+        // Spaces after the closing quote are trimmed with the cell, as everywhere.
+        let after = bytes[i + 1..]
+            .iter()
+            .position(|&b| !(b == b' ' || (b == b'\t' && delimiter != b'\t')))
+            .map(|p| bytes[i + 1 + p]);
+        match after {
+            Some(b'"') if bytes.get(i + 1) == Some(&b'"') => {
+                quotes.next();
+            }
+            None | Some(b'\n' | b'\r') => open = false,
+            Some(next) if next == delimiter => open = false,
+            Some(_) => {
+                let line_start = memchr::memrchr(b'\n', &bytes[..i]).map_or(0, |p| p + 1);
+                let line = memchr::memchr_iter(b'\n', &bytes[..i]).count() as u64 + 1;
+                // The field's index: delimiters before it on its line, outside quotes.
+                let (mut column, mut quoted, mut start) = (0, false, line_start);
+                for (k, &b) in bytes[line_start..i].iter().enumerate() {
+                    if b == b'"' {
+                        quoted = !quoted;
+                    } else if b == delimiter && !quoted {
+                        column += 1;
+                        start = line_start + k + 1;
+                    }
+                }
+                let end = bytes[i..]
+                    .iter()
+                    .position(|&b| b == delimiter || b == b'\n' || b == b'\r')
+                    .map_or(bytes.len(), |p| i + p);
+                let cell = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+                return Some((column, line, cell));
+            }
+        }
+    }
+    None
 }
 
 /// How many cells of `record` are one of the declared missing codes.
@@ -402,6 +453,7 @@ fn parse_sequential(
             stray_text,
             notes: Vec::new(),
             lines: Some(lines),
+            text_after_quote: None,
         },
         declared,
     ))
@@ -523,6 +575,7 @@ fn parse_in_chunks(
             stray_text: vec![None; ncols],
             notes: Vec::new(),
             lines: Some(lines),
+            text_after_quote: None,
         },
         declared,
     ))
@@ -852,6 +905,28 @@ impl ColumnBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_after_a_closing_quote_is_found_and_nothing_else() {
+        let found = |text: &str| text_after_closing_quote(text.as_bytes(), b',');
+        for clean in [
+            "a,b\n\"x\",1\n",
+            "a,b\n\"x \"\"y\"\" z\",1\n",
+            "a,b\n\"x\"  ,1\n\"y\"\n",
+            "a,b\nx\"y,1\n",
+            "a,b\n\"two\nlines\",1\n",
+        ] {
+            assert_eq!(found(clean), None, "{clean:?}");
+        }
+        assert_eq!(
+            found("a,b\n1,\"x\"\n2,\"y\"z\n"),
+            Some((1, 3, "\"y\"z".to_string()))
+        );
+        assert_eq!(
+            found("a,b\n\"p,q\",\"r\"s\n"),
+            Some((1, 2, "\"r\"s".to_string()))
+        );
+    }
 
     /// Equality with NaN equal to NaN (missing cells).
     fn assert_same(a: &DataTable, b: &DataTable, chunks: usize) {

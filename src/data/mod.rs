@@ -163,6 +163,9 @@ pub struct DataTable {
     pub notes: Vec<String>,
     /// The file line of each data row, for messages; `None` for a table built in memory.
     pub lines: Option<RowLines>,
+    /// The first cell with text after its closing quote (`"P01"x`, read as `P01x` by the CSV
+    /// rules): (column index, file line, the cell as written).
+    pub text_after_quote: Option<(usize, u64, String)>,
 }
 
 impl DataTable {
@@ -187,6 +190,7 @@ impl DataTable {
             stray_text,
             notes: Vec::new(),
             lines: None,
+            text_after_quote: None,
         }
     }
 

@@ -243,6 +243,9 @@ pub fn summarise(
     progress: bool,
 ) -> Vec<StreamedColumn> {
     let m = quantities.len();
+    if m == 0 {
+        return Vec::new();
+    }
     let pilot_draws = EXACT_DRAWS.min(draws);
     let pilot = draw_values(quantities, factor, pilot_draws, seed, false);
     let sorted_pilot: Vec<Vec<f64>> = (0..m)
@@ -347,6 +350,9 @@ pub fn histograms(
 ) -> Vec<Histogram> {
     use super::histogram::{empty_histogram, layout, TAIL};
     let m = quantities.len();
+    if m == 0 {
+        return Vec::new();
+    }
     let summary = summarise(quantities, factor, draws, seed, &[TAIL, 1.0 - TAIL], false);
     let mut out: Vec<Histogram> = summary
         .iter()
