@@ -73,6 +73,7 @@ use crate::infer::numeric_derivatives::{hessian, try_jacobian_parallel};
 use crate::parameters::{ParameterKind, ParameterTable};
 use crate::syntax::ast::Method;
 
+use super::dense::semidefinite_cholesky;
 use super::deviance::ProfiledDeviance;
 use super::fit::Fit;
 
@@ -136,6 +137,10 @@ pub struct RawLikelihood {
     q: Vec<usize>,
     n_class: Vec<usize>,
     xy: Vec<Vec<f64>>,
+    /// The table rows of the profiled deviance's varpar = (θ in its order, σ, log δ…).
+    varpar_rows: Vec<usize>,
+    /// The table rows of β, in order.
+    beta_rows: Vec<usize>,
     /// Evaluates the likelihood with several random terms (Σ_k positive definite), and gives
     /// its exact gradient with any number.
     deviance: Box<ProfiledDeviance>,
@@ -243,14 +248,33 @@ impl RawLikelihood {
                 levels,
             }
         });
+        let deviance = ProfiledDeviance::new(design, Method::Ml);
+        let row_of = |slot: Slot| {
+            slots
+                .iter()
+                .position(|s| *s == slot)
+                .ok_or_else(|| format!("internal: no parameter-table row for {slot:?}"))
+        };
+        let varpar_rows = deviance
+            .theta_entries()
+            .into_iter()
+            .map(|(k, r, c)| Slot::Covariance(k, r, c))
+            .chain((0..nclass).map(Slot::Residual))
+            .map(row_of)
+            .collect::<Result<Vec<usize>, String>>()?;
+        let beta_rows = (0..p)
+            .map(|b| row_of(Slot::Beta(b)))
+            .collect::<Result<Vec<usize>, String>>()?;
         Ok(RawLikelihood {
-            slots,
             names: (0..table.len()).map(|i| table.name(i)).collect(),
             p,
             q,
             n_class: stats.n.clone(),
             xy: stats.xy.clone(),
-            deviance: Box::new(ProfiledDeviance::new(design, Method::Ml)),
+            varpar_rows,
+            beta_rows,
+            slots,
+            deviance: Box::new(deviance),
             direct,
         })
     }
@@ -378,50 +402,16 @@ impl RawLikelihood {
 
     fn factored(&self, deviance: &ProfiledDeviance, u: &Unpacked) -> Result<Marginal, String> {
         let s2 = u.residual[0];
-        let mut x = Vec::with_capacity(deviance.nparams());
-        for (k, sigma) in u.sigma.iter().enumerate() {
-            let correlated = self
-                .slots
-                .iter()
-                .any(|s| matches!(*s, Slot::Covariance(kk, i, j) if kk == k && i != j));
-            let relative = sigma / s2;
-            if let Some(factors) = &u.factors {
-                let t = &factors[k] / s2.sqrt();
-                for j in 0..t.ncols() {
-                    if correlated {
-                        for i in j..t.nrows() {
-                            x.push(t[(i, j)]);
-                        }
-                    } else {
-                        x.push(t[(j, j)]);
-                    }
-                }
-            } else if correlated {
-                let t = relative.clone().cholesky().ok_or_else(|| {
-                    format!(
-                        "random term {}'s covariance matrix is not positive definite (needed \
-                         with several random terms)",
-                        k + 1
-                    )
-                })?;
-                let t = t.l();
-                for j in 0..t.ncols() {
-                    for i in j..t.nrows() {
-                        x.push(t[(i, j)]);
-                    }
-                }
-            } else {
-                for i in 0..relative.nrows() {
-                    if relative[(i, i)] < 0.0 {
-                        return Err(format!("random term {}'s variance is negative", k + 1));
-                    }
-                    x.push(relative[(i, i)].sqrt());
-                }
-            }
-        }
-        for s in &u.residual[1..] {
-            x.push(0.5 * (s / s2).ln());
-        }
+        // x = varpar without σ: (θ, log δ…).
+        let psi = self.psi_of(u)?;
+        let sigma_at = deviance.ntheta();
+        let x: Vec<f64> = self
+            .varpar_rows
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| k != sigma_at)
+            .map(|(_, &row)| psi[row])
+            .collect();
         let e = deviance
             .evaluate(&x)
             .map_err(|e| format!("the likelihood cannot be evaluated: {e:?}"))?;
@@ -511,11 +501,6 @@ impl RawLikelihood {
         }
     }
 
-    /// The table index of the row `slot`.
-    fn index_of(&self, slot: Slot) -> Option<usize> {
-        self.slots.iter().position(|s| *s == slot)
-    }
-
     /// ψ, the profiled deviance's own parameters, laid out as the table's rows: β;
     /// T_k[i, j] = L_k[i, j]/σ₁ for a covariance row (k, i, j) (L_k Σ_k's Cholesky factor, or
     /// the factor `u` was given through); σ₁ for the first residual class and
@@ -565,7 +550,7 @@ impl RawLikelihood {
     /// Σ_k = σ²T_kT_k', σ²_c = σ²e^{2 log δ_c}; factors: L_k = σT_k.
     fn psi_jacobian(&self, psi: &[f64], coordinates: Coordinates) -> DMatrix<f64> {
         let n = self.slots.len();
-        let sigma_at = self.index_of(Slot::Residual(0)).unwrap_or(0);
+        let sigma_at = self.varpar_rows[self.deviance.ntheta()];
         let sigma = psi[sigma_at];
         let mut t: Vec<DMatrix<f64>> = self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect();
         for (slot, &v) in self.slots.iter().zip(psi) {
@@ -621,36 +606,19 @@ impl RawLikelihood {
     ) -> Result<Vec<f64>, String> {
         let u = self.unpack_in(point, coordinates)?;
         let psi = self.psi_of(&u)?;
-        let deviance = &self.deviance;
-        // varpar = (θ in the deviance's order, σ, log δ…).
-        let mut layout: Vec<usize> = Vec::with_capacity(deviance.nparams() + 1);
-        for (k, r, c) in deviance.theta_entries() {
-            layout.push(
-                self.index_of(Slot::Covariance(k, r, c))
-                    .ok_or("internal: a θ entry without a parameter-table row")?,
-            );
-        }
-        for c in 0..self.n_class.len() {
-            layout.push(
-                self.index_of(Slot::Residual(c))
-                    .ok_or("internal: a residual class without a parameter-table row")?,
-            );
-        }
-        let varpar: Vec<f64> = layout.iter().map(|&i| psi[i]).collect();
+        let varpar: Vec<f64> = self.varpar_rows.iter().map(|&i| psi[i]).collect();
         let beta: Vec<f64> = u.beta.iter().copied().collect();
         let restricted = method == Method::Reml;
-        let (_, g) = deviance
+        let (_, g) = self
+            .deviance
             .explicit_gradient((!restricted).then_some(&beta[..]), &varpar)
             .map_err(|e| format!("the likelihood cannot be evaluated: {e:?}"))?;
         let mut g_psi = DVector::zeros(psi.len());
         let (g_beta, g_varpar) = g.split_at(if restricted { 0 } else { self.p });
-        for (b, v) in g_beta.iter().enumerate() {
-            let i = self
-                .index_of(Slot::Beta(b))
-                .ok_or("internal: a fixed effect without a parameter-table row")?;
+        for (&i, v) in self.beta_rows.iter().zip(g_beta) {
             g_psi[i] = *v;
         }
-        for (&i, v) in layout.iter().zip(g_varpar) {
+        for (&i, v) in self.varpar_rows.iter().zip(g_varpar) {
             g_psi[i] = *v;
         }
         let jac = self.psi_jacobian(&psi, coordinates);
@@ -871,7 +839,15 @@ impl RawLikelihood {
     ) -> Result<DMatrix<f64>, String> {
         let u = self.unpack(at)?;
         let mut phi = at.to_vec();
-        let factors: Vec<DMatrix<f64>> = u.sigma.iter().map(semidefinite_factor).collect();
+        let factors: Vec<DMatrix<f64>> = u
+            .sigma
+            .iter()
+            .map(|sigma| {
+                // A pivot zero up to rounding is a rank-deficient Σ at a boundary fit.
+                let scale = sigma.diagonal().iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                semidefinite_cholesky(sigma, |_, pivot| pivot <= 1e-12 * scale)
+            })
+            .collect();
         for (index, slot) in self.slots.iter().enumerate() {
             if let Slot::Covariance(k, i, j) = *slot {
                 phi[index] = factors[k][(i, j)];
@@ -898,26 +874,6 @@ impl RawLikelihood {
             }
         }
     }
-}
-
-/// A lower-triangular L with LL' = Σ for a positive semi-definite Σ: Cholesky, with a column
-/// whose pivot is zero up to rounding set to zero (a rank-deficient Σ at a boundary fit).
-fn semidefinite_factor(sigma: &DMatrix<f64>) -> DMatrix<f64> {
-    let q = sigma.nrows();
-    let scale = sigma.diagonal().iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let mut l = DMatrix::zeros(q, q);
-    for j in 0..q {
-        let pivot = sigma[(j, j)] - (0..j).map(|m| l[(j, m)] * l[(j, m)]).sum::<f64>();
-        if pivot <= 1e-12 * scale {
-            continue;
-        }
-        let d = pivot.sqrt();
-        l[(j, j)] = d;
-        for i in j + 1..q {
-            l[(i, j)] = (sigma[(i, j)] - (0..j).map(|m| l[(i, m)] * l[(j, m)]).sum::<f64>()) / d;
-        }
-    }
-    l
 }
 
 /// The Hessian of a −2 log-likelihood in the coordinates `free` of `at` (the others held).
