@@ -629,6 +629,30 @@ mod large {
     }
 }
 
+/// The lower L with LL' = V for a positive semi-definite V, column by column; a column whose
+/// pivot `zero_pivot(j, pivot)` calls zero (rounding in a rank-deficient V) is left at zero.
+/// One factor for a boundary fit's Σ and for Monte Carlo draws from a semi-definite V̂, each
+/// with its own tolerance.
+pub(crate) fn semidefinite_cholesky(
+    v: &nalgebra::DMatrix<f64>,
+    zero_pivot: impl Fn(usize, f64) -> bool,
+) -> nalgebra::DMatrix<f64> {
+    let n = v.nrows();
+    let mut l = nalgebra::DMatrix::zeros(n, n);
+    for j in 0..n {
+        let pivot = v[(j, j)] - (0..j).map(|m| l[(j, m)] * l[(j, m)]).sum::<f64>();
+        if zero_pivot(j, pivot) {
+            continue;
+        }
+        let d = pivot.sqrt();
+        l[(j, j)] = d;
+        for i in j + 1..n {
+            l[(i, j)] = (v[(i, j)] - (0..j).map(|m| l[(i, m)] * l[(j, m)]).sum::<f64>()) / d;
+        }
+    }
+    l
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ mod information;
 mod latent_predictor;
 mod optimize;
 
+pub(crate) use dense::semidefinite_cholesky;
 pub use deviance::{beta_covariance, DevianceError, Evaluation, LogDiagonal, ProfiledDeviance};
 pub use fit::{
     fit, fit_from, fit_with_deviance, Fit, FixedEstimate, FlatDirection, ResidualCorrelation,

@@ -130,7 +130,9 @@ impl DrawFactor {
                 * DMatrix::from_diagonal(&clamped)
                 * eigen.eigenvectors.transpose();
         }
-        let l = semidefinite_cholesky(&symmetric);
+        let l = crate::estimate::semidefinite_cholesky(&symmetric, |j, pivot| {
+            pivot <= ZERO_PIVOT * symmetric[(j, j)].abs() || pivot <= 0.0
+        });
         Ok(DrawFactor {
             mean: estimates.to_vec(),
             factor: l.as_slice().to_vec(),
@@ -138,25 +140,6 @@ impl DrawFactor {
             warnings,
         })
     }
-}
-
-/// The lower L with LL' = V for a positive semi-definite V, column by column; a column whose
-/// pivot is at most `ZERO_PIVOT` of its diagonal (or negative, by rounding) is left at zero.
-fn semidefinite_cholesky(v: &DMatrix<f64>) -> DMatrix<f64> {
-    let n = v.nrows();
-    let mut l = DMatrix::zeros(n, n);
-    for j in 0..n {
-        let pivot = v[(j, j)] - (0..j).map(|m| l[(j, m)] * l[(j, m)]).sum::<f64>();
-        if pivot <= ZERO_PIVOT * v[(j, j)].abs() || pivot <= 0.0 {
-            continue;
-        }
-        let d = pivot.sqrt();
-        l[(j, j)] = d;
-        for i in j + 1..n {
-            l[(i, j)] = (v[(i, j)] - (0..j).map(|m| l[(i, m)] * l[(j, m)]).sum::<f64>()) / d;
-        }
-    }
-    l
 }
 
 /// Evaluates every definition on `draws` parameter draws; the result is draw-major
