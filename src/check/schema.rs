@@ -126,7 +126,7 @@ fn damaged_cells(table: &DataTable) -> Vec<(String, String, String, &'static str
         if let Some((row, level, why)) = first {
             out.push((
                 name.clone(),
-                crate::data::row_place(table.lines.as_ref(), row + 1),
+                crate::data::row_place(table.lines.as_ref(), table.first_row + row + 1),
                 level.clone(),
                 why,
             ));

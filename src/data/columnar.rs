@@ -169,6 +169,7 @@ pub fn parse_columnar(
         // A columnar file has records, not lines: messages name the data row.
         lines: None,
         text_after_quote: None,
+        first_row: 0,
     })
 }
 

@@ -148,6 +148,11 @@ struct Cells<'a> {
     /// R's `read.csv2` convention for semicolon-separated files: `249,56` is 249.56.
     decimal_comma: bool,
     codes: &'a [Vec<u8>],
+    /// For a piece of a larger file (`parse_csv_piece`): the data rows and lines before the
+    /// piece's first data line, so that rows and lines in the table and in messages are the
+    /// file's. Zero for a whole file.
+    rows_before: usize,
+    lines_before: u64,
 }
 
 impl<'a> Cells<'a> {
@@ -189,6 +194,8 @@ impl<'a> Cells<'a> {
             delimiter,
             decimal_comma: delimiter == b';',
             codes,
+            rows_before: 0,
+            lines_before: 0,
         }
     }
 
@@ -215,12 +222,12 @@ impl<'a> Cells<'a> {
     }
 }
 
-fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
+fn csv_error(path: &Path, error: ::csv::Error, cells: &Cells) -> Diagnostic {
     let location = match error.position() {
         Some(p) if p.record() > 0 => Location::Data {
             path: path.to_path_buf(),
-            row: Some(p.record() as usize),
-            line: Some(p.line()),
+            row: Some(p.record() as usize + cells.rows_before),
+            line: Some(p.line() + cells.lines_before),
             column: None,
         },
         _ => Location::File(path.to_path_buf()),
@@ -232,8 +239,48 @@ fn csv_error(path: &Path, error: ::csv::Error) -> Diagnostic {
 }
 
 fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, Diagnostic> {
+    parse_with(path, bytes, Cells::sniff(path, bytes, codes))
+}
+
+/// A piece of a large file, read out of core: `bytes` is the file's header line followed by
+/// whole data records, the first of them data row `rows_before + 1` on file line
+/// `lines_before + 2`. Rows and lines in the table (`first_row`, `lines`) and in messages are
+/// the file's. Read by one thread: pieces are read in parallel with each other.
+pub(crate) fn parse_csv_piece(
+    path: &Path,
+    bytes: &[u8],
+    codes: &[Vec<u8>],
+    rows_before: usize,
+    lines_before: u64,
+) -> Result<(DataTable, usize), Diagnostic> {
+    let cells = Cells {
+        rows_before,
+        lines_before,
+        ..Cells::sniff(path, bytes, codes)
+    };
+    let (mut table, declared) = parse_sequential(path, bytes, &cells)?;
+    finish_table(bytes, &cells, &mut table);
+    table.notes.extend(cells.note().map(String::from));
+    table.first_row = rows_before;
+    Ok((without_row_names(table), declared))
+}
+
+fn finish_table(bytes: &[u8], cells: &Cells, table: &mut DataTable) {
+    table.text_after_quote = text_after_closing_quote(bytes, cells.delimiter)
+        .map(|(column, line, cell)| (column, line + cells.lines_before, cell));
+    for stray in table.stray_text.iter_mut().flatten() {
+        stray.row += cells.rows_before;
+    }
+    if let Some(lines) = &table.lines {
+        for stray in table.stray_text.iter_mut().flatten() {
+            stray.line = Some(lines.line(stray.row));
+        }
+    }
+}
+
+fn parse_with(path: &Path, bytes: &[u8], cells: Cells) -> Result<DataTable, Diagnostic> {
     let threads = rayon::current_num_threads();
-    let cells = Cells::sniff(path, bytes, codes);
+    let codes = cells.codes;
     let (mut table, declared) = match (bytes.len() >= PARALLEL_BYTES && threads > 1)
         .then(|| parse_in_chunks(path, bytes, threads, &cells))
         .flatten()
@@ -241,12 +288,7 @@ fn parse_csv(path: &Path, bytes: &[u8], codes: &[Vec<u8>]) -> Result<DataTable, 
         Some(read) => read,
         None => parse_sequential(path, bytes, &cells)?,
     };
-    table.text_after_quote = text_after_closing_quote(bytes, cells.delimiter);
-    if let Some(lines) = &table.lines {
-        for stray in table.stray_text.iter_mut().flatten() {
-            stray.line = Some(lines.line(stray.row));
-        }
-    }
+    finish_table(bytes, &cells, &mut table);
     table.notes.extend(cells.note().map(String::from));
     if !codes.is_empty() {
         let spelled: Vec<String> = codes
@@ -347,7 +389,7 @@ fn parse_sequential(
     cells: &Cells,
 ) -> Result<(DataTable, usize), Diagnostic> {
     let mut rdr = reader(bytes, cells.delimiter);
-    let names = read_header(path, &mut rdr)?;
+    let names = read_header(path, &mut rdr, cells)?;
     let ncols = names.len();
     let mut builders: Vec<ColumnBuilder> = (0..ncols).map(|_| ColumnBuilder::new()).collect();
 
@@ -361,18 +403,19 @@ fn parse_sequential(
         match rdr.read_byte_record(&mut record) {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) => return Err(csv_error(path, e)),
+            Err(e) => return Err(csv_error(path, e, cells)),
         }
         let row = nrows;
         nrows += 1;
         let line = record
             .position()
-            .map_or(row as u64 + 1, |p| start_line(bytes, p));
-        lines.record(nrows, line);
+            .map_or(row as u64 + 1, |p| start_line(bytes, p))
+            + cells.lines_before;
+        lines.record(cells.rows_before + nrows, line);
         if record.len() != ncols {
             // Keep going so the message can say how many rows are affected.
             ragged_count += 1;
-            ragged.get_or_insert((row + 1, line, record.len()));
+            ragged.get_or_insert((cells.rows_before + row + 1, line, record.len()));
             continue;
         }
         declared += declared_missing(&record, cells.codes);
@@ -421,7 +464,7 @@ fn parse_sequential(
         let mut row = 0usize;
         while rdr
             .read_byte_record(&mut record)
-            .map_err(|e| csv_error(path, e))?
+            .map_err(|e| csv_error(path, e, cells))?
         {
             let mut done = true;
             for &j in &reread {
@@ -454,6 +497,7 @@ fn parse_sequential(
             notes: Vec::new(),
             lines: Some(lines),
             text_after_quote: None,
+            first_row: 0,
         },
         declared,
     ))
@@ -477,7 +521,7 @@ fn parse_in_chunks(
 
     let threads = chunks.max(1);
     let mut rdr = reader(bytes, cells.delimiter);
-    let names = read_header(path, &mut rdr).ok()?;
+    let names = read_header(path, &mut rdr, cells).ok()?;
     let ncols = names.len();
     let start = usize::try_from(rdr.position().byte()).ok()?;
     let body = bytes.get(start..)?;
@@ -545,8 +589,8 @@ fn parse_in_chunks(
     }
     let mut lines = RowLines::default();
     let (mut rows_before, mut lines_before) = (
-        0usize,
-        memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64,
+        cells.rows_before,
+        cells.lines_before + memchr::memchr_iter(b'\n', &bytes[..start]).count() as u64,
     );
     for chunk in &parsed {
         for &(row, line) in &chunk.lines.shifts {
@@ -576,6 +620,7 @@ fn parse_in_chunks(
             notes: Vec::new(),
             lines: Some(lines),
             text_after_quote: None,
+            first_row: 0,
         },
         declared,
     ))
@@ -663,8 +708,15 @@ fn merge_pieces(pieces: Vec<ColumnBuilder>) -> Option<ColumnBuilder> {
     merged.map(ColumnBuilder::Text)
 }
 
-fn read_header(path: &Path, rdr: &mut ::csv::Reader<&[u8]>) -> Result<Vec<String>, Diagnostic> {
-    let header = rdr.byte_headers().map_err(|e| csv_error(path, e))?.clone();
+fn read_header(
+    path: &Path,
+    rdr: &mut ::csv::Reader<&[u8]>,
+    cells: &Cells,
+) -> Result<Vec<String>, Diagnostic> {
+    let header = rdr
+        .byte_headers()
+        .map_err(|e| csv_error(path, e, cells))?
+        .clone();
     if header.is_empty() {
         return Err(Diagnostic::error(
             format!("data file `{}` is empty", path.display()),

@@ -19,37 +19,43 @@ const CSV_EXPANSION: u64 = 3;
 /// (for a machine whose limit tandem cannot see, and for tests).
 pub const AVAILABLE_MEMORY_VARIABLE: &str = "TANDEM_AVAILABLE_MEMORY";
 
-/// Refuses a plain CSV file that cannot fit in the memory available, naming both sizes.
-pub fn check_fits_in_memory(path: &Path) -> Result<(), Diagnostic> {
+/// Why a plain CSV file cannot be read into the memory available (its size, the memory it
+/// needs and the memory available), or `None` when it can, or cannot be told.
+pub fn memory_shortfall(path: &Path) -> Option<String> {
     let plain_csv = path.extension().is_some_and(|e| {
         ["csv", "tsv", "tab", "txt"]
             .iter()
             .any(|x| e.eq_ignore_ascii_case(x))
     });
-    let (Some(size), true) = (std::fs::metadata(path).ok().map(|m| m.len()), plain_csv) else {
-        return Ok(());
-    };
-    let Some(available) = available_memory() else {
-        return Ok(());
-    };
-    let needed = size.saturating_mul(CSV_EXPANSION);
-    if needed <= available {
-        return Ok(());
+    if !plain_csv {
+        return None;
     }
-    Err(Diagnostic::error(
+    let size = std::fs::metadata(path).ok()?.len();
+    let available = available_memory()?;
+    let needed = size.saturating_mul(CSV_EXPANSION);
+    (needed > available).then(|| {
         format!(
-            "the data file is {}: reading and preparing it needs at least {} of memory, and \
-             about {} are available",
+            "the data file is {}: reading it whole needs at least {} of memory, and about {} \
+             are available",
             bytes(size),
             bytes(needed),
             bytes(available)
+        )
+    })
+}
+
+/// Refuses a plain CSV file that cannot fit in the memory available, naming both sizes (the
+/// model-file pipeline reads such a file out of core instead).
+pub fn check_fits_in_memory(path: &Path) -> Result<(), Diagnostic> {
+    match memory_shortfall(path) {
+        None => Ok(()),
+        Some(why) => Err(
+            Diagnostic::error(why, Location::File(path.to_path_buf())).with_hint(
+                "fit it from a model file (`tandem fit`), which reads a file this large out of \
+                 core, or fit a sample",
+            ),
         ),
-        Location::File(path.to_path_buf()),
-    )
-    .with_hint(
-        "fit a sample or a part of the file (split it by group), or use a machine with more \
-         memory; tandem does not stream a data file from disk yet",
-    ))
+    }
 }
 
 /// `b` bytes as people write them: "512 kB", "1.4 GB".

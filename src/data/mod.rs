@@ -9,7 +9,9 @@ use std::path::PathBuf;
 mod columnar;
 mod csv;
 mod memory;
-pub use self::memory::AVAILABLE_MEMORY_VARIABLE;
+mod pieces;
+pub use self::memory::{memory_shortfall, AVAILABLE_MEMORY_VARIABLE};
+pub use self::pieces::{CsvPieces, RawPiece};
 
 pub use self::columnar::Format as ColumnarFormat;
 pub use self::csv::{read_csv, read_csv_gz_with_sha256, read_csv_with_sha256, sha256_hex};
@@ -166,6 +168,9 @@ pub struct DataTable {
     /// The first cell with text after its closing quote (`"P01"x`, read as `P01x` by the CSV
     /// rules): (column index, file line, the cell as written).
     pub text_after_quote: Option<(usize, u64, String)>,
+    /// Data rows of the file before this table's first row: 0 for a whole file, more for a
+    /// piece of one read out of core (row numbers in messages are the file's).
+    pub first_row: usize,
 }
 
 impl DataTable {
@@ -191,6 +196,7 @@ impl DataTable {
             notes: Vec::new(),
             lines: None,
             text_after_quote: None,
+            first_row: 0,
         }
     }
 
