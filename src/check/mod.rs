@@ -34,7 +34,7 @@ mod supported;
 
 pub use interval::{MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
 pub use levels::{check_frame, variable_levels, VariableLevel};
-pub use moderators::conditional_main_effects;
+pub use moderators::{conditional_main_effects, conditional_main_effects_in};
 pub use schema::{ColumnKind, Schema};
 pub use supported::unsupported_residuals;
 

@@ -12,6 +12,15 @@ use crate::prepare::AnalysisFrame;
 
 /// One warning per (lower-order term, numeric moderator whose observed range excludes 0).
 pub fn conditional_main_effects(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
+    conditional_main_effects_in(spec, &|name| numeric_range(frame, name))
+}
+
+/// `conditional_main_effects` with each numeric column's range (smallest and largest finite
+/// value) given, for data read in pieces.
+pub fn conditional_main_effects_in(
+    spec: &ModelSpec,
+    range: &dyn Fn(&str) -> Option<(f64, f64)>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for equation in &spec.equations {
         for term in &equation.terms {
@@ -32,7 +41,7 @@ pub fn conditional_main_effects(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<
                 }
             }
             for m in moderators {
-                let Some((low, high)) = numeric_range(frame, m) else {
+                let Some((low, high)) = range(m) else {
                     continue;
                 };
                 if low <= 0.0 && high >= 0.0 {

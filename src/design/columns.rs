@@ -276,6 +276,17 @@ impl EquationColumns {
     /// Which levels of each text column in the fixed part occur in this equation's
     /// observations; `None` when every level occurs (the common case: nothing to drop).
     pub fn levels_present(&self, frame: &AnalysisFrame) -> Option<HashMap<usize, Vec<bool>>> {
+        let present = self.levels_seen(frame);
+        if present.values().all(|seen| seen.iter().all(|s| *s)) {
+            None
+        } else {
+            Some(present)
+        }
+    }
+
+    /// Per text column of an indicator (frame index): which of its levels the equation's
+    /// observations have.
+    pub fn levels_seen(&self, frame: &AnalysisFrame) -> HashMap<usize, Vec<bool>> {
         let mut present: HashMap<usize, Vec<bool>> = HashMap::new();
         for col in &self.columns {
             for f in &col.factors {
@@ -289,7 +300,7 @@ impl EquationColumns {
             }
         }
         if present.is_empty() {
-            return None;
+            return present;
         }
         for row in 0..frame.nrows {
             if !self.complete(frame, row) {
@@ -301,11 +312,7 @@ impl EquationColumns {
                 }
             }
         }
-        if present.values().all(|seen| seen.iter().all(|s| *s)) {
-            None
-        } else {
-            Some(present)
-        }
+        present
     }
 }
 

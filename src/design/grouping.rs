@@ -21,8 +21,42 @@ pub struct Grouping {
     names: Vec<String>,
 }
 
+/// The levels of one grouping numbered so far, by their key (the grouping columns' values,
+/// text by code): continued piece by piece when a file is read out of core, so that levels are
+/// numbered in order of first appearance in the whole file.
+#[derive(Debug, Clone, Default)]
+pub struct LevelIndex {
+    index: HashMap<Vec<u64>, u32>,
+    names: Vec<String>,
+}
+
+impl LevelIndex {
+    pub fn nlevels(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
 impl Grouping {
     pub fn new(term: &RandomTermSpec, frame: &AnalysisFrame) -> Result<Self, Box<Diagnostic>> {
+        let mut levels = LevelIndex::default();
+        let mut grouping = Grouping::continued(term, frame, &mut levels)?;
+        grouping.names = levels.names;
+        Ok(grouping)
+    }
+
+    /// The rows' levels, numbering new ones after those in `levels` (the pieces before this
+    /// one). Text columns must be coded alike in every piece. The grouping's own `names` are
+    /// left empty: they are `levels`'.
+    pub fn continued(
+        term: &RandomTermSpec,
+        frame: &AnalysisFrame,
+        levels: &mut LevelIndex,
+    ) -> Result<Self, Box<Diagnostic>> {
+        let LevelIndex { index, names } = levels;
         let mut cols = Vec::new();
         for g in &term.grouping {
             match frame.column(g) {
@@ -35,8 +69,6 @@ impl Grouping {
                 }
             }
         }
-        let mut index: HashMap<Vec<u64>, u32> = HashMap::new();
-        let mut names = Vec::new();
         let mut codes = Vec::with_capacity(frame.nrows);
         let mut key = Vec::with_capacity(cols.len());
         // Rows of one group are usually adjacent: reuse the previous row's answer.
@@ -73,7 +105,10 @@ impl Grouping {
             last = Some((key.clone(), level));
             codes.push(level);
         }
-        Ok(Grouping { codes, names })
+        Ok(Grouping {
+            codes,
+            names: Vec::new(),
+        })
     }
 
     pub fn nlevels(&self) -> usize {

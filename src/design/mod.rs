@@ -7,6 +7,7 @@
 mod columns;
 mod grouping;
 mod identifiable;
+mod pieces;
 mod random_coefficients;
 mod rank;
 mod rows;
@@ -16,6 +17,9 @@ use crate::diagnostics::{Diagnostic, Location};
 use crate::model::{Coefficient, ModelSpec};
 use crate::prepare::AnalysisFrame;
 
+pub use pieces::{
+    levels_seen, merge_levels_seen, LevelsSeen, PieceDesign, PieceGroupings, PieceSums,
+};
 pub use random_coefficients::{
     has_random_coefficients, GroupColumn, GroupObservation, LatentOutcome,
 };
@@ -161,6 +165,22 @@ pub fn build_in_chunks(
             Ok(g) => groupings.push(g),
             Err(d) => errors.push(*d),
         }
+    }
+    errors.extend(random_term_problems(spec, frame));
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let fixed = shared_parameters(&equations);
+    let accumulated =
+        statistics::accumulate(spec, frame, &equations, &fixed, &groupings, chunk_rows)?;
+    let names = groupings.iter().map(Grouping::level_names).collect();
+    complete(spec, fixed, accumulated, names)
+}
+
+/// The random terms' effects: of an equation that exists, slopes of numeric columns.
+fn random_term_problems(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
+    let mut errors = Vec::new();
+    for term in &spec.random {
         for effect in &term.effects {
             if effect.equation >= spec.equations.len() {
                 errors.push(Diagnostic::at(
@@ -183,13 +203,17 @@ pub fn build_in_chunks(
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    errors
+}
 
-    let fixed = shared_parameters(&equations);
-    let accumulated =
-        statistics::accumulate(spec, frame, &equations, &fixed, &groupings, chunk_rows)?;
+/// The design from the sums of all rows: the checks that need them (a within-unit correlation
+/// with units of one row, rank, identifiability), then the names.
+fn complete(
+    spec: &ModelSpec,
+    fixed: ParameterMap,
+    accumulated: statistics::Accumulated,
+    level_names: Vec<Vec<String>>,
+) -> Result<Design, Vec<Diagnostic>> {
     if let Some(w) = &accumulated.0.within {
         if w.sizes.iter().all(|s| s.size < 2) {
             let location = spec
@@ -223,9 +247,9 @@ pub fn build_in_chunks(
         random: spec
             .random
             .iter()
-            .zip(&groupings)
+            .zip(&level_names)
             .zip(&kept_levels)
-            .map(|((t, g), kept)| RandomTerm {
+            .map(|((t, names), kept)| RandomTerm {
                 name: t.name.clone(),
                 effects: t
                     .effects
@@ -233,10 +257,7 @@ pub fn build_in_chunks(
                     .map(|e| (e.equation, e.name.clone()))
                     .collect(),
                 correlated: t.correlated,
-                levels: {
-                    let names = g.level_names();
-                    kept.iter().map(|&i| names[i].clone()).collect()
-                },
+                levels: kept.iter().map(|&i| names[i].clone()).collect(),
             })
             .collect(),
         classes,

@@ -118,7 +118,7 @@ struct CrossAccumulator {
 /// The statistics, the residual classes, the observations per equation, per random term the
 /// (first-appearance) indices of the levels that have observations, and the number of rows no
 /// equation uses.
-type Accumulated = (
+pub(super) type Accumulated = (
     SufficientStatistics,
     Vec<ResidualClass>,
     Vec<EquationObservations>,
@@ -134,6 +134,21 @@ pub(super) fn accumulate(
     groupings: &[Grouping],
     chunk_rows: usize,
 ) -> Result<Accumulated, Vec<Diagnostic>> {
+    let pass = sum_rows(spec, frame, equations, fixed, groupings, chunk_rows);
+    let nlevels: Vec<usize> = groupings.iter().map(Grouping::nlevels).collect();
+    finish(spec, pass, &nlevels, frame.nrows, fixed.len())
+}
+
+/// The running sums of the rows of `frame` (its groupings numbered for it, or continued from
+/// earlier pieces of the same file).
+pub(super) fn sum_rows(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+    equations: &[EquationColumns],
+    fixed: &ParameterMap,
+    groupings: &[Grouping],
+    chunk_rows: usize,
+) -> Pass {
     let chunk_rows = chunk_rows.max(1);
     let p = fixed.len();
     let m = p + 1;
@@ -195,6 +210,20 @@ pub(super) fn accumulate(
     for other in passes {
         pass.merge(other, m);
     }
+    pass
+}
+
+/// The statistics from the sums of all rows: classes in a stable order, levels without
+/// observations dropped, symmetric blocks completed. `nlevels` per random term; `nrows` only
+/// for messages.
+pub(super) fn finish(
+    spec: &ModelSpec,
+    pass: Pass,
+    nlevels: &[usize],
+    nrows: usize,
+    p: usize,
+) -> Result<Accumulated, Vec<Diagnostic>> {
+    let m = p + 1;
     let Pass {
         mut factors,
         crosses,
@@ -234,7 +263,7 @@ pub(super) fn accumulate(
                 format!(
                     "no observations for `{}`: each of the {} rows misses a model variable{}",
                     obs.outcome,
-                    frame.nrows,
+                    nrows,
                     if named.is_empty() {
                         String::new()
                     } else {
@@ -282,12 +311,12 @@ pub(super) fn accumulate(
     // renumber them densely, keeping their order.
     let mut kept_levels: Vec<Vec<usize>> = Vec::new();
     let mut renumber: Vec<Vec<usize>> = Vec::new();
-    for (acc, g) in factors.iter().zip(groupings) {
-        let mut used = vec![false; g.nlevels()];
+    for (acc, &g_levels) in factors.iter().zip(nlevels) {
+        let mut used = vec![false; g_levels];
         for (level, ..) in &acc.blocks {
             used[*level as usize] = true;
         }
-        let mut map = vec![usize::MAX; g.nlevels()];
+        let mut map = vec![usize::MAX; g_levels];
         let mut kept = Vec::new();
         for (old, _) in used.iter().enumerate().filter(|(_, u)| **u) {
             map[old] = kept.len();
@@ -395,7 +424,7 @@ struct Context<'a> {
 
 /// The running sums of one chunk of rows. Classes, blocks and units are numbered in order of
 /// first appearance within the chunk; `merge` matches them by key.
-struct Pass {
+pub(super) struct Pass {
     factors: Vec<Accumulator>,
     crosses: Vec<CrossAccumulator>,
     class_index: HashMap<(usize, u64), usize>,
@@ -689,7 +718,7 @@ impl Pass {
     }
 
     /// Add a later chunk's sums to this one's.
-    fn merge(&mut self, other: Pass, m: usize) {
+    pub(super) fn merge(&mut self, other: Pass, m: usize) {
         let mut other_class_key = vec![(0usize, 0u64); other.n.len()];
         for (key, &i) in &other.class_index {
             other_class_key[i] = *key;

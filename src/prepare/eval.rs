@@ -11,6 +11,7 @@ use std::borrow::Cow;
 
 use super::display::expr_text;
 use super::grouped::{self, GroupIds, NONE};
+use super::summaries::{call_key, GrandSums, GroupKey, SummaryMode};
 use super::workspace::Workspace;
 use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::{did_you_mean, Diagnostic, Location};
@@ -559,7 +560,24 @@ impl<'a> Evaluator<'a> {
                     unreachable!()
                 };
                 let x = self.numbers(x.unwrap())?.to_vec(n);
-                let (mean, sd) = grouped::mean_sd(&x);
+                let (mean, sd) = match self.ws.summaries {
+                    None => grouped::mean_sd(&x),
+                    Some(summaries) => {
+                        let key = call_key(call.span);
+                        let mut summaries = summaries.borrow_mut();
+                        if summaries.mode == SummaryMode::Collect {
+                            // Provisional: missing where the final value is.
+                            summaries.record_grand(key, GrandSums::of(&x));
+                            return Ok(Value::Numbers(Cow::Owned(x)));
+                        }
+                        summaries
+                            .grand
+                            .get(&key)
+                            .copied()
+                            .unwrap_or_default()
+                            .mean_sd()
+                    }
+                };
                 let divisor = if function == "center" {
                     Some(1.0)
                 } else {
@@ -586,7 +604,7 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
-            "within" | "between" => {
+            "within" | "between" if self.ws.summaries.is_none() => {
                 let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
                     unreachable!()
                 };
@@ -612,6 +630,63 @@ impl<'a> Evaluator<'a> {
                 } else {
                     grouped::between(&x, &groups)
                 };
+                Ok(Value::Numbers(Cow::Owned(out)))
+            }
+            "within" | "between" => {
+                // Out of core: group means over all rows, by the group's value.
+                let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
+                    unreachable!()
+                };
+                let x = self.numbers(x.unwrap())?.to_vec(n);
+                let keys = match g {
+                    Some(g) => {
+                        let value = self.eval(g)?;
+                        self.group_keys(value, g)?
+                    }
+                    None => {
+                        let Some(group) = self.ws.group.clone() else {
+                            return Err(Diagnostic::at(
+                                format!("`{function}` needs a grouping, and the file has no `group` statement"),
+                                call.span,
+                            )
+                            .into());
+                        };
+                        let expr = Expr {
+                            kind: ExprKind::Name(group.name),
+                            span: group.span,
+                        };
+                        let value = self.eval(&expr)?;
+                        self.group_keys(value, &expr)?
+                    }
+                };
+                let key = call_key(call.span);
+                let summaries = self.ws.summaries.expect("guarded by the match");
+                let mut summaries = summaries.borrow_mut();
+                if summaries.mode == SummaryMode::Collect {
+                    summaries.record_groups(key, &x, &keys);
+                    return Ok(Value::Numbers(Cow::Owned(x)));
+                }
+                let mut last: Option<(&GroupKey, f64)> = None;
+                let out = x
+                    .iter()
+                    .zip(&keys)
+                    .map(|(&v, g)| {
+                        let Some(g) = g else { return f64::NAN };
+                        let mean = match last {
+                            Some((k, m)) if k == g => m,
+                            _ => {
+                                let m = summaries.group_mean(key, g);
+                                last = Some((g, m));
+                                m
+                            }
+                        };
+                        if function == "within" {
+                            v - mean
+                        } else {
+                            mean
+                        }
+                    })
+                    .collect();
                 Ok(Value::Numbers(Cow::Owned(out)))
             }
             "lag" | "lead" | "diff" => {
@@ -823,6 +898,29 @@ impl<'a> Evaluator<'a> {
         match self.eval(expr)? {
             Value::Numbers(v) => Ok(GroupIds::from_numbers(&v)),
             Value::Text { codes, .. } => Ok(GroupIds::from_codes(&codes)),
+            Value::Number(_) | Value::String(_) => Err(Diagnostic::at(
+                format!("`{}` is a constant, not a grouping column", expr_text(expr)),
+                expr.span,
+            )
+            .into()),
+        }
+    }
+
+    /// Each row's group value, for summaries over pieces of a file (`None`: missing).
+    fn group_keys(&self, value: Value<'a>, expr: &Expr) -> Eval<Vec<Option<GroupKey>>> {
+        match value {
+            Value::Numbers(v) => Ok(v
+                .iter()
+                .map(|x| (!x.is_nan()).then(|| GroupKey::Number((x + 0.0).to_bits())))
+                .collect()),
+            Value::Text { codes, levels } => {
+                let keys: Vec<GroupKey> =
+                    levels.iter().map(|l| GroupKey::Text(l.clone())).collect();
+                Ok(codes
+                    .iter()
+                    .map(|&c| (c != MISSING_CODE).then(|| keys[c as usize].clone()))
+                    .collect())
+            }
             Value::Number(_) | Value::String(_) => Err(Diagnostic::at(
                 format!("`{}` is a constant, not a grouping column", expr_text(expr)),
                 expr.span,

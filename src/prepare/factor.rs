@@ -160,6 +160,29 @@ pub(crate) fn apply_factor(
     Ok(())
 }
 
+/// The levels of a text column after `factor` (reference first, or as listed), given its levels
+/// before, for data read in pieces: the same checks and order as on the whole column.
+pub fn factor_levels(
+    levels: Vec<String>,
+    column: &Ident,
+    spec: &FactorSpec,
+    span: Span,
+) -> Result<Vec<String>, Vec<Diagnostic>> {
+    let codes = (0..levels.len() as u32).collect();
+    let table = crate::data::DataTable {
+        names: vec![column.name.clone()],
+        columns: vec![Column::Text { codes, levels }],
+        stray_text: vec![None],
+        ..crate::data::DataTable::from_numeric("levels", Vec::new())
+    };
+    let mut ws = Workspace::new(&table);
+    apply_factor(&mut ws, column, spec, span)?;
+    match ws.columns.pop().map(std::borrow::Cow::into_owned) {
+        Some(Column::Text { levels, .. }) => Ok(levels),
+        _ => Ok(Vec::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,9 +13,12 @@ mod eval;
 mod factor;
 mod grouped;
 mod keep;
+mod summaries;
 mod workspace;
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 use crate::data::{Column, DataTable, MISSING_CODE};
 use crate::diagnostics::Diagnostic;
@@ -23,8 +26,10 @@ use crate::syntax::ast::{ModelFile, Statement};
 
 pub use self::display::expr_text;
 use self::eval::{Evaluator, Failure};
+pub use self::factor::factor_levels;
 use self::grouped::GroupIds;
 use self::keep::KeepOutcome;
+pub use self::summaries::{GroupKey, SampleSummaries, SummaryMode};
 use self::workspace::Workspace;
 
 /// The rows and columns an analysis runs on: data columns plus `let` columns, after `keep`.
@@ -79,9 +84,43 @@ pub fn prepare(
     table: &DataTable,
     vary: &[(String, f64)],
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
+    prepare_with(file, table, vary, &PieceOptions::default())
+}
+
+/// How a piece of a file read out of core is prepared (`prepare_with`).
+#[derive(Default)]
+pub struct PieceOptions<'a> {
+    /// Where summaries over all rows are collected or applied.
+    pub summaries: Option<&'a RefCell<SampleSummaries>>,
+    /// A `keep` that leaves no row of this piece is not an error (other pieces may have rows).
+    pub allow_empty: bool,
+    /// Run only the `group` and `order` statements and these `let`s (the table holds the
+    /// prepared rows and the other columns): the lets whose values wait for summaries.
+    pub only_lets: Option<&'a HashSet<String>>,
+    /// Leave `factor` statements out (their level order is set on the whole file's levels,
+    /// `factor_levels`); numbers named by one still become text.
+    pub skip_factors: bool,
+    /// The table's rows' 1-based rows in the data file, when they are not consecutive (a
+    /// prepared piece read back), for messages.
+    pub source_rows: Option<&'a [usize]>,
+}
+
+/// `prepare` for a piece of a file read out of core.
+pub fn prepare_with(
+    file: &ModelFile,
+    table: &DataTable,
+    vary: &[(String, f64)],
+    options: &PieceOptions,
+) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let rows_read = table.nrows;
     let mut ws = Workspace::new(table);
-    factor::numbers_as_levels(&mut ws, file);
+    ws.summaries = options.summaries;
+    if let Some(rows) = options.source_rows {
+        ws.source_rows = rows.to_vec();
+    }
+    if options.only_lets.is_none() {
+        factor::numbers_as_levels(&mut ws, file);
+    }
     let mut errors: Vec<Diagnostic> = Vec::new();
     let mut warnings: Vec<Diagnostic> = Vec::new();
     let mut drops = DropReport {
@@ -93,6 +132,12 @@ pub fn prepare(
             // Checked where used: the column may be a `let` further down.
             Statement::Group { name, .. } => ws.group = Some(name.clone()),
             Statement::Order { name, .. } => ws.order = Some(name.clone()),
+            Statement::Factor { .. } | Statement::Keep { .. } if options.only_lets.is_some() => {}
+            Statement::Factor { .. } if options.skip_factors => {}
+            Statement::Let { name, .. }
+                if options
+                    .only_lets
+                    .is_some_and(|only| !only.contains(&name.name)) => {}
             Statement::Factor { column, spec, span } => {
                 if let Err(found) = factor::apply_factor(&mut ws, column, spec, *span) {
                     errors.extend(found);
@@ -133,6 +178,14 @@ pub fn prepare(
             Statement::Keep { condition, span } => {
                 match keep::apply_keep(&mut ws, condition, *span, vary, &mut warnings) {
                     Ok(KeepOutcome::Kept(step)) => drops.steps.push(step),
+                    Ok(KeepOutcome::NothingLeft(_)) if options.allow_empty => {
+                        let n = ws.nrows();
+                        ws.retain(&vec![false; n]);
+                        drops.steps.push(DropStep {
+                            reason: format!("keep {}", expr_text(condition)),
+                            rows: n,
+                        });
+                    }
                     Ok(KeepOutcome::NothingLeft(d)) => {
                         errors.push(d);
                         // Nothing after this can say anything useful about zero rows.

@@ -6,10 +6,12 @@
 //! `factor` recodes): the table is read once per `vary` value, never copied whole.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use rayon::prelude::*;
 
+use super::summaries::SampleSummaries;
 use crate::data::{Column, DataTable, RowLines, StrayText};
 use crate::syntax::ast::Ident;
 
@@ -28,6 +30,9 @@ pub(crate) struct Workspace<'a> {
     pub failed: HashSet<String>,
     /// The file lines of the data rows, for messages.
     pub lines: Option<&'a RowLines>,
+    /// Out of core: where `center`, `scale`, `within` and `between` record or find their sums
+    /// over all rows; `None` when the whole file is in memory.
+    pub summaries: Option<&'a RefCell<SampleSummaries>>,
 }
 
 impl<'a> Workspace<'a> {
@@ -47,12 +52,13 @@ impl<'a> Workspace<'a> {
             data_columns: table.names.len(),
             names: table.names.clone(),
             columns: table.columns.iter().map(Cow::Borrowed).collect(),
-            source_rows: (1..=table.nrows).collect(),
+            source_rows: (table.first_row + 1..=table.first_row + table.nrows).collect(),
             stray,
             group: None,
             order: None,
             failed: HashSet::new(),
             lines: table.lines.as_ref(),
+            summaries: None,
         }
     }
 
