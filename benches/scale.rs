@@ -10,9 +10,16 @@
 //! - `facial_default_parquet`: `facial_default` read from Parquet (the CSV converted once, by
 //!   the `parquet` crate's writer); its read stage is printed next to the CSV's;
 //! - `monte_carlo_1e8`: lavaan's mediation model with `--draws 100000000` (10⁸ Monte Carlo draws
-//!   of `ab := a*b`, summarised as a stream: its peak memory is the point).
+//!   of `ab := a*b`, summarised as a stream: its peak memory is the point);
+//! - `facial_ml`, `facial_x9_out_of_core`, `facial_x9_in_memory`: the default facial design by
+//!   ML in memory, then the same design written 9 times with relabelled patients and sessions
+//!   (30 M rows, 1.43 GB; `generate_facial --copies 9`) by ML out of core (`--out-of-core`) and
+//!   in memory. The run ends with their comparison: time per row, peak memory, and the 9×
+//!   fits' log-likelihood over 9 times the 1× one's and largest relative difference of an
+//!   estimate (the optimum is the same).
 //!
-//! The facial CSVs (about 140 MB each) are generated once into `target/bench-data/`.
+//! The facial CSVs (about 140 MB each, 1.43 GB for the 9× copy) are generated once into
+//! `target/bench-data/`.
 //! Per case it prints the wall time end to end, tandem's stage times, the peak resident memory
 //! (`VmHWM` of the subprocess, polled from /proc every 10 ms, so growth in the last few ms can be
 //! missed), and the fit's `converged`, log-likelihood and number of deviance evaluations.
@@ -48,9 +55,13 @@ struct Case {
     vary: Option<&'static str>,
     /// `--draws`, for a case about Monte Carlo draws.
     draws: Option<&'static str>,
+    /// Copies of the facial design in the file (relabelled): 1 is the design itself.
+    copies: usize,
+    /// More arguments (`--method ml`, `--out-of-core`).
+    extra: &'static [&'static str],
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 8] = [
     Case {
         name: "insteval",
         model: "models/lme4/insteval.tandem",
@@ -58,6 +69,8 @@ const CASES: [Case; 5] = [
         parquet: false,
         vary: None,
         draws: None,
+        copies: 1,
+        extra: &[],
     },
     Case {
         name: "facial_default",
@@ -66,6 +79,8 @@ const CASES: [Case; 5] = [
         parquet: false,
         vary: Some("span=1"),
         draws: None,
+        copies: 1,
+        extra: &[],
     },
     Case {
         name: "facial_boundary",
@@ -74,6 +89,8 @@ const CASES: [Case; 5] = [
         parquet: false,
         vary: Some("span=1"),
         draws: None,
+        copies: 1,
+        extra: &[],
     },
     Case {
         name: "facial_default_parquet",
@@ -82,6 +99,8 @@ const CASES: [Case; 5] = [
         parquet: true,
         vary: Some("span=1"),
         draws: None,
+        copies: 1,
+        extra: &[],
     },
     Case {
         name: "monte_carlo_1e8",
@@ -90,6 +109,38 @@ const CASES: [Case; 5] = [
         parquet: false,
         vary: None,
         draws: Some("100000000"),
+        copies: 1,
+        extra: &[],
+    },
+    Case {
+        name: "facial_ml",
+        model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Default),
+        parquet: false,
+        vary: Some("span=1"),
+        draws: None,
+        copies: 1,
+        extra: &["--method", "ml"],
+    },
+    Case {
+        name: "facial_x9_out_of_core",
+        model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Default),
+        parquet: false,
+        vary: Some("span=1"),
+        draws: None,
+        copies: 9,
+        extra: &["--method", "ml", "--out-of-core"],
+    },
+    Case {
+        name: "facial_x9_in_memory",
+        model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Default),
+        parquet: false,
+        vary: Some("span=1"),
+        draws: None,
+        copies: 9,
+        extra: &["--method", "ml"],
     },
 ];
 
@@ -188,6 +239,27 @@ fn facial_csv(root: &Path, truth: Truth) -> PathBuf {
     path
 }
 
+/// The facial design for `truth` written `copies` times (relabelled), generated once.
+fn facial_copies_csv(root: &Path, truth: Truth, copies: usize) -> PathBuf {
+    let single = facial_csv(root, truth);
+    if copies == 1 {
+        return single;
+    }
+    let path = single.with_extension(format!("x{copies}.csv"));
+    if !path.exists() {
+        let partial = path.with_extension("partial");
+        let start = Instant::now();
+        generate_facial::replicate(&single, &partial, copies).expect("replicate the design");
+        std::fs::rename(&partial, &path).expect("rename the replicated design");
+        println!(
+            "wrote {} ({copies} copies) in {:.1} s",
+            path.display(),
+            start.elapsed().as_secs_f64()
+        );
+    }
+    path
+}
+
 /// The facial design for `truth` as Parquet (snappy), converted once from its CSV with the
 /// `parquet` crate's writer: numbers as float64, text as dictionaries (R's factors).
 fn facial_parquet(root: &Path, truth: Truth) -> PathBuf {
@@ -277,6 +349,11 @@ fn megabytes(kib: Option<u64>) -> String {
 struct Measured {
     wall: Option<f64>,
     stages: Vec<(String, f64)>,
+    peak_kib: Option<u64>,
+    rows_read: Option<f64>,
+    loglik: Option<f64>,
+    /// Fixed estimates, then variance-component SDs.
+    estimates: Vec<f64>,
 }
 
 fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) -> Measured {
@@ -289,7 +366,7 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
         let data = if case.parquet {
             facial_parquet(root, truth)
         } else {
-            facial_csv(root, truth)
+            facial_copies_csv(root, truth, case.copies)
         };
         command.arg("--data").arg(data);
     }
@@ -299,6 +376,7 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
     if let Some(draws) = case.draws {
         command.args(["--draws", draws]);
     }
+    command.args(case.extra);
     println!(
         "command: tandem {}",
         command
@@ -323,6 +401,10 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
     let failed = Measured {
         wall: None,
         stages: Vec::new(),
+        peak_kib: r.peak_kib,
+        rows_read: None,
+        loglik: None,
+        estimates: Vec::new(),
     };
     if !r.success {
         if !r.timed_out {
@@ -366,9 +448,24 @@ fn run_case(root: &Path, tandem: &Path, case: &Case, timeout: Option<Duration>) 
             d["se_draws"]
         );
     }
+    let numbers = |section: &str, key: &str| -> Vec<f64> {
+        report[section]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row[key].as_f64())
+            .collect()
+    };
+    let mut estimates = numbers("fixed", "estimate");
+    estimates.extend(numbers("random", "sd"));
+    estimates.extend(numbers("residual", "sd"));
     Measured {
         wall: Some(r.wall),
         stages,
+        peak_kib: r.peak_kib,
+        rows_read: report["data"]["rows_read"].as_f64(),
+        loglik: fit["loglik"].as_f64(),
+        estimates,
     }
 }
 
@@ -466,5 +563,48 @@ fn main() {
              (Parquet / CSV {:.2})",
             parquet / csv
         );
+    }
+    compare_copies(&measured);
+}
+
+/// The 9× design out of core (and in memory) against the 1× design in memory, by ML.
+fn compare_copies(measured: &[(&str, Measured)]) {
+    let find = |name: &str| measured.iter().find(|(n, _)| *n == name).map(|(_, m)| m);
+    let Some(single) = find("facial_ml").filter(|m| m.wall.is_some()) else {
+        return;
+    };
+    println!("\n== the facial design 9 times, by ML ==");
+    let per_row = |m: &Measured| m.wall.zip(m.rows_read).map(|(w, rows)| w / rows * 1e6);
+    let base = per_row(single);
+    for name in ["facial_ml", "facial_x9_out_of_core", "facial_x9_in_memory"] {
+        let Some(m) = find(name).filter(|m| m.wall.is_some()) else {
+            continue;
+        };
+        let ratio = per_row(m)
+            .zip(base)
+            .map_or("?".into(), |(a, b)| format!("{:.2}", a / b));
+        println!(
+            "{name:<24} {:>9.3} s, {:>6.3} µs per row ({ratio} of facial_ml's), peak {}",
+            m.wall.unwrap_or(f64::NAN),
+            per_row(m).unwrap_or(f64::NAN),
+            megabytes(m.peak_kib)
+        );
+        if name != "facial_ml" {
+            if let (Some(l9), Some(l1)) = (m.loglik, single.loglik) {
+                let worst = m
+                    .estimates
+                    .iter()
+                    .zip(&single.estimates)
+                    .map(|(a, b)| (a - b).abs() / b.abs().max(1e-12))
+                    .fold(0.0, f64::max);
+                println!(
+                    "{:<24} logLik / (9 × facial_ml's) − 1 = {:.2e}; largest relative \
+                     difference of an estimate {worst:.2e} ({} compared)",
+                    "",
+                    l9 / (9.0 * l1) - 1.0,
+                    m.estimates.len().min(single.estimates.len())
+                );
+            }
+        }
     }
 }

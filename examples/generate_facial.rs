@@ -13,7 +13,13 @@
 //! cargo run --release --example generate_facial                      # small version, temp dir
 //! cargo run --release --example generate_facial -- FULL.csv [seed]   # full size
 //! cargo run --release --example generate_facial -- FULL.csv --truth boundary [--seed N]
+//! cargo run --release --example generate_facial -- BIG.csv --copies 9   # 30 M rows, 1.3 GB
 //! ```
+//!
+//! `--copies K` writes the full-size design K times, the k-th copy's patients and sessions
+//! relabelled `c{k}.P001`, `c{k}.P001S01` (the first copy keeps its labels): a file K times
+//! larger whose ML log-likelihood is exactly K times the original's, at the same estimates,
+//! for fitting out of core.
 //!
 //! `--truth boundary` is a second truth that puts the fit near the boundary of the parameter
 //! space: each patient's levels are chosen so that its intercepts (in both partners' equations,
@@ -73,7 +79,8 @@ const BOUNDARY_CORRELATION: f64 = 0.97;
 
 fn usage(message: &str) -> ! {
     eprintln!(
-        "{message}\nusage: generate_facial [OUT.csv [SEED]] [--truth default|boundary] [--seed N]"
+        "{message}\nusage: generate_facial [OUT.csv [SEED]] [--truth default|boundary] [--seed N] \
+         [--copies K]"
     );
     std::process::exit(2);
 }
@@ -85,6 +92,7 @@ fn parse_seed(s: &str) -> u64 {
 
 fn main() -> std::io::Result<()> {
     let (mut positional, mut truth, mut seed) = (Vec::new(), Truth::Default, None);
+    let mut copies = 1usize;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -95,6 +103,10 @@ fn main() -> std::io::Result<()> {
                     _ => usage("--truth takes `default` or `boundary`"),
                 }
             }
+            "--copies" => match args.next().and_then(|k| k.parse().ok()) {
+                Some(k) if k >= 1 => copies = k,
+                _ => usage("--copies takes a whole number, 1 or more"),
+            },
             "--seed" => match args.next() {
                 Some(s) => seed = Some(parse_seed(&s)),
                 None => usage("--seed takes a non-negative integer"),
@@ -118,13 +130,22 @@ fn main() -> std::io::Result<()> {
         seed = Some(parse_seed(&s));
     }
     let seed = seed.unwrap_or_else(|| truth.default_seed());
-    let (sessions, rows) = generate(&out, patients, seconds, seed, truth)?;
+    let (sessions, rows) = if copies > 1 {
+        let single = out.with_extension("single.partial");
+        let (sessions, rows) = generate(&single, patients, seconds, seed, truth)?;
+        replicate(&single, &out, copies)?;
+        std::fs::remove_file(&single)?;
+        (sessions * copies, rows * copies)
+    } else {
+        generate(&out, patients, seconds, seed, truth)?
+    };
     let out = out.display();
     let truth = if truth == Truth::Boundary {
         ", boundary truth"
     } else {
         ""
     };
+    let patients = patients * copies;
     eprintln!("{out}: {patients} patients, {sessions} sessions, {rows} rows (seed {seed}{truth})");
     if patients == SMALL_PATIENTS {
         eprintln!(
@@ -133,6 +154,41 @@ fn main() -> std::io::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Write the rows of `source` (a generated design) `copies` times to `out`, the k-th copy's
+/// patient and session labels (the first two fields) prefixed `c{k}.` (none for the first).
+pub fn replicate(
+    source: &std::path::Path,
+    out: &std::path::Path,
+    copies: usize,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader};
+    let mut w = BufWriter::with_capacity(1 << 20, File::create(out)?);
+    for k in 0..copies {
+        let mut lines = BufReader::with_capacity(1 << 20, File::open(source)?).lines();
+        let header = lines.next().transpose()?.unwrap_or_default();
+        if k == 0 {
+            writeln!(w, "{header}")?;
+        }
+        for line in lines {
+            let line = line?;
+            if k == 0 {
+                writeln!(w, "{line}")?;
+                continue;
+            }
+            // `"P001","P001S01",rest`: quote, label, quote, comma, quote, label, ...
+            let mut fields = line.splitn(3, ',');
+            let (patient, session, rest) = (
+                fields.next().unwrap_or_default(),
+                fields.next().unwrap_or_default(),
+                fields.next().unwrap_or_default(),
+            );
+            let relabel = |f: &str| format!("\"c{k}.{}", f.trim_start_matches('"'));
+            writeln!(w, "{},{},{rest}", relabel(patient), relabel(session))?;
+        }
+    }
+    w.flush()
 }
 
 /// Write the design for `patients` patients and `seconds` seconds per session to `out`;

@@ -32,6 +32,9 @@ enum Command {
         /// Use this CSV instead of the file's `data` statement.
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Read the data file out of core (in pieces, two passes) even if it fits in memory.
+        #[arg(long)]
+        out_of_core: bool,
     },
     /// Fit a model file, or every model file in a folder.
     Fit {
@@ -75,6 +78,10 @@ enum Command {
         /// Print the wall time of each stage (read, check, prepare, design, fit, ...) on stderr.
         #[arg(long)]
         timings: bool,
+        /// Read the data file out of core (in pieces, two passes, memory for a few pieces and
+        /// the groups) even if it fits in memory; a CSV too large for memory is read so anyway.
+        #[arg(long)]
+        out_of_core: bool,
     },
 }
 
@@ -121,7 +128,11 @@ fn main() -> ExitCode {
     keep_large_blocks_in_the_heap();
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files, data } => run_check(&files, data),
+        Command::Check {
+            files,
+            data,
+            out_of_core,
+        } => run_check(&files, data, out_of_core),
         Command::Fit {
             path,
             data,
@@ -136,6 +147,7 @@ fn main() -> ExitCode {
             report_anyway,
             timings,
             stars,
+            out_of_core,
         } => {
             let options = FitOptions {
                 data,
@@ -160,15 +172,16 @@ fn main() -> ExitCode {
                 progress: std::io::stderr().is_terminal(),
                 timings,
                 stars,
+                out_of_core,
             };
             emit(pipeline::fit_path(&path, &options))
         }
     }
 }
 
-fn run_check(files: &[PathBuf], data: Option<PathBuf>) -> ExitCode {
+fn run_check(files: &[PathBuf], data: Option<PathBuf>, out_of_core: bool) -> ExitCode {
     let mut failed = false;
-    for outcome in pipeline::check_paths(files, data.as_deref()) {
+    for outcome in pipeline::check_paths(files, data.as_deref(), out_of_core) {
         failed |= !outcome.success;
         failed |= !print_outcome(&outcome);
     }

@@ -18,6 +18,7 @@ use crate::infer::defined::DefinedQuantities;
 use crate::infer::mediation::{MediationPlan, INDIRECT_NAMES, TOTAL_NAME};
 use crate::infer::{self, DegreesOfFreedom, Satterthwaite, VarianceParameters};
 use crate::model::IntervalChoice;
+use crate::out_of_core;
 use crate::parameters::ParameterTable;
 use crate::prepare::{self, AnalysisFrame};
 use crate::report::{self, FitReport};
@@ -74,6 +75,9 @@ pub struct FitOptions {
     pub progress: bool,
     /// Append the wall time of each stage to stderr (`--timings`).
     pub timings: bool,
+    /// Read the data file out of core (in pieces, in two passes) even if it fits in memory;
+    /// a CSV file too large for memory is read so anyway (`--out-of-core`).
+    pub out_of_core: bool,
     /// R's significance stars in the text report's fixed effects (`--stars`); Markdown and
     /// LaTeX keep exact p-values only, as APA tables do.
     pub stars: bool,
@@ -95,6 +99,7 @@ impl Default for FitOptions {
             report_anyway: false,
             progress: false,
             timings: false,
+            out_of_core: false,
             stars: false,
         }
     }
@@ -453,10 +458,23 @@ fn missing_data_file(model: &LoadedModel, resolved: &Path) -> Diagnostic {
 /// A model that parsed, whose data were read and whose names resolved.
 struct Session {
     model: LoadedModel,
+    /// The data; out of core, only the file's first piece, which the model was checked against.
     table: DataTable,
     checked: CheckedModel,
-    /// SHA-256 of the data file's bytes (hashed while parsed); `None` for data built in memory.
+    /// SHA-256 of the data file's bytes (hashed while parsed); `None` for data built in memory
+    /// (and out of core, until the passes have read the file).
     data_sha256: Option<String>,
+    /// The file is read out of core, in pieces (`out_of_core`), each time it is fitted.
+    out_of_core: Option<OutOfCoreData>,
+}
+
+/// A data file read out of core.
+struct OutOfCoreData {
+    path: PathBuf,
+    missing: Vec<String>,
+    check: CheckOptions,
+    /// Why, when the file is too large for memory (for the report's notes).
+    why: Option<String>,
 }
 
 /// The seed behind the report's random draws: the Monte Carlo interval's or the bootstrap's,
@@ -478,6 +496,7 @@ fn seed_used(spec: &crate::model::ModelSpec, options: &FitOptions) -> Option<u64
 fn open(
     path: &Path,
     data_override: Option<&Path>,
+    force_out_of_core: bool,
     timings: &mut Timings,
 ) -> Result<Session, String> {
     let model = load(path)?;
@@ -503,20 +522,42 @@ fn open(
         .data_statement()
         .map(|(_, codes, _)| codes.iter().map(|c| c.value.clone()).collect())
         .unwrap_or_default();
-    let (table, data_sha256) =
-        data::read_data_with_sha256(&csv, &missing).map_err(|d| render_plain(&[d]))?;
-    timings.lap("read data");
-    let schema = Schema::from_table(&table);
     let options = CheckOptions {
         data_override: data_override.is_some(),
     };
+    let too_big = data::memory_shortfall(&csv);
+    let out_of_core = (force_out_of_core || too_big.is_some()).then(|| OutOfCoreData {
+        path: csv.clone(),
+        missing: missing.clone(),
+        check: options,
+        why: too_big.map(|why| format!("{why}: it is read out of core")),
+    });
+    let (table, data_sha256) = if out_of_core.is_some() {
+        if data::ColumnarFormat::of(&csv).is_some() {
+            return Err(render_plain(&[Diagnostic::error(
+                "out of core, only CSV files (plain or gzip-compressed) are read; Parquet and \
+                 Arrow files are read whole",
+                Location::File(csv.clone()),
+            )]));
+        }
+        let first = out_of_core::first_piece(&csv, &missing).map_err(|d| render_plain(&[d]))?;
+        timings.lap("read the data file's first piece (out of core)");
+        (first, None)
+    } else {
+        let (table, digest) =
+            data::read_data_with_sha256(&csv, &missing).map_err(|d| render_plain(&[d]))?;
+        timings.lap("read data");
+        (table, Some(digest))
+    };
+    let schema = Schema::from_table(&table);
     let checked = check::check_with(&model.ast, &schema, options).map_err(|d| model.render(&d))?;
     timings.lap("check");
     Ok(Session {
         model,
         table,
         checked,
-        data_sha256: Some(data_sha256),
+        data_sha256,
+        out_of_core,
     })
 }
 
@@ -618,6 +659,44 @@ fn vary_label(value: &Option<(String, f64)>) -> String {
     }
 }
 
+/// The two passes over a data file read out of core, for one `vary` value: the design and
+/// what the report says of the rows.
+fn design_out_of_core(
+    session: &Session,
+    data: &OutOfCoreData,
+    value: &Option<(String, f64)>,
+    timings: &mut Timings,
+) -> Result<out_of_core::OutOfCore, String> {
+    let label = vary_label(value);
+    let vary: Vec<(String, f64)> = value.iter().cloned().collect();
+    let spec = &session.checked.spec;
+    let ast = &session.model.ast;
+    let render = |d: Vec<Diagnostic>| session.model.render(&d);
+    let schema = Schema::from_table(&session.table);
+    let plan = out_of_core::plan(ast, spec, &schema).map_err(render)?;
+    let source = out_of_core::Source {
+        path: &data.path,
+        missing: &data.missing,
+        schema: &schema,
+        check: data.check,
+        piece_bytes: out_of_core::piece_bytes(),
+    };
+    let collected = out_of_core::collect(ast, &source, &plan, &vary).map_err(render)?;
+    timings.lap(format!("read and prepare, out of core{label}"));
+    let mut result =
+        out_of_core::design(ast, spec, &data.path, &plan, collected, &vary).map_err(render)?;
+    timings.lap(format!("design pass, out of core{label}"));
+    result
+        .warnings
+        .extend(check::conditional_main_effects_in(spec, &|name| {
+            result.ranges.get(name).copied()
+        }));
+    if let Some(why) = &data.why {
+        result.notes.insert(0, why.clone());
+    }
+    Ok(result)
+}
+
 /// Run `prepare` and the data-dependent checks for one `vary` value.
 fn prepare_frame(
     session: &Session,
@@ -637,7 +716,7 @@ fn prepare_frame(
 
 /// Parse and check each model file (folders: every `*.tandem` inside) against its data,
 /// including the data-dependent checks after preparation.
-pub fn check_paths(paths: &[PathBuf], data: Option<&Path>) -> Vec<Outcome> {
+pub fn check_paths(paths: &[PathBuf], data: Option<&Path>, out_of_core: bool) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     for path in paths {
         let files = match model_files(path) {
@@ -648,14 +727,14 @@ pub fn check_paths(paths: &[PathBuf], data: Option<&Path>) -> Vec<Outcome> {
             }
         };
         for file in files {
-            outcomes.push(check_one(&file, data));
+            outcomes.push(check_one(&file, data, out_of_core));
         }
     }
     outcomes
 }
 
-fn check_one(path: &Path, data: Option<&Path>) -> Outcome {
-    let session = match open(path, data, &mut Timings::default()) {
+fn check_one(path: &Path, data: Option<&Path>, out_of_core: bool) -> Outcome {
+    let session = match open(path, data, out_of_core, &mut Timings::default()) {
         Ok(s) => s,
         Err(e) => return Outcome::failure(e),
     };
@@ -667,17 +746,27 @@ fn check_one(path: &Path, data: Option<&Path>) -> Outcome {
     let mut rows = Vec::new();
     // A warning that every `vary` value raises is said once.
     let mut said: Vec<String> = Vec::new();
+    let mut rows_read = session.table.nrows;
     for value in &values {
-        match prepare_frame(&session, value) {
-            Ok(frame) => {
-                let new: Vec<Diagnostic> = frame
-                    .warnings
+        let prepared = match &session.out_of_core {
+            // Out of core, checking takes both passes: the design's checks need every row.
+            Some(data) => {
+                design_out_of_core(&session, data, value, &mut Timings::default()).map(|o| {
+                    rows_read = o.drops.rows_read;
+                    (o.warnings, o.rows)
+                })
+            }
+            None => prepare_frame(&session, value).map(|f| (f.warnings, f.nrows)),
+        };
+        match prepared {
+            Ok((warnings, nrows)) => {
+                let new: Vec<Diagnostic> = warnings
                     .into_iter()
                     .filter(|d| !said.contains(&d.message))
                     .collect();
                 said.extend(new.iter().map(|d| d.message.clone()));
                 stderr.push_str(&session.model.render(&new));
-                rows.push(format!("{}{}", frame.nrows, vary_label(value)));
+                rows.push(format!("{}{}", nrows, vary_label(value)));
             }
             Err(e) => {
                 stderr.push_str(&e);
@@ -694,7 +783,7 @@ fn check_one(path: &Path, data: Option<&Path>) -> Outcome {
         stdout: format!(
             "ok: {} ({} rows read; {} rows after preparation)\n",
             path.display(),
-            session.table.nrows,
+            rows_read,
             rows.join(", ")
         ),
         stderr,
@@ -882,7 +971,12 @@ fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports)
     };
     // One spinner at a time: a folder's files may run concurrently.
     let mut timings = timings.with_spinner(path, options.progress && options.folder.is_none());
-    let session = match open(path, options.data.as_deref(), &mut timings) {
+    let session = match open(
+        path,
+        options.data.as_deref(),
+        options.out_of_core,
+        &mut timings,
+    ) {
         Ok(s) => s,
         Err(e) => return (Outcome::failure(e), Vec::new()),
     };
@@ -893,13 +987,20 @@ fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports)
 /// same stages as `fit` up to the design pass: for tests, benchmarks and tools that work on the
 /// estimator directly. Errors come back rendered, as `fit` would print them.
 pub fn designs_of_file(path: &Path) -> Result<Vec<(Design, Method)>, String> {
-    let session = open(path, None, &mut Timings::default())?;
+    let session = open(path, None, false, &mut Timings::default())?;
     let spec = &session.checked.spec;
     vary_values(&session, &[])?
         .iter()
         .map(|value| {
-            let frame = prepare_frame(&session, value)?;
-            let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
+            let design = match &session.out_of_core {
+                Some(data) => {
+                    design_out_of_core(&session, data, value, &mut Timings::default())?.design
+                }
+                None => {
+                    let frame = prepare_frame(&session, value)?;
+                    design::build(spec, &frame).map_err(|d| session.model.render(&d))?
+                }
+            };
             Ok((design, spec.method))
         })
         .collect()
@@ -943,6 +1044,7 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
         model,
         table,
         checked,
+        out_of_core: None,
     };
     let timings = if options.timings {
         Timings::start()
@@ -1081,17 +1183,48 @@ fn fit_once(
     timings: &mut Timings,
 ) -> Result<(FitReport, bool), String> {
     let label = vary_label(value);
-    let frame = prepare_frame(session, value)?;
-    timings.lap(format!("prepare{label}"));
     let spec = &session.checked.spec;
     let method = options.method.unwrap_or(spec.method);
-    let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
-    timings.lap(format!("design pass{label}"));
+    let (frame, design, rows) = match &session.out_of_core {
+        None => {
+            let frame = prepare_frame(session, value)?;
+            timings.lap(format!("prepare{label}"));
+            let design = design::build(spec, &frame).map_err(|d| session.model.render(&d))?;
+            timings.lap(format!("design pass{label}"));
+            let rows = RowsRead {
+                drops: frame.drops.clone(),
+                warnings: frame.warnings.clone(),
+                notes: session.table.notes.clone(),
+                sha256: session.data_sha256.clone(),
+            };
+            (Some(frame), design, rows)
+        }
+        Some(data) => {
+            if bootstrap_choice(spec, options).is_some() {
+                return Err(render_plain(&[Diagnostic::error(
+                    "out of core, a bootstrap is not available: it refits resampled rows, and \
+                     the rows are not kept in memory",
+                    Location::File(data.path.clone()),
+                )
+                .with_hint(
+                    "use `interval monte_carlo` (or `delta`), or fit a file that fits in memory",
+                )]));
+            }
+            let read = design_out_of_core(session, data, value, timings)?;
+            let rows = RowsRead {
+                drops: read.drops,
+                warnings: read.warnings,
+                notes: read.notes,
+                sha256: Some(read.sha256),
+            };
+            (None, read.design, rows)
+        }
+    };
     let mut warnings: Vec<String> = session
         .checked
         .warnings
         .iter()
-        .chain(frame.warnings.iter())
+        .chain(rows.warnings.iter())
         .map(|d| d.message.clone())
         .collect();
     // The covariance of all parameters: the joint random-coefficient fit computes it itself;
@@ -1136,7 +1269,11 @@ fn fit_once(
                 .to_string(),
         );
     } else if options.robust_se {
-        match robust_tests(spec, &frame, &design, &fit, &tests) {
+        let robust = match &frame {
+            Some(frame) => robust_tests(spec, frame, &design, &fit, &tests),
+            None => Err("out of core, the rows are not kept in memory".into()),
+        };
+        match robust {
             Ok((robust, note)) => {
                 tests = robust;
                 warnings.push(format!("standard errors: {note}"));
@@ -1179,9 +1316,12 @@ fn fit_once(
                     .ok()
                 })
                 .flatten();
+            let Some(frame) = &frame else {
+                unreachable!("a bootstrap out of core is refused above");
+            };
             let original = Original {
                 spec,
-                frame: &frame,
+                frame,
                 design: &design,
                 fit: &fit,
                 method,
@@ -1219,7 +1359,7 @@ fn fit_once(
         }
         None => None,
     };
-    let mut report = assemble(session, &frame, &design, &fit, &tests, title, warnings);
+    let mut report = assemble(session, &rows, &design, &fit, &tests, title, warnings);
     report.defined = defined;
     report.mediation = mediation;
     timings.lap(format!("assemble report{label}"));
@@ -1250,7 +1390,7 @@ fn fit_once(
             &figure_stem(&session.model.path, options.folder.as_deref()),
             &session.model.path,
             value,
-            (spec, &frame, &design, &fit),
+            (spec, frame.as_ref(), &design, &fit),
             &draw_figures,
         );
         report.fit.warnings.extend(written);
@@ -1786,9 +1926,17 @@ fn fixed_effect_tests(
     )
 }
 
+/// What the report says about the rows of the data file, however it was read.
+struct RowsRead {
+    drops: prepare::DropReport,
+    warnings: Vec<Diagnostic>,
+    notes: Vec<String>,
+    sha256: Option<String>,
+}
+
 fn assemble(
     session: &Session,
-    frame: &AnalysisFrame,
+    rows: &RowsRead,
     design: &Design,
     fit: &Fit,
     tests: &[infer::CoefficientTest],
@@ -1884,7 +2032,7 @@ fn assemble(
         .collect();
 
     let several = design.equations.len() > 1;
-    let mut drops: Vec<report::DropRow> = frame
+    let mut drops: Vec<report::DropRow> = rows
         .drops
         .steps
         .iter()
@@ -1931,7 +2079,7 @@ fn assemble(
     );
     let prepared = design.equations.first().map_or(0, |e| e.used + e.dropped);
     let rows_used = prepared.saturating_sub(design.rows_unused);
-    let rows_read = frame.drops.rows_read;
+    let rows_read = rows.drops.rows_read;
     warnings.extend(fit.warnings.iter().cloned());
     let formulas = session
         .model
@@ -1977,12 +2125,12 @@ fn assemble(
             file: session.table.path.display().to_string(),
             drops,
             rows_by_equation,
-            notes: session.table.notes.clone(),
+            notes: rows.notes.clone(),
         },
         tandem: report::Provenance {
             version: env!("CARGO_PKG_VERSION").to_string(),
             model_sha256: Some(session.model.sha256.clone()),
-            data_sha256: session.data_sha256.clone(),
+            data_sha256: rows.sha256.clone(),
             seed: None,
         },
     }
@@ -2046,7 +2194,12 @@ fn write_figures(
     stem: &str,
     model: &Path,
     value: &Option<(String, f64)>,
-    (spec, frame, design, fit): (&crate::model::ModelSpec, &AnalysisFrame, &Design, &Fit),
+    (spec, frame, design, fit): (
+        &crate::model::ModelSpec,
+        Option<&AnalysisFrame>,
+        &Design,
+        &Fit,
+    ),
     draws: &[report::figures::DrawFigure],
 ) -> Vec<String> {
     use report::figures::{self, Caterpillar, CaterpillarEffect};
@@ -2072,10 +2225,15 @@ fn write_figures(
             format!("{stem}-residuals.svg"),
             Err("not drawn for a random coefficient as a predictor".into()),
         ));
-    } else {
+    } else if let Some(frame) = frame {
         let svg =
             residual_points(spec, frame, fit).and_then(|p| figures::residuals_svg(&p, &title));
         svgs.push((format!("{stem}-residuals.svg"), svg));
+    } else {
+        svgs.push((
+            format!("{stem}-residuals.svg"),
+            Err("not drawn out of core: the rows are not kept in memory".into()),
+        ));
     }
     let mut used: Vec<String> = vec![format!("{stem}-residuals")];
     for (k, (term, modes)) in design.random.iter().zip(&fit.random_effects).enumerate() {

@@ -220,7 +220,8 @@ fn data_rows_know_their_file_lines() {
 /// A seeded mutation fuzzer over the CSV reader (issue 14): sleepstudy's file (and a
 /// semicolon, decimal-comma copy) mutated by byte flips, deletions, duplications and inserted
 /// quotes, delimiters, line breaks and control bytes, read, checked against the sleepstudy model
-/// and prepared: each must come back as a value or a diagnostic, never a panic. A bounded run
+/// and prepared, whole and out of core: each must come back as a value or a diagnostic, never a
+/// panic. A bounded run
 /// (`TANDEM_FUZZ_ITERATIONS` / 4 runs longer); a failing input is written to
 /// `target/fuzz-failures/` to be kept as a fixture.
 #[test]
@@ -277,6 +278,21 @@ fn mutated_data_files_never_panic() {
             if let Ok(checked) = tandem::check::check(&ast, &schema) {
                 if let Ok(frame) = tandem::prepare::prepare(&ast, &table, &[]) {
                     let _ = tandem::design::build(&checked.spec, &frame);
+                }
+                // The same file read out of core, in pieces of about 300 bytes.
+                use tandem::out_of_core;
+                if let Ok(plan) = out_of_core::plan(&ast, &checked.spec, &schema) {
+                    let source = out_of_core::Source {
+                        path: &path,
+                        missing: &[],
+                        schema: &schema,
+                        check: Default::default(),
+                        piece_bytes: 300,
+                    };
+                    if let Ok(collected) = out_of_core::collect(&ast, &source, &plan, &[]) {
+                        let _ =
+                            out_of_core::design(&ast, &checked.spec, &path, &plan, collected, &[]);
+                    }
                 }
             }
         }));

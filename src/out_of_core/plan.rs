@@ -1,0 +1,316 @@
+//! What reading a model's data file out of core takes, decided from the model file before any
+//! row is read: whether each `group`'s rows must be in one piece (a `lag`, `lead` or `diff`
+//! shifts within groups), which `let`s wait for summaries over all rows (`center`, `scale`,
+//! `within`, `between`, and every `let` computed from one of them) and are therefore computed
+//! again in the second pass, which prepared columns the second pass needs, and what cannot be
+//! done in two passes (refused, located, with a hint).
+//!
+//! Owns only these decisions; it must not read data.
+
+use std::collections::HashSet;
+
+use crate::check::{ColumnKind, Schema};
+use crate::design::has_random_coefficients;
+use crate::diagnostics::{Diagnostic, Location};
+use crate::model::{ModelSpec, OutcomeKind, TermKind};
+use crate::syntax::ast::{Expr, ExprKind, FactorSpec, Ident, ModelFile, Span, Statement};
+
+const SUMMARIES: [&str; 4] = ["center", "scale", "within", "between"];
+const SHIFTS: [&str; 3] = ["lag", "lead", "diff"];
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The `group` column whose rows must be in one piece (the file keeps them together).
+    pub whole_groups: Option<String>,
+    /// `let`s whose values wait for summaries over all rows, computed again in the second pass.
+    pub deferred: HashSet<String>,
+    /// Prepared columns the second pass needs (if the frame has them): the model's variables and
+    /// groupings and the inputs of the deferred `let`s.
+    pub kept: Vec<String>,
+    /// Every name the model file uses (columns whose kind must not change between pieces).
+    pub used: HashSet<String>,
+    /// The `factor` statements, in file order: applied to the whole file's levels.
+    pub factors: Vec<(Ident, FactorSpec, Span)>,
+    /// Numeric data columns a `factor` makes text: their levels are in numeric order.
+    pub numeric_factors: HashSet<String>,
+    /// Where the deferred `let`s are written: the first pass's warnings from them are about
+    /// provisional values, and are dropped.
+    pub deferred_spans: Vec<Span>,
+}
+
+/// The names an expression reads.
+fn names_in(expr: &Expr, out: &mut Vec<String>) {
+    match &expr.kind {
+        ExprKind::Name(n) => out.push(n.clone()),
+        ExprKind::Unary { operand, .. } => names_in(operand, out),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            names_in(lhs, out);
+            names_in(rhs, out);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| names_in(&a.value, out)),
+        ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+    }
+}
+
+/// The calls of an expression to any of `functions`, outermost first.
+fn calls_in<'e>(expr: &'e Expr, functions: &[&str], out: &mut Vec<&'e Expr>) {
+    match &expr.kind {
+        ExprKind::Call { function, args } => {
+            if functions.contains(&function.name.as_str()) {
+                out.push(expr);
+            }
+            args.iter().for_each(|a| calls_in(&a.value, functions, out));
+        }
+        ExprKind::Unary { operand, .. } => calls_in(operand, functions, out),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            calls_in(lhs, functions, out);
+            calls_in(rhs, functions, out);
+        }
+        ExprKind::Name(_) | ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+    }
+}
+
+fn function_name(call: &Expr) -> &str {
+    match &call.kind {
+        ExprKind::Call { function, .. } => &function.name,
+        _ => "",
+    }
+}
+
+fn call_args(call: &Expr) -> Vec<&Expr> {
+    match &call.kind {
+        ExprKind::Call { args, .. } => args.iter().map(|a| &a.value).collect(),
+        _ => Vec::new(),
+    }
+}
+
+const HINT: &str = "fit the model on a file that fits in memory (a sample, or a part of the \
+                    file split by group)";
+const HINT_COLUMN: &str = "compute this column in the data file, or fit the model on a file \
+                           that fits in memory (a sample, or a part of the file split by group)";
+
+pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let refuse = |what: String, span| {
+        Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT.to_string())
+    };
+    // About a `let` or `keep`: the column can be computed beforehand.
+    let refuse_column = |what: String, span| {
+        Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT_COLUMN.to_string())
+    };
+    if has_random_coefficients(spec) {
+        // The group-level equation: an outcome or a term that is a random coefficient.
+        let at = spec.equations.iter().find(|e| {
+            e.outcome_kind != OutcomeKind::Variable
+                || e.terms.iter().any(|t| t.kind != TermKind::Variables)
+        });
+        let what = "a random coefficient as an outcome or a predictor is not supported yet";
+        errors.push(match at {
+            Some(e) => refuse(what.into(), e.span),
+            None => Diagnostic::error(format!("out of core, {what}"), Location::None),
+        });
+    }
+    let mut group: Option<(String, Span)> = None;
+    let mut shifts_at: Option<Span> = None;
+    let mut deferred: HashSet<String> = HashSet::new();
+    let mut deferred_spans = Vec::new();
+    let mut factors = Vec::new();
+    let mut numeric_factors = HashSet::new();
+    let mut deferred_inputs: Vec<String> = Vec::new();
+    let mut used: HashSet<String> = HashSet::new();
+    for statement in &file.statements {
+        match statement {
+            Statement::Group { name, .. } => {
+                group = Some((name.name.clone(), name.span));
+                used.insert(name.name.clone());
+            }
+            Statement::Order { name, .. } => {
+                used.insert(name.name.clone());
+            }
+            Statement::Factor { column, spec, span } => {
+                used.insert(column.name.clone());
+                match schema.columns.iter().find(|(c, _)| *c == column.name) {
+                    Some((_, kind)) => {
+                        if *kind == ColumnKind::Numeric {
+                            numeric_factors.insert(column.name.clone());
+                        }
+                        factors.push((column.clone(), spec.clone(), *span));
+                    }
+                    None => errors.push(refuse(
+                        format!(
+                            "`factor` must name a column of the data file (`{}` is not one)",
+                            column.name
+                        ),
+                        column.span,
+                    )),
+                }
+            }
+            Statement::Let {
+                name, value, span, ..
+            } => {
+                let mut names = Vec::new();
+                names_in(value, &mut names);
+                used.extend(names.iter().cloned());
+                let mut summaries = Vec::new();
+                calls_in(value, &SUMMARIES, &mut summaries);
+                let mut shifts = Vec::new();
+                calls_in(value, &SHIFTS, &mut shifts);
+                if let Some(s) = shifts.first() {
+                    shifts_at.get_or_insert(s.span);
+                }
+                for call in &summaries {
+                    let mut inner = Vec::new();
+                    for arg in call_args(call) {
+                        names_in(arg, &mut inner);
+                        let mut nested = Vec::new();
+                        calls_in(arg, &SUMMARIES, &mut nested);
+                        if !nested.is_empty() {
+                            inner.push(String::new());
+                        }
+                    }
+                    if let Some(waits) =
+                        inner.iter().find(|n| n.is_empty() || deferred.contains(*n))
+                    {
+                        let what = if waits.is_empty() {
+                            "a summary of a summary".to_string()
+                        } else {
+                            format!("`{waits}`, which waits for a summary of all rows itself")
+                        };
+                        errors.push(refuse_column(
+                            format!("`{}` cannot take {what}", function_name(call)),
+                            call.span,
+                        ));
+                    }
+                }
+                for call in &shifts {
+                    let mut inner = Vec::new();
+                    call_args(call).iter().for_each(|a| names_in(a, &mut inner));
+                    if let Some(waits) = inner.iter().find(|n| deferred.contains(*n)) {
+                        errors.push(refuse_column(
+                            format!(
+                                "`{}` cannot shift `{waits}`, which waits for a summary of all rows",
+                                function_name(call)
+                            ),
+                            call.span,
+                        ));
+                    }
+                }
+                let waits = !summaries.is_empty() || names.iter().any(|n| deferred.contains(n));
+                if waits {
+                    if let (Some(shift), Some(_)) = (shifts.first(), summaries.first()) {
+                        errors.push(refuse_column(
+                            format!(
+                                "one `let` cannot both shift rows (`{}`) and summarise all rows",
+                                function_name(shift)
+                            ),
+                            shift.span,
+                        ));
+                    }
+                    // A within/between by the `group` statement's column reads that column.
+                    if summaries.iter().any(|c| call_args(c).len() < 2) {
+                        if let Some((g, _)) = &group {
+                            deferred_inputs.push(g.clone());
+                        }
+                    }
+                    deferred_inputs.extend(names);
+                    deferred.insert(name.name.clone());
+                    deferred_spans.push(*span);
+                }
+            }
+            Statement::Keep { condition, span } => {
+                let mut names = Vec::new();
+                names_in(condition, &mut names);
+                used.extend(names.iter().cloned());
+                let mut summaries = Vec::new();
+                calls_in(condition, &SUMMARIES, &mut summaries);
+                let mut shifts = Vec::new();
+                calls_in(condition, &SHIFTS, &mut shifts);
+                if let Some(s) = shifts.first() {
+                    shifts_at.get_or_insert(s.span);
+                }
+                if let Some(call) = summaries.first() {
+                    errors.push(refuse_column(
+                        format!(
+                            "a `keep` cannot use `{}`: it needs a summary of all rows before any \
+                             row can be kept",
+                            function_name(call)
+                        ),
+                        call.span,
+                    ));
+                } else if let Some(n) = names.iter().find(|n| deferred.contains(*n)) {
+                    errors.push(refuse_column(
+                        format!("a `keep` cannot use `{n}`: it waits for a summary of all rows"),
+                        *span,
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let whole_groups = match (shifts_at, &group) {
+        (None, _) => None,
+        (Some(_), Some((g, span))) => {
+            let data_column = schema.columns.iter().any(|(c, _)| c == g);
+            if !data_column {
+                errors.push(refuse(
+                    format!(
+                        "the `group` column `{g}` must be a column of the data file: rows are \
+                         kept together by it while the file is read"
+                    ),
+                    *span,
+                ));
+            }
+            Some(g.clone())
+        }
+        (Some(span), None) => {
+            errors.push(refuse(
+                "a shift without a `group` statement runs over the whole file, which is read \
+                 in pieces"
+                    .into(),
+                span,
+            ));
+            None
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let mut kept: Vec<String> = Vec::new();
+    let mut keep = |name: &String| {
+        if !kept.contains(name) && !deferred.contains(name) && !name.is_empty() {
+            kept.push(name.clone());
+        }
+    };
+    for equation in &spec.equations {
+        if equation.outcome_kind == OutcomeKind::Variable {
+            keep(&equation.outcome);
+        }
+        for term in &equation.terms {
+            if term.kind == TermKind::Variables {
+                term.variables.iter().for_each(&mut keep);
+            }
+        }
+    }
+    for term in &spec.random {
+        term.grouping.iter().for_each(&mut keep);
+        for effect in &term.effects {
+            effect.variables.iter().for_each(&mut keep);
+        }
+    }
+    for residual in &spec.residual {
+        residual.by.iter().for_each(&mut keep);
+        residual.correlated_within.iter().for_each(&mut keep);
+    }
+    deferred_inputs.iter().for_each(&mut keep);
+    used.extend(kept.iter().cloned());
+    Ok(Plan {
+        whole_groups,
+        deferred,
+        kept,
+        used,
+        deferred_spans,
+        factors,
+        numeric_factors,
+    })
+}
