@@ -38,6 +38,22 @@ impl LevelIndex {
     pub fn names(&self) -> &[String] {
         &self.names
     }
+
+    /// Number `other`'s levels (a later piece's, numbered on their own) after these, in
+    /// `other`'s order: the index of each of `other`'s levels here.
+    pub fn continue_with(&mut self, other: &LevelIndex) -> Vec<u32> {
+        let mut theirs: Vec<(&Vec<u64>, u32)> = other.index.iter().map(|(k, &i)| (k, i)).collect();
+        theirs.sort_by_key(|&(_, i)| i);
+        theirs
+            .into_iter()
+            .map(|(key, i)| {
+                *self.index.entry(key.clone()).or_insert_with(|| {
+                    self.names.push(other.names[i as usize].clone());
+                    (self.names.len() - 1) as u32
+                })
+            })
+            .collect()
+    }
 }
 
 impl Grouping {

@@ -18,7 +18,8 @@ use crate::model::{Coefficient, ModelSpec};
 use crate::prepare::AnalysisFrame;
 
 pub use pieces::{
-    levels_seen, merge_levels_seen, LevelsSeen, PieceDesign, PieceGroupings, PieceSums,
+    levels_seen, merge_levels_seen, LevelsSeen, LocalGroupings, PieceDesign, PieceGroupings,
+    PieceSums,
 };
 pub use random_coefficients::{
     has_random_coefficients, GroupColumn, GroupObservation, LatentOutcome,

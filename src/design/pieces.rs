@@ -14,7 +14,7 @@ use crate::model::ModelSpec;
 use crate::prepare::AnalysisFrame;
 
 use super::columns::EquationColumns;
-use super::grouping::{Grouping, LevelIndex};
+use super::grouping::{Grouping, LevelIndex, NO_LEVEL};
 use super::statistics::{self, Pass};
 use super::{complete, random_term_problems, shared_parameters, Design, ParameterMap};
 
@@ -48,6 +48,9 @@ pub fn merge_levels_seen(into: &mut LevelsSeen, other: LevelsSeen) {
         }
     }
 }
+
+/// One piece's groupings, numbered on their own.
+pub struct LocalGroupings(Vec<(Grouping, LevelIndex)>);
 
 /// One piece's groupings, numbered after the pieces before it.
 pub struct PieceGroupings(Vec<Grouping>);
@@ -104,18 +107,38 @@ impl<'s> PieceDesign<'s> {
         })
     }
 
-    /// Number the groups of the next piece (call in file order).
-    pub fn number_groups(
-        &mut self,
-        frame: &AnalysisFrame,
-    ) -> Result<PieceGroupings, Vec<Diagnostic>> {
+    /// A piece's groupings numbered on their own (any piece, in parallel): the per-row work.
+    pub fn local_groups(&self, frame: &AnalysisFrame) -> Result<LocalGroupings, Vec<Diagnostic>> {
         self.spec
             .random
             .iter()
-            .zip(&mut self.levels)
-            .map(|(term, levels)| Grouping::continued(term, frame, levels).map_err(|d| vec![*d]))
+            .map(|term| {
+                let mut levels = LevelIndex::default();
+                Grouping::continued(term, frame, &mut levels)
+                    .map(|g| (g, levels))
+                    .map_err(|d| vec![*d])
+            })
             .collect::<Result<Vec<_>, _>>()
-            .map(PieceGroupings)
+            .map(LocalGroupings)
+    }
+
+    /// Number a piece's groups after those of the pieces before it (call in file order): the
+    /// whole file's levels in order of first appearance.
+    pub fn number_groups(&mut self, local: LocalGroupings) -> PieceGroupings {
+        PieceGroupings(
+            local
+                .0
+                .into_iter()
+                .zip(&mut self.levels)
+                .map(|((mut grouping, own), all)| {
+                    let remap = all.continue_with(&own);
+                    for code in grouping.codes.iter_mut().filter(|c| **c != NO_LEVEL) {
+                        *code = remap[*code as usize];
+                    }
+                    grouping
+                })
+                .collect(),
+        )
     }
 
     /// Sum one piece's rows (any piece, in any order, in parallel).

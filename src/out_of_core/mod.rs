@@ -412,7 +412,7 @@ fn collect_pieces(
                     warnings.add(w.clone());
                 }
             }
-            let piece = project(&frame, plan);
+            let piece = project(frame, plan);
             for (name, column) in piece.names.iter().zip(&piece.columns) {
                 if let Column::Text { levels: l, .. } = column {
                     // Numbers made levels are in numeric order, not byte order.
@@ -493,19 +493,28 @@ fn collect_pieces(
     })
 }
 
-/// The columns the second pass needs.
-fn project(frame: &AnalysisFrame, plan: &Plan) -> SpilledPiece {
+/// The columns the second pass needs, moved out of the frame.
+fn project(frame: AnalysisFrame, plan: &Plan) -> SpilledPiece {
+    let AnalysisFrame {
+        names: frame_names,
+        columns: frame_columns,
+        source_rows,
+        ..
+    } = frame;
+    let mut slots: Vec<Option<Column>> = frame_columns.into_iter().map(Some).collect();
     let (mut names, mut columns) = (Vec::new(), Vec::new());
     for name in &plan.kept {
-        if let Some(column) = frame.column(name) {
-            names.push(name.clone());
-            columns.push(column.clone());
+        if let Some(i) = frame_names.iter().position(|n| n == name) {
+            if let Some(column) = slots[i].take() {
+                names.push(name.clone());
+                columns.push(column);
+            }
         }
     }
     SpilledPiece {
         names,
         columns,
-        source_rows: frame.source_rows.clone(),
+        source_rows,
     }
 }
 
@@ -533,6 +542,26 @@ fn whole_file_levels(
         out.insert(name, list);
     }
     Ok(out)
+}
+
+/// Each numeric column's smallest and largest finite value.
+fn numeric_ranges(frame: &AnalysisFrame) -> Vec<(String, (f64, f64))> {
+    frame
+        .names
+        .iter()
+        .zip(&frame.columns)
+        .filter_map(|(name, column)| match column {
+            Column::Numeric(v) => Some((
+                name.clone(),
+                v.iter()
+                    .filter(|x| x.is_finite())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                        (lo.min(x), hi.max(x))
+                    }),
+            )),
+            Column::Text { .. } => None,
+        })
+        .collect()
 }
 
 /// Pass 2: the deferred `let`s and the design's sums, piece by piece.
@@ -649,25 +678,27 @@ pub fn design(
     let mut ranges: HashMap<String, (f64, f64)> = HashMap::new();
     for range in batches {
         let frames = load_batch(range)?;
+        // The per-row work in parallel; numbering the groups across pieces costs per level.
+        let local: Vec<_> = frames
+            .par_iter()
+            .map(|frame| {
+                pieces
+                    .local_groups(frame)
+                    .map(|g| (g, numeric_ranges(frame)))
+            })
+            .collect();
         let mut groupings = Vec::with_capacity(frames.len());
-        for frame in &frames {
-            groupings.push(pieces.number_groups(frame)?);
+        for (frame, local) in frames.iter().zip(local) {
+            let (local, piece_ranges) = local?;
+            groupings.push(pieces.number_groups(local));
             rows += frame.nrows;
             frame.warnings.iter().for_each(|w| warnings.add(w.clone()));
-            for (name, column) in frame.names.iter().zip(&frame.columns) {
-                if let Column::Numeric(v) = column {
-                    let (lo, hi) = v
-                        .iter()
-                        .filter(|x| x.is_finite())
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                            (lo.min(x), hi.max(x))
-                        });
-                    let entry = ranges
-                        .entry(name.clone())
-                        .or_insert((f64::INFINITY, f64::NEG_INFINITY));
-                    entry.0 = entry.0.min(lo);
-                    entry.1 = entry.1.max(hi);
-                }
+            for (name, (lo, hi)) in piece_ranges {
+                let entry = ranges
+                    .entry(name)
+                    .or_insert((f64::INFINITY, f64::NEG_INFINITY));
+                entry.0 = entry.0.min(lo);
+                entry.1 = entry.1.max(hi);
             }
         }
         let sums: Vec<_> = frames

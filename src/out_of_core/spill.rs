@@ -2,9 +2,9 @@
 //! columns the second pass needs, each piece in a file of its own in a private temporary
 //! folder that is removed when the `Spill` is dropped.
 //!
-//! Owns the piece format (little-endian: row count, then per column its name, kind and values;
-//! text as its levels and a code per row; the rows' data-file rows). It must not interpret the
-//! columns.
+//! Owns the piece format (the machine's own byte order, since only this process reads it: row
+//! count, then per column its name, kind and values; text as its levels and a code per row; the
+//! rows' data-file rows). It must not interpret the columns.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ pub fn write(path: &Path, piece: &SpilledPiece) -> Result<(), Diagnostic> {
 }
 
 fn put_u64(out: &mut impl Write, x: u64) -> std::io::Result<()> {
-    out.write_all(&x.to_le_bytes())
+    out.write_all(&x.to_ne_bytes())
 }
 
 fn put_str(out: &mut impl Write, s: &str) -> std::io::Result<()> {
@@ -96,15 +96,12 @@ fn write_piece(out: &mut impl Write, piece: &SpilledPiece) -> std::io::Result<()
     let n = piece.source_rows.len();
     put_u64(out, n as u64)?;
     put_u64(out, piece.columns.len() as u64)?;
-    let mut bytes: Vec<u8> = Vec::with_capacity(n * 8);
     for (name, column) in piece.names.iter().zip(&piece.columns) {
         put_str(out, name)?;
-        bytes.clear();
         match column {
             Column::Numeric(v) => {
                 out.write_all(&[0])?;
-                v.iter()
-                    .for_each(|x| bytes.extend_from_slice(&x.to_le_bytes()));
+                out.write_all(bytemuck::cast_slice(v))?;
             }
             Column::Text { codes, levels } => {
                 out.write_all(&[1])?;
@@ -112,28 +109,25 @@ fn write_piece(out: &mut impl Write, piece: &SpilledPiece) -> std::io::Result<()
                 for level in levels {
                     put_str(out, level)?;
                 }
-                codes
-                    .iter()
-                    .for_each(|c| bytes.extend_from_slice(&c.to_le_bytes()));
+                out.write_all(bytemuck::cast_slice(codes))?;
             }
         }
-        out.write_all(&bytes)?;
     }
     // Rows as offsets from the first (a piece has far fewer than 2³² rows).
     let first = piece.source_rows.first().copied().unwrap_or(0);
     put_u64(out, first as u64)?;
-    bytes.clear();
-    piece
+    let offsets: Vec<u32> = piece
         .source_rows
         .iter()
-        .for_each(|&r| bytes.extend_from_slice(&((r - first) as u32).to_le_bytes()));
-    out.write_all(&bytes)
+        .map(|&r| (r - first) as u32)
+        .collect();
+    out.write_all(bytemuck::cast_slice(&offsets))
 }
 
 fn get_u64(input: &mut impl Read) -> std::io::Result<u64> {
     let mut b = [0u8; 8];
     input.read_exact(&mut b)?;
-    Ok(u64::from_le_bytes(b))
+    Ok(u64::from_ne_bytes(b))
 }
 
 fn get_str(input: &mut impl Read) -> std::io::Result<String> {
@@ -141,12 +135,6 @@ fn get_str(input: &mut impl Read) -> std::io::Result<String> {
     let mut b = vec![0u8; len];
     input.read_exact(&mut b)?;
     String::from_utf8(b).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
-fn get_bytes(input: &mut impl Read, len: usize) -> std::io::Result<Vec<u8>> {
-    let mut b = vec![0u8; len];
-    input.read_exact(&mut b)?;
-    Ok(b)
 }
 
 fn read_piece(input: &mut impl Read) -> std::io::Result<SpilledPiece> {
@@ -158,32 +146,23 @@ fn read_piece(input: &mut impl Read) -> std::io::Result<SpilledPiece> {
         let mut kind = [0u8; 1];
         input.read_exact(&mut kind)?;
         if kind[0] == 0 {
-            let bytes = get_bytes(input, n * 8)?;
-            columns.push(Column::Numeric(
-                bytes
-                    .chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
-                    .collect(),
-            ));
+            let mut values = vec![0f64; n];
+            input.read_exact(bytemuck::cast_slice_mut(&mut values))?;
+            columns.push(Column::Numeric(values));
         } else {
             let nlevels = get_u64(input)? as usize;
             let levels = (0..nlevels)
                 .map(|_| get_str(input))
                 .collect::<std::io::Result<Vec<_>>>()?;
-            let bytes = get_bytes(input, n * 4)?;
-            let codes = bytes
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
-                .collect();
+            let mut codes = vec![0u32; n];
+            input.read_exact(bytemuck::cast_slice_mut(&mut codes))?;
             columns.push(Column::Text { codes, levels });
         }
     }
     let first = get_u64(input)? as usize;
-    let bytes = get_bytes(input, n * 4)?;
-    let source_rows = bytes
-        .chunks_exact(4)
-        .map(|b| first + u32::from_le_bytes(b.try_into().unwrap_or_default()) as usize)
-        .collect();
+    let mut offsets = vec![0u32; n];
+    input.read_exact(bytemuck::cast_slice_mut(&mut offsets))?;
+    let source_rows = offsets.iter().map(|&o| first + o as usize).collect();
     Ok(SpilledPiece {
         names,
         columns,
