@@ -217,26 +217,34 @@ fn facial_csv(root: &Path, truth: Truth) -> PathBuf {
     };
     let seed = truth.default_seed();
     let path = dir.join(format!("{name}_seed{seed}.csv"));
-    if !path.exists() {
-        std::fs::create_dir_all(&dir).expect("create target/bench-data");
-        let partial = dir.join(format!("{name}_seed{seed}.csv.partial"));
-        let start = Instant::now();
+    std::fs::create_dir_all(&dir).expect("create target/bench-data");
+    made_once(&path, |partial| {
         let (sessions, rows) = generate_facial::generate(
-            &partial,
+            partial,
             generate_facial::PATIENTS,
             generate_facial::SECONDS,
             seed,
             truth,
         )
         .expect("generate the facial design");
-        std::fs::rename(&partial, &path).expect("rename the generated design");
+        format!("{sessions} sessions, {rows} rows")
+    })
+}
+
+/// `path`, written by `make` (into a partial file, renamed when done) unless it exists.
+fn made_once(path: &Path, make: impl FnOnce(&Path) -> String) -> PathBuf {
+    if !path.exists() {
+        let partial = path.with_extension("partial");
+        let start = Instant::now();
+        let what = make(&partial);
+        std::fs::rename(&partial, path).expect("rename the generated file");
         println!(
-            "generated {} ({sessions} sessions, {rows} rows) in {:.1} s",
+            "generated {} ({what}) in {:.1} s",
             path.display(),
             start.elapsed().as_secs_f64()
         );
     }
-    path
+    path.to_path_buf()
 }
 
 /// The facial design for `truth` written `copies` times (relabelled), generated once.
@@ -246,18 +254,10 @@ fn facial_copies_csv(root: &Path, truth: Truth, copies: usize) -> PathBuf {
         return single;
     }
     let path = single.with_extension(format!("x{copies}.csv"));
-    if !path.exists() {
-        let partial = path.with_extension("partial");
-        let start = Instant::now();
-        generate_facial::replicate(&single, &partial, copies).expect("replicate the design");
-        std::fs::rename(&partial, &path).expect("rename the replicated design");
-        println!(
-            "wrote {} ({copies} copies) in {:.1} s",
-            path.display(),
-            start.elapsed().as_secs_f64()
-        );
-    }
-    path
+    made_once(&path, |partial| {
+        generate_facial::replicate(&single, partial, copies).expect("replicate the design");
+        format!("{copies} copies")
+    })
 }
 
 /// The facial design for `truth` as Parquet (snappy), converted once from its CSV with the

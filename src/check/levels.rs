@@ -150,7 +150,7 @@ fn groupings(spec: &ModelSpec) -> Vec<(String, Vec<String>)> {
 }
 
 /// The model's frame variables in order of appearance: outcomes, fixed terms, random slopes.
-fn model_variables(spec: &ModelSpec) -> Vec<String> {
+pub(crate) fn model_variables(spec: &ModelSpec) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut add = |name: &String| {
         if !out.contains(name) {

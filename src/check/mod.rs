@@ -33,6 +33,7 @@ mod stray;
 mod supported;
 
 pub use interval::{MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
+pub(crate) use levels::model_variables;
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use moderators::{conditional_main_effects, conditional_main_effects_in};
 pub use schema::{ColumnKind, Schema};

@@ -43,7 +43,7 @@ pub fn read_csv_with_sha256(
 }
 
 /// The `data` statement's missing codes as the parser compares them: trimmed bytes.
-fn missing_codes(missing: &[String]) -> Vec<Vec<u8>> {
+pub(crate) fn missing_codes(missing: &[String]) -> Vec<Vec<u8>> {
     missing
         .iter()
         .map(|c| c.trim().as_bytes().to_vec())

@@ -14,6 +14,7 @@ pub use self::memory::{memory_shortfall, AVAILABLE_MEMORY_VARIABLE};
 pub use self::pieces::{CsvPieces, RawPiece};
 
 pub use self::columnar::Format as ColumnarFormat;
+pub(crate) use self::csv::missing_codes;
 pub use self::csv::{read_csv, read_csv_gz_with_sha256, read_csv_with_sha256, sha256_hex};
 
 /// Reads a data file as the `data` statement names it: Parquet (`.parquet`), Arrow IPC

@@ -104,7 +104,7 @@ impl CsvPieces {
         };
         // The header is the first record.
         loop {
-            if let Some((end, ..)) = record_boundaries(&pieces.pending, true) {
+            if let Some(end) = piece_end(&pieces.pending, 0) {
                 pieces.header = pieces.pending.drain(..end).collect();
                 // Each piece repeats the header as its line 1: count the lines after it.
                 pieces.lines_before =
@@ -193,27 +193,10 @@ impl CsvPieces {
     }
 }
 
-/// The end (just past the line break) of the first record (`first`) or of the last whole
-/// record in `bytes`, which start at a record boundary: a line break outside quotes (a doubled
-/// quote inside a quoted field toggles twice, so parity says whether a break is inside one).
-fn record_boundaries(bytes: &[u8], first: bool) -> Option<(usize,)> {
-    let mut quoted = false;
-    let mut last = None;
-    for i in memchr::memchr2_iter(b'"', b'\n', bytes) {
-        if bytes[i] == b'"' {
-            quoted = !quoted;
-        } else if !quoted {
-            if first {
-                return Some((i + 1,));
-            }
-            last = Some((i + 1,));
-        }
-    }
-    last
-}
-
 /// Where a piece of about `want` bytes ends: the last record boundary within `want` bytes, or
-/// the first after them when a record is longer.
+/// the first after them when a record is longer (`want` 0: the end of the first record).
+/// `bytes` start at a record boundary, and a line break ends a record outside quotes only (a
+/// doubled quote inside a quoted field toggles twice, so parity says whether it is inside one).
 fn piece_end(bytes: &[u8], want: usize) -> Option<usize> {
     let mut quoted = false;
     let mut last = None;
@@ -380,8 +363,8 @@ mod tests {
     #[test]
     fn records_are_cut_outside_quotes() {
         let bytes = b"a,\"x\ny\"\nb,c\n\n";
-        assert_eq!(record_boundaries(bytes, true), Some((8,)));
-        assert_eq!(record_boundaries(bytes, false), Some((13,)));
+        assert_eq!(piece_end(bytes, 0), Some(8));
+        assert_eq!(piece_end(bytes, 100), Some(13));
         assert_eq!(count_records(bytes), 2);
         assert_eq!(piece_end(bytes, 9), Some(8));
         assert_eq!(piece_end(bytes, 3), Some(8));

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 pub use plan::{plan, Plan};
 
 use crate::check::{CheckOptions, Schema};
-use crate::data::{Column, CsvPieces, DataTable, MISSING_CODE};
+use crate::data::{missing_codes, Column, CsvPieces, DataTable, MISSING_CODE};
 use crate::design::{self, Design, LevelsSeen, PieceDesign};
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::ModelSpec;
@@ -60,13 +60,6 @@ pub struct Source<'a> {
     pub check: CheckOptions,
     /// About how many bytes of the file each piece holds (`piece_bytes()`).
     pub piece_bytes: usize,
-}
-
-fn missing_codes(missing: &[String]) -> Vec<Vec<u8>> {
-    missing
-        .iter()
-        .map(|c| c.trim().as_bytes().to_vec())
-        .collect()
 }
 
 /// The file's first piece, parsed: what the model is checked against before the passes.

@@ -282,21 +282,11 @@ pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan,
             kept.push(name.clone());
         }
     };
-    for equation in &spec.equations {
-        if equation.outcome_kind == OutcomeKind::Variable {
-            keep(&equation.outcome);
-        }
-        for term in &equation.terms {
-            if term.kind == TermKind::Variables {
-                term.variables.iter().for_each(&mut keep);
-            }
-        }
-    }
+    crate::check::model_variables(spec)
+        .iter()
+        .for_each(&mut keep);
     for term in &spec.random {
         term.grouping.iter().for_each(&mut keep);
-        for effect in &term.effects {
-            effect.variables.iter().for_each(&mut keep);
-        }
     }
     for residual in &spec.residual {
         residual.by.iter().for_each(&mut keep);
