@@ -1,6 +1,6 @@
 //! The convergence campaign: 200 simulated data sets × {REML, ML} fitted through the library
 //! and compared with lme4's best optimum over four optimizers (frozen in
-//! `tests/reference/campaign.json`). `tests/convergence.rs` asserts the same comparison.
+//! `tests/reference/campaign.json`). `tests/integration/convergence.rs` asserts the same comparison.
 //!
 //! - `cargo run --release --example convergence_campaign` fits every case and prints how many
 //!   are better than lme4 (by more than 1e-6 in log-likelihood; REML: the REML criterion), the

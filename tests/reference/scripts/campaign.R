@@ -1,4 +1,4 @@
-# lme4's optima for the convergence campaign (tests/convergence.rs,
+# lme4's optima for the convergence campaign (tests/integration/convergence.rs,
 # examples/convergence_campaign.rs): writes tests/reference/campaign.json.
 #
 #   cargo run --release --example convergence_campaign -- write /tmp/campaign

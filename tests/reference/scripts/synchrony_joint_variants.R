@@ -1,5 +1,5 @@
 # Joint ML of variants of the synchrony model, written directly from the likelihood (dense
-# per-dyad multivariate normal), for tests/synchrony.rs:
+# per-dyad multivariate normal), for tests/integration/synchrony.rs:
 #   level 1: dt = g00 + (g10 + sum_k a_k x_k) dp + u0 + u1 dp + e
 #   level 2: Y  = b0 + b*(g10 + sum_k a_k x_k + u1) + cp*w + zeta
 # w = social_functioning, Y = hrsd_intake - hrsd_end, x_k the slope's predictors.
