@@ -19,9 +19,18 @@ pub fn root() -> PathBuf {
 }
 
 pub fn reference(file: &str, key: &str) -> Value {
+    reference_file(file)[key].clone()
+}
+
+/// A whole reference file of `tests/reference`.
+pub fn reference_file(file: &str) -> Value {
     let text = std::fs::read_to_string(root().join("tests/reference").join(file)).unwrap();
-    let all: Value = serde_json::from_str(&text).unwrap();
-    all[key].clone()
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A JSON number (NaN for null or anything else).
+pub fn number(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
 }
 
 /// Numeric columns where every non-missing cell parses; others text with levels in byte order.

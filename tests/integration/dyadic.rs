@@ -7,15 +7,10 @@
 
 use std::path::Path;
 
+use crate::common::{self, number};
 use serde_json::Value;
 use tandem::pipeline::{fit_file, FitOptions, Format};
 use tandem::syntax::ast::Method;
-
-fn reference(key: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/reference_extra.json");
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    all[key].clone()
-}
 
 fn fit_json(relative: &str, method: Option<Method>) -> Value {
     let options = FitOptions {
@@ -36,10 +31,6 @@ fn close(what: &str, ours: f64, theirs: f64, relative: f64) {
         "{what}: tandem {ours} vs R {theirs} (relative difference {:.2e} > {relative:.0e})",
         (ours - theirs).abs() / scale
     );
-}
-
-fn number(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }
 
 fn fixed(ours: &Value, term: &str) -> (f64, f64) {
@@ -88,7 +79,7 @@ fn check_fixed(ours: &Value, r: &Value) {
 
 #[test]
 fn apim_indistinguishable_matches_nlme() {
-    let r = reference("apim_indistinguishable");
+    let r = common::reference("reference_extra.json", "apim_indistinguishable");
     let ours = fit_json("models/dyadic/apim_indistinguishable.tandem", None);
     assert_eq!(ours["fit"]["method"], "REML");
     assert_eq!(ours["fit"]["converged"], true);
@@ -105,7 +96,7 @@ fn apim_indistinguishable_matches_nlme() {
 
 #[test]
 fn apim_distinguishable_matches_nlme() {
-    let r = reference("apim_distinguishable");
+    let r = common::reference("reference_extra.json", "apim_distinguishable");
     let ours = fit_json("models/dyadic/apim_distinguishable.tandem", None);
     assert_eq!(ours["fit"]["converged"], true);
     check_loglik(&ours, number(&r["logLik"]));

@@ -16,14 +16,6 @@ use tandem::model::ModelSpec;
 use tandem::parameters::{ParameterKind, ParameterTable};
 use tandem::syntax::ast::{Method, Statement};
 
-fn reference(file: &str, key: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/reference")
-        .join(file);
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    all[key].clone()
-}
-
 fn numbers(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
@@ -107,7 +99,7 @@ fn check_optimum(f: &Fitted) {
 fn sleepstudy_ml_against_numderiv() {
     let f = fit_model("lme4/sleepstudy.tandem", Some(Method::Ml));
     check_optimum(&f);
-    let r = reference("information_sleepstudy.json", "ml");
+    let r = common::reference("information_sleepstudy.json", "ml");
     // Rows: (Intercept), Days, var(Intercept), cov, var(Days), residual — R's order.
     let want_at = numbers(&r["estimate"]);
     let likelihood = RawLikelihood::new(&f.design, &f.table).unwrap();
@@ -156,7 +148,7 @@ fn sleepstudy_uncorrelated_ml_against_numderiv() {
     // Two random terms: the factored (T) path.
     let f = fit_model("lme4/sleepstudy_uncorrelated.tandem", Some(Method::Ml));
     check_optimum(&f);
-    let r = reference("information_sleepstudy.json", "uncorrelated_ml");
+    let r = common::reference("information_sleepstudy.json", "uncorrelated_ml");
     let likelihood = RawLikelihood::new(&f.design, &f.table).unwrap();
     let ll = -likelihood.ml_deviance(&numbers(&r["estimate"])).unwrap() / 2.0;
     assert_close(
@@ -178,7 +170,7 @@ fn sleepstudy_uncorrelated_ml_against_numderiv() {
 #[test]
 fn sleepstudy_reml_against_numderiv() {
     let f = fit_model("lme4/sleepstudy.tandem", Some(Method::Reml));
-    let r = reference("information_sleepstudy.json", "reml");
+    let r = common::reference("information_sleepstudy.json", "reml");
     let likelihood = RawLikelihood::new(&f.design, &f.table).unwrap();
     // The REML criterion on the raw scale is lme4's at lme4's and at our estimates.
     let at_r = likelihood.reml_criterion(&numbers(&r["estimate"])).unwrap();
@@ -220,7 +212,7 @@ fn lavaan_mediation_ml_standard_errors() {
     assert_eq!(f.fit.method, Method::Ml);
     check_optimum(&f);
     let cov = parameter_covariance(&f.design, &f.fit, &f.table).unwrap();
-    let r = reference("reference_extra.json", "lavaan_mediation");
+    let r = common::reference("reference_extra.json", "lavaan_mediation");
     let rows = r["parameters"].as_array().unwrap();
     let lavaan = |lhs: &str, op: &str, rhs: &str| {
         rows.iter()
@@ -267,7 +259,7 @@ fn lavaan_mediation_ml_standard_errors() {
 
 /// −2ℓ at nlme's ML estimates of the stacked 1-1-1 model is nlme's: the same likelihood.
 fn mediation_reference_parameters(f: &Fitted) -> Vec<f64> {
-    let r = &reference("reference.json", "mediation_111_stacked")["ML"];
+    let r = &common::reference("reference.json", "mediation_111_stacked")["ML"];
     let fixed = ["Sm", "Smx", "Sy", "Sym", "Syx", "Syh"];
     let sd = [
         r["residual_sd"]["m"].as_f64().unwrap(),
@@ -302,7 +294,7 @@ fn mediation_111_ml() {
     let likelihood = RawLikelihood::new(&f.design, &f.table).unwrap();
     let at_reference = mediation_reference_parameters(&f);
     let ll = -likelihood.ml_deviance(&at_reference).unwrap() / 2.0;
-    let want = reference("reference.json", "mediation_111_stacked")["ML"]["logLik"]
+    let want = common::reference("reference.json", "mediation_111_stacked")["ML"]["logLik"]
         .as_f64()
         .unwrap();
     eprintln!("logLik at nlme's estimates {ll:.10} vs {want:.10}");

@@ -15,6 +15,7 @@
 //! random-effect covariances) are compared to the reference with a tolerance that reflects the
 //! different optimum, stated at each assertion.
 
+use crate::common::{number, reference_file};
 use std::path::Path;
 use std::process::Command;
 
@@ -25,13 +26,6 @@ use rayon::prelude::*;
 use serde_json::Value;
 use tandem::pipeline::{fit_file, FitOptions, Format};
 use tandem::syntax::ast::Method;
-
-fn reference(file: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/reference")
-        .join(file);
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn fit(model: &Path, method: Option<Method>, draws: Option<u64>) -> Value {
     let options = FitOptions {
@@ -49,10 +43,6 @@ fn library(model: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("models")
         .join(model)
-}
-
-fn number(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }
 
 fn close(what: &str, ours: f64, theirs: f64, relative: f64) {
@@ -108,7 +98,7 @@ fn random(report: &Value, e1: (&str, &str), e2: (&str, &str)) -> f64 {
 
 #[test]
 fn within_person_mediation_against_the_monte_carlo_reference() {
-    let r = reference("mediation_mc.json");
+    let r = reference_file("mediation_mc.json");
     let ours = fit(
         &library("seeds/therapist_ot_mediation.tandem"),
         None,
@@ -167,7 +157,7 @@ fn within_person_mediation_against_the_monte_carlo_reference() {
 /// parameters.
 #[test]
 fn all_parameter_standard_errors() {
-    let r = reference("mediation_mc.json");
+    let r = reference_file("mediation_mc.json");
     let text = std::fs::read_to_string(library("seeds/therapist_ot_mediation.tandem")).unwrap();
     let data = library("data/synthetic/ot_sessions.csv");
     let text = text.replace(
@@ -212,7 +202,7 @@ fn all_parameter_standard_errors() {
 
 #[test]
 fn stacked_mediation_against_nlme() {
-    let all = reference("reference.json");
+    let all = reference_file("reference.json");
     let r = &all["mediation_111_stacked"];
     for (key, method) in [("ML", Method::Ml), ("REML", Method::Reml)] {
         let r = &r[key];
@@ -284,7 +274,7 @@ fn stacked_mediation_against_nlme() {
 
 #[test]
 fn lavaan_mediation_tutorial() {
-    let r = reference("reference_extra.json");
+    let r = reference_file("reference_extra.json");
     let parameters = r["lavaan_mediation"]["parameters"].as_array().unwrap();
     let lavaan = |label: &str| {
         parameters
@@ -431,7 +421,7 @@ fn monte_carlo_interval_covers_the_true_indirect_effect() {
 /// the definitions uses, so `a_copy := a` matches lavaan's `information = "observed"`.
 #[test]
 fn lavaan_equality_constraint() {
-    let r = reference("equality.json");
+    let r = reference_file("equality.json");
     let parameters = r["equality"]["parameters"].as_array().unwrap();
     let lavaan = |lhs: &str, op: &str, rhs: &str| {
         parameters

@@ -4,19 +4,12 @@
 //! 1e-6 absolute, estimates/SEs/SDs 1e-4 relative (1e-3 for fits R calls singular),
 //! Satterthwaite df 1e-2 relative.
 
+use crate::common::{number, reference};
 use std::path::Path;
 
 use serde_json::Value;
 use tandem::pipeline::{fit_file, FitOptions, Format};
 use tandem::syntax::ast::Method;
-
-fn reference(file: &str, key: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/reference")
-        .join(file);
-    let all: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    all[key].clone()
-}
 
 fn fit_json(model: &str, method: Option<Method>, vary: &[&str]) -> Value {
     let options = FitOptions {
@@ -44,10 +37,6 @@ fn close(what: &str, ours: f64, theirs: f64, relative: f64) {
         "{what}: tandem {ours} vs R {theirs} (relative difference {:.2e} > {relative:.0e})",
         (ours - theirs).abs() / scale
     );
-}
-
-fn number(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }
 
 fn fixed_row<'a>(ours: &'a Value, term: &str) -> &'a Value {
