@@ -9,6 +9,7 @@ mod fuzz;
 #[path = "../campaign/generator.rs"]
 mod generator;
 
+mod architecture;
 mod check;
 mod cli;
 mod convergence;
