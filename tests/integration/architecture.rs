@@ -79,13 +79,12 @@ fn breaches(file: &str, stage: &str, text: &str, rules: &[(&str, &[&str])]) -> V
                 .take_while(|c| c.is_alphanumeric() || *c == '_')
                 .collect();
             // `use crate::{a::X, b::Y}` names several.
-            let names: Vec<String> = if rest.starts_with('{') {
-                rest[1..]
+            let names: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => group
                     .split(',')
                     .map(|p| p.trim().split("::").next().unwrap_or("").to_string())
-                    .collect()
-            } else {
-                vec![name]
+                    .collect(),
+                None => vec![name],
             };
             for name in names {
                 if forbidden.contains(&name.as_str()) {
