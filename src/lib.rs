@@ -17,6 +17,7 @@ pub mod diagnostics;
 pub mod estimate;
 pub mod infer;
 pub mod model;
+pub mod numeric_derivatives;
 pub mod out_of_core;
 pub mod parameters;
 pub mod pipeline;

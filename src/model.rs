@@ -9,7 +9,15 @@
 
 use serde::Serialize;
 
-use crate::syntax::ast::{Expr, Method, Span};
+use crate::diagnostics::Span;
+use crate::syntax::ast::Expr;
+
+/// How the variance parameters are estimated: maximum likelihood, or restricted (REML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Method {
+    Ml,
+    Reml,
+}
 
 /// A whole resolved model: what to fit and what to derive from it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

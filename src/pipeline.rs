@@ -1175,17 +1175,17 @@ fn render_reports(reports: &[(Option<(String, f64)>, FitReport)], options: &FitO
     }
 }
 
-/// Prepare, design, fit and test one model for one `vary` value.
-fn fit_once(
+/// The design for one `vary` value, with the prepared frame when the rows are in memory (the
+/// methods that need rows after the fit use it) and what the report says of the rows.
+fn design_for(
     session: &Session,
     value: &Option<(String, f64)>,
     options: &FitOptions,
     timings: &mut Timings,
-) -> Result<(FitReport, bool), String> {
+) -> Result<(Option<AnalysisFrame>, Design, RowsRead), String> {
     let label = vary_label(value);
     let spec = &session.checked.spec;
-    let method = options.method.unwrap_or(spec.method);
-    let (frame, design, rows) = match &session.out_of_core {
+    Ok(match &session.out_of_core {
         None => {
             let frame = prepare_frame(session, value)?;
             timings.lap(format!("prepare{label}"));
@@ -1219,7 +1219,20 @@ fn fit_once(
             };
             (None, read.design, rows)
         }
-    };
+    })
+}
+
+/// Prepare, design, fit and test one model for one `vary` value.
+fn fit_once(
+    session: &Session,
+    value: &Option<(String, f64)>,
+    options: &FitOptions,
+    timings: &mut Timings,
+) -> Result<(FitReport, bool), String> {
+    let label = vary_label(value);
+    let spec = &session.checked.spec;
+    let method = options.method.unwrap_or(spec.method);
+    let (frame, design, rows) = design_for(session, value, options, timings)?;
     let mut warnings: Vec<String> = session
         .checked
         .warnings

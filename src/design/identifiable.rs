@@ -120,7 +120,7 @@ fn too_few(
     count: usize,
     term: &str,
     within: &str,
-    span: crate::syntax::ast::Span,
+    span: crate::diagnostics::Span,
 ) -> Diagnostic {
     Diagnostic::at(
         format!(

@@ -269,7 +269,7 @@ fn complete(
     })
 }
 
-fn not_supported(what: &str, span: crate::syntax::ast::Span) -> Diagnostic {
+fn not_supported(what: &str, span: crate::diagnostics::Span) -> Diagnostic {
     Diagnostic::at(format!("{what} is not supported yet"), span)
 }
 

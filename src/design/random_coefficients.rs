@@ -19,12 +19,12 @@
 //! This module owns that reduction and the per-group gathering; it must not estimate anything.
 
 use crate::data::Column;
+use crate::diagnostics::Span;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::{
     Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomTermSpec, TermKind,
 };
 use crate::prepare::AnalysisFrame;
-use crate::syntax::ast::Span;
 
 use super::grouping::{Grouping, NO_LEVEL};
 use super::Design;

@@ -28,7 +28,7 @@ use crate::design::{Design, SufficientStatistics};
 use super::dense::{
     cholesky, cholesky_inverse, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted,
 };
-use crate::syntax::ast::Method;
+use crate::model::Method;
 
 mod gradient;
 pub use gradient::LogDiagonal;

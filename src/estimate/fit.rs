@@ -8,7 +8,7 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::design::Design;
 use crate::diagnostics::{Diagnostic, Location};
-use crate::syntax::ast::Method;
+use crate::model::Method;
 
 use super::deviance::{beta_covariance, Conditional, DevianceError, ProfiledDeviance};
 use super::optimize::{minimize_from, OptSummary};

@@ -38,7 +38,7 @@
 //! coordinates — the difference between a tenth of a second and seconds at millions of rows or
 //! thousands of crossed levels. Only where that route cannot be evaluated around the point, with
 //! one random term whose Σ is not positive definite there (a boundary fit), the direct path's
-//! values are differenced twice (numDeriv's rule, `infer::numeric_derivatives`).
+//! values are differenced twice (numDeriv's rule, `numeric_derivatives`).
 //!
 //! # What is returned
 //!
@@ -69,9 +69,9 @@
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
 use crate::design::Design;
-use crate::infer::numeric_derivatives::{hessian, try_jacobian_parallel};
+use crate::model::Method;
+use crate::numeric_derivatives::{hessian, try_jacobian_parallel};
 use crate::parameters::{ParameterKind, ParameterTable};
-use crate::syntax::ast::Method;
 
 use super::dense::semidefinite_cholesky;
 use super::deviance::ProfiledDeviance;

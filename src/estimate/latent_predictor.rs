@@ -30,8 +30,8 @@ use nalgebra::{DMatrix, DVector};
 
 use crate::design::{Design, LatentOutcome};
 use crate::diagnostics::{Diagnostic, Location};
-use crate::infer::numeric_derivatives::hessian;
-use crate::syntax::ast::Method;
+use crate::model::Method;
+use crate::numeric_derivatives::hessian;
 
 use super::fit::{Fit, FixedEstimate, ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE};
 use super::optimize::minimize_smooth;

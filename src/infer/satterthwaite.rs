@@ -9,7 +9,7 @@
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::numeric_derivatives::{hessian_parallel, jacobian_parallel};
+use crate::numeric_derivatives::{hessian_parallel, jacobian_parallel};
 
 /// What a fitted model exposes about its variance parameters for Satterthwaite's method.
 ///

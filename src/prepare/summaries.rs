@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use crate::syntax::ast::Span;
+use crate::diagnostics::Span;
 
 /// A summary call, by where it is written (the same file is read in every pass).
 pub type CallKey = (usize, usize);

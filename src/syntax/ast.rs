@@ -7,26 +7,10 @@
 
 use serde::Serialize;
 
-/// A half-open byte range `[start, end)` into a model file's source.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    pub fn new(start: usize, end: usize) -> Self {
-        Span { start, end }
-    }
-
-    /// The smallest span covering both.
-    pub fn join(self, other: Span) -> Span {
-        Span {
-            start: self.start.min(other.start),
-            end: self.end.max(other.end),
-        }
-    }
-}
+// Where every stage may name them without importing the syntax: a span is a place in a model
+// file (diagnostics), the estimation method is the model's.
+pub use crate::diagnostics::Span;
+pub use crate::model::Method;
 
 /// A name as written (backquotes removed), with where it was written.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -126,12 +110,6 @@ pub enum FactorSpec {
     Reference(StringLit),
     /// Every level in order; the first is the reference.
     Levels(Vec<StringLit>),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Method {
-    Ml,
-    Reml,
 }
 
 /// A number or a string, as in `vary` values.

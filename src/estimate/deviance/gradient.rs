@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::super::dense::backward_solve;
 use super::{inverse_from_factor, DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
-use crate::syntax::ast::Method;
+use crate::model::Method;
 
 /// The functional z·log|L_Z|² + x·log|R_X|² + y·log r² of the factor's diagonal.
 #[derive(Debug, Clone, Copy, PartialEq)]
