@@ -9,13 +9,13 @@
 
 use std::borrow::Cow;
 
-use super::display::expr_text;
 use super::grouped::{self, GroupIds, NONE};
 use super::summaries::{call_key, GrandSums, GroupKey, SummaryMode};
 use super::workspace::Workspace;
 use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::{did_you_mean, Diagnostic, Location};
 use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, Span, UnaryOp};
+use crate::syntax::format::format_expr as expr_text;
 
 /// The result of an expression: a column over the current rows, or a constant.
 #[derive(Debug, Clone)]

@@ -4,12 +4,12 @@
 //! ("keep complete(t_lag, p_lag)"), and the error when no row is left. It must not evaluate
 //! anything itself beyond asking `eval` for the condition.
 
-use super::display::expr_text;
 use super::eval::{Eval, Evaluator, Value};
 use super::workspace::Workspace;
 use super::DropStep;
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{Expr, Span};
+use crate::syntax::format::format_expr as expr_text;
 
 /// What a `keep` did.
 pub(crate) enum KeepOutcome {

@@ -8,7 +8,6 @@
 //! by `check` before it runs, but it still reports data problems (a text cell used as a number,
 //! all rows dropped) as diagnostics instead of panicking.
 
-mod display;
 mod eval;
 mod factor;
 mod grouped;
@@ -24,13 +23,13 @@ use crate::data::{Column, DataTable, MISSING_CODE};
 use crate::diagnostics::Diagnostic;
 use crate::syntax::ast::{ModelFile, Statement};
 
-pub use self::display::expr_text;
 use self::eval::{Evaluator, Failure};
 pub use self::factor::factor_levels;
 use self::grouped::GroupIds;
 use self::keep::KeepOutcome;
 pub use self::summaries::{GroupKey, SampleSummaries, SummaryMode};
 use self::workspace::Workspace;
+use crate::syntax::format::format_expr as expr_text;
 
 /// The rows and columns an analysis runs on: data columns plus `let` columns, after `keep`.
 #[derive(Debug, Clone, PartialEq)]

@@ -36,7 +36,6 @@ const RULES: &[(&str, &[&str])] = &[
 const DEBTS: &[(&str, &str)] = &[
     ("src/design/columns.rs", "syntax"),
     ("src/infer/defined.rs", "syntax"),
-    ("src/prepare/display.rs", "syntax"),
     ("src/prepare/eval.rs", "syntax"),
     ("src/prepare/factor.rs", "syntax"),
     ("src/prepare/keep.rs", "syntax"),
