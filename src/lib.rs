@@ -15,6 +15,7 @@ pub mod data;
 pub mod design;
 pub mod diagnostics;
 pub mod estimate;
+pub mod functions;
 pub mod infer;
 pub mod model;
 pub mod numeric_derivatives;

@@ -9,10 +9,7 @@ use crate::model::{Coefficient, Definition, EquationSpec, RandomTermSpec};
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident, ModelFile, Span, Statement, UnaryOp};
 
 use super::Checker;
-
-/// The functions a definition may call.
-pub(crate) const DEFINITION_FUNCTIONS: &[&str] =
-    &["exp", "log", "sqrt", "abs", "var", "sd", "cov", "cor"];
+use crate::functions::Context;
 
 /// The names a definition at one point of the file can use.
 struct DefinitionScope {
@@ -184,39 +181,33 @@ impl Checker<'_> {
                 ));
             }
         }
-        // var/sd take a label and cov/cor two, each optionally followed by the grouping whose
-        // term is meant.
-        let arity = match name {
-            "exp" | "log" | "sqrt" | "abs" => 1..=1,
-            "var" | "sd" => 1..=2,
-            "cov" | "cor" => 2..=3,
-            _ => {
-                let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
-                    .with_expected(format!("one of {}", DEFINITION_FUNCTIONS.join(", ")));
-                if let Some(hint) = did_you_mean(name, DEFINITION_FUNCTIONS.iter().copied()) {
-                    d = d.with_hint(hint);
-                }
-                self.error(d);
-                return;
+        let Some(function_spec) = crate::functions::find(name, Context::Definition) else {
+            let names = crate::functions::names(Context::Definition);
+            let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
+                .with_expected(format!("one of {}", names.join(", ")));
+            if let Some(hint) = did_you_mean(name, names.iter().copied()) {
+                d = d.with_hint(hint);
             }
+            self.error(d);
+            return;
         };
-        if !arity.contains(&args.len()) {
-            let what = match name {
-                "var" | "sd" => "a label, and optionally the grouping of its random term",
-                "cov" | "cor" => "two labels, and optionally the grouping of their random term",
-                _ => "1 argument",
-            };
+        let (fewest, most) = function_spec.definition_arity;
+        if !(fewest..=most).contains(&args.len()) {
             self.error(Diagnostic::at(
-                format!("`{name}` takes {what}, not {}", args.len()),
+                format!(
+                    "`{name}` takes {}, not {}",
+                    function_spec.definition_arguments,
+                    args.len()
+                ),
                 span,
             ));
             return;
         }
-        if matches!(name, "exp" | "log" | "sqrt" | "abs") {
+        if function_spec.labels == 0 {
             self.check_definition_expr(&args[0].value, scope);
             return;
         }
-        let nlabels = *arity.start();
+        let nlabels = function_spec.labels;
         let mut terms = Vec::new();
         for arg in &args[..nlabels] {
             if let Some(term) = self.random_label_arg(&arg.value, name, scope) {

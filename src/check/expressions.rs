@@ -1,5 +1,5 @@
 //! Expressions of `let` and `keep`: names, operators, and the preparation functions with their
-//! arities. Owns the function list and the kind of each expression (number or text) as far as
+//! arities (the function list is `crate::functions`'). Owns the kind of each expression (number or text) as far as
 //! it can be told without data. It must not evaluate anything (that is `prepare`).
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
@@ -8,24 +8,6 @@ use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, Ident, Span, UnaryOp};
 use super::names::Lookup;
 use super::schema::ColumnKind;
 use super::Checker;
-
-/// The functions `let` and `keep` may call.
-pub(crate) const PREPARATION_FUNCTIONS: &[&str] = &[
-    "log",
-    "exp",
-    "sqrt",
-    "abs",
-    "center",
-    "scale",
-    "within",
-    "between",
-    "lag",
-    "lead",
-    "diff",
-    "complete",
-    "is_missing",
-    "ifelse",
-];
 
 /// What an expression yields, as far as names and literals tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,10 +110,11 @@ impl Checker<'_> {
         position: usize,
     ) -> ValueKind {
         let name = function.name.as_str();
-        if !PREPARATION_FUNCTIONS.contains(&name) {
+        let functions = crate::functions::names(crate::functions::Context::Preparation);
+        if !functions.contains(&name) {
             let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
-                .with_expected(format!("one of {}", PREPARATION_FUNCTIONS.join(", ")));
-            if let Some(hint) = did_you_mean(name, PREPARATION_FUNCTIONS.iter().copied()) {
+                .with_expected(format!("one of {}", functions.join(", ")));
+            if let Some(hint) = did_you_mean(name, functions.iter().copied()) {
                 d = d.with_hint(hint);
             }
             self.error(d);

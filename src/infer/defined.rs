@@ -186,25 +186,21 @@ impl Compiler<'_> {
         span: Span,
         ops: &mut Vec<Op>,
     ) {
-        // var/sd take a label and cov/cor two, each optionally followed by the grouping whose
-        // term is meant (a label with random parts in several terms needs it).
-        let arity = match function {
-            "exp" | "log" | "sqrt" | "abs" => 1..=1,
-            "var" | "sd" => 1..=2,
-            "cov" | "cor" => 2..=3,
-            _ => {
-                self.errors.push(
-                    Diagnostic::at(format!("unknown function `{function}`"), function_span)
-                        .with_expected("one of exp, log, sqrt, abs, var, sd, cov, cor"),
-                );
-                return;
-            }
+        let Some(spec) = crate::functions::find(function, crate::functions::Context::Definition)
+        else {
+            let names = crate::functions::names(crate::functions::Context::Definition);
+            self.errors.push(
+                Diagnostic::at(format!("unknown function `{function}`"), function_span)
+                    .with_expected(format!("one of {}", names.join(", "))),
+            );
+            return;
         };
-        if !arity.contains(&args.len()) {
+        let (fewest, most) = spec.definition_arity;
+        if !(fewest..=most).contains(&args.len()) {
             self.errors.push(Diagnostic::at(
                 format!(
                     "`{function}` takes {}, not {}",
-                    arguments(function),
+                    spec.definition_arguments,
                     args.len()
                 ),
                 span,
@@ -223,7 +219,7 @@ impl Compiler<'_> {
             ops.push(op);
             return;
         }
-        let nlabels = *arity.start();
+        let nlabels = spec.labels;
         let labels: Vec<Option<&str>> = args[..nlabels]
             .iter()
             .map(|a| self.label_arg(&a.value, function))
@@ -405,15 +401,6 @@ impl Compiler<'_> {
             );
         }
         row
-    }
-}
-
-/// What a definition function takes, for messages.
-fn arguments(function: &str) -> &'static str {
-    match function {
-        "var" | "sd" => "a label, and optionally the grouping of its random term",
-        "cov" | "cor" => "two labels, and optionally the grouping of their random term",
-        _ => "1 argument",
     }
 }
 

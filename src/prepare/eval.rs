@@ -63,23 +63,6 @@ impl From<Diagnostic> for Failure {
 
 pub(crate) type Eval<T> = Result<T, Failure>;
 
-const FUNCTIONS: &[&str] = &[
-    "log",
-    "exp",
-    "sqrt",
-    "abs",
-    "center",
-    "scale",
-    "within",
-    "between",
-    "lag",
-    "lead",
-    "diff",
-    "complete",
-    "is_missing",
-    "ifelse",
-];
-
 /// A numeric operand: a column or a constant.
 enum Nums<'a> {
     Col(Cow<'a, [f64]>),
@@ -785,12 +768,13 @@ impl<'a> Evaluator<'a> {
                 self.ifelse(&cond, (a, yes), (b, no), call)
             }
             _ => {
+                let functions = crate::functions::names(crate::functions::Context::Preparation);
                 let mut d = Diagnostic::at(
                     format!("`{function}` is not a function of `let` and `keep`"),
                     function_span,
                 )
-                .with_expected(format!("one of: {}", FUNCTIONS.join(", ")));
-                if let Some(hint) = did_you_mean(function, FUNCTIONS.iter().copied()) {
+                .with_expected(format!("one of: {}", functions.join(", ")));
+                if let Some(hint) = did_you_mean(function, functions.iter().copied()) {
                     d = d.with_hint(hint);
                 }
                 Err(d.into())
