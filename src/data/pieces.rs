@@ -33,8 +33,10 @@ impl<R: Read> Read for Hashing<R> {
 /// The raw bytes of one piece: the file's header line, then whole data records.
 pub struct RawPiece {
     pub bytes: Vec<u8>,
-    /// Data rows and lines of the file before the piece's first record.
+    /// Data rows of the file before the piece's first record.
     pub rows_before: usize,
+    /// Lines of the file before the piece's first record, the header not counted: each piece
+    /// repeats the header as its own line 1.
     pub lines_before: u64,
     /// Data records in the piece (blank lines are not records).
     pub records: usize,

@@ -2,7 +2,8 @@
 //! core): the fixed columns are built once, from the first piece's frame and the levels every
 //! piece's observations have; grouping levels are numbered across pieces in order of first
 //! appearance; each piece's rows are summed on their own (in parallel with other pieces) and
-//! the sums merged in file order, which gives the statistics `build` gives for the whole frame.
+//! the sums merged in file order: the statistics `build` gives for the whole frame, up to the
+//! order in which rows were added (the last bits).
 //!
 //! Owns only that bookkeeping. It must not read files or prepare rows, and it relies on every
 //! piece coding a text column alike (the caller's job).
