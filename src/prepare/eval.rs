@@ -587,15 +587,15 @@ impl<'a> Evaluator<'a> {
                     }
                 }
             }
-            "within" | "between" if self.ws.summaries.is_none() => {
+            "within" | "between" => {
                 let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
                     unreachable!()
                 };
                 let x = self.numbers(x.unwrap())?.to_vec(n);
-                let groups = match g {
-                    Some(g) => self.groups_of(g)?,
-                    None => match self.default_groups()? {
-                        Some(groups) => groups,
+                let group = match g {
+                    Some(g) => g.clone(),
+                    None => match self.group_statement() {
+                        Some(group) => group,
                         None => {
                             return Err(Diagnostic::at(
                                 format!("`{function}` needs a grouping, and the file has no `group` statement"),
@@ -608,42 +608,19 @@ impl<'a> Evaluator<'a> {
                         }
                     },
                 };
-                let out = if function == "within" {
-                    grouped::within(&x, &groups)
-                } else {
-                    grouped::between(&x, &groups)
+                let Some(summaries) = self.ws.summaries else {
+                    let groups = self.groups_of(&group)?;
+                    let out = if function == "within" {
+                        grouped::within(&x, &groups)
+                    } else {
+                        grouped::between(&x, &groups)
+                    };
+                    return Ok(Value::Numbers(Cow::Owned(out)));
                 };
-                Ok(Value::Numbers(Cow::Owned(out)))
-            }
-            "within" | "between" => {
                 // Out of core: group means over all rows, by the group's value.
-                let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
-                    unreachable!()
-                };
-                let x = self.numbers(x.unwrap())?.to_vec(n);
-                let keys = match g {
-                    Some(g) => {
-                        let value = self.eval(g)?;
-                        self.group_keys(value, g)?
-                    }
-                    None => {
-                        let Some(group) = self.ws.group.clone() else {
-                            return Err(Diagnostic::at(
-                                format!("`{function}` needs a grouping, and the file has no `group` statement"),
-                                call.span,
-                            )
-                            .into());
-                        };
-                        let expr = Expr {
-                            kind: ExprKind::Name(group.name),
-                            span: group.span,
-                        };
-                        let value = self.eval(&expr)?;
-                        self.group_keys(value, &expr)?
-                    }
-                };
+                let value = self.eval(&group)?;
+                let keys = self.group_keys(value, &group)?;
                 let key = call_key(call.span);
-                let summaries = self.ws.summaries.expect("guarded by the match");
                 let mut summaries = summaries.borrow_mut();
                 if summaries.mode == SummaryMode::Collect {
                     summaries.record_groups(key, &x, &keys);
@@ -915,14 +892,18 @@ impl<'a> Evaluator<'a> {
 
     /// The `group` statement's grouping, if the file has one.
     fn default_groups(&mut self) -> Eval<Option<GroupIds>> {
-        let Some(group) = self.ws.group.clone() else {
-            return Ok(None);
-        };
-        let expr = Expr {
+        match self.group_statement() {
+            Some(expr) => self.groups_of(&expr).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The `group` statement's column as an expression, if the file has one.
+    fn group_statement(&self) -> Option<Expr> {
+        self.ws.group.clone().map(|group| Expr {
             kind: ExprKind::Name(group.name),
             span: group.span,
-        };
-        self.groups_of(&expr).map(Some)
+        })
     }
 
     /// The `order` statement's column as sortable numbers (text by level), if there is one.
