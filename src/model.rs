@@ -145,6 +145,36 @@ pub struct Definition {
     pub span: Span,
 }
 
+/// What the command line may change in a checked model: the estimation method and the number
+/// and seed of the interval's draws (`--method`, `--draws`, `--seed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Overrides {
+    pub method: Option<Method>,
+    pub draws: Option<usize>,
+    pub seed: Option<u64>,
+}
+
+impl ModelSpec {
+    /// The model with the command line's choices in place of the file's; every later stage
+    /// reads them from here. Draws and seed apply to a Monte Carlo or bootstrap interval; a
+    /// delta interval (or none) draws nothing.
+    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
+        if let Some(method) = overrides.method {
+            self.method = method;
+        }
+        if let Some(
+            IntervalChoice::MonteCarlo { draws, seed, .. }
+            | IntervalChoice::Bootstrap { draws, seed, .. }
+            | IntervalChoice::ParametricBootstrap { draws, seed, .. },
+        ) = &mut self.interval
+        {
+            *draws = overrides.draws.unwrap_or(*draws);
+            *seed = overrides.seed.unwrap_or(*seed);
+        }
+        self
+    }
+}
+
 /// How defined quantities get their intervals.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum IntervalChoice {

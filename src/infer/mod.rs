@@ -1,24 +1,28 @@
 //! Inference from a fit: standard errors, degrees of freedom, t and p for fixed effects.
 //!
-//! Owns the tests of fixed effects (Satterthwaite's df for mixed models and residual-structure
-//! models, `n − p` for ordinary least squares) and the numerical derivatives they need, and the
-//! fitted values and residuals (`fitted`), the
+//! Owns the tests of fixed effects (`fixed_effects`: which df — Satterthwaite's for mixed models
+//! and residual-structure models, `n − p` for ordinary least squares, z for ML without random
+//! effects — t, p and the CR2 alternative), the fitted values and residuals (`fitted`), the
+//! covariance the definitions' intervals use (`definition_covariance`), the
 //! inference on defined quantities (`defined`: compilation and evaluation; `delta`; Monte Carlo
 //! intervals in `monte_carlo`; `mediation`'s summary; `histogram`, the bins of draws or replicates
 //! for figures), and the robust alternatives (`bootstrap`,
-//! `cluster_robust`). It never fits a model itself: the bootstrap refits through a function the
-//! pipeline hands it.
+//! `cluster_robust`). It never fits a model except to refit a bootstrap replicate (`refit`),
+//! which `bootstrap` is handed as a function.
 
 pub mod bootstrap;
 pub mod cluster_robust;
 pub mod defined;
 pub mod defined_estimates;
+pub mod definition_covariance;
 pub mod delta;
 pub mod draw_stream;
 pub mod fitted;
+pub mod fixed_effects;
 pub mod histogram;
 pub mod mediation;
 pub mod monte_carlo;
+pub mod refit;
 // Moved to the ground floor (estimate uses it too); the old path still works.
 pub use crate::numeric_derivatives;
 pub mod satterthwaite;
