@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use tandem::data::DataTable;
-use tandem::pipeline::{fit_source, FitOptions, Format};
+use tandem::FitOptions;
 
 const SLOPE: f64 = 2.0;
 
@@ -45,21 +45,18 @@ fn main() {
         estimate reml
         interval monte_carlo(draws = 2000, level = 0.95, seed = 1)
     ";
-    let options = FitOptions {
-        format: Format::Json,
-        ..FitOptions::default()
-    };
+    let options = FitOptions::default();
     let truth = 10.0 * SLOPE;
     let covered: Vec<Option<bool>> = (0..replicates)
         .into_par_iter()
         .map(|r| {
-            let outcome = fit_source("simulation.tandem", model, simulate(r), &options);
-            if !outcome.success {
+            let fitted = tandem::fit("simulation.tandem", model, simulate(r), &options).ok()?;
+            let report = &fitted.fits[0].report;
+            if !report.fit.converged {
                 return None;
             }
-            let json: serde_json::Value = serde_json::from_str(&outcome.stdout).ok()?;
-            let effect = &json["defined"][0];
-            let (lo, hi) = (effect["ci_lower"].as_f64()?, effect["ci_upper"].as_f64()?);
+            let effect = report.defined.first()?;
+            let (lo, hi) = (effect.ci_lower?, effect.ci_upper?);
             Some(lo <= truth && truth <= hi)
         })
         .collect();

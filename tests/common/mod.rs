@@ -414,6 +414,40 @@ pub fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
         .install(f)
 }
 
+/// A model file (path relative to the repository) fitted through the typed library API
+/// (`fit_model_file`, no rendering), with `method` and `--vary` values if given: the first
+/// fitted value's report as the JSON contract (docs/json.md) has it.
+pub fn fitted_json(relative: &str, method: Option<Method>, vary: &[&str]) -> Value {
+    let options = tandem::FitOptions {
+        method,
+        vary: vary.iter().map(|s| s.to_string()).collect(),
+        ..tandem::FitOptions::default()
+    };
+    let path = root().join(relative);
+    let fitted = tandem::pipeline::fit_model_file(&path, &options).unwrap_or_else(|errors| {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let source = tandem::diagnostics::SourceFile {
+            path: &path,
+            text: &text,
+        };
+        panic!(
+            "{relative} failed:\n{}",
+            tandem::diagnostics::render(&errors, Some(&source))
+        )
+    });
+    serde_json::to_value(&fitted.fits[0].report).unwrap()
+}
+
+/// Asserts |ours − theirs| ≤ relative·max(|theirs|, 1e-8), naming the quantity and both numbers.
+pub fn assert_close(what: &str, ours: f64, theirs: f64, relative: f64) {
+    let scale = theirs.abs().max(1e-8);
+    assert!(
+        (ours - theirs).abs() <= relative * scale,
+        "{what}: tandem {ours} vs R {theirs} (relative difference {:.2e} > {relative:.0e})",
+        (ours - theirs).abs() / scale
+    );
+}
+
 /// |a − b| ≤ tol·max(|b|, floor): a relative tolerance that does not explode at zero.
 pub fn close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * b.abs().max(1e-8)

@@ -7,30 +7,13 @@
 
 use std::path::Path;
 
-use crate::common::{self, number};
+use crate::common::{self, assert_close as close, number};
 use serde_json::Value;
-use tandem::pipeline::{fit_file, FitOptions, Format};
+use tandem::pipeline::{fit_file, FitOptions};
 use tandem::syntax::ast::Method;
 
 fn fit_json(relative: &str, method: Option<Method>) -> Value {
-    let options = FitOptions {
-        method,
-        format: Format::Json,
-        ..FitOptions::default()
-    };
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
-    let outcome = fit_file(&path, &options);
-    assert!(outcome.success, "{relative} failed:\n{}", outcome.stderr);
-    serde_json::from_str(&outcome.stdout).unwrap()
-}
-
-fn close(what: &str, ours: f64, theirs: f64, relative: f64) {
-    let scale = theirs.abs().max(1e-8);
-    assert!(
-        (ours - theirs).abs() <= relative * scale,
-        "{what}: tandem {ours} vs R {theirs} (relative difference {:.2e} > {relative:.0e})",
-        (ours - theirs).abs() / scale
-    );
+    common::fitted_json(relative, method, &[])
 }
 
 fn fixed(ours: &Value, term: &str) -> (f64, f64) {

@@ -4,7 +4,7 @@
 //! 1e-6 absolute, estimates/SEs/SDs 1e-4 relative (1e-3 for fits R calls singular),
 //! Satterthwaite df 1e-2 relative.
 
-use crate::common::{number, reference};
+use crate::common::{assert_close as close, fitted_json, number, reference};
 use std::path::Path;
 
 use serde_json::Value;
@@ -12,31 +12,7 @@ use tandem::pipeline::{fit_file, FitOptions, Format};
 use tandem::syntax::ast::Method;
 
 fn fit_json(model: &str, method: Option<Method>, vary: &[&str]) -> Value {
-    let options = FitOptions {
-        method,
-        format: Format::Json,
-        vary: vary.iter().map(|s| s.to_string()).collect(),
-        ..FitOptions::default()
-    };
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("models")
-        .join(model);
-    let outcome = fit_file(&path, &options);
-    assert!(outcome.success, "{model} failed:\n{}", outcome.stderr);
-    let json: Value = serde_json::from_str(&outcome.stdout).unwrap();
-    match json.get("vary") {
-        Some(fits) => fits[0].clone(),
-        None => json,
-    }
-}
-
-fn close(what: &str, ours: f64, theirs: f64, relative: f64) {
-    let scale = theirs.abs().max(1e-8);
-    assert!(
-        (ours - theirs).abs() <= relative * scale,
-        "{what}: tandem {ours} vs R {theirs} (relative difference {:.2e} > {relative:.0e})",
-        (ours - theirs).abs() / scale
-    );
+    fitted_json(&format!("models/{model}"), method, vary)
 }
 
 fn fixed_row<'a>(ours: &'a Value, term: &str) -> &'a Value {

@@ -4,7 +4,10 @@
 //! against lme4's cross-level interaction, the group-level-outcome check, and a simulation of
 //! the estimate of b from the synthetic data's truth (models/data/synthetic/truth.json).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::common::{fitted_json, number, reference_file, root};
+use tandem::pipeline::{fit_file, FitOptions, Format};
 
 use nalgebra::{DMatrix, Matrix2, Vector2};
 use rand::{Rng, SeedableRng};
@@ -18,32 +21,15 @@ use tandem::design;
 use tandem::estimate::fit_latent;
 use tandem::model::ModelSpec;
 use tandem::parameters::ParameterTable;
-use tandem::pipeline::{fit_file, FitOptions, Format};
 use tandem::prepare::{AnalysisFrame, DropReport};
 use tandem::syntax::{ast::Method, parse};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn reference() -> Value {
-    let text =
-        std::fs::read_to_string(root().join("tests/reference/synchrony_joint.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-fn number(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+    reference_file("synchrony_joint.json")
 }
 
 fn fit_json(model: &Path) -> Value {
-    let options = FitOptions {
-        format: Format::Json,
-        ..FitOptions::default()
-    };
-    let outcome = fit_file(&root().join(model), &options);
-    assert!(outcome.success, "{}", outcome.stderr);
-    serde_json::from_str(&outcome.stdout).unwrap()
+    fitted_json(&model.to_string_lossy(), None, &[])
 }
 
 /// The fixed row of `equation` and `term`.
