@@ -257,113 +257,150 @@ fn transpose(data: &[f64], r: usize, c: usize) -> Vec<f64> {
     out
 }
 
+/// Each term's place in the parameter vector, and the number of θ.
+fn term_layouts(design: &Design) -> (Vec<TermLayout>, usize) {
+    let mut terms = Vec::new();
+    let mut offset = 0;
+    for (k, f) in design.stats.factors.iter().enumerate() {
+        let layout = TermLayout {
+            q: f.q,
+            correlated: design.random[k].correlated,
+            offset,
+        };
+        offset += layout.ntheta();
+        terms.push(layout);
+    }
+    (terms, offset)
+}
+
+/// Level j of term k's statistics per class.
+fn level_blocks(stats: &SufficientStatistics, k: usize, j: usize) -> ClassBlocks {
+    let f = &stats.factors[k];
+    f.blocks[f.level_start[j]..f.level_start[j + 1]]
+        .iter()
+        .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
+        .collect()
+}
+
+/// Trailing nodes: (term, level) for every term but the first (`order[0]`), and per term its
+/// levels' node numbers.
+fn trailing_nodes(stats: &SufficientStatistics, order: &[usize]) -> (Vec<Vec<usize>>, Vec<Node>) {
+    let mut node_id = vec![Vec::new(); stats.factors.len()];
+    let mut nodes = Vec::new();
+    for &k in order.iter().skip(1) {
+        node_id[k] = (0..stats.factors[k].nlevels)
+            .map(|j| {
+                nodes.push(Node {
+                    term: k,
+                    component: 0,
+                    offset: 0,
+                    blocks: level_blocks(stats, k, j),
+                });
+                nodes.len() - 1
+            })
+            .collect();
+    }
+    (node_id, nodes)
+}
+
+/// Each block of two terms' co-occurring levels: a link of a first-term level to a node, or a
+/// block between two trailing nodes (whose nodes are then united), returned as
+/// (node a, node b, class, Z_a'Z_b).
+fn place_cross_blocks(
+    stats: &SufficientStatistics,
+    first: Option<usize>,
+    node_id: &[Vec<usize>],
+    first_levels: &mut [FirstLevel],
+    parent: &mut [usize],
+) -> Vec<(usize, usize, usize, Vec<f64>)> {
+    let mut trailing_cross = Vec::new();
+    for cr in &stats.cross {
+        let (qa, qb) = (stats.factors[cr.a].q, stats.factors[cr.b].q);
+        for b in &cr.blocks {
+            let zz = b.zz.clone();
+            if Some(cr.a) == first || Some(cr.b) == first {
+                let (j, node, block) = if Some(cr.a) == first {
+                    (b.level_a, node_id[cr.b][b.level_b], zz)
+                } else {
+                    (b.level_b, node_id[cr.a][b.level_a], transpose(&zz, qa, qb))
+                };
+                let links = &mut first_levels[j].links;
+                match links.iter_mut().find(|(n, _)| *n == node) {
+                    Some((_, blocks)) => blocks.push((b.class, block)),
+                    None => links.push((node, vec![(b.class, block)])),
+                }
+            } else {
+                let (na, nb) = (node_id[cr.a][b.level_a], node_id[cr.b][b.level_b]);
+                union(parent, na, nb);
+                trailing_cross.push((na, nb, b.class, zz));
+            }
+        }
+    }
+    trailing_cross
+}
+
+/// The components of the fill-in graph (`parent`'s sets), each node's component and offset in
+/// it, and each component's blocks between its nodes.
+fn connected_components(
+    stats: &SufficientStatistics,
+    nodes: &mut [Node],
+    parent: &mut [usize],
+    trailing_cross: Vec<(usize, usize, usize, Vec<f64>)>,
+) -> Vec<Component> {
+    let mut components: Vec<Component> = Vec::new();
+    let mut component_of_root = vec![usize::MAX; nodes.len()];
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let r = find(parent, i);
+        if component_of_root[r] == usize::MAX {
+            component_of_root[r] = components.len();
+            components.push(Component::default());
+        }
+        let c = component_of_root[r];
+        let comp = &mut components[c];
+        node.component = c;
+        node.offset = comp.size;
+        comp.size += stats.factors[node.term].q;
+        comp.nodes.push(i);
+    }
+    for (na, nb, class, zz) in trailing_cross {
+        let comp = &mut components[nodes[na].component];
+        match comp.cross.iter_mut().find(|(a, b, _)| *a == na && *b == nb) {
+            Some((_, _, blocks)) => blocks.push((class, zz)),
+            None => comp.cross.push((na, nb, vec![(class, zz)])),
+        }
+    }
+    components
+}
+
 impl ProfiledDeviance {
     pub fn new(design: &Design, method: Method) -> Self {
         let stats: &SufficientStatistics = &design.stats;
         let p = stats.p;
-        let mut terms = Vec::new();
-        let mut offset = 0;
-        for (k, f) in stats.factors.iter().enumerate() {
-            let layout = TermLayout {
-                q: f.q,
-                correlated: design.random[k].correlated,
-                offset,
-            };
-            offset += layout.ntheta();
-            terms.push(layout);
-        }
-        let ntheta = offset;
+        let (terms, ntheta) = term_layouts(design);
 
         let mut order: Vec<usize> = (0..stats.factors.len()).collect();
         order.sort_by_key(|&k| std::cmp::Reverse(stats.factors[k].nlevels));
         let first = order.first().copied();
 
-        let level_blocks = |k: usize, j: usize| -> ClassBlocks {
-            let f = &stats.factors[k];
-            f.blocks[f.level_start[j]..f.level_start[j + 1]]
-                .iter()
-                .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
-                .collect()
-        };
-
-        // Trailing nodes: (term, level) for every term but the first.
-        let mut node_id = vec![Vec::new(); stats.factors.len()];
-        let mut nodes = Vec::new();
-        for &k in order.iter().skip(1) {
-            node_id[k] = (0..stats.factors[k].nlevels)
-                .map(|j| {
-                    nodes.push(Node {
-                        term: k,
-                        component: 0,
-                        offset: 0,
-                        blocks: level_blocks(k, j),
-                    });
-                    nodes.len() - 1
-                })
-                .collect();
-        }
-
+        let (node_id, mut nodes) = trailing_nodes(stats, &order);
         let mut first_levels: Vec<FirstLevel> = match first {
             Some(f) => (0..stats.factors[f].nlevels)
                 .map(|j| FirstLevel {
-                    blocks: level_blocks(f, j),
+                    blocks: level_blocks(stats, f, j),
                     links: Vec::new(),
                 })
                 .collect(),
             None => Vec::new(),
         };
         let mut parent: Vec<usize> = (0..nodes.len()).collect();
-        let mut trailing_cross: Vec<(usize, usize, usize, Vec<f64>)> = Vec::new();
-        for cr in &stats.cross {
-            let (qa, qb) = (stats.factors[cr.a].q, stats.factors[cr.b].q);
-            for b in &cr.blocks {
-                let zz = b.zz.clone();
-                if Some(cr.a) == first || Some(cr.b) == first {
-                    let (j, node, block) = if Some(cr.a) == first {
-                        (b.level_a, node_id[cr.b][b.level_b], zz)
-                    } else {
-                        (b.level_b, node_id[cr.a][b.level_a], transpose(&zz, qa, qb))
-                    };
-                    let links = &mut first_levels[j].links;
-                    match links.iter_mut().find(|(n, _)| *n == node) {
-                        Some((_, blocks)) => blocks.push((b.class, block)),
-                        None => links.push((node, vec![(b.class, block)])),
-                    }
-                } else {
-                    let (na, nb) = (node_id[cr.a][b.level_a], node_id[cr.b][b.level_b]);
-                    union(&mut parent, na, nb);
-                    trailing_cross.push((na, nb, b.class, zz));
-                }
-            }
-        }
+        let trailing_cross =
+            place_cross_blocks(stats, first, &node_id, &mut first_levels, &mut parent);
         for level in &first_levels {
             for w in level.links.windows(2) {
                 union(&mut parent, w[0].0, w[1].0);
             }
         }
-
-        let mut components: Vec<Component> = Vec::new();
-        let mut component_of_root = vec![usize::MAX; nodes.len()];
-        for (i, node) in nodes.iter_mut().enumerate() {
-            let r = find(&mut parent, i);
-            if component_of_root[r] == usize::MAX {
-                component_of_root[r] = components.len();
-                components.push(Component::default());
-            }
-            let c = component_of_root[r];
-            let comp = &mut components[c];
-            node.component = c;
-            node.offset = comp.size;
-            comp.size += stats.factors[node.term].q;
-            comp.nodes.push(i);
-        }
-        for (na, nb, class, zz) in trailing_cross {
-            let comp = &mut components[nodes[na].component];
-            match comp.cross.iter_mut().find(|(a, b, _)| *a == na && *b == nb) {
-                Some((_, _, blocks)) => blocks.push((class, zz)),
-                None => comp.cross.push((na, nb, vec![(class, zz)])),
-            }
-        }
+        let components = connected_components(stats, &mut nodes, &mut parent, trailing_cross);
 
         let all_scalar = stats.factors.iter().all(|f| f.q == 1);
         let scalar_updates = if all_scalar && first.is_some() {
@@ -669,11 +706,22 @@ impl ProfiledDeviance {
 
     /// `evaluate`, optionally keeping the pieces of the Cholesky factor that the conditional
     /// modes need (only for `conditional` and the gradient, never for a plain evaluation).
+    ///
+    /// The steps of MixedModels.jl's `objective(updateL!(setθ!(m, θ)))`: set the parameters,
+    /// update the blocked factor, read the objective's pieces off it.
     fn evaluate_keeping(
         &self,
         x: &[f64],
         mut keep: Option<&mut KeptFactor>,
     ) -> Result<Evaluation, DevianceError> {
+        let (parameters, xy) = self.set_parameters(x)?;
+        let factor = self.update_factor(&parameters, xy, keep.as_deref_mut())?;
+        self.objective(&parameters, factor, keep)
+    }
+
+    /// The parameters at `x = (θ, log δ, ρ)` and the classes' weighted [X y]'[X y] (with compound
+    /// symmetry, [X y]'V⁻¹[X y]) that [X y]'s Schur complement starts from.
+    fn set_parameters(&self, x: &[f64]) -> Result<(Parameters, Vec<f64>), DevianceError> {
         if x.len() != self.nparams() {
             return Err(DevianceError::WrongLength {
                 expected: self.nparams(),
@@ -701,8 +749,24 @@ impl ProfiledDeviance {
         if let (Some(within), Some(&c)) = (&self.within, correlation.first()) {
             residual_logdet = compound_symmetry(within, within.rho(c), &w, &mut xy)?;
         }
-        let mut ld_l2 = 0.0;
-        let mut schur: Vec<Vec<f64>> = self
+        let parameters = Parameters {
+            t,
+            w,
+            residual_logdet,
+        };
+        Ok((parameters, xy))
+    }
+
+    /// The blocked Cholesky at `parameters`: the first term's levels, then each component's
+    /// Schur complement, each update subtracted from [X y]'s Schur complement `xy`.
+    fn update_factor(
+        &self,
+        parameters: &Parameters,
+        xy: Vec<f64>,
+        mut keep: Option<&mut KeptFactor>,
+    ) -> Result<BlockedFactor, DevianceError> {
+        let m = self.p + 1;
+        let schur: Vec<Vec<f64>> = self
             .components
             .iter()
             .map(|c| {
@@ -713,117 +777,176 @@ impl ProfiledDeviance {
                 s
             })
             .collect();
-        // Per component: the m×size block of [X y] against the component's columns.
-        let mut coupling: Vec<Vec<f64>> = self
+        let coupling: Vec<Vec<f64>> = self
             .components
             .iter()
             .map(|c| vec![0.0; m * c.size])
             .collect();
-        let wide = m.max(self.qmax);
-        let mut tmp = vec![0.0; self.qmax * wide];
-
+        let mut factor = BlockedFactor {
+            schur,
+            coupling,
+            xy,
+            ld_l2: 0.0,
+        };
         if let Some(f) = self.first {
-            let q1 = self.terms[f].q;
-            // Every level's K = L⁻¹T'Z'[X y] stacked (rows: levels × q1): [X y]'s update is one
-            // K'K product at the end (a vectorised gemm) instead of thousands of tiny ones.
-            let rows = q1 * self.first_levels.len();
-            let mut stacked = vec![0.0; rows * m];
-            if let Some(updates) = &self.scalar_updates {
-                let values = self.scalar_first_levels(
-                    f,
-                    &t,
-                    &w,
-                    &mut stacked,
-                    &mut coupling,
-                    &mut ld_l2,
-                    keep.as_deref_mut(),
-                )?;
-                scalar_schur_updates(&mut schur, &updates.updates, &values);
-                if let Some(keep) = keep.as_deref_mut() {
-                    keep.first_links = values;
-                    keep.link_start = updates.link_start.clone();
-                }
-            } else {
-                self.general_first_levels(
-                    f,
-                    &t,
-                    &w,
-                    &mut stacked,
-                    &mut schur,
-                    &mut coupling,
-                    &mut ld_l2,
-                    keep.as_deref_mut(),
-                )?;
-            }
-            let k = DMatrixView::from_slice(&stacked, rows, m);
-            let ktk = k.tr_mul(&k);
-            for (o, v) in xy.iter_mut().zip(ktk.as_slice()) {
-                *o -= v;
-            }
+            self.update_first_term(f, parameters, &mut factor, keep.as_deref_mut())?;
         }
+        self.update_components(parameters, &mut factor, keep)?;
+        Ok(factor)
+    }
 
-        let mut a = vec![0.0; self.qmax * self.qmax];
-        let mut b = vec![0.0; self.qmax * m];
-        let mut block = vec![0.0; self.qmax * self.qmax];
+    /// The first term's levels (`scalar_first_levels` or `general_first_levels`) and their
+    /// update of [X y]'s Schur complement.
+    fn update_first_term(
+        &self,
+        f: usize,
+        parameters: &Parameters,
+        factor: &mut BlockedFactor,
+        keep: Option<&mut KeptFactor>,
+    ) -> Result<(), DevianceError> {
+        let m = self.p + 1;
+        let q1 = self.terms[f].q;
+        // Every level's K = L⁻¹T'Z'[X y] stacked (rows: levels × q1): [X y]'s update is one
+        // K'K product at the end (a vectorised gemm) instead of thousands of tiny ones.
+        let rows = q1 * self.first_levels.len();
+        let mut stacked = vec![0.0; rows * m];
+        if let Some(updates) = &self.scalar_updates {
+            let mut keep = keep;
+            let values =
+                self.scalar_first_levels(f, parameters, &mut stacked, factor, keep.as_deref_mut())?;
+            scalar_schur_updates(&mut factor.schur, &updates.updates, &values);
+            if let Some(keep) = keep {
+                keep.first_links = values;
+                keep.link_start = updates.link_start.clone();
+            }
+        } else {
+            self.general_first_levels(f, parameters, &mut stacked, factor, keep)?;
+        }
+        let k = DMatrixView::from_slice(&stacked, rows, m);
+        let ktk = k.tr_mul(&k);
+        for (o, v) in factor.xy.iter_mut().zip(ktk.as_slice()) {
+            *o -= v;
+        }
+        Ok(())
+    }
+
+    /// Each component's Schur complement: its nodes' and co-occurring nodes' blocks added to
+    /// the first term's update, factored, and its coupling's K'K subtracted from [X y]'s.
+    fn update_components(
+        &self,
+        parameters: &Parameters,
+        factor: &mut BlockedFactor,
+        mut keep: Option<&mut KeptFactor>,
+    ) -> Result<(), DevianceError> {
+        let m = self.p + 1;
+        let wide = m.max(self.qmax);
+        let mut scratch = BlockScratch {
+            tmp: vec![0.0; self.qmax * wide],
+            a: vec![0.0; self.qmax * self.qmax],
+            b: vec![0.0; self.qmax * m],
+            block: vec![0.0; self.qmax * self.qmax],
+        };
         for (ci, comp) in self.components.iter().enumerate() {
             let size = comp.size;
-            let s = &mut schur[ci];
-            let e = &mut coupling[ci];
+            let s = &mut factor.schur[ci];
+            let e = &mut factor.coupling[ci];
             for &ni in &comp.nodes {
-                let node = &self.nodes[ni];
-                let tk = &t[node.term];
-                let q = self.terms[node.term].q;
-                let a = &mut a[..q * q];
-                combine(
-                    a,
-                    node.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
-                    &w,
-                );
-                lower_t_mul(tk, q, a, q, &mut tmp[..q * q]);
-                mul_lower(&tmp[..q * q], q, tk, q, &mut block[..q * q]);
-                for j in 0..q {
-                    for i in 0..q {
-                        s[(node.offset + j) * size + node.offset + i] += block[j * q + i];
-                    }
-                }
-                let b = &mut b[..q * m];
-                combine(
-                    b,
-                    node.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
-                    &w,
-                );
-                lower_t_mul(tk, q, b, m, &mut tmp[..q * m]);
-                for j in 0..q {
-                    for i in 0..m {
-                        e[(node.offset + j) * m + i] += tmp[i * q + j];
-                    }
-                }
+                self.add_node_blocks(&self.nodes[ni], parameters, size, s, e, &mut scratch);
             }
-            for (na, nb, blocks) in &comp.cross {
-                let (na, nb) = (&self.nodes[*na], &self.nodes[*nb]);
-                let (qa, qb) = (self.terms[na.term].q, self.terms[nb.term].q);
-                let cz = &mut a[..qa * qb];
-                combine(cz, blocks.iter().map(|(c, zz)| (*c, zz.as_slice())), &w);
-                lower_t_mul(&t[na.term], qa, cz, qb, &mut tmp[..qa * qb]);
-                mul_lower(&tmp[..qa * qb], qa, &t[nb.term], qb, &mut block[..qa * qb]);
-                for j in 0..qb {
-                    for i in 0..qa {
-                        let v = block[j * qa + i];
-                        s[(nb.offset + j) * size + na.offset + i] += v;
-                        s[(na.offset + i) * size + nb.offset + j] += v;
-                    }
-                }
+            for cross in &comp.cross {
+                self.add_cross_blocks(cross, parameters, size, s, &mut scratch);
             }
-            ld_l2 += cholesky(s, size).ok_or(DevianceError::NonFinite)?;
+            factor.ld_l2 += cholesky(s, size).ok_or(DevianceError::NonFinite)?;
             let mut k = transpose(e, m, size);
             forward_solve(s, size, &mut k, m);
-            sub_at_b(&mut xy, m, 0, 0, &k, m, &k, m, size);
+            sub_at_b(&mut factor.xy, m, 0, 0, &k, m, &k, m, size);
             if let Some(keep) = keep.as_deref_mut() {
                 keep.components.push((std::mem::take(s), k));
             }
         }
+        Ok(())
+    }
 
-        let xy = DMatrix::from_column_slice(m, m, &xy);
+    /// Adds a node's T'Z'WZT to its component's Schur complement `s` (size×size) and its
+    /// T'Z'W[X y] to the component's coupling `e`.
+    fn add_node_blocks(
+        &self,
+        node: &Node,
+        parameters: &Parameters,
+        size: usize,
+        s: &mut [f64],
+        e: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) {
+        let (t, w) = (&parameters.t, &parameters.w);
+        let m = self.p + 1;
+        let BlockScratch { tmp, a, b, block } = scratch;
+        let tk = &t[node.term];
+        let q = self.terms[node.term].q;
+        let a = &mut a[..q * q];
+        combine(
+            a,
+            node.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
+            w,
+        );
+        lower_t_mul(tk, q, a, q, &mut tmp[..q * q]);
+        mul_lower(&tmp[..q * q], q, tk, q, &mut block[..q * q]);
+        for j in 0..q {
+            for i in 0..q {
+                s[(node.offset + j) * size + node.offset + i] += block[j * q + i];
+            }
+        }
+        let b = &mut b[..q * m];
+        combine(
+            b,
+            node.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
+            w,
+        );
+        lower_t_mul(tk, q, b, m, &mut tmp[..q * m]);
+        for j in 0..q {
+            for i in 0..m {
+                e[(node.offset + j) * m + i] += tmp[i * q + j];
+            }
+        }
+    }
+
+    /// Adds T_a'Z_a'WZ_bT_b of two co-occurring nodes to their component's Schur complement `s`,
+    /// in both triangles.
+    fn add_cross_blocks(
+        &self,
+        (na, nb, blocks): &(usize, usize, ClassCross),
+        parameters: &Parameters,
+        size: usize,
+        s: &mut [f64],
+        scratch: &mut BlockScratch,
+    ) {
+        let (t, w) = (&parameters.t, &parameters.w);
+        let (na, nb) = (&self.nodes[*na], &self.nodes[*nb]);
+        let BlockScratch { tmp, a, block, .. } = scratch;
+        let (qa, qb) = (self.terms[na.term].q, self.terms[nb.term].q);
+        let cz = &mut a[..qa * qb];
+        combine(cz, blocks.iter().map(|(c, zz)| (*c, zz.as_slice())), w);
+        lower_t_mul(&t[na.term], qa, cz, qb, &mut tmp[..qa * qb]);
+        mul_lower(&tmp[..qa * qb], qa, &t[nb.term], qb, &mut block[..qa * qb]);
+        for j in 0..qb {
+            for i in 0..qa {
+                let v = block[j * qa + i];
+                s[(nb.offset + j) * size + na.offset + i] += v;
+                s[(na.offset + i) * size + nb.offset + j] += v;
+            }
+        }
+    }
+
+    /// The objective's pieces from the factored blocks: [X y]'s Schur complement factored,
+    /// log|R_X|², r², β̂ and the residual covariance's log-determinant.
+    fn objective(
+        &self,
+        parameters: &Parameters,
+        factor: BlockedFactor,
+        keep: Option<&mut KeptFactor>,
+    ) -> Result<Evaluation, DevianceError> {
+        let m = self.p + 1;
+        let xy = DMatrix::from_column_slice(m, m, &factor.xy);
         let chol = xy.cholesky().ok_or(DevianceError::FixedRankDeficient)?;
         let l = chol.l();
         if let Some(keep) = keep {
@@ -841,12 +964,12 @@ impl ProfiledDeviance {
         let weight_term = -self
             .n_class
             .iter()
-            .zip(&w)
+            .zip(&parameters.w)
             .map(|(n, w)| *n as f64 * w.ln())
             .sum::<f64>()
-            + residual_logdet;
+            + parameters.residual_logdet;
         Ok(Evaluation {
-            ld_l2,
+            ld_l2: factor.ld_l2,
             ld_rx2,
             pwrss: r * r,
             beta,
@@ -985,17 +1108,16 @@ impl ProfiledDeviance {
     /// The first term's levels when every term is scalar (`ScalarUpdates`): the same arithmetic
     /// as `general_first_levels` with 1×1 blocks, without the small-matrix kernels' calls.
     /// Returns the links' values k (level after level, in `FirstLevel::links` order).
-    #[allow(clippy::too_many_arguments)]
     fn scalar_first_levels(
         &self,
         f: usize,
-        t: &[Vec<f64>],
-        w: &[f64],
+        parameters: &Parameters,
         stacked: &mut [f64],
-        coupling: &mut [Vec<f64>],
-        ld_l2: &mut f64,
+        factor: &mut BlockedFactor,
         mut keep: Option<&mut KeptFactor>,
     ) -> Result<Vec<f64>, DevianceError> {
+        let (t, w) = (&parameters.t, &parameters.w);
+        let (coupling, ld_l2) = (&mut factor.coupling, &mut factor.ld_l2);
         let t1 = t[f][0];
         let m = self.p + 1;
         let rows = self.first_levels.len();
@@ -1048,122 +1170,217 @@ impl ProfiledDeviance {
     /// The first term's levels: per level L₁ = chol(T₁'Z'WZT₁ + I), K = L₁⁻¹T₁'Z'W[X y] into
     /// `stacked`, and per linked node L₁⁻¹T₁'Z₁'WZ_kT_k, whose products update the components'
     /// Schur complements and [X y] couplings.
-    #[allow(clippy::too_many_arguments)]
     fn general_first_levels(
         &self,
         f: usize,
-        t: &[Vec<f64>],
-        w: &[f64],
+        parameters: &Parameters,
         stacked: &mut [f64],
-        schur: &mut [Vec<f64>],
-        coupling: &mut [Vec<f64>],
-        ld_l2: &mut f64,
+        factor: &mut BlockedFactor,
         mut keep: Option<&mut KeptFactor>,
     ) -> Result<(), DevianceError> {
         let q1 = self.terms[f].q;
-        let t1 = &t[f];
         let m = self.p + 1;
         let rows = q1 * self.first_levels.len();
-        let mut tmp = vec![0.0; self.qmax * m.max(self.qmax)];
-        let mut a = vec![0.0; q1 * q1];
-        let mut l1 = vec![0.0; q1 * q1];
-        let mut b = vec![0.0; q1 * m];
-        let mut kxy = vec![0.0; q1 * m];
-        let mut cz = vec![0.0; q1 * self.qmax];
-        let mut ks: Vec<f64> = Vec::new();
-        let mut ks_index: Vec<(usize, usize, usize)> = Vec::new();
+        let mut scratch = LevelScratch {
+            tmp: vec![0.0; self.qmax * m.max(self.qmax)],
+            a: vec![0.0; q1 * q1],
+            l1: vec![0.0; q1 * q1],
+            b: vec![0.0; q1 * m],
+            kxy: vec![0.0; q1 * m],
+            cz: vec![0.0; q1 * self.qmax],
+            ks: Vec::new(),
+            ks_index: Vec::new(),
+        };
         let mut row = 0;
         for level in &self.first_levels {
-            let a = weighted(
-                &mut a,
-                level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
-                w,
-            );
-            lower_t_mul(t1, q1, a, q1, &mut tmp[..q1 * q1]);
-            mul_lower(&tmp[..q1 * q1], q1, t1, q1, &mut l1);
-            for i in 0..q1 {
-                l1[i * q1 + i] += 1.0;
-            }
-            *ld_l2 += cholesky(&mut l1, q1).ok_or(DevianceError::NonFinite)?;
-            let b = weighted(
-                &mut b,
-                level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
-                w,
-            );
-            lower_t_mul(t1, q1, b, m, &mut kxy);
-            forward_solve(&l1, q1, &mut kxy, m);
+            factor.ld_l2 += self.first_level_factor(level, f, parameters, &mut scratch)?;
+            let kxy = &scratch.kxy;
             for j in 0..m {
                 stacked[j * rows + row..j * rows + row + q1]
                     .copy_from_slice(&kxy[j * q1..(j + 1) * q1]);
             }
             row += q1;
 
-            ks.clear();
-            ks_index.clear();
-            for (node, blocks) in &level.links {
-                let term = self.nodes[*node].term;
-                let qk = self.terms[term].q;
-                let cz = weighted(
-                    &mut cz[..q1 * qk],
-                    blocks.iter().map(|(c, zz)| (*c, zz.as_slice())),
-                    w,
-                );
-                lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
-                let off = ks.len();
-                ks.resize(off + q1 * qk, 0.0);
-                mul_lower(&tmp[..q1 * qk], q1, &t[term], qk, &mut ks[off..]);
-                forward_solve(&l1, q1, &mut ks[off..], qk);
-                ks_index.push((*node, off, qk));
-            }
+            self.link_products(level, f, parameters, &mut scratch);
             if let Some(keep) = keep.as_deref_mut() {
-                keep.first_l.extend_from_slice(&l1);
-                keep.first_kxy.extend_from_slice(&kxy);
+                keep.first_l.extend_from_slice(&scratch.l1);
+                keep.first_kxy.extend_from_slice(&scratch.kxy);
                 keep.link_start.push(keep.first_links.len());
-                keep.first_links.extend_from_slice(&ks);
+                keep.first_links.extend_from_slice(&scratch.ks);
             }
-            for &(na, oa, qa) in &ks_index {
-                let node_a = &self.nodes[na];
-                let comp = node_a.component;
-                let size = self.components[comp].size;
-                let ka = &ks[oa..oa + q1 * qa];
-                sub_at_b(
-                    &mut coupling[comp],
-                    m,
-                    0,
-                    node_a.offset,
-                    &kxy,
-                    m,
-                    ka,
-                    qa,
-                    q1,
-                );
-                // Only the lower triangle: the component's Cholesky reads nothing else.
-                let schur = &mut schur[comp];
-                for &(nb, ob, qb) in &ks_index {
-                    let node_b = &self.nodes[nb];
-                    if node_b.offset > node_a.offset {
-                        continue;
-                    }
-                    let kb = &ks[ob..ob + q1 * qb];
-                    sub_at_b(
-                        schur,
-                        size,
-                        node_a.offset,
-                        node_b.offset,
-                        ka,
-                        qa,
-                        kb,
-                        qb,
-                        q1,
-                    );
-                }
-            }
+            self.subtract_link_products(q1, &scratch, factor);
         }
         if let Some(keep) = keep {
             keep.link_start.push(keep.first_links.len());
         }
         Ok(())
     }
+
+    /// A first-term level's L₁ = chol(T₁'Z'WZT₁ + I) and K = L₁⁻¹T₁'Z'W[X y] (into `scratch`);
+    /// returns log|L₁|².
+    fn first_level_factor(
+        &self,
+        level: &FirstLevel,
+        f: usize,
+        parameters: &Parameters,
+        scratch: &mut LevelScratch,
+    ) -> Result<f64, DevianceError> {
+        let (t1, w) = (&parameters.t[f], &parameters.w);
+        let q1 = self.terms[f].q;
+        let m = self.p + 1;
+        let LevelScratch {
+            tmp, a, l1, b, kxy, ..
+        } = scratch;
+        let a = weighted(
+            a,
+            level.blocks.iter().map(|(c, zz, _)| (*c, zz.as_slice())),
+            w,
+        );
+        lower_t_mul(t1, q1, a, q1, &mut tmp[..q1 * q1]);
+        mul_lower(&tmp[..q1 * q1], q1, t1, q1, l1);
+        for i in 0..q1 {
+            l1[i * q1 + i] += 1.0;
+        }
+        let ld = cholesky(l1, q1).ok_or(DevianceError::NonFinite)?;
+        let b = weighted(
+            b,
+            level.blocks.iter().map(|(c, _, zxy)| (*c, zxy.as_slice())),
+            w,
+        );
+        lower_t_mul(t1, q1, b, m, kxy);
+        forward_solve(l1, q1, kxy, m);
+        Ok(ld)
+    }
+
+    /// A first-term level's L₁⁻¹T₁'Z₁'WZ_kT_k per linked node, side by side in `scratch.ks`.
+    fn link_products(
+        &self,
+        level: &FirstLevel,
+        f: usize,
+        parameters: &Parameters,
+        scratch: &mut LevelScratch,
+    ) {
+        let (t, w) = (&parameters.t, &parameters.w);
+        let t1 = &t[f];
+        let q1 = self.terms[f].q;
+        let LevelScratch {
+            tmp,
+            l1,
+            cz,
+            ks,
+            ks_index,
+            ..
+        } = scratch;
+        ks.clear();
+        ks_index.clear();
+        for (node, blocks) in &level.links {
+            let term = self.nodes[*node].term;
+            let qk = self.terms[term].q;
+            let cz = weighted(
+                &mut cz[..q1 * qk],
+                blocks.iter().map(|(c, zz)| (*c, zz.as_slice())),
+                w,
+            );
+            lower_t_mul(t1, q1, cz, qk, &mut tmp[..q1 * qk]);
+            let off = ks.len();
+            ks.resize(off + q1 * qk, 0.0);
+            mul_lower(&tmp[..q1 * qk], q1, &t[term], qk, &mut ks[off..]);
+            forward_solve(l1, q1, &mut ks[off..], qk);
+            ks_index.push((*node, off, qk));
+        }
+    }
+
+    /// Subtracts a first-term level's products of its links' K from the components' couplings
+    /// (against K_xy) and Schur complements (pairwise).
+    fn subtract_link_products(
+        &self,
+        q1: usize,
+        scratch: &LevelScratch,
+        factor: &mut BlockedFactor,
+    ) {
+        let m = self.p + 1;
+        let LevelScratch {
+            kxy, ks, ks_index, ..
+        } = scratch;
+        for &(na, oa, qa) in ks_index {
+            let node_a = &self.nodes[na];
+            let comp = node_a.component;
+            let size = self.components[comp].size;
+            let ka = &ks[oa..oa + q1 * qa];
+            sub_at_b(
+                &mut factor.coupling[comp],
+                m,
+                0,
+                node_a.offset,
+                kxy,
+                m,
+                ka,
+                qa,
+                q1,
+            );
+            // Only the lower triangle: the component's Cholesky reads nothing else.
+            let schur = &mut factor.schur[comp];
+            for &(nb, ob, qb) in ks_index {
+                let node_b = &self.nodes[nb];
+                if node_b.offset > node_a.offset {
+                    continue;
+                }
+                let kb = &ks[ob..ob + q1 * qb];
+                sub_at_b(
+                    schur,
+                    size,
+                    node_a.offset,
+                    node_b.offset,
+                    ka,
+                    qa,
+                    kb,
+                    qb,
+                    q1,
+                );
+            }
+        }
+    }
+}
+
+/// θ, log δ and ρ set (MixedModels.jl's `setθ!`): T per term (column-major q×q), the classes'
+/// weights and compound symmetry's Σ_u log|C_u| (0 without).
+struct Parameters {
+    t: Vec<Vec<f64>>,
+    w: Vec<f64>,
+    residual_logdet: f64,
+}
+
+/// The blocked factor while it is updated (MixedModels.jl's `updateL!`).
+struct BlockedFactor {
+    /// Per component: its Schur complement (I plus the updates), factored in place at the end.
+    schur: Vec<Vec<f64>>,
+    /// Per component: the m×size block of [X y] against the component's columns.
+    coupling: Vec<Vec<f64>>,
+    /// [X y]'s Schur complement (m×m): the weighted [X y]'[X y] less every update.
+    xy: Vec<f64>,
+    /// log |L_Z|² so far.
+    ld_l2: f64,
+}
+
+/// Working space for a trailing node's products, sized for the largest term.
+struct BlockScratch {
+    tmp: Vec<f64>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    block: Vec<f64>,
+}
+
+/// Working space for one first-term level (q₁ rows), reused level after level.
+struct LevelScratch {
+    tmp: Vec<f64>,
+    a: Vec<f64>,
+    l1: Vec<f64>,
+    b: Vec<f64>,
+    kxy: Vec<f64>,
+    cz: Vec<f64>,
+    /// L₁⁻¹T₁'Z₁'WZ_kT_k of the level's links side by side, and (node, offset, q_k) of each.
+    ks: Vec<f64>,
+    ks_index: Vec<(usize, usize, usize)>,
 }
 
 /// Turn the classes' weighted [X y]'[X y] in `xy` into [X y]'V⁻¹[X y] for compound symmetry with

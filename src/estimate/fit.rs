@@ -10,7 +10,7 @@ use crate::design::Design;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::Method;
 
-use super::deviance::{beta_covariance, Conditional, DevianceError, ProfiledDeviance};
+use super::deviance::{beta_covariance, Conditional, DevianceError, Evaluation, ProfiledDeviance};
 use super::optimize::{minimize_from, OptSummary};
 
 /// lme4's `isSingular` tolerance on the diagonal of T.
@@ -139,24 +139,7 @@ pub fn fit_with_deviance(
     warm: Option<&[f64]>,
 ) -> Result<(Fit, ProfiledDeviance), Vec<Diagnostic>> {
     let deviance = ProfiledDeviance::new(design, method);
-    if method == Method::Reml && deviance.nobs() <= deviance.p() {
-        return Err(vec![Diagnostic::error(
-            format!(
-                "REML needs more observations ({}) than fixed effects ({})",
-                deviance.nobs(),
-                deviance.p()
-            ),
-            Location::None,
-        )]);
-    }
-    let opt = minimize_from(&deviance, warm);
-    if !opt.deviance.is_finite() {
-        // Where the criterion cannot be evaluated at lme4's start either (X rank deficient, say),
-        // that is the reason to give.
-        deviance
-            .evaluate(&deviance.start())
-            .map_err(|e| vec![evaluation_error(&e)])?;
-    }
+    let opt = optimize(&deviance, method, warm)?;
     let Conditional {
         evaluation: e,
         modes: random_effects,
@@ -176,68 +159,10 @@ pub fn fit_with_deviance(
     let theta = opt.optimum[..ntheta].to_vec();
     // log δ per class after the first, then ρ's unconstrained value if any.
     let log_delta = &opt.optimum[ntheta..];
-    let residual_correlation = design
-        .stats
-        .within
-        .as_ref()
-        .zip(deviance.correlation(&opt.optimum))
-        .map(|(w, rho)| ResidualCorrelation {
-            unit: w.unit.clone(),
-            rho,
-        });
-
-    let fixed = design
-        .fixed
-        .iter()
-        .enumerate()
-        .map(|(i, f)| FixedEstimate {
-            equation: f.equation(),
-            term: f.term().to_string(),
-            label: f.label.clone(),
-            estimate: e.beta[i],
-            se: beta_cov[(i, i)].sqrt(),
-        })
-        .collect();
-    let residual = design
-        .classes
-        .iter()
-        .enumerate()
-        .map(|(c, class)| {
-            let delta = if c == 0 { 1.0 } else { log_delta[c - 1].exp() };
-            ResidualEstimate {
-                equation: class.equation,
-                level: class.level.clone(),
-                delta,
-                sd: sigma * delta,
-                variance: sigma2 * delta * delta,
-            }
-        })
-        .collect();
-    let random = design
-        .random
-        .iter()
-        .enumerate()
-        .map(|(k, term)| {
-            let t = deviance.factor(k, &theta);
-            let covariance = &t * t.transpose() * sigma2;
-            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
-            let q = sd.len();
-            let correlation = DMatrix::from_fn(q, q, |i, j| {
-                if i == j {
-                    1.0
-                } else {
-                    covariance[(i, j)] / (sd[i] * sd[j])
-                }
-            });
-            VarianceComponent {
-                group: term.name.clone(),
-                effects: term.effects.clone(),
-                covariance,
-                sd,
-                correlation,
-            }
-        })
-        .collect();
+    let residual_correlation = residual_correlation(design, &deviance, &opt.optimum);
+    let fixed = fixed_estimates(design, &e, &beta_cov);
+    let residual = residual_estimates(design, log_delta, sigma2);
+    let random = variance_components(design, &deviance, &theta, sigma2);
     let singular = deviance
         .diagonal_indices()
         .iter()
@@ -246,23 +171,7 @@ pub fn fit_with_deviance(
     let nobs = deviance.nobs();
     let k = (deviance.p() + deviance.nparams() + 1) as f64;
     let loglik = -criterion / 2.0;
-    let mut ngroups: Vec<(String, usize)> = Vec::new();
-    for term in &design.random {
-        if !ngroups.iter().any(|(n, _)| *n == term.name) {
-            ngroups.push((term.name.clone(), term.levels.len()));
-        }
-    }
-    let names = parameter_names(design, &deviance);
-    let mut warnings: Vec<String> = if opt.converged {
-        opt.warnings.clone()
-    } else {
-        vec![unsettled_warning(&opt, &names)]
-    };
-    if singular {
-        warnings.push("boundary (singular) fit".to_string());
-    }
-    let flat = flat_directions(&opt, &names, &deviance);
-    warnings.extend(flat.iter().map(|f| f.message.clone()));
+    let (warnings, flat) = fit_warnings(design, &deviance, &opt, singular);
     let mut varpar = theta.clone();
     varpar.push(sigma);
     varpar.extend_from_slice(log_delta);
@@ -285,7 +194,7 @@ pub fn fit_with_deviance(
             aic: criterion + 2.0 * k,
             bic: criterion + k * (nobs as f64).ln(),
             nobs,
-            ngroups,
+            ngroups: group_counts(design),
             converged: opt.converged,
             singular,
             iterations: opt.evaluations,
@@ -297,6 +206,152 @@ pub fn fit_with_deviance(
         },
         deviance,
     ))
+}
+
+/// The optimizer's run on `deviance`, or why the criterion cannot be minimized.
+fn optimize(
+    deviance: &ProfiledDeviance,
+    method: Method,
+    warm: Option<&[f64]>,
+) -> Result<OptSummary, Vec<Diagnostic>> {
+    if method == Method::Reml && deviance.nobs() <= deviance.p() {
+        return Err(vec![Diagnostic::error(
+            format!(
+                "REML needs more observations ({}) than fixed effects ({})",
+                deviance.nobs(),
+                deviance.p()
+            ),
+            Location::None,
+        )]);
+    }
+    let opt = minimize_from(deviance, warm);
+    if !opt.deviance.is_finite() {
+        // Where the criterion cannot be evaluated at lme4's start either (X rank deficient, say),
+        // that is the reason to give.
+        deviance
+            .evaluate(&deviance.start())
+            .map_err(|e| vec![evaluation_error(&e)])?;
+    }
+    Ok(opt)
+}
+
+/// Compound symmetry's ρ at the optimum `x`, with its unit column, if the model has one.
+fn residual_correlation(
+    design: &Design,
+    deviance: &ProfiledDeviance,
+    x: &[f64],
+) -> Option<ResidualCorrelation> {
+    design
+        .stats
+        .within
+        .as_ref()
+        .zip(deviance.correlation(x))
+        .map(|(w, rho)| ResidualCorrelation {
+            unit: w.unit.clone(),
+            rho,
+        })
+}
+
+/// β̂ with their standard errors, one row per fixed column.
+fn fixed_estimates(design: &Design, e: &Evaluation, beta_cov: &DMatrix<f64>) -> Vec<FixedEstimate> {
+    design
+        .fixed
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FixedEstimate {
+            equation: f.equation(),
+            term: f.term().to_string(),
+            label: f.label.clone(),
+            estimate: e.beta[i],
+            se: beta_cov[(i, i)].sqrt(),
+        })
+        .collect()
+}
+
+/// Each residual class's δ, SD and variance.
+fn residual_estimates(design: &Design, log_delta: &[f64], sigma2: f64) -> Vec<ResidualEstimate> {
+    let sigma = sigma2.sqrt();
+    design
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(c, class)| {
+            let delta = if c == 0 { 1.0 } else { log_delta[c - 1].exp() };
+            ResidualEstimate {
+                equation: class.equation,
+                level: class.level.clone(),
+                delta,
+                sd: sigma * delta,
+                variance: sigma2 * delta * delta,
+            }
+        })
+        .collect()
+}
+
+/// Each random term's covariance σ²TT', SDs and correlations.
+fn variance_components(
+    design: &Design,
+    deviance: &ProfiledDeviance,
+    theta: &[f64],
+    sigma2: f64,
+) -> Vec<VarianceComponent> {
+    design
+        .random
+        .iter()
+        .enumerate()
+        .map(|(k, term)| {
+            let t = deviance.factor(k, theta);
+            let covariance = &t * t.transpose() * sigma2;
+            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
+            let q = sd.len();
+            let correlation = DMatrix::from_fn(q, q, |i, j| {
+                if i == j {
+                    1.0
+                } else {
+                    covariance[(i, j)] / (sd[i] * sd[j])
+                }
+            });
+            VarianceComponent {
+                group: term.name.clone(),
+                effects: term.effects.clone(),
+                covariance,
+                sd,
+                correlation,
+            }
+        })
+        .collect()
+}
+
+/// Grouping factor name → number of levels, in the order of the terms (names once).
+fn group_counts(design: &Design) -> Vec<(String, usize)> {
+    let mut ngroups: Vec<(String, usize)> = Vec::new();
+    for term in &design.random {
+        if !ngroups.iter().any(|(n, _)| *n == term.name) {
+            ngroups.push((term.name.clone(), term.levels.len()));
+        }
+    }
+    ngroups
+}
+
+/// The fit's warnings (convergence, a singular fit, flat directions) and its flat directions.
+fn fit_warnings(
+    design: &Design,
+    deviance: &ProfiledDeviance,
+    opt: &OptSummary,
+    singular: bool,
+) -> (Vec<String>, Vec<FlatDirection>) {
+    let names = parameter_names(design, deviance);
+    let mut warnings: Vec<String> = if opt.converged {
+        opt.warnings.clone()
+    } else {
+        vec![unsettled_warning(opt, &names)]
+    };
+    if singular {
+        warnings.push("boundary (singular) fit".to_string());
+    }
+    let flat = flat_directions(opt, &names, deviance);
+    warnings.extend(flat.iter().map(|f| f.message.clone()));
+    (warnings, flat)
 }
 
 /// A reader's name for each optimizer parameter (θ entry, log δ of a class, ρ).

@@ -149,105 +149,128 @@ pub struct RawLikelihood {
     direct: Option<Direct>,
 }
 
+/// Why the raw-scale likelihood does not cover `design`, if it does not.
+fn supported(design: &Design) -> Result<(), String> {
+    if design.latent.is_some() {
+        return Err(
+            "a random coefficient as a predictor: the joint likelihood is \
+                    `estimate::fit_latent`'s, whose `LatentFit::covariance` is this matrix"
+                .to_string(),
+        );
+    }
+    if let Some(w) = &design.stats.within {
+        // The table has no row for ρ and the direct path assumes a diagonal R.
+        return Err(format!(
+            "the joint covariance of the parameters with residuals correlated within `{}` \
+             is not supported yet",
+            w.unit
+        ));
+    }
+    Ok(())
+}
+
+/// Each table row's place in the likelihood's parameters; fails unless the table has the
+/// design's `p` fixed effects and `nclass` residual variances.
+fn table_slots(table: &ParameterTable, p: usize, nclass: usize) -> Result<Vec<Slot>, String> {
+    let mut slots = Vec::with_capacity(table.len());
+    let (mut nbeta, mut nresidual) = (0, 0);
+    for (index, row) in table.rows.iter().enumerate() {
+        let slot = match (&row.kind, row.term) {
+            (ParameterKind::Fixed { .. }, _) => {
+                nbeta += 1;
+                Slot::Beta(nbeta - 1)
+            }
+            (ParameterKind::Residual { .. }, _) => {
+                nresidual += 1;
+                Slot::Residual(nresidual - 1)
+            }
+            (ParameterKind::Variance { .. } | ParameterKind::Covariance { .. }, Some(t)) => {
+                Slot::Covariance(t.0, t.1, t.2)
+            }
+            _ => {
+                return Err(format!(
+                    "internal: parameter `{}` names no random term",
+                    table.name(index)
+                ))
+            }
+        };
+        slots.push(slot);
+    }
+    if nbeta != p || nresidual != nclass {
+        return Err(format!(
+            "internal: the parameter table has {nbeta} fixed effects and {nresidual} residual \
+             variances, the design {p} and {nclass}"
+        ));
+    }
+    Ok(slots)
+}
+
+/// Every free entry of every Σ_k exactly once: the lower triangle of a correlated term, the
+/// diagonal of an uncorrelated one; and no row outside its term.
+fn check_covariance_slots(design: &Design, q: &[usize], slots: &[Slot]) -> Result<(), String> {
+    for (k, term) in design.random.iter().enumerate() {
+        for j in 0..q[k] {
+            for i in j..q[k] {
+                let wanted = i == j || term.correlated;
+                let found = slots
+                    .iter()
+                    .filter(|s| **s == Slot::Covariance(k, i, j))
+                    .count();
+                if found != usize::from(wanted) {
+                    return Err(format!(
+                        "internal: the parameter table has entry ({i}, {j}) of random term \
+                         `{}` {found} times",
+                        term.name
+                    ));
+                }
+            }
+        }
+    }
+    if slots
+        .iter()
+        .any(|s| matches!(*s, Slot::Covariance(k, i, j) if k >= q.len() || i >= q[k] || j > i))
+    {
+        return Err("internal: a parameter-table row is outside its random term".into());
+    }
+    Ok(())
+}
+
+impl Direct {
+    /// The direct path's statistics of a design with at most one random term.
+    fn new(design: &Design, q: &[usize]) -> Direct {
+        let levels = design
+            .stats
+            .factors
+            .first()
+            .map(|f| {
+                (0..f.nlevels)
+                    .map(|j| Level {
+                        blocks: f.blocks[f.level_start[j]..f.level_start[j + 1]]
+                            .iter()
+                            .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
+                            .collect(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Direct {
+            q: q.first().copied().unwrap_or(0),
+            levels,
+        }
+    }
+}
+
 impl RawLikelihood {
     /// Lay the table's rows onto the design. Fails when the table does not describe this design.
     pub fn new(design: &Design, table: &ParameterTable) -> Result<Self, String> {
-        if design.latent.is_some() {
-            return Err(
-                "a random coefficient as a predictor: the joint likelihood is \
-                        `estimate::fit_latent`'s, whose `LatentFit::covariance` is this matrix"
-                    .to_string(),
-            );
-        }
+        supported(design)?;
         let stats = &design.stats;
-        if let Some(w) = &stats.within {
-            // The table has no row for ρ and the direct path assumes a diagonal R.
-            return Err(format!(
-                "the joint covariance of the parameters with residuals correlated within `{}` \
-                 is not supported yet",
-                w.unit
-            ));
-        }
         let p = stats.p;
         let q: Vec<usize> = stats.factors.iter().map(|f| f.q).collect();
         let nclass = stats.n.len();
-        let mut slots = Vec::with_capacity(table.len());
-        let (mut nbeta, mut nresidual) = (0, 0);
-        for (index, row) in table.rows.iter().enumerate() {
-            let slot = match (&row.kind, row.term) {
-                (ParameterKind::Fixed { .. }, _) => {
-                    nbeta += 1;
-                    Slot::Beta(nbeta - 1)
-                }
-                (ParameterKind::Residual { .. }, _) => {
-                    nresidual += 1;
-                    Slot::Residual(nresidual - 1)
-                }
-                (ParameterKind::Variance { .. } | ParameterKind::Covariance { .. }, Some(t)) => {
-                    Slot::Covariance(t.0, t.1, t.2)
-                }
-                _ => {
-                    return Err(format!(
-                        "internal: parameter `{}` names no random term",
-                        table.name(index)
-                    ))
-                }
-            };
-            slots.push(slot);
-        }
-        if nbeta != p || nresidual != nclass {
-            return Err(format!(
-                "internal: the parameter table has {nbeta} fixed effects and {nresidual} residual \
-                 variances, the design {p} and {nclass}"
-            ));
-        }
-        // Every free entry of every Σ_k exactly once: the lower triangle of a correlated term,
-        // the diagonal of an uncorrelated one.
-        for (k, term) in design.random.iter().enumerate() {
-            for j in 0..q[k] {
-                for i in j..q[k] {
-                    let wanted = i == j || term.correlated;
-                    let found = slots
-                        .iter()
-                        .filter(|s| **s == Slot::Covariance(k, i, j))
-                        .count();
-                    if found != usize::from(wanted) {
-                        return Err(format!(
-                            "internal: the parameter table has entry ({i}, {j}) of random term \
-                             `{}` {found} times",
-                            term.name
-                        ));
-                    }
-                }
-            }
-        }
-        if slots
-            .iter()
-            .any(|s| matches!(*s, Slot::Covariance(k, i, j) if k >= q.len() || i >= q[k] || j > i))
-        {
-            return Err("internal: a parameter-table row is outside its random term".into());
-        }
-
-        let direct = (stats.factors.len() <= 1).then(|| {
-            let levels = stats
-                .factors
-                .first()
-                .map(|f| {
-                    (0..f.nlevels)
-                        .map(|j| Level {
-                            blocks: f.blocks[f.level_start[j]..f.level_start[j + 1]]
-                                .iter()
-                                .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
-                                .collect(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Direct {
-                q: q.first().copied().unwrap_or(0),
-                levels,
-            }
-        });
+        let slots = table_slots(table, p, nclass)?;
+        check_covariance_slots(design, &q, &slots)?;
+        let direct = (stats.factors.len() <= 1).then(|| Direct::new(design, &q));
         let deviance = ProfiledDeviance::new(design, Method::Ml);
         let row_of = |slot: Slot| {
             slots

@@ -382,51 +382,9 @@ fn fit_joint(
     method: Method,
     with_covariance: bool,
 ) -> Result<LatentFit, Vec<Diagnostic>> {
-    let Some(latent) = &design.latent else {
-        return Err(vec![Diagnostic::error(
-            "internal: the design has no equation with a random coefficient as a predictor",
-            Location::None,
-        )]);
-    };
-    if method == Method::Reml {
-        return Err(vec![Diagnostic::error(
-            "a random coefficient as a predictor is fitted by full maximum likelihood only",
-            Location::None,
-        )
-        .with_hint("write `estimate ml`")]);
-    }
-    if latent.nobs() < latent.columns.len() + 1 {
-        return Err(vec![Diagnostic::error(
-            format!(
-                "`{}` is observed in {} groups: too few for its {} coefficients and residual \
-                 variance",
-                latent.outcome,
-                latent.nobs(),
-                latent.columns.len()
-            ),
-            Location::None,
-        )]);
-    }
+    let latent = fitted_outcome(design, method)?;
     let joint = Joint::new(design, latent);
-
-    // Start from the level-1 model alone (b = 0 makes the outcome independent of it) and the
-    // outcome's sample variance.
-    let level1 = super::fit::fit(design, Method::Ml)?;
-    let sigma2 = level1.sigma * level1.sigma;
-    let mut start_sigma = DMatrix::identity(joint.q, joint.q) * (1e-2 * sigma2);
-    for (component, &(offset, qk)) in level1.random.iter().zip(&joint.terms) {
-        let mut block = start_sigma.view_mut((offset, offset), (qk, qk));
-        block += &component.covariance;
-    }
-    let l = start_sigma
-        .cholesky()
-        .map(|c| c.l())
-        .unwrap_or_else(|| DMatrix::identity(joint.q, joint.q) * sigma2.sqrt());
-    let ys: Vec<f64> = latent.groups.iter().flatten().map(|g| g.outcome).collect();
-    let mean = ys.iter().sum::<f64>() / ys.len() as f64;
-    let var_y = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64;
-    let mut start: Vec<f64> = joint.entries.iter().map(|&(i, j)| l[(i, j)]).collect();
-    start.extend([sigma2.ln(), 0.0, var_y.max(1e-8).ln()]);
+    let start = joint_start(design, &joint, latent)?;
 
     let objective = |x: &[f64]| {
         joint
@@ -442,154 +400,24 @@ fn fit_joint(
         )]);
     };
 
-    // Raw parameters in the table's order.
-    let (p1, p2) = (joint.p1, joint.p2);
-    let mut raw = Vec::new();
-    raw.extend(coefficients.iter().take(p1));
-    let mut gamma = coefficients.iter().skip(p1);
-    for col in 0..latent.columns.len() {
-        if col == latent.latent {
-            raw.push(c.b);
-        } else {
-            raw.push(*gamma.next().unwrap_or(&f64::NAN));
-        }
-    }
-    raw.extend(joint.entries.iter().map(|&(i, j)| c.sigma[(i, j)]));
-    raw.extend([c.sigma2, c.psi]);
-
+    let raw = raw_parameters(&joint, latent, &c, &coefficients);
     let mut warnings = opt.warnings.clone();
     let n = raw.len();
-    let h = if with_covariance {
-        let mut f = |x: &[f64]| joint.raw_deviance(x, latent.latent);
-        Some(hessian(&mut f, &raw))
-    } else {
-        None
-    };
-    let information = h
-        .filter(|h| h.iter().all(|v| v.is_finite()))
-        .map(|h| h / 2.0);
-    let covariance = match information.as_ref().map(|i| (i, i.clone().cholesky())) {
-        Some((_, Some(ch))) => ch.inverse(),
-        // As for every model class (`information::parameter_covariance_generalized`): at a
-        // boundary the information is inverted over its positive eigenvalues, and said so.
-        Some((information, None)) => {
-            warnings.push(
-                "the information matrix of the joint likelihood is not positive definite (a \
-                 boundary fit): the covariance of the parameters is its generalized inverse over \
-                 the positive eigenvalues"
-                    .to_string(),
-            );
-            super::information::generalized_inverse(&(information * 2.0))
-        }
-        None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
-        None => {
-            warnings.push(
-                "the Hessian of the joint likelihood could not be computed: no standard errors"
-                    .to_string(),
-            );
-            DMatrix::from_element(n, n, f64::NAN)
-        }
-    };
+    let covariance = raw_covariance(&joint, latent.latent, &raw, with_covariance, &mut warnings);
 
-    let nfixed = p1 + p2 + 1;
+    let nfixed = joint.p1 + joint.p2 + 1;
     let beta = DVector::from_column_slice(&raw[..nfixed]);
     let beta_covariance = covariance.view((0, 0), (nfixed, nfixed)).into_owned();
-    let mut fixed: Vec<FixedEstimate> = design
-        .fixed
-        .iter()
-        .enumerate()
-        .map(|(i, f)| FixedEstimate {
-            equation: f.equation(),
-            term: f.term().to_string(),
-            label: f.label.clone(),
-            estimate: raw[i],
-            se: beta_covariance[(i, i)].sqrt(),
-        })
-        .collect();
-    for (k, col) in latent.columns.iter().enumerate() {
-        fixed.push(FixedEstimate {
-            equation: latent.equation,
-            term: col.name.clone(),
-            label: col.label.clone(),
-            estimate: raw[p1 + k],
-            se: beta_covariance[(p1 + k, p1 + k)].sqrt(),
-        });
-    }
-
-    let random: Vec<VarianceComponent> = design
-        .random
-        .iter()
-        .zip(&joint.terms)
-        .map(|(term, &(offset, qk))| {
-            let covariance = c.sigma.view((offset, offset), (qk, qk)).into_owned();
-            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
-            let correlation = DMatrix::from_fn(qk, qk, |i, j| {
-                if i == j {
-                    1.0
-                } else {
-                    covariance[(i, j)] / (sd[i] * sd[j])
-                }
-            });
-            VarianceComponent {
-                group: term.name.clone(),
-                effects: term.effects.clone(),
-                covariance,
-                sd,
-                correlation,
-            }
-        })
-        .collect();
-    let (modes, covariances) = joint.conditional_modes(&c, &coefficients);
-    let random_effects = joint
-        .terms
-        .iter()
-        .map(|&(offset, qk)| modes.columns(offset, qk).into_owned())
-        .collect();
-    // Σ is block-diagonal by term, so each term's block of a group's covariance is its own.
-    let random_effects_covariance = joint
-        .terms
-        .iter()
-        .map(|&(offset, qk)| {
-            covariances
-                .iter()
-                .map(|v| v.view((offset, offset), (qk, qk)).into_owned())
-                .collect()
-        })
-        .collect();
-    let q = joint.q;
+    let fixed = joint_fixed_estimates(design, latent, &raw, &beta_covariance);
+    let random = joint_variance_components(design, &joint, &c);
+    let (random_effects, random_effects_covariance) =
+        joint_random_effects(&joint, &c, &coefficients);
     let sigma = c.sigma2.sqrt();
-    let relative = c
-        .sigma
-        .clone()
-        .cholesky()
-        .map(|ch| ch.l() / sigma)
-        .unwrap_or_else(|| DMatrix::zeros(q, q));
-    let theta: Vec<f64> = joint
-        .entries
-        .iter()
-        .map(|&(i, j)| relative[(i, j)])
-        .collect();
-    let singular = (0..q).any(|i| relative[(i, i)].abs() < SINGULAR_TOLERANCE);
+    let (theta, singular) = relative_factor(&joint, &c, sigma);
     if singular {
         warnings.push("boundary (singular) fit".to_string());
     }
-    let level1_equation = design.classes.first().map_or(0, |c| c.equation);
-    let residual = vec![
-        ResidualEstimate {
-            equation: level1_equation,
-            level: None,
-            delta: 1.0,
-            sd: sigma,
-            variance: c.sigma2,
-        },
-        ResidualEstimate {
-            equation: latent.equation,
-            level: None,
-            delta: c.psi.sqrt() / sigma,
-            sd: c.psi.sqrt(),
-            variance: c.psi,
-        },
-    ];
+    let residual = joint_residuals(design, latent, &c, sigma);
     let k = n as f64;
     // BIC's n is the number of level-1 observations (as Mplus counts for two-level models);
     // the groups' outcomes are not extra units of sample size.
@@ -622,4 +450,264 @@ fn fit_joint(
         optimization: opt,
     };
     Ok(LatentFit { fit, covariance })
+}
+
+/// The design's group-level outcome on a latent coefficient, or why it cannot be fitted (no
+/// such equation, REML, too few groups).
+fn fitted_outcome(design: &Design, method: Method) -> Result<&LatentOutcome, Vec<Diagnostic>> {
+    let Some(latent) = &design.latent else {
+        return Err(vec![Diagnostic::error(
+            "internal: the design has no equation with a random coefficient as a predictor",
+            Location::None,
+        )]);
+    };
+    if method == Method::Reml {
+        return Err(vec![Diagnostic::error(
+            "a random coefficient as a predictor is fitted by full maximum likelihood only",
+            Location::None,
+        )
+        .with_hint("write `estimate ml`")]);
+    }
+    if latent.nobs() < latent.columns.len() + 1 {
+        return Err(vec![Diagnostic::error(
+            format!(
+                "`{}` is observed in {} groups: too few for its {} coefficients and residual \
+                 variance",
+                latent.outcome,
+                latent.nobs(),
+                latent.columns.len()
+            ),
+            Location::None,
+        )]);
+    }
+    Ok(latent)
+}
+
+/// The optimizer's start: the level-1 model alone (b = 0 makes the outcome independent of it)
+/// and the outcome's sample variance.
+fn joint_start(
+    design: &Design,
+    joint: &Joint,
+    latent: &LatentOutcome,
+) -> Result<Vec<f64>, Vec<Diagnostic>> {
+    let level1 = super::fit::fit(design, Method::Ml)?;
+    let sigma2 = level1.sigma * level1.sigma;
+    let mut start_sigma = DMatrix::identity(joint.q, joint.q) * (1e-2 * sigma2);
+    for (component, &(offset, qk)) in level1.random.iter().zip(&joint.terms) {
+        let mut block = start_sigma.view_mut((offset, offset), (qk, qk));
+        block += &component.covariance;
+    }
+    let l = start_sigma
+        .cholesky()
+        .map(|c| c.l())
+        .unwrap_or_else(|| DMatrix::identity(joint.q, joint.q) * sigma2.sqrt());
+    let ys: Vec<f64> = latent.groups.iter().flatten().map(|g| g.outcome).collect();
+    let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+    let var_y = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64;
+    let mut start: Vec<f64> = joint.entries.iter().map(|&(i, j)| l[(i, j)]).collect();
+    start.extend([sigma2.ln(), 0.0, var_y.max(1e-8).ln()]);
+    Ok(start)
+}
+
+/// Raw parameters in the table's order: level-1 β, group-level coefficients (b among them),
+/// Σ's entries, σ², ψ.
+fn raw_parameters(
+    joint: &Joint,
+    latent: &LatentOutcome,
+    c: &Covariance,
+    coefficients: &DVector<f64>,
+) -> Vec<f64> {
+    let p1 = joint.p1;
+    let mut raw = Vec::new();
+    raw.extend(coefficients.iter().take(p1));
+    let mut gamma = coefficients.iter().skip(p1);
+    for col in 0..latent.columns.len() {
+        if col == latent.latent {
+            raw.push(c.b);
+        } else {
+            raw.push(*gamma.next().unwrap_or(&f64::NAN));
+        }
+    }
+    raw.extend(joint.entries.iter().map(|&(i, j)| c.sigma[(i, j)]));
+    raw.extend([c.sigma2, c.psi]);
+    raw
+}
+
+/// The covariance of the raw parameters: the inverse of half the Hessian of −2ℓ (NaN without
+/// `with_covariance`), a warning added where it is not positive definite or not computed.
+fn raw_covariance(
+    joint: &Joint,
+    latent: usize,
+    raw: &[f64],
+    with_covariance: bool,
+    warnings: &mut Vec<String>,
+) -> DMatrix<f64> {
+    let n = raw.len();
+    let h = if with_covariance {
+        let mut f = |x: &[f64]| joint.raw_deviance(x, latent);
+        Some(hessian(&mut f, raw))
+    } else {
+        None
+    };
+    let information = h
+        .filter(|h| h.iter().all(|v| v.is_finite()))
+        .map(|h| h / 2.0);
+    match information.as_ref().map(|i| (i, i.clone().cholesky())) {
+        Some((_, Some(ch))) => ch.inverse(),
+        // As for every model class (`information::parameter_covariance_generalized`): at a
+        // boundary the information is inverted over its positive eigenvalues, and said so.
+        Some((information, None)) => {
+            warnings.push(
+                "the information matrix of the joint likelihood is not positive definite (a \
+                 boundary fit): the covariance of the parameters is its generalized inverse over \
+                 the positive eigenvalues"
+                    .to_string(),
+            );
+            super::information::generalized_inverse(&(information * 2.0))
+        }
+        None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
+        None => {
+            warnings.push(
+                "the Hessian of the joint likelihood could not be computed: no standard errors"
+                    .to_string(),
+            );
+            DMatrix::from_element(n, n, f64::NAN)
+        }
+    }
+}
+
+/// The level-1 fixed effects, then the group-level equation's coefficients (b among them).
+fn joint_fixed_estimates(
+    design: &Design,
+    latent: &LatentOutcome,
+    raw: &[f64],
+    beta_covariance: &DMatrix<f64>,
+) -> Vec<FixedEstimate> {
+    let p1 = design.stats.p;
+    let mut fixed: Vec<FixedEstimate> = design
+        .fixed
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FixedEstimate {
+            equation: f.equation(),
+            term: f.term().to_string(),
+            label: f.label.clone(),
+            estimate: raw[i],
+            se: beta_covariance[(i, i)].sqrt(),
+        })
+        .collect();
+    for (k, col) in latent.columns.iter().enumerate() {
+        fixed.push(FixedEstimate {
+            equation: latent.equation,
+            term: col.name.clone(),
+            label: col.label.clone(),
+            estimate: raw[p1 + k],
+            se: beta_covariance[(p1 + k, p1 + k)].sqrt(),
+        });
+    }
+    fixed
+}
+
+/// Each random term's block of Σ, with its SDs and correlations.
+fn joint_variance_components(
+    design: &Design,
+    joint: &Joint,
+    c: &Covariance,
+) -> Vec<VarianceComponent> {
+    design
+        .random
+        .iter()
+        .zip(&joint.terms)
+        .map(|(term, &(offset, qk))| {
+            let covariance = c.sigma.view((offset, offset), (qk, qk)).into_owned();
+            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
+            let correlation = DMatrix::from_fn(qk, qk, |i, j| {
+                if i == j {
+                    1.0
+                } else {
+                    covariance[(i, j)] / (sd[i] * sd[j])
+                }
+            });
+            VarianceComponent {
+                group: term.name.clone(),
+                effects: term.effects.clone(),
+                covariance,
+                sd,
+                correlation,
+            }
+        })
+        .collect()
+}
+
+/// Per term, the groups' conditional modes and conditional covariances.
+type RandomEffects = (Vec<DMatrix<f64>>, Vec<Vec<DMatrix<f64>>>);
+
+/// The conditional modes and covariances per group, split by term.
+fn joint_random_effects(
+    joint: &Joint,
+    c: &Covariance,
+    coefficients: &DVector<f64>,
+) -> RandomEffects {
+    let (modes, covariances) = joint.conditional_modes(c, coefficients);
+    let random_effects = joint
+        .terms
+        .iter()
+        .map(|&(offset, qk)| modes.columns(offset, qk).into_owned())
+        .collect();
+    // Σ is block-diagonal by term, so each term's block of a group's covariance is its own.
+    let random_effects_covariance = joint
+        .terms
+        .iter()
+        .map(|&(offset, qk)| {
+            covariances
+                .iter()
+                .map(|v| v.view((offset, offset), (qk, qk)).into_owned())
+                .collect()
+        })
+        .collect();
+    (random_effects, random_effects_covariance)
+}
+
+/// θ, the entries of Σ's Cholesky factor relative to σ, and whether a diagonal is at zero.
+fn relative_factor(joint: &Joint, c: &Covariance, sigma: f64) -> (Vec<f64>, bool) {
+    let q = joint.q;
+    let relative = c
+        .sigma
+        .clone()
+        .cholesky()
+        .map(|ch| ch.l() / sigma)
+        .unwrap_or_else(|| DMatrix::zeros(q, q));
+    let theta: Vec<f64> = joint
+        .entries
+        .iter()
+        .map(|&(i, j)| relative[(i, j)])
+        .collect();
+    let singular = (0..q).any(|i| relative[(i, i)].abs() < SINGULAR_TOLERANCE);
+    (theta, singular)
+}
+
+/// The level-1 residual and the group-level outcome's.
+fn joint_residuals(
+    design: &Design,
+    latent: &LatentOutcome,
+    c: &Covariance,
+    sigma: f64,
+) -> Vec<ResidualEstimate> {
+    let level1_equation = design.classes.first().map_or(0, |c| c.equation);
+    vec![
+        ResidualEstimate {
+            equation: level1_equation,
+            level: None,
+            delta: 1.0,
+            sd: sigma,
+            variance: c.sigma2,
+        },
+        ResidualEstimate {
+            equation: latent.equation,
+            level: None,
+            delta: c.psi.sqrt() / sigma,
+            sd: c.psi.sqrt(),
+            variance: c.psi,
+        },
+    ]
 }

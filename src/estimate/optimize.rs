@@ -297,80 +297,19 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
     };
     let lme4_start = deviance.start();
     if n == 0 {
-        let d = criterion.value(&lme4_start);
-        return OptSummary {
-            start: lme4_start.clone(),
-            optimum: lme4_start,
-            deviance: d,
-            evaluations: criterion.counts().0,
-            gradient_evaluations: 0,
-            optimizer: "none (no covariance parameters)".into(),
-            converged: d.is_finite(),
-            gradient_norm: 0.0,
-            hessian_positive_definite: true,
-            newton_decrement: 0.0,
-            hessian: DMatrix::zeros(0, 0),
-            unsettled: Vec::new(),
-            warnings: Vec::new(),
-        };
+        return without_parameters(&criterion, lme4_start);
     }
-    // Candidates in standardised coordinates: T̃ = c·I for a few c (random effects from as large
-    // as the residual to a hundredth of it), lme4's T = I, the moments' start (InstEval: 26 → 18
-    // gradients) and the warm start.
     let diagonal = deviance.diagonal_indices();
-    let base = criterion.internal(&lme4_start);
-    let mut candidates: Vec<Vec<f64>> = [1.0, 0.3, 0.1, 0.01]
-        .iter()
-        .map(|c| {
-            let mut y = base.clone();
-            for &i in &diagonal {
-                y[i] = *c;
-            }
-            y
-        })
-        .collect();
-    candidates.push(base);
-    if let Some(moments) = deviance.moment_start() {
-        candidates.push(criterion.internal(&moments));
-    }
-    if let Some(w) = warm.filter(|w| w.len() == n) {
-        candidates.push(criterion.internal(w));
-    }
-    let mut run = run(&criterion, &candidates, None, None);
-    // A column of T at zero is a stationary set of the unconstrained criterion (it depends on
-    // ΛΛ' only), and a singular fit can be a local optimum there: in the convergence campaign
-    // one such fit sat 0.42 log-likelihood units below lme4's. So a fit with a standardised
-    // diagonal below 1e-3 is restarted once with those columns revived; the lower criterion wins.
-    let collapsed: Vec<usize> = diagonal
-        .iter()
-        .copied()
-        .filter(|&i| run.y[i].abs() < 1e-3)
-        .collect();
-    if !collapsed.is_empty() && run.f.is_finite() {
-        let mut revived = run.y.clone();
-        for &i in &collapsed {
-            revived[i] = 0.5;
-        }
-        // BFGS starts from the first run's curvature: the revived point differs from its
-        // optimum only in the revived columns, and relearning every scale costs many gradients.
-        let model = positive_definite_inverse(&run.hessian);
-        let again = self::run(&criterion, &[revived], model, Some(run.f));
-        if again.f < run.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
-            run = again;
-        }
-    }
+    let candidates = starts(&criterion, &diagonal, &lme4_start, warm);
+    let run = revive_collapsed(
+        &criterion,
+        &diagonal,
+        run(&criterion, &candidates, None, None),
+    );
     let mut optimum = criterion.natural(&run.y);
     deviance.normalise(&mut optimum);
-    // The Hessian over the natural parameters: H_x = S H_y S. Flipping a column's sign flips
-    // signs in g and H but keeps norms, the decrement and definiteness.
+    let hessian = natural_hessian(&criterion, &run, &optimum);
     let scale = &criterion.scale;
-    let mut hessian = DMatrix::from_fn(n, n, |i, j| run.hessian[(i, j)] * scale[i] * scale[j]);
-    let flips = sign_flips(&criterion.natural(&run.y), &optimum);
-    for i in 0..n {
-        for j in 0..n {
-            hessian[(i, j)] *= flips[i] * flips[j];
-        }
-    }
     let gradient_norm = run
         .gradient
         .iter()
@@ -393,6 +332,100 @@ pub fn minimize_from(deviance: &ProfiledDeviance, warm: Option<&[f64]>) -> OptSu
         criterion.counts(),
         "BFGS on the exact gradient, then Newton (standardised θ)",
     )
+}
+
+/// The summary of a model without covariance parameters: the criterion at lme4's start.
+fn without_parameters(criterion: &Standardised, lme4_start: Vec<f64>) -> OptSummary {
+    let d = criterion.value(&lme4_start);
+    OptSummary {
+        start: lme4_start.clone(),
+        optimum: lme4_start,
+        deviance: d,
+        evaluations: criterion.counts().0,
+        gradient_evaluations: 0,
+        optimizer: "none (no covariance parameters)".into(),
+        converged: d.is_finite(),
+        gradient_norm: 0.0,
+        hessian_positive_definite: true,
+        newton_decrement: 0.0,
+        hessian: DMatrix::zeros(0, 0),
+        unsettled: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+/// Candidates in standardised coordinates: T̃ = c·I for a few c (random effects from as large
+/// as the residual to a hundredth of it), lme4's T = I, the moments' start (InstEval: 26 → 18
+/// gradients) and the warm start.
+fn starts(
+    criterion: &Standardised,
+    diagonal: &[usize],
+    lme4_start: &[f64],
+    warm: Option<&[f64]>,
+) -> Vec<Vec<f64>> {
+    let deviance = criterion.deviance;
+    let base = criterion.internal(lme4_start);
+    let mut candidates: Vec<Vec<f64>> = [1.0, 0.3, 0.1, 0.01]
+        .iter()
+        .map(|c| {
+            let mut y = base.clone();
+            for &i in diagonal {
+                y[i] = *c;
+            }
+            y
+        })
+        .collect();
+    candidates.push(base);
+    if let Some(moments) = deviance.moment_start() {
+        candidates.push(criterion.internal(&moments));
+    }
+    if let Some(w) = warm.filter(|w| w.len() == deviance.nparams()) {
+        candidates.push(criterion.internal(w));
+    }
+    candidates
+}
+
+/// A column of T at zero is a stationary set of the unconstrained criterion (it depends on
+/// ΛΛ' only), and a singular fit can be a local optimum there: in the convergence campaign
+/// one such fit sat 0.42 log-likelihood units below lme4's. So a fit with a standardised
+/// diagonal below 1e-3 is restarted once with those columns revived; the lower criterion wins.
+fn revive_collapsed(criterion: &Standardised, diagonal: &[usize], first: Run) -> Run {
+    let collapsed: Vec<usize> = diagonal
+        .iter()
+        .copied()
+        .filter(|&i| first.y[i].abs() < 1e-3)
+        .collect();
+    if collapsed.is_empty() || !first.f.is_finite() {
+        return first;
+    }
+    let mut revived = first.y.clone();
+    for &i in &collapsed {
+        revived[i] = 0.5;
+    }
+    // BFGS starts from the first run's curvature: the revived point differs from its
+    // optimum only in the revived columns, and relearning every scale costs many gradients.
+    let model = positive_definite_inverse(&first.hessian);
+    let again = run(criterion, &[revived], model, Some(first.f));
+    if again.f < first.f - 1e-9 && again.y.iter().all(|v| v.is_finite()) {
+        again
+    } else {
+        first
+    }
+}
+
+/// The Hessian over the natural parameters: H_x = S H_y S. Flipping a column's sign flips
+/// signs in g and H but keeps norms, the decrement and definiteness.
+fn natural_hessian(criterion: &Standardised, run: &Run, optimum: &[f64]) -> DMatrix<f64> {
+    let n = optimum.len();
+    let scale = &criterion.scale;
+    let mut hessian = DMatrix::from_fn(n, n, |i, j| run.hessian[(i, j)] * scale[i] * scale[j]);
+    let flips = sign_flips(&criterion.natural(&run.y), optimum);
+    for i in 0..n {
+        for j in 0..n {
+            hessian[(i, j)] *= flips[i] * flips[j];
+        }
+    }
+    hessian
 }
 
 /// The same strategy on a smooth criterion known only by its values (central differences),
@@ -491,6 +524,23 @@ struct Run {
     unsettled: Vec<(usize, f64)>,
 }
 
+impl Run {
+    /// A run that could not start or whose quasi-Newton phase failed (or was abandoned).
+    fn failed(start: Vec<f64>, n: usize, y: Vec<f64>, f: f64) -> Run {
+        Run {
+            start,
+            y,
+            f,
+            gradient: DVector::from_element(n, f64::NAN),
+            hessian: DMatrix::from_element(n, n, f64::NAN),
+            converged: false,
+            newton_decrement: f64::INFINITY,
+            negative_curvature: false,
+            unsettled: Vec::new(),
+        }
+    }
+}
+
 /// With `rival`, the criterion another run reached: a run whose quasi-Newton phase ends within
 /// 1e-4 deviance units of it (but not 1e-6 below) has found the same optimum, and is abandoned
 /// (returned with an infinite criterion) before its Hessian, which would cost 2n gradients to
@@ -502,8 +552,29 @@ fn run(
     rival: Option<f64>,
 ) -> Run {
     let n = criterion.len();
-    // Duplicates (lme4's T = I is T̃ = I when every column has unit scale) are evaluated once;
-    // the rest in parallel, the first best kept in candidate order.
+    let (start, y0, f0) = best_start(criterion, candidates);
+    let failed = |y: Vec<f64>, f: f64| Run::failed(candidates[start].clone(), n, y, f);
+    if !f0.is_finite() {
+        return failed(y0, f0);
+    }
+    let model = model.or_else(|| criterion.inverse_hessian_guess(&y0));
+    let Some((y, mut f, mut g)) = bfgs(criterion, y0.clone(), None, model) else {
+        return failed(y0, f0);
+    };
+    exact_gradient(criterion, &y, &mut f, &mut g);
+    if let Some(rival) = rival {
+        if f >= rival - 1e-6 && f <= rival + 1e-4 {
+            return failed(y, f64::INFINITY);
+        }
+    }
+    let (y, f, g, h) = newton_rounds(criterion, y, f, g);
+    verdict(candidates[start].clone(), y, f, g, h)
+}
+
+/// The first best of the candidates (index, point, criterion). Duplicates (lme4's T = I is
+/// T̃ = I when every column has unit scale) are evaluated once; the rest in parallel, the first
+/// best kept in candidate order.
+fn best_start(criterion: &impl Criterion, candidates: &[Vec<f64>]) -> (usize, Vec<f64>, f64) {
     let distinct: Vec<usize> = (0..candidates.len())
         .filter(|&i| !candidates[..i].contains(&candidates[i]))
         .collect();
@@ -511,7 +582,7 @@ fn run(
         .par_iter()
         .map(|&i| criterion.value(&candidates[i]))
         .collect();
-    let (start, y0, f0) = distinct
+    distinct
         .iter()
         .zip(values)
         .map(|(&i, f)| (i, candidates[i].clone(), f))
@@ -519,39 +590,31 @@ fn run(
             Some(b) if b.2 <= c.2 || !c.2.is_finite() => Some(b),
             _ => Some(c),
         })
-        .expect("at least one start");
-    let failed = |y: Vec<f64>, f: f64| Run {
-        start: candidates[start].clone(),
-        y,
-        f,
-        gradient: DVector::from_element(n, f64::NAN),
-        hessian: DMatrix::from_element(n, n, f64::NAN),
-        converged: false,
-        newton_decrement: f64::INFINITY,
-        negative_curvature: false,
-        unsettled: Vec::new(),
-    };
-    if !f0.is_finite() {
-        return failed(y0, f0);
-    }
-    let model = model.or_else(|| criterion.inverse_hessian_guess(&y0));
-    let Some((mut y, mut f, mut g)) = bfgs(criterion, y0.clone(), None, model) else {
-        return failed(y0, f0);
-    };
+        .expect("at least one start")
+}
+
+/// Where the quasi-Newton phase ran on a rough gradient, the criterion and its gradient at `y`
+/// replaced by the differenced ones (kept when those fail).
+fn exact_gradient(criterion: &impl Criterion, y: &[f64], f: &mut f64, g: &mut DVector<f64>) {
     if !criterion.exact() {
-        if let Some((fe, ge)) = criterion.value_gradient(&y) {
-            f = fe;
-            g = ge;
+        if let Some((fe, ge)) = criterion.value_gradient(y) {
+            *f = fe;
+            *g = ge;
         }
     }
-    if let Some(rival) = rival {
-        if f >= rival - 1e-6 && f <= rival + 1e-4 {
-            return failed(y, f64::INFINITY);
-        }
-    }
-    // Rounds of: a Hessian, a Newton step, and (unless that step finished the job) BFGS again
-    // from the Hessian's inverse, which it would otherwise need many iterations to learn in
-    // ill-conditioned (near-singular) problems.
+}
+
+/// Rounds of: a Hessian, a Newton step, and (unless that step finished the job) BFGS again
+/// from the Hessian's inverse, which it would otherwise need many iterations to learn in
+/// ill-conditioned (near-singular) problems. Returns the last point, its criterion and gradient,
+/// and the last Hessian.
+fn newton_rounds(
+    criterion: &impl Criterion,
+    mut y: Vec<f64>,
+    mut f: f64,
+    mut g: DVector<f64>,
+) -> (Vec<f64>, f64, DVector<f64>, DMatrix<f64>) {
+    let n = criterion.len();
     let mut h = DMatrix::from_element(n, n, f64::NAN);
     for _ in 0..12 {
         let Some(hn) = criterion.hessian(&y) else {
@@ -584,17 +647,12 @@ fn run(
                 y = yb;
                 f = fb;
                 g = gb;
-                if !criterion.exact() {
-                    if let Some((fe, ge)) = criterion.value_gradient(&y) {
-                        f = fe;
-                        g = ge;
-                    }
-                }
+                exact_gradient(criterion, &y, &mut f, &mut g);
             }
             _ => {}
         }
     }
-    verdict(candidates[start].clone(), y, f, g, h)
+    (y, f, g, h)
 }
 
 /// One Newton step on `h` (shifted to be positive definite where it is not) with backtracking;
@@ -715,55 +773,16 @@ fn bfgs(
         if !scaled && d.norm() > 1.0 {
             d /= d.norm();
         }
-        let slope = g.dot(&d);
-        let mut t = 1.0;
-        let mut accepted = None;
-        for trial_index in 0..60 {
-            let trial = &y + &d * t;
-            // Most steps take t = 1: evaluating the gradient with the first trial saves a
-            // second factorization at the accepted point. Not so the first step of steepest
-            // descent, whose unit length knows nothing of the curvature and usually overshoots.
-            let (ft, gt) = if trial_index == 0 && scaled {
-                match criterion.rough_value_gradient(trial.as_slice()) {
-                    Some((ft, gt)) => (ft, Some(gt)),
-                    None => (f64::INFINITY, None),
-                }
-            } else {
-                (criterion.value(trial.as_slice()), None)
-            };
-            if ft.is_finite() && ft <= f + 1e-4 * t * slope {
-                accepted = Some((trial, ft, gt));
-                break;
-            }
-            // Quadratic interpolation, kept within [0.1 t, 0.5 t].
-            let q = if ft.is_finite() {
-                -slope * t * t / (2.0 * (ft - f - slope * t))
-            } else {
-                0.1 * t
-            };
-            t = q.clamp(0.1 * t, 0.5 * t);
-        }
-        let Some((yn, ft, gt)) = accepted else { break };
+        let Some((yn, ft, gt)) = line_search(criterion, &y, &d, f, g.dot(&d), scaled) else {
+            break;
+        };
         let Some((fn_, gn)) = (match gt {
             Some(gt) => Some((ft, gt)),
             None => criterion.rough_value_gradient(yn.as_slice()),
         }) else {
             break;
         };
-        let s = &yn - &y;
-        let v = &gn - &g;
-        let sy = s.dot(&v);
-        if sy > 1e-12 * s.norm() * v.norm() {
-            if !scaled {
-                hinv = DMatrix::identity(n, n) * (sy / v.dot(&v));
-                scaled = true;
-            }
-            let rho = 1.0 / sy;
-            let hy = &hinv * &v;
-            let yhy = v.dot(&hy);
-            hinv += (&s * s.transpose()) * (rho * rho * yhy + rho)
-                - (&hy * s.transpose() + &s * hy.transpose()) * rho;
-        }
+        update_inverse(&mut hinv, &mut scaled, &yn - &y, &gn - &g);
         let gain = f - fn_;
         y = yn;
         f = fn_;
@@ -776,6 +795,62 @@ fn bfgs(
         }
     }
     Some((y.as_slice().to_vec(), f, g))
+}
+
+/// Backtracking from `y` along `d` (`slope` = g'd) until the Armijo condition holds: the point,
+/// its criterion and, when evaluated with the first trial, its gradient.
+fn line_search(
+    criterion: &impl Criterion,
+    y: &DVector<f64>,
+    d: &DVector<f64>,
+    f: f64,
+    slope: f64,
+    scaled: bool,
+) -> Option<(DVector<f64>, f64, Option<DVector<f64>>)> {
+    let mut t = 1.0;
+    for trial_index in 0..60 {
+        let trial = y + d * t;
+        // Most steps take t = 1: evaluating the gradient with the first trial saves a
+        // second factorization at the accepted point. Not so the first step of steepest
+        // descent, whose unit length knows nothing of the curvature and usually overshoots.
+        let (ft, gt) = if trial_index == 0 && scaled {
+            match criterion.rough_value_gradient(trial.as_slice()) {
+                Some((ft, gt)) => (ft, Some(gt)),
+                None => (f64::INFINITY, None),
+            }
+        } else {
+            (criterion.value(trial.as_slice()), None)
+        };
+        if ft.is_finite() && ft <= f + 1e-4 * t * slope {
+            return Some((trial, ft, gt));
+        }
+        // Quadratic interpolation, kept within [0.1 t, 0.5 t].
+        let q = if ft.is_finite() {
+            -slope * t * t / (2.0 * (ft - f - slope * t))
+        } else {
+            0.1 * t
+        };
+        t = q.clamp(0.1 * t, 0.5 * t);
+    }
+    None
+}
+
+/// The BFGS update of the inverse Hessian `hinv` by the step `s` and the gradient's change `v`
+/// (skipped without enough curvature); the first update also sets its scale.
+fn update_inverse(hinv: &mut DMatrix<f64>, scaled: &mut bool, s: DVector<f64>, v: DVector<f64>) {
+    let n = s.len();
+    let sy = s.dot(&v);
+    if sy > 1e-12 * s.norm() * v.norm() {
+        if !*scaled {
+            *hinv = DMatrix::identity(n, n) * (sy / v.dot(&v));
+            *scaled = true;
+        }
+        let rho = 1.0 / sy;
+        let hy = &*hinv * &v;
+        let yhy = v.dot(&hy);
+        *hinv += (&s * s.transpose()) * (rho * rho * yhy + rho)
+            - (&hy * s.transpose() + &s * hy.transpose()) * rho;
+    }
 }
 
 /// The verdict at the last point, with the Hessian of the last round (the step from its point

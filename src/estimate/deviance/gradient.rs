@@ -30,7 +30,10 @@ use nalgebra::{DMatrix, DMatrixView, DVector};
 use rayon::prelude::*;
 
 use super::super::dense::backward_solve;
-use super::{inverse_from_factor, DevianceError, Evaluation, KeptFactor, ProfiledDeviance};
+use super::{
+    inverse_from_factor, ClassCross, DevianceError, Evaluation, KeptFactor, ProfiledDeviance,
+    ScalarUpdates,
+};
 use crate::model::Method;
 
 /// The functional z·log|L_Z|² + x·log|R_X|² + y·log r² of the factor's diagonal.
@@ -183,11 +186,61 @@ impl ProfiledDeviance {
         let ds = make_ds(&e, &keep.xy);
         let (theta, rest) = x.split_at(self.ntheta);
         let (log_delta, correlation) = rest.split_at(self.ndelta());
-        let w = self.weights(log_delta);
-        let m = self.p + 1;
-        let t: Vec<DMatrix<f64>> = (0..self.terms.len())
-            .map(|k| self.factor(k, theta))
-            .collect();
+        let pieces = FactorPieces::new(self, keep, theta, log_delta, z)?;
+        let mut gradients = Vec::with_capacity(ds.len());
+        for d in &ds {
+            gradients.push(pieces.gradient(d, correlation)?);
+        }
+        Ok((e, gradients))
+    }
+}
+
+/// What the passes of every weight `D` share: the kept factor at `x` and what is made from it
+/// once (the factors T, the class weights, L_XX⁻¹, U per component and, with a log|L_Z|² term,
+/// A⁻¹ per component).
+struct FactorPieces<'a> {
+    dev: &'a ProfiledDeviance,
+    keep: KeptFactor,
+    /// The weight of log|L_Z|².
+    z: f64,
+    m: usize,
+    t: Vec<DMatrix<f64>>,
+    w: Vec<f64>,
+    lxx_inv: DMatrix<f64>,
+    /// L_XX⁻ᵀ.
+    rt: DMatrix<f64>,
+    /// U = L_Z⁻ᵀ L_XZ' L_XX⁻ᵀ per component.
+    u_comp: Vec<DMatrix<f64>>,
+    /// A⁻¹ restricted to each component: the inverse of its Schur complement.
+    c_comp: Vec<DMatrix<f64>>,
+    scalar_w: Option<Vec<f64>>,
+}
+
+/// One weight `D` and the products every block's contribution uses.
+struct Weight<'b> {
+    d: &'b DMatrix<f64>,
+    /// D L_XX⁻¹.
+    d_linv: DMatrix<f64>,
+}
+
+/// A scalar first-term level's working vectors, reused across the levels of a chunk.
+struct ScalarScratch {
+    du: Vec<f64>,
+    v: Vec<f64>,
+    coupling: Vec<f64>,
+}
+
+impl<'a> FactorPieces<'a> {
+    fn new(
+        dev: &'a ProfiledDeviance,
+        keep: KeptFactor,
+        theta: &[f64],
+        log_delta: &[f64],
+        z: f64,
+    ) -> Result<Self, DevianceError> {
+        let w = dev.weights(log_delta);
+        let m = dev.p + 1;
+        let t: Vec<DMatrix<f64>> = (0..dev.terms.len()).map(|k| dev.factor(k, theta)).collect();
 
         let lxx_inv = keep
             .xy
@@ -196,7 +249,7 @@ impl ProfiledDeviance {
         let rt = lxx_inv.transpose();
 
         // U = L_Z⁻ᵀ L_XZ' L_XX⁻ᵀ: components first, then the first term's levels.
-        let u_comp: Vec<DMatrix<f64>> = self
+        let u_comp: Vec<DMatrix<f64>> = dev
             .components
             .iter()
             .zip(&keep.components)
@@ -206,14 +259,8 @@ impl ProfiledDeviance {
                 v
             })
             .collect();
-        let u_node = |n: usize| {
-            let node = &self.nodes[n];
-            let q = self.terms[node.term].q;
-            u_comp[node.component].rows(node.offset, q).into_owned()
-        };
-        // A⁻¹ restricted to each component: the inverse of its Schur complement.
         let c_comp: Vec<DMatrix<f64>> = if z != 0.0 {
-            self.components
+            dev.components
                 .iter()
                 .zip(&keep.components)
                 .map(|(comp, (l, _))| inverse_from_factor(l, comp.size))
@@ -221,304 +268,406 @@ impl ProfiledDeviance {
         } else {
             Vec::new()
         };
-        let c_block = |a: usize, b: usize| -> DMatrix<f64> {
-            let (na, nb) = (&self.nodes[a], &self.nodes[b]);
-            let (qa, qb) = (self.terms[na.term].q, self.terms[nb.term].q);
-            c_comp[na.component]
-                .view((na.offset, nb.offset), (qa, qb))
-                .into_owned()
-        };
-
         let scalar_w = if z != 0.0 {
-            self.scalar_link_products(&keep, &c_comp)
+            dev.scalar_link_products(&keep, &c_comp)
         } else {
             None
         };
-        let mut gradients = Vec::with_capacity(ds.len());
-        for d in &ds {
-            let s_xx = &rt * d * rt.transpose();
-            let d_linv = d * &lxx_inv;
-            let mut acc = Accumulator {
-                gamma: self
-                    .terms
-                    .iter()
-                    .map(|t| DMatrix::zeros(t.q, t.q))
-                    .collect(),
-                class: vec![0.0; w.len()],
-            };
-
-            if let (Some(first), Some(updates)) = (self.first, &self.scalar_updates) {
-                // Every term scalar: the same sums in scalar arithmetic, without a matrix per link,
-                // in chunks of levels as the vector-term path below.
-                let t1 = t[first][(0, 0)];
-                let rt_rows: Vec<f64> = rt.as_slice().to_vec();
-                let chunk = |range: std::ops::Range<usize>| -> Accumulator {
-                    let mut acc = Accumulator::zeros(&self.terms, w.len());
-                    let mut du = vec![0.0; m];
-                    let mut v = vec![0.0; m];
-                    let mut coupling = vec![0.0; m];
-                    for j in range {
-                        let (level, l) = (&self.first_levels[j], keep.first_l[j]);
-                        let kxy = &keep.first_kxy[j * m..(j + 1) * m];
-                        let links =
-                            &keep.first_links[updates.link_start[j]..updates.link_start[j + 1]];
-                        // v = kxy R − Σ_n k_n U_n, u_j = v / l.
-                        for (i, vi) in v.iter_mut().enumerate() {
-                            *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
-                        }
-                        for ((n, _), k) in level.links.iter().zip(links) {
-                            let node = &self.nodes[*n];
-                            let u = &u_comp[node.component];
-                            for (i, vi) in v.iter_mut().enumerate() {
-                                *vi -= k * u[(node.offset, i)];
-                            }
-                        }
-                        v.iter_mut().for_each(|vi| *vi /= l);
-                        let u_j = &v;
-                        let start = updates.link_start[j];
-                        let (ainv_jj, w_links) = match &scalar_w {
-                            Some(w) => {
-                                let w = &w[start..start + links.len()];
-                                let kw: f64 = links.iter().zip(w).map(|(k, w)| k * w).sum();
-                                ((1.0 + kw) / (l * l), Some(w))
-                            }
-                            None => (0.0, None),
-                        };
-                        for (i, di) in du.iter_mut().enumerate() {
-                            *di = (0..m).map(|r| d[(i, r)] * u_j[r]).sum();
-                        }
-                        let s_jj = z * ainv_jj + (0..m).map(|i| u_j[i] * du[i]).sum::<f64>();
-                        for (i, ci) in coupling.iter_mut().enumerate() {
-                            *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
-                        }
-                        for (class, zz, zxy) in &level.blocks {
-                            let fz = s_jj * t1 * zz[0];
-                            acc.class[*class] += t1 * fz;
-                            acc.gamma[first][(0, 0)] += w[*class] * fz;
-                            let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
-                            acc.class[*class] += 2.0 * t1 * fc;
-                            acc.gamma[first][(0, 0)] += w[*class] * fc;
-                        }
-                        for (li, (n, blocks)) in level.links.iter().enumerate() {
-                            let node = &self.nodes[*n];
-                            let u = &u_comp[node.component];
-                            let tn = t[node.term][(0, 0)];
-                            let mut s_jn: f64 = (0..m).map(|i| du[i] * u[(node.offset, i)]).sum();
-                            if let Some(w) = w_links {
-                                s_jn -= z * w[li] / l;
-                            }
-                            for (class, zz) in blocks {
-                                let to_node = s_jn * t1 * zz[0];
-                                acc.class[*class] += tn * to_node;
-                                acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
-                                let to_level = s_jn * tn * zz[0];
-                                acc.class[*class] += t1 * to_level;
-                                acc.gamma[first][(0, 0)] += w[*class] * to_level;
-                            }
-                        }
-                    }
-                    acc
-                };
-                for part in in_level_chunks(self.first_levels.len(), chunk) {
-                    acc.merge(part);
-                }
-            } else if let Some(first) = self.first {
-                let q1 = self.terms[first].q;
-                let t1 = &t[first];
-                // The levels in chunks of fixed size, each with its own sums, added in chunk
-                // order: parallel, with the same digits for any number of threads.
-                let chunk = |range: std::ops::Range<usize>| -> Result<Accumulator, DevianceError> {
-                    let mut acc = Accumulator::zeros(&self.terms, w.len());
-                    for j in range {
-                        let level = &self.first_levels[j];
-                        let (l1, kxy, links) = self.kept_level(&keep, j);
-                        let l1 = DMatrixView::from_slice(l1, q1, q1);
-                        let linked_u: Vec<DMatrix<f64>> =
-                            links.iter().map(|(n, _)| u_node(*n)).collect();
-                        let mut v = DMatrix::from_column_slice(q1, m, kxy) * &rt;
-                        for ((n, k), un) in links.iter().zip(&linked_u) {
-                            let qn = self.terms[self.nodes[*n].term].q;
-                            v -= DMatrixView::from_slice(k, q1, qn) * un;
-                        }
-                        let u_j = l1
-                            .tr_solve_lower_triangular(&v)
-                            .ok_or(DevianceError::NonFinite)?;
-
-                        // The selected inverse, with the links gathered side by side (K = [K_n …],
-                        // C_L = C on the linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and
-                        // A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
-                        let (ainv_jj, ainv_jl) = if z != 0.0 && !links.is_empty() {
-                            let width: usize = links
-                                .iter()
-                                .map(|(n, _)| self.terms[self.nodes[*n].term].q)
-                                .sum();
-                            let mut kcat = DMatrix::zeros(q1, width);
-                            let mut index = Vec::with_capacity(width);
-                            let mut col = 0;
-                            for (n, k) in &links {
-                                let node = &self.nodes[*n];
-                                let qn = self.terms[node.term].q;
-                                kcat.columns_mut(col, qn)
-                                    .copy_from(&DMatrixView::from_slice(k, q1, qn));
-                                index.extend(node.offset..node.offset + qn);
-                                col += qn;
-                            }
-                            let wl = match (&scalar_w, &self.scalar_updates) {
-                                (Some(w), Some(updates)) => {
-                                    let start = updates.link_start[j];
-                                    DMatrix::from_row_slice(1, width, &w[start..start + width])
-                                }
-                                _ => {
-                                    let comp = &c_comp[self.nodes[links[0].0].component];
-                                    let c_links = DMatrix::from_fn(width, width, |a, b| {
-                                        comp[(index[a], index[b])]
-                                    });
-                                    &kcat * c_links
-                                }
-                            };
-                            let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
-                            let ainv_jl = l1
-                                .tr_solve_lower_triangular(&(-wl))
-                                .ok_or(DevianceError::NonFinite)?;
-                            let l1i = l1
-                                .solve_lower_triangular(&DMatrix::identity(q1, q1))
-                                .ok_or(DevianceError::NonFinite)?;
-                            (l1i.transpose() * middle * &l1i, ainv_jl)
-                        } else if z != 0.0 {
-                            let l1i = l1
-                                .solve_lower_triangular(&DMatrix::identity(q1, q1))
-                                .ok_or(DevianceError::NonFinite)?;
-                            (l1i.transpose() * l1i, DMatrix::zeros(q1, 0))
-                        } else {
-                            (DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0))
-                        };
-
-                        let ud = &u_j * d;
-                        let s_jj = &ainv_jj * z + &ud * u_j.transpose();
-                        let coupling = &u_j * &d_linv;
-                        for (class, zz, zxy) in &level.blocks {
-                            let zz = DMatrixView::from_slice(zz, q1, q1);
-                            acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
-                            let zxy = DMatrixView::from_slice(zxy, q1, m);
-                            acc.add_coupling(
-                                first,
-                                t1,
-                                -(&coupling * zxy.transpose()),
-                                w[*class],
-                                *class,
-                            );
-                        }
-                        let mut col = 0;
-                        for (li, (n, blocks)) in level.links.iter().enumerate() {
-                            let term_n = self.nodes[*n].term;
-                            let qn = self.terms[term_n].q;
-                            let mut s_jn = &ud * linked_u[li].transpose();
-                            if z != 0.0 {
-                                s_jn += ainv_jl.columns(col, qn) * z;
-                            }
-                            col += qn;
-                            for (class, zz) in blocks {
-                                let z_jn = DMatrixView::from_slice(zz, q1, qn);
-                                let tn = &t[term_n];
-                                acc.add(
-                                    term_n,
-                                    tn,
-                                    s_jn.transpose() * t1.transpose() * z_jn,
-                                    w[*class],
-                                    *class,
-                                );
-                                acc.add(
-                                    first,
-                                    t1,
-                                    &s_jn * tn.transpose() * z_jn.transpose(),
-                                    w[*class],
-                                    *class,
-                                );
-                            }
-                        }
-                    }
-                    Ok(acc)
-                };
-                for part in in_level_chunks(self.first_levels.len(), chunk) {
-                    acc.merge(part?);
-                }
-            }
-
-            for comp in &self.components {
-                for &ni in &comp.nodes {
-                    let node = &self.nodes[ni];
-                    let q = self.terms[node.term].q;
-                    let tn = &t[node.term];
-                    let u_n = u_node(ni);
-                    let mut s_nn = &u_n * d * u_n.transpose();
-                    if z != 0.0 {
-                        s_nn += c_block(ni, ni) * z;
-                    }
-                    let coupling = &u_n * &d_linv;
-                    for (class, zz, zxy) in &node.blocks {
-                        let zz = DMatrixView::from_slice(zz, q, q);
-                        acc.add(
-                            node.term,
-                            tn,
-                            &s_nn * tn.transpose() * zz,
-                            w[*class],
-                            *class,
-                        );
-                        let zxy = DMatrixView::from_slice(zxy, q, m);
-                        acc.add_coupling(
-                            node.term,
-                            tn,
-                            -(&coupling * zxy.transpose()),
-                            w[*class],
-                            *class,
-                        );
-                    }
-                }
-                for (na, nb, blocks) in &comp.cross {
-                    let (ta, tb) = (self.nodes[*na].term, self.nodes[*nb].term);
-                    let (qa, qb) = (self.terms[ta].q, self.terms[tb].q);
-                    let mut s_ab = u_node(*na) * d * u_node(*nb).transpose();
-                    if z != 0.0 {
-                        s_ab += c_block(*na, *nb) * z;
-                    }
-                    for (class, zz) in blocks {
-                        let z_ab = DMatrixView::from_slice(zz, qa, qb);
-                        acc.add(
-                            tb,
-                            &t[tb],
-                            s_ab.transpose() * t[ta].transpose() * z_ab,
-                            w[*class],
-                            *class,
-                        );
-                        acc.add(
-                            ta,
-                            &t[ta],
-                            &s_ab * t[tb].transpose() * z_ab.transpose(),
-                            w[*class],
-                            *class,
-                        );
-                    }
-                }
-            }
-
-            let mut g = vec![0.0; self.nparams()];
-            for (i, (k, r, c)) in self.theta_entries().into_iter().enumerate() {
-                g[i] = 2.0 * acc.gamma[k][(c, r)];
-            }
-            // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
-            // [X y] part (with compound symmetry, also through the within-unit sums) separately.
-            let dxy = self.xy_derivatives(&w, correlation);
-            for c in 1..w.len() {
-                g[self.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
-            }
-            for (i, dm) in dxy {
-                g[i] += s_xx.component_mul(&dm).sum();
-            }
-            gradients.push(g);
-        }
-        Ok((e, gradients))
+        Ok(FactorPieces {
+            dev,
+            keep,
+            z,
+            m,
+            t,
+            w,
+            lxx_inv,
+            rt,
+            u_comp,
+            c_comp,
+            scalar_w,
+        })
     }
 
+    /// U's rows of node `n`.
+    fn u_node(&self, n: usize) -> DMatrix<f64> {
+        let node = &self.dev.nodes[n];
+        let q = self.dev.terms[node.term].q;
+        self.u_comp[node.component]
+            .rows(node.offset, q)
+            .into_owned()
+    }
+
+    /// A⁻¹'s block between nodes `a` and `b` of one component.
+    fn c_block(&self, a: usize, b: usize) -> DMatrix<f64> {
+        let dev = self.dev;
+        let (na, nb) = (&dev.nodes[a], &dev.nodes[b]);
+        let (qa, qb) = (dev.terms[na.term].q, dev.terms[nb.term].q);
+        self.c_comp[na.component]
+            .view((na.offset, nb.offset), (qa, qb))
+            .into_owned()
+    }
+
+    /// The derivative of z·log|L_Z|² + tr(D L⁻¹Ω̇L⁻ᵀ) over every optimizer parameter.
+    fn gradient(&self, d: &DMatrix<f64>, correlation: &[f64]) -> Result<Vec<f64>, DevianceError> {
+        let dev = self.dev;
+        let s_xx = &self.rt * d * self.rt.transpose();
+        let weight = Weight {
+            d,
+            d_linv: d * &self.lxx_inv,
+        };
+        let mut acc = Accumulator::zeros(&dev.terms, self.w.len());
+        if let (Some(first), Some(updates)) = (dev.first, &dev.scalar_updates) {
+            // Every term scalar: the same sums in scalar arithmetic, without a matrix per link,
+            // in chunks of levels as the vector-term path below.
+            let chunk = |range| self.scalar_levels(range, first, updates, &weight);
+            for part in in_level_chunks(dev.first_levels.len(), chunk) {
+                acc.merge(part);
+            }
+        } else if let Some(first) = dev.first {
+            // The levels in chunks of fixed size, each with its own sums, added in chunk
+            // order: parallel, with the same digits for any number of threads.
+            let chunk = |range| self.general_levels(range, first, &weight);
+            for part in in_level_chunks(dev.first_levels.len(), chunk) {
+                acc.merge(part?);
+            }
+        }
+        for comp in &dev.components {
+            for &ni in &comp.nodes {
+                self.add_node(&mut acc, ni, &weight);
+            }
+            for (na, nb, blocks) in &comp.cross {
+                self.add_cross(&mut acc, *na, *nb, blocks, &weight);
+            }
+        }
+        Ok(self.parameter_gradient(&acc, &s_xx, correlation))
+    }
+
+    /// The sums of the scalar first term's levels in `range`.
+    fn scalar_levels(
+        &self,
+        range: std::ops::Range<usize>,
+        first: usize,
+        updates: &ScalarUpdates,
+        weight: &Weight,
+    ) -> Accumulator {
+        let m = self.m;
+        let mut acc = Accumulator::zeros(&self.dev.terms, self.w.len());
+        let mut scratch = ScalarScratch {
+            du: vec![0.0; m],
+            v: vec![0.0; m],
+            coupling: vec![0.0; m],
+        };
+        for j in range {
+            self.scalar_level(j, first, updates, weight, &mut scratch, &mut acc);
+        }
+        acc
+    }
+
+    /// Adds scalar level j's blocks and links.
+    fn scalar_level(
+        &self,
+        j: usize,
+        first: usize,
+        updates: &ScalarUpdates,
+        weight: &Weight,
+        scratch: &mut ScalarScratch,
+        acc: &mut Accumulator,
+    ) {
+        let (dev, m, z, w) = (self.dev, self.m, self.z, &self.w);
+        let (d, d_linv) = (weight.d, &weight.d_linv);
+        let t1 = self.t[first][(0, 0)];
+        let rt_rows = self.rt.as_slice();
+        let ScalarScratch { du, v, coupling } = scratch;
+        let (level, l) = (&dev.first_levels[j], self.keep.first_l[j]);
+        let kxy = &self.keep.first_kxy[j * m..(j + 1) * m];
+        let links = &self.keep.first_links[updates.link_start[j]..updates.link_start[j + 1]];
+        // v = kxy R − Σ_n k_n U_n, u_j = v / l.
+        for (i, vi) in v.iter_mut().enumerate() {
+            *vi = (0..m).map(|r| kxy[r] * rt_rows[i * m + r]).sum();
+        }
+        for ((n, _), k) in level.links.iter().zip(links) {
+            let node = &dev.nodes[*n];
+            let u = &self.u_comp[node.component];
+            for (i, vi) in v.iter_mut().enumerate() {
+                *vi -= k * u[(node.offset, i)];
+            }
+        }
+        v.iter_mut().for_each(|vi| *vi /= l);
+        let u_j = &*v;
+        let start = updates.link_start[j];
+        let (ainv_jj, w_links) = match &self.scalar_w {
+            Some(w) => {
+                let w = &w[start..start + links.len()];
+                let kw: f64 = links.iter().zip(w).map(|(k, w)| k * w).sum();
+                ((1.0 + kw) / (l * l), Some(w))
+            }
+            None => (0.0, None),
+        };
+        for (i, di) in du.iter_mut().enumerate() {
+            *di = (0..m).map(|r| d[(i, r)] * u_j[r]).sum();
+        }
+        let s_jj = z * ainv_jj + (0..m).map(|i| u_j[i] * du[i]).sum::<f64>();
+        for (i, ci) in coupling.iter_mut().enumerate() {
+            *ci = (0..m).map(|r| u_j[r] * d_linv[(r, i)]).sum();
+        }
+        for (class, zz, zxy) in &level.blocks {
+            let fz = s_jj * t1 * zz[0];
+            acc.class[*class] += t1 * fz;
+            acc.gamma[first][(0, 0)] += w[*class] * fz;
+            let fc = -(0..m).map(|i| coupling[i] * zxy[i]).sum::<f64>();
+            acc.class[*class] += 2.0 * t1 * fc;
+            acc.gamma[first][(0, 0)] += w[*class] * fc;
+        }
+        for (li, (n, blocks)) in level.links.iter().enumerate() {
+            let node = &dev.nodes[*n];
+            let u = &self.u_comp[node.component];
+            let tn = self.t[node.term][(0, 0)];
+            let mut s_jn: f64 = (0..m).map(|i| du[i] * u[(node.offset, i)]).sum();
+            if let Some(w) = w_links {
+                s_jn -= z * w[li] / l;
+            }
+            for (class, zz) in blocks {
+                let to_node = s_jn * t1 * zz[0];
+                acc.class[*class] += tn * to_node;
+                acc.gamma[node.term][(0, 0)] += w[*class] * to_node;
+                let to_level = s_jn * tn * zz[0];
+                acc.class[*class] += t1 * to_level;
+                acc.gamma[first][(0, 0)] += w[*class] * to_level;
+            }
+        }
+    }
+
+    /// The sums of the (vector) first term's levels in `range`.
+    fn general_levels(
+        &self,
+        range: std::ops::Range<usize>,
+        first: usize,
+        weight: &Weight,
+    ) -> Result<Accumulator, DevianceError> {
+        let mut acc = Accumulator::zeros(&self.dev.terms, self.w.len());
+        for j in range {
+            self.general_level(j, first, weight, &mut acc)?;
+        }
+        Ok(acc)
+    }
+
+    /// Adds level j's blocks and links.
+    fn general_level(
+        &self,
+        j: usize,
+        first: usize,
+        weight: &Weight,
+        acc: &mut Accumulator,
+    ) -> Result<(), DevianceError> {
+        let (dev, m, z, w, t) = (self.dev, self.m, self.z, &self.w, &self.t);
+        let (d, d_linv) = (weight.d, &weight.d_linv);
+        let q1 = dev.terms[first].q;
+        let t1 = &t[first];
+        let level = &dev.first_levels[j];
+        let (l1, kxy, links) = dev.kept_level(&self.keep, j);
+        let l1 = DMatrixView::from_slice(l1, q1, q1);
+        let linked_u: Vec<DMatrix<f64>> = links.iter().map(|(n, _)| self.u_node(*n)).collect();
+        let mut v = DMatrix::from_column_slice(q1, m, kxy) * &self.rt;
+        for ((n, k), un) in links.iter().zip(&linked_u) {
+            let qn = dev.terms[dev.nodes[*n].term].q;
+            v -= DMatrixView::from_slice(k, q1, qn) * un;
+        }
+        let u_j = l1
+            .tr_solve_lower_triangular(&v)
+            .ok_or(DevianceError::NonFinite)?;
+        let (ainv_jj, ainv_jl) = self.selected_inverse(j, l1, &links)?;
+
+        let ud = &u_j * d;
+        let s_jj = &ainv_jj * z + &ud * u_j.transpose();
+        let coupling = &u_j * d_linv;
+        for (class, zz, zxy) in &level.blocks {
+            let zz = DMatrixView::from_slice(zz, q1, q1);
+            acc.add(first, t1, &s_jj * t1.transpose() * zz, w[*class], *class);
+            let zxy = DMatrixView::from_slice(zxy, q1, m);
+            acc.add_coupling(first, t1, -(&coupling * zxy.transpose()), w[*class], *class);
+        }
+        let mut col = 0;
+        for (li, (n, blocks)) in level.links.iter().enumerate() {
+            let term_n = dev.nodes[*n].term;
+            let qn = dev.terms[term_n].q;
+            let mut s_jn = &ud * linked_u[li].transpose();
+            if z != 0.0 {
+                s_jn += ainv_jl.columns(col, qn) * z;
+            }
+            col += qn;
+            for (class, zz) in blocks {
+                let z_jn = DMatrixView::from_slice(zz, q1, qn);
+                let tn = &t[term_n];
+                acc.add(
+                    term_n,
+                    tn,
+                    s_jn.transpose() * t1.transpose() * z_jn,
+                    w[*class],
+                    *class,
+                );
+                acc.add(
+                    first,
+                    t1,
+                    &s_jn * tn.transpose() * z_jn.transpose(),
+                    w[*class],
+                    *class,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Level j's blocks of A⁻¹: against itself and against its linked nodes side by side (zero
+    /// without a log|L_Z|² term).
+    ///
+    /// The selected inverse, with the links gathered side by side (K = [K_n …], C_L = C on the
+    /// linked nodes): W = K C_L, A⁻¹_jL = −L₁⁻ᵀW and A⁻¹_jj = L₁⁻ᵀ(I + W K')L₁⁻¹.
+    fn selected_inverse(
+        &self,
+        j: usize,
+        l1: DMatrixView<f64>,
+        links: &[(usize, &[f64])],
+    ) -> Result<(DMatrix<f64>, DMatrix<f64>), DevianceError> {
+        let (dev, z) = (self.dev, self.z);
+        let q1 = l1.nrows();
+        if z != 0.0 && !links.is_empty() {
+            let width: usize = links
+                .iter()
+                .map(|(n, _)| dev.terms[dev.nodes[*n].term].q)
+                .sum();
+            let mut kcat = DMatrix::zeros(q1, width);
+            let mut index = Vec::with_capacity(width);
+            let mut col = 0;
+            for (n, k) in links {
+                let node = &dev.nodes[*n];
+                let qn = dev.terms[node.term].q;
+                kcat.columns_mut(col, qn)
+                    .copy_from(&DMatrixView::from_slice(k, q1, qn));
+                index.extend(node.offset..node.offset + qn);
+                col += qn;
+            }
+            let wl = match (&self.scalar_w, &dev.scalar_updates) {
+                (Some(w), Some(updates)) => {
+                    let start = updates.link_start[j];
+                    DMatrix::from_row_slice(1, width, &w[start..start + width])
+                }
+                _ => {
+                    let comp = &self.c_comp[dev.nodes[links[0].0].component];
+                    let c_links = DMatrix::from_fn(width, width, |a, b| comp[(index[a], index[b])]);
+                    &kcat * c_links
+                }
+            };
+            let middle = DMatrix::<f64>::identity(q1, q1) + &wl * kcat.transpose();
+            let ainv_jl = l1
+                .tr_solve_lower_triangular(&(-wl))
+                .ok_or(DevianceError::NonFinite)?;
+            let l1i = l1
+                .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                .ok_or(DevianceError::NonFinite)?;
+            Ok((l1i.transpose() * middle * &l1i, ainv_jl))
+        } else if z != 0.0 {
+            let l1i = l1
+                .solve_lower_triangular(&DMatrix::identity(q1, q1))
+                .ok_or(DevianceError::NonFinite)?;
+            Ok((l1i.transpose() * l1i, DMatrix::zeros(q1, 0)))
+        } else {
+            Ok((DMatrix::zeros(q1, q1), DMatrix::zeros(q1, 0)))
+        }
+    }
+
+    /// Adds a trailing node's own blocks.
+    fn add_node(&self, acc: &mut Accumulator, ni: usize, weight: &Weight) {
+        let (dev, m, w) = (self.dev, self.m, &self.w);
+        let node = &dev.nodes[ni];
+        let q = dev.terms[node.term].q;
+        let tn = &self.t[node.term];
+        let u_n = self.u_node(ni);
+        let mut s_nn = &u_n * weight.d * u_n.transpose();
+        if self.z != 0.0 {
+            s_nn += self.c_block(ni, ni) * self.z;
+        }
+        let coupling = &u_n * &weight.d_linv;
+        for (class, zz, zxy) in &node.blocks {
+            let zz = DMatrixView::from_slice(zz, q, q);
+            acc.add(
+                node.term,
+                tn,
+                &s_nn * tn.transpose() * zz,
+                w[*class],
+                *class,
+            );
+            let zxy = DMatrixView::from_slice(zxy, q, m);
+            acc.add_coupling(
+                node.term,
+                tn,
+                -(&coupling * zxy.transpose()),
+                w[*class],
+                *class,
+            );
+        }
+    }
+
+    /// Adds the blocks between two co-occurring nodes a ≠ b of one component.
+    fn add_cross(
+        &self,
+        acc: &mut Accumulator,
+        na: usize,
+        nb: usize,
+        blocks: &ClassCross,
+        weight: &Weight,
+    ) {
+        let (dev, t, w) = (self.dev, &self.t, &self.w);
+        let (ta, tb) = (dev.nodes[na].term, dev.nodes[nb].term);
+        let (qa, qb) = (dev.terms[ta].q, dev.terms[tb].q);
+        let mut s_ab = self.u_node(na) * weight.d * self.u_node(nb).transpose();
+        if self.z != 0.0 {
+            s_ab += self.c_block(na, nb) * self.z;
+        }
+        for (class, zz) in blocks {
+            let z_ab = DMatrixView::from_slice(zz, qa, qb);
+            acc.add(
+                tb,
+                &t[tb],
+                s_ab.transpose() * t[ta].transpose() * z_ab,
+                w[*class],
+                *class,
+            );
+            acc.add(
+                ta,
+                &t[ta],
+                &s_ab * t[tb].transpose() * z_ab.transpose(),
+                w[*class],
+                *class,
+            );
+        }
+    }
+
+    /// The gradient over (θ, log δ, ρ) from the sums over the blocks and S_XX.
+    fn parameter_gradient(
+        &self,
+        acc: &Accumulator,
+        s_xx: &DMatrix<f64>,
+        correlation: &[f64],
+    ) -> Vec<f64> {
+        let (dev, w) = (self.dev, &self.w);
+        let mut g = vec![0.0; dev.nparams()];
+        for (i, (k, r, c)) in dev.theta_entries().into_iter().enumerate() {
+            g[i] = 2.0 * acc.gamma[k][(c, r)];
+        }
+        // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
+        // [X y] part (with compound symmetry, also through the within-unit sums) separately.
+        let dxy = dev.xy_derivatives(w, correlation);
+        for c in 1..w.len() {
+            g[dev.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
+        }
+        for (i, dm) in dxy {
+            g[i] += s_xx.component_mul(&dm).sum();
+        }
+        g
+    }
+}
+
+impl ProfiledDeviance {
     /// ∂Cov(β̂)/∂varpar_k at `varpar = (θ, σ, log δ…, ρ)`, one p×p matrix per entry, exactly.
     ///
     /// Cov(β̂) = σ²M⁻¹ with M = R_X'R_X = L_X L_X', so ∂/∂x_k = −σ²W'N_kW with W = L_X⁻¹ and
