@@ -8,8 +8,8 @@ use crate::syntax::ast::source_name;
 use std::collections::HashMap;
 
 use crate::data::{Column, MISSING_CODE};
-use crate::diagnostics::Diagnostic;
-use crate::model::{Coefficient, EquationSpec, ModelSpec};
+use crate::diagnostics::{Diagnostic, Span};
+use crate::model::{Coefficient, EquationSpec, FixedTermSpec, ModelSpec};
 use crate::prepare::AnalysisFrame;
 
 /// One factor of a column's product: a numeric column's value, or the indicator of a level.
@@ -73,196 +73,33 @@ impl EquationColumns {
         frame: &AnalysisFrame,
         present: Option<&HashMap<usize, Vec<bool>>>,
     ) -> Result<Self, Vec<Diagnostic>> {
-        let mut errors = Vec::new();
-        let index = |name: &str, errors: &mut Vec<Diagnostic>| {
-            let i = frame.names.iter().position(|n| n == name);
-            if i.is_none() {
-                errors.push(Diagnostic::at(
-                    format!("no column `{name}` in the analysis frame"),
-                    eq.span,
-                ));
-            }
-            i
+        let mut lookup = Lookup {
+            frame,
+            span: eq.span,
+            errors: Vec::new(),
+            required: Vec::new(),
         };
-        let outcome = index(&eq.outcome, &mut errors);
+        let outcome = lookup.index(&eq.outcome);
         if let Some(o) = outcome {
             if !matches!(frame.columns[o], Column::Numeric(_)) {
-                errors.push(Diagnostic::at(
+                lookup.errors.push(Diagnostic::at(
                     format!("the outcome `{}` is not numeric", eq.outcome),
                     eq.span,
                 ));
             }
         }
-        let mut required: Vec<usize> = outcome.into_iter().collect();
-        let add = |i: usize, required: &mut Vec<usize>| {
-            if !required.contains(&i) {
-                required.push(i);
-            }
-        };
-
-        let mut columns = Vec::new();
-        if let Some(c) = &eq.intercept {
-            columns.push(DesignColumn {
-                name: "(Intercept)".into(),
-                coefficient: c.clone(),
-                factors: Vec::new(),
-            });
-        }
-        // R's rule: a factor in a term is contrast-coded when the term without it is already
-        // in the model (the empty term counts when there is an intercept); otherwise it gets
-        // one indicator per level. Without an intercept, only the first factor gets the full
-        // set (after it, the empty term counts as present).
-        let mut seen_terms: Vec<Vec<&str>> = Vec::new();
-        let mut empty_present = eq.intercept.is_some();
-        // R orders the variables of an interaction by their first appearance in the formula
-        // (`0 + Sex + age:Sex` gives `SexMale:age`), which for `age * Sex` is as written.
-        let mut appearance: Vec<&str> = Vec::new();
-        for term in &eq.terms {
-            for v in &term.variables {
-                if !appearance.contains(&v.as_str()) {
-                    appearance.push(v);
-                }
-            }
-        }
-        for term in &eq.terms {
-            let mut pieces: Vec<Vec<(String, Factor)>> = Vec::new();
-            let mut ok = true;
-            let mut had_factor = false;
-            let mut variables: Vec<&String> = term.variables.iter().collect();
-            variables.sort_by_key(|v| appearance.iter().position(|a| a == v));
-            for v in variables {
-                let is_random_coefficient = frame.column(v).is_none()
-                    && spec
-                        .random
-                        .iter()
-                        .flat_map(|t| &t.effects)
-                        .any(|e| e.label.as_deref() == Some(v.as_str()));
-                if is_random_coefficient {
-                    errors.push(Diagnostic::at(
-                        format!("a random coefficient (`{v}`) as a predictor is not supported yet"),
-                        term.span,
-                    ));
-                    ok = false;
-                    continue;
-                }
-                let Some(ci) = index(v, &mut errors) else {
-                    ok = false;
-                    continue;
-                };
-                add(ci, &mut required);
-                match &frame.columns[ci] {
-                    Column::Numeric(_) => {
-                        pieces.push(vec![(source_name(v).into_owned(), Factor::Numeric(ci))])
-                    }
-                    Column::Text { levels, .. } => {
-                        had_factor = true;
-                        let margin: Vec<&str> = term
-                            .variables
-                            .iter()
-                            .filter(|w| *w != v)
-                            .map(String::as_str)
-                            .collect();
-                        let contrasted = if margin.is_empty() {
-                            empty_present
-                        } else {
-                            seen_terms.iter().any(|t| same_set(t, &margin))
-                        };
-                        let first = usize::from(contrasted);
-                        let occurs = |code: usize| {
-                            present
-                                .and_then(|p| p.get(&ci))
-                                .is_none_or(|codes| codes[code])
-                        };
-                        pieces.push(
-                            levels
-                                .iter()
-                                .enumerate()
-                                .filter(|(code, _)| occurs(*code))
-                                .skip(first)
-                                .map(|(code, level)| {
-                                    (
-                                        format!("{}{level}", source_name(v)),
-                                        Factor::Indicator {
-                                            column: ci,
-                                            code: code as u32,
-                                        },
-                                    )
-                                })
-                                .collect(),
-                        );
-                    }
-                }
-            }
-            if had_factor {
-                empty_present = true;
-            }
-            seen_terms.push(term.variables.iter().map(String::as_str).collect());
-            if !ok {
-                continue;
-            }
-            // Each new piece's levels are the outer loop, so the first variable varies fastest
-            // (R's order).
-            let mut combos: Vec<(Vec<String>, Vec<Factor>)> = vec![(Vec::new(), Vec::new())];
-            for piece in &pieces {
-                let mut next = Vec::new();
-                for (name, factor) in piece {
-                    for (names, factors) in &combos {
-                        let mut n = names.clone();
-                        n.push(name.clone());
-                        let mut f = factors.clone();
-                        f.push(*factor);
-                        next.push((n, f));
-                    }
-                }
-                combos = next;
-            }
-            for (names, factors) in combos {
-                columns.push(DesignColumn {
-                    name: names.join(":"),
-                    coefficient: term.coefficient.clone(),
-                    factors,
-                });
-            }
-        }
-
-        for term in &spec.random {
-            for effect in term.effects.iter().filter(|e| e.equation == equation) {
-                for v in &effect.variables {
-                    if let Some(ci) = index(v, &mut errors) {
-                        add(ci, &mut required);
-                    }
-                }
-                for g in &term.grouping {
-                    if let Some(ci) = index(g, &mut errors) {
-                        add(ci, &mut required);
-                    }
-                }
-            }
-        }
-        let mut by = None;
-        let mut within = None;
-        for r in spec.residual.iter().filter(|r| r.equation == equation) {
-            if let Some(b) = &r.by {
-                by = index(b, &mut errors);
-                if let Some(ci) = by {
-                    add(ci, &mut required);
-                }
-            }
-            if let Some(u) = &r.correlated_within {
-                within = index(u, &mut errors);
-                if let Some(ci) = within {
-                    add(ci, &mut required);
-                }
-            }
-        }
-        if !errors.is_empty() {
-            return Err(errors);
+        lookup.required.extend(outcome);
+        let columns = fixed_columns(eq, spec, present, &mut lookup);
+        lookup.random_effect_columns(spec, equation);
+        let (by, within) = lookup.residual_columns(spec, equation);
+        if !lookup.errors.is_empty() {
+            return Err(lookup.errors);
         }
         Ok(EquationColumns {
             equation,
             outcome: outcome.unwrap_or_default(),
             columns,
-            required,
+            required: lookup.required,
             by,
             within,
         })
@@ -314,6 +151,258 @@ impl EquationColumns {
         }
         present
     }
+}
+
+/// The frame columns one equation names: the problems of looking them up (located at the
+/// equation) and the columns an observation needs, in order of first mention.
+struct Lookup<'a> {
+    frame: &'a AnalysisFrame,
+    span: Span,
+    errors: Vec<Diagnostic>,
+    required: Vec<usize>,
+}
+
+impl Lookup<'_> {
+    fn index(&mut self, name: &str) -> Option<usize> {
+        let i = self.frame.names.iter().position(|n| n == name);
+        if i.is_none() {
+            self.errors.push(Diagnostic::at(
+                format!("no column `{name}` in the analysis frame"),
+                self.span,
+            ));
+        }
+        i
+    }
+
+    fn require(&mut self, i: usize) {
+        if !self.required.contains(&i) {
+            self.required.push(i);
+        }
+    }
+
+    /// The column `name`, which an observation needs.
+    fn index_required(&mut self, name: &str) -> Option<usize> {
+        let i = self.index(name);
+        if let Some(ci) = i {
+            self.require(ci);
+        }
+        i
+    }
+
+    /// The slope variables and grouping columns of the random effects in `equation`.
+    fn random_effect_columns(&mut self, spec: &ModelSpec, equation: usize) {
+        for term in &spec.random {
+            for effect in term.effects.iter().filter(|e| e.equation == equation) {
+                for v in &effect.variables {
+                    self.index_required(v);
+                }
+                for g in &term.grouping {
+                    self.index_required(g);
+                }
+            }
+        }
+    }
+
+    /// The `residual by` and `correlated within` columns of `equation`.
+    fn residual_columns(
+        &mut self,
+        spec: &ModelSpec,
+        equation: usize,
+    ) -> (Option<usize>, Option<usize>) {
+        let mut by = None;
+        let mut within = None;
+        for r in spec.residual.iter().filter(|r| r.equation == equation) {
+            if let Some(b) = &r.by {
+                by = self.index_required(b);
+            }
+            if let Some(u) = &r.correlated_within {
+                within = self.index_required(u);
+            }
+        }
+        (by, within)
+    }
+}
+
+/// What decides a text column's coding in a term: R's rule is that a factor in a term is
+/// contrast-coded when the term without it is already in the model (the empty term counts when
+/// there is an intercept); otherwise it gets one indicator per level. Without an intercept, only
+/// the first factor gets the full set (after it, the empty term counts as present).
+struct Coding<'a> {
+    seen_terms: Vec<Vec<&'a str>>,
+    empty_present: bool,
+    /// R orders the variables of an interaction by their first appearance in the formula
+    /// (`0 + Sex + age:Sex` gives `SexMale:age`), which for `age * Sex` is as written.
+    appearance: Vec<&'a str>,
+}
+
+impl Coding<'_> {
+    /// Whether text variable `v` of `term` is contrast-coded (its first level dropped).
+    fn contrasted(&self, term: &FixedTermSpec, v: &str) -> bool {
+        let margin: Vec<&str> = term
+            .variables
+            .iter()
+            .filter(|w| *w != v)
+            .map(String::as_str)
+            .collect();
+        if margin.is_empty() {
+            self.empty_present
+        } else {
+            self.seen_terms.iter().any(|t| same_set(t, &margin))
+        }
+    }
+}
+
+/// An equation's fixed columns: the intercept, then each term's, with R's names and coding.
+fn fixed_columns(
+    eq: &EquationSpec,
+    spec: &ModelSpec,
+    present: Option<&HashMap<usize, Vec<bool>>>,
+    lookup: &mut Lookup,
+) -> Vec<DesignColumn> {
+    let mut columns = Vec::new();
+    if let Some(c) = &eq.intercept {
+        columns.push(DesignColumn {
+            name: "(Intercept)".into(),
+            coefficient: c.clone(),
+            factors: Vec::new(),
+        });
+    }
+    let mut coding = Coding {
+        seen_terms: Vec::new(),
+        empty_present: eq.intercept.is_some(),
+        appearance: Vec::new(),
+    };
+    for term in &eq.terms {
+        for v in &term.variables {
+            if !coding.appearance.contains(&v.as_str()) {
+                coding.appearance.push(v);
+            }
+        }
+    }
+    for term in &eq.terms {
+        let (pieces, had_factor) = term_pieces(term, spec, present, &coding, lookup);
+        if had_factor {
+            coding.empty_present = true;
+        }
+        coding
+            .seen_terms
+            .push(term.variables.iter().map(String::as_str).collect());
+        let Some(pieces) = pieces else {
+            continue;
+        };
+        for (names, factors) in combinations(&pieces) {
+            columns.push(DesignColumn {
+                name: names.join(":"),
+                coefficient: term.coefficient.clone(),
+                factors,
+            });
+        }
+    }
+    columns
+}
+
+/// One variable's named factors in a term.
+type Piece = Vec<(String, Factor)>;
+
+/// Per variable of `term` (in order of appearance), its named factors: one numeric column, or
+/// the indicators of a text column's levels. `None` when a variable is missing or a random
+/// coefficient (the problem goes to `lookup`); and whether the term has a text column.
+fn term_pieces(
+    term: &FixedTermSpec,
+    spec: &ModelSpec,
+    present: Option<&HashMap<usize, Vec<bool>>>,
+    coding: &Coding,
+    lookup: &mut Lookup,
+) -> (Option<Vec<Piece>>, bool) {
+    let frame = lookup.frame;
+    let mut pieces: Vec<Piece> = Vec::new();
+    let mut ok = true;
+    let mut had_factor = false;
+    let mut variables: Vec<&String> = term.variables.iter().collect();
+    variables.sort_by_key(|v| coding.appearance.iter().position(|a| a == v));
+    for v in variables {
+        let is_random_coefficient = frame.column(v).is_none()
+            && spec
+                .random
+                .iter()
+                .flat_map(|t| &t.effects)
+                .any(|e| e.label.as_deref() == Some(v.as_str()));
+        if is_random_coefficient {
+            lookup.errors.push(Diagnostic::at(
+                format!("a random coefficient (`{v}`) as a predictor is not supported yet"),
+                term.span,
+            ));
+            ok = false;
+            continue;
+        }
+        let Some(ci) = lookup.index(v) else {
+            ok = false;
+            continue;
+        };
+        lookup.require(ci);
+        match &frame.columns[ci] {
+            Column::Numeric(_) => {
+                pieces.push(vec![(source_name(v).into_owned(), Factor::Numeric(ci))])
+            }
+            Column::Text { levels, .. } => {
+                had_factor = true;
+                let first = usize::from(coding.contrasted(term, v));
+                pieces.push(indicators(v, ci, levels, first, present));
+            }
+        }
+    }
+    (ok.then_some(pieces), had_factor)
+}
+
+/// The indicators of text column `ci` (variable `v`): its levels that occur, after skipping
+/// `first` of them (the reference level when contrast-coded).
+fn indicators(
+    v: &str,
+    ci: usize,
+    levels: &[String],
+    first: usize,
+    present: Option<&HashMap<usize, Vec<bool>>>,
+) -> Piece {
+    let occurs = |code: usize| {
+        present
+            .and_then(|p| p.get(&ci))
+            .is_none_or(|codes| codes[code])
+    };
+    levels
+        .iter()
+        .enumerate()
+        .filter(|(code, _)| occurs(*code))
+        .skip(first)
+        .map(|(code, level)| {
+            (
+                format!("{}{level}", source_name(v)),
+                Factor::Indicator {
+                    column: ci,
+                    code: code as u32,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The columns of a term: every combination of its variables' factors. Each new piece's levels
+/// are the outer loop, so the first variable varies fastest (R's order).
+fn combinations(pieces: &[Piece]) -> Vec<(Vec<String>, Vec<Factor>)> {
+    let mut combos: Vec<(Vec<String>, Vec<Factor>)> = vec![(Vec::new(), Vec::new())];
+    for piece in pieces {
+        let mut next = Vec::new();
+        for (name, factor) in piece {
+            for (names, factors) in &combos {
+                let mut n = names.clone();
+                n.push(name.clone());
+                let mut f = factors.clone();
+                f.push(*factor);
+                next.push((n, f));
+            }
+        }
+        combos = next;
+    }
+    combos
 }
 
 pub fn is_missing(frame: &AnalysisFrame, column: usize, row: usize) -> bool {

@@ -13,9 +13,9 @@
 //! rows or fit anything.
 
 use crate::diagnostics::Diagnostic;
-use crate::model::ModelSpec;
+use crate::model::{ModelSpec, RandomTermSpec};
 
-use super::{ResidualClass, SufficientStatistics};
+use super::{FactorStatistics, ResidualClass, SufficientStatistics};
 
 /// Every random-part problem (empty when the fit can go ahead).
 pub(super) fn problems(
@@ -23,14 +23,6 @@ pub(super) fn problems(
     stats: &SufficientStatistics,
     classes: &[ResidualClass],
 ) -> Vec<Diagnostic> {
-    let joint = spec.equations.len() > 1;
-    let nobs = |e: usize| -> usize {
-        classes
-            .iter()
-            .filter(|c| c.equation == e)
-            .map(|c| c.nobs)
-            .sum()
-    };
     let mut out = Vec::new();
     for (term, factor) in spec.random.iter().zip(&stats.factors) {
         let mut equations: Vec<usize> = term.effects.iter().map(|e| e.equation).collect();
@@ -38,80 +30,114 @@ pub(super) fn problems(
         equations.dedup();
         let mut failed = false;
         for &e in &equations {
-            let Some(equation) = spec.equations.get(e) else {
-                continue;
-            };
-            let effects: Vec<&str> = term
-                .effects
-                .iter()
-                .filter(|f| f.equation == e)
-                .map(|f| f.name.as_str())
-                .collect();
-            let levels = (0..factor.nlevels)
-                .filter(|&j| {
-                    factor.blocks[factor.level_start[j]..factor.level_start[j + 1]]
-                        .iter()
-                        .any(|b| classes[b.class].equation == e)
-                })
-                .count();
-            let n = nobs(e);
-            let within = if joint {
-                format!(" in the rows of the `{}` equation", equation.outcome)
-            } else {
-                String::new()
-            };
-            if levels < 2 {
+            if let Some(d) = equation_problem(spec, term, factor, classes, e) {
                 failed = true;
-                out.push(
-                    Diagnostic::at(
-                        format!(
-                            "grouping factors must have > 1 sampled level: `{}` has {levels}{within}",
-                            term.name
-                        ),
-                        term.span,
-                    )
-                    .with_hint(
-                        "lme4 stops here too (check.nlev.gtr.1); drop the random term, or check \
-                         the `keep` statements",
-                    ),
-                );
-            } else if n <= levels * effects.len() {
-                failed = true;
-                out.push(too_few(
-                    n,
-                    levels * effects.len(),
-                    &label(&effects, &term.name),
-                    &within,
-                    term.span,
-                ));
+                out.push(d);
             }
         }
         if failed || equations.len() < 2 {
             continue;
         }
-        // The stacked model: all the term's rows against all its levels × effects.
-        let n: usize = equations.iter().map(|&e| nobs(e)).sum();
-        let effects: Vec<&str> = term.effects.iter().map(|f| f.name.as_str()).collect();
-        let count = factor.nlevels * effects.len();
-        if n <= count {
-            let outcomes: Vec<String> = equations
-                .iter()
-                .filter_map(|&e| spec.equations.get(e))
-                .map(|eq| format!("`{}`", eq.outcome))
-                .collect();
-            out.push(too_few(
-                n,
-                count,
-                &label(&effects, &term.name),
-                &format!(
-                    " in the rows of the {} equations together",
-                    outcomes.join(", ")
-                ),
-                term.span,
-            ));
-        }
+        out.extend(stacked_problem(spec, term, factor, classes, &equations));
     }
     out
+}
+
+/// Observations of equation `e`.
+fn nobs(classes: &[ResidualClass], e: usize) -> usize {
+    classes
+        .iter()
+        .filter(|c| c.equation == e)
+        .map(|c| c.nobs)
+        .sum()
+}
+
+/// The term as lme4 would fit equation `e` alone: its rows, the levels sampled in them, the
+/// term's effects in it.
+fn equation_problem(
+    spec: &ModelSpec,
+    term: &RandomTermSpec,
+    factor: &FactorStatistics,
+    classes: &[ResidualClass],
+    e: usize,
+) -> Option<Diagnostic> {
+    let equation = spec.equations.get(e)?;
+    let effects: Vec<&str> = term
+        .effects
+        .iter()
+        .filter(|f| f.equation == e)
+        .map(|f| f.name.as_str())
+        .collect();
+    let levels = (0..factor.nlevels)
+        .filter(|&j| {
+            factor.blocks[factor.level_start[j]..factor.level_start[j + 1]]
+                .iter()
+                .any(|b| classes[b.class].equation == e)
+        })
+        .count();
+    let n = nobs(classes, e);
+    let within = if spec.equations.len() > 1 {
+        format!(" in the rows of the `{}` equation", equation.outcome)
+    } else {
+        String::new()
+    };
+    if levels < 2 {
+        Some(
+            Diagnostic::at(
+                format!(
+                    "grouping factors must have > 1 sampled level: `{}` has {levels}{within}",
+                    term.name
+                ),
+                term.span,
+            )
+            .with_hint(
+                "lme4 stops here too (check.nlev.gtr.1); drop the random term, or check \
+                 the `keep` statements",
+            ),
+        )
+    } else if n <= levels * effects.len() {
+        Some(too_few(
+            n,
+            levels * effects.len(),
+            &label(&effects, &term.name),
+            &within,
+            term.span,
+        ))
+    } else {
+        None
+    }
+}
+
+/// The stacked model of a term spanning `equations`: all the term's rows against all its
+/// levels × effects.
+fn stacked_problem(
+    spec: &ModelSpec,
+    term: &RandomTermSpec,
+    factor: &FactorStatistics,
+    classes: &[ResidualClass],
+    equations: &[usize],
+) -> Option<Diagnostic> {
+    let n: usize = equations.iter().map(|&e| nobs(classes, e)).sum();
+    let effects: Vec<&str> = term.effects.iter().map(|f| f.name.as_str()).collect();
+    let count = factor.nlevels * effects.len();
+    if n > count {
+        return None;
+    }
+    let outcomes: Vec<String> = equations
+        .iter()
+        .filter_map(|&e| spec.equations.get(e))
+        .map(|eq| format!("`{}`", eq.outcome))
+        .collect();
+    Some(too_few(
+        n,
+        count,
+        &label(&effects, &term.name),
+        &format!(
+            " in the rows of the {} equations together",
+            outcomes.join(", ")
+        ),
+        term.span,
+    ))
 }
 
 /// lme4's message (`wmsg` in its `modular.R`), with where the rows were counted.

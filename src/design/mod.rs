@@ -7,6 +7,7 @@
 mod columns;
 mod grouping;
 mod identifiable;
+mod layout;
 mod pieces;
 mod random_coefficients;
 mod rank;
@@ -144,6 +145,25 @@ pub fn build_in_chunks(
         return Err(errors);
     }
 
+    let equations = equation_columns(spec, frame, &mut errors);
+    let groupings = groupings(spec, frame, &mut errors);
+    errors.extend(random_term_problems(spec, frame));
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let fixed = shared_parameters(&equations);
+    let accumulated =
+        statistics::accumulate(spec, frame, &equations, &fixed, &groupings, chunk_rows)?;
+    let names = groupings.iter().map(Grouping::level_names).collect();
+    complete(spec, fixed, accumulated, names)
+}
+
+/// Each equation's fixed columns; their problems go to `errors`.
+fn equation_columns(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<EquationColumns> {
     let mut equations = Vec::new();
     for (e, eq) in spec.equations.iter().enumerate() {
         // A level no observation of this equation has (rows dropped by `keep` or by missing
@@ -160,6 +180,15 @@ pub fn build_in_chunks(
             Err(mut d) => errors.append(&mut d),
         }
     }
+    equations
+}
+
+/// Each random term's grouping levels; their problems go to `errors`.
+fn groupings(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Grouping> {
     let mut groupings = Vec::new();
     for term in &spec.random {
         match Grouping::new(term, frame) {
@@ -167,15 +196,7 @@ pub fn build_in_chunks(
             Err(d) => errors.push(*d),
         }
     }
-    errors.extend(random_term_problems(spec, frame));
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    let fixed = shared_parameters(&equations);
-    let accumulated =
-        statistics::accumulate(spec, frame, &equations, &fixed, &groupings, chunk_rows)?;
-    let names = groupings.iter().map(Grouping::level_names).collect();
-    complete(spec, fixed, accumulated, names)
+    groupings
 }
 
 /// The random terms' effects: of an equation that exists, slopes of numeric columns.

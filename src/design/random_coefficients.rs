@@ -22,7 +22,8 @@ use crate::data::Column;
 use crate::diagnostics::Span;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::{
-    Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomTermSpec, TermKind,
+    Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomEffectSpec,
+    RandomTermSpec, TermKind,
 };
 use crate::prepare::AnalysisFrame;
 
@@ -128,7 +129,6 @@ fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
         .filter(|(_, eq)| eq.outcome_kind == OutcomeKind::Variable && !is_latent_equation(eq))
         .map(|(e, _)| e)
         .collect();
-    let reduced_index = |e: usize| original.iter().position(|&o| o == e);
     let mut equations: Vec<EquationSpec> = original
         .iter()
         .map(|&e| spec.equations[e].clone())
@@ -138,84 +138,25 @@ fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
         if eq.outcome_kind != OutcomeKind::RandomCoefficient {
             continue;
         }
-        let Some((k, s)) = labelled_effect(spec, &eq.outcome) else {
-            errors.push(Diagnostic::at(
-                format!("`{}` labels no random effect", eq.outcome),
-                eq.span,
-            ));
-            continue;
-        };
-        let effect = &spec.random[k].effects[s];
-        let Some(level1) = reduced_index(effect.equation) else {
-            errors.push(not_supported(
-                "a random coefficient of a group-level equation",
-                eq.span,
-            ));
-            continue;
-        };
-        if effect.variables.is_empty() {
-            errors.push(not_supported(
-                &format!(
-                    "a regression of the random intercept `{}` (write its predictors into the \
-                     level-1 equation)",
-                    eq.outcome
-                ),
-                eq.span,
-            ));
-            continue;
-        }
-        if eq.intercept.is_none() {
-            errors.push(not_supported(
-                &format!(
-                    "`{}` without an intercept (its intercept is the fixed slope of `{}`)",
-                    eq.outcome, effect.name
-                ),
-                eq.span,
-            ));
-            continue;
-        }
-        for term in &eq.terms {
-            if term.kind == TermKind::RandomCoefficient {
-                errors.push(not_supported(
-                    "a random coefficient as a predictor of another random coefficient",
-                    term.span,
-                ));
-                continue;
-            }
-            let mut variables = effect.variables.clone();
-            variables.extend(term.variables.iter().cloned());
-            equations[level1].terms.push(FixedTermSpec {
-                name: variables.join(":"),
-                variables,
-                coefficient: term.coefficient.clone(),
-                kind: TermKind::Variables,
-                span: term.span,
-            });
-            substituted.push((level1, effect.variables.clone(), e));
+        match substitution(spec, eq, &original) {
+            Ok((level1, effect)) => substitute(
+                e,
+                eq,
+                level1,
+                effect,
+                &mut equations,
+                &mut substituted,
+                &mut errors,
+            ),
+            Err(d) => errors.push(d),
         }
     }
-    let mut random = Vec::new();
-    for term in &spec.random {
-        let mut t: RandomTermSpec = term.clone();
-        for effect in &mut t.effects {
-            match reduced_index(effect.equation) {
-                Some(r) => effect.equation = r,
-                None => {
-                    errors.push(not_supported(
-                        "a random effect in a group-level equation",
-                        term.span,
-                    ));
-                    break;
-                }
-            }
-        }
-        random.push(t);
-    }
+    let random = level_one_random(spec, &original, &mut errors);
     let residual = spec
         .residual
         .iter()
         .filter_map(|r| {
-            reduced_index(r.equation).map(|e| {
+            reduced_index(&original, r.equation).map(|e| {
                 let mut r = r.clone();
                 r.equation = e;
                 r
@@ -238,6 +179,111 @@ fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
         original,
         substituted,
     })
+}
+
+/// Equation `e`'s index among the level-1 equations (`original`), if it is one.
+fn reduced_index(original: &[usize], e: usize) -> Option<usize> {
+    original.iter().position(|&o| o == e)
+}
+
+/// Where the random-coefficient equation `eq` goes: the level-1 equation (its index among
+/// `original`) and the random effect its outcome labels; or why it cannot.
+fn substitution<'s>(
+    spec: &'s ModelSpec,
+    eq: &EquationSpec,
+    original: &[usize],
+) -> Result<(usize, &'s RandomEffectSpec), Diagnostic> {
+    let Some((k, s)) = labelled_effect(spec, &eq.outcome) else {
+        return Err(Diagnostic::at(
+            format!("`{}` labels no random effect", eq.outcome),
+            eq.span,
+        ));
+    };
+    let effect = &spec.random[k].effects[s];
+    let Some(level1) = reduced_index(original, effect.equation) else {
+        return Err(not_supported(
+            "a random coefficient of a group-level equation",
+            eq.span,
+        ));
+    };
+    if effect.variables.is_empty() {
+        return Err(not_supported(
+            &format!(
+                "a regression of the random intercept `{}` (write its predictors into the \
+                 level-1 equation)",
+                eq.outcome
+            ),
+            eq.span,
+        ));
+    }
+    if eq.intercept.is_none() {
+        return Err(not_supported(
+            &format!(
+                "`{}` without an intercept (its intercept is the fixed slope of `{}`)",
+                eq.outcome, effect.name
+            ),
+            eq.span,
+        ));
+    }
+    Ok((level1, effect))
+}
+
+/// Substitute the random-coefficient equation `e` into level-1 equation `level1`: each of its
+/// terms becomes the cross-level interaction with the slope's variables.
+fn substitute(
+    e: usize,
+    eq: &EquationSpec,
+    level1: usize,
+    effect: &RandomEffectSpec,
+    equations: &mut [EquationSpec],
+    substituted: &mut Vec<(usize, Vec<String>, usize)>,
+    errors: &mut Vec<Diagnostic>,
+) {
+    for term in &eq.terms {
+        if term.kind == TermKind::RandomCoefficient {
+            errors.push(not_supported(
+                "a random coefficient as a predictor of another random coefficient",
+                term.span,
+            ));
+            continue;
+        }
+        let mut variables = effect.variables.clone();
+        variables.extend(term.variables.iter().cloned());
+        equations[level1].terms.push(FixedTermSpec {
+            name: variables.join(":"),
+            variables,
+            coefficient: term.coefficient.clone(),
+            kind: TermKind::Variables,
+            span: term.span,
+        });
+        substituted.push((level1, effect.variables.clone(), e));
+    }
+}
+
+/// The random terms with their effects' equations numbered among the level-1 equations.
+fn level_one_random(
+    spec: &ModelSpec,
+    original: &[usize],
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<RandomTermSpec> {
+    let mut random = Vec::new();
+    for term in &spec.random {
+        let mut t: RandomTermSpec = term.clone();
+        for effect in &mut t.effects {
+            match reduced_index(original, effect.equation) {
+                Some(r) => effect.equation = r,
+                None => {
+                    errors.push(not_supported(
+                        "a random effect in a group-level equation",
+                        term.span,
+                    ));
+                    break;
+                }
+            }
+        }
+        random.push(t);
+    }
+    random
 }
 
 /// The design of a model with random-coefficient equations: the level-1 design (the
@@ -351,7 +397,35 @@ fn latent_outcome(
     frame: &AnalysisFrame,
 ) -> Result<LatentOutcome, Vec<Diagnostic>> {
     let eq = &spec.equations[e];
+    let (label, term, effect) = latent_coefficient(spec, eq)?;
+    let outcome = numeric(frame, &eq.outcome, eq.span).map_err(|d| vec![d])?;
     let mut errors = Vec::new();
+    let (columns, covariates, latent) = group_columns(eq, frame, &mut errors);
+    let slope_terms = slope_mean_terms(spec, design, frame, label, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+
+    let grouping = Grouping::new(&spec.random[term], frame).map_err(|d| vec![*d])?;
+    let by_level = observations_by_level(&grouping, outcome, &covariates, &slope_terms);
+    let groups = groups_in_design_order(&design.random[term].levels, &grouping, by_level)?;
+    Ok(LatentOutcome {
+        equation: e,
+        outcome: eq.outcome.clone(),
+        term,
+        effect,
+        columns,
+        latent,
+        groups,
+    })
+}
+
+/// The one latent coefficient among `eq`'s predictors: its label, and the random term and
+/// effect position that carry it.
+fn latent_coefficient<'e>(
+    spec: &ModelSpec,
+    eq: &'e EquationSpec,
+) -> Result<(&'e String, usize, usize), Vec<Diagnostic>> {
     let latent_terms: Vec<&FixedTermSpec> = eq
         .terms
         .iter()
@@ -370,8 +444,16 @@ fn latent_outcome(
             latent_terms[0].span,
         )]);
     };
+    Ok((label, term, effect))
+}
 
-    let outcome = numeric(frame, &eq.outcome, eq.span).map_err(|d| vec![d])?;
+/// The group-level equation's free coefficients in formula order, per coefficient other than
+/// the latent one the columns whose product is its covariate, and the latent one's position.
+fn group_columns<'f>(
+    eq: &EquationSpec,
+    frame: &'f AnalysisFrame,
+    errors: &mut Vec<Diagnostic>,
+) -> (Vec<GroupColumn>, Vec<Vec<&'f [f64]>>, usize) {
     let mut columns = Vec::new();
     let mut covariates: Vec<Vec<&[f64]>> = Vec::new();
     let mut latent = 0;
@@ -388,12 +470,12 @@ fn latent_outcome(
     if let Some(c) = &eq.intercept {
         columns.push(GroupColumn {
             name: "(Intercept)".into(),
-            label: free_label(c, eq.span, &mut errors),
+            label: free_label(c, eq.span, errors),
         });
         covariates.push(Vec::new());
     }
     for t in &eq.terms {
-        let label = free_label(&t.coefficient, t.span, &mut errors);
+        let label = free_label(&t.coefficient, t.span, errors);
         if t.kind == TermKind::RandomCoefficient {
             latent = columns.len();
             columns.push(GroupColumn {
@@ -402,21 +484,41 @@ fn latent_outcome(
             });
             continue;
         }
-        let mut values = Vec::new();
-        for v in &t.variables {
-            match numeric(frame, v, t.span) {
-                Ok(c) => values.push(c),
-                Err(d) => errors.push(d),
-            }
-        }
+        covariates.push(numeric_columns(frame, t, errors));
         columns.push(GroupColumn {
             name: t.name.clone(),
             label,
         });
-        covariates.push(values);
     }
+    (columns, covariates, latent)
+}
 
-    // How each level-1 parameter enters the latent coefficient's mean.
+/// The numeric columns of a term's variables; the problems go to `errors`.
+fn numeric_columns<'f>(
+    frame: &'f AnalysisFrame,
+    t: &FixedTermSpec,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<&'f [f64]> {
+    let mut values = Vec::new();
+    for v in &t.variables {
+        match numeric(frame, v, t.span) {
+            Ok(c) => values.push(c),
+            Err(d) => errors.push(d),
+        }
+    }
+    values
+}
+
+/// How each level-1 parameter enters the mean of the latent coefficient `label`: per
+/// parameter, the products whose sum is its coefficient in the mean (a parameter can carry
+/// several columns through a shared label).
+fn slope_mean_terms<'f>(
+    spec: &ModelSpec,
+    design: &Design,
+    frame: &'f AnalysisFrame,
+    label: &str,
+    errors: &mut Vec<Diagnostic>,
+) -> Vec<Vec<Vec<&'f [f64]>>> {
     let rc_equation = spec
         .equations
         .iter()
@@ -434,12 +536,10 @@ fn latent_outcome(
             }
         }
     }
-    // Per parameter, the products whose sum is its coefficient in the mean (a parameter can
-    // carry several columns through a shared label).
     let mut slope_terms: Vec<Vec<Vec<&[f64]>>> = Vec::new();
     for parameter in &design.fixed {
         let mut products = Vec::new();
-        if parameter.label.as_deref() == Some(label.as_str()) {
+        if parameter.label.as_deref() == Some(label) {
             products.push(Vec::new());
         }
         for (equation, name) in &parameter.columns {
@@ -449,22 +549,21 @@ fn latent_outcome(
             let Some(t) = spec.equations[r].terms.iter().find(|t| t.name == *name) else {
                 continue;
             };
-            let mut values = Vec::new();
-            for v in &t.variables {
-                match numeric(frame, v, t.span) {
-                    Ok(c) => values.push(c),
-                    Err(d) => errors.push(d),
-                }
-            }
-            products.push(values);
+            products.push(numeric_columns(frame, t, errors));
         }
         slope_terms.push(products);
     }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
+    slope_terms
+}
 
-    let grouping = Grouping::new(&spec.random[term], frame).map_err(|d| vec![*d])?;
+/// Per level of the grouping, the first row with a complete observation of the group-level
+/// equation.
+fn observations_by_level(
+    grouping: &Grouping,
+    outcome: &[f64],
+    covariates: &[Vec<&[f64]>],
+    slope_terms: &[Vec<Vec<&[f64]>>],
+) -> Vec<Option<GroupObservation>> {
     let mut by_level: Vec<Option<GroupObservation>> = vec![None; grouping.nlevels()];
     for (row, &level) in grouping.codes.iter().enumerate() {
         if level == NO_LEVEL || by_level[level as usize].is_some() {
@@ -485,12 +584,20 @@ fn latent_outcome(
             slope_mean: s,
         });
     }
-    // The design's levels (those with level-1 rows) first, in its order; then groups observed
-    // only at level 2, which still inform b and ψ through the outcome's marginal distribution.
+    by_level
+}
+
+/// The design's levels (those with level-1 rows) first, in its order; then groups observed
+/// only at level 2, which still inform b and ψ through the outcome's marginal distribution.
+fn groups_in_design_order(
+    levels: &[String],
+    grouping: &Grouping,
+    mut by_level: Vec<Option<GroupObservation>>,
+) -> Result<Vec<Option<GroupObservation>>, Vec<Diagnostic>> {
     let names = grouping.level_names();
     let mut groups = Vec::new();
     let mut taken = vec![false; names.len()];
-    for level in &design.random[term].levels {
+    for level in levels {
         match names.iter().position(|n| n == level) {
             Some(i) => {
                 taken[i] = true;
@@ -511,13 +618,5 @@ fn latent_outcome(
             .filter(|(_, taken)| !taken)
             .filter_map(|(g, _)| g.map(Some)),
     );
-    Ok(LatentOutcome {
-        equation: e,
-        outcome: eq.outcome.clone(),
-        term,
-        effect,
-        columns,
-        latent,
-        groups,
-    })
+    Ok(groups)
 }

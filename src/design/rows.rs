@@ -4,19 +4,20 @@
 //! The estimation path never needs this (it works on `SufficientStatistics`, one pass). Methods
 //! that must look at observations after a fit do: cluster-robust (sandwich) standard errors need
 //! each cluster's X_j, y_j and Z_j, and the parametric bootstrap simulates outcomes row by row.
-//! So this is a separate, second pass over the frame, built with the same column expansion,
-//! parameter sharing, class order and level numbering as `build`; it must not estimate anything.
+//! So this is a separate, second pass over the frame, laid out by the same `DesignLayout` as
+//! `build`'s pass (column expansion, parameter sharing) and with its class order and level
+//! numbering; it must not estimate anything.
 
 use nalgebra::DMatrix;
 
-use crate::data::Column;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::ModelSpec;
 use crate::prepare::AnalysisFrame;
 
-use super::columns::{column_value, EquationColumns};
+use super::columns::column_value;
 use super::grouping::{Grouping, NO_LEVEL};
-use super::{shared_parameters, Target};
+use super::layout::DesignLayout;
+use super::{equation_columns, groupings, shared_parameters};
 
 /// The observations of a design, in the order `build` visits them (frame rows, then equations).
 #[derive(Debug, Clone)]
@@ -64,153 +65,138 @@ pub fn observation_rows(
     frame: &AnalysisFrame,
 ) -> Result<ObservationRows, Vec<Diagnostic>> {
     let mut errors = Vec::new();
-    let mut equations = Vec::new();
-    for (e, eq) in spec.equations.iter().enumerate() {
-        let built = EquationColumns::new(e, eq, spec, frame, None).and_then(|cols| {
-            match cols.levels_present(frame) {
-                None => Ok(cols),
-                Some(present) => EquationColumns::new(e, eq, spec, frame, Some(&present)),
-            }
-        });
-        match built {
-            Ok(cols) => equations.push(cols),
-            Err(mut d) => errors.append(&mut d),
-        }
-    }
-    let mut groupings = Vec::new();
-    for term in &spec.random {
-        match Grouping::new(term, frame) {
-            Ok(g) => groupings.push(g),
-            Err(d) => errors.push(*d),
-        }
-    }
+    let equations = equation_columns(spec, frame, &mut errors);
+    let groupings = groupings(spec, frame, &mut errors);
     if !errors.is_empty() {
         return Err(errors);
     }
     let fixed = shared_parameters(&equations);
-    let p = fixed.len();
-    let slope_columns: Vec<Vec<(usize, Vec<usize>)>> = spec
-        .random
-        .iter()
-        .map(|t| {
-            t.effects
-                .iter()
-                .map(|e| {
-                    let cols = e
-                        .variables
-                        .iter()
-                        .filter_map(|v| frame.names.iter().position(|n| n == v))
-                        .collect();
-                    (e.equation, cols)
-                })
-                .collect()
-        })
-        .collect();
-
-    let mut row = Vec::new();
-    let mut equation = Vec::new();
-    let mut x: Vec<f64> = Vec::new();
-    let mut offset = Vec::new();
-    let mut y = Vec::new();
-    let mut class_key: Vec<(usize, f64)> = Vec::new();
-    let mut codes: Vec<Vec<u32>> = vec![Vec::new(); spec.random.len()];
-    let mut z: Vec<Vec<f64>> = vec![Vec::new(); spec.random.len()];
-    for r in 0..frame.nrows {
-        for (e, eq) in equations.iter().enumerate() {
-            if !eq.complete(frame, r) {
-                continue;
-            }
-            row.push(r);
-            equation.push(e);
-            let mut xr = vec![0.0; p];
-            let mut off = 0.0;
-            for (k, col) in eq.columns.iter().enumerate() {
-                let v = col.value(frame, r);
-                match fixed.target(e, k) {
-                    Target::Parameter(i) => xr[i] += v,
-                    Target::Offset(c) => off += c * v,
-                }
-            }
-            x.extend_from_slice(&xr);
-            offset.push(off);
-            y.push(column_value(frame, eq.outcome, r));
-            class_key.push(match eq.by {
-                None => (e, 0.0),
-                Some(c) => match &frame.columns[c] {
-                    Column::Numeric(v) => (e, v[r]),
-                    Column::Text { codes, .. } => (e, f64::from(codes[r])),
-                },
-            });
-            for (k, effects) in slope_columns.iter().enumerate() {
-                let active = effects.iter().any(|(q, _)| *q == e);
-                codes[k].push(if active {
-                    groupings[k].codes[r]
-                } else {
-                    NO_LEVEL
-                });
-                for (q, cols) in effects {
-                    z[k].push(if *q == e && active {
-                        cols.iter().map(|&c| column_value(frame, c, r)).product()
-                    } else {
-                        0.0
-                    });
-                }
-            }
-        }
-    }
-    let n = row.len();
+    let layout = DesignLayout::new(spec, frame, &equations, &fixed, &groupings);
+    let laid = LaidOut::new(&layout);
+    let n = laid.row.len();
     if n == 0 {
         return Err(vec![Diagnostic::error(
             "no observations: every row misses a model variable",
             Location::None,
         )]);
     }
-
-    // Classes numbered as `build` numbers them: by equation, then the `by` column's order.
-    let mut keys: Vec<(usize, f64)> = class_key.clone();
-    keys.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    keys.dedup();
-    let class = class_key
-        .iter()
-        .map(|k| keys.iter().position(|c| c == k).unwrap_or(0))
-        .collect();
-
-    // Levels numbered as `build` numbers them: the grouping's first-appearance order, keeping
-    // only levels with observations.
-    let terms = codes
+    let class = class_numbers(&laid.class_key);
+    let terms = laid
+        .codes
         .into_iter()
-        .zip(z)
+        .zip(laid.z)
         .zip(&groupings)
-        .zip(&slope_columns)
-        .map(|(((codes, z), g), effects)| {
-            let mut used = vec![false; g.nlevels()];
-            for &c in codes.iter().filter(|&&c| c != NO_LEVEL) {
-                used[c as usize] = true;
-            }
-            let mut dense = vec![usize::MAX; g.nlevels()];
-            let mut nlevels = 0;
-            for (old, _) in used.iter().enumerate().filter(|(_, u)| **u) {
-                dense[old] = nlevels;
-                nlevels += 1;
-            }
-            TermRows {
-                level: codes
-                    .iter()
-                    .map(|&c| (c != NO_LEVEL).then(|| dense[c as usize]))
-                    .collect(),
-                z: DMatrix::from_row_slice(n, effects.len(), &z),
-                nlevels,
-            }
-        })
+        .zip(&layout.effects)
+        .map(|(((codes, z), g), effects)| term_rows(codes, &z, g, effects.len()))
         .collect();
-
     Ok(ObservationRows {
-        row,
-        equation,
-        x: DMatrix::from_row_slice(n, p, &x),
-        offset,
-        y,
+        row: laid.row,
+        equation: laid.equation,
+        x: DMatrix::from_row_slice(n, layout.p, &laid.x),
+        offset: laid.offset,
+        y: laid.y,
         class,
         terms,
     })
+}
+
+/// The observations laid out, in the order `build` visits them, before classes and levels are
+/// numbered.
+struct LaidOut {
+    row: Vec<usize>,
+    equation: Vec<usize>,
+    /// Row-major n × p.
+    x: Vec<f64>,
+    offset: Vec<f64>,
+    y: Vec<f64>,
+    /// Per observation: (equation, the `by` value classes are ordered by).
+    class_key: Vec<(usize, f64)>,
+    /// Per term, per observation: the grouping code, `NO_LEVEL` when the term has no effect in
+    /// the observation's equation.
+    codes: Vec<Vec<u32>>,
+    /// Per term: row-major n × q.
+    z: Vec<Vec<f64>>,
+}
+
+impl LaidOut {
+    fn new(layout: &DesignLayout) -> Self {
+        let nterms = layout.effects.len();
+        let mut laid = LaidOut {
+            row: Vec::new(),
+            equation: Vec::new(),
+            x: Vec::new(),
+            offset: Vec::new(),
+            y: Vec::new(),
+            class_key: Vec::new(),
+            codes: vec![Vec::new(); nterms],
+            z: vec![Vec::new(); nterms],
+        };
+        let frame = layout.frame;
+        for r in 0..frame.nrows {
+            for (e, eq) in layout.equations.iter().enumerate() {
+                if !eq.complete(frame, r) {
+                    continue;
+                }
+                laid.row.push(r);
+                laid.equation.push(e);
+                let mut xr = vec![0.0; layout.p];
+                let off = layout.fixed_row(e, r, &mut xr);
+                laid.x.extend_from_slice(&xr);
+                laid.offset.push(off);
+                laid.y.push(column_value(frame, eq.outcome, r));
+                laid.class_key.push((e, layout.class_key(e, r).1));
+                laid.push_terms(layout, e, r);
+            }
+        }
+        laid
+    }
+
+    /// Each term's grouping code and z row of an observation of equation `e` at row `r`.
+    fn push_terms(&mut self, layout: &DesignLayout, e: usize, r: usize) {
+        for (k, effects) in layout.effects.iter().enumerate() {
+            let active = layout.in_equation[k][e];
+            self.codes[k].push(if active {
+                layout.groupings[k].codes[r]
+            } else {
+                NO_LEVEL
+            });
+            let mut zr = vec![0.0; effects.len()];
+            layout.z_row(k, e, r, &mut zr);
+            self.z[k].extend_from_slice(&zr);
+        }
+    }
+}
+
+/// Classes numbered as `build` numbers them: by equation, then the `by` column's order.
+fn class_numbers(class_key: &[(usize, f64)]) -> Vec<usize> {
+    let mut keys: Vec<(usize, f64)> = class_key.to_vec();
+    keys.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    keys.dedup();
+    class_key
+        .iter()
+        .map(|k| keys.iter().position(|c| c == k).unwrap_or(0))
+        .collect()
+}
+
+/// One term's rows, levels numbered as `build` numbers them: the grouping's first-appearance
+/// order, keeping only levels with observations.
+fn term_rows(codes: Vec<u32>, z: &[f64], grouping: &Grouping, q: usize) -> TermRows {
+    let mut used = vec![false; grouping.nlevels()];
+    for &c in codes.iter().filter(|&&c| c != NO_LEVEL) {
+        used[c as usize] = true;
+    }
+    let mut dense = vec![usize::MAX; grouping.nlevels()];
+    let mut nlevels = 0;
+    for (old, _) in used.iter().enumerate().filter(|(_, u)| **u) {
+        dense[old] = nlevels;
+        nlevels += 1;
+    }
+    TermRows {
+        level: codes
+            .iter()
+            .map(|&c| (c != NO_LEVEL).then(|| dense[c as usize]))
+            .collect(),
+        z: DMatrix::from_row_slice(codes.len(), q, z),
+        nlevels,
+    }
 }

@@ -17,7 +17,8 @@ use crate::prepare::AnalysisFrame;
 
 use super::columns::{column_value, is_missing, EquationColumns};
 use super::grouping::Grouping;
-use super::{EquationObservations, ParameterMap, ResidualClass, Target};
+use super::layout::DesignLayout;
+use super::{EquationObservations, ParameterMap, ResidualClass};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SufficientStatistics {
@@ -150,43 +151,8 @@ pub(super) fn sum_rows(
     chunk_rows: usize,
 ) -> Pass {
     let chunk_rows = chunk_rows.max(1);
-    let p = fixed.len();
-    let m = p + 1;
-    // Per term, per effect: (equation, frame columns of the slope's variables).
-    let effects: Vec<Vec<(usize, Vec<usize>)>> = spec
-        .random
-        .iter()
-        .map(|t| {
-            t.effects
-                .iter()
-                .map(|e| {
-                    let cols = e
-                        .variables
-                        .iter()
-                        .filter_map(|v| frame.names.iter().position(|n| n == v))
-                        .collect();
-                    (e.equation, cols)
-                })
-                .collect()
-        })
-        .collect();
-    let in_equation: Vec<Vec<bool>> = effects
-        .iter()
-        .map(|es| {
-            (0..equations.len())
-                .map(|e| es.iter().any(|(eq, _)| *eq == e))
-                .collect()
-        })
-        .collect();
-    let context = Context {
-        frame,
-        equations,
-        fixed,
-        groupings,
-        effects: &effects,
-        in_equation: &in_equation,
-        p,
-    };
+    let m = fixed.len() + 1;
+    let layout = DesignLayout::new(spec, frame, equations, fixed, groupings);
     // Fixed-size chunks of rows, accumulated in parallel and merged in chunk order: the same
     // sums (to the last bit) for any number of threads. A frame of one chunk is summed exactly
     // as a single sequential pass.
@@ -197,13 +163,13 @@ pub(super) fn sum_rows(
     let mut passes: Vec<Pass> = chunks
         .into_par_iter()
         .map(|rows| {
-            let mut pass = Pass::new(&context, spec);
-            pass.rows(&context, rows);
+            let mut pass = Pass::new(&layout, spec);
+            pass.rows(&layout, rows);
             pass
         })
         .collect();
     let mut pass = if passes.is_empty() {
-        Pass::new(&context, spec)
+        Pass::new(&layout, spec)
     } else {
         passes.remove(0)
     };
@@ -236,17 +202,74 @@ pub(super) fn finish(
         ..
     } = pass;
 
-    for s in &mut xy {
+    mirror_sums(&mut xy, &mut factors, m);
+    let empty = empty_equations(spec, &observations, nrows);
+    if !empty.is_empty() {
+        return Err(empty);
+    }
+    if n.is_empty() {
+        return Err(vec![Diagnostic::error(
+            "no observations: every row misses a model variable",
+            Location::None,
+        )]);
+    }
+
+    let (order, rank) = class_order(&class_keys);
+    let (classes, n_sorted, xy_sorted) = sorted_classes(&order, &class_keys, &n, &xy);
+
+    let (kept_levels, renumber) = levels_with_observations(&factors, nlevels);
+    let factors = factors
+        .into_iter()
+        .enumerate()
+        .map(|(k, acc)| acc.finish(&renumber[k], kept_levels[k].len(), &rank))
+        .collect();
+    let cross = crosses
+        .into_iter()
+        .filter(|c| !c.blocks.is_empty())
+        .map(|c| c.finish(&renumber, &rank))
+        .collect();
+
+    let within = spec
+        .residual
+        .iter()
+        .find_map(|r| r.correlated_within.clone())
+        .map(|unit| within_statistics(unit, &units, &rank, m));
+
+    Ok((
+        SufficientStatistics {
+            p,
+            n: n_sorted,
+            xy: xy_sorted,
+            factors,
+            cross,
+            within,
+        },
+        classes,
+        observations,
+        kept_levels,
+        unused,
+    ))
+}
+
+/// Complete the symmetric sums, summed as lower triangles.
+fn mirror_sums(xy: &mut [Vec<f64>], factors: &mut [Accumulator], m: usize) {
+    for s in xy {
         mirror_lower(s, m);
     }
-    for acc in &mut factors {
+    for acc in factors {
         for (_, _, zz, _) in &mut acc.blocks {
             mirror_lower(zz, acc.q);
         }
     }
+}
 
-    // An equation without observations: say which variables emptied it, at the equation.
-    let empty: Vec<Diagnostic> = observations
+/// An equation without observations: say which variables emptied it, at the equation.
+fn empty_equations(
+    spec: &ModelSpec,
+    observations: &[EquationObservations],
+    nrows: usize,
+) -> Vec<Diagnostic> {
+    observations
         .iter()
         .zip(&spec.equations)
         .filter(|(obs, _)| obs.used == 0)
@@ -274,28 +297,32 @@ pub(super) fn finish(
             )
             .with_hint("check these columns in the data file, and the `keep` and `let` statements")
         })
-        .collect();
-    if !empty.is_empty() {
-        return Err(empty);
-    }
-    if n.is_empty() {
-        return Err(vec![Diagnostic::error(
-            "no observations: every row misses a model variable",
-            Location::None,
-        )]);
-    }
+        .collect()
+}
 
-    // Classes in a stable order: by equation, then by the `by` column's level order.
-    let mut order: Vec<usize> = (0..n.len()).collect();
+/// Classes in a stable order: by equation, then by the `by` column's level order. Returns the
+/// first-seen class numbers in that order, and each one's rank in it.
+fn class_order(class_keys: &[(usize, f64, Option<String>)]) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..class_keys.len()).collect();
     order.sort_by(|&i, &j| {
         (class_keys[i].0, class_keys[i].1)
             .partial_cmp(&(class_keys[j].0, class_keys[j].1))
             .unwrap_or(std::cmp::Ordering::Equal)
     });
-    let mut rank = vec![0; n.len()];
+    let mut rank = vec![0; class_keys.len()];
     for (r, &i) in order.iter().enumerate() {
         rank[i] = r;
     }
+    (order, rank)
+}
+
+/// The classes in `order`, with their observations and their sums.
+fn sorted_classes(
+    order: &[usize],
+    class_keys: &[(usize, f64, Option<String>)],
+    n: &[usize],
+    xy: &[Vec<f64>],
+) -> (Vec<ResidualClass>, Vec<usize>, Vec<Vec<f64>>) {
     let classes = order
         .iter()
         .map(|&i| ResidualClass {
@@ -306,9 +333,15 @@ pub(super) fn finish(
         .collect();
     let n_sorted = order.iter().map(|&i| n[i]).collect();
     let xy_sorted = order.iter().map(|&i| xy[i].clone()).collect();
+    (classes, n_sorted, xy_sorted)
+}
 
-    // Only levels with observations count (lme4 builds its factors from the model frame):
-    // renumber them densely, keeping their order.
+/// Only levels with observations count (lme4 builds its factors from the model frame):
+/// per term, the kept levels and the dense renumbering of all levels, keeping their order.
+fn levels_with_observations(
+    factors: &[Accumulator],
+    nlevels: &[usize],
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
     let mut kept_levels: Vec<Vec<usize>> = Vec::new();
     let mut renumber: Vec<Vec<usize>> = Vec::new();
     for (acc, &g_levels) in factors.iter().zip(nlevels) {
@@ -325,102 +358,191 @@ pub(super) fn finish(
         kept_levels.push(kept);
         renumber.push(map);
     }
-    let factors = factors
-        .into_iter()
-        .enumerate()
-        .map(|(k, acc)| {
-            let map = &renumber[k];
-            let mut blocks: Vec<(usize, LevelBlock)> = acc
-                .blocks
-                .into_iter()
-                .map(|(level, class, zz, zxy)| {
-                    (
-                        map[level as usize],
-                        LevelBlock {
-                            class: rank[class as usize],
-                            zz,
-                            zxy,
-                        },
-                    )
-                })
-                .collect();
-            blocks.sort_by_key(|(l, b)| (*l, b.class));
-            let nlevels = kept_levels[k].len();
-            let mut level_start = vec![0; nlevels + 1];
-            for (l, _) in &blocks {
-                level_start[l + 1] += 1;
-            }
-            for j in 0..nlevels {
-                level_start[j + 1] += level_start[j];
-            }
-            FactorStatistics {
-                q: acc.q,
-                nlevels,
-                level_start,
-                blocks: blocks.into_iter().map(|(_, b)| b).collect(),
-            }
-        })
-        .collect();
-    let cross = crosses
-        .into_iter()
-        .filter(|c| !c.blocks.is_empty())
-        .map(|c| {
-            let mut blocks: Vec<CrossBlock> = c
-                .blocks
-                .into_iter()
-                .map(|((la, lb, class), zz)| CrossBlock {
-                    level_a: renumber[c.a][la as usize],
-                    level_b: renumber[c.b][lb as usize],
-                    class: rank[class as usize],
-                    zz,
-                })
-                .collect();
-            blocks.sort_by_key(|b| (b.level_a, b.level_b, b.class));
-            CrossStatistics {
-                a: c.a,
-                b: c.b,
-                blocks,
-            }
-        })
-        .collect();
+    (kept_levels, renumber)
+}
 
-    let within = spec
-        .residual
-        .iter()
-        .find_map(|r| r.correlated_within.clone())
-        .map(|unit| within_statistics(unit, &units, &rank, m));
+impl Accumulator {
+    /// The summed block of `key` (level, class), created empty on first sight.
+    fn block(&mut self, key: (u32, u32), m: usize) -> usize {
+        match self.last {
+            Some((k0, i0)) if k0 == key => i0,
+            _ => {
+                let q = self.q;
+                let blocks = &mut self.blocks;
+                let i = *self.index.entry(key).or_insert_with(|| {
+                    blocks.push((key.0, key.1, vec![0.0; q * q], vec![0.0; q * m]));
+                    blocks.len() - 1
+                });
+                self.last = Some((key, i));
+                i
+            }
+        }
+    }
 
-    Ok((
-        SufficientStatistics {
-            p,
-            n: n_sorted,
-            xy: xy_sorted,
-            factors,
-            cross,
-            within,
-        },
-        classes,
-        observations,
-        kept_levels,
-        unused,
-    ))
+    /// Add an observation's z row and [x y] row to its level's block.
+    fn add(&mut self, level: u32, class: u32, z: &[f64], x: &[f64]) {
+        let m = x.len();
+        let idx = self.block((level, class), m);
+        let q = self.q;
+        let (_, _, zz, zxy) = &mut self.blocks[idx];
+        for j in 0..q {
+            let zj = z[j];
+            if zj == 0.0 {
+                continue;
+            }
+            for i in j..q {
+                zz[j * q + i] += z[i] * zj;
+            }
+        }
+        for j in 0..m {
+            let xj = x[j];
+            for i in 0..q {
+                zxy[j * q + i] += z[i] * xj;
+            }
+        }
+    }
+
+    /// Add a later chunk's blocks; `class_map` numbers its classes as this chunk's.
+    fn merge(&mut self, theirs: Accumulator, class_map: &[u32]) {
+        self.last = None;
+        for (level, class, zz, zxy) in theirs.blocks {
+            let key = (level, class_map[class as usize]);
+            match self.index.get(&key) {
+                Some(&i) => {
+                    let block = &mut self.blocks[i];
+                    for (s, v) in block.2.iter_mut().zip(&zz) {
+                        *s += v;
+                    }
+                    for (s, v) in block.3.iter_mut().zip(&zxy) {
+                        *s += v;
+                    }
+                }
+                None => {
+                    self.index.insert(key, self.blocks.len());
+                    self.blocks.push((key.0, key.1, zz, zxy));
+                }
+            }
+        }
+    }
+
+    /// The term's statistics: levels renumbered by `map` (`nlevels` kept), classes by `rank`,
+    /// blocks sorted by level, then class.
+    fn finish(self, map: &[usize], nlevels: usize, rank: &[usize]) -> FactorStatistics {
+        let mut blocks: Vec<(usize, LevelBlock)> = self
+            .blocks
+            .into_iter()
+            .map(|(level, class, zz, zxy)| {
+                (
+                    map[level as usize],
+                    LevelBlock {
+                        class: rank[class as usize],
+                        zz,
+                        zxy,
+                    },
+                )
+            })
+            .collect();
+        blocks.sort_by_key(|(l, b)| (*l, b.class));
+        let mut level_start = vec![0; nlevels + 1];
+        for (l, _) in &blocks {
+            level_start[l + 1] += 1;
+        }
+        for j in 0..nlevels {
+            level_start[j + 1] += level_start[j];
+        }
+        FactorStatistics {
+            q: self.q,
+            nlevels,
+            level_start,
+            blocks: blocks.into_iter().map(|(_, b)| b).collect(),
+        }
+    }
+}
+
+impl CrossAccumulator {
+    /// Add Z_a'Z_b of one observation to the block of `key` (level of a, level of b, class).
+    fn add(&mut self, key: (u32, u32, u32), za: &[f64], zb: &[f64]) {
+        let (qa, qb) = (za.len(), zb.len());
+        let idx = match self.last {
+            Some((k0, i0)) if k0 == key => i0,
+            _ => {
+                let blocks = &mut self.blocks;
+                let i = *self.index.entry(key).or_insert_with(|| {
+                    blocks.push((key, vec![0.0; qa * qb]));
+                    blocks.len() - 1
+                });
+                self.last = Some((key, i));
+                i
+            }
+        };
+        let zz = &mut self.blocks[idx].1;
+        for j in 0..qb {
+            for i in 0..qa {
+                zz[j * qa + i] += za[i] * zb[j];
+            }
+        }
+    }
+
+    /// Add a later chunk's blocks; `class_map` numbers its classes as this chunk's.
+    fn merge(&mut self, theirs: CrossAccumulator, class_map: &[u32]) {
+        self.last = None;
+        for ((la, lb, class), zz) in theirs.blocks {
+            let key = (la, lb, class_map[class as usize]);
+            match self.index.get(&key) {
+                Some(&i) => {
+                    for (s, v) in self.blocks[i].1.iter_mut().zip(&zz) {
+                        *s += v;
+                    }
+                }
+                None => {
+                    self.index.insert(key, self.blocks.len());
+                    self.blocks.push((key, zz));
+                }
+            }
+        }
+    }
+
+    /// The pair's statistics: levels renumbered, classes by `rank`, blocks sorted.
+    fn finish(self, renumber: &[Vec<usize>], rank: &[usize]) -> CrossStatistics {
+        let mut blocks: Vec<CrossBlock> = self
+            .blocks
+            .into_iter()
+            .map(|((la, lb, class), zz)| CrossBlock {
+                level_a: renumber[self.a][la as usize],
+                level_b: renumber[self.b][lb as usize],
+                class: rank[class as usize],
+                zz,
+            })
+            .collect();
+        blocks.sort_by_key(|b| (b.level_a, b.level_b, b.class));
+        CrossStatistics {
+            a: self.a,
+            b: self.b,
+            blocks,
+        }
+    }
+}
+
+impl UnitSums {
+    /// Add an observation's [x y] row to the unit's sums in its class.
+    fn add(&mut self, class: usize, x: &[f64]) {
+        self.n += 1;
+        let sums = match self.classes.iter().position(|(c, _)| *c == class) {
+            Some(k) => &mut self.classes[k].1,
+            None => {
+                self.classes.push((class, vec![0.0; x.len()]));
+                &mut self.classes.last_mut().expect("just pushed").1
+            }
+        };
+        for (s, v) in sums.iter_mut().zip(x) {
+            *s += v;
+        }
+    }
 }
 
 /// Rows per chunk of the parallel design pass (fixed, so that results do not depend on the
 /// number of threads).
 pub(super) const CHUNK_ROWS: usize = 1 << 18;
-
-/// What every chunk of the pass reads.
-struct Context<'a> {
-    frame: &'a AnalysisFrame,
-    equations: &'a [EquationColumns],
-    fixed: &'a ParameterMap,
-    groupings: &'a [Grouping],
-    /// Per term, per effect: (equation, frame columns of the slope's variables).
-    effects: &'a [Vec<(usize, Vec<usize>)>],
-    in_equation: &'a [Vec<bool>],
-    p: usize,
-}
 
 /// The running sums of one chunk of rows. Classes, blocks and units are numbered in order of
 /// first appearance within the chunk; `merge` matches them by key.
@@ -440,14 +562,22 @@ pub(super) struct Pass {
     last_unit: Option<((usize, u64), usize)>,
 }
 
+/// Per random term, the current observation's z row and level, and whether the term has an
+/// effect in the observation's equation.
+struct TermValues {
+    z: Vec<Vec<f64>>,
+    levels: Vec<u32>,
+    active: Vec<bool>,
+}
+
 impl Pass {
-    fn new(context: &Context, spec: &ModelSpec) -> Self {
-        let Context {
+    fn new(layout: &DesignLayout, spec: &ModelSpec) -> Self {
+        let DesignLayout {
             frame,
             equations,
             effects,
             ..
-        } = *context;
+        } = layout;
         let factors: Vec<Accumulator> = effects
             .iter()
             .map(|es| Accumulator {
@@ -469,12 +599,6 @@ impl Pass {
                 });
             }
         }
-
-        let class_index: HashMap<(usize, u64), usize> = HashMap::new();
-        let last_class: Option<((usize, u64), usize)> = None;
-        let class_keys: Vec<(usize, f64, Option<String>)> = Vec::new();
-        let n: Vec<usize> = Vec::new();
-        let xy: Vec<Vec<f64>> = Vec::new();
         let observations: Vec<EquationObservations> = equations
             .iter()
             .map(|e| EquationObservations {
@@ -488,237 +612,183 @@ impl Pass {
                     .collect(),
             })
             .collect();
-
-        let unit_index: HashMap<(usize, u64), usize> = HashMap::new();
-        let units: Vec<UnitSums> = Vec::new();
-        let last_unit: Option<((usize, u64), usize)> = None;
-
         Pass {
             factors,
             crosses,
-            class_index,
-            last_class,
-            class_keys,
-            n,
-            xy,
+            class_index: HashMap::new(),
+            last_class: None,
+            class_keys: Vec::new(),
+            n: Vec::new(),
+            xy: Vec::new(),
             observations,
             unused: 0,
-            unit_index,
-            units,
-            last_unit,
+            unit_index: HashMap::new(),
+            units: Vec::new(),
+            last_unit: None,
         }
     }
 
-    fn rows(&mut self, context: &Context, rows: std::ops::Range<usize>) {
-        let Context {
-            frame,
-            equations,
-            fixed,
-            groupings,
-            effects,
-            in_equation,
-            p,
-        } = *context;
-        let m = p + 1;
-        let Pass {
-            factors,
-            crosses,
-            class_index,
-            last_class,
-            class_keys,
-            n,
-            xy,
-            observations,
-            unused,
-            unit_index,
-            units,
-            last_unit,
-        } = self;
-        let mut x = vec![0.0; m];
-        let mut z: Vec<Vec<f64>> = effects.iter().map(|es| vec![0.0; es.len()]).collect();
-        let mut levels = vec![0u32; effects.len()];
-        let mut active = vec![false; effects.len()];
+    /// Add the observations of `rows` (every equation's, row by row) to the sums.
+    fn rows(&mut self, layout: &DesignLayout, rows: std::ops::Range<usize>) {
+        let (frame, p) = (layout.frame, layout.p);
+        let mut x = vec![0.0; p + 1];
+        let effects = &layout.effects;
+        let mut terms = TermValues {
+            z: effects.iter().map(|es| vec![0.0; es.len()]).collect(),
+            levels: vec![0u32; effects.len()],
+            active: vec![false; effects.len()],
+        };
         for row in rows {
             let mut used_by_any = false;
-            for (e, eq) in equations.iter().enumerate() {
+            for (e, eq) in layout.equations.iter().enumerate() {
                 if !eq.complete(frame, row) {
-                    let obs = &mut observations[e];
-                    obs.dropped += 1;
-                    for (k, &c) in eq.required.iter().enumerate() {
-                        if is_missing(frame, c, row) {
-                            obs.missing[k].1 += 1;
-                        }
-                    }
+                    count_missing(&mut self.observations[e], eq, frame, row);
                     continue;
                 }
-                observations[e].used += 1;
+                self.observations[e].used += 1;
                 used_by_any = true;
 
                 x.iter_mut().for_each(|v| *v = 0.0);
-                let mut offset = 0.0;
-                for (k, col) in eq.columns.iter().enumerate() {
-                    let v = col.value(frame, row);
-                    match fixed.target(e, k) {
-                        Target::Parameter(i) => x[i] += v,
-                        Target::Offset(c) => offset += c * v,
-                    }
-                }
+                let offset = layout.fixed_row(e, row, &mut x);
                 x[p] = column_value(frame, eq.outcome, row) - offset;
 
-                let class = {
-                    let (key, sort_key, name) = match eq.by {
-                        None => (0u64, 0.0, None),
-                        Some(c) => match &frame.columns[c] {
-                            Column::Numeric(v) => (v[row].to_bits(), v[row], Some(c)),
-                            Column::Text { codes, .. } => {
-                                (u64::from(codes[row]), f64::from(codes[row]), Some(c))
-                            }
-                        },
-                    };
-                    match *last_class {
-                        Some((k, c)) if k == (e, key) => c,
-                        _ => {
-                            let c = *class_index.entry((e, key)).or_insert_with(|| {
-                                let label = name.map(|c| level_label(&frame.columns[c], key));
-                                class_keys.push((e, sort_key, label));
-                                n.push(0);
-                                xy.push(vec![0.0; m * m]);
-                                n.len() - 1
-                            });
-                            *last_class = Some(((e, key), c));
-                            c
-                        }
-                    }
-                };
-                n[class] += 1;
+                let class = self.class_of(layout, e, row);
+                self.n[class] += 1;
                 if let Some(u) = eq.within {
-                    let key = (e, category_key(&frame.columns[u], row));
-                    let i = match *last_unit {
-                        Some((k0, i0)) if k0 == key => i0,
-                        _ => {
-                            let i = *unit_index.entry(key).or_insert_with(|| {
-                                units.push(UnitSums {
-                                    n: 0,
-                                    classes: Vec::new(),
-                                });
-                                units.len() - 1
-                            });
-                            *last_unit = Some((key, i));
-                            i
-                        }
-                    };
-                    let unit = &mut units[i];
-                    unit.n += 1;
-                    let sums = match unit.classes.iter().position(|(c, _)| *c == class) {
-                        Some(k) => &mut unit.classes[k].1,
-                        None => {
-                            unit.classes.push((class, vec![0.0; m]));
-                            &mut unit.classes.last_mut().expect("just pushed").1
-                        }
-                    };
-                    for (s, v) in sums.iter_mut().zip(&x) {
-                        *s += v;
-                    }
+                    self.add_to_unit((e, category_key(&frame.columns[u], row)), class, &x);
                 }
-                let s = &mut xy[class];
-                // Lower triangles only (symmetric); mirrored after the pass.
-                for j in 0..m {
-                    let xj = x[j];
-                    for i in j..m {
-                        s[j * m + i] += x[i] * xj;
-                    }
-                }
-
-                for (k, acc) in factors.iter_mut().enumerate() {
-                    active[k] = in_equation[k][e];
-                    if !active[k] {
-                        continue;
-                    }
-                    let zk = &mut z[k];
-                    for (i, (eqi, vars)) in effects[k].iter().enumerate() {
-                        zk[i] = if *eqi == e {
-                            vars.iter().map(|&c| column_value(frame, c, row)).product()
-                        } else {
-                            0.0
-                        };
-                    }
-                    let level = groupings[k].codes[row];
-                    levels[k] = level;
-                    let key = (level, class as u32);
-                    let idx = match acc.last {
-                        Some((k0, i0)) if k0 == key => i0,
-                        _ => {
-                            let q = acc.q;
-                            let blocks = &mut acc.blocks;
-                            let i = *acc.index.entry(key).or_insert_with(|| {
-                                blocks.push((
-                                    level,
-                                    class as u32,
-                                    vec![0.0; q * q],
-                                    vec![0.0; q * m],
-                                ));
-                                blocks.len() - 1
-                            });
-                            acc.last = Some((key, i));
-                            i
-                        }
-                    };
-                    let q = acc.q;
-                    let (_, _, zz, zxy) = &mut acc.blocks[idx];
-                    for j in 0..q {
-                        let zj = zk[j];
-                        if zj == 0.0 {
-                            continue;
-                        }
-                        for i in j..q {
-                            zz[j * q + i] += zk[i] * zj;
-                        }
-                    }
-                    for j in 0..m {
-                        let xj = x[j];
-                        for i in 0..q {
-                            zxy[j * q + i] += zk[i] * xj;
-                        }
-                    }
-                }
-                for cr in crosses.iter_mut() {
-                    if !(active[cr.a] && active[cr.b]) {
-                        continue;
-                    }
-                    let (za, zb) = (&z[cr.a], &z[cr.b]);
-                    if za.iter().all(|v| *v == 0.0) || zb.iter().all(|v| *v == 0.0) {
-                        continue;
-                    }
-                    let key = (levels[cr.a], levels[cr.b], class as u32);
-                    let (qa, qb) = (za.len(), zb.len());
-                    let idx = match cr.last {
-                        Some((k0, i0)) if k0 == key => i0,
-                        _ => {
-                            let blocks = &mut cr.blocks;
-                            let i = *cr.index.entry(key).or_insert_with(|| {
-                                blocks.push((key, vec![0.0; qa * qb]));
-                                blocks.len() - 1
-                            });
-                            cr.last = Some((key, i));
-                            i
-                        }
-                    };
-                    let zz = &mut cr.blocks[idx].1;
-                    for j in 0..qb {
-                        for i in 0..qa {
-                            zz[j * qa + i] += za[i] * zb[j];
-                        }
-                    }
-                }
+                add_lower_outer(&mut self.xy[class], &x);
+                self.add_to_levels(layout, e, row, class, &x, &mut terms);
+                self.add_to_crosses(&terms, class);
             }
             if !used_by_any {
-                *unused += 1;
+                self.unused += 1;
             }
+        }
+    }
+
+    /// The class of an observation of equation `e` at `row`, numbered on first appearance.
+    fn class_of(&mut self, layout: &DesignLayout, e: usize, row: usize) -> usize {
+        let (key, sort_key) = layout.class_key(e, row);
+        match self.last_class {
+            Some((k, c)) if k == (e, key) => c,
+            _ => {
+                let m = layout.p + 1;
+                let by = layout.equations[e].by;
+                let Pass {
+                    class_index,
+                    class_keys,
+                    n,
+                    xy,
+                    ..
+                } = self;
+                let c = *class_index.entry((e, key)).or_insert_with(|| {
+                    let label = by.map(|c| level_label(&layout.frame.columns[c], key));
+                    class_keys.push((e, sort_key, label));
+                    n.push(0);
+                    xy.push(vec![0.0; m * m]);
+                    n.len() - 1
+                });
+                self.last_class = Some(((e, key), c));
+                c
+            }
+        }
+    }
+
+    /// Add an observation's [x y] row to its unit's sums (`key`: equation, unit).
+    fn add_to_unit(&mut self, key: (usize, u64), class: usize, x: &[f64]) {
+        let i = match self.last_unit {
+            Some((k0, i0)) if k0 == key => i0,
+            _ => {
+                let units = &mut self.units;
+                let i = *self.unit_index.entry(key).or_insert_with(|| {
+                    units.push(UnitSums {
+                        n: 0,
+                        classes: Vec::new(),
+                    });
+                    units.len() - 1
+                });
+                self.last_unit = Some((key, i));
+                i
+            }
+        };
+        self.units[i].add(class, x);
+    }
+
+    /// Add an observation to the level blocks of every random term with an effect in its
+    /// equation, noting each term's z row and level for the cross blocks.
+    fn add_to_levels(
+        &mut self,
+        layout: &DesignLayout,
+        e: usize,
+        row: usize,
+        class: usize,
+        x: &[f64],
+        terms: &mut TermValues,
+    ) {
+        for (k, acc) in self.factors.iter_mut().enumerate() {
+            terms.active[k] = layout.in_equation[k][e];
+            if !terms.active[k] {
+                continue;
+            }
+            let zk = &mut terms.z[k];
+            layout.z_row(k, e, row, zk);
+            let level = layout.groupings[k].codes[row];
+            terms.levels[k] = level;
+            acc.add(level, class as u32, zk, x);
+        }
+    }
+
+    /// Add an observation to the cross blocks of every pair of terms both active with a nonzero
+    /// z row.
+    fn add_to_crosses(&mut self, terms: &TermValues, class: usize) {
+        for cr in self.crosses.iter_mut() {
+            if !(terms.active[cr.a] && terms.active[cr.b]) {
+                continue;
+            }
+            let (za, zb) = (&terms.z[cr.a], &terms.z[cr.b]);
+            if za.iter().all(|v| *v == 0.0) || zb.iter().all(|v| *v == 0.0) {
+                continue;
+            }
+            let key = (terms.levels[cr.a], terms.levels[cr.b], class as u32);
+            cr.add(key, za, zb);
         }
     }
 
     /// Add a later chunk's sums to this one's.
     pub(super) fn merge(&mut self, other: Pass, m: usize) {
+        let class_map = self.merge_classes(&other, m);
+        let Pass {
+            factors,
+            crosses,
+            observations,
+            unused,
+            unit_index,
+            units,
+            ..
+        } = other;
+        self.unused += unused;
+        for (mine, theirs) in self.observations.iter_mut().zip(observations) {
+            mine.used += theirs.used;
+            mine.dropped += theirs.dropped;
+            for (a, b) in mine.missing.iter_mut().zip(theirs.missing) {
+                a.1 += b.1;
+            }
+        }
+        for (acc, theirs) in self.factors.iter_mut().zip(factors) {
+            acc.merge(theirs, &class_map);
+        }
+        for (cr, theirs) in self.crosses.iter_mut().zip(crosses) {
+            cr.merge(theirs, &class_map);
+        }
+        self.merge_units(units, &unit_index, &class_map);
+        self.last_class = None;
+        self.last_unit = None;
+    }
+
+    /// Add a later chunk's class sums, matching classes by key; returns the later chunk's class
+    /// numbers as this one's.
+    fn merge_classes(&mut self, other: &Pass, m: usize) -> Vec<u32> {
         let mut other_class_key = vec![(0usize, 0u64); other.n.len()];
         for (key, &i) in &other.class_index {
             other_class_key[i] = *key;
@@ -742,57 +812,21 @@ impl Pass {
             }
             class_map.push(c as u32);
         }
-        self.unused += other.unused;
-        for (mine, theirs) in self.observations.iter_mut().zip(other.observations) {
-            mine.used += theirs.used;
-            mine.dropped += theirs.dropped;
-            for (a, b) in mine.missing.iter_mut().zip(theirs.missing) {
-                a.1 += b.1;
-            }
-        }
-        for (acc, theirs) in self.factors.iter_mut().zip(other.factors) {
-            acc.last = None;
-            for (level, class, zz, zxy) in theirs.blocks {
-                let key = (level, class_map[class as usize]);
-                match acc.index.get(&key) {
-                    Some(&i) => {
-                        let block = &mut acc.blocks[i];
-                        for (s, v) in block.2.iter_mut().zip(&zz) {
-                            *s += v;
-                        }
-                        for (s, v) in block.3.iter_mut().zip(&zxy) {
-                            *s += v;
-                        }
-                    }
-                    None => {
-                        acc.index.insert(key, acc.blocks.len());
-                        acc.blocks.push((key.0, key.1, zz, zxy));
-                    }
-                }
-            }
-        }
-        for (cr, theirs) in self.crosses.iter_mut().zip(other.crosses) {
-            cr.last = None;
-            for ((la, lb, class), zz) in theirs.blocks {
-                let key = (la, lb, class_map[class as usize]);
-                match cr.index.get(&key) {
-                    Some(&i) => {
-                        for (s, v) in cr.blocks[i].1.iter_mut().zip(&zz) {
-                            *s += v;
-                        }
-                    }
-                    None => {
-                        cr.index.insert(key, cr.blocks.len());
-                        cr.blocks.push((key, zz));
-                    }
-                }
-            }
-        }
-        let mut other_unit_key = vec![(0usize, 0u64); other.units.len()];
-        for (key, &i) in &other.unit_index {
+        class_map
+    }
+
+    /// Add a later chunk's unit sums, matching units by key.
+    fn merge_units(
+        &mut self,
+        units: Vec<UnitSums>,
+        unit_index: &HashMap<(usize, u64), usize>,
+        class_map: &[u32],
+    ) {
+        let mut other_unit_key = vec![(0usize, 0u64); units.len()];
+        for (key, &i) in unit_index {
             other_unit_key[i] = *key;
         }
-        for (unit, key) in other.units.into_iter().zip(other_unit_key) {
+        for (unit, key) in units.into_iter().zip(other_unit_key) {
             let i = match self.unit_index.get(&key) {
                 Some(&i) => i,
                 None => {
@@ -818,8 +852,32 @@ impl Pass {
                 }
             }
         }
-        self.last_class = None;
-        self.last_unit = None;
+    }
+}
+
+/// Count an incomplete row of an equation as dropped, and each variable it misses.
+fn count_missing(
+    obs: &mut EquationObservations,
+    eq: &EquationColumns,
+    frame: &AnalysisFrame,
+    row: usize,
+) {
+    obs.dropped += 1;
+    for (k, &c) in eq.required.iter().enumerate() {
+        if is_missing(frame, c, row) {
+            obs.missing[k].1 += 1;
+        }
+    }
+}
+
+/// Add the lower triangle of x x' to the column-major `s` (symmetric; mirrored after the pass).
+fn add_lower_outer(s: &mut [f64], x: &[f64]) {
+    let m = x.len();
+    for j in 0..m {
+        let xj = x[j];
+        for i in j..m {
+            s[j * m + i] += x[i] * xj;
+        }
     }
 }
 

@@ -321,17 +321,18 @@ fn collect_pieces(
     next: &mut dyn FnMut() -> Result<Option<crate::data::RawPiece>, Diagnostic>,
     batch: usize,
 ) -> Result<Collected, Vec<Diagnostic>> {
-    let path = source.path;
+    let mut pass = FirstPass {
+        spill: Spill::new().map_err(|d| vec![d])?,
+        summaries: SampleSummaries::collecting(),
+        drops: DropReport::default(),
+        warnings: Warnings::default(),
+        levels: HashMap::new(),
+        notes: None,
+        declared_total: 0,
+        carry: None,
+        finished: HashSet::new(),
+    };
     let codes = missing_codes(source.missing);
-    let mut spill = Spill::new().map_err(|d| vec![d])?;
-    let mut collected_summaries = SampleSummaries::collecting();
-    let mut drops = DropReport::default();
-    let mut warnings = Warnings::default();
-    let mut levels: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut notes: Option<Vec<String>> = None;
-    let mut declared_total = 0usize;
-    let mut carry: Option<DataTable> = None;
-    let mut finished: HashSet<GroupKey> = HashSet::new();
     loop {
         let mut raws = Vec::with_capacity(batch);
         while raws.len() < batch {
@@ -341,16 +342,71 @@ fn collect_pieces(
             }
         }
         let done = raws.len() < batch;
-        let parsed: Vec<Result<(DataTable, usize), Diagnostic>> =
-            raws.par_iter().map(|raw| raw.parse(path, &codes)).collect();
+        let parsed: Vec<Result<(DataTable, usize), Diagnostic>> = raws
+            .par_iter()
+            .map(|raw| raw.parse(source.path, &codes))
+            .collect();
         drop(raws);
+        let tables = pass.whole_group_tables(parsed, done, file, source, plan)?;
+        let prepared: Vec<Result<(AnalysisFrame, SampleSummaries), Vec<Diagnostic>>> = tables
+            .par_iter()
+            .map(|table| prepare_collecting(file, table, vary))
+            .collect();
+        drop(tables);
+        let mut to_spill = Vec::new();
+        for result in prepared {
+            let (frame, sums) = result?;
+            let piece = pass.add_prepared(frame, &sums, plan)?;
+            to_spill.push((pass.spill.next_path(), piece));
+        }
+        to_spill
+            .par_iter()
+            .map(|(path, piece)| spill::write(path, piece))
+            .collect::<Result<Vec<()>, Diagnostic>>()
+            .map_err(|d| vec![d])?;
+        if done {
+            break;
+        }
+    }
+    pass.finish(source)
+}
+
+/// The first pass's running state, merged in file order.
+struct FirstPass {
+    spill: Spill,
+    summaries: SampleSummaries,
+    drops: DropReport,
+    warnings: Warnings,
+    levels: HashMap<String, BTreeSet<String>>,
+    /// The first piece's notes.
+    notes: Option<Vec<String>>,
+    /// Cells equal to a declared missing code.
+    declared_total: usize,
+    /// The rows of a group that may go on in the next piece.
+    carry: Option<DataTable>,
+    /// The groups whose rows are complete.
+    finished: HashSet<GroupKey>,
+}
+
+impl FirstPass {
+    /// A batch of parsed pieces as tables of whole groups: each checked against the model's
+    /// columns, and when a shift needs a group's rows together, its last group carried to the
+    /// next piece (the last batch, `done`, keeps it).
+    fn whole_group_tables(
+        &mut self,
+        parsed: Vec<Result<(DataTable, usize), Diagnostic>>,
+        done: bool,
+        file: &ModelFile,
+        source: &Source,
+        plan: &Plan,
+    ) -> Result<Vec<DataTable>, Vec<Diagnostic>> {
         let mut tables = Vec::new();
         for result in parsed {
             let (table, declared) = result.map_err(|d| vec![d])?;
-            declared_total += declared;
+            self.declared_total += declared;
             check_piece_columns(file, &table, source, plan)?;
-            notes.get_or_insert_with(|| table.notes.clone());
-            let mut table = match carry.take() {
+            self.notes.get_or_insert_with(|| table.notes.clone());
+            let mut table = match self.carry.take() {
                 Some(before) => before.joined(table),
                 None => table,
             };
@@ -362,100 +418,131 @@ fn collect_pieces(
                 let start = last_run_start(column, table.nrows);
                 if start == 0 {
                     // One group so far: it may go on in the next piece.
-                    carry = Some(table);
+                    self.carry = Some(table);
                     continue;
                 }
-                carry = Some(table.split_tail(start));
-                check_together(&table, group, &mut finished).map_err(|d| vec![d])?;
+                self.carry = Some(table.split_tail(start));
+                check_together(&table, group, &mut self.finished).map_err(|d| vec![d])?;
             }
             tables.push(table);
         }
         if done {
-            if let Some(last) = carry.take() {
+            if let Some(last) = self.carry.take() {
                 if let Some(group) = &plan.whole_groups {
-                    check_together(&last, group, &mut finished).map_err(|d| vec![d])?;
+                    check_together(&last, group, &mut self.finished).map_err(|d| vec![d])?;
                 }
                 tables.push(last);
             }
         }
-        let prepared: Vec<Result<(AnalysisFrame, SampleSummaries), Vec<Diagnostic>>> = tables
-            .par_iter()
-            .map(|table| {
-                let sums = RefCell::new(SampleSummaries::collecting());
-                let options = PieceOptions {
-                    summaries: Some(&sums),
-                    allow_empty: true,
-                    skip_factors: true,
-                    ..PieceOptions::default()
-                };
-                let frame = prepare::prepare_with(file, table, vary, &options)?;
-                Ok((frame, sums.into_inner()))
-            })
-            .collect();
-        drop(tables);
-        let mut to_spill = Vec::new();
-        for result in prepared {
-            let (frame, sums) = result?;
-            collected_summaries.merge(&sums);
-            merge_drops(&mut drops, &frame.drops);
-            for w in &frame.warnings {
-                let provisional = matches!(w.location, Location::Source(at)
-                    if plan.deferred_spans.iter().any(|s| s.start <= at.start && at.end <= s.end));
-                if !provisional {
-                    warnings.add(w.clone());
-                }
+        Ok(tables)
+    }
+
+    /// Merge a prepared piece's sums, drops, warnings and text levels; the columns to spill.
+    fn add_prepared(
+        &mut self,
+        frame: AnalysisFrame,
+        sums: &SampleSummaries,
+        plan: &Plan,
+    ) -> Result<SpilledPiece, Vec<Diagnostic>> {
+        self.summaries.merge(sums);
+        merge_drops(&mut self.drops, &frame.drops);
+        for w in &frame.warnings {
+            let provisional = matches!(w.location, Location::Source(at)
+                if plan.deferred_spans.iter().any(|s| s.start <= at.start && at.end <= s.end));
+            if !provisional {
+                self.warnings.add(w.clone());
             }
-            let piece = project(frame, plan);
-            for (name, column) in piece.names.iter().zip(&piece.columns) {
-                if let Column::Text { levels: l, .. } = column {
-                    // Numbers made levels are in numeric order, not byte order.
-                    if !plan.numeric_factors.contains(name) && l.windows(2).any(|w| w[0] >= w[1]) {
-                        return Err(vec![Diagnostic::error(
-                            format!(
-                                "out of core, the text column `{name}` must have its levels in \
-                                 the data file's order (a `let` made its own order)"
-                            ),
-                            Location::None,
-                        )
-                        .with_hint(
-                            "fit the file in memory, or compute the column in the data file",
-                        )]);
-                    }
-                    levels
-                        .entry(name.clone())
-                        .or_default()
-                        .extend(l.iter().cloned());
+        }
+        let piece = project(frame, plan);
+        for (name, column) in piece.names.iter().zip(&piece.columns) {
+            if let Column::Text { levels: l, .. } = column {
+                // Numbers made levels are in numeric order, not byte order.
+                if !plan.numeric_factors.contains(name) && l.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(vec![Diagnostic::error(
+                        format!(
+                            "out of core, the text column `{name}` must have its levels in \
+                             the data file's order (a `let` made its own order)"
+                        ),
+                        Location::None,
+                    )
+                    .with_hint(
+                        "fit the file in memory, or compute the column in the data file",
+                    )]);
                 }
+                self.levels
+                    .entry(name.clone())
+                    .or_default()
+                    .extend(l.iter().cloned());
             }
-            to_spill.push((spill.next_path(), piece));
         }
-        to_spill
-            .par_iter()
-            .map(|(path, piece)| spill::write(path, piece))
-            .collect::<Result<Vec<()>, Diagnostic>>()
-            .map_err(|d| vec![d])?;
-        if done {
-            break;
+        Ok(piece)
+    }
+
+    /// What the first pass found, refused when the file or its preparation left no rows.
+    fn finish(self, source: &Source) -> Result<Collected, Vec<Diagnostic>> {
+        let path = source.path;
+        if self.spill.len() == 0 {
+            return Err(vec![Diagnostic::error(
+                format!("data file `{}` has a header but no rows", path.display()),
+                Location::File(path.to_path_buf()),
+            )]);
         }
+        let drops = self.drops;
+        if drops.rows_read == drops.rows_dropped() {
+            return Err(vec![Diagnostic::error(
+                format!(
+                    "preparation leaves no rows: the `keep` statements drop all {} rows of `{}`",
+                    drops.rows_read,
+                    path.display()
+                ),
+                Location::File(path.to_path_buf()),
+            )]);
+        }
+        let notes = collected_notes(
+            self.notes.unwrap_or_default(),
+            source,
+            self.declared_total,
+            self.spill.len(),
+        );
+        Ok(Collected {
+            spill: self.spill,
+            summaries: self.summaries.applied(),
+            drops,
+            warnings: self.warnings,
+            levels: self.levels,
+            notes,
+            sha256: String::new(),
+        })
     }
-    if spill.len() == 0 {
-        return Err(vec![Diagnostic::error(
-            format!("data file `{}` has a header but no rows", path.display()),
-            Location::File(path.to_path_buf()),
-        )]);
-    }
-    if drops.rows_read == drops.rows_dropped() {
-        return Err(vec![Diagnostic::error(
-            format!(
-                "preparation leaves no rows: the `keep` statements drop all {} rows of `{}`",
-                drops.rows_read,
-                path.display()
-            ),
-            Location::File(path.to_path_buf()),
-        )]);
-    }
-    let mut notes = notes.unwrap_or_default();
-    if path
+}
+
+/// A piece prepared with `center`/`scale`/`within`/`between` recording their sums.
+fn prepare_collecting(
+    file: &ModelFile,
+    table: &DataTable,
+    vary: &[(String, f64)],
+) -> Result<(AnalysisFrame, SampleSummaries), Vec<Diagnostic>> {
+    let sums = RefCell::new(SampleSummaries::collecting());
+    let options = PieceOptions {
+        summaries: Some(&sums),
+        allow_empty: true,
+        skip_factors: true,
+        ..PieceOptions::default()
+    };
+    let frame = prepare::prepare_with(file, table, vary, &options)?;
+    Ok((frame, sums.into_inner()))
+}
+
+/// The report's notes on reading the file: the first piece's, the missing codes counted over
+/// every piece, and how the file was read.
+fn collected_notes(
+    mut notes: Vec<String>,
+    source: &Source,
+    declared_total: usize,
+    pieces: usize,
+) -> Vec<String> {
+    if source
+        .path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
     {
@@ -470,20 +557,11 @@ fn collect_pieces(
         ));
     }
     notes.push(format!(
-        "read out of core, in {} pieces and two passes; the checks that need all of a group's \
-         rows at once (a random slope constant within its groups, groups of one row, classes \
-         of one row) were not run",
-        spill.len()
+        "read out of core, in {pieces} pieces and two passes; the checks that need all of a \
+         group's rows at once (a random slope constant within its groups, groups of one row, \
+         classes of one row) were not run"
     ));
-    Ok(Collected {
-        spill,
-        summaries: collected_summaries.applied(),
-        drops,
-        warnings,
-        levels,
-        notes,
-        sha256: String::new(),
-    })
+    notes
 }
 
 /// The columns the second pass needs, moved out of the frame.
@@ -575,133 +653,30 @@ pub fn design(
         notes,
         sha256,
     } = collected;
-    let levels = whole_file_levels(levels, plan)?;
-    let path: PathBuf = path.to_path_buf();
-    let load = |k: usize| -> Result<AnalysisFrame, Vec<Diagnostic>> {
-        let piece = spill.read(k).map_err(|d| vec![d])?;
-        let ncols = piece.names.len();
-        let nrows = piece.source_rows.len();
-        let table = DataTable {
-            path: path.clone(),
-            names: piece.names,
-            columns: piece.columns,
-            nrows,
-            stray_text: vec![None; ncols],
-            notes: Vec::new(),
-            lines: None,
-            text_after_quote: None,
-            first_row: 0,
-        };
-        let sums = RefCell::new(summaries.clone());
-        let options = PieceOptions {
-            summaries: Some(&sums),
-            allow_empty: true,
-            only_lets: Some(&plan.deferred),
-            skip_factors: true,
-            source_rows: Some(&piece.source_rows),
-        };
-        let mut frame = prepare::prepare_with(file, &table, vary, &options)?;
-        for (name, column) in frame.names.iter().zip(frame.columns.iter_mut()) {
-            if let Column::Text { codes, levels: own } = column {
-                let Some(all) = levels.get(name) else {
-                    return Err(vec![Diagnostic::error(
-                        format!(
-                            "out of core, `{name}` is text computed from a summary of all rows; \
-                             such a `let` must give numbers"
-                        ),
-                        Location::None,
-                    )]);
-                };
-                let position: HashMap<&str, u32> = all
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| (l.as_str(), i as u32))
-                    .collect();
-                let remap: Vec<u32> = own
-                    .iter()
-                    .map(|l| position.get(l.as_str()).copied().unwrap_or(MISSING_CODE))
-                    .collect();
-                for c in codes.iter_mut().filter(|c| **c != MISSING_CODE) {
-                    *c = remap[*c as usize];
-                }
-                *own = all.clone();
-            }
-        }
-        Ok(frame)
+    let reload = Reload {
+        file,
+        path: path.to_path_buf(),
+        plan,
+        spill: &spill,
+        summaries: &summaries,
+        levels: whole_file_levels(levels, plan)?,
+        vary,
     };
     let batch = rayon::current_num_threads().max(2);
     let batches: Vec<std::ops::Range<usize>> = (0..spill.len())
         .step_by(batch)
         .map(|s| s..(s + batch).min(spill.len()))
         .collect();
-    let load_batch =
-        |range: std::ops::Range<usize>| -> Result<Vec<AnalysisFrame>, Vec<Diagnostic>> {
-            range
-                .into_par_iter()
-                .map(load)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .collect()
-        };
 
-    let template = load(0)?;
-    let has_text_indicators = spec.equations.iter().any(|eq| {
-        eq.terms.iter().any(|t| {
-            t.variables
-                .iter()
-                .any(|v| matches!(template.column(v), Some(Column::Text { .. })))
-        })
-    });
-    let mut seen: LevelsSeen = Vec::new();
-    if has_text_indicators {
-        for range in &batches {
-            let frames = load_batch(range.clone())?;
-            let pieces: Vec<Result<LevelsSeen, Vec<Diagnostic>>> = frames
-                .par_iter()
-                .map(|f| design::levels_seen(spec, f))
-                .collect();
-            for piece in pieces {
-                design::merge_levels_seen(&mut seen, piece?);
-            }
-        }
-    }
+    let template = reload.load(0)?;
+    let seen = levels_seen(spec, &template, &reload, &batches)?;
     let mut pieces = PieceDesign::new(spec, &template, &seen)?;
     drop(template);
     let mut rows = 0usize;
     let mut ranges: HashMap<String, (f64, f64)> = HashMap::new();
     for range in batches {
-        let frames = load_batch(range)?;
-        // The per-row work in parallel; numbering the groups across pieces costs per level.
-        let local: Vec<_> = frames
-            .par_iter()
-            .map(|frame| {
-                pieces
-                    .local_groups(frame)
-                    .map(|g| (g, numeric_ranges(frame)))
-            })
-            .collect();
-        let mut groupings = Vec::with_capacity(frames.len());
-        for (frame, local) in frames.iter().zip(local) {
-            let (local, piece_ranges) = local?;
-            groupings.push(pieces.number_groups(local));
-            rows += frame.nrows;
-            frame.warnings.iter().for_each(|w| warnings.add(w.clone()));
-            for (name, (lo, hi)) in piece_ranges {
-                let entry = ranges
-                    .entry(name)
-                    .or_insert((f64::INFINITY, f64::NEG_INFINITY));
-                entry.0 = entry.0.min(lo);
-                entry.1 = entry.1.max(hi);
-            }
-        }
-        let sums: Vec<_> = frames
-            .par_iter()
-            .zip(&groupings)
-            .map(|(frame, g)| pieces.sum_piece(frame, g))
-            .collect();
-        for (s, frame) in sums.into_iter().zip(&frames) {
-            pieces.add(s, frame.nrows);
-        }
+        let frames = reload.load_batch(range)?;
+        sum_batch(&mut pieces, &frames, &mut rows, &mut ranges, &mut warnings)?;
     }
     ranges.retain(|_, (lo, hi)| lo <= hi);
     let design = pieces.finish()?;
@@ -714,4 +689,172 @@ pub fn design(
         sha256,
         ranges,
     })
+}
+
+/// Sum a batch of pieces into the design in file order, counting their rows, widening the
+/// ranges of their numeric columns and collecting their warnings.
+fn sum_batch(
+    pieces: &mut PieceDesign<'_>,
+    frames: &[AnalysisFrame],
+    rows: &mut usize,
+    ranges: &mut HashMap<String, (f64, f64)>,
+    warnings: &mut Warnings,
+) -> Result<(), Vec<Diagnostic>> {
+    // The per-row work in parallel; numbering the groups across pieces costs per level.
+    let shared: &PieceDesign<'_> = pieces;
+    let local: Vec<_> = frames
+        .par_iter()
+        .map(|frame| {
+            shared
+                .local_groups(frame)
+                .map(|g| (g, numeric_ranges(frame)))
+        })
+        .collect();
+    let mut groupings = Vec::with_capacity(frames.len());
+    for (frame, local) in frames.iter().zip(local) {
+        let (local, piece_ranges) = local?;
+        groupings.push(pieces.number_groups(local));
+        *rows += frame.nrows;
+        frame.warnings.iter().for_each(|w| warnings.add(w.clone()));
+        widen_ranges(ranges, piece_ranges);
+    }
+    let shared: &PieceDesign<'_> = pieces;
+    let sums: Vec<_> = frames
+        .par_iter()
+        .zip(&groupings)
+        .map(|(frame, g)| shared.sum_piece(frame, g))
+        .collect();
+    for (s, frame) in sums.into_iter().zip(frames) {
+        pieces.add(s, frame.nrows);
+    }
+    Ok(())
+}
+
+/// Widen the file's ranges of numeric columns by a piece's.
+fn widen_ranges(ranges: &mut HashMap<String, (f64, f64)>, piece: Vec<(String, (f64, f64))>) {
+    for (name, (lo, hi)) in piece {
+        let entry = ranges
+            .entry(name)
+            .or_insert((f64::INFINITY, f64::NEG_INFINITY));
+        entry.0 = entry.0.min(lo);
+        entry.1 = entry.1.max(hi);
+    }
+}
+
+/// The levels each equation's observations have over all pieces, when a fixed term has a text
+/// column (otherwise nothing to drop: empty).
+fn levels_seen(
+    spec: &ModelSpec,
+    template: &AnalysisFrame,
+    reload: &Reload,
+    batches: &[std::ops::Range<usize>],
+) -> Result<LevelsSeen, Vec<Diagnostic>> {
+    let has_text_indicators = spec.equations.iter().any(|eq| {
+        eq.terms.iter().any(|t| {
+            t.variables
+                .iter()
+                .any(|v| matches!(template.column(v), Some(Column::Text { .. })))
+        })
+    });
+    let mut seen: LevelsSeen = Vec::new();
+    if has_text_indicators {
+        for range in batches {
+            let frames = reload.load_batch(range.clone())?;
+            let pieces: Vec<Result<LevelsSeen, Vec<Diagnostic>>> = frames
+                .par_iter()
+                .map(|f| design::levels_seen(spec, f))
+                .collect();
+            for piece in pieces {
+                design::merge_levels_seen(&mut seen, piece?);
+            }
+        }
+    }
+    Ok(seen)
+}
+
+/// Reading the spilled pieces back as frames of the second pass.
+struct Reload<'a> {
+    file: &'a ModelFile,
+    path: PathBuf,
+    plan: &'a Plan,
+    spill: &'a Spill,
+    summaries: &'a SampleSummaries,
+    /// Per kept text column: the whole file's levels.
+    levels: HashMap<String, Vec<String>>,
+    vary: &'a [(String, f64)],
+}
+
+impl Reload<'_> {
+    /// Spilled piece `k` with the deferred `let`s computed from the merged summaries and its
+    /// text columns recoded to the whole file's levels.
+    fn load(&self, k: usize) -> Result<AnalysisFrame, Vec<Diagnostic>> {
+        let piece = self.spill.read(k).map_err(|d| vec![d])?;
+        let ncols = piece.names.len();
+        let nrows = piece.source_rows.len();
+        let table = DataTable {
+            path: self.path.clone(),
+            names: piece.names,
+            columns: piece.columns,
+            nrows,
+            stray_text: vec![None; ncols],
+            notes: Vec::new(),
+            lines: None,
+            text_after_quote: None,
+            first_row: 0,
+        };
+        let sums = RefCell::new(self.summaries.clone());
+        let options = PieceOptions {
+            summaries: Some(&sums),
+            allow_empty: true,
+            only_lets: Some(&self.plan.deferred),
+            skip_factors: true,
+            source_rows: Some(&piece.source_rows),
+        };
+        let mut frame = prepare::prepare_with(self.file, &table, self.vary, &options)?;
+        for (name, column) in frame.names.iter().zip(frame.columns.iter_mut()) {
+            if let Column::Text { codes, levels: own } = column {
+                let Some(all) = self.levels.get(name) else {
+                    return Err(vec![Diagnostic::error(
+                        format!(
+                            "out of core, `{name}` is text computed from a summary of all rows; \
+                             such a `let` must give numbers"
+                        ),
+                        Location::None,
+                    )]);
+                };
+                recode(codes, own, all);
+            }
+        }
+        Ok(frame)
+    }
+
+    /// The pieces of `range`, loaded in parallel.
+    fn load_batch(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> Result<Vec<AnalysisFrame>, Vec<Diagnostic>> {
+        range
+            .into_par_iter()
+            .map(|k| self.load(k))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Recode a text column from its piece's levels (`own`) to the whole file's (`all`).
+fn recode(codes: &mut [u32], own: &mut Vec<String>, all: &[String]) {
+    let position: HashMap<&str, u32> = all
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i as u32))
+        .collect();
+    let remap: Vec<u32> = own
+        .iter()
+        .map(|l| position.get(l.as_str()).copied().unwrap_or(MISSING_CODE))
+        .collect();
+    for c in codes.iter_mut().filter(|c| **c != MISSING_CODE) {
+        *c = remap[*c as usize];
+    }
+    *own = all.to_vec();
 }

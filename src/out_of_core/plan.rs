@@ -89,193 +89,276 @@ const HINT: &str = "fit the model on a file that fits in memory (a sample, or a 
 const HINT_COLUMN: &str = "compute this column in the data file, or fit the model on a file \
                            that fits in memory (a sample, or a part of the file split by group)";
 
+fn refuse(what: String, span: Span) -> Diagnostic {
+    Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT.to_string())
+}
+
+/// About a `let` or `keep`: the column can be computed beforehand.
+fn refuse_column(what: String, span: Span) -> Diagnostic {
+    Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT_COLUMN.to_string())
+}
+
 pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let refuse = |what: String, span| {
-        Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT.to_string())
-    };
-    // About a `let` or `keep`: the column can be computed beforehand.
-    let refuse_column = |what: String, span| {
-        Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT_COLUMN.to_string())
-    };
+    let mut planner = Planner::default();
     if has_random_coefficients(spec) {
-        // The group-level equation: an outcome or a term that is a random coefficient.
-        let at = spec.equations.iter().find(|e| {
-            e.outcome_kind != OutcomeKind::Variable
-                || e.terms.iter().any(|t| t.kind != TermKind::Variables)
-        });
-        let what = "a random coefficient as an outcome or a predictor is not supported yet";
-        errors.push(match at {
-            Some(e) => refuse(what.into(), e.span),
-            None => Diagnostic::error(format!("out of core, {what}"), Location::None),
-        });
+        planner.errors.push(random_coefficients_refused(spec));
     }
-    let mut group: Option<(String, Span)> = None;
-    let mut shifts_at: Option<Span> = None;
-    let mut deferred: HashSet<String> = HashSet::new();
-    let mut deferred_spans = Vec::new();
-    let mut factors = Vec::new();
-    let mut numeric_factors = HashSet::new();
-    let mut deferred_inputs: Vec<String> = Vec::new();
-    let mut used: HashSet<String> = HashSet::new();
     for statement in &file.statements {
         match statement {
             Statement::Group { name, .. } => {
-                group = Some((name.name.clone(), name.span));
-                used.insert(name.name.clone());
+                planner.group = Some((name.name.clone(), name.span));
+                planner.used.insert(name.name.clone());
             }
             Statement::Order { name, .. } => {
-                used.insert(name.name.clone());
+                planner.used.insert(name.name.clone());
             }
             Statement::Factor { column, spec, span } => {
-                used.insert(column.name.clone());
-                match schema.columns.iter().find(|(c, _)| *c == column.name) {
-                    Some((_, kind)) => {
-                        if *kind == ColumnKind::Numeric {
-                            numeric_factors.insert(column.name.clone());
-                        }
-                        factors.push((column.clone(), spec.clone(), *span));
-                    }
-                    None => errors.push(refuse(
-                        format!(
-                            "`factor` must name a column of the data file (`{}` is not one)",
-                            column.name
-                        ),
-                        column.span,
-                    )),
-                }
+                planner.factor(column, spec, *span, schema);
             }
             Statement::Let {
                 name, value, span, ..
-            } => {
-                let mut names = Vec::new();
-                names_in(value, &mut names);
-                used.extend(names.iter().cloned());
-                let mut summaries = Vec::new();
-                calls_in(value, &SUMMARIES, &mut summaries);
-                let mut shifts = Vec::new();
-                calls_in(value, &SHIFTS, &mut shifts);
-                if let Some(s) = shifts.first() {
-                    shifts_at.get_or_insert(s.span);
-                }
-                for call in &summaries {
-                    let mut inner = Vec::new();
-                    for arg in call_args(call) {
-                        names_in(arg, &mut inner);
-                        let mut nested = Vec::new();
-                        calls_in(arg, &SUMMARIES, &mut nested);
-                        if !nested.is_empty() {
-                            inner.push(String::new());
-                        }
-                    }
-                    if let Some(waits) =
-                        inner.iter().find(|n| n.is_empty() || deferred.contains(*n))
-                    {
-                        let what = if waits.is_empty() {
-                            "a summary of a summary".to_string()
-                        } else {
-                            format!("`{waits}`, which waits for a summary of all rows itself")
-                        };
-                        errors.push(refuse_column(
-                            format!("`{}` cannot take {what}", function_name(call)),
-                            call.span,
-                        ));
-                    }
-                }
-                for call in &shifts {
-                    let mut inner = Vec::new();
-                    call_args(call).iter().for_each(|a| names_in(a, &mut inner));
-                    if let Some(waits) = inner.iter().find(|n| deferred.contains(*n)) {
-                        errors.push(refuse_column(
-                            format!(
-                                "`{}` cannot shift `{waits}`, which waits for a summary of all rows",
-                                function_name(call)
-                            ),
-                            call.span,
-                        ));
-                    }
-                }
-                let waits = !summaries.is_empty() || names.iter().any(|n| deferred.contains(n));
-                if waits {
-                    if let (Some(shift), Some(_)) = (shifts.first(), summaries.first()) {
-                        errors.push(refuse_column(
-                            format!(
-                                "one `let` cannot both shift rows (`{}`) and summarise all rows",
-                                function_name(shift)
-                            ),
-                            shift.span,
-                        ));
-                    }
-                    // A within/between by the `group` statement's column reads that column.
-                    if summaries.iter().any(|c| call_args(c).len() < 2) {
-                        if let Some((g, _)) = &group {
-                            deferred_inputs.push(g.clone());
-                        }
-                    }
-                    deferred_inputs.extend(names);
-                    deferred.insert(name.name.clone());
-                    deferred_spans.push(*span);
-                }
-            }
-            Statement::Keep { condition, span } => {
-                let mut names = Vec::new();
-                names_in(condition, &mut names);
-                used.extend(names.iter().cloned());
-                let mut summaries = Vec::new();
-                calls_in(condition, &SUMMARIES, &mut summaries);
-                let mut shifts = Vec::new();
-                calls_in(condition, &SHIFTS, &mut shifts);
-                if let Some(s) = shifts.first() {
-                    shifts_at.get_or_insert(s.span);
-                }
-                if let Some(call) = summaries.first() {
-                    errors.push(refuse_column(
-                        format!(
-                            "a `keep` cannot use `{}`: it needs a summary of all rows before any \
-                             row can be kept",
-                            function_name(call)
-                        ),
-                        call.span,
-                    ));
-                } else if let Some(n) = names.iter().find(|n| deferred.contains(*n)) {
-                    errors.push(refuse_column(
-                        format!("a `keep` cannot use `{n}`: it waits for a summary of all rows"),
-                        *span,
-                    ));
-                }
-            }
+            } => planner.let_statement(name, value, *span),
+            Statement::Keep { condition, span } => planner.keep(condition, *span),
             _ => {}
         }
     }
-    let whole_groups = match (shifts_at, &group) {
-        (None, _) => None,
-        (Some(_), Some((g, span))) => {
-            let data_column = schema.columns.iter().any(|(c, _)| c == g);
-            if !data_column {
-                errors.push(refuse(
-                    format!(
-                        "the `group` column `{g}` must be a column of the data file: rows are \
-                         kept together by it while the file is read"
-                    ),
-                    *span,
-                ));
-            }
-            Some(g.clone())
-        }
-        (Some(span), None) => {
-            errors.push(refuse(
-                "a shift without a `group` statement runs over the whole file, which is read \
-                 in pieces"
-                    .into(),
-                span,
-            ));
-            None
-        }
-    };
+    let whole_groups = planner.whole_groups(schema);
+    let Planner {
+        errors,
+        deferred,
+        deferred_spans,
+        factors,
+        numeric_factors,
+        deferred_inputs,
+        mut used,
+        ..
+    } = planner;
     if !errors.is_empty() {
         return Err(errors);
     }
+    let kept = kept_columns(spec, &deferred, &deferred_inputs);
+    used.extend(kept.iter().cloned());
+    Ok(Plan {
+        whole_groups,
+        deferred,
+        kept,
+        used,
+        deferred_spans,
+        factors,
+        numeric_factors,
+    })
+}
 
+/// A model with random coefficients, refused at its group-level equation: an outcome or a term
+/// that is a random coefficient.
+fn random_coefficients_refused(spec: &ModelSpec) -> Diagnostic {
+    let at = spec.equations.iter().find(|e| {
+        e.outcome_kind != OutcomeKind::Variable
+            || e.terms.iter().any(|t| t.kind != TermKind::Variables)
+    });
+    let what = "a random coefficient as an outcome or a predictor is not supported yet";
+    match at {
+        Some(e) => refuse(what.into(), e.span),
+        None => Diagnostic::error(format!("out of core, {what}"), Location::None),
+    }
+}
+
+/// What the statements, read in file order, have decided so far.
+#[derive(Default)]
+struct Planner {
+    errors: Vec<Diagnostic>,
+    group: Option<(String, Span)>,
+    /// The first shift.
+    shifts_at: Option<Span>,
+    deferred: HashSet<String>,
+    deferred_spans: Vec<Span>,
+    factors: Vec<(Ident, FactorSpec, Span)>,
+    numeric_factors: HashSet<String>,
+    deferred_inputs: Vec<String>,
+    used: HashSet<String>,
+}
+
+/// What an expression reads: its names, its summary calls and its shift calls.
+struct Reads<'e> {
+    names: Vec<String>,
+    summaries: Vec<&'e Expr>,
+    shifts: Vec<&'e Expr>,
+}
+
+impl Planner {
+    /// The names and calls of `expr`, noting the names as used and the first shift.
+    fn read<'e>(&mut self, expr: &'e Expr) -> Reads<'e> {
+        let mut names = Vec::new();
+        names_in(expr, &mut names);
+        self.used.extend(names.iter().cloned());
+        let mut summaries = Vec::new();
+        calls_in(expr, &SUMMARIES, &mut summaries);
+        let mut shifts = Vec::new();
+        calls_in(expr, &SHIFTS, &mut shifts);
+        if let Some(s) = shifts.first() {
+            self.shifts_at.get_or_insert(s.span);
+        }
+        Reads {
+            names,
+            summaries,
+            shifts,
+        }
+    }
+
+    fn factor(&mut self, column: &Ident, spec: &FactorSpec, span: Span, schema: &Schema) {
+        self.used.insert(column.name.clone());
+        match schema.columns.iter().find(|(c, _)| *c == column.name) {
+            Some((_, kind)) => {
+                if *kind == ColumnKind::Numeric {
+                    self.numeric_factors.insert(column.name.clone());
+                }
+                self.factors.push((column.clone(), spec.clone(), span));
+            }
+            None => self.errors.push(refuse(
+                format!(
+                    "`factor` must name a column of the data file (`{}` is not one)",
+                    column.name
+                ),
+                column.span,
+            )),
+        }
+    }
+
+    fn let_statement(&mut self, name: &Ident, value: &Expr, span: Span) {
+        let reads = self.read(value);
+        for call in &reads.summaries {
+            self.check_summary(call);
+        }
+        for call in &reads.shifts {
+            self.check_shift(call);
+        }
+        let Reads {
+            names,
+            summaries,
+            shifts,
+        } = reads;
+        let waits = !summaries.is_empty() || names.iter().any(|n| self.deferred.contains(n));
+        if !waits {
+            return;
+        }
+        if let (Some(shift), Some(_)) = (shifts.first(), summaries.first()) {
+            self.errors.push(refuse_column(
+                format!(
+                    "one `let` cannot both shift rows (`{}`) and summarise all rows",
+                    function_name(shift)
+                ),
+                shift.span,
+            ));
+        }
+        // A within/between by the `group` statement's column reads that column.
+        if summaries.iter().any(|c| call_args(c).len() < 2) {
+            if let Some((g, _)) = &self.group {
+                self.deferred_inputs.push(g.clone());
+            }
+        }
+        self.deferred_inputs.extend(names);
+        self.deferred.insert(name.name.clone());
+        self.deferred_spans.push(span);
+    }
+
+    /// A summary cannot take a summary, or a `let` that waits for one.
+    fn check_summary(&mut self, call: &Expr) {
+        let mut inner = Vec::new();
+        for arg in call_args(call) {
+            names_in(arg, &mut inner);
+            let mut nested = Vec::new();
+            calls_in(arg, &SUMMARIES, &mut nested);
+            if !nested.is_empty() {
+                inner.push(String::new());
+            }
+        }
+        if let Some(waits) = inner
+            .iter()
+            .find(|n| n.is_empty() || self.deferred.contains(*n))
+        {
+            let what = if waits.is_empty() {
+                "a summary of a summary".to_string()
+            } else {
+                format!("`{waits}`, which waits for a summary of all rows itself")
+            };
+            self.errors.push(refuse_column(
+                format!("`{}` cannot take {what}", function_name(call)),
+                call.span,
+            ));
+        }
+    }
+
+    /// A shift cannot shift a `let` that waits for a summary.
+    fn check_shift(&mut self, call: &Expr) {
+        let mut inner = Vec::new();
+        call_args(call).iter().for_each(|a| names_in(a, &mut inner));
+        if let Some(waits) = inner.iter().find(|n| self.deferred.contains(*n)) {
+            self.errors.push(refuse_column(
+                format!(
+                    "`{}` cannot shift `{waits}`, which waits for a summary of all rows",
+                    function_name(call)
+                ),
+                call.span,
+            ));
+        }
+    }
+
+    fn keep(&mut self, condition: &Expr, span: Span) {
+        let reads = self.read(condition);
+        if let Some(call) = reads.summaries.first() {
+            self.errors.push(refuse_column(
+                format!(
+                    "a `keep` cannot use `{}`: it needs a summary of all rows before any \
+                     row can be kept",
+                    function_name(call)
+                ),
+                call.span,
+            ));
+        } else if let Some(n) = reads.names.iter().find(|n| self.deferred.contains(*n)) {
+            self.errors.push(refuse_column(
+                format!("a `keep` cannot use `{n}`: it waits for a summary of all rows"),
+                span,
+            ));
+        }
+    }
+
+    /// The `group` column whose rows must be in one piece, when a shift needs them.
+    fn whole_groups(&mut self, schema: &Schema) -> Option<String> {
+        match (self.shifts_at, &self.group) {
+            (None, _) => None,
+            (Some(_), Some((g, span))) => {
+                let data_column = schema.columns.iter().any(|(c, _)| c == g);
+                if !data_column {
+                    self.errors.push(refuse(
+                        format!(
+                            "the `group` column `{g}` must be a column of the data file: rows \
+                             are kept together by it while the file is read"
+                        ),
+                        *span,
+                    ));
+                }
+                Some(g.clone())
+            }
+            (Some(span), None) => {
+                self.errors.push(refuse(
+                    "a shift without a `group` statement runs over the whole file, which is \
+                     read in pieces"
+                        .into(),
+                    span,
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// The prepared columns the second pass needs: the model's variables and groupings and the
+/// inputs of the deferred `let`s (not the deferred ones themselves, computed again).
+fn kept_columns(
+    spec: &ModelSpec,
+    deferred: &HashSet<String>,
+    deferred_inputs: &[String],
+) -> Vec<String> {
     let mut kept: Vec<String> = Vec::new();
     let mut keep = |name: &String| {
         if !kept.contains(name) && !deferred.contains(name) && !name.is_empty() {
@@ -293,14 +376,5 @@ pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan,
         residual.correlated_within.iter().for_each(&mut keep);
     }
     deferred_inputs.iter().for_each(&mut keep);
-    used.extend(kept.iter().cloned());
-    Ok(Plan {
-        whole_groups,
-        deferred,
-        kept,
-        used,
-        deferred_spans,
-        factors,
-        numeric_factors,
-    })
+    kept
 }
