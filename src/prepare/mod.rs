@@ -21,7 +21,7 @@ use std::collections::HashSet;
 
 use crate::data::{Column, DataTable, MISSING_CODE};
 use crate::diagnostics::Diagnostic;
-use crate::syntax::ast::{ModelFile, Statement};
+use crate::syntax::ast::{Expr, Ident, ModelFile, Statement};
 
 use self::eval::{Evaluator, Failure};
 pub use self::factor::factor_levels;
@@ -143,47 +143,13 @@ pub fn prepare_with(
                 }
             }
             Statement::Let { name, value, .. } => {
-                if ws.position(&name.name).is_some() || vary.iter().any(|(v, _)| *v == name.name) {
-                    let what = if ws.is_data_column(&name.name) {
-                        "a data column"
-                    } else if ws.position(&name.name).is_some() {
-                        "an earlier `let`"
-                    } else {
-                        "a `vary` name"
-                    };
-                    errors.push(
-                        Diagnostic::at(
-                            format!("`let {}` would redefine {what}", name.name),
-                            name.span,
-                        )
-                        .with_hint("choose a new name"),
-                    );
-                    continue;
-                }
-                let n = ws.nrows();
-                let mut evaluator = Evaluator::new(&ws, vary);
-                let result = evaluator.eval(value).map(|v| v.into_column(n));
-                warnings.append(&mut evaluator.warnings);
-                match result {
-                    Ok(column) => ws.add(name.name.clone(), column),
-                    Err(failure) => {
-                        if let Failure::Error(d) = failure {
-                            errors.push(*d);
-                        }
-                        ws.failed.insert(name.name.clone());
-                    }
-                }
+                apply_let(&mut ws, name, value, vary, &mut errors, &mut warnings);
             }
             Statement::Keep { condition, span } => {
                 match keep::apply_keep(&mut ws, condition, *span, vary, &mut warnings) {
                     Ok(KeepOutcome::Kept(step)) => drops.steps.push(step),
                     Ok(KeepOutcome::NothingLeft(_)) if options.allow_empty => {
-                        let n = ws.nrows();
-                        ws.retain(&vec![false; n]);
-                        drops.steps.push(DropStep {
-                            reason: format!("keep {}", expr_text(condition)),
-                            rows: n,
-                        });
+                        drops.steps.push(drop_every_row(&mut ws, condition));
                     }
                     Ok(KeepOutcome::NothingLeft(d)) => {
                         errors.push(d);
@@ -204,14 +170,7 @@ pub fn prepare_with(
         }
     }
     if !errors.is_empty() {
-        // A bad `group` column is reported once per use; once is enough.
-        let mut unique: Vec<Diagnostic> = Vec::new();
-        for d in errors.into_iter().chain(warnings) {
-            if !unique.contains(&d) {
-                unique.push(d);
-            }
-        }
-        return Err(unique);
+        return Err(unique(errors, warnings));
     }
     Ok(AnalysisFrame {
         nrows: ws.nrows(),
@@ -221,6 +180,70 @@ pub fn prepare_with(
         drops,
         warnings,
     })
+}
+
+/// A piece's `keep` that leaves no row: every row dropped, and counted.
+fn drop_every_row(ws: &mut Workspace, condition: &Expr) -> DropStep {
+    let n = ws.nrows();
+    ws.retain(&vec![false; n]);
+    DropStep {
+        reason: format!("keep {}", expr_text(condition)),
+        rows: n,
+    }
+}
+
+/// The errors, then the warnings, each once: a bad `group` column is reported once per use;
+/// once is enough.
+fn unique(errors: Vec<Diagnostic>, warnings: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut unique: Vec<Diagnostic> = Vec::new();
+    for d in errors.into_iter().chain(warnings) {
+        if !unique.contains(&d) {
+            unique.push(d);
+        }
+    }
+    unique
+}
+
+/// A `let`: a new column, or an error (a name taken already, or a failed evaluation, after
+/// which uses of the name are poisoned rather than reported again).
+fn apply_let(
+    ws: &mut Workspace,
+    name: &Ident,
+    value: &Expr,
+    vary: &[(String, f64)],
+    errors: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) {
+    if ws.position(&name.name).is_some() || vary.iter().any(|(v, _)| *v == name.name) {
+        let what = if ws.is_data_column(&name.name) {
+            "a data column"
+        } else if ws.position(&name.name).is_some() {
+            "an earlier `let`"
+        } else {
+            "a `vary` name"
+        };
+        errors.push(
+            Diagnostic::at(
+                format!("`let {}` would redefine {what}", name.name),
+                name.span,
+            )
+            .with_hint("choose a new name"),
+        );
+        return;
+    }
+    let n = ws.nrows();
+    let mut evaluator = Evaluator::new(ws, vary);
+    let result = evaluator.eval(value).map(|v| v.into_column(n));
+    warnings.append(&mut evaluator.warnings);
+    match result {
+        Ok(column) => ws.add(name.name.clone(), column),
+        Err(failure) => {
+            if let Failure::Error(d) = failure {
+                errors.push(*d);
+            }
+            ws.failed.insert(name.name.clone());
+        }
+    }
 }
 
 /// Whether every group of `groups` has at most one distinct non-missing value of `variable`
