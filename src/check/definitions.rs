@@ -237,19 +237,7 @@ impl Checker<'_> {
             shared = shared.intersection(t).copied().collect();
         }
         if shared.is_empty() {
-            self.error(
-                Diagnostic::at(
-                    format!(
-                        "the random parts in `{name}` are in different random terms, so the \
-                         model makes their covariance zero"
-                    ),
-                    span,
-                )
-                .with_hint(
-                    "random effects are correlated only within one grouping's block \
-                     (written with `|`, not `||`)",
-                ),
-            );
+            self.error(unshared_random_parts(name, span));
             return;
         }
         let labels: Vec<&str> = args[..nlabels]
@@ -405,4 +393,19 @@ impl Checker<'_> {
         self.error(d);
         None
     }
+}
+
+/// Random parts in different random terms: the model makes their covariance zero.
+fn unshared_random_parts(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::at(
+        format!(
+            "the random parts in `{name}` are in different random terms, so the \
+             model makes their covariance zero"
+        ),
+        span,
+    )
+    .with_hint(
+        "random effects are correlated only within one grouping's block \
+         (written with `|`, not `||`)",
+    )
 }

@@ -137,29 +137,16 @@ impl Checker<'_> {
                 } else {
                     self.variable_slope(equation_index, factors, labels, &own_labels)
                 };
-            let Some((variables, label)) = resolved else {
-                continue;
-            };
-            let key: BTreeSet<&String> = variables.iter().collect();
-            if slopes
-                .iter()
-                .any(|s| s.variables.iter().collect::<BTreeSet<_>>() == key)
-            {
-                self.error(
-                    Diagnostic::at(
-                        format!("`{written}` appears twice in this random term"),
-                        span,
-                    )
-                    .with_hint("give each random effect once"),
+            if let Some((variables, label)) = resolved {
+                self.push_slope(
+                    &mut slopes,
+                    equation_index,
+                    variables,
+                    label,
+                    &written,
+                    span,
                 );
-                continue;
             }
-            slopes.push(RandomEffectSpec {
-                equation: equation_index,
-                name: term_name(&variables),
-                variables,
-                label,
-            });
         }
         let mut effects = Vec::new();
         // lme4 puts the intercept first however the term is written.
@@ -173,6 +160,38 @@ impl Checker<'_> {
         }
         effects.extend(slopes);
         effects
+    }
+
+    /// A resolved slope joins the term's slopes unless the term has it already.
+    fn push_slope(
+        &mut self,
+        slopes: &mut Vec<RandomEffectSpec>,
+        equation_index: usize,
+        variables: Vec<String>,
+        label: Option<String>,
+        written: &str,
+        span: Span,
+    ) {
+        let key: BTreeSet<&String> = variables.iter().collect();
+        if slopes
+            .iter()
+            .any(|s| s.variables.iter().collect::<BTreeSet<_>>() == key)
+        {
+            self.error(
+                Diagnostic::at(
+                    format!("`{written}` appears twice in this random term"),
+                    span,
+                )
+                .with_hint("give each random effect once"),
+            );
+            return;
+        }
+        slopes.push(RandomEffectSpec {
+            equation: equation_index,
+            name: term_name(&variables),
+            variables,
+            label,
+        });
     }
 
     /// A random slope written as a label: the one term of this equation the label names.

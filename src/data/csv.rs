@@ -434,27 +434,35 @@ fn parse_sequential(
         ));
     }
     intern_numeric_prefixes(path, bytes, cells, &mut builders)?;
-    let mut columns = Vec::with_capacity(ncols);
-    let mut stray_text = Vec::with_capacity(ncols);
+    Ok((table_of(path, names, builders, nrows, lines), declared))
+}
+
+/// The sequential reader's table: each column finished, with its stray text cells.
+fn table_of(
+    path: &Path,
+    names: Vec<String>,
+    builders: Vec<ColumnBuilder>,
+    nrows: usize,
+    lines: RowLines,
+) -> DataTable {
+    let mut columns = Vec::with_capacity(names.len());
+    let mut stray_text = Vec::with_capacity(names.len());
     for builder in builders {
         let (column, stray) = builder.finish();
         columns.push(column);
         stray_text.push(stray);
     }
-    Ok((
-        DataTable {
-            path: path.to_path_buf(),
-            names,
-            columns,
-            nrows,
-            stray_text,
-            notes: Vec::new(),
-            lines: Some(lines),
-            text_after_quote: None,
-            first_row: 0,
-        },
-        declared,
-    ))
+    DataTable {
+        path: path.to_path_buf(),
+        names,
+        columns,
+        nrows,
+        stray_text,
+        notes: Vec::new(),
+        lines: Some(lines),
+        text_after_quote: None,
+        first_row: 0,
+    }
 }
 
 /// The error for rows whose number of fields is not the header's, at the first of them.
