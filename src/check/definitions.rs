@@ -207,7 +207,19 @@ impl Checker<'_> {
             self.check_definition_expr(&args[0].value, scope);
             return;
         }
-        let nlabels = function_spec.labels;
+        self.check_random_part_call(name, function_spec.labels, args, span, scope);
+    }
+
+    /// var/sd/cov/cor: labels of random parts that share one random term (the grouping
+    /// argument, if given, choosing among several).
+    fn check_random_part_call(
+        &mut self,
+        name: &str,
+        nlabels: usize,
+        args: &[Arg],
+        span: Span,
+        scope: &DefinitionScope,
+    ) {
         let mut terms = Vec::new();
         for arg in &args[..nlabels] {
             if let Some(term) = self.random_label_arg(&arg.value, name, scope) {
@@ -225,19 +237,7 @@ impl Checker<'_> {
             shared = shared.intersection(t).copied().collect();
         }
         if shared.is_empty() {
-            self.error(
-                Diagnostic::at(
-                    format!(
-                        "the random parts in `{name}` are in different random terms, so the \
-                         model makes their covariance zero"
-                    ),
-                    span,
-                )
-                .with_hint(
-                    "random effects are correlated only within one grouping's block \
-                     (written with `|`, not `||`)",
-                ),
-            );
+            self.error(unshared_random_parts(name, span));
             return;
         }
         let labels: Vec<&str> = args[..nlabels]
@@ -268,31 +268,43 @@ impl Checker<'_> {
             }
         }
         if shared.len() > 1 {
-            let names: Vec<String> = shared
-                .iter()
-                .map(|&k| format!("`{}`", scope.groupings[k]))
-                .collect();
-            let last = shared
-                .last()
-                .map(|&k| scope.groupings[k].clone())
-                .unwrap_or_default();
-            self.error(
-                Diagnostic::at(
-                    format!(
-                        "`{}` has random parts in several terms ({}): `{name}` needs to know \
-                         which",
-                        labels.join("` and `"),
-                        names.join(", ")
-                    ),
-                    span,
-                )
-                .with_hint(format!(
-                    "name the grouping after the label{}, e.g. `{name}({}, {last})`",
-                    if labels.len() == 1 { "" } else { "s" },
-                    labels.join(", ")
-                )),
-            );
+            self.report_several_terms(name, &labels, &shared, span, scope);
         }
+    }
+
+    /// The labels share more than one random term and no grouping says which.
+    fn report_several_terms(
+        &mut self,
+        name: &str,
+        labels: &[&str],
+        shared: &BTreeSet<usize>,
+        span: Span,
+        scope: &DefinitionScope,
+    ) {
+        let names: Vec<String> = shared
+            .iter()
+            .map(|&k| format!("`{}`", scope.groupings[k]))
+            .collect();
+        let last = shared
+            .last()
+            .map(|&k| scope.groupings[k].clone())
+            .unwrap_or_default();
+        self.error(
+            Diagnostic::at(
+                format!(
+                    "`{}` has random parts in several terms ({}): `{name}` needs to know \
+                     which",
+                    labels.join("` and `"),
+                    names.join(", ")
+                ),
+                span,
+            )
+            .with_hint(format!(
+                "name the grouping after the label{}, e.g. `{name}({}, {last})`",
+                if labels.len() == 1 { "" } else { "s" },
+                labels.join(", ")
+            )),
+        );
     }
 
     /// The grouping argument of var/sd/cov/cor: the name of a random term's grouping.
@@ -381,4 +393,19 @@ impl Checker<'_> {
         self.error(d);
         None
     }
+}
+
+/// Random parts in different random terms: the model makes their covariance zero.
+fn unshared_random_parts(name: &str, span: Span) -> Diagnostic {
+    Diagnostic::at(
+        format!(
+            "the random parts in `{name}` are in different random terms, so the \
+             model makes their covariance zero"
+        ),
+        span,
+    )
+    .with_hint(
+        "random effects are correlated only within one grouping's block \
+         (written with `|`, not `||`)",
+    )
 }

@@ -265,24 +265,12 @@ impl Checker<'_> {
                     coefficient,
                     span,
                 } => {
-                    if let Some(coefficient) = coefficient {
-                        if !present {
-                            self.error(Diagnostic::at(
-                                "a removed intercept (`0`) cannot carry a label or value",
-                                *span,
-                            ));
-                        }
-                        self.check_label(coefficient, "1");
-                    }
-                    if intercept_seen && *present {
-                        self.warnings.push(
-                            Diagnostic::warning(
-                                "the intercept is written twice",
-                                crate::diagnostics::Location::Source(*span),
-                            )
-                            .with_hint("the last intercept term decides"),
-                        );
-                    }
+                    self.check_intercept_term(
+                        *present,
+                        coefficient.as_ref(),
+                        *span,
+                        intercept_seen,
+                    );
                     intercept_seen = true;
                 }
                 FormulaTerm::Fixed {
@@ -290,51 +278,98 @@ impl Checker<'_> {
                     factors,
                     span,
                 } => {
-                    let written = factors
-                        .iter()
-                        .map(|f| f.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(":");
-                    if let Some(coefficient) = coefficient {
-                        self.check_label(coefficient, &written);
-                    }
-                    let factors = &self.distinct_factors(factors, &written, *span);
-                    if let Some(own) = factors.iter().find(|f| f.name == equation.lhs.name) {
-                        self.error(own_predictor(&own.name, own.span));
-                        continue;
-                    }
-                    let Some(kind) =
-                        self.check_term_factors(factors, random_coefficients, own_random)
-                    else {
+                    let Some(term) = self.fixed_term(
+                        equation,
+                        coefficient.as_ref(),
+                        factors,
+                        *span,
+                        random_coefficients,
+                        own_random,
+                    ) else {
                         continue;
                     };
-                    let variables: Vec<String> = factors.iter().map(|f| f.name.clone()).collect();
-                    let key: BTreeSet<&String> = variables.iter().collect();
+                    let key: BTreeSet<&String> = term.variables.iter().collect();
                     if terms
                         .iter()
                         .any(|t| t.variables.iter().collect::<BTreeSet<_>>() == key)
                     {
                         self.error(
                             Diagnostic::at(
-                                format!("the term `{written}` appears twice in this equation"),
+                                format!(
+                                    "the term `{}` appears twice in this equation",
+                                    written(factors)
+                                ),
                                 *span,
                             )
                             .with_hint("to constrain two coefficients equal, give them one label"),
                         );
                         continue;
                     }
-                    terms.push(FixedTermSpec {
-                        name: term_name(&variables),
-                        variables,
-                        coefficient: coefficient_of(coefficient.as_ref()),
-                        kind,
-                        span: *span,
-                    });
+                    terms.push(term);
                 }
                 FormulaTerm::Random(_) => {}
             }
         }
         terms
+    }
+
+    /// An intercept term: a removed one carries no label or value; a second one is a warning.
+    fn check_intercept_term(
+        &mut self,
+        present: bool,
+        coefficient: Option<&ast::Coefficient>,
+        span: Span,
+        intercept_seen: bool,
+    ) {
+        if let Some(coefficient) = coefficient {
+            if !present {
+                self.error(Diagnostic::at(
+                    "a removed intercept (`0`) cannot carry a label or value",
+                    span,
+                ));
+            }
+            self.check_label(coefficient, "1");
+        }
+        if intercept_seen && present {
+            self.warnings.push(
+                Diagnostic::warning(
+                    "the intercept is written twice",
+                    crate::diagnostics::Location::Source(span),
+                )
+                .with_hint("the last intercept term decides"),
+            );
+        }
+    }
+
+    /// A fixed term (a variable or an interaction), unless it is the outcome itself or a
+    /// factor cannot be a predictor here.
+    fn fixed_term(
+        &mut self,
+        equation: &Equation,
+        coefficient: Option<&ast::Coefficient>,
+        factors: &[Ident],
+        span: Span,
+        random_coefficients: &BTreeMap<String, BTreeSet<String>>,
+        own_random: &BTreeSet<&str>,
+    ) -> Option<FixedTermSpec> {
+        let written = written(factors);
+        if let Some(coefficient) = coefficient {
+            self.check_label(coefficient, &written);
+        }
+        let factors = &self.distinct_factors(factors, &written, span);
+        if let Some(own) = factors.iter().find(|f| f.name == equation.lhs.name) {
+            self.error(own_predictor(&own.name, own.span));
+            return None;
+        }
+        let kind = self.check_term_factors(factors, random_coefficients, own_random)?;
+        let variables: Vec<String> = factors.iter().map(|f| f.name.clone()).collect();
+        Some(FixedTermSpec {
+            name: term_name(&variables),
+            variables,
+            coefficient: coefficient_of(coefficient),
+            kind,
+            span,
+        })
     }
 
     /// The factors of an interaction with repeats removed, as R reads `x:x` (the variable
@@ -485,6 +520,15 @@ impl Checker<'_> {
     }
 }
 
+/// A term as written: its factors joined by `:`.
+fn written(factors: &[Ident]) -> String {
+    factors
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// An outcome among its own predictors: the fit would explain it by itself.
 fn own_predictor(name: &str, span: Span) -> Diagnostic {
     Diagnostic::at(
@@ -521,6 +565,87 @@ fn names_read(expr: &Expr, names: &mut BTreeSet<String>) {
     }
 }
 
+/// The names each `let` reads from the same row.
+fn let_reads(file: &ModelFile) -> BTreeMap<&str, BTreeSet<String>> {
+    let mut lets: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for statement in &file.statements {
+        if let Statement::Let { name, value, .. } = statement {
+            let mut names = BTreeSet::new();
+            names_read(value, &mut names);
+            // A second `let` of a name is reported elsewhere; the first one counts.
+            lets.entry(name.name.as_str()).or_insert(names);
+        }
+    }
+    lets
+}
+
+/// Each name an equation reads, directly or through `let`s, with the predictor written in the
+/// equation that reads it; and the names written directly.
+fn names_read_by(
+    equation: &Equation,
+    local: &[RandomTermSpec],
+    lets: &BTreeMap<&str, BTreeSet<String>>,
+) -> (BTreeMap<String, String>, BTreeSet<String>) {
+    let mut direct: BTreeSet<String> = BTreeSet::new();
+    for term in &equation.terms {
+        if let FormulaTerm::Fixed { factors, .. } = term {
+            direct.extend(factors.iter().map(|f| f.name.clone()));
+        }
+    }
+    for term in local {
+        for effect in &term.effects {
+            direct.extend(effect.variables.iter().cloned());
+        }
+    }
+    let mut read: BTreeMap<String, String> = BTreeMap::new();
+    let mut pending: Vec<(String, String)> =
+        direct.iter().map(|n| (n.clone(), n.clone())).collect();
+    while let Some((name, written)) = pending.pop() {
+        if let std::collections::btree_map::Entry::Vacant(e) = read.entry(name.clone()) {
+            e.insert(written.clone());
+            if let Some(inner) = lets.get(name.as_str()) {
+                pending.extend(inner.iter().map(|n| (n.clone(), written.clone())));
+            }
+        }
+    }
+    (read, direct)
+}
+
+/// The loop through `start` along "is predicted by", found breadth-first: `start`, then who
+/// predicts whom back to `start` (`[start, start]` for an equation that reads itself).
+fn loop_back_to(start: usize, predictors: &[BTreeSet<usize>]) -> Option<Vec<usize>> {
+    let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut queue = std::collections::VecDeque::from([start]);
+    let mut closing = None;
+    while let Some(node) = queue.pop_front() {
+        for &next in &predictors[node] {
+            if next == start {
+                closing = Some(node);
+                break;
+            }
+            if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(next) {
+                e.insert(node);
+                queue.push_back(next);
+            }
+        }
+        if closing.is_some() {
+            break;
+        }
+    }
+    let mut node = closing?;
+    // The chain start <- ... <- node <- start, read backwards, is who predicts whom.
+    let mut chain = vec![start, node];
+    while node != start {
+        node = parent[&node];
+        chain.push(node);
+    }
+    chain.dedup();
+    if chain.len() == 1 {
+        chain.push(start);
+    }
+    Some(chain)
+}
+
 impl Checker<'_> {
     /// Equations must form a recursive system: following "is predicted by" from an outcome
     /// (through `let`s computed from outcomes) must never come back to it. A loop
@@ -532,43 +657,13 @@ impl Checker<'_> {
         equations: &[&Equation],
         local: &[Vec<RandomTermSpec>],
     ) {
-        let mut lets: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-        for statement in &file.statements {
-            if let Statement::Let { name, value, .. } = statement {
-                let mut names = BTreeSet::new();
-                names_read(value, &mut names);
-                // A second `let` of a name is reported elsewhere; the first one counts.
-                lets.entry(name.name.as_str()).or_insert(names);
-            }
-        }
+        let lets = let_reads(file);
         // predictors[i]: the equations whose outcomes equation i reads, directly or via lets.
         let mut predictors: Vec<BTreeSet<usize>> = Vec::new();
         // through[i]: the predictor of equation i that reads its own outcome, if any.
         let mut through: Vec<String> = Vec::new();
         for (index, equation) in equations.iter().enumerate() {
-            let mut direct: BTreeSet<String> = BTreeSet::new();
-            for term in &equation.terms {
-                if let FormulaTerm::Fixed { factors, .. } = term {
-                    direct.extend(factors.iter().map(|f| f.name.clone()));
-                }
-            }
-            for term in &local[index] {
-                for effect in &term.effects {
-                    direct.extend(effect.variables.iter().cloned());
-                }
-            }
-            // Each name read, with the predictor written in the equation that reads it.
-            let mut read: BTreeMap<String, String> = BTreeMap::new();
-            let mut pending: Vec<(String, String)> =
-                direct.iter().map(|n| (n.clone(), n.clone())).collect();
-            while let Some((name, written)) = pending.pop() {
-                if let std::collections::btree_map::Entry::Vacant(e) = read.entry(name.clone()) {
-                    e.insert(written.clone());
-                    if let Some(inner) = lets.get(name.as_str()) {
-                        pending.extend(inner.iter().map(|n| (n.clone(), written.clone())));
-                    }
-                }
-            }
+            let (read, direct) = names_read_by(equation, &local[index], &lets);
             through.push(read.get(&equation.lhs.name).cloned().unwrap_or_default());
             predictors.push(
                 equations
@@ -588,67 +683,45 @@ impl Checker<'_> {
             if reported.contains(&start) {
                 continue;
             }
-            // Breadth-first along "is predicted by" until `start` comes back.
-            let mut parent: BTreeMap<usize, usize> = BTreeMap::new();
-            let mut queue = std::collections::VecDeque::from([start]);
-            let mut closing = None;
-            while let Some(node) = queue.pop_front() {
-                for &next in &predictors[node] {
-                    if next == start {
-                        closing = Some(node);
-                        break;
-                    }
-                    if let std::collections::btree_map::Entry::Vacant(e) = parent.entry(next) {
-                        e.insert(node);
-                        queue.push_back(next);
-                    }
-                }
-                if closing.is_some() {
-                    break;
-                }
-            }
-            let Some(mut node) = closing else {
+            let Some(chain) = loop_back_to(start, &predictors) else {
                 continue;
             };
-            // The chain start <- ... <- node <- start, read backwards, is who predicts whom.
-            let mut chain = vec![start, node];
-            while node != start {
-                node = parent[&node];
-                chain.push(node);
-            }
-            chain.dedup();
-            if chain.len() == 1 {
-                chain.push(start);
-            }
             reported.extend(chain.iter().copied());
-            let name = |i: &usize| format!("`{}`", equations[*i].lhs.name);
-            let diagnostic = if chain.len() == 2 {
-                Diagnostic::at(
-                    format!(
-                        "the outcome {} predicts itself through `{}`, a `let` computed from it",
-                        name(&start),
-                        through[start]
-                    ),
-                    equations[start].lhs.span,
-                )
-                .with_hint("an outcome cannot explain itself; for its earlier value use `lag`")
-            } else {
-                Diagnostic::at(
-                    format!(
-                        "the equations form a loop: {} (each predicts the next)",
-                        chain.iter().map(name).collect::<Vec<_>>().join(" → ")
-                    ),
-                    equations[start].lhs.span,
-                )
-                .with_expected("a recursive system: no outcome predicts itself through others")
-                .with_hint(format!(
-                    "remove one predictor of the loop from its equation, e.g. {} from the \
-                     equation of {}",
-                    name(&chain[chain.len() - 2]),
-                    name(&start)
-                ))
-            };
-            self.error(diagnostic);
+            self.report_loop(equations, &chain, &through);
         }
+    }
+
+    /// A loop found from `chain[0]`: an outcome reading itself through a `let`, or equations
+    /// predicting each other around.
+    fn report_loop(&mut self, equations: &[&Equation], chain: &[usize], through: &[String]) {
+        let start = chain[0];
+        let name = |i: &usize| format!("`{}`", equations[*i].lhs.name);
+        let diagnostic = if chain.len() == 2 {
+            Diagnostic::at(
+                format!(
+                    "the outcome {} predicts itself through `{}`, a `let` computed from it",
+                    name(&start),
+                    through[start]
+                ),
+                equations[start].lhs.span,
+            )
+            .with_hint("an outcome cannot explain itself; for its earlier value use `lag`")
+        } else {
+            Diagnostic::at(
+                format!(
+                    "the equations form a loop: {} (each predicts the next)",
+                    chain.iter().map(name).collect::<Vec<_>>().join(" → ")
+                ),
+                equations[start].lhs.span,
+            )
+            .with_expected("a recursive system: no outcome predicts itself through others")
+            .with_hint(format!(
+                "remove one predictor of the loop from its equation, e.g. {} from the \
+                 equation of {}",
+                name(&chain[chain.len() - 2]),
+                name(&start)
+            ))
+        };
+        self.error(diagnostic);
     }
 }

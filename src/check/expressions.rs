@@ -134,6 +134,32 @@ impl Checker<'_> {
                 );
             }
         }
+        self.check_preparation_arity(name, args, span);
+        match name {
+            "complete" => {
+                for arg in args {
+                    self.expect_variable_name(&arg.value, name, position);
+                }
+            }
+            "is_missing" => {
+                for arg in args {
+                    self.check_preparation_expr(&arg.value, position);
+                }
+            }
+            "within" | "between" => self.check_group_mean_args(name, args, span, position),
+            "lag" | "lead" | "diff" => self.check_shift_args(name, args, span, position),
+            _ => {
+                for arg in args {
+                    let kind = self.check_preparation_expr(&arg.value, position);
+                    self.expect_number(kind, &arg.value, &format!("`{name}`"));
+                }
+            }
+        }
+        ValueKind::Number
+    }
+
+    /// The number of arguments a preparation function takes.
+    fn check_preparation_arity(&mut self, name: &str, args: &[Arg], span: Span) {
         let (min, max, usage) = match name {
             "within" | "between" => (1, 2, "(x [, group])"),
             "lag" | "lead" | "diff" => (1, 2, "(x [, k])"),
@@ -153,60 +179,42 @@ impl Checker<'_> {
                     .with_expected(format!("{name}{usage}")),
             );
         }
-        match name {
-            "complete" => {
-                for arg in args {
-                    self.expect_variable_name(&arg.value, name, position);
-                }
-            }
-            "is_missing" => {
-                for arg in args {
-                    self.check_preparation_expr(&arg.value, position);
-                }
-            }
-            "within" | "between" => {
-                if let Some(x) = args.first() {
-                    let kind = self.check_preparation_expr(&x.value, position);
-                    self.expect_number(kind, &x.value, &format!("`{name}`"));
-                }
-                if let Some(group) = args.get(1) {
-                    self.expect_variable_name(&group.value, name, position);
-                } else if !self.has_group {
-                    self.error(
-                        Diagnostic::at(format!("`{name}` needs a grouping"), span).with_hint(
-                            format!(
-                                "add a `group COLUMN` statement, or give the group: {name}(x, g)"
-                            ),
-                        ),
-                    );
-                }
-            }
-            "lag" | "lead" | "diff" => {
-                if let Some(x) = args.first() {
-                    let kind = self.check_preparation_expr(&x.value, position);
-                    self.expect_number(kind, &x.value, &format!("`{name}`"));
-                }
-                if let Some(k) = args.get(1) {
-                    self.check_lag_distance(&k.value, name);
-                }
-                if !self.has_group {
-                    self.error(
-                        Diagnostic::at(format!("`{name}` needs a `group` statement"), span)
-                            .with_hint(
-                                "a lag never crosses a unit boundary: add `group COLUMN` \
-                                 (and `order COLUMN` for the order within a unit)",
-                            ),
-                    );
-                }
-            }
-            _ => {
-                for arg in args {
-                    let kind = self.check_preparation_expr(&arg.value, position);
-                    self.expect_number(kind, &arg.value, &format!("`{name}`"));
-                }
-            }
+    }
+
+    /// `within`/`between`: a number, and a grouping given or from the `group` statement.
+    fn check_group_mean_args(&mut self, name: &str, args: &[Arg], span: Span, position: usize) {
+        if let Some(x) = args.first() {
+            let kind = self.check_preparation_expr(&x.value, position);
+            self.expect_number(kind, &x.value, &format!("`{name}`"));
         }
-        ValueKind::Number
+        if let Some(group) = args.get(1) {
+            self.expect_variable_name(&group.value, name, position);
+        } else if !self.has_group {
+            self.error(
+                Diagnostic::at(format!("`{name}` needs a grouping"), span).with_hint(format!(
+                    "add a `group COLUMN` statement, or give the group: {name}(x, g)"
+                )),
+            );
+        }
+    }
+
+    /// `lag`/`lead`/`diff`: a number, a distance, and a `group` statement.
+    fn check_shift_args(&mut self, name: &str, args: &[Arg], span: Span, position: usize) {
+        if let Some(x) = args.first() {
+            let kind = self.check_preparation_expr(&x.value, position);
+            self.expect_number(kind, &x.value, &format!("`{name}`"));
+        }
+        if let Some(k) = args.get(1) {
+            self.check_lag_distance(&k.value, name);
+        }
+        if !self.has_group {
+            self.error(
+                Diagnostic::at(format!("`{name}` needs a `group` statement"), span).with_hint(
+                    "a lag never crosses a unit boundary: add `group COLUMN` \
+                     (and `order COLUMN` for the order within a unit)",
+                ),
+            );
+        }
     }
 
     /// An argument that must name a column or an earlier `let` (a group, a `complete` column).

@@ -28,31 +28,30 @@ fn allowed_args(method: &str) -> &'static [&'static str] {
     }
 }
 
+/// The settings an `interval` statement's arguments give, from the defaults.
+struct IntervalSettings {
+    draws: usize,
+    level: f64,
+    seed: u64,
+    resample: Option<String>,
+}
+
 impl Checker<'_> {
     pub(crate) fn check_interval(&mut self, spec: Option<&IntervalSpec>) -> Option<IntervalChoice> {
         let spec = spec?;
         let method = spec.method.name.as_str();
-        let known = METHODS.contains(&method);
-        if !known {
-            let mut d = Diagnostic::at(
-                format!("unknown interval method `{method}`"),
-                spec.method.span,
-            )
-            .with_expected(format!("one of {}", METHODS.join(", ")));
-            if let Some(hint) = did_you_mean(method, METHODS.iter().copied()) {
-                d = d.with_hint(hint);
-            }
-            self.error(d);
-        }
+        let known = self.check_method(spec);
         let allowed = allowed_args(method);
-        let mut draws = if method == "monte_carlo" {
-            DEFAULT_MONTE_CARLO_DRAWS
-        } else {
-            DEFAULT_BOOTSTRAP_DRAWS
+        let mut settings = IntervalSettings {
+            draws: if method == "monte_carlo" {
+                DEFAULT_MONTE_CARLO_DRAWS
+            } else {
+                DEFAULT_BOOTSTRAP_DRAWS
+            },
+            level: DEFAULT_LEVEL,
+            seed: DEFAULT_SEED,
+            resample: None,
         };
-        let mut level = DEFAULT_LEVEL;
-        let mut seed = DEFAULT_SEED;
-        let mut resample = None;
         let mut given: Vec<&str> = Vec::new();
         for arg in &spec.args {
             let Some(name) = &arg.name else {
@@ -83,66 +82,14 @@ impl Checker<'_> {
                 self.error(d);
                 continue;
             }
-            match arg_name {
-                "draws" => {
-                    if let Some(v) = self.whole_number(&arg.value, "draws", 1.0) {
-                        let most = if method == "monte_carlo" {
-                            MAX_MONTE_CARLO_DRAWS
-                        } else {
-                            MAX_BOOTSTRAP_DRAWS
-                        };
-                        if v < 2.0 {
-                            // One draw gives an interval of zero width and no spread.
-                            self.error(
-                                Diagnostic::at("`draws` must be at least 2", arg.value.span)
-                                    .with_expected("a number of draws such as 1000"),
-                            );
-                        } else if v > most as f64 {
-                            self.error(
-                                Diagnostic::at(
-                                    format!("`interval {method}` takes at most {most} draws"),
-                                    arg.value.span,
-                                )
-                                .with_expected(format!("a number of draws from 2 to {most}")),
-                            );
-                        }
-                        draws = v as usize;
-                    }
-                }
-                "seed" => {
-                    if let Some(v) = self.whole_number(&arg.value, "seed", 0.0) {
-                        seed = v as u64;
-                    }
-                }
-                "level" => match number(&arg.value) {
-                    Some(v) if v > 0.0 && v < 1.0 => level = v,
-                    _ => self.error(
-                        Diagnostic::at("`level` must be a number between 0 and 1", arg.value.span)
-                            .with_expected("a confidence level such as 0.95"),
-                    ),
-                },
-                "resample" => match &arg.value.kind {
-                    ExprKind::Name(column) => {
-                        if self.scope.is_frame_variable(column, usize::MAX) {
-                            resample = Some(column.clone());
-                        } else {
-                            let d = self.scope.unknown_variable(
-                                column,
-                                arg.value.span,
-                                usize::MAX,
-                                &[],
-                            );
-                            self.error(d);
-                        }
-                    }
-                    _ => self.error(
-                        Diagnostic::at("`resample` names a grouping column", arg.value.span)
-                            .with_expected("a column name, e.g. resample = patient"),
-                    ),
-                },
-                _ => {}
-            }
+            self.interval_argument(method, arg_name, &arg.value, &mut settings);
         }
+        let IntervalSettings {
+            draws,
+            level,
+            seed,
+            resample,
+        } = settings;
         match method {
             "monte_carlo" => Some(IntervalChoice::MonteCarlo { draws, level, seed }),
             "bootstrap" => Some(IntervalChoice::Bootstrap {
@@ -156,6 +103,95 @@ impl Checker<'_> {
             }
             "delta" => Some(IntervalChoice::Delta { level }),
             _ => None,
+        }
+    }
+
+    /// Whether the method is known; an unknown one is reported.
+    fn check_method(&mut self, spec: &IntervalSpec) -> bool {
+        let method = spec.method.name.as_str();
+        let known = METHODS.contains(&method);
+        if !known {
+            let mut d = Diagnostic::at(
+                format!("unknown interval method `{method}`"),
+                spec.method.span,
+            )
+            .with_expected(format!("one of {}", METHODS.join(", ")));
+            if let Some(hint) = did_you_mean(method, METHODS.iter().copied()) {
+                d = d.with_hint(hint);
+            }
+            self.error(d);
+        }
+        known
+    }
+
+    /// One named argument the method takes, into `settings` when its value is valid.
+    fn interval_argument(
+        &mut self,
+        method: &str,
+        arg_name: &str,
+        value: &Expr,
+        settings: &mut IntervalSettings,
+    ) {
+        match arg_name {
+            "draws" => {
+                if let Some(v) = self.whole_number(value, "draws", 1.0) {
+                    self.check_draws(method, v, value);
+                    settings.draws = v as usize;
+                }
+            }
+            "seed" => {
+                if let Some(v) = self.whole_number(value, "seed", 0.0) {
+                    settings.seed = v as u64;
+                }
+            }
+            "level" => match number(value) {
+                Some(v) if v > 0.0 && v < 1.0 => settings.level = v,
+                _ => self.error(
+                    Diagnostic::at("`level` must be a number between 0 and 1", value.span)
+                        .with_expected("a confidence level such as 0.95"),
+                ),
+            },
+            "resample" => match &value.kind {
+                ExprKind::Name(column) => {
+                    if self.scope.is_frame_variable(column, usize::MAX) {
+                        settings.resample = Some(column.clone());
+                    } else {
+                        let d = self
+                            .scope
+                            .unknown_variable(column, value.span, usize::MAX, &[]);
+                        self.error(d);
+                    }
+                }
+                _ => self.error(
+                    Diagnostic::at("`resample` names a grouping column", value.span)
+                        .with_expected("a column name, e.g. resample = patient"),
+                ),
+            },
+            _ => {}
+        }
+    }
+
+    /// A whole number of draws must lie between 2 and the method's most.
+    fn check_draws(&mut self, method: &str, v: f64, value: &Expr) {
+        let most = if method == "monte_carlo" {
+            MAX_MONTE_CARLO_DRAWS
+        } else {
+            MAX_BOOTSTRAP_DRAWS
+        };
+        if v < 2.0 {
+            // One draw gives an interval of zero width and no spread.
+            self.error(
+                Diagnostic::at("`draws` must be at least 2", value.span)
+                    .with_expected("a number of draws such as 1000"),
+            );
+        } else if v > most as f64 {
+            self.error(
+                Diagnostic::at(
+                    format!("`interval {method}` takes at most {most} draws"),
+                    value.span,
+                )
+                .with_expected(format!("a number of draws from 2 to {most}")),
+            );
         }
     }
 

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::{Diagnostic, Location};
-use crate::model::{ModelSpec, OutcomeKind, TermKind};
+use crate::model::{ModelSpec, OutcomeKind, RandomTermSpec, TermKind};
 use crate::prepare::AnalysisFrame;
 use crate::syntax::ast::Span;
 
@@ -204,123 +204,147 @@ pub fn variable_levels(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<VariableL
 /// Checks the model against the prepared frame; every problem found, errors only.
 pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
-    let at = |message: String, span: Span| Diagnostic::error(message, Location::Source(span));
     for term in &spec.random {
-        // A grouping column names units; one of measurements (non-whole numbers) is a slip of
-        // the pen that would also make tens of thousands of crossed levels (hours of fitting).
-        let measured = term
-            .grouping
-            .iter()
-            .find_map(|name| match frame.column(name) {
-                Some(Column::Numeric(values)) => values
-                    .iter()
-                    .find(|v| v.is_finite() && v.fract() != 0.0)
-                    .map(|v| (name, *v)),
-                _ => None,
-            });
-        if let Some((name, value)) = measured {
-            diagnostics.push(
-                at(
-                    format!(
-                        "the grouping column `{name}` holds measurements (e.g. {value}), not unit \
-                         identifiers"
-                    ),
-                    term.span,
-                )
-                .with_expected("a grouping column of text or whole-number ids")
-                .with_hint(format!("is `{name}` the grouping you meant?")),
-            );
-            continue;
-        }
-        let Some((ids, count)) = row_ids(frame, &term.grouping) else {
-            diagnostics.push(at(
-                format!("the grouping `{}` is not in the analysis frame", term.name),
-                term.span,
-            ));
-            continue;
-        };
-        if count < 2 {
-            diagnostics.push(
-                at(
-                    format!(
-                        "`{}` has {count} group{} in the analysed rows; a random term needs at \
-                         least 2",
-                        term.name,
-                        if count == 1 { "" } else { "s" }
-                    ),
-                    term.span,
-                )
-                .with_hint("drop the random term, or check the `keep` statements"),
-            );
-            continue;
-        }
-        // lme4 refuses this too ("number of levels of each grouping factor must be < number of
-        // observations"): the fit would split one variance between two names arbitrarily.
-        let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
-        // With a random slope the slope's own check below says more.
-        if grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
-            diagnostics.push(
-                at(
-                    format!(
-                        "every group of `{}` has a single row ({count} groups for {grouped} \
-                         rows), so its random intercept cannot be told apart from the residual",
-                        term.name
-                    ),
-                    term.span,
-                )
-                .with_hint(format!(
-                    "a grouping names units observed several times; is `{}` the grouping you \
-                     meant?",
-                    term.name
-                )),
-            );
-            continue;
-        }
-        for effect in term.effects.iter().filter(|e| !e.variables.is_empty()) {
-            let Some(values) = value_keys(frame, &effect.variables) else {
-                diagnostics.push(at(
-                    format!(
-                        "the random slope `{}` is not in the analysis frame",
-                        effect.name
-                    ),
-                    term.span,
-                ));
-                continue;
-            };
-            let within = within_groups(&values, &ids, count);
-            if within.single_rows {
-                diagnostics.push(
-                    at(
-                        format!(
-                            "every group of `{}` has at most one row, so the random slope of \
-                             `{}` cannot be estimated",
-                            term.name, effect.name
-                        ),
-                        term.span,
-                    )
-                    .with_hint("a random slope needs several rows per group"),
-                );
-            } else if within.constant {
-                diagnostics.push(
-                    at(
-                        format!(
-                            "`{}` cannot vary within `{}`: it is constant within every group",
-                            effect.name, term.name
-                        ),
-                        term.span,
-                    )
-                    .with_hint(format!(
-                        "`{}` is a `{}`-level variable; its effect cannot differ between groups \
-                         of `{}`, so drop it from this random term",
-                        effect.name, term.name, term.name
-                    )),
-                );
-            }
-        }
+        check_random_term(term, frame, &mut diagnostics);
     }
     check_residual_classes(spec, frame, &mut diagnostics);
     check_group_level_equations(spec, frame, &mut diagnostics);
     diagnostics
+}
+
+fn at(message: String, span: Span) -> Diagnostic {
+    Diagnostic::error(message, Location::Source(span))
+}
+
+/// One random term's grouping (ids, at least 2 groups, not one row each) and slopes.
+fn check_random_term(term: &RandomTermSpec, frame: &AnalysisFrame, out: &mut Vec<Diagnostic>) {
+    if let Some((name, value)) = measured_grouping(term, frame) {
+        out.push(
+            at(
+                format!(
+                    "the grouping column `{name}` holds measurements (e.g. {value}), not unit \
+                     identifiers"
+                ),
+                term.span,
+            )
+            .with_expected("a grouping column of text or whole-number ids")
+            .with_hint(format!("is `{name}` the grouping you meant?")),
+        );
+        return;
+    }
+    let Some((ids, count)) = row_ids(frame, &term.grouping) else {
+        out.push(at(
+            format!("the grouping `{}` is not in the analysis frame", term.name),
+            term.span,
+        ));
+        return;
+    };
+    if count < 2 {
+        out.push(
+            at(
+                format!(
+                    "`{}` has {count} group{} in the analysed rows; a random term needs at \
+                     least 2",
+                    term.name,
+                    if count == 1 { "" } else { "s" }
+                ),
+                term.span,
+            )
+            .with_hint("drop the random term, or check the `keep` statements"),
+        );
+        return;
+    }
+    // lme4 refuses this too ("number of levels of each grouping factor must be < number of
+    // observations"): the fit would split one variance between two names arbitrarily.
+    let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
+    // With a random slope the slope's own check below says more.
+    if grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
+        out.push(
+            at(
+                format!(
+                    "every group of `{}` has a single row ({count} groups for {grouped} \
+                     rows), so its random intercept cannot be told apart from the residual",
+                    term.name
+                ),
+                term.span,
+            )
+            .with_hint(format!(
+                "a grouping names units observed several times; is `{}` the grouping you \
+                 meant?",
+                term.name
+            )),
+        );
+        return;
+    }
+    check_random_slopes(term, frame, &ids, count, out);
+}
+
+/// A grouping column names units; one of measurements (non-whole numbers) is a slip of the pen
+/// that would also make tens of thousands of crossed levels (hours of fitting).
+fn measured_grouping<'t>(
+    term: &'t RandomTermSpec,
+    frame: &AnalysisFrame,
+) -> Option<(&'t String, f64)> {
+    term.grouping
+        .iter()
+        .find_map(|name| match frame.column(name) {
+            Some(Column::Numeric(values)) => values
+                .iter()
+                .find(|v| v.is_finite() && v.fract() != 0.0)
+                .map(|v| (name, *v)),
+            _ => None,
+        })
+}
+
+/// Each random slope must vary within the term's groups, which need several rows.
+fn check_random_slopes(
+    term: &RandomTermSpec,
+    frame: &AnalysisFrame,
+    ids: &[u32],
+    count: usize,
+    out: &mut Vec<Diagnostic>,
+) {
+    for effect in term.effects.iter().filter(|e| !e.variables.is_empty()) {
+        let Some(values) = value_keys(frame, &effect.variables) else {
+            out.push(at(
+                format!(
+                    "the random slope `{}` is not in the analysis frame",
+                    effect.name
+                ),
+                term.span,
+            ));
+            continue;
+        };
+        let within = within_groups(&values, ids, count);
+        if within.single_rows {
+            out.push(
+                at(
+                    format!(
+                        "every group of `{}` has at most one row, so the random slope of \
+                         `{}` cannot be estimated",
+                        term.name, effect.name
+                    ),
+                    term.span,
+                )
+                .with_hint("a random slope needs several rows per group"),
+            );
+        } else if within.constant {
+            out.push(
+                at(
+                    format!(
+                        "`{}` cannot vary within `{}`: it is constant within every group",
+                        effect.name, term.name
+                    ),
+                    term.span,
+                )
+                .with_hint(format!(
+                    "`{}` is a `{}`-level variable; its effect cannot differ between groups \
+                     of `{}`, so drop it from this random term",
+                    effect.name, term.name, term.name
+                )),
+            );
+        }
+    }
 }
 
 /// Each class of `residual by` gets its own variance, which one row cannot estimate (the

@@ -70,17 +70,7 @@ pub fn check_with(
     schema: &Schema,
     options: CheckOptions,
 ) -> Result<CheckedModel, Vec<Diagnostic>> {
-    // `factor` on a numeric column makes it categorical for the whole file (see
-    // `prepare::factor::numbers_as_levels`): every statement sees it as text.
-    let mut schema = schema.clone();
-    for statement in &file.statements {
-        if let crate::syntax::ast::Statement::Factor { column, .. } = statement {
-            if let Some(entry) = schema.columns.iter_mut().find(|(n, _)| *n == column.name) {
-                entry.1 = ColumnKind::Text;
-            }
-        }
-    }
-    let schema = &schema;
+    let schema = &factors_as_text(file, schema);
     let mut checker = Checker::new(file, schema);
     let settings = checker.check_settings(file, options);
     checker.check_preparation(file);
@@ -98,34 +88,7 @@ pub fn check_with(
         vary: settings.vary,
     };
     checker.check_supported(file, &spec);
-    if let (Some(vary), false) = (&spec.vary, checker.scope.vary_used.get()) {
-        let span = file.statements.iter().find_map(|s| match s {
-            crate::syntax::ast::Statement::Vary { name, .. } => Some(name.span),
-            _ => None,
-        });
-        if let Some(span) = span {
-            checker.error(
-                Diagnostic::at(
-                    format!(
-                        "`vary {}`: nothing in the model uses `{}`, so every value would fit the \
-                         same model",
-                        vary.name, vary.name
-                    ),
-                    span,
-                )
-                .with_hint(format!(
-                    "use `{}` in a `let`, a `keep`, a `lag` distance or a definition, or remove \
-                     the `vary` statement",
-                    vary.name
-                )),
-            );
-        }
-    }
-    // Checks run by concern; the user reads the file top to bottom.
-    let by_position = |d: &Diagnostic| match d.location {
-        Location::Source(span) => span.start,
-        _ => 0,
-    };
+    checker.check_vary_used(file, &spec);
     let mut warnings = checker.warnings;
     warnings.sort_by_key(by_position);
     // A spoilt column explains every later complaint about it ("is a text column"), so those
@@ -149,6 +112,58 @@ pub fn check_with(
         all.extend(warnings);
         all.sort_by_key(by_position);
         Err(all)
+    }
+}
+
+/// `factor` on a numeric column makes it categorical for the whole file (see
+/// `prepare::factor::numbers_as_levels`): every statement sees it as text.
+fn factors_as_text(file: &ModelFile, schema: &Schema) -> Schema {
+    let mut schema = schema.clone();
+    for statement in &file.statements {
+        if let crate::syntax::ast::Statement::Factor { column, .. } = statement {
+            if let Some(entry) = schema.columns.iter_mut().find(|(n, _)| *n == column.name) {
+                entry.1 = ColumnKind::Text;
+            }
+        }
+    }
+    schema
+}
+
+/// Checks run by concern; the user reads the file top to bottom.
+fn by_position(d: &Diagnostic) -> usize {
+    match d.location {
+        Location::Source(span) => span.start,
+        _ => 0,
+    }
+}
+
+impl Checker<'_> {
+    /// A `vary` name that nothing uses would fit the same model for every value.
+    fn check_vary_used(&mut self, file: &ModelFile, spec: &ModelSpec) {
+        let (Some(vary), false) = (&spec.vary, self.scope.vary_used.get()) else {
+            return;
+        };
+        let span = file.statements.iter().find_map(|s| match s {
+            crate::syntax::ast::Statement::Vary { name, .. } => Some(name.span),
+            _ => None,
+        });
+        if let Some(span) = span {
+            self.error(
+                Diagnostic::at(
+                    format!(
+                        "`vary {}`: nothing in the model uses `{}`, so every value would fit the \
+                         same model",
+                        vary.name, vary.name
+                    ),
+                    span,
+                )
+                .with_hint(format!(
+                    "use `{}` in a `let`, a `keep`, a `lag` distance or a definition, or remove \
+                     the `vary` statement",
+                    vary.name
+                )),
+            );
+        }
     }
 }
 

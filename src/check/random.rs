@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 
 use crate::diagnostics::Diagnostic;
 use crate::model::{Coefficient, RandomEffectSpec, RandomTermSpec};
-use crate::syntax::ast::{Equation, FormulaTerm, Grouping, RandomEffect, RandomTerm};
+use crate::syntax::ast::{Equation, FormulaTerm, Grouping, Ident, RandomEffect, RandomTerm, Span};
 
-use super::equations::{intercept_of, term_name, Labels};
+use super::equations::{intercept_of, term_name, LabelSite, Labels};
 use super::Checker;
 
 /// R's name of the intercept.
@@ -131,104 +131,22 @@ impl Checker<'_> {
                 .collect::<Vec<_>>()
                 .join(":");
             let factors = &self.distinct_factors(factors, &written, span);
-            let resolved = if let (true, Some(sites)) =
-                (factors.len() == 1, labels.get(&factors[0].name))
-            {
-                let name = &factors[0].name;
-                let mut targets: Vec<&Vec<String>> = sites
-                    .iter()
-                    .filter(|s| s.equation == equation_index)
-                    .map(|s| &s.term)
-                    .collect();
-                targets.dedup();
-                match targets.as_slice() {
-                    [] => {
-                        self.error(
-                            Diagnostic::at(
-                                format!(
-                                    "`{name}` labels a coefficient of another equation; a random \
-                                     effect needs a term of this equation"
-                                ),
-                                span,
-                            )
-                            .with_hint(
-                                "label this equation's term and use that label, or write the \
-                                 variable",
-                            ),
-                        );
-                        None
-                    }
-                    [target] if target.is_empty() => {
-                        self.error(
-                            Diagnostic::at(format!("`{name}` labels the intercept"), span)
-                                .with_hint("write `1` for a random intercept"),
-                        );
-                        None
-                    }
-                    [target] => Some(((*target).clone(), Some(name.clone()))),
-                    _ => {
-                        self.error(
-                            Diagnostic::at(
-                                format!(
-                                    "`{name}` labels several terms of this equation, so its \
-                                     random part is ambiguous"
-                                ),
-                                span,
-                            )
-                            .with_hint("write the variable whose slope should vary"),
-                        );
-                        None
-                    }
-                }
-            } else {
-                let mut ok = true;
-                for factor in factors {
-                    if !self.scope.is_frame_variable(&factor.name, usize::MAX) {
-                        ok = false;
-                        let mut d = self.scope.unknown_variable(
-                            &factor.name,
-                            factor.span,
-                            usize::MAX,
-                            &own_labels,
-                        );
-                        if !own_labels.is_empty() {
-                            d.message = format!(
-                                "{}, and no label `{}` in this equation",
-                                d.message, factor.name
-                            );
-                        }
-                        self.error(d);
-                    }
-                }
-                ok.then(|| {
-                    let variables: Vec<String> = factors.iter().map(|f| f.name.clone()).collect();
-                    let label = label_of_term(labels, equation_index, &variables);
-                    (variables, label)
-                })
-            };
-            let Some((variables, label)) = resolved else {
-                continue;
-            };
-            let key: BTreeSet<&String> = variables.iter().collect();
-            if slopes
-                .iter()
-                .any(|s| s.variables.iter().collect::<BTreeSet<_>>() == key)
-            {
-                self.error(
-                    Diagnostic::at(
-                        format!("`{written}` appears twice in this random term"),
-                        span,
-                    )
-                    .with_hint("give each random effect once"),
+            let resolved =
+                if let (true, Some(sites)) = (factors.len() == 1, labels.get(&factors[0].name)) {
+                    self.labelled_slope(equation_index, &factors[0].name, sites, span)
+                } else {
+                    self.variable_slope(equation_index, factors, labels, &own_labels)
+                };
+            if let Some((variables, label)) = resolved {
+                self.push_slope(
+                    &mut slopes,
+                    equation_index,
+                    variables,
+                    label,
+                    &written,
+                    span,
                 );
-                continue;
             }
-            slopes.push(RandomEffectSpec {
-                equation: equation_index,
-                name: term_name(&variables),
-                variables,
-                label,
-            });
         }
         let mut effects = Vec::new();
         // lme4 puts the intercept first however the term is written.
@@ -242,6 +160,124 @@ impl Checker<'_> {
         }
         effects.extend(slopes);
         effects
+    }
+
+    /// A resolved slope joins the term's slopes unless the term has it already.
+    fn push_slope(
+        &mut self,
+        slopes: &mut Vec<RandomEffectSpec>,
+        equation_index: usize,
+        variables: Vec<String>,
+        label: Option<String>,
+        written: &str,
+        span: Span,
+    ) {
+        let key: BTreeSet<&String> = variables.iter().collect();
+        if slopes
+            .iter()
+            .any(|s| s.variables.iter().collect::<BTreeSet<_>>() == key)
+        {
+            self.error(
+                Diagnostic::at(
+                    format!("`{written}` appears twice in this random term"),
+                    span,
+                )
+                .with_hint("give each random effect once"),
+            );
+            return;
+        }
+        slopes.push(RandomEffectSpec {
+            equation: equation_index,
+            name: term_name(&variables),
+            variables,
+            label,
+        });
+    }
+
+    /// A random slope written as a label: the one term of this equation the label names.
+    fn labelled_slope(
+        &mut self,
+        equation_index: usize,
+        name: &str,
+        sites: &[LabelSite],
+        span: Span,
+    ) -> Option<(Vec<String>, Option<String>)> {
+        let mut targets: Vec<&Vec<String>> = sites
+            .iter()
+            .filter(|s| s.equation == equation_index)
+            .map(|s| &s.term)
+            .collect();
+        targets.dedup();
+        match targets.as_slice() {
+            [] => {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "`{name}` labels a coefficient of another equation; a random \
+                             effect needs a term of this equation"
+                        ),
+                        span,
+                    )
+                    .with_hint(
+                        "label this equation's term and use that label, or write the \
+                         variable",
+                    ),
+                );
+                None
+            }
+            [target] if target.is_empty() => {
+                self.error(
+                    Diagnostic::at(format!("`{name}` labels the intercept"), span)
+                        .with_hint("write `1` for a random intercept"),
+                );
+                None
+            }
+            [target] => Some(((*target).clone(), Some(name.to_string()))),
+            _ => {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "`{name}` labels several terms of this equation, so its \
+                             random part is ambiguous"
+                        ),
+                        span,
+                    )
+                    .with_hint("write the variable whose slope should vary"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A random slope written as variables: each must be a column or a `let`.
+    fn variable_slope(
+        &mut self,
+        equation_index: usize,
+        factors: &[Ident],
+        labels: &Labels,
+        own_labels: &[&str],
+    ) -> Option<(Vec<String>, Option<String>)> {
+        let mut ok = true;
+        for factor in factors {
+            if !self.scope.is_frame_variable(&factor.name, usize::MAX) {
+                ok = false;
+                let mut d =
+                    self.scope
+                        .unknown_variable(&factor.name, factor.span, usize::MAX, own_labels);
+                if !own_labels.is_empty() {
+                    d.message = format!(
+                        "{}, and no label `{}` in this equation",
+                        d.message, factor.name
+                    );
+                }
+                self.error(d);
+            }
+        }
+        ok.then(|| {
+            let variables: Vec<String> = factors.iter().map(|f| f.name.clone()).collect();
+            let label = label_of_term(labels, equation_index, &variables);
+            (variables, label)
+        })
     }
 
     /// Resolves and expands a grouping: `g1/g2` gives `(["g1"], "g1")` and

@@ -18,52 +18,7 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
     if schema.stray.is_empty() && schema.damaged.is_empty() {
         return Vec::new();
     }
-    let mut uses: Vec<(String, Span)> = Vec::new();
-    let ident = |i: &Ident, uses: &mut Vec<(String, Span)>| uses.push((i.name.clone(), i.span));
-    for statement in &file.statements {
-        match statement {
-            Statement::Group { name, .. } | Statement::Order { name, .. } => ident(name, &mut uses),
-            Statement::Factor { column, .. } => ident(column, &mut uses),
-            Statement::Let { value, .. } => expr_names(value, &mut uses),
-            Statement::Keep { condition, .. } => expr_names(condition, &mut uses),
-            Statement::Equation(equation) => {
-                ident(&equation.lhs, &mut uses);
-                for term in &equation.terms {
-                    match term {
-                        FormulaTerm::Intercept { .. } => {}
-                        FormulaTerm::Fixed { factors, .. } => {
-                            factors.iter().for_each(|f| ident(f, &mut uses))
-                        }
-                        FormulaTerm::Random(random) => {
-                            for effect in &random.effects {
-                                if let RandomEffect::Slope { factors, .. } = effect {
-                                    factors.iter().for_each(|f| ident(f, &mut uses));
-                                }
-                            }
-                            random
-                                .grouping
-                                .levels
-                                .iter()
-                                .flatten()
-                                .for_each(|f| ident(f, &mut uses));
-                        }
-                    }
-                }
-            }
-            Statement::Residual(residual) => {
-                residual.by.iter().for_each(|c| ident(c, &mut uses));
-                residual
-                    .correlated_within
-                    .iter()
-                    .for_each(|c| ident(c, &mut uses));
-            }
-            Statement::Interval(interval) => interval
-                .args
-                .iter()
-                .for_each(|a| expr_names(&a.value, &mut uses)),
-            _ => {}
-        }
-    }
+    let uses = names_used(file);
     let mut reported = BTreeSet::new();
     let mut out = Vec::new();
     for (name, span) in &uses {
@@ -119,6 +74,62 @@ pub(crate) fn spoilt_columns(file: &ModelFile, schema: &Schema) -> Vec<Diagnosti
         );
     }
     out
+}
+
+/// Every name the file uses as a column, in file order, where it is used.
+fn names_used(file: &ModelFile) -> Vec<(String, Span)> {
+    let mut uses: Vec<(String, Span)> = Vec::new();
+    for statement in &file.statements {
+        match statement {
+            Statement::Group { name, .. } | Statement::Order { name, .. } => ident(name, &mut uses),
+            Statement::Factor { column, .. } => ident(column, &mut uses),
+            Statement::Let { value, .. } => expr_names(value, &mut uses),
+            Statement::Keep { condition, .. } => expr_names(condition, &mut uses),
+            Statement::Equation(equation) => {
+                ident(&equation.lhs, &mut uses);
+                for term in &equation.terms {
+                    term_names(term, &mut uses);
+                }
+            }
+            Statement::Residual(residual) => {
+                residual.by.iter().for_each(|c| ident(c, &mut uses));
+                residual
+                    .correlated_within
+                    .iter()
+                    .for_each(|c| ident(c, &mut uses));
+            }
+            Statement::Interval(interval) => interval
+                .args
+                .iter()
+                .for_each(|a| expr_names(&a.value, &mut uses)),
+            _ => {}
+        }
+    }
+    uses
+}
+
+fn ident(i: &Ident, uses: &mut Vec<(String, Span)>) {
+    uses.push((i.name.clone(), i.span));
+}
+
+fn term_names(term: &FormulaTerm, uses: &mut Vec<(String, Span)>) {
+    match term {
+        FormulaTerm::Intercept { .. } => {}
+        FormulaTerm::Fixed { factors, .. } => factors.iter().for_each(|f| ident(f, uses)),
+        FormulaTerm::Random(random) => {
+            for effect in &random.effects {
+                if let RandomEffect::Slope { factors, .. } = effect {
+                    factors.iter().for_each(|f| ident(f, uses));
+                }
+            }
+            random
+                .grouping
+                .levels
+                .iter()
+                .flatten()
+                .for_each(|f| ident(f, uses));
+        }
+    }
 }
 
 fn expr_names(expr: &Expr, uses: &mut Vec<(String, Span)>) {

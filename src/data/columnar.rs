@@ -59,6 +59,52 @@ pub fn parse_columnar(
     format: Format,
     codes: &[String],
 ) -> Result<DataTable, Diagnostic> {
+    let (schema, batches) = read_batches(path, bytes, format)?;
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    if names.is_empty() {
+        return Err(Diagnostic::error(
+            format!("data file `{}` has no columns", path.display()),
+            Location::File(path.to_path_buf()),
+        ));
+    }
+    let nrows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    if nrows == 0 {
+        return Err(Diagnostic::error(
+            format!("data file `{}` has no rows", path.display()),
+            Location::File(path.to_path_buf()),
+        ));
+    }
+    let (columns, declared) = typed_columns(path, &schema, &batches, nrows, codes)?;
+    let mut notes = vec![format!("read from {}", format.name())];
+    if !codes.is_empty() {
+        let spelled: Vec<String> = codes.iter().map(|c| format!("`{}`", c.trim())).collect();
+        notes.push(format!(
+            "{declared} cell{} equal to the missing code{} {} read as missing",
+            if declared == 1 { "" } else { "s" },
+            if codes.len() == 1 { "" } else { "s" },
+            spelled.join(", ")
+        ));
+    }
+    Ok(DataTable {
+        path: path.to_path_buf(),
+        stray_text: vec![None; names.len()],
+        names,
+        columns,
+        nrows,
+        notes,
+        // A columnar file has records, not lines: messages name the data row.
+        lines: None,
+        text_after_quote: None,
+        first_row: 0,
+    })
+}
+
+/// The file's schema and all its record batches.
+fn read_batches(
+    path: &Path,
+    bytes: Vec<u8>,
+    format: Format,
+) -> Result<(SchemaRef, Vec<RecordBatch>), Diagnostic> {
     let unreadable = |e: &dyn std::fmt::Display| {
         Diagnostic::error(
             format!("cannot read `{}` as {}: {e}", path.display(), format.name()),
@@ -93,24 +139,22 @@ pub fn parse_columnar(
     let batches = reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| unreadable(&e))?;
-    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-    if names.is_empty() {
-        return Err(Diagnostic::error(
-            format!("data file `{}` has no columns", path.display()),
-            Location::File(path.to_path_buf()),
-        ));
-    }
-    let nrows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    if nrows == 0 {
-        return Err(Diagnostic::error(
-            format!("data file `{}` has no rows", path.display()),
-            Location::File(path.to_path_buf()),
-        ));
-    }
+    Ok((schema, batches))
+}
+
+/// Each field as a numeric or text column with the declared missing codes made missing, and
+/// how many cells were; every column of a type without a CSV counterpart is refused at once.
+fn typed_columns(
+    path: &Path,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    nrows: usize,
+    codes: &[String],
+) -> Result<(Vec<Column>, usize), Diagnostic> {
     let numeric_codes: Vec<f64> = codes.iter().filter_map(|c| c.trim().parse().ok()).collect();
     let text_codes: Vec<&str> = codes.iter().map(|c| c.trim()).collect();
     let mut declared = 0usize;
-    let mut columns = Vec::with_capacity(names.len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
     let mut problems = Vec::new();
     for (j, field) in schema.fields().iter().enumerate() {
         let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(j).as_ref()).collect();
@@ -149,28 +193,7 @@ pub fn parse_columnar(
         .with_expected("numbers (floats, integers), text, factors or logicals")
         .with_hint("convert dates and times to numbers (e.g. days since a start) before writing"));
     }
-    let mut notes = vec![format!("read from {}", format.name())];
-    if !codes.is_empty() {
-        let spelled: Vec<String> = codes.iter().map(|c| format!("`{}`", c.trim())).collect();
-        notes.push(format!(
-            "{declared} cell{} equal to the missing code{} {} read as missing",
-            if declared == 1 { "" } else { "s" },
-            if codes.len() == 1 { "" } else { "s" },
-            spelled.join(", ")
-        ));
-    }
-    Ok(DataTable {
-        path: path.to_path_buf(),
-        stray_text: vec![None; names.len()],
-        names,
-        columns,
-        nrows,
-        notes,
-        // A columnar file has records, not lines: messages name the data row.
-        lines: None,
-        text_after_quote: None,
-        first_row: 0,
-    })
+    Ok((columns, declared))
 }
 
 /// One column's cells over all batches.

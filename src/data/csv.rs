@@ -424,25 +424,8 @@ fn parse_sequential(
         }
     }
 
-    if let Some((row, line, fields)) = ragged {
-        let others = if ragged_count > 1 {
-            format!(" ({} rows like this in all)", ragged_count)
-        } else {
-            String::new()
-        };
-        return Err(Diagnostic::error(
-            format!(
-                "line {line} (data row {row}) has {fields} field{}, but the header has \
-                 {ncols}{others}",
-                if fields == 1 { "" } else { "s" }
-            ),
-            Location::Data {
-                path: path.to_path_buf(),
-                row: Some(row),
-                line: Some(line),
-                column: None,
-            },
-        ));
+    if let Some(first) = ragged {
+        return Err(ragged_rows(path, first, ragged_count, ncols));
     }
     if nrows == 0 {
         return Err(Diagnostic::error(
@@ -450,57 +433,102 @@ fn parse_sequential(
             Location::File(path.to_path_buf()),
         ));
     }
+    intern_numeric_prefixes(path, bytes, cells, &mut builders)?;
+    Ok((table_of(path, names, builders, nrows, lines), declared))
+}
 
-    // Text columns that began as numbers have not interned their early cells; one more pass over
-    // the (in-memory) file fills them in. Columns that are text from the first cell never need it.
+/// The sequential reader's table: each column finished, with its stray text cells.
+fn table_of(
+    path: &Path,
+    names: Vec<String>,
+    builders: Vec<ColumnBuilder>,
+    nrows: usize,
+    lines: RowLines,
+) -> DataTable {
+    let mut columns = Vec::with_capacity(names.len());
+    let mut stray_text = Vec::with_capacity(names.len());
+    for builder in builders {
+        let (column, stray) = builder.finish();
+        columns.push(column);
+        stray_text.push(stray);
+    }
+    DataTable {
+        path: path.to_path_buf(),
+        names,
+        columns,
+        nrows,
+        stray_text,
+        notes: Vec::new(),
+        lines: Some(lines),
+        text_after_quote: None,
+        first_row: 0,
+    }
+}
+
+/// The error for rows whose number of fields is not the header's, at the first of them.
+fn ragged_rows(
+    path: &Path,
+    (row, line, fields): (usize, u64, usize),
+    ragged_count: usize,
+    ncols: usize,
+) -> Diagnostic {
+    let others = if ragged_count > 1 {
+        format!(" ({} rows like this in all)", ragged_count)
+    } else {
+        String::new()
+    };
+    Diagnostic::error(
+        format!(
+            "line {line} (data row {row}) has {fields} field{}, but the header has \
+             {ncols}{others}",
+            if fields == 1 { "" } else { "s" }
+        ),
+        Location::Data {
+            path: path.to_path_buf(),
+            row: Some(row),
+            line: Some(line),
+            column: None,
+        },
+    )
+}
+
+/// Text columns that began as numbers have not interned their early cells; one more pass over
+/// the (in-memory) file fills them in. Columns that are text from the first cell never need it.
+fn intern_numeric_prefixes(
+    path: &Path,
+    bytes: &[u8],
+    cells: &Cells,
+    builders: &mut [ColumnBuilder],
+) -> Result<(), Diagnostic> {
     let reread: Vec<usize> = builders
         .iter()
         .enumerate()
         .filter(|(_, b)| b.numeric_prefix() > 0)
         .map(|(j, _)| j)
         .collect();
-    if !reread.is_empty() {
-        let mut rdr = reader(bytes, cells.delimiter);
-        let mut row = 0usize;
-        while rdr
-            .read_byte_record(&mut record)
-            .map_err(|e| csv_error(path, e, cells))?
-        {
-            let mut done = true;
-            for &j in &reread {
-                if row < builders[j].numeric_prefix() {
-                    builders[j].intern_at(row, &record[j], cells);
-                    done = false;
-                }
+    if reread.is_empty() {
+        return Ok(());
+    }
+    let mut record = ByteRecord::new();
+    let mut rdr = reader(bytes, cells.delimiter);
+    let mut row = 0usize;
+    while rdr
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e, cells))?
+    {
+        let mut done = true;
+        for &j in &reread {
+            if row < builders[j].numeric_prefix() {
+                builders[j].intern_at(row, &record[j], cells);
+                done = false;
             }
-            if done {
-                break;
-            }
-            row += 1;
         }
+        if done {
+            break;
+        }
+        row += 1;
     }
-
-    let mut columns = Vec::with_capacity(ncols);
-    let mut stray_text = Vec::with_capacity(ncols);
-    for builder in builders {
-        let (column, stray) = builder.finish();
-        columns.push(column);
-        stray_text.push(stray);
-    }
-    Ok((
-        DataTable {
-            path: path.to_path_buf(),
-            names,
-            columns,
-            nrows,
-            stray_text,
-            notes: Vec::new(),
-            lines: Some(lines),
-            text_after_quote: None,
-            first_row: 0,
-        },
-        declared,
-    ))
+    Ok(())
 }
 
 /// Below this size one thread parses fast enough.
@@ -525,61 +553,12 @@ fn parse_in_chunks(
     let ncols = names.len();
     let start = usize::try_from(rdr.position().byte()).ok()?;
     let body = bytes.get(start..)?;
-    // Chunk boundaries just after a newline.
-    let mut bounds = vec![0];
-    for k in 1..threads {
-        let guess = (body.len() * k / threads).max(*bounds.last()?);
-        match body[guess..].iter().position(|&b| b == b'\n') {
-            Some(i) => bounds.push(guess + i + 1),
-            None => break,
-        }
-    }
-    bounds.push(body.len());
-    bounds.dedup();
+    let bounds = chunk_bounds(body, threads)?;
     let chunks: Vec<&[u8]> = bounds.windows(2).map(|w| &body[w[0]..w[1]]).collect();
 
-    // Each chunk also keeps where its records start (`ChunkLines`), so that every data row's
-    // file line is known without a second pass.
     let parsed: Vec<Option<ParsedChunk>> = chunks
         .par_iter()
-        .map(|chunk| {
-            let mut rdr = ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .delimiter(cells.delimiter)
-                .from_reader(*chunk);
-            let mut builders: Vec<ColumnBuilder> =
-                (0..ncols).map(|_| ColumnBuilder::new()).collect();
-            let mut record = ByteRecord::new();
-            let (mut rows, mut declared) = (0usize, 0usize);
-            let mut lines = ChunkLines::default();
-            while rdr.read_byte_record(&mut record).ok()? {
-                lines.record(
-                    rows + 1,
-                    record.position().map_or(0, |p| start_line(chunk, p)),
-                );
-                // A quoted field spanning lines (or a chunk boundary inside one, which leaves the
-                // earlier chunk's last field open over its final newline) is for the sequential
-                // reader: it shows as a line break inside a field.
-                if record.len() != ncols
-                    || memchr::memchr2(b'\n', b'\r', record.as_slice()).is_some()
-                {
-                    return None;
-                }
-                declared += declared_missing(&record, cells.codes);
-                for (builder, cell) in builders.iter_mut().zip(record.iter()) {
-                    builder.push(rows, cell, cells);
-                }
-                rows += 1;
-            }
-            lines.total = memchr::memchr_iter(b'\n', chunk).count() as u64;
-            Some(ParsedChunk {
-                builders,
-                rows,
-                declared,
-                lines,
-            })
-        })
+        .map(|chunk| parse_chunk(chunk, ncols, cells))
         .collect();
     let parsed: Vec<ParsedChunk> = parsed.into_iter().collect::<Option<_>>()?;
     let nrows: usize = parsed.iter().map(|c| c.rows).sum();
@@ -624,6 +603,60 @@ fn parse_in_chunks(
         },
         declared,
     ))
+}
+
+/// Chunk boundaries in the body, each just after a newline, one chunk per thread at most.
+fn chunk_bounds(body: &[u8], threads: usize) -> Option<Vec<usize>> {
+    let mut bounds = vec![0];
+    for k in 1..threads {
+        let guess = (body.len() * k / threads).max(*bounds.last()?);
+        match body[guess..].iter().position(|&b| b == b'\n') {
+            Some(i) => bounds.push(guess + i + 1),
+            None => break,
+        }
+    }
+    bounds.push(body.len());
+    bounds.dedup();
+    Some(bounds)
+}
+
+/// One chunk of whole lines parsed on its own; `None` when it is for the sequential reader.
+/// Each chunk also keeps where its records start (`ChunkLines`), so that every data row's file
+/// line is known without a second pass.
+fn parse_chunk(chunk: &[u8], ncols: usize, cells: &Cells) -> Option<ParsedChunk> {
+    let mut rdr = ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(cells.delimiter)
+        .from_reader(chunk);
+    let mut builders: Vec<ColumnBuilder> = (0..ncols).map(|_| ColumnBuilder::new()).collect();
+    let mut record = ByteRecord::new();
+    let (mut rows, mut declared) = (0usize, 0usize);
+    let mut lines = ChunkLines::default();
+    while rdr.read_byte_record(&mut record).ok()? {
+        lines.record(
+            rows + 1,
+            record.position().map_or(0, |p| start_line(chunk, p)),
+        );
+        // A quoted field spanning lines (or a chunk boundary inside one, which leaves the
+        // earlier chunk's last field open over its final newline) is for the sequential
+        // reader: it shows as a line break inside a field.
+        if record.len() != ncols || memchr::memchr2(b'\n', b'\r', record.as_slice()).is_some() {
+            return None;
+        }
+        declared += declared_missing(&record, cells.codes);
+        for (builder, cell) in builders.iter_mut().zip(record.iter()) {
+            builder.push(rows, cell, cells);
+        }
+        rows += 1;
+    }
+    lines.total = memchr::memchr_iter(b'\n', chunk).count() as u64;
+    Some(ParsedChunk {
+        builders,
+        rows,
+        declared,
+        lines,
+    })
 }
 
 /// The line a record's first field is on. The csv reader's position of a record that follows

@@ -8,9 +8,10 @@
 //! lag lead diff, complete, is_missing, ifelse). It must not change the rows: `keep` does that.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use super::grouped::{self, GroupIds, NONE};
-use super::summaries::{call_key, GrandSums, GroupKey, SummaryMode};
+use super::summaries::{call_key, GrandSums, GroupKey, SampleSummaries, SummaryMode};
 use super::workspace::Workspace;
 use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::{did_you_mean, Diagnostic, Location};
@@ -523,183 +524,11 @@ impl<'a> Evaluator<'a> {
         args: &[Arg],
         call: &Expr,
     ) -> Eval<Value<'a>> {
-        let n = self.n();
         match function {
-            "log" | "exp" | "sqrt" | "abs" => {
-                let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
-                    unreachable!()
-                };
-                let x = self.numbers(x.unwrap())?;
-                let f: fn(f64) -> f64 = match function {
-                    "log" => f64::ln,
-                    "exp" => f64::exp,
-                    "sqrt" => f64::sqrt,
-                    _ => f64::abs,
-                };
-                Ok(self.map_numeric(&x, &Nums::Const(0.0), call, |v, _| f(v)))
-            }
-            "center" | "scale" => {
-                let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
-                    unreachable!()
-                };
-                let x = self.numbers(x.unwrap())?.to_vec(n);
-                let (mean, sd) = match self.ws.summaries {
-                    None => grouped::mean_sd(&x),
-                    Some(summaries) => {
-                        let key = call_key(call.span);
-                        let mut summaries = summaries.borrow_mut();
-                        if summaries.mode == SummaryMode::Collect {
-                            // Provisional: missing where the final value is.
-                            summaries.record_grand(key, GrandSums::of(&x));
-                            return Ok(Value::Numbers(Cow::Owned(x)));
-                        }
-                        summaries
-                            .grand
-                            .get(&key)
-                            .copied()
-                            .unwrap_or_default()
-                            .mean_sd()
-                    }
-                };
-                let divisor = if function == "center" {
-                    Some(1.0)
-                } else {
-                    sd.filter(|s| *s > 0.0)
-                };
-                match (mean, divisor) {
-                    (Some(m), Some(s)) => Ok(Value::Numbers(Cow::Owned(
-                        x.iter().map(|v| (v - m) / s).collect(),
-                    ))),
-                    _ => {
-                        let why = if mean.is_none() {
-                            "no value is present"
-                        } else {
-                            "its values do not vary (sd 0, or a single value)"
-                        };
-                        self.warnings.push(Diagnostic::warning(
-                            format!(
-                                "`{}` cannot be computed: {why}; it is missing in every row",
-                                expr_text(call)
-                            ),
-                            Location::Source(call.span),
-                        ));
-                        Ok(Value::Numbers(Cow::Owned(vec![f64::NAN; n])))
-                    }
-                }
-            }
-            "within" | "between" => {
-                let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
-                    unreachable!()
-                };
-                let x = self.numbers(x.unwrap())?.to_vec(n);
-                let group = match g {
-                    Some(g) => g.clone(),
-                    None => match self.group_statement() {
-                        Some(group) => group,
-                        None => {
-                            return Err(Diagnostic::at(
-                                format!("`{function}` needs a grouping, and the file has no `group` statement"),
-                                call.span,
-                            )
-                            .with_hint(format!(
-                                "add `group <column>` before this line, or write `{function}(x, <column>)`"
-                            ))
-                            .into())
-                        }
-                    },
-                };
-                let Some(summaries) = self.ws.summaries else {
-                    let groups = self.groups_of(&group)?;
-                    let out = if function == "within" {
-                        grouped::within(&x, &groups)
-                    } else {
-                        grouped::between(&x, &groups)
-                    };
-                    return Ok(Value::Numbers(Cow::Owned(out)));
-                };
-                // Out of core: group means over all rows, by the group's value.
-                let value = self.eval(&group)?;
-                let keys = self.group_keys(value, &group)?;
-                let key = call_key(call.span);
-                let mut summaries = summaries.borrow_mut();
-                if summaries.mode == SummaryMode::Collect {
-                    summaries.record_groups(key, &x, &keys);
-                    return Ok(Value::Numbers(Cow::Owned(x)));
-                }
-                let mut last: Option<(&GroupKey, f64)> = None;
-                let out = x
-                    .iter()
-                    .zip(&keys)
-                    .map(|(&v, g)| {
-                        let Some(g) = g else { return f64::NAN };
-                        let mean = match last {
-                            Some((k, m)) if k == g => m,
-                            _ => {
-                                let m = summaries.group_mean(key, g);
-                                last = Some((g, m));
-                                m
-                            }
-                        };
-                        if function == "within" {
-                            v - mean
-                        } else {
-                            mean
-                        }
-                    })
-                    .collect();
-                Ok(Value::Numbers(Cow::Owned(out)))
-            }
-            "lag" | "lead" | "diff" => {
-                let [x, k] = self.bind(function, call, args, &["x", "k"], 1)?[..] else {
-                    unreachable!()
-                };
-                let x_expr = x.unwrap();
-                let value = self.eval(x_expr)?;
-                let k = self.steps(k)?;
-                let groups = self
-                    .default_groups()?
-                    .unwrap_or_else(|| GroupIds::single(n));
-                let order = self.order_key()?;
-                let sources =
-                    grouped::shift_sources(&groups, order.as_deref(), k, function == "lead");
-                if function == "diff" {
-                    let x = self.as_numbers(value, x_expr)?;
-                    let x = x.to_vec(n);
-                    let lagged: Vec<f64> = sources
-                        .iter()
-                        .map(|&s| if s == NONE { f64::NAN } else { x[s as usize] })
-                        .collect();
-                    return Ok(self.map_numeric(
-                        &Nums::Col(Cow::Owned(x)),
-                        &Nums::Col(Cow::Owned(lagged)),
-                        call,
-                        |a, b| a - b,
-                    ));
-                }
-                Ok(match value.into_column(n) {
-                    Column::Numeric(x) => Value::Numbers(Cow::Owned(
-                        sources
-                            .iter()
-                            .map(|&s| if s == NONE { f64::NAN } else { x[s as usize] })
-                            .collect(),
-                    )),
-                    Column::Text { codes, levels } => Value::Text {
-                        codes: Cow::Owned(
-                            sources
-                                .iter()
-                                .map(|&s| {
-                                    if s == NONE {
-                                        MISSING_CODE
-                                    } else {
-                                        codes[s as usize]
-                                    }
-                                })
-                                .collect(),
-                        ),
-                        levels: Cow::Owned(levels),
-                    },
-                })
-            }
+            "log" | "exp" | "sqrt" | "abs" => self.elementwise(function, args, call),
+            "center" | "scale" => self.standardise(function, args, call),
+            "within" | "between" => self.group_deviation(function, args, call),
+            "lag" | "lead" | "diff" => self.shift(function, args, call),
             "is_missing" => {
                 let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
                     unreachable!()
@@ -709,29 +538,7 @@ impl<'a> Evaluator<'a> {
                     missing.iter().map(|&m| logical(Some(m))).collect(),
                 )))
             }
-            "complete" => {
-                if args.is_empty() {
-                    return Err(
-                        Diagnostic::at("`complete` takes one or more columns", call.span).into(),
-                    );
-                }
-                let mut missing = vec![false; n];
-                for arg in args {
-                    if let Some(name) = &arg.name {
-                        return Err(Diagnostic::at(
-                            "`complete` takes columns, not named arguments",
-                            name.span,
-                        )
-                        .into());
-                    }
-                    for (m, x) in missing.iter_mut().zip(self.missing_rows(&arg.value)?) {
-                        *m |= x;
-                    }
-                }
-                Ok(Value::Numbers(Cow::Owned(
-                    missing.iter().map(|&m| logical(Some(!m))).collect(),
-                )))
-            }
+            "complete" => self.complete(args, call),
             "ifelse" => {
                 let [c, yes, no] =
                     self.bind(function, call, args, &["condition", "yes", "no"], 3)?[..]
@@ -744,19 +551,219 @@ impl<'a> Evaluator<'a> {
                 let b = self.eval(no)?;
                 self.ifelse(&cond, (a, yes), (b, no), call)
             }
+            _ => Err(unknown_function(function, function_span).into()),
+        }
+    }
+
+    /// `log`, `exp`, `sqrt`, `abs`: one number per row.
+    fn elementwise(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+        let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
+            unreachable!()
+        };
+        let x = self.numbers(x.unwrap())?;
+        let f: fn(f64) -> f64 = match function {
+            "log" => f64::ln,
+            "exp" => f64::exp,
+            "sqrt" => f64::sqrt,
+            _ => f64::abs,
+        };
+        Ok(self.map_numeric(&x, &Nums::Const(0.0), call, |v, _| f(v)))
+    }
+
+    /// `center` and `scale`: by the mean and sd of all rows (out of core, of the whole file).
+    fn standardise(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+        let n = self.n();
+        let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
+            unreachable!()
+        };
+        let x = self.numbers(x.unwrap())?.to_vec(n);
+        let Some((mean, sd)) = self.grand_mean_sd(&x, call) else {
+            // Provisional: missing where the final value is.
+            return Ok(Value::Numbers(Cow::Owned(x)));
+        };
+        let divisor = if function == "center" {
+            Some(1.0)
+        } else {
+            sd.filter(|s| *s > 0.0)
+        };
+        match (mean, divisor) {
+            (Some(m), Some(s)) => Ok(Value::Numbers(Cow::Owned(
+                x.iter().map(|v| (v - m) / s).collect(),
+            ))),
             _ => {
-                let functions = crate::functions::names(crate::functions::Context::Preparation);
-                let mut d = Diagnostic::at(
-                    format!("`{function}` is not a function of `let` and `keep`"),
-                    function_span,
-                )
-                .with_expected(format!("one of: {}", functions.join(", ")));
-                if let Some(hint) = did_you_mean(function, functions.iter().copied()) {
-                    d = d.with_hint(hint);
-                }
-                Err(d.into())
+                let why = if mean.is_none() {
+                    "no value is present"
+                } else {
+                    "its values do not vary (sd 0, or a single value)"
+                };
+                self.warnings.push(Diagnostic::warning(
+                    format!(
+                        "`{}` cannot be computed: {why}; it is missing in every row",
+                        expr_text(call)
+                    ),
+                    Location::Source(call.span),
+                ));
+                Ok(Value::Numbers(Cow::Owned(vec![f64::NAN; n])))
             }
         }
+    }
+
+    /// The mean and sd `center`/`scale` use: of these rows, or out of core of the whole file's
+    /// sums; `None` while the sums are being collected (the sums of `x` are recorded).
+    fn grand_mean_sd(&self, x: &[f64], call: &Expr) -> Option<(Option<f64>, Option<f64>)> {
+        match self.ws.summaries {
+            None => Some(grouped::mean_sd(x)),
+            Some(summaries) => {
+                let key = call_key(call.span);
+                let mut summaries = summaries.borrow_mut();
+                if summaries.mode == SummaryMode::Collect {
+                    summaries.record_grand(key, GrandSums::of(x));
+                    return None;
+                }
+                Some(
+                    summaries
+                        .grand
+                        .get(&key)
+                        .copied()
+                        .unwrap_or_default()
+                        .mean_sd(),
+                )
+            }
+        }
+    }
+
+    /// `within` and `between`: deviations from, or the value of, each group's mean.
+    fn group_deviation(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+        let n = self.n();
+        let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
+            unreachable!()
+        };
+        let x = self.numbers(x.unwrap())?.to_vec(n);
+        let group = match g {
+            Some(g) => g.clone(),
+            None => self.grouping_for(function, call)?,
+        };
+        let Some(summaries) = self.ws.summaries else {
+            let groups = self.groups_of(&group)?;
+            let out = if function == "within" {
+                grouped::within(&x, &groups)
+            } else {
+                grouped::between(&x, &groups)
+            };
+            return Ok(Value::Numbers(Cow::Owned(out)));
+        };
+        self.group_deviation_over_pieces(summaries, function, x, &group, call)
+    }
+
+    /// The `group` statement's grouping for `within`/`between` called without one.
+    fn grouping_for(&self, function: &str, call: &Expr) -> Eval<Expr> {
+        match self.group_statement() {
+            Some(group) => Ok(group),
+            None => Err(Diagnostic::at(
+                format!("`{function}` needs a grouping, and the file has no `group` statement"),
+                call.span,
+            )
+            .with_hint(format!(
+                "add `group <column>` before this line, or write `{function}(x, <column>)`"
+            ))
+            .into()),
+        }
+    }
+
+    /// Out of core: group means over all rows, by the group's value.
+    fn group_deviation_over_pieces(
+        &mut self,
+        summaries: &RefCell<SampleSummaries>,
+        function: &str,
+        x: Vec<f64>,
+        group: &Expr,
+        call: &Expr,
+    ) -> Eval<Value<'a>> {
+        let value = self.eval(group)?;
+        let keys = self.group_keys(value, group)?;
+        let key = call_key(call.span);
+        let mut summaries = summaries.borrow_mut();
+        if summaries.mode == SummaryMode::Collect {
+            summaries.record_groups(key, &x, &keys);
+            return Ok(Value::Numbers(Cow::Owned(x)));
+        }
+        let mut last: Option<(&GroupKey, f64)> = None;
+        let out = x
+            .iter()
+            .zip(&keys)
+            .map(|(&v, g)| {
+                let Some(g) = g else { return f64::NAN };
+                let mean = match last {
+                    Some((k, m)) if k == g => m,
+                    _ => {
+                        let m = summaries.group_mean(key, g);
+                        last = Some((g, m));
+                        m
+                    }
+                };
+                if function == "within" {
+                    v - mean
+                } else {
+                    mean
+                }
+            })
+            .collect();
+        Ok(Value::Numbers(Cow::Owned(out)))
+    }
+
+    /// `lag`, `lead` and `diff`: rows shifted within the `group` statement's groups, in the
+    /// `order` statement's order.
+    fn shift(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+        let n = self.n();
+        let [x, k] = self.bind(function, call, args, &["x", "k"], 1)?[..] else {
+            unreachable!()
+        };
+        let x_expr = x.unwrap();
+        let value = self.eval(x_expr)?;
+        let k = self.steps(k)?;
+        let groups = self
+            .default_groups()?
+            .unwrap_or_else(|| GroupIds::single(n));
+        let order = self.order_key()?;
+        let sources = grouped::shift_sources(&groups, order.as_deref(), k, function == "lead");
+        if function == "diff" {
+            let x = self.as_numbers(value, x_expr)?;
+            let x = x.to_vec(n);
+            let lagged: Vec<f64> = sources
+                .iter()
+                .map(|&s| if s == NONE { f64::NAN } else { x[s as usize] })
+                .collect();
+            return Ok(self.map_numeric(
+                &Nums::Col(Cow::Owned(x)),
+                &Nums::Col(Cow::Owned(lagged)),
+                call,
+                |a, b| a - b,
+            ));
+        }
+        Ok(shifted(value.into_column(n), &sources))
+    }
+
+    /// `complete`: 1 where none of the columns is missing.
+    fn complete(&mut self, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+        if args.is_empty() {
+            return Err(Diagnostic::at("`complete` takes one or more columns", call.span).into());
+        }
+        let mut missing = vec![false; self.n()];
+        for arg in args {
+            if let Some(name) = &arg.name {
+                return Err(Diagnostic::at(
+                    "`complete` takes columns, not named arguments",
+                    name.span,
+                )
+                .into());
+            }
+            for (m, x) in missing.iter_mut().zip(self.missing_rows(&arg.value)?) {
+                *m |= x;
+            }
+        }
+        Ok(Value::Numbers(Cow::Owned(
+            missing.iter().map(|&m| logical(Some(!m))).collect(),
+        )))
     }
 
     fn ifelse(
@@ -782,59 +789,7 @@ impl<'a> Evaluator<'a> {
                         .collect(),
                 )))
             }
-            (Some(ta), Some(tb)) => {
-                let mut levels: Vec<String> = Vec::new();
-                for t in [&ta, &tb] {
-                    match t {
-                        Texts::Col { levels: l, .. } => levels.extend(l.iter().cloned()),
-                        Texts::Const(s) => levels.push(s.to_string()),
-                    }
-                }
-                levels.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
-                levels.dedup();
-                let code_of = |s: Option<&str>| {
-                    s.and_then(|s| {
-                        levels
-                            .binary_search_by(|l| l.as_bytes().cmp(s.as_bytes()))
-                            .ok()
-                    })
-                    .map_or(MISSING_CODE, |p| p as u32)
-                };
-                let codes: Vec<u32> = (0..n)
-                    .map(|i| match pick(i) {
-                        Some(true) => code_of(ta.get(i)),
-                        Some(false) => code_of(tb.get(i)),
-                        None => MISSING_CODE,
-                    })
-                    .collect();
-                // As R's character result: only the strings that were picked are levels.
-                let mut used = vec![false; levels.len()];
-                for &c in codes.iter().filter(|&&c| c != MISSING_CODE) {
-                    used[c as usize] = true;
-                }
-                let mut remap = vec![MISSING_CODE; levels.len()];
-                let mut kept = Vec::new();
-                for (i, level) in levels.into_iter().enumerate() {
-                    if used[i] {
-                        remap[i] = kept.len() as u32;
-                        kept.push(level);
-                    }
-                }
-                let codes = codes
-                    .into_iter()
-                    .map(|c| {
-                        if c == MISSING_CODE {
-                            c
-                        } else {
-                            remap[c as usize]
-                        }
-                    })
-                    .collect();
-                Ok(Value::Text {
-                    codes: Cow::Owned(codes),
-                    levels: Cow::Owned(kept),
-                })
-            }
+            (Some(ta), Some(tb)) => Ok(ifelse_text(n, pick, &ta, &tb)),
             _ => Err(Diagnostic::at(
                 "`ifelse` needs both results to be numbers or both to be text",
                 call.span,
@@ -952,4 +907,110 @@ impl<'a> Evaluator<'a> {
             .into()),
         }
     }
+}
+
+/// The error for a name called as a function that `let` and `keep` do not know.
+fn unknown_function(function: &str, function_span: Span) -> Diagnostic {
+    let functions = crate::functions::names(crate::functions::Context::Preparation);
+    let mut d = Diagnostic::at(
+        format!("`{function}` is not a function of `let` and `keep`"),
+        function_span,
+    )
+    .with_expected(format!("one of: {}", functions.join(", ")));
+    if let Some(hint) = did_you_mean(function, functions.iter().copied()) {
+        d = d.with_hint(hint);
+    }
+    d
+}
+
+/// A column's rows taken from `sources` (missing where a source is `NONE`).
+fn shifted<'a>(column: Column, sources: &[u32]) -> Value<'a> {
+    match column {
+        Column::Numeric(x) => Value::Numbers(Cow::Owned(
+            sources
+                .iter()
+                .map(|&s| if s == NONE { f64::NAN } else { x[s as usize] })
+                .collect(),
+        )),
+        Column::Text { codes, levels } => Value::Text {
+            codes: Cow::Owned(
+                sources
+                    .iter()
+                    .map(|&s| {
+                        if s == NONE {
+                            MISSING_CODE
+                        } else {
+                            codes[s as usize]
+                        }
+                    })
+                    .collect(),
+            ),
+            levels: Cow::Owned(levels),
+        },
+    }
+}
+
+/// `ifelse` with text results: codes into the sorted union of both sides' levels.
+fn ifelse_text<'a>(
+    n: usize,
+    pick: impl Fn(usize) -> Option<bool>,
+    ta: &Texts,
+    tb: &Texts,
+) -> Value<'a> {
+    let mut levels: Vec<String> = Vec::new();
+    for t in [ta, tb] {
+        match t {
+            Texts::Col { levels: l, .. } => levels.extend(l.iter().cloned()),
+            Texts::Const(s) => levels.push(s.to_string()),
+        }
+    }
+    levels.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
+    levels.dedup();
+    let code_of = |s: Option<&str>| {
+        s.and_then(|s| {
+            levels
+                .binary_search_by(|l| l.as_bytes().cmp(s.as_bytes()))
+                .ok()
+        })
+        .map_or(MISSING_CODE, |p| p as u32)
+    };
+    let codes: Vec<u32> = (0..n)
+        .map(|i| match pick(i) {
+            Some(true) => code_of(ta.get(i)),
+            Some(false) => code_of(tb.get(i)),
+            None => MISSING_CODE,
+        })
+        .collect();
+    let (codes, kept) = picked_levels(codes, levels);
+    Value::Text {
+        codes: Cow::Owned(codes),
+        levels: Cow::Owned(kept),
+    }
+}
+
+/// As R's character result: only the strings that were picked are levels.
+fn picked_levels(codes: Vec<u32>, levels: Vec<String>) -> (Vec<u32>, Vec<String>) {
+    let mut used = vec![false; levels.len()];
+    for &c in codes.iter().filter(|&&c| c != MISSING_CODE) {
+        used[c as usize] = true;
+    }
+    let mut remap = vec![MISSING_CODE; levels.len()];
+    let mut kept = Vec::new();
+    for (i, level) in levels.into_iter().enumerate() {
+        if used[i] {
+            remap[i] = kept.len() as u32;
+            kept.push(level);
+        }
+    }
+    let codes = codes
+        .into_iter()
+        .map(|c| {
+            if c == MISSING_CODE {
+                c
+            } else {
+                remap[c as usize]
+            }
+        })
+        .collect();
+    (codes, kept)
 }

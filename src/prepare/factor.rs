@@ -78,77 +78,15 @@ pub(crate) fn apply_factor(
             column.span,
         )]);
     };
-
-    #[allow(clippy::result_large_err)] // a cold path; Diagnostic is the project's error type
-    let find = |lit: &StringLit| -> Result<usize, Diagnostic> {
-        levels.iter().position(|l| *l == lit.value).ok_or_else(|| {
-            let mut d = Diagnostic::at(
-                format!("`{}` has no level \"{}\"", column.name, lit.value),
-                lit.span,
-            )
-            .with_expected(format!(
-                "one of: {}",
-                levels
-                    .iter()
-                    .map(|l| format!("\"{l}\""))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
-            if let Some(hint) = did_you_mean(&lit.value, levels.iter().map(String::as_str)) {
-                d = d.with_hint(hint);
-            }
-            d
-        })
-    };
-
-    let mut errors = Vec::new();
     let order: Vec<usize> = match spec {
-        FactorSpec::Reference(lit) => match find(lit) {
+        FactorSpec::Reference(lit) => match find_level(column, levels, lit) {
             Ok(r) => std::iter::once(r)
                 .chain((0..levels.len()).filter(|&i| i != r))
                 .collect(),
             Err(d) => return Err(vec![d]),
         },
-        FactorSpec::Levels(lits) => {
-            let mut order = Vec::new();
-            let mut unknown = false;
-            for lit in lits {
-                match find(lit) {
-                    Ok(i) if order.contains(&i) => errors.push(Diagnostic::at(
-                        format!("level \"{}\" is listed twice", lit.value),
-                        lit.span,
-                    )),
-                    Ok(i) => order.push(i),
-                    Err(d) => {
-                        unknown = true;
-                        errors.push(d);
-                    }
-                }
-            }
-            let unlisted: Vec<String> = (0..levels.len())
-                .filter(|i| !order.contains(i))
-                .map(|i| format!("\"{}\"", levels[i]))
-                .collect();
-            // An unknown level is most likely a misspelt one; listing it as missing too is noise.
-            if !unknown && !unlisted.is_empty() {
-                errors.push(
-                    Diagnostic::at(
-                        format!(
-                            "`levels` must list every level of `{}`; missing: {}",
-                            column.name,
-                            unlisted.join(", ")
-                        ),
-                        span,
-                    )
-                    .with_hint("to choose only the reference level, write `reference \"...\"`"),
-                );
-            }
-            order
-        }
+        FactorSpec::Levels(lits) => listed_order(column, levels, lits, span)?,
     };
-    if !errors.is_empty() {
-        return Err(errors);
-    }
     let mut remap = vec![0u32; levels.len()];
     for (new, &old) in order.iter().enumerate() {
         remap[old] = new as u32;
@@ -158,6 +96,76 @@ pub(crate) fn apply_factor(
     }
     *levels = order.iter().map(|&i| levels[i].clone()).collect();
     Ok(())
+}
+
+/// The position of a level named in a `factor` statement among the column's levels.
+#[allow(clippy::result_large_err)] // a cold path; Diagnostic is the project's error type
+fn find_level(column: &Ident, levels: &[String], lit: &StringLit) -> Result<usize, Diagnostic> {
+    levels.iter().position(|l| *l == lit.value).ok_or_else(|| {
+        let mut d = Diagnostic::at(
+            format!("`{}` has no level \"{}\"", column.name, lit.value),
+            lit.span,
+        )
+        .with_expected(format!(
+            "one of: {}",
+            levels
+                .iter()
+                .map(|l| format!("\"{l}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        if let Some(hint) = did_you_mean(&lit.value, levels.iter().map(String::as_str)) {
+            d = d.with_hint(hint);
+        }
+        d
+    })
+}
+
+/// The order `levels "a", "b", ...` gives: each level once, and every level listed.
+fn listed_order(
+    column: &Ident,
+    levels: &[String],
+    lits: &[StringLit],
+    span: Span,
+) -> Result<Vec<usize>, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let mut order = Vec::new();
+    let mut unknown = false;
+    for lit in lits {
+        match find_level(column, levels, lit) {
+            Ok(i) if order.contains(&i) => errors.push(Diagnostic::at(
+                format!("level \"{}\" is listed twice", lit.value),
+                lit.span,
+            )),
+            Ok(i) => order.push(i),
+            Err(d) => {
+                unknown = true;
+                errors.push(d);
+            }
+        }
+    }
+    let unlisted: Vec<String> = (0..levels.len())
+        .filter(|i| !order.contains(i))
+        .map(|i| format!("\"{}\"", levels[i]))
+        .collect();
+    // An unknown level is most likely a misspelt one; listing it as missing too is noise.
+    if !unknown && !unlisted.is_empty() {
+        errors.push(
+            Diagnostic::at(
+                format!(
+                    "`levels` must list every level of `{}`; missing: {}",
+                    column.name,
+                    unlisted.join(", ")
+                ),
+                span,
+            )
+            .with_hint("to choose only the reference level, write `reference \"...\"`"),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(order)
 }
 
 /// The levels of a text column after `factor` (reference first, or as listed), given its levels

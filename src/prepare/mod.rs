@@ -18,10 +18,11 @@ mod workspace;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::ops::ControlFlow;
 
 use crate::data::{Column, DataTable, MISSING_CODE};
 use crate::diagnostics::Diagnostic;
-use crate::syntax::ast::{ModelFile, Statement};
+use crate::syntax::ast::{Expr, Ident, ModelFile, Span, Statement};
 
 use self::eval::{Evaluator, Failure};
 pub use self::factor::factor_levels;
@@ -120,11 +121,13 @@ pub fn prepare_with(
     if options.only_lets.is_none() {
         factor::numbers_as_levels(&mut ws, file);
     }
-    let mut errors: Vec<Diagnostic> = Vec::new();
-    let mut warnings: Vec<Diagnostic> = Vec::new();
-    let mut drops = DropReport {
-        rows_read,
-        steps: Vec::new(),
+    let mut outcome = Outcome {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        drops: DropReport {
+            rows_read,
+            steps: Vec::new(),
+        },
     };
     for statement in &file.statements {
         match statement {
@@ -139,59 +142,17 @@ pub fn prepare_with(
                     .is_some_and(|only| !only.contains(&name.name)) => {}
             Statement::Factor { column, spec, span } => {
                 if let Err(found) = factor::apply_factor(&mut ws, column, spec, *span) {
-                    errors.extend(found);
+                    outcome.errors.extend(found);
                 }
             }
             Statement::Let { name, value, .. } => {
-                if ws.position(&name.name).is_some() || vary.iter().any(|(v, _)| *v == name.name) {
-                    let what = if ws.is_data_column(&name.name) {
-                        "a data column"
-                    } else if ws.position(&name.name).is_some() {
-                        "an earlier `let`"
-                    } else {
-                        "a `vary` name"
-                    };
-                    errors.push(
-                        Diagnostic::at(
-                            format!("`let {}` would redefine {what}", name.name),
-                            name.span,
-                        )
-                        .with_hint("choose a new name"),
-                    );
-                    continue;
-                }
-                let n = ws.nrows();
-                let mut evaluator = Evaluator::new(&ws, vary);
-                let result = evaluator.eval(value).map(|v| v.into_column(n));
-                warnings.append(&mut evaluator.warnings);
-                match result {
-                    Ok(column) => ws.add(name.name.clone(), column),
-                    Err(failure) => {
-                        if let Failure::Error(d) = failure {
-                            errors.push(*d);
-                        }
-                        ws.failed.insert(name.name.clone());
-                    }
-                }
+                apply_let(&mut ws, name, value, vary, &mut outcome);
             }
             Statement::Keep { condition, span } => {
-                match keep::apply_keep(&mut ws, condition, *span, vary, &mut warnings) {
-                    Ok(KeepOutcome::Kept(step)) => drops.steps.push(step),
-                    Ok(KeepOutcome::NothingLeft(_)) if options.allow_empty => {
-                        let n = ws.nrows();
-                        ws.retain(&vec![false; n]);
-                        drops.steps.push(DropStep {
-                            reason: format!("keep {}", expr_text(condition)),
-                            rows: n,
-                        });
-                    }
-                    Ok(KeepOutcome::NothingLeft(d)) => {
-                        errors.push(d);
-                        // Nothing after this can say anything useful about zero rows.
-                        break;
-                    }
-                    Err(Failure::Error(d)) => errors.push(*d),
-                    Err(Failure::Poisoned) => {}
+                let allow_empty = options.allow_empty;
+                if keep_rows(&mut ws, condition, *span, vary, allow_empty, &mut outcome).is_break()
+                {
+                    break;
                 }
             }
             Statement::Data { .. }
@@ -203,24 +164,112 @@ pub fn prepare_with(
             | Statement::Vary { .. } => {}
         }
     }
-    if !errors.is_empty() {
-        // A bad `group` column is reported once per use; once is enough.
-        let mut unique: Vec<Diagnostic> = Vec::new();
-        for d in errors.into_iter().chain(warnings) {
-            if !unique.contains(&d) {
-                unique.push(d);
-            }
-        }
-        return Err(unique);
+    if !outcome.errors.is_empty() {
+        return Err(unique(outcome.errors, outcome.warnings));
     }
     Ok(AnalysisFrame {
         nrows: ws.nrows(),
         names: ws.names,
         columns: ws.columns.into_iter().map(Cow::into_owned).collect(),
         source_rows: ws.source_rows,
-        drops,
-        warnings,
+        drops: outcome.drops,
+        warnings: outcome.warnings,
     })
+}
+
+/// What the statements give besides the rows, in file order.
+struct Outcome {
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    drops: DropReport,
+}
+
+/// A `keep`: the rows it drops counted; a `keep` that leaves no row stops preparation (nothing
+/// after it can say anything useful about zero rows), unless a piece may be empty.
+fn keep_rows(
+    ws: &mut Workspace,
+    condition: &Expr,
+    span: Span,
+    vary: &[(String, f64)],
+    allow_empty: bool,
+    outcome: &mut Outcome,
+) -> ControlFlow<()> {
+    match keep::apply_keep(ws, condition, span, vary, &mut outcome.warnings) {
+        Ok(KeepOutcome::Kept(step)) => outcome.drops.steps.push(step),
+        Ok(KeepOutcome::NothingLeft(_)) if allow_empty => {
+            outcome.drops.steps.push(drop_every_row(ws, condition));
+        }
+        Ok(KeepOutcome::NothingLeft(d)) => {
+            outcome.errors.push(d);
+            return ControlFlow::Break(());
+        }
+        Err(Failure::Error(d)) => outcome.errors.push(*d),
+        Err(Failure::Poisoned) => {}
+    }
+    ControlFlow::Continue(())
+}
+
+/// A piece's `keep` that leaves no row: every row dropped, and counted.
+fn drop_every_row(ws: &mut Workspace, condition: &Expr) -> DropStep {
+    let n = ws.nrows();
+    ws.retain(&vec![false; n]);
+    DropStep {
+        reason: format!("keep {}", expr_text(condition)),
+        rows: n,
+    }
+}
+
+/// The errors, then the warnings, each once: a bad `group` column is reported once per use;
+/// once is enough.
+fn unique(errors: Vec<Diagnostic>, warnings: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let mut unique: Vec<Diagnostic> = Vec::new();
+    for d in errors.into_iter().chain(warnings) {
+        if !unique.contains(&d) {
+            unique.push(d);
+        }
+    }
+    unique
+}
+
+/// A `let`: a new column, or an error (a name taken already, or a failed evaluation, after
+/// which uses of the name are poisoned rather than reported again).
+fn apply_let(
+    ws: &mut Workspace,
+    name: &Ident,
+    value: &Expr,
+    vary: &[(String, f64)],
+    outcome: &mut Outcome,
+) {
+    if ws.position(&name.name).is_some() || vary.iter().any(|(v, _)| *v == name.name) {
+        let what = if ws.is_data_column(&name.name) {
+            "a data column"
+        } else if ws.position(&name.name).is_some() {
+            "an earlier `let`"
+        } else {
+            "a `vary` name"
+        };
+        outcome.errors.push(
+            Diagnostic::at(
+                format!("`let {}` would redefine {what}", name.name),
+                name.span,
+            )
+            .with_hint("choose a new name"),
+        );
+        return;
+    }
+    let n = ws.nrows();
+    let mut evaluator = Evaluator::new(ws, vary);
+    let result = evaluator.eval(value).map(|v| v.into_column(n));
+    outcome.warnings.append(&mut evaluator.warnings);
+    match result {
+        Ok(column) => ws.add(name.name.clone(), column),
+        Err(failure) => {
+            if let Failure::Error(d) = failure {
+                outcome.errors.push(*d);
+            }
+            ws.failed.insert(name.name.clone());
+        }
+    }
 }
 
 /// Whether every group of `groups` has at most one distinct non-missing value of `variable`

@@ -30,43 +30,13 @@ pub fn format_statement(statement: &Statement) -> String {
         }
         Statement::Group { name, .. } => format!("group {}", source_name(&name.name)),
         Statement::Order { name, .. } => format!("order {}", source_name(&name.name)),
-        Statement::Factor { column, spec, .. } => match spec {
-            FactorSpec::Reference(level) => format!(
-                "factor {} reference {}",
-                source_name(&column.name),
-                string_literal(&level.value)
-            ),
-            FactorSpec::Levels(levels) => format!(
-                "factor {} levels {}",
-                source_name(&column.name),
-                levels
-                    .iter()
-                    .map(|l| string_literal(&l.value))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
+        Statement::Factor { column, spec, .. } => format_factor(column, spec),
         Statement::Let { name, value, .. } => {
             format!("let {} = {}", source_name(&name.name), format_expr(value))
         }
         Statement::Keep { condition, .. } => format!("keep {}", format_expr(condition)),
         Statement::Equation(equation) => format_equation(equation),
-        Statement::Residual(residual) => {
-            let mut text = String::from("residual");
-            if let Some(equation) = &residual.equation {
-                text.push(' ');
-                text.push_str(&source_name(&equation.name));
-            }
-            if let Some(by) = &residual.by {
-                text.push_str(" by ");
-                text.push_str(&source_name(&by.name));
-            }
-            if let Some(unit) = &residual.correlated_within {
-                text.push_str(" correlated within ");
-                text.push_str(&source_name(&unit.name));
-            }
-            text
-        }
+        Statement::Residual(residual) => format_residual(residual),
         Statement::Define { name, value, .. } => {
             format!("{} := {}", source_name(&name.name), format_expr(value))
         }
@@ -98,6 +68,42 @@ pub fn format_statement(statement: &Statement) -> String {
                 .join(", ")
         ),
     }
+}
+
+fn format_factor(column: &Ident, spec: &FactorSpec) -> String {
+    match spec {
+        FactorSpec::Reference(level) => format!(
+            "factor {} reference {}",
+            source_name(&column.name),
+            string_literal(&level.value)
+        ),
+        FactorSpec::Levels(levels) => format!(
+            "factor {} levels {}",
+            source_name(&column.name),
+            levels
+                .iter()
+                .map(|l| string_literal(&l.value))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn format_residual(residual: &ResidualSpec) -> String {
+    let mut text = String::from("residual");
+    if let Some(equation) = &residual.equation {
+        text.push(' ');
+        text.push_str(&source_name(&equation.name));
+    }
+    if let Some(by) = &residual.by {
+        text.push_str(" by ");
+        text.push_str(&source_name(&by.name));
+    }
+    if let Some(unit) = &residual.correlated_within {
+        text.push_str(" correlated within ");
+        text.push_str(&source_name(&unit.name));
+    }
+    text
 }
 
 fn format_equation(equation: &Equation) -> String {

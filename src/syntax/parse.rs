@@ -454,18 +454,7 @@ impl Builder {
         let rule = pair.as_rule();
         let mut inner = meaningful(pair.into_inner());
         let statement = match rule {
-            Rule::data_stmt => Statement::Data {
-                path: self.string(inner.next()?),
-                missing: inner
-                    .next()
-                    .map(|spec| {
-                        meaningful(spec.into_inner())
-                            .map(|p| self.string(p))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                span,
-            },
+            Rule::data_stmt => self.data_statement(inner, span)?,
             Rule::group_stmt => Statement::Group {
                 name: ident_of(inner.next()?),
                 span,
@@ -474,18 +463,7 @@ impl Builder {
                 name: ident_of(inner.next()?),
                 span,
             },
-            Rule::factor_stmt => {
-                let column = ident_of(inner.next()?);
-                let spec_pair = inner.next()?;
-                let spec_rule = spec_pair.as_rule();
-                let mut strings = meaningful(spec_pair.into_inner()).map(|p| self.string(p));
-                let spec = if spec_rule == Rule::reference_spec {
-                    FactorSpec::Reference(strings.next()?)
-                } else {
-                    FactorSpec::Levels(strings.collect())
-                };
-                Statement::Factor { column, spec, span }
-            }
+            Rule::factor_stmt => self.factor_statement(inner, span)?,
             Rule::let_stmt => Statement::Let {
                 name: ident_of(inner.next()?),
                 value: self.expr(inner.next()?),
@@ -505,25 +483,7 @@ impl Builder {
                 let terms = self.formula(inner.next()?);
                 Statement::Equation(Equation { lhs, terms, span })
             }
-            Rule::residual_stmt => {
-                let mut residual = ResidualSpec {
-                    equation: None,
-                    by: None,
-                    correlated_within: None,
-                    span,
-                };
-                for clause in inner {
-                    let rule = clause.as_rule();
-                    let name = meaningful(clause.into_inner()).next().map(ident_of);
-                    match rule {
-                        Rule::residual_equation => residual.equation = name,
-                        Rule::by_clause => residual.by = name,
-                        Rule::correlated_clause => residual.correlated_within = name,
-                        _ => {}
-                    }
-                }
-                Statement::Residual(residual)
-            }
+            Rule::residual_stmt => residual_statement(inner, span),
             Rule::estimate_stmt => {
                 let method = inner.next()?.into_inner().next()?;
                 let method = if method.as_rule() == Rule::kw_ml {
@@ -543,49 +503,97 @@ impl Builder {
                 let values = inner.filter_map(|p| self.literal(p)).collect();
                 Statement::Vary { name, values, span }
             }
-            Rule::equals_equation => {
-                let lhs = inner.next()?;
-                let equals = inner.next()?;
-                self.diagnostics.push(
-                    Diagnostic::at("`=` used instead of `~`", span_of(&equals))
-                        .with_expected("`~`")
-                        .with_hint(format!(
-                            "an equation is written `{} ~ 1 + x`; a new variable is `let {} = ...`",
-                            lhs.as_str(),
-                            lhs.as_str()
-                        )),
-                );
-                return None;
-            }
-            Rule::unknown_statement => {
-                let word = inner.next()?;
-                if word.as_str() == "missing" {
-                    // `data "x.csv" missing -999`: the codes did not parse as strings, so the
-                    // `data` statement ended before `missing`.
-                    self.diagnostics.push(
-                        Diagnostic::at("missing codes must be strings", span_of(&word))
-                            .with_expected("`missing \"code\", ...` after `data \"file.csv\"`")
-                            .with_hint(
-                                "quote every code, as R's `na.strings` does: \
-                                 `data \"file.csv\" missing \"-999\", \".\"`",
-                            ),
-                    );
-                    return None;
-                }
-                let mut diagnostic = Diagnostic::at(
-                    format!("`{}` does not start a statement", word.as_str()),
-                    span_of(&word),
-                )
-                .with_expected(EXPECTED_STATEMENT);
-                if let Some(hint) = did_you_mean(word.as_str(), STATEMENT_KEYWORDS) {
-                    diagnostic = diagnostic.with_hint(hint);
-                }
-                self.diagnostics.push(diagnostic);
-                return None;
-            }
+            Rule::equals_equation => return self.equals_instead_of_tilde(inner),
+            Rule::unknown_statement => return self.unknown_statement(inner),
             _ => return None,
         };
         Some(statement)
+    }
+
+    fn data_statement<'i>(
+        &mut self,
+        mut inner: impl Iterator<Item = Pair<'i, Rule>>,
+        span: Span,
+    ) -> Option<Statement> {
+        Some(Statement::Data {
+            path: self.string(inner.next()?),
+            missing: inner
+                .next()
+                .map(|spec| {
+                    meaningful(spec.into_inner())
+                        .map(|p| self.string(p))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            span,
+        })
+    }
+
+    fn factor_statement<'i>(
+        &mut self,
+        mut inner: impl Iterator<Item = Pair<'i, Rule>>,
+        span: Span,
+    ) -> Option<Statement> {
+        let column = ident_of(inner.next()?);
+        let spec_pair = inner.next()?;
+        let spec_rule = spec_pair.as_rule();
+        let mut strings = meaningful(spec_pair.into_inner()).map(|p| self.string(p));
+        let spec = if spec_rule == Rule::reference_spec {
+            FactorSpec::Reference(strings.next()?)
+        } else {
+            FactorSpec::Levels(strings.collect())
+        };
+        Some(Statement::Factor { column, spec, span })
+    }
+
+    /// `y = 1 + x`: an equation written with `=`; reported, never a statement.
+    fn equals_instead_of_tilde<'i>(
+        &mut self,
+        mut inner: impl Iterator<Item = Pair<'i, Rule>>,
+    ) -> Option<Statement> {
+        let lhs = inner.next()?;
+        let equals = inner.next()?;
+        self.diagnostics.push(
+            Diagnostic::at("`=` used instead of `~`", span_of(&equals))
+                .with_expected("`~`")
+                .with_hint(format!(
+                    "an equation is written `{} ~ 1 + x`; a new variable is `let {} = ...`",
+                    lhs.as_str(),
+                    lhs.as_str()
+                )),
+        );
+        None
+    }
+
+    /// A line that starts with a word no statement starts with; reported, never a statement.
+    fn unknown_statement<'i>(
+        &mut self,
+        mut inner: impl Iterator<Item = Pair<'i, Rule>>,
+    ) -> Option<Statement> {
+        let word = inner.next()?;
+        if word.as_str() == "missing" {
+            // `data "x.csv" missing -999`: the codes did not parse as strings, so the
+            // `data` statement ended before `missing`.
+            self.diagnostics.push(
+                Diagnostic::at("missing codes must be strings", span_of(&word))
+                    .with_expected("`missing \"code\", ...` after `data \"file.csv\"`")
+                    .with_hint(
+                        "quote every code, as R's `na.strings` does: \
+                         `data \"file.csv\" missing \"-999\", \".\"`",
+                    ),
+            );
+            return None;
+        }
+        let mut diagnostic = Diagnostic::at(
+            format!("`{}` does not start a statement", word.as_str()),
+            span_of(&word),
+        )
+        .with_expected(EXPECTED_STATEMENT);
+        if let Some(hint) = did_you_mean(word.as_str(), STATEMENT_KEYWORDS) {
+            diagnostic = diagnostic.with_hint(hint);
+        }
+        self.diagnostics.push(diagnostic);
+        None
     }
 
     fn formula(&mut self, rhs: Pair<Rule>) -> Vec<FormulaTerm> {
@@ -854,48 +862,8 @@ impl Builder {
                     span,
                 }
             }
-            Rule::unary | Rule::not_expr => {
-                let mut inner = pair.into_inner();
-                let first = inner.next();
-                match (first, inner.next()) {
-                    (Some(op), Some(operand)) => {
-                        let op = if op.as_rule() == Rule::not_op {
-                            UnaryOp::Not
-                        } else {
-                            UnaryOp::Neg
-                        };
-                        Expr {
-                            kind: ExprKind::Unary {
-                                op,
-                                operand: Box::new(self.expr(operand)),
-                            },
-                            span,
-                        }
-                    }
-                    (Some(only), None) => self.expr(only),
-                    _ => missing_at(span),
-                }
-            }
-            Rule::comparison => {
-                let mut inner = pair.into_inner();
-                let lhs = inner.next();
-                let op = inner.next();
-                let rhs = inner.next();
-                if let Some(chained) = inner.next() {
-                    self.diagnostics.push(
-                        Diagnostic::at("comparisons cannot be chained", span_of(&chained))
-                            .with_hint("write `a < b & b < c` instead of `a < b < c`"),
-                    );
-                }
-                match (lhs, op, rhs) {
-                    (Some(lhs), Some(op), Some(rhs)) => {
-                        let op = binary_op(op.as_str());
-                        self.binary(op, lhs, rhs, span)
-                    }
-                    (Some(only), _, _) => self.expr(only),
-                    _ => missing_at(span),
-                }
-            }
+            Rule::unary | Rule::not_expr => self.unary(pair, span),
+            Rule::comparison => self.comparison(pair, span),
             Rule::power => {
                 // `atom` is silent, so a parenthesised base arrives as `( expr )`.
                 let mut inner = pair
@@ -909,33 +877,8 @@ impl Builder {
                     _ => missing_at(span),
                 }
             }
-            // Left-associative chains: fold `a op b op c` into `(a op b) op c`.
             Rule::or_expr | Rule::and_expr | Rule::additive | Rule::multiplicative => {
-                let mut inner = pair.into_inner();
-                let Some(first) = inner.next() else {
-                    return missing_at(span);
-                };
-                let mut acc = self.expr(first);
-                // Each step makes the (left-deep) tree one level deeper.
-                let depth_before = self.depth;
-                while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
-                    if self.too_deep(span) {
-                        break;
-                    }
-                    self.depth += 1;
-                    let rhs = self.expr(rhs);
-                    let span = Span::new(acc.span.start, rhs.span.end);
-                    acc = Expr {
-                        kind: ExprKind::Binary {
-                            op: binary_op(op.as_str()),
-                            lhs: Box::new(acc),
-                            rhs: Box::new(rhs),
-                        },
-                        span,
-                    };
-                }
-                self.depth = depth_before;
-                acc
+                self.left_chain(pair, span)
             }
             Rule::expr => match pair.into_inner().next() {
                 Some(inner) => self.expr(inner),
@@ -943,6 +886,79 @@ impl Builder {
             },
             _ => missing_at(span),
         }
+    }
+
+    fn unary(&mut self, pair: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = pair.into_inner();
+        let first = inner.next();
+        match (first, inner.next()) {
+            (Some(op), Some(operand)) => {
+                let op = if op.as_rule() == Rule::not_op {
+                    UnaryOp::Not
+                } else {
+                    UnaryOp::Neg
+                };
+                Expr {
+                    kind: ExprKind::Unary {
+                        op,
+                        operand: Box::new(self.expr(operand)),
+                    },
+                    span,
+                }
+            }
+            (Some(only), None) => self.expr(only),
+            _ => missing_at(span),
+        }
+    }
+
+    fn comparison(&mut self, pair: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = pair.into_inner();
+        let lhs = inner.next();
+        let op = inner.next();
+        let rhs = inner.next();
+        if let Some(chained) = inner.next() {
+            self.diagnostics.push(
+                Diagnostic::at("comparisons cannot be chained", span_of(&chained))
+                    .with_hint("write `a < b & b < c` instead of `a < b < c`"),
+            );
+        }
+        match (lhs, op, rhs) {
+            (Some(lhs), Some(op), Some(rhs)) => {
+                let op = binary_op(op.as_str());
+                self.binary(op, lhs, rhs, span)
+            }
+            (Some(only), _, _) => self.expr(only),
+            _ => missing_at(span),
+        }
+    }
+
+    /// Left-associative chains: fold `a op b op c` into `(a op b) op c`.
+    fn left_chain(&mut self, pair: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = pair.into_inner();
+        let Some(first) = inner.next() else {
+            return missing_at(span);
+        };
+        let mut acc = self.expr(first);
+        // Each step makes the (left-deep) tree one level deeper.
+        let depth_before = self.depth;
+        while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
+            if self.too_deep(span) {
+                break;
+            }
+            self.depth += 1;
+            let rhs = self.expr(rhs);
+            let span = Span::new(acc.span.start, rhs.span.end);
+            acc = Expr {
+                kind: ExprKind::Binary {
+                    op: binary_op(op.as_str()),
+                    lhs: Box::new(acc),
+                    rhs: Box::new(rhs),
+                },
+                span,
+            };
+        }
+        self.depth = depth_before;
+        acc
     }
 
     fn binary(&mut self, op: BinaryOp, lhs: Pair<Rule>, rhs: Pair<Rule>, span: Span) -> Expr {
@@ -955,6 +971,26 @@ impl Builder {
             span,
         }
     }
+}
+
+fn residual_statement<'i>(inner: impl Iterator<Item = Pair<'i, Rule>>, span: Span) -> Statement {
+    let mut residual = ResidualSpec {
+        equation: None,
+        by: None,
+        correlated_within: None,
+        span,
+    };
+    for clause in inner {
+        let rule = clause.as_rule();
+        let name = meaningful(clause.into_inner()).next().map(ident_of);
+        match rule {
+            Rule::residual_equation => residual.equation = name,
+            Rule::by_clause => residual.by = name,
+            Rule::correlated_clause => residual.correlated_within = name,
+            _ => {}
+        }
+    }
+    Statement::Residual(residual)
 }
 
 /// `y ~` followed by `estimate reml` reads `estimate` as the equation's only term and then
