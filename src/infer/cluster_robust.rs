@@ -79,7 +79,6 @@ pub fn cluster_robust(
     names: &[String],
     adjustment: Adjustment,
 ) -> Result<ClusterRobust, NotAvailable> {
-    let n = rows.len();
     let p = rows.x.ncols();
     if rows.terms.is_empty() {
         return Err(NotAvailable(
@@ -89,7 +88,30 @@ pub fn cluster_robust(
     if p == 0 || fit.beta.len() != p {
         return Err(NotAvailable("no fixed effects to give robust SEs".into()));
     }
-    // lme4's outer group: the grouping factor with the fewest levels (the first on ties).
+    let (cluster_name, members) = clusters(rows, names)?;
+    let nclusters = members.len();
+    let (blocks, xwx) = cluster_blocks(rows, fit, &members)?;
+    let Some(bread) = xwx.cholesky().map(|c| c.inverse()) else {
+        return Err(NotAvailable(
+            "X'V⁻¹X is singular: the fixed effects are not identified".into(),
+        ));
+    };
+    let (covariance, df) = sandwich(&blocks, &bread, adjustment);
+    Ok(ClusterRobust {
+        adjustment,
+        cluster: cluster_name,
+        clusters: nclusters,
+        covariance,
+        df,
+    })
+}
+
+/// The cluster's name and, per cluster, its observations: lme4's outer group (the grouping
+/// factor with the fewest levels, the first on ties), which every other must be nested in.
+fn clusters(
+    rows: &ObservationRows,
+    names: &[String],
+) -> Result<(String, Vec<Vec<usize>>), NotAvailable> {
     let outer = (0..rows.terms.len())
         .min_by_key(|&k| rows.terms[k].nlevels)
         .unwrap_or(0);
@@ -104,22 +126,7 @@ pub fn cluster_robust(
             "some observations have no `{cluster_name}` group (a term of another equation)"
         )));
     };
-    for (k, term) in rows.terms.iter().enumerate() {
-        let mut owner = vec![usize::MAX; term.nlevels];
-        for (level, &c) in term.level.iter().zip(&cluster) {
-            if let Some(l) = level {
-                if owner[*l] == usize::MAX {
-                    owner[*l] = c;
-                } else if owner[*l] != c {
-                    return Err(NotAvailable(format!(
-                        "`{}` is not nested in `{cluster_name}`: cluster-robust SEs need nested \
-                         random effects",
-                        names.get(k).map_or("a grouping factor", String::as_str)
-                    )));
-                }
-            }
-        }
-    }
+    check_nested(rows, names, &cluster, &cluster_name)?;
     let nclusters = rows.terms[outer].nlevels;
     if nclusters < 2 {
         return Err(NotAvailable(
@@ -137,7 +144,53 @@ pub fn cluster_robust(
              n_j × n_j matrices per cluster and is limited to {MAX_CLUSTER_SIZE}"
         )));
     }
+    Ok((cluster_name, members))
+}
 
+/// Every level of every grouping factor lies in one cluster.
+fn check_nested(
+    rows: &ObservationRows,
+    names: &[String],
+    cluster: &[usize],
+    cluster_name: &str,
+) -> Result<(), NotAvailable> {
+    for (k, term) in rows.terms.iter().enumerate() {
+        let mut owner = vec![usize::MAX; term.nlevels];
+        for (level, &c) in term.level.iter().zip(cluster) {
+            if let Some(l) = level {
+                if owner[*l] == usize::MAX {
+                    owner[*l] = c;
+                } else if owner[*l] != c {
+                    return Err(NotAvailable(format!(
+                        "`{}` is not nested in `{cluster_name}`: cluster-robust SEs need nested \
+                         random effects",
+                        names.get(k).map_or("a grouping factor", String::as_str)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One cluster's rows of X, its working covariance V_j with V_j = L_j L_j', W_j = V_j⁻¹ and its
+/// marginal residuals.
+struct Cluster {
+    x: DMatrix<f64>,
+    v: DMatrix<f64>,
+    chol: DMatrix<f64>,
+    w: DMatrix<f64>,
+    e: DVector<f64>,
+}
+
+/// Each cluster's `Cluster` and Σ X_j' W_j X_j, in cluster order.
+fn cluster_blocks(
+    rows: &ObservationRows,
+    fit: &Fit,
+    members: &[Vec<usize>],
+) -> Result<(Vec<Cluster>, DMatrix<f64>), NotAvailable> {
+    let n = rows.len();
+    let p = rows.x.ncols();
     // ΛΛ' per term, and δ² per class, on σ²'s scale.
     let sigma2 = fit.sigma * fit.sigma;
     let relative: Vec<DMatrix<f64>> = fit.random.iter().map(|c| &c.covariance / sigma2).collect();
@@ -145,17 +198,9 @@ pub fn cluster_robust(
     let residuals = DVector::from_fn(n, |i, _| {
         rows.y[i] - rows.offset[i] - (rows.x.row(i) * &fit.beta)[(0, 0)]
     });
-
-    struct Cluster {
-        x: DMatrix<f64>,
-        v: DMatrix<f64>,
-        chol: DMatrix<f64>,
-        w: DMatrix<f64>,
-        e: DVector<f64>,
-    }
-    let mut blocks = Vec::with_capacity(nclusters);
+    let mut blocks = Vec::with_capacity(members.len());
     let mut xwx = DMatrix::zeros(p, p);
-    for obs in &members {
+    for obs in members {
         let m = obs.len();
         let v = marginal_covariance(rows, obs, &relative, &delta2);
         let Some(chol) = v.clone().cholesky() else {
@@ -175,25 +220,30 @@ pub fn cluster_robust(
             e,
         });
     }
-    let Some(bread) = xwx.cholesky().map(|c| c.inverse()) else {
-        return Err(NotAvailable(
-            "X'V⁻¹X is singular: the fixed effects are not identified".into(),
-        ));
-    };
+    Ok((blocks, xwx))
+}
+
+/// M (Σ_j X_j' W_j A_j e_j e_j' A_j' W_j X_j) M with the bread M = (Σ X_j' W_j X_j)⁻¹, and
+/// each coefficient's Satterthwaite df.
+fn sandwich(
+    blocks: &[Cluster],
+    bread: &DMatrix<f64>,
+    adjustment: Adjustment,
+) -> (DMatrix<f64>, Vec<f64>) {
+    let p = bread.nrows();
     let lower_bread = bread
         .clone()
         .cholesky()
         .map_or_else(|| DMatrix::zeros(p, p), |c| c.l());
-
     let mut meat = DMatrix::zeros(p, p);
     // For the Satterthwaite df: per cluster G_j = M E_j L_j (p × n_j) and H_j = M E_j X_j L_M.
-    let mut g_rows: Vec<DMatrix<f64>> = Vec::with_capacity(nclusters);
-    let mut h: Vec<DMatrix<f64>> = Vec::with_capacity(nclusters);
-    for b in &blocks {
+    let mut g_rows: Vec<DMatrix<f64>> = Vec::with_capacity(blocks.len());
+    let mut h: Vec<DMatrix<f64>> = Vec::with_capacity(blocks.len());
+    for b in blocks {
         let estimating = match adjustment {
             Adjustment::Cr0 => b.x.transpose() * &b.w,
             Adjustment::Cr2 => {
-                let hat = &b.x * &bread * b.x.transpose();
+                let hat = &b.x * bread * b.x.transpose();
                 let g = b.chol.transpose() * (&b.v - hat) * &b.chol;
                 let a = &b.chol * inverse_sqrt(&g) * b.chol.transpose();
                 b.x.transpose() * &b.w * a
@@ -201,19 +251,13 @@ pub fn cluster_robust(
         };
         let component = &estimating * &b.e;
         meat += &component * component.transpose();
-        let me = &bread * &estimating;
+        let me = bread * &estimating;
         g_rows.push(&me * &b.chol);
         h.push(&me * &b.x * &lower_bread);
     }
-    let covariance = &bread * meat * &bread;
+    let covariance = bread * meat * bread;
     let df = (0..p).map(|i| satterthwaite_df(i, &g_rows, &h)).collect();
-    Ok(ClusterRobust {
-        adjustment,
-        cluster: cluster_name,
-        clusters: nclusters,
-        covariance,
-        df,
-    })
+    (covariance, df)
 }
 
 /// V_j = Σ_k Z_kj (I ⊗ ΛΛ'_k) Z_kj' + diag(δ²) over the observations `obs` of one cluster,

@@ -219,7 +219,19 @@ impl Compiler<'_> {
             ops.push(op);
             return;
         }
-        let nlabels = spec.labels;
+        self.random_effect_call(function, spec.labels, args, span, ops);
+    }
+
+    /// `var`, `sd`, `cov` or `cor` of the random effects labelled by the first `nlabels` of
+    /// `args`, in the term of the grouping the next argument names, if any.
+    fn random_effect_call(
+        &mut self,
+        function: &str,
+        nlabels: usize,
+        args: &[Arg],
+        span: Span,
+        ops: &mut Vec<Op>,
+    ) {
         let labels: Vec<Option<&str>> = args[..nlabels]
             .iter()
             .map(|a| self.label_arg(&a.value, function))
@@ -238,9 +250,22 @@ impl Compiler<'_> {
         let Some(term) = self.random_term(function, &labels, &spans, grouping, span) else {
             return;
         };
+        self.random_effect_ops(function, &labels, term, span, ops);
+    }
+
+    /// The program of `function` of `labels` in random term `term`: rows of the table, with
+    /// `sd` and `cor` computed from the variances and the covariance.
+    fn random_effect_ops(
+        &mut self,
+        function: &str,
+        labels: &[&str],
+        term: usize,
+        span: Span,
+        ops: &mut Vec<Op>,
+    ) {
         let table = self.table;
         let var = |label: &str| table.variance_in(label, term);
-        match (function, labels.as_slice()) {
+        match (function, labels) {
             ("var", [a]) => ops.extend(var(a).map(Op::Parameter)),
             ("sd", [a]) => {
                 if let Some(row) = var(a) {
@@ -286,60 +311,9 @@ impl Compiler<'_> {
         grouping: Option<&str>,
         span: Span,
     ) -> Option<usize> {
-        let mut candidates: Option<Vec<(usize, String)>> = None;
-        for (label, label_span) in labels.iter().zip(spans) {
-            let terms = self.table.random_terms_of(label);
-            if terms.is_empty() {
-                self.errors.push(
-                    Diagnostic::at(
-                        format!("no random effect is labelled `{label}`"),
-                        *label_span,
-                    )
-                    .with_expected("the label of a coefficient with a random part"),
-                );
-                return None;
-            }
-            candidates = Some(match candidates {
-                None => terms,
-                Some(c) => c.into_iter().filter(|t| terms.contains(t)).collect(),
-            });
-        }
-        let mut candidates = candidates.unwrap_or_default();
-        if candidates.is_empty() {
-            self.errors.push(
-                Diagnostic::at(
-                    format!(
-                        "`{}` and `{}` have no covariance in the fitted model: they are not in \
-                         one correlated random term",
-                        labels[0],
-                        labels.last().copied().unwrap_or_default()
-                    ),
-                    span,
-                )
-                .with_hint(
-                    "random effects are correlated only within one grouping's block (written \
-                     with `|`, not `||`)",
-                ),
-            );
-            return None;
-        }
+        let mut candidates = self.common_terms(labels, spans, span)?;
         if let Some(g) = grouping {
-            let all = candidates.clone();
-            candidates.retain(|(_, name)| name == g);
-            if candidates.is_empty() {
-                let names: Vec<String> = all.iter().map(|(_, n)| format!("`{n}`")).collect();
-                self.errors.push(
-                    Diagnostic::at(
-                        format!(
-                            "`{}` has no random part in a term of `{g}`",
-                            labels.join("` and `")
-                        ),
-                        span,
-                    )
-                    .with_expected(format!("one of the groupings {}", names.join(", "))),
-                );
-                return None;
-            }
+            candidates = self.terms_of_grouping(candidates, g, labels, span)?;
         }
         if candidates.len() > 1 {
             let names: Vec<String> = candidates.iter().map(|(_, n)| format!("`{n}`")).collect();
@@ -363,6 +337,81 @@ impl Compiler<'_> {
             return None;
         }
         candidates.first().map(|(k, _)| *k)
+    }
+
+    /// The random terms (index and grouping name) with an effect for every label; none is an
+    /// error at the label without random parts, or at `span` when the labels share no term.
+    fn common_terms(
+        &mut self,
+        labels: &[&str],
+        spans: &[Span],
+        span: Span,
+    ) -> Option<Vec<(usize, String)>> {
+        let mut candidates: Option<Vec<(usize, String)>> = None;
+        for (label, label_span) in labels.iter().zip(spans) {
+            let terms = self.table.random_terms_of(label);
+            if terms.is_empty() {
+                self.errors.push(
+                    Diagnostic::at(
+                        format!("no random effect is labelled `{label}`"),
+                        *label_span,
+                    )
+                    .with_expected("the label of a coefficient with a random part"),
+                );
+                return None;
+            }
+            candidates = Some(match candidates {
+                None => terms,
+                Some(c) => c.into_iter().filter(|t| terms.contains(t)).collect(),
+            });
+        }
+        let candidates = candidates.unwrap_or_default();
+        if candidates.is_empty() {
+            self.errors.push(
+                Diagnostic::at(
+                    format!(
+                        "`{}` and `{}` have no covariance in the fitted model: they are not in \
+                         one correlated random term",
+                        labels[0],
+                        labels.last().copied().unwrap_or_default()
+                    ),
+                    span,
+                )
+                .with_hint(
+                    "random effects are correlated only within one grouping's block (written \
+                     with `|`, not `||`)",
+                ),
+            );
+            return None;
+        }
+        Some(candidates)
+    }
+
+    /// The `candidates` of grouping `g`; none is an error naming the groupings there are.
+    fn terms_of_grouping(
+        &mut self,
+        mut candidates: Vec<(usize, String)>,
+        g: &str,
+        labels: &[&str],
+        span: Span,
+    ) -> Option<Vec<(usize, String)>> {
+        let all = candidates.clone();
+        candidates.retain(|(_, name)| name == g);
+        if candidates.is_empty() {
+            let names: Vec<String> = all.iter().map(|(_, n)| format!("`{n}`")).collect();
+            self.errors.push(
+                Diagnostic::at(
+                    format!(
+                        "`{}` has no random part in a term of `{g}`",
+                        labels.join("` and `")
+                    ),
+                    span,
+                )
+                .with_expected(format!("one of the groupings {}", names.join(", "))),
+            );
+            return None;
+        }
+        Some(candidates)
     }
 
     fn label_arg<'e>(&mut self, expr: &'e Expr, function: &str) -> Option<&'e str> {

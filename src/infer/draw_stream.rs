@@ -246,98 +246,139 @@ pub fn summarise(
     if m == 0 {
         return Vec::new();
     }
-    let pilot_draws = EXACT_DRAWS.min(draws);
-    let pilot = draw_values(quantities, factor, pilot_draws, seed, false);
-    let sorted_pilot: Vec<Vec<f64>> = (0..m)
-        .map(|k| {
-            let mut column = finite_column(&pilot, m, k);
-            column.sort_by(f64::total_cmp);
-            column
-        })
-        .collect();
-    drop(pilot);
+    let sorted_pilot = sorted_pilot(quantities, factor, draws, seed);
     let mut width = vec![BRACKET_SDS; m];
     loop {
         let brackets: Vec<Vec<Bracket>> = (0..m)
             .map(|k| brackets_from(&sorted_pilot[k], probabilities, width[k]))
             .collect();
-        let mut moments: Vec<Option<Moments>> = vec![None; m];
-        let mut kept = brackets.clone();
-        for_each_chunk(
-            quantities,
-            factor,
-            draws,
-            seed,
-            progress,
-            |values: &[f64]| {
-                (0..m)
-                    .map(|k| {
-                        let column = values.iter().skip(k).step_by(m).copied();
-                        let mut chunk_brackets = brackets[k].clone();
-                        for v in column.clone().filter(|v| v.is_finite()) {
-                            chunk_brackets.iter_mut().for_each(|b| b.add(v));
-                        }
-                        (Moments::of(column), chunk_brackets)
-                    })
-                    .collect::<Vec<_>>()
-            },
-            |chunk| {
-                for (k, (chunk_moments, chunk_brackets)) in chunk.into_iter().enumerate() {
-                    moments[k] = Some(match moments[k] {
-                        Some(so_far) => so_far.merge(chunk_moments),
-                        None => chunk_moments,
-                    });
-                    for (b, c) in kept[k].iter_mut().zip(chunk_brackets) {
-                        b.merge(c);
-                    }
-                }
-            },
-        );
+        let (moments, mut kept) = count_pass(quantities, factor, draws, seed, progress, &brackets);
         let mut columns = Vec::with_capacity(m);
         let mut missed = false;
         for k in 0..m {
-            let mo = moments[k].unwrap_or_else(|| Moments::of(std::iter::empty()));
-            let mut quantiles = Vec::with_capacity(probabilities.len());
-            for (bracket, &p) in kept[k].iter_mut().zip(probabilities) {
-                bracket.inside.sort_by(f64::total_cmp);
-                if mo.count == 0 {
-                    quantiles.push(OrderStatistics {
-                        low: f64::NAN,
-                        high: f64::NAN,
-                        h: 0.0,
-                    });
-                    continue;
-                }
-                let index = (mo.count - 1) as f64 * p;
-                let (lo, hi) = (
-                    index.floor() as usize,
-                    (index.ceil() as usize).min(mo.count - 1),
-                );
-                match (bracket.rank(lo), bracket.rank(hi)) {
-                    (Some(low), Some(high)) => quantiles.push(OrderStatistics {
-                        low,
-                        high,
-                        h: index - lo as f64,
-                    }),
-                    _ => {
-                        missed = true;
-                        width[k] *= 8.0;
-                    }
-                }
+            let (column, misses) = order_statistics(moments[k], &mut kept[k], probabilities);
+            // A bracket that missed its rank is widened eightfold for the next pass.
+            for _ in 0..misses {
+                width[k] *= 8.0;
             }
-            columns.push(StreamedColumn {
-                finite: mo.count,
-                mean: if mo.count > 0 { mo.mean } else { f64::NAN },
-                sd: (mo.m2 / (mo.count as f64 - 1.0)).sqrt(),
-                min: mo.min,
-                max: mo.max,
-                quantiles,
-            });
+            missed |= misses > 0;
+            columns.push(column);
         }
         if !missed {
             return columns;
         }
     }
+}
+
+/// Per definition, the finite values of the pilot's draws (the stream's first `EXACT_DRAWS`),
+/// sorted.
+fn sorted_pilot(
+    quantities: &DefinedQuantities,
+    factor: &DrawFactor,
+    draws: usize,
+    seed: u64,
+) -> Vec<Vec<f64>> {
+    let m = quantities.len();
+    let pilot_draws = EXACT_DRAWS.min(draws);
+    let pilot = draw_values(quantities, factor, pilot_draws, seed, false);
+    (0..m)
+        .map(|k| {
+            let mut column = finite_column(&pilot, m, k);
+            column.sort_by(f64::total_cmp);
+            column
+        })
+        .collect()
+}
+
+/// One pass over all draws: per definition its moments (`None` without draws) and what each of
+/// its `brackets` keeps, merged in chunk order.
+fn count_pass(
+    quantities: &DefinedQuantities,
+    factor: &DrawFactor,
+    draws: usize,
+    seed: u64,
+    progress: bool,
+    brackets: &[Vec<Bracket>],
+) -> (Vec<Option<Moments>>, Vec<Vec<Bracket>>) {
+    let m = quantities.len();
+    let mut moments: Vec<Option<Moments>> = vec![None; m];
+    let mut kept = brackets.to_vec();
+    for_each_chunk(
+        quantities,
+        factor,
+        draws,
+        seed,
+        progress,
+        |values: &[f64]| {
+            (0..m)
+                .map(|k| {
+                    let column = values.iter().skip(k).step_by(m).copied();
+                    let mut chunk_brackets = brackets[k].clone();
+                    for v in column.clone().filter(|v| v.is_finite()) {
+                        chunk_brackets.iter_mut().for_each(|b| b.add(v));
+                    }
+                    (Moments::of(column), chunk_brackets)
+                })
+                .collect::<Vec<_>>()
+        },
+        |chunk| {
+            for (k, (chunk_moments, chunk_brackets)) in chunk.into_iter().enumerate() {
+                moments[k] = Some(match moments[k] {
+                    Some(so_far) => so_far.merge(chunk_moments),
+                    None => chunk_moments,
+                });
+                for (b, c) in kept[k].iter_mut().zip(chunk_brackets) {
+                    b.merge(c);
+                }
+            }
+        },
+    );
+    (moments, kept)
+}
+
+/// One definition's summary from its pass (`kept`: one bracket per probability, sorted here),
+/// and how many of its brackets missed their ranks (then the summary is incomplete).
+fn order_statistics(
+    moments: Option<Moments>,
+    kept: &mut [Bracket],
+    probabilities: &[f64],
+) -> (StreamedColumn, usize) {
+    let mo = moments.unwrap_or_else(|| Moments::of(std::iter::empty()));
+    let mut quantiles = Vec::with_capacity(probabilities.len());
+    let mut misses = 0;
+    for (bracket, &p) in kept.iter_mut().zip(probabilities) {
+        bracket.inside.sort_by(f64::total_cmp);
+        if mo.count == 0 {
+            quantiles.push(OrderStatistics {
+                low: f64::NAN,
+                high: f64::NAN,
+                h: 0.0,
+            });
+            continue;
+        }
+        let index = (mo.count - 1) as f64 * p;
+        let (lo, hi) = (
+            index.floor() as usize,
+            (index.ceil() as usize).min(mo.count - 1),
+        );
+        match (bracket.rank(lo), bracket.rank(hi)) {
+            (Some(low), Some(high)) => quantiles.push(OrderStatistics {
+                low,
+                high,
+                h: index - lo as f64,
+            }),
+            _ => misses += 1,
+        }
+    }
+    let column = StreamedColumn {
+        finite: mo.count,
+        mean: if mo.count > 0 { mo.mean } else { f64::NAN },
+        sd: (mo.m2 / (mo.count as f64 - 1.0)).sqrt(),
+        min: mo.min,
+        max: mo.max,
+        quantiles,
+    };
+    (column, misses)
 }
 
 /// The histograms `histogram::histogram` would make of every definition's finite draws, from a

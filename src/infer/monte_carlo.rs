@@ -276,6 +276,39 @@ pub fn monte_carlo(
     covariance: &DMatrix<f64>,
     settings: &MonteCarloSettings,
 ) -> Result<MonteCarloResult, Vec<Diagnostic>> {
+    let factor = checked_factor(quantities, estimates, covariance, settings)?;
+    let intervals = intervals(quantities, &factor, settings);
+    let mut warnings = factor.warnings;
+    for (program, interval) in quantities.programs.iter().zip(&intervals) {
+        let dropped = settings.draws - interval.finite_draws;
+        if dropped > 0 {
+            warnings.push(Diagnostic::warning(
+                format!(
+                    "`{}` has no finite value in {dropped} of {} Monte Carlo draws (e.g. the \
+                     square root of a negative variance draw); its interval uses the other {}",
+                    program.name, settings.draws, interval.finite_draws
+                ),
+                Location::Source(program.span),
+            ));
+        }
+    }
+    Ok(MonteCarloResult {
+        intervals,
+        draws: settings.draws,
+        level: settings.level,
+        seed: settings.seed,
+        warnings,
+    })
+}
+
+/// The draw factor of V̂, once the settings and the estimates are usable; every problem found
+/// otherwise.
+fn checked_factor(
+    quantities: &DefinedQuantities,
+    estimates: &[f64],
+    covariance: &DMatrix<f64>,
+    settings: &MonteCarloSettings,
+) -> Result<DrawFactor, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     if settings.draws < 2 {
         errors.push(Diagnostic::error(
@@ -303,21 +336,29 @@ pub fn monte_carlo(
         ));
     }
     let factor = DrawFactor::new(estimates, covariance).map_err(|e| vec![e]);
-    let factor = match factor {
-        Ok(f) if errors.is_empty() => f,
-        Ok(_) => return Err(errors),
+    match factor {
+        Ok(f) if errors.is_empty() => Ok(f),
+        Ok(_) => Err(errors),
         Err(mut e) => {
             errors.append(&mut e);
-            return Err(errors);
+            Err(errors)
         }
-    };
+    }
+}
+
+/// Every definition's interval: from all draws kept and sorted, or past `EXACT_DRAWS` from the
+/// stream in bounded memory, with the same order statistics.
+fn intervals(
+    quantities: &DefinedQuantities,
+    factor: &DrawFactor,
+    settings: &MonteCarloSettings,
+) -> Vec<MonteCarloInterval> {
     let m = quantities.len();
-    let intervals: Vec<MonteCarloInterval> = if settings.draws > EXACT_DRAWS {
-        // Past a million draws, a stream in bounded memory, with the same order statistics.
+    if settings.draws > EXACT_DRAWS {
         let probabilities = [(1.0 - settings.level) / 2.0, (1.0 + settings.level) / 2.0];
         draw_stream::summarise(
             quantities,
-            &factor,
+            factor,
             settings.draws,
             settings.seed,
             &probabilities,
@@ -335,7 +376,7 @@ pub fn monte_carlo(
     } else {
         let values = draw_values(
             quantities,
-            &factor,
+            factor,
             settings.draws,
             settings.seed,
             settings.progress,
@@ -343,28 +384,7 @@ pub fn monte_carlo(
         (0..m)
             .map(|k| summarize(&values, m, k, settings.level))
             .collect()
-    };
-    let mut warnings = factor.warnings;
-    for (program, interval) in quantities.programs.iter().zip(&intervals) {
-        let dropped = settings.draws - interval.finite_draws;
-        if dropped > 0 {
-            warnings.push(Diagnostic::warning(
-                format!(
-                    "`{}` has no finite value in {dropped} of {} Monte Carlo draws (e.g. the \
-                     square root of a negative variance draw); its interval uses the other {}",
-                    program.name, settings.draws, interval.finite_draws
-                ),
-                Location::Source(program.span),
-            ));
-        }
     }
-    Ok(MonteCarloResult {
-        intervals,
-        draws: settings.draws,
-        level: settings.level,
-        seed: settings.seed,
-        warnings,
-    })
 }
 
 /// The draws `monte_carlo` makes with the same settings (same seed, same digits), binned per

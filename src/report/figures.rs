@@ -8,6 +8,7 @@
 //! where the text goes. Figures are made to be projected: 800×600, large type, the model named
 //! in a subtitle rather than in a title that runs off the page.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -268,35 +269,7 @@ fn residual_panel(
         .draw()
         .map_err(failed)?;
     if fitted.len() > MAX_POINTS {
-        // Counts per cell, shaded on a log scale so that single outliers stay visible.
-        let (nx, ny) = CELLS;
-        let (wx, wy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
-        let mut counts = vec![0usize; nx * ny];
-        for (&x, &y) in fitted.iter().zip(residual) {
-            let i = (((x - x0) / wx) as usize).min(nx - 1);
-            let j = (((y - y0) / wy) as usize).min(ny - 1);
-            counts[j * nx + i] += 1;
-        }
-        let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-        chart
-            .draw_series(
-                counts
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, &c)| c > 0)
-                    .map(|(k, &c)| {
-                        let (i, j) = ((k % nx) as f64, (k / nx) as f64);
-                        let shade = 0.15 + 0.85 * (1.0 + c as f64).ln() / (1.0 + most).ln();
-                        Rectangle::new(
-                            [
-                                (x0 + i * wx, y0 + j * wy),
-                                (x0 + (i + 1.0) * wx, y0 + (j + 1.0) * wy),
-                            ],
-                            POINT.mix(shade).filled(),
-                        )
-                    }),
-            )
-            .map_err(failed)?;
+        shaded_cells(&mut chart, fitted, residual, (x0, x1), (y0, y1))?;
     } else {
         let radius = if fitted.len() > 500 { 2 } else { 3 };
         chart
@@ -313,6 +286,49 @@ fn residual_panel(
             [(x0, 0.0), (x1, 0.0)],
             BLACK.stroke_width(1),
         ))
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// A chart with numbers on both axes, as every figure here draws.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// Counts per cell of the panel's `CELLS` grid over [x0, x1] × [y0, y1], shaded on a log scale
+/// so that single outliers stay visible.
+fn shaded_cells(
+    chart: &mut Chart<'_, '_>,
+    fitted: &[f64],
+    residual: &[f64],
+    (x0, x1): (f64, f64),
+    (y0, y1): (f64, f64),
+) -> Result<(), String> {
+    let (nx, ny) = CELLS;
+    let (wx, wy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
+    let mut counts = vec![0usize; nx * ny];
+    for (&x, &y) in fitted.iter().zip(residual) {
+        let i = (((x - x0) / wx) as usize).min(nx - 1);
+        let j = (((y - y0) / wy) as usize).min(ny - 1);
+        counts[j * nx + i] += 1;
+    }
+    let most = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+    chart
+        .draw_series(
+            counts
+                .iter()
+                .enumerate()
+                .filter(|(_, &c)| c > 0)
+                .map(|(k, &c)| {
+                    let (i, j) = ((k % nx) as f64, (k / nx) as f64);
+                    let shade = 0.15 + 0.85 * (1.0 + c as f64).ln() / (1.0 + most).ln();
+                    Rectangle::new(
+                        [
+                            (x0 + i * wx, y0 + j * wy),
+                            (x0 + (i + 1.0) * wx, y0 + (j + 1.0) * wy),
+                        ],
+                        POINT.mix(shade).filled(),
+                    )
+                }),
+        )
         .map_err(failed)?;
     Ok(())
 }
@@ -360,87 +376,114 @@ pub fn caterpillar_svg(term: &Caterpillar, model: &str) -> Result<String, String
         )?;
         let panels = body.split_evenly((1, term.effects.len().max(1)));
         for (effect, panel) in term.effects.iter().zip(&panels) {
-            let values = &effect.values;
-            let value = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
-            let half = |i: usize| {
-                effect
-                    .sd
-                    .as_ref()
-                    .and_then(|sd| sd.get(i))
-                    .map(|s| CATERPILLAR_Z * s)
-                    .filter(|h| h.is_finite())
-            };
-            let ends = order.iter().flat_map(|&i| match half(i) {
-                Some(h) => [value(i) - h, value(i) + h],
-                None => [value(i), value(i)],
-            });
-            let (x0, x1) = padded_range(ends.chain([0.0]));
-            let label_width = names.iter().map(|s| s.chars().count()).max().unwrap_or(1);
-            let mut chart = ChartBuilder::on(panel)
-                .caption(&effect.name, (FONT, TEXT + 1))
-                .margin(10)
-                .margin_right(25)
-                .x_label_area_size(55)
-                .y_label_area_size((20 + 10 * label_width as u32).clamp(40, 160))
-                .build_cartesian_2d(x0..x1, -0.5..(n as f64 - 0.5))
-                .map_err(failed)?;
-            let label = |y: &f64| {
-                let k = y.round();
-                if (y - k).abs() < 1e-6 && k >= 0.0 {
-                    names.get(k as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            };
-            let x_label = tick_format(x1 - x0);
-            chart
-                .configure_mesh()
-                .light_line_style(TRANSPARENT)
-                .bold_line_style(BLACK.mix(0.08))
-                .y_labels(labelled.max(1))
-                .y_label_formatter(&label)
-                // Panels are narrow when a term has several effects: few ticks keep their
-                // labels apart.
-                .x_labels(5)
-                .x_label_formatter(&x_label)
-                .label_style((FONT, TEXT - 3))
-                .axis_desc_style((FONT, TEXT))
-                .x_desc("conditional mode")
-                .draw()
-                .map_err(failed)?;
-            chart
-                .draw_series(LineSeries::new(
-                    [(0.0, -0.5), (0.0, n as f64 - 0.5)],
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(failed)?;
-            chart
-                .draw_series(order.iter().enumerate().filter_map(|(rank, &i)| {
-                    let (v, h) = (value(i), half(i)?);
-                    v.is_finite().then(|| {
-                        PathElement::new(
-                            vec![(v - h, rank as f64), (v + h, rank as f64)],
-                            POINT.stroke_width(2),
-                        )
-                    })
-                }))
-                .map_err(failed)?;
-            let radius = if n > 100 { 2 } else { 4 };
-            chart
-                .draw_series(
-                    order
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &i)| value(i).is_finite())
-                        .map(|(rank, &i)| {
-                            Circle::new((value(i), rank as f64), radius, POINT.filled())
-                        }),
-                )
-                .map_err(failed)?;
+            // Per row (level in `order`), the mode and the half-width of its interval.
+            let modes: Vec<(f64, Option<f64>)> = order
+                .iter()
+                .map(|&i| (mode(effect, i), half_interval(effect, i)))
+                .collect();
+            caterpillar_panel(panel, &effect.name, &modes, &names, labelled)?;
         }
         root.present().map_err(failed)?;
     }
     Ok(svg)
+}
+
+/// The conditional mode of level `i` (NaN when the effect has none).
+fn mode(effect: &CaterpillarEffect, i: usize) -> f64 {
+    effect.values.get(i).copied().unwrap_or(f64::NAN)
+}
+
+/// Half the width of level `i`'s interval, where a finite conditional SD gives one.
+fn half_interval(effect: &CaterpillarEffect, i: usize) -> Option<f64> {
+    effect
+        .sd
+        .as_ref()
+        .and_then(|sd| sd.get(i))
+        .map(|s| CATERPILLAR_Z * s)
+        .filter(|h| h.is_finite())
+}
+
+/// One effect's panel: `modes` (mode and half-interval per row, bottom up) against the level
+/// `names`, `labelled` of them named on the axis.
+fn caterpillar_panel(
+    panel: &DrawingArea<SVGBackend<'_>, Shift>,
+    caption: &str,
+    modes: &[(f64, Option<f64>)],
+    names: &[String],
+    labelled: usize,
+) -> Result<(), String> {
+    let n = modes.len();
+    let ends = modes.iter().flat_map(|&(v, half)| match half {
+        Some(h) => [v - h, v + h],
+        None => [v, v],
+    });
+    let (x0, x1) = padded_range(ends.chain([0.0]));
+    let label_width = names.iter().map(|s| s.chars().count()).max().unwrap_or(1);
+    let mut chart = ChartBuilder::on(panel)
+        .caption(caption, (FONT, TEXT + 1))
+        .margin(10)
+        .margin_right(25)
+        .x_label_area_size(55)
+        .y_label_area_size((20 + 10 * label_width as u32).clamp(40, 160))
+        .build_cartesian_2d(x0..x1, -0.5..(n as f64 - 0.5))
+        .map_err(failed)?;
+    let label = |y: &f64| {
+        let k = y.round();
+        if (y - k).abs() < 1e-6 && k >= 0.0 {
+            names.get(k as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
+        }
+    };
+    let x_label = tick_format(x1 - x0);
+    chart
+        .configure_mesh()
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(0.08))
+        .y_labels(labelled.max(1))
+        .y_label_formatter(&label)
+        // Panels are narrow when a term has several effects: few ticks keep their
+        // labels apart.
+        .x_labels(5)
+        .x_label_formatter(&x_label)
+        .label_style((FONT, TEXT - 3))
+        .axis_desc_style((FONT, TEXT))
+        .x_desc("conditional mode")
+        .draw()
+        .map_err(failed)?;
+    chart
+        .draw_series(LineSeries::new(
+            [(0.0, -0.5), (0.0, n as f64 - 0.5)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(failed)?;
+    draw_modes(&mut chart, modes)
+}
+
+/// Each finite mode as a dot on its row, over its interval's line where it has one.
+fn draw_modes(chart: &mut Chart<'_, '_>, modes: &[(f64, Option<f64>)]) -> Result<(), String> {
+    chart
+        .draw_series(modes.iter().enumerate().filter_map(|(rank, &(v, half))| {
+            let h = half?;
+            v.is_finite().then(|| {
+                PathElement::new(
+                    vec![(v - h, rank as f64), (v + h, rank as f64)],
+                    POINT.stroke_width(2),
+                )
+            })
+        }))
+        .map_err(failed)?;
+    let radius = if modes.len() > 100 { 2 } else { 4 };
+    chart
+        .draw_series(
+            modes
+                .iter()
+                .enumerate()
+                .filter(|(_, &(v, _))| v.is_finite())
+                .map(|(rank, &(v, _))| Circle::new((v, rank as f64), radius, POINT.filled())),
+        )
+        .map_err(failed)?;
+    Ok(())
 }
 
 /// The histogram of a defined quantity's draws or replicates, the estimate as a solid black
@@ -505,54 +548,64 @@ pub fn draws_svg(figure: &DrawFigure, model: &str) -> Result<String, String> {
                 bar
             }))
             .map_err(failed)?;
-        // No usable values leave the interval NaN: then no lines, rather than lines at 0.
-        let interval = figure
-            .interval
-            .filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
-        if let Some((lo, hi)) = interval {
-            let label = match figure.level {
-                Some(level) => format!(
-                    "{}% interval: {} to {}",
-                    short_number(100.0 * level),
-                    short_number(lo),
-                    short_number(hi)
-                ),
-                None => format!("interval: {} to {}", short_number(lo), short_number(hi)),
-            };
-            let style = MARK.stroke_width(3);
-            for (k, x) in [lo, hi].into_iter().enumerate() {
-                let series = chart
-                    .draw_series(DashedLineSeries::new([(x, 0.0), (x, top)], 10, 6, style))
-                    .map_err(failed)?;
-                if k == 0 {
-                    series
-                        .label(label.clone())
-                        .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
-                }
-            }
-        }
-        let estimate_style = BLACK.stroke_width(3);
-        if figure.estimate.is_finite() {
-            chart
-                .draw_series(LineSeries::new(
-                    [(figure.estimate, 0.0), (figure.estimate, top)],
-                    estimate_style,
-                ))
-                .map_err(failed)?
-                .label(format!("estimate: {}", short_number(figure.estimate)))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], estimate_style));
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, TEXT))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(failed)?;
+        draw_marks(&mut chart, figure, top)?;
         root.present().map_err(failed)?;
     }
     Ok(svg)
+}
+
+/// The interval's ends and the estimate as vertical lines up to `top`, with their legend.
+fn draw_marks<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    figure: &DrawFigure,
+    top: f64,
+) -> Result<(), String> {
+    // No usable values leave the interval NaN: then no lines, rather than lines at 0.
+    let interval = figure
+        .interval
+        .filter(|(lo, hi)| lo.is_finite() && hi.is_finite());
+    if let Some((lo, hi)) = interval {
+        let label = match figure.level {
+            Some(level) => format!(
+                "{}% interval: {} to {}",
+                short_number(100.0 * level),
+                short_number(lo),
+                short_number(hi)
+            ),
+            None => format!("interval: {} to {}", short_number(lo), short_number(hi)),
+        };
+        let style = MARK.stroke_width(3);
+        for (k, x) in [lo, hi].into_iter().enumerate() {
+            let series = chart
+                .draw_series(DashedLineSeries::new([(x, 0.0), (x, top)], 10, 6, style))
+                .map_err(failed)?;
+            if k == 0 {
+                series
+                    .label(label.clone())
+                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
+            }
+        }
+    }
+    let estimate_style = BLACK.stroke_width(3);
+    if figure.estimate.is_finite() {
+        chart
+            .draw_series(LineSeries::new(
+                [(figure.estimate, 0.0), (figure.estimate, top)],
+                estimate_style,
+            ))
+            .map_err(failed)?
+            .label(format!("estimate: {}", short_number(figure.estimate)))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], estimate_style));
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, TEXT))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(failed)?;
+    Ok(())
 }
 
 /// A file-name-safe form of a group or definition name (`cask:batch` → `cask_batch`).

@@ -26,7 +26,50 @@ impl Table {
 }
 
 fn tables(report: &FitReport) -> Vec<(String, Table)> {
-    let mut out = Vec::new();
+    let equations: Vec<&str> = report.fixed.iter().map(|r| r.equation.as_str()).collect();
+    let several_equations = equations.windows(2).any(|w| w[0] != w[1]);
+    let mut out = vec![
+        fixed_table(report, several_equations),
+        variance_table(report, several_equations),
+    ];
+    if !report.defined.is_empty() {
+        out.push((
+            "Defined parameters".to_string(),
+            interval_table(&report.defined),
+        ));
+    }
+    if !report.mediation.is_empty() {
+        out.push((
+            "Mediation (indirect = ACME, direct = ADE)".to_string(),
+            interval_table(&report.mediation),
+        ));
+    }
+    if let Some(b) = &report.bootstrap {
+        out.push((
+            format!(
+                "Bootstrap ({}, {} draws, seed {}; {} failed, {} not converged)",
+                b.method, b.draws, b.seed, b.failed, b.not_converged
+            ),
+            interval_table(&b.parameters),
+        ));
+    }
+    // `--ranef`: one table per grouping factor, as lme4's ranef().
+    for table in super::ranef::ranef_tables(report.ranef.as_deref().unwrap_or_default()) {
+        out.push((
+            format!("Conditional modes: {}", table.group),
+            Table {
+                header: std::iter::once(table.group).chain(table.header).collect(),
+                left: 1,
+                text_last: false,
+                rows: table.rows,
+            },
+        ));
+    }
+    out
+}
+
+/// The fixed effects with their tests, titled with how the SEs were computed.
+fn fixed_table(report: &FitReport, several_equations: bool) -> (String, Table) {
     let estimates: Vec<f64> = report.fixed.iter().map(|r| r.estimate).collect();
     let ses: Vec<f64> = report.fixed.iter().map(|r| r.se).collect();
     let dfs: Vec<f64> = report.fixed.iter().map(|r| r.df).collect();
@@ -39,8 +82,6 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
     );
     // Columns that would be empty or constant for this model are left out: the equation with
     // one equation, labels when none is given, df for z tests.
-    let equations: Vec<&str> = report.fixed.iter().map(|r| r.equation.as_str()).collect();
-    let several_equations = equations.windows(2).any(|w| w[0] != w[1]);
     let any_label = report.fixed.iter().any(|r| r.label.is_some());
     let any_df = report.fixed.iter().any(|r| r.df.is_finite());
     let mut header = Vec::new();
@@ -79,7 +120,7 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         })
         .collect();
     let left = header.len() - if any_df { 5 } else { 4 };
-    out.push((
+    (
         match &report.fit.standard_errors {
             Some(how) => format!("Fixed effects (standard errors: {how})"),
             None => "Fixed effects".to_string(),
@@ -90,8 +131,28 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
             text_last: false,
             rows,
         },
-    ));
-    let mut rows = Vec::new();
+    )
+}
+
+/// Random-effect (co)variances, then the residual variances and their within-unit
+/// correlations.
+fn variance_table(report: &FitReport, several_equations: bool) -> (String, Table) {
+    let mut rows = random_rows(report, several_equations);
+    rows.extend(residual_rows(report, several_equations));
+    (
+        "Variance components".to_string(),
+        Table {
+            header: ["Group", "Effect", "(Co)variance", "SD / r"]
+                .map(String::from)
+                .to_vec(),
+            left: 2,
+            text_last: false,
+            rows,
+        },
+    )
+}
+
+fn random_rows(report: &FitReport, several_equations: bool) -> Vec<Vec<String>> {
     let effect = |equation: &str, term: &str| {
         if several_equations {
             format!("{equation}: {term}")
@@ -99,6 +160,7 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
             term.to_string()
         }
     };
+    let mut rows = Vec::new();
     for r in &report.random {
         let term = match (&r.equation2, &r.term2) {
             (Some(e2), Some(t2)) => {
@@ -113,6 +175,11 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
         };
         rows.push(vec![r.group.clone(), term, value, scaled]);
     }
+    rows
+}
+
+fn residual_rows(report: &FitReport, several_equations: bool) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
     for r in &report.residual {
         let term = match &r.class {
             Some(c) if several_equations => format!("{}: {c}", r.equation),
@@ -145,51 +212,7 @@ fn tables(report: &FitReport) -> Vec<(String, Table)> {
             }
         }
     }
-    out.push((
-        "Variance components".to_string(),
-        Table {
-            header: ["Group", "Effect", "(Co)variance", "SD / r"]
-                .map(String::from)
-                .to_vec(),
-            left: 2,
-            text_last: false,
-            rows,
-        },
-    ));
-    if !report.defined.is_empty() {
-        out.push((
-            "Defined parameters".to_string(),
-            interval_table(&report.defined),
-        ));
-    }
-    if !report.mediation.is_empty() {
-        out.push((
-            "Mediation (indirect = ACME, direct = ADE)".to_string(),
-            interval_table(&report.mediation),
-        ));
-    }
-    if let Some(b) = &report.bootstrap {
-        out.push((
-            format!(
-                "Bootstrap ({}, {} draws, seed {}; {} failed, {} not converged)",
-                b.method, b.draws, b.seed, b.failed, b.not_converged
-            ),
-            interval_table(&b.parameters),
-        ));
-    }
-    // `--ranef`: one table per grouping factor, as lme4's ranef().
-    for table in super::ranef::ranef_tables(report.ranef.as_deref().unwrap_or_default()) {
-        out.push((
-            format!("Conditional modes: {}", table.group),
-            Table {
-                header: std::iter::once(table.group).chain(table.header).collect(),
-                left: 1,
-                text_last: false,
-                rows: table.rows,
-            },
-        ));
-    }
-    out
+    rows
 }
 
 /// Estimates with an SE and an interval: defined parameters, bootstrap intervals.

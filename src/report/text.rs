@@ -67,62 +67,9 @@ pub(crate) fn layout(rows: &[Vec<String>], right: &[bool]) -> String {
 
 pub fn render(report: &FitReport, options: TextOptions) -> String {
     let mut out = String::new();
-    let fit = &report.fit;
-    let has_random = !report.random.is_empty();
-    let kind = if has_random {
-        "Linear mixed model"
-    } else if report.residual.iter().any(|r| r.class.is_some()) {
-        "Linear model with a residual variance per class"
-    } else if report.residual.len() > 1 {
-        "Linear equations (joint)"
-    } else {
-        "Linear model"
-    };
-    let _ = writeln!(out, "{kind} fit by {} — {}", fit.method, report.model_file);
-    for formula in &report.formulas {
-        let _ = writeln!(out, "Formula: {formula}");
-    }
-    let _ = writeln!(out, "   Data: {}", accounting::data_line(report));
-    for line in accounting::drop_lines(report)
-        .into_iter()
-        .chain(accounting::note_lines(report))
-    {
-        let _ = writeln!(out, "         {line}");
-    }
-    out.push('\n');
-    let criterion = if fit.method == "REML" {
-        "REML criterion at convergence"
-    } else {
-        "Deviance (-2 logLik)"
-    };
-    let _ = writeln!(out, "{criterion}: {}", format_significant(fit.deviance, 8));
-    let rows = vec![
-        vec!["AIC".into(), "BIC".into(), "logLik".into()],
-        vec![
-            format_significant(fit.aic, 8),
-            format_significant(fit.bic, 8),
-            format_significant(fit.loglik, 8),
-        ],
-    ];
-    out.push_str(&layout(&rows, &[true, true, true]));
-    let status = if fit.converged {
-        format!(
-            "converged after {} deviance evaluations ({} with gradient)",
-            fit.iterations, fit.gradient_evaluations
-        )
-    } else {
-        format!(
-            "DID NOT CONVERGE after {} deviance evaluations ({} with gradient)",
-            fit.iterations, fit.gradient_evaluations
-        )
-    };
-    let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);
-    if fit.singular {
-        out.push_str("; boundary (singular) fit");
-    }
-    out.push_str("\n\n");
-
-    if has_random || !report.residual.is_empty() {
+    render_heading(report, &mut out);
+    render_criteria(report, &mut out);
+    if !report.random.is_empty() || !report.residual.is_empty() {
         render_random(report, &mut out);
     }
     let groups = accounting::groups(report)
@@ -170,20 +117,87 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
     out
 }
 
+/// What was fitted, how, to which file, with its formulas and data.
+fn render_heading(report: &FitReport, out: &mut String) {
+    let kind = if !report.random.is_empty() {
+        "Linear mixed model"
+    } else if report.residual.iter().any(|r| r.class.is_some()) {
+        "Linear model with a residual variance per class"
+    } else if report.residual.len() > 1 {
+        "Linear equations (joint)"
+    } else {
+        "Linear model"
+    };
+    let _ = writeln!(
+        out,
+        "{kind} fit by {} — {}",
+        report.fit.method, report.model_file
+    );
+    for formula in &report.formulas {
+        let _ = writeln!(out, "Formula: {formula}");
+    }
+    let _ = writeln!(out, "   Data: {}", accounting::data_line(report));
+    for line in accounting::drop_lines(report)
+        .into_iter()
+        .chain(accounting::note_lines(report))
+    {
+        let _ = writeln!(out, "         {line}");
+    }
+    out.push('\n');
+}
+
+/// The criterion, AIC, BIC and logLik, and how the optimizer ended.
+fn render_criteria(report: &FitReport, out: &mut String) {
+    let fit = &report.fit;
+    let criterion = if fit.method == "REML" {
+        "REML criterion at convergence"
+    } else {
+        "Deviance (-2 logLik)"
+    };
+    let _ = writeln!(out, "{criterion}: {}", format_significant(fit.deviance, 8));
+    let rows = vec![
+        vec!["AIC".into(), "BIC".into(), "logLik".into()],
+        vec![
+            format_significant(fit.aic, 8),
+            format_significant(fit.bic, 8),
+            format_significant(fit.loglik, 8),
+        ],
+    ];
+    out.push_str(&layout(&rows, &[true, true, true]));
+    let status = if fit.converged {
+        format!(
+            "converged after {} deviance evaluations ({} with gradient)",
+            fit.iterations, fit.gradient_evaluations
+        )
+    } else {
+        format!(
+            "DID NOT CONVERGE after {} deviance evaluations ({} with gradient)",
+            fit.iterations, fit.gradient_evaluations
+        )
+    };
+    let _ = write!(out, "Optimizer: {}; {status}", fit.optimizer);
+    if fit.singular {
+        out.push_str("; boundary (singular) fit");
+    }
+    out.push_str("\n\n");
+}
+
 fn several_equations(report: &FitReport) -> bool {
     let first = report.fixed.first().map(|r| &r.equation);
     report.fixed.iter().any(|r| Some(&r.equation) != first)
 }
 
+/// A term's name, prefixed by its equation when the model has several.
+fn effect_name(multi: bool, equation: &str, term: &str) -> String {
+    if multi {
+        format!("{equation}: {term}")
+    } else {
+        term.to_string()
+    }
+}
+
 fn render_random(report: &FitReport, out: &mut String) {
     let multi = several_equations(report);
-    let name = |equation: &str, term: &str| {
-        if multi {
-            format!("{equation}: {term}")
-        } else {
-            term.to_string()
-        }
-    };
     let variances: Vec<_> = report
         .random
         .iter()
@@ -207,6 +221,32 @@ fn render_random(report: &FitReport, out: &mut String) {
         header.push("Corr".to_string());
     }
     let mut rows = vec![header];
+    let texts = (variance_text.as_slice(), sd_text.as_slice());
+    rows.extend(variance_rows(report, &variances, texts, any_cor, multi));
+    let residual_texts = (
+        &variance_text[variances.len()..],
+        &sd_text[variances.len()..],
+    );
+    rows.extend(residual_rows(report, residual_texts, any_cor, multi));
+    out.push_str(if report.random.is_empty() {
+        "Residual variance:\n"
+    } else {
+        "Random effects:\n"
+    });
+    out.push_str(&layout(&rows, &[false, false, true, true, false]));
+    render_residual_correlations(report, multi, out);
+}
+
+/// A row per random effect with a variance (`texts`: the formatted variances and SDs, in the
+/// same order), the group named on its first row only.
+fn variance_rows(
+    report: &FitReport,
+    variances: &[&super::RandomRow],
+    (variance_text, sd_text): (&[String], &[String]),
+    any_cor: bool,
+    multi: bool,
+) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
     let mut previous_group: Option<&str> = None;
     for (k, row) in variances.iter().enumerate() {
         let group = if previous_group == Some(row.group.as_str()) {
@@ -217,7 +257,7 @@ fn render_random(report: &FitReport, out: &mut String) {
         previous_group = Some(&row.group);
         let mut cells = vec![
             group,
-            name(&row.equation1, &row.term1),
+            effect_name(multi, &row.equation1, &row.term1),
             variance_text[k].clone(),
             sd_text[k].clone(),
         ];
@@ -238,6 +278,17 @@ fn render_random(report: &FitReport, out: &mut String) {
         }
         rows.push(cells);
     }
+    rows
+}
+
+/// A row per residual variance (`texts`: the formatted variances and SDs, in the same order).
+fn residual_rows(
+    report: &FitReport,
+    (variance_text, sd_text): (&[String], &[String]),
+    any_cor: bool,
+    multi: bool,
+) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
     for (k, row) in report.residual.iter().enumerate() {
         let label = match (&row.class, multi) {
             (Some(class), true) => format!("{}: {class}", row.equation),
@@ -245,7 +296,6 @@ fn render_random(report: &FitReport, out: &mut String) {
             (None, true) => row.equation.clone(),
             (None, false) => String::new(),
         };
-        let i = variances.len() + k;
         let mut cells = vec![
             if k == 0 {
                 "Residual".to_string()
@@ -253,20 +303,19 @@ fn render_random(report: &FitReport, out: &mut String) {
                 String::new()
             },
             label,
-            variance_text[i].clone(),
-            sd_text[i].clone(),
+            variance_text[k].clone(),
+            sd_text[k].clone(),
         ];
         if any_cor {
             cells.push(String::new());
         }
         rows.push(cells);
     }
-    out.push_str(if report.random.is_empty() {
-        "Residual variance:\n"
-    } else {
-        "Random effects:\n"
-    });
-    out.push_str(&layout(&rows, &[false, false, true, true, false]));
+    rows
+}
+
+/// One line per equation and unit with compound-symmetric residuals.
+fn render_residual_correlations(report: &FitReport, multi: bool, out: &mut String) {
     let mut shown: Vec<(&str, &str)> = Vec::new();
     for row in &report.residual {
         if let (Some(unit), Some(rho)) = (&row.correlated_within, row.correlation) {
