@@ -965,17 +965,7 @@ impl ColumnBuilder {
                 for (new, &old) in order.iter().enumerate() {
                     remap[old as usize] = new as u32;
                 }
-                let codes = text
-                    .codes
-                    .into_iter()
-                    .map(|c| {
-                        if c == MISSING_CODE {
-                            c
-                        } else {
-                            remap[c as usize]
-                        }
-                    })
-                    .collect();
+                let codes = super::remap_codes(text.codes, &remap);
                 let levels = order
                     .iter()
                     .map(|&old| String::from_utf8_lossy(&text.levels[old as usize]).into_owned())

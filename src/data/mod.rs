@@ -49,6 +49,20 @@ pub fn read_data_with_sha256(
 /// Code of a missing cell in a text column.
 pub const MISSING_CODE: u32 = u32::MAX;
 
+/// Text codes renumbered through `remap` (old code → new), missing cells kept missing.
+pub fn remap_codes(codes: Vec<u32>, remap: &[u32]) -> Vec<u32> {
+    codes
+        .into_iter()
+        .map(|c| {
+            if c == MISSING_CODE {
+                c
+            } else {
+                remap[c as usize]
+            }
+        })
+        .collect()
+}
+
 /// One column of data. Missing numbers are NaN; missing text cells have code `MISSING_CODE`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Column {

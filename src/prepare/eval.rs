@@ -1002,15 +1002,5 @@ fn picked_levels(codes: Vec<u32>, levels: Vec<String>) -> (Vec<u32>, Vec<String>
             kept.push(level);
         }
     }
-    let codes = codes
-        .into_iter()
-        .map(|c| {
-            if c == MISSING_CODE {
-                c
-            } else {
-                remap[c as usize]
-            }
-        })
-        .collect();
-    (codes, kept)
+    (crate::data::remap_codes(codes, &remap), kept)
 }
