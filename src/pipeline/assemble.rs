@@ -22,10 +22,7 @@ use crate::syntax::{
 /// its formula (the intercept first): a term that shares an earlier equation's coefficient then
 /// sits where it was written. A row whose term the formula does not name as such (a factor's
 /// level, `SexFemale`) keeps its place after the row before it.
-pub(super) fn in_formula_order(
-    spec: &ModelSpec,
-    rows: Vec<report::FixedRow>,
-) -> Vec<report::FixedRow> {
+fn in_formula_order(spec: &ModelSpec, rows: Vec<report::FixedRow>) -> Vec<report::FixedRow> {
     let mut keyed: Vec<(usize, usize, report::FixedRow)> = Vec::with_capacity(rows.len());
     for (e, equation) in spec.equations.iter().enumerate() {
         let mut last = 0;

@@ -136,14 +136,14 @@ fn replace_intervals(defined: &mut DefinedOutput, bootstrapped: &[report::Define
 
 /// A bootstrap run: its summary for the report, the definitions' bootstrap rows and (with
 /// `--plot`) the binned replicates of each definition.
-pub(super) struct BootstrapRun {
+struct BootstrapRun {
     pub(super) summary: report::BootstrapSummary,
     pub(super) defined: Vec<report::DefinedRow>,
     pub(super) figures: Vec<report::figures::DrawFigure>,
 }
 
 /// The original fit a bootstrap resamples around.
-pub(super) struct Original<'a> {
+struct Original<'a> {
     pub(super) spec: &'a ModelSpec,
     pub(super) frame: &'a AnalysisFrame,
     pub(super) design: &'a Design,
@@ -153,7 +153,7 @@ pub(super) struct Original<'a> {
 
 /// Resample, refit and summarise: the bootstrap's summary, each definition's percentile row
 /// and (with `--plot`) each definition's replicates.
-pub(super) fn run_bootstrap(
+fn run_bootstrap(
     original: &Original,
     choice: &BootstrapChoice,
     quantities: Option<&DefinedQuantities>,

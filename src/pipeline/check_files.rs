@@ -30,7 +30,7 @@ pub fn check_paths(paths: &[PathBuf], data: Option<&Path>, out_of_core: bool) ->
     outcomes
 }
 
-pub(super) fn check_one(path: &Path, data: Option<&Path>, out_of_core: bool) -> Outcome {
+fn check_one(path: &Path, data: Option<&Path>, out_of_core: bool) -> Outcome {
     let session = match open(path, data, out_of_core, &mut Timings::default()) {
         Ok(s) => s,
         Err(e) => return Outcome::failure(e.render()),

@@ -15,7 +15,7 @@ use crate::prepare::AnalysisFrame;
 use crate::report::figures::{self, Caterpillar, CaterpillarEffect};
 
 /// Fitted values and residuals of every observation, one pass over the rows after the fit.
-pub(super) fn residual_points(
+fn residual_points(
     spec: &ModelSpec,
     frame: &AnalysisFrame,
     fit: &Fit,
@@ -204,7 +204,7 @@ pub(super) fn figure_stem(model: &Path, folder: Option<&Path>) -> String {
 /// Writes one figure whole or not at all: into a temporary file beside it, then renamed over
 /// the figure of an earlier run (figures are regenerated, so they replace their namesakes). A
 /// symbolic link at the figure's name is neither followed nor replaced.
-pub(super) fn write_figure(path: &Path, text: &str) -> Result<(), String> {
+fn write_figure(path: &Path, text: &str) -> Result<(), String> {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err("a symbolic link is there; it is not followed or replaced".into());
     }

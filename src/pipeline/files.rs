@@ -82,7 +82,7 @@ pub(super) fn model_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 }
 
 /// `a/b/../c` → `a/c`, so reports name the data file the way a reader would.
-pub(super) fn tidy_path(path: &Path) -> PathBuf {
+fn tidy_path(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for component in path.components() {
@@ -187,12 +187,11 @@ pub(super) fn load(path: &Path) -> Result<LoadedModel, NotOpened> {
 }
 
 /// Extensions of data files, never of model files.
-pub(super) const DATA_EXTENSIONS: [&str; 7] =
-    ["csv", "tsv", "parquet", "arrow", "feather", "gz", "xlsx"];
+const DATA_EXTENSIONS: [&str; 7] = ["csv", "tsv", "parquet", "arrow", "feather", "gz", "xlsx"];
 
 /// A table's start: the first two non-empty lines split into the same number (≥ 2) of fields by
 /// one delimiter, with no model syntax (`~`, `:=`, a comment or a statement word) in them.
-pub(super) fn looks_like_a_table(text: &str) -> bool {
+fn looks_like_a_table(text: &str) -> bool {
     let lines: Vec<&str> = text
         .lines()
         .filter(|l| !l.trim().is_empty())

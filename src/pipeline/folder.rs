@@ -74,7 +74,7 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
 /// One model file of a folder in the folder's JSON document: its path, whether it ran through,
 /// its report (the single-file document, `null` when there is none) and what it wrote to stderr
 /// (errors and warnings, as rendered there).
-pub(super) fn folder_entry(file: &Path, outcome: &Outcome) -> serde_json::Value {
+fn folder_entry(file: &Path, outcome: &Outcome) -> serde_json::Value {
     let report: serde_json::Value = if outcome.stdout.trim().is_empty() {
         serde_json::Value::Null
     } else {
@@ -90,12 +90,12 @@ pub(super) fn folder_entry(file: &Path, outcome: &Outcome) -> serde_json::Value 
 
 /// A data file at least this large is read by one model file at a time, so that a folder never
 /// holds several copies of a big table at once (the CSV reader already uses every thread on it).
-pub(super) const LARGE_DATA_BYTES: u64 = 64 << 20;
+const LARGE_DATA_BYTES: u64 = 64 << 20;
 
 /// How a folder's file is scheduled: with the other small files at once, or alone with the whole
 /// thread pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Schedule {
+enum Schedule {
     Concurrent,
     Alone,
 }
@@ -116,7 +116,7 @@ pub(super) enum Schedule {
 /// - The whole folder runs in sequence with `--timings` (stage wall times measured under
 ///   contention would mislead) and when `--plot` would write two files' figures under the same
 ///   name (the later file's figures win, as in a sequential run).
-pub(super) fn fit_files(files: &[PathBuf], options: &FitOptions) -> Vec<(Outcome, VaryReports)> {
+fn fit_files(files: &[PathBuf], options: &FitOptions) -> Vec<(Outcome, VaryReports)> {
     use rayon::prelude::*;
     if files.len() < 2 || options.timings || plot_names_collide(files, options) {
         return files.iter().map(|f| fit_file_reports(f, options)).collect();
@@ -139,7 +139,7 @@ pub(super) fn fit_files(files: &[PathBuf], options: &FitOptions) -> Vec<(Outcome
 
 /// Whether a folder's file runs concurrently with others or alone (see `fit_files`). A file that
 /// cannot be read or parsed fails at once, so it runs concurrently; its message is the same.
-pub(super) fn schedule(file: &Path, options: &FitOptions) -> Schedule {
+fn schedule(file: &Path, options: &FitOptions) -> Schedule {
     let Ok(model) = load(file) else {
         return Schedule::Concurrent;
     };
@@ -162,7 +162,7 @@ pub(super) fn schedule(file: &Path, options: &FitOptions) -> Schedule {
 
 /// Whether two files would write figures under the same names (`--plot`): figures are named by
 /// the model file's stem.
-pub(super) fn plot_names_collide(files: &[PathBuf], options: &FitOptions) -> bool {
+fn plot_names_collide(files: &[PathBuf], options: &FitOptions) -> bool {
     if options.plot.is_none() {
         return false;
     }

@@ -62,10 +62,7 @@ pub(super) fn vary_values(
 /// `--vary` values pass the checks the file's own `vary` values pass (a `lag` distance of 0 is
 /// refused either way, at the `lag`): the file is checked again with them in its `vary`
 /// statement.
-pub(super) fn check_requested_values(
-    session: &Session,
-    chosen: &[f64],
-) -> Result<(), Vec<Diagnostic>> {
+fn check_requested_values(session: &Session, chosen: &[f64]) -> Result<(), Vec<Diagnostic>> {
     use crate::syntax::ast::{Literal, Statement};
     let mut ast = session.model.ast.clone();
     for statement in &mut ast.statements {
