@@ -416,7 +416,7 @@ pub fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
 
 /// A model file (path relative to the repository) fitted through the typed library API
 /// (`fit_model_file`, no rendering), with `method` and `--vary` values if given: the first
-/// fitted value's report as the JSON contract (docs/json.md) has it.
+/// fitted value's report as the JSON contract (docs/json.md) has it. Every value must converge.
 pub fn fitted_json(relative: &str, method: Option<Method>, vary: &[&str]) -> Value {
     let options = tandem::FitOptions {
         method,
@@ -435,7 +435,14 @@ pub fn fitted_json(relative: &str, method: Option<Method>, vary: &[&str]) -> Val
             tandem::diagnostics::render(&errors, Some(&source))
         )
     });
-    serde_json::to_value(&fitted.fits[0].report).unwrap()
+    let report = &fitted.fits[0].report;
+    // As the command line's exit status does: a report that did not converge is a failure.
+    assert!(
+        fitted.fits.iter().all(|f| f.report.fit.converged),
+        "{relative}: the optimizer did not converge:\n{:?}",
+        report.fit.warnings
+    );
+    serde_json::to_value(report).unwrap()
 }
 
 /// Asserts |ours − theirs| ≤ relative·max(|theirs|, 1e-8), naming the quantity and both numbers.
