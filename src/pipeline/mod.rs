@@ -133,11 +133,7 @@ pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
 type VaryReports = Vec<(Option<(String, f64)>, FitReport)>;
 
 fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports) {
-    let timings = if options.timings {
-        Timings::start()
-    } else {
-        Timings::default()
-    };
+    let timings = Timings::new(options.timings);
     // One spinner at a time: a folder's files may run concurrently.
     let mut timings = timings.with_spinner(path, options.progress && options.folder.is_none());
     let session = match open(
@@ -249,11 +245,7 @@ pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptio
             return Outcome::failure(diagnostics::render(&diags, Some(&file)));
         }
     };
-    let timings = if options.timings {
-        Timings::start()
-    } else {
-        Timings::default()
-    };
+    let timings = Timings::new(options.timings);
     fit_session(session, options, timings).0
 }
 

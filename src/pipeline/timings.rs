@@ -24,9 +24,12 @@ impl Drop for Timings {
 }
 
 impl Timings {
-    pub(super) fn start() -> Self {
+    /// Measuring from now when `measure` (`--timings`), else only the spinner's messages.
+    pub(super) fn new(measure: bool) -> Self {
         let mut timings = Timings::default();
-        timings.last = Some(std::time::Instant::now());
+        if measure {
+            timings.last = Some(std::time::Instant::now());
+        }
         timings
     }
     /// With `progress` (stderr is a terminal), the spinner for `file`.
