@@ -54,7 +54,9 @@ pub struct Fit {
     pub iterations: usize,
     /// How many of them also computed the gradient.
     pub gradient_evaluations: usize,
-    pub warnings: Vec<String>,
+    /// Convergence, a singular fit, flat directions: warnings with no place in the model text
+    /// (this stage has none; the pipeline locates flat directions at their random terms).
+    pub warnings: Vec<Diagnostic>,
     /// The directions along which the criterion is flat at the optimum (also in `warnings`).
     pub flat_directions: Vec<FlatDirection>,
     /// `(θ, σ, log δ…, ρ's unconstrained value)`: the argument of `ProfiledDeviance::deviance_at` at the optimum.
@@ -339,19 +341,30 @@ fn fit_warnings(
     deviance: &ProfiledDeviance,
     opt: &OptSummary,
     singular: bool,
-) -> (Vec<String>, Vec<FlatDirection>) {
+) -> (Vec<Diagnostic>, Vec<FlatDirection>) {
     let names = parameter_names(design, deviance);
-    let mut warnings: Vec<String> = if opt.converged {
+    let mut warnings: Vec<Diagnostic> = if opt.converged {
         opt.warnings.clone()
     } else {
-        vec![unsettled_warning(opt, &names)]
+        vec![Diagnostic::warning(
+            unsettled_warning(opt, &names),
+            Location::None,
+        )]
     };
     if singular {
-        warnings.push("boundary (singular) fit".to_string());
+        warnings.push(singular_fit_warning());
     }
     let flat = flat_directions(opt, &names, deviance);
-    warnings.extend(flat.iter().map(|f| f.message.clone()));
+    warnings.extend(
+        flat.iter()
+            .map(|f| Diagnostic::warning(f.message.clone(), Location::None)),
+    );
     (warnings, flat)
+}
+
+/// lme4's `isSingular`: a variance at zero or a correlation at ±1.
+pub(super) fn singular_fit_warning() -> Diagnostic {
+    Diagnostic::warning("boundary (singular) fit", Location::None)
 }
 
 /// A reader's name for each optimizer parameter (θ entry, log δ of a class, ρ).

@@ -415,7 +415,7 @@ fn fit_joint(
     let sigma = c.sigma2.sqrt();
     let (theta, singular) = relative_factor(&joint, &c, sigma);
     if singular {
-        warnings.push("boundary (singular) fit".to_string());
+        warnings.push(super::fit::singular_fit_warning());
     }
     let residual = joint_residuals(design, latent, &c, sigma);
     let k = n as f64;
@@ -540,7 +540,7 @@ fn raw_covariance(
     latent: usize,
     raw: &[f64],
     with_covariance: bool,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> DMatrix<f64> {
     let n = raw.len();
     let h = if with_covariance {
@@ -557,20 +557,20 @@ fn raw_covariance(
         // As for every model class (`information::parameter_covariance_generalized`): at a
         // boundary the information is inverted over its positive eigenvalues, and said so.
         Some((information, None)) => {
-            warnings.push(
+            warnings.push(Diagnostic::warning(
                 "the information matrix of the joint likelihood is not positive definite (a \
                  boundary fit): the covariance of the parameters is its generalized inverse over \
-                 the positive eigenvalues"
-                    .to_string(),
-            );
+                 the positive eigenvalues",
+                Location::None,
+            ));
             super::information::generalized_inverse(&(information * 2.0))
         }
         None if !with_covariance => DMatrix::from_element(n, n, f64::NAN),
         None => {
-            warnings.push(
-                "the Hessian of the joint likelihood could not be computed: no standard errors"
-                    .to_string(),
-            );
+            warnings.push(Diagnostic::warning(
+                "the Hessian of the joint likelihood could not be computed: no standard errors",
+                Location::None,
+            ));
             DMatrix::from_element(n, n, f64::NAN)
         }
     }

@@ -39,6 +39,7 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use rayon::prelude::*;
 
 use super::deviance::ProfiledDeviance;
+use crate::diagnostics::{Diagnostic, Location};
 
 /// How the optimizer ran.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,7 +65,7 @@ pub struct OptSummary {
     pub hessian: DMatrix<f64>,
     /// Parameters that had not settled, with the Newton step still ahead in each (natural units).
     pub unsettled: Vec<(usize, f64)>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Remaining deviance the verdict tolerates (half the squared Newton decrement).
@@ -466,7 +467,7 @@ fn summary(
 ) -> OptSummary {
     let mut warnings = Vec::new();
     if !run.converged {
-        warnings.push(format!(
+        let message = format!(
             "the optimizer did not converge: the criterion could still fall by about {:.2e} \
              (Newton decrement {:.2e}{})",
             run.newton_decrement.powi(2) / 2.0,
@@ -476,7 +477,8 @@ fn summary(
             } else {
                 ""
             }
-        ));
+        );
+        warnings.push(Diagnostic::warning(message, Location::None));
     }
     OptSummary {
         start,

@@ -9,6 +9,7 @@ use super::rows::RowsRead;
 use super::session::Session;
 use super::TestedFit;
 use crate::design::Design;
+use crate::diagnostics::{Diagnostic, Location};
 use crate::estimate::Fit;
 use crate::infer::{self};
 use crate::model::ModelSpec;
@@ -49,13 +50,14 @@ fn in_formula_order(spec: &ModelSpec, rows: Vec<report::FixedRow>) -> Vec<report
 }
 
 /// The flat-direction warnings name the random terms they involve where the model file writes
-/// them (`(1 | h)` at file:line:column), in every output format.
+/// them (`(1 | h)` at file:line:column), in every output format, and are located at the first.
 pub(super) fn locate_flat_directions(fit: &mut Fit, spec: &ModelSpec, model: &LoadedModel) {
     for flat in &fit.flat_directions {
-        let places: Vec<String> = flat
-            .terms
-            .iter()
+        let terms: Vec<_> = (flat.terms.iter())
             .filter_map(|&k| spec.random.get(k))
+            .collect();
+        let places: Vec<String> = terms
+            .iter()
             .map(|term| {
                 let (line, column) = crate::syntax::line_col(&model.text, term.span.start);
                 let text = model.text.get(term.span.start..term.span.end).unwrap_or("");
@@ -71,8 +73,10 @@ pub(super) fn locate_flat_directions(fit: &mut Fit, spec: &ModelSpec, model: &Lo
             if places.len() == 1 { "" } else { "s" },
             places.join(", ")
         );
-        for warning in fit.warnings.iter_mut().filter(|w| **w == flat.message) {
-            *warning = located.clone();
+        let first = terms.first().map(|term| term.span);
+        for warning in (fit.warnings.iter_mut()).filter(|w| w.message == flat.message) {
+            warning.message = located.clone();
+            warning.location = first.map_or(Location::None, Location::Source);
         }
     }
 }
@@ -83,7 +87,7 @@ pub(super) fn assemble(
     design: &Design,
     tested: &TestedFit,
     title: String,
-    mut warnings: Vec<String>,
+    mut warnings: Vec<Diagnostic>,
 ) -> FitReport {
     let spec = &session.checked.spec;
     let fit = &tested.fit;
@@ -121,7 +125,7 @@ fn equation_name(spec: &ModelSpec, e: usize) -> String {
         .unwrap_or_default()
 }
 
-fn fit_summary(fit: &Fit, warnings: Vec<String>) -> report::FitSummary {
+fn fit_summary(fit: &Fit, warnings: Vec<Diagnostic>) -> report::FitSummary {
     report::FitSummary {
         method: match fit.method {
             Method::Ml => "ML".into(),

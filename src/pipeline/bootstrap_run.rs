@@ -6,7 +6,7 @@
 
 use super::defined::DefinedOutput;
 use super::session::Session;
-use super::FitOptions;
+use super::{interval_location, FitOptions};
 use crate::design::Design;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::estimate::Fit;
@@ -60,7 +60,7 @@ pub(super) fn bootstrap_intervals(
     (frame, design, fit): (Option<&AnalysisFrame>, &Design, &Fit),
     options: &FitOptions,
     defined: &mut DefinedOutput,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<Option<report::BootstrapSummary>, Vec<Diagnostic>> {
     let spec = &session.checked.spec;
     let Some(choice) = bootstrap_choice(spec) else {
@@ -76,11 +76,9 @@ pub(super) fn bootstrap_intervals(
             Location::None,
         )]);
     }
-    warnings.extend(infer::thin_tails_warning(
-        choice.draws,
-        choice.level,
-        "bootstrap replicates",
-    ));
+    let thin = infer::thin_tails_warning(choice.draws, choice.level, "bootstrap replicates");
+    let at = interval_location(session);
+    warnings.extend(thin.map(|message| Diagnostic::warning(message, at)));
     // Errors in the definitions were reported by `defined_quantities` before.
     let constants: Vec<(String, f64)> = value.iter().cloned().collect();
     let quantities = (!spec.definitions.is_empty())

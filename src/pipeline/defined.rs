@@ -7,16 +7,16 @@
 use nalgebra::DMatrix;
 
 use super::session::Session;
-use super::FitOptions;
+use super::{interval_location, unlocated, FitOptions};
 use crate::design::Design;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Location, Severity};
 use crate::estimate::Fit;
 use crate::infer::defined::DefinedQuantities;
 use crate::infer::defined_estimates::{DefinedEstimate, IntervalMethod};
 use crate::infer::mediation::MediationPlan;
 use crate::infer::monte_carlo::MonteCarloSettings;
 use crate::infer::{self};
-use crate::model::{IntervalChoice, ModelSpec};
+use crate::model::IntervalChoice;
 use crate::parameters::ParameterTable;
 use crate::report::{self};
 
@@ -41,12 +41,13 @@ pub(super) fn defined_quantities(
     fit: &Fit,
     joint_covariance: Option<DMatrix<f64>>,
     options: &FitOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<DefinedOutput, Vec<Diagnostic>> {
     let spec = &session.checked.spec;
     let table = ParameterTable::from_fit(spec, design, fit);
     let constants: Vec<(String, f64)> = value.iter().cloned().collect();
     let quantities = infer::defined::compile(&spec.definitions, &table, &constants)?;
+    let mut notes = Vec::new();
     let covariance = infer::definition_covariance::covariance_for_definitions(
         spec,
         design,
@@ -54,14 +55,15 @@ pub(super) fn defined_quantities(
         &table,
         &quantities,
         joint_covariance,
-        warnings,
+        &mut notes,
     )
     .map_err(|d| vec![d])?;
-    let method = interval_method(spec, options, warnings);
+    warnings.extend(unlocated(notes));
+    let method = interval_method(session, options, warnings);
     let estimates = table.estimates();
     let (rows, summary, notes) =
         infer::mediation::estimate_with_mediation(&quantities, &estimates, &covariance, &method)?;
-    warnings.extend(notes.iter().map(|d| d.message.clone()));
+    warnings.extend(notes);
     not_finite_warnings(session, &rows, warnings);
     let mut figures = Vec::new();
     if let (Some(_), IntervalMethod::MonteCarlo(settings)) = (&options.plot, &method) {
@@ -100,17 +102,15 @@ pub(super) fn defined_quantities(
 /// (`--draws`/`--seed` already in the model); delta SEs with a Wald interval under a bootstrap,
 /// which reports its own intervals; delta at 95% when the file has no `interval`.
 fn interval_method(
-    spec: &ModelSpec,
+    session: &Session,
     options: &FitOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> IntervalMethod {
-    match &spec.interval {
+    match &session.checked.spec.interval {
         Some(IntervalChoice::MonteCarlo { draws, level, seed }) => {
-            warnings.extend(infer::thin_tails_warning(
-                *draws,
-                *level,
-                "Monte Carlo draws",
-            ));
+            let thin = infer::thin_tails_warning(*draws, *level, "Monte Carlo draws");
+            let at = interval_location(session);
+            warnings.extend(thin.map(|message| Diagnostic::warning(message, at)));
             IntervalMethod::MonteCarlo(MonteCarloSettings {
                 draws: *draws,
                 level: *level,
@@ -129,19 +129,25 @@ fn interval_method(
 
 /// A definition that is not a number at the estimates themselves (`1/0`, `log(a)` with a
 /// negative `a`) would otherwise show as a bare NA or inf row with nothing to explain it.
-fn not_finite_warnings(session: &Session, rows: &[DefinedEstimate], warnings: &mut Vec<String>) {
+fn not_finite_warnings(
+    session: &Session,
+    rows: &[DefinedEstimate],
+    warnings: &mut Vec<Diagnostic>,
+) {
     let spec = &session.checked.spec;
     for row in rows.iter().filter(|r| !r.estimate.is_finite()) {
-        let line = (spec.definitions.iter())
-            .find(|d| d.name == row.name)
+        let definition = spec.definitions.iter().find(|d| d.name == row.name);
+        let line = definition
             .and_then(|d| session.model.text.get(..d.span.start))
             .map(|before| format!(" (line {})", before.matches('\n').count() + 1))
             .unwrap_or_default();
-        warnings.push(format!(
+        let message = format!(
             "`{}`{line} is not a finite number at the estimates ({}): a division by zero, an \
              overflow, or a log or square root outside its domain; it has no usable estimate",
             row.name, row.estimate
-        ));
+        );
+        let at = definition.map_or(Location::None, |d| Location::Source(d.span));
+        warnings.push(Diagnostic::warning(message, at));
     }
 }
 
@@ -174,7 +180,7 @@ fn monte_carlo_figures(
     drawn: &Drawn,
     results: &[&DefinedEstimate],
     settings: &MonteCarloSettings,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Vec<report::figures::DrawFigure> {
     let plan = MediationPlan::new(drawn.quantities);
     let programs = plan.as_ref().map_or(drawn.quantities, |p| &p.quantities);
@@ -183,7 +189,11 @@ fn monte_carlo_figures(
     let histograms = match histograms {
         Ok(histograms) => histograms,
         Err(d) => {
-            warnings.push(format!("figures of the draws: {}", d.message));
+            warnings.push(Diagnostic {
+                severity: Severity::Warning,
+                message: format!("figures of the draws: {}", d.message),
+                ..d
+            });
             return Vec::new();
         }
     };

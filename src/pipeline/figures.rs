@@ -8,6 +8,7 @@ use super::vary::vary_label;
 use nalgebra::DMatrix;
 
 use crate::design::{self, Design, RandomTerm};
+use crate::diagnostics::{Diagnostic, Location};
 use crate::estimate::Fit;
 use crate::infer::{self};
 use crate::model::ModelSpec;
@@ -44,11 +45,14 @@ pub(super) fn write_figures(
     value: &Option<(String, f64)>,
     fitted: (&ModelSpec, Option<&AnalysisFrame>, &Design, &Fit),
     draws: &[figures::DrawFigure],
-) -> Vec<String> {
+) -> Vec<Diagnostic> {
     if !dir.is_dir() {
-        return vec![format!(
-            "figures not written: `{}` is not a folder and cannot be made one",
-            dir.display()
+        return vec![Diagnostic::warning(
+            format!(
+                "figures not written: `{}` is not a folder and cannot be made one",
+                dir.display()
+            ),
+            Location::File(dir.to_path_buf()),
         )];
     }
     let mut stem = stem.to_string();
@@ -165,17 +169,21 @@ fn caterpillar(
 }
 
 /// Write each drawn figure; what was not drawn or not written becomes a warning.
-fn write_all(dir: &Path, svgs: Vec<(String, Result<String, String>)>) -> Vec<String> {
+fn write_all(dir: &Path, svgs: Vec<(String, Result<String, String>)>) -> Vec<Diagnostic> {
     let mut warnings = Vec::new();
     for (file, svg) in svgs {
         let path = dir.join(&file);
         match svg {
             Ok(text) => {
                 if let Err(e) = write_figure(&path, &text) {
-                    warnings.push(format!("figure {} not written: {e}", path.display()));
+                    let message = format!("figure {} not written: {e}", path.display());
+                    warnings.push(Diagnostic::warning(message, Location::File(path)));
                 }
             }
-            Err(why) => warnings.push(format!("figure {file} not drawn: {why}")),
+            Err(why) => warnings.push(Diagnostic::warning(
+                format!("figure {file} not drawn: {why}"),
+                Location::None,
+            )),
         }
     }
     warnings

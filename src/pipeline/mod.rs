@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::check::{self, CheckOptions, Schema};
 use crate::data::{self, DataTable};
 use crate::design::{self, Design};
-use crate::diagnostics::{self, Diagnostic, SourceFile};
+use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
 use crate::estimate::Fit;
 use crate::estimate::{self};
 use crate::infer::{self};
@@ -309,9 +309,10 @@ fn fit_session(
                 if options.format != Format::Text {
                     for warning in &report.fit.warnings {
                         stderr.push_str(&format!(
-                            "warning: {}{}: {warning}\n",
+                            "warning: {}{}: {}\n",
                             path.display(),
-                            vary_label(value)
+                            vary_label(value),
+                            warning.message
                         ));
                     }
                 }
@@ -354,9 +355,9 @@ fn fit_once(
 ) -> Result<FitReport, Vec<Diagnostic>> {
     let label = vary_label(value);
     let (frame, design, rows) = design_for(session, value, timings)?;
-    let mut warnings: Vec<String> = (session.checked.warnings.iter())
+    let mut warnings: Vec<Diagnostic> = (session.checked.warnings.iter())
         .chain(rows.warnings.iter())
-        .map(|d| d.message.clone())
+        .cloned()
         .collect();
     let mut tested = estimate_and_test(session, &design, &label, timings, &mut warnings)?;
     let mut defined = if session.checked.spec.definitions.is_empty() {
@@ -394,7 +395,7 @@ fn fit_once(
     let mut report = assemble(session, &rows, &design, &tested, title, warnings);
     timings.lap(format!("assemble report{label}"));
     report.fit.standard_errors = standard_errors;
-    add_bootstrap(&mut report, bootstrap, &design);
+    add_bootstrap(&mut report, bootstrap, (session, &design));
     let figures = (frame.as_ref(), &design, &tested.fit);
     add_figures(
         &mut report,
@@ -424,7 +425,7 @@ fn estimate_and_test(
     design: &Design,
     label: &str,
     timings: &mut Timings,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Result<TestedFit, Vec<Diagnostic>> {
     let spec = &session.checked.spec;
     if design.latent.is_some() {
@@ -439,8 +440,10 @@ fn estimate_and_test(
     let (mut fit, deviance) = estimate::fit_with_deviance(design, spec.method, None)?;
     locate_flat_directions(&mut fit, spec, &session.model);
     timings.lap(format!("fit{label}"));
+    let mut notes = Vec::new();
     let tests =
-        infer::fixed_effects::fixed_effect_tests(design, &fit, &deviance, spec.method, warnings);
+        infer::fixed_effects::fixed_effect_tests(design, &fit, &deviance, spec.method, &mut notes);
+    warnings.extend(unlocated(notes));
     timings.lap(format!("df (Satterthwaite){label}"));
     Ok(TestedFit {
         fit,
@@ -457,16 +460,16 @@ fn robust_standard_errors(
     design: &Design,
     tested: &mut TestedFit,
     options: &FitOptions,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Diagnostic>,
 ) -> Option<String> {
     if !options.robust_se {
         return None;
     }
     if design.latent.is_some() {
-        warnings.push(
+        warnings.extend(unlocated([
             "--se cr2 is not available for a random coefficient as a predictor; the standard errors are model-based"
                 .to_string(),
-        );
+        ]));
         return None;
     }
     let spec = &session.checked.spec;
@@ -479,41 +482,58 @@ fn robust_standard_errors(
     match robust {
         Ok((robust, note)) => {
             tested.tests = robust;
-            warnings.push(format!("standard errors: {note}"));
+            warnings.extend(unlocated([format!("standard errors: {note}")]));
             Some(note)
         }
         Err(why) => {
-            warnings.push(format!(
+            warnings.extend(unlocated([format!(
                 "--se cr2 not available ({why}); the standard errors are model-based"
-            ));
+            )]));
             None
         }
     }
 }
 
-/// The bootstrap's warnings on the report, then its summary.
+/// The bootstrap's warnings on the report (located at the `interval` statement), then its
+/// summary.
 fn add_bootstrap(
     report: &mut FitReport,
     bootstrap: Option<report::BootstrapSummary>,
-    design: &Design,
+    (session, design): (&Session, &Design),
 ) {
     if let Some(b) = &bootstrap {
+        let warn = |message: String| Diagnostic::warning(message, interval_location(session));
         if b.failed + b.not_converged > 0 {
-            report.fit.warnings.push(format!(
+            report.fit.warnings.push(warn(format!(
                 "bootstrap: {} of {} refits failed and {} did not converge; the intervals use \
                  the rest",
                 b.failed, b.draws, b.not_converged
-            ));
+            )));
         }
         if b.method == "row bootstrap" && !design.random.is_empty() {
-            report.fit.warnings.push(
+            report.fit.warnings.push(warn(
                 "bootstrap: rows are resampled independently although the model has random \
                  effects; `resample = GROUP` resamples whole groups"
                     .to_string(),
-            );
+            ));
         }
     }
     report.bootstrap = bootstrap;
+}
+
+/// Warnings a stage words without a place in the model file.
+fn unlocated(messages: impl IntoIterator<Item = String>) -> impl Iterator<Item = Diagnostic> {
+    (messages.into_iter()).map(|message| Diagnostic::warning(message, Location::None))
+}
+
+/// The file's `interval` statement, where warnings about its draws point.
+fn interval_location(session: &Session) -> Location {
+    (session.model.ast.statements.iter())
+        .find_map(|s| match s {
+            syntax::ast::Statement::Interval(interval) => Some(Location::Source(interval.span)),
+            _ => None,
+        })
+        .unwrap_or(Location::None)
 }
 
 /// The definitions' and mediation rows, the conditional modes (`--ranef`), the figures

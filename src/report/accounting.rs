@@ -112,7 +112,7 @@ pub fn warnings(report: &FitReport) -> Vec<std::borrow::Cow<'_, str>> {
         .map(|how| format!("standard errors: {how}"));
     fit.warnings
         .iter()
-        .filter(|w| header_note.as_ref() != Some(*w))
-        .map(|w| crate::diagnostics::visible(w))
+        .filter(|w| header_note.as_ref() != Some(&w.message))
+        .map(|w| crate::diagnostics::visible(&w.message))
         .collect()
 }

@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::diagnostics::Diagnostic;
+
 /// Everything a report shows for one fitted model file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FitReport {
@@ -108,7 +110,18 @@ pub struct FitSummary {
     /// text report's header; the JSON says it in `warnings`.
     #[serde(skip)]
     pub standard_errors: Option<String>,
-    pub warnings: Vec<String>,
+    /// Everything the text report prints as `warning:`, typed (a place in the model file and a
+    /// hint where one is known); the JSON contract has each as its message alone.
+    #[serde(serialize_with = "messages")]
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Diagnostics as the JSON contract lists them: their messages, a list of strings.
+fn messages<S: serde::Serializer>(
+    diagnostics: &[Diagnostic],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(diagnostics.iter().map(|d| d.message.as_str()))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
