@@ -1,5 +1,6 @@
 //! Build a model from a string and fit it to data held in memory: the library's way in for
-//! programs that generate their own data or model text.
+//! programs that generate their own data or model text. The results are typed values; the
+//! errors are diagnostics, rendered here at the edge as the command line would.
 //!
 //! Run with `cargo run --release --example model_from_string`.
 
@@ -7,7 +8,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use tandem::data::DataTable;
-use tandem::pipeline::{fit_source, FitOptions};
+use tandem::diagnostics::{render, SourceFile};
+use tandem::{fit, FitOptions};
 
 fn main() {
     // 30 classes of 12 pupils: a random intercept and a random slope of `hours` per class.
@@ -36,8 +38,28 @@ fn main() {
         score ~ 1 + effort*hours + (1 + effort | class)
         estimate reml
     ";
-    let outcome = fit_source("pupils.tandem", model, table, &FitOptions::default());
-    print!("{}", outcome.stdout);
-    eprint!("{}", outcome.stderr);
-    std::process::exit(if outcome.success { 0 } else { 1 });
+    let fitted = match fit("pupils.tandem", model, table, &FitOptions::default()) {
+        Ok(fitted) => fitted,
+        Err(errors) => {
+            let path = std::path::Path::new("pupils.tandem");
+            let source = SourceFile { path, text: model };
+            eprint!("{}", render(&errors, Some(&source)));
+            std::process::exit(1);
+        }
+    };
+    let report = &fitted.fits[0].report;
+    for warning in &report.fit.warnings {
+        eprintln!("warning: {}", warning.message);
+    }
+    println!(
+        "{} fit, log-likelihood {:.3}, converged: {}",
+        report.fit.method, report.fit.loglik, report.fit.converged
+    );
+    for row in &report.fixed {
+        println!(
+            "{:<14} {:>10.4} (SE {:.4}, df {:.2}, p {:.4})",
+            row.term, row.estimate, row.se, row.df, row.p
+        );
+    }
+    std::process::exit(if report.fit.converged { 0 } else { 1 });
 }

@@ -4,8 +4,9 @@
 //! `data` reads the CSV into columns, `prepare` runs the file's `let`/`keep` statements into an
 //! analysis frame, `check` resolves names into a checked model, `design` accumulates the
 //! sufficient statistics, `estimate` fits by ML/REML, `infer` derives tests and intervals, and
-//! `report` renders text or JSON. The binary in `src/main.rs` is a thin CLI over this library;
-//! `pipeline` drives the stages.
+//! `report` renders text or JSON. `pipeline` drives the stages and returns typed values;
+//! `cli` is the edge that renders them as the `tandem` command prints them (the binary in
+//! `src/main.rs` is a thin shell over it).
 //!
 //! The typed way in is [`fit`]: model text and data in memory give a [`Fitted`] (one
 //! [`FitReport`] per `vary` value, the model's warnings as [`Diagnostic`]s), or every
@@ -40,6 +41,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod check;
+pub mod cli;
 pub mod data;
 pub mod design;
 pub mod diagnostics;
@@ -57,5 +59,5 @@ pub mod syntax;
 
 pub use data::DataTable;
 pub use diagnostics::Diagnostic;
-pub use pipeline::{fit, FitOptions, Fitted, Format, ValueFit};
+pub use pipeline::{fit, FileFit, FitOptions, Fitted, Format, ValueFit, ValueOutcome};
 pub use report::FitReport;

@@ -1,7 +1,8 @@
 //! The `tandem` command line: a thin shell over the library.
 //!
 //! Owns argument parsing, printing and exit codes. It must not contain statistics or model
-//! logic: everything it does is a call into `tandem::pipeline` and `tandem::report`.
+//! logic: everything it does is a call into `tandem::cli`, which renders what
+//! `tandem::pipeline` returns.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,7 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use tandem::pipeline::{self, FitOptions, Outcome};
+use tandem::cli::{self, Outcome};
+use tandem::pipeline::{self, FitOptions};
 
 #[derive(Parser)]
 #[command(
@@ -174,14 +176,14 @@ fn main() -> ExitCode {
                 stars,
                 out_of_core,
             };
-            emit(pipeline::fit_path(&path, &options))
+            emit(cli::fit_path(&path, &options))
         }
     }
 }
 
 fn run_check(files: &[PathBuf], data: Option<PathBuf>, out_of_core: bool) -> ExitCode {
     let mut failed = false;
-    for outcome in pipeline::check_paths(files, data.as_deref(), out_of_core) {
+    for outcome in cli::check_paths(files, data.as_deref(), out_of_core) {
         failed |= !outcome.success;
         failed |= !print_outcome(&outcome);
     }

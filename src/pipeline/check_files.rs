@@ -1,88 +1,115 @@
 //! The `check` command: every model file a path names parsed, checked against its data and
-//! prepared (for each `vary` value), its warnings said once. Must not fit.
+//! prepared (for each `vary` value), its warnings said once. Must not fit, or render.
 
 use std::path::{Path, PathBuf};
 
-use super::files::{model_files, render_plain};
+use super::files::model_files;
 use super::rows::{design_out_of_core, prepare_frame};
 use super::session::open;
 use super::timings::Timings;
-use super::vary::{vary_label, vary_values};
-use super::Outcome;
+use super::vary::vary_values;
 use crate::diagnostics::Diagnostic;
 
-/// Parse and check each model file (folders: every `*.tandem` inside) against its data,
-/// including the data-dependent checks after preparation.
-pub fn check_paths(paths: &[PathBuf], data: Option<&Path>, out_of_core: bool) -> Vec<Outcome> {
-    let mut outcomes = Vec::new();
-    for path in paths {
-        let files = match model_files(path) {
-            Ok(files) => files,
-            Err(d) => {
-                outcomes.push(Outcome::failure(render_plain(&[d])));
-                continue;
-            }
-        };
-        for file in files {
-            outcomes.push(check_one(&file, data, out_of_core));
-        }
-    }
-    outcomes
+/// One model file checked: its warnings and either the rows it reads or the errors that stopped
+/// it. Nothing is rendered (`cli` does that).
+#[derive(Debug)]
+pub struct FileCheck {
+    pub path: PathBuf,
+    /// The model text, to show located diagnostics in it; `None` when it could not be read.
+    pub source: Option<String>,
+    /// The warnings as found: the model's, then each `vary` value's new ones (a warning that
+    /// every value raises is said once), one group per step.
+    pub warnings: Vec<Vec<Diagnostic>>,
+    pub result: Result<RowCounts, Vec<Diagnostic>>,
 }
 
-fn check_one(path: &Path, data: Option<&Path>, out_of_core: bool) -> Outcome {
+/// The rows a checked file reads, and how many each `vary` value keeps after preparation.
+#[derive(Debug)]
+pub struct RowCounts {
+    pub rows_read: usize,
+    pub prepared: Vec<(Option<(String, f64)>, usize)>,
+}
+
+impl FileCheck {
+    fn failed(path: PathBuf, source: Option<String>, errors: Vec<Diagnostic>) -> Self {
+        FileCheck {
+            path,
+            source,
+            warnings: Vec::new(),
+            result: Err(errors),
+        }
+    }
+}
+
+/// Parse and check each model file (folders: every `*.tandem` inside) against its data,
+/// including the data-dependent checks after preparation. A path that names no model file is
+/// an entry of its own, failed.
+pub fn check_paths(paths: &[PathBuf], data: Option<&Path>, out_of_core: bool) -> Vec<FileCheck> {
+    let mut checks = Vec::new();
+    for path in paths {
+        match model_files(path) {
+            Ok(files) => {
+                checks.extend(files.iter().map(|file| check_one(file, data, out_of_core)));
+            }
+            Err(d) => checks.push(FileCheck::failed(path.clone(), None, vec![d])),
+        }
+    }
+    checks
+}
+
+fn check_one(path: &Path, data: Option<&Path>, out_of_core: bool) -> FileCheck {
     let session = match open(path, data, out_of_core, &mut Timings::default()) {
         Ok(s) => s,
-        Err(e) => return Outcome::failure(e.render()),
+        Err(e) => return FileCheck::failed(e.path, e.text, e.diagnostics),
     };
+    let source = Some(session.model.text.clone());
     let values = match vary_values(&session, &[]) {
         Ok(v) => v,
-        Err(e) => return Outcome::failure(session.model.render(&e)),
+        Err(e) => return FileCheck::failed(path.into(), source, e),
     };
-    let mut stderr = session.model.render(&session.checked.warnings);
-    let mut rows = Vec::new();
+    let mut warnings = vec![session.checked.warnings.clone()];
+    let mut prepared = Vec::new();
     // A warning that every `vary` value raises is said once.
     let mut said: Vec<String> = Vec::new();
     let mut rows_read = session.table.nrows;
-    for value in &values {
-        let prepared = match &session.out_of_core {
+    for value in values {
+        let rows = match &session.out_of_core {
             // Out of core, checking takes both passes: the design's checks need every row.
             Some(data) => {
-                design_out_of_core(&session, data, value, &mut Timings::default()).map(|o| {
+                design_out_of_core(&session, data, &value, &mut Timings::default()).map(|o| {
                     rows_read = o.drops.rows_read;
                     (o.warnings, o.rows)
                 })
             }
-            None => prepare_frame(&session, value).map(|f| (f.warnings, f.nrows)),
+            None => prepare_frame(&session, &value).map(|f| (f.warnings, f.nrows)),
         };
-        match prepared {
-            Ok((warnings, nrows)) => {
-                let new: Vec<Diagnostic> = warnings
+        match rows {
+            Ok((found, nrows)) => {
+                let new: Vec<Diagnostic> = found
                     .into_iter()
                     .filter(|d| !said.contains(&d.message))
                     .collect();
                 said.extend(new.iter().map(|d| d.message.clone()));
-                stderr.push_str(&session.model.render(&new));
-                rows.push(format!("{}{}", nrows, vary_label(value)));
+                warnings.push(new);
+                prepared.push((value, nrows));
             }
             Err(e) => {
-                stderr.push_str(&session.model.render(&e));
-                return Outcome {
-                    success: false,
-                    stdout: String::new(),
-                    stderr,
-                };
+                return FileCheck {
+                    path: path.into(),
+                    source,
+                    warnings,
+                    result: Err(e),
+                }
             }
         }
     }
-    Outcome {
-        success: true,
-        stdout: format!(
-            "ok: {} ({} rows read; {} rows after preparation)\n",
-            path.display(),
+    FileCheck {
+        path: path.into(),
+        source,
+        warnings,
+        result: Ok(RowCounts {
             rows_read,
-            rows.join(", ")
-        ),
-        stderr,
+            prepared,
+        }),
     }
 }

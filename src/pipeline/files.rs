@@ -6,13 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::data::{self};
-use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
+use crate::diagnostics::{Diagnostic, Location};
 use crate::syntax::{
     self,
     ast::{ModelFile, Span, Statement, StringLit},
 };
 
-/// A model file read and parsed, with its text for rendering messages.
+/// A model file read and parsed, with its text for locating messages.
 pub(super) struct LoadedModel {
     pub(super) path: PathBuf,
     pub(super) text: String,
@@ -33,18 +33,6 @@ impl LoadedModel {
             _ => None,
         })
     }
-
-    pub(super) fn render(&self, diagnostics: &[Diagnostic]) -> String {
-        let source = SourceFile {
-            path: &self.path,
-            text: &self.text,
-        };
-        diagnostics::render(diagnostics, Some(&source))
-    }
-}
-
-pub(super) fn render_plain(diagnostics: &[Diagnostic]) -> String {
-    diagnostics::render(diagnostics, None)
 }
 
 /// The model files a path names: itself, or every `*.tandem` under a folder (recursively),
@@ -116,14 +104,6 @@ impl NotOpened {
             text: None,
             diagnostics,
         }
-    }
-
-    pub(super) fn render(&self) -> String {
-        let source = self.text.as_deref().map(|text| SourceFile {
-            path: &self.path,
-            text,
-        });
-        diagnostics::render(&self.diagnostics, source.as_ref())
     }
 }
 

@@ -1,31 +1,35 @@
 //! `fit` over a file or a folder: a folder's files scheduled (small ones concurrently, big-data
-//! and bootstrap files alone), their outputs joined in name order as one document. Owns the
-//! scheduling policy; must not change what a single file's fit prints.
+//! and bootstrap files alone), their fits handed back in name order. Owns the scheduling
+//! policy; must not change what a single file's fit gives, or render.
 
 use std::path::{Path, PathBuf};
 
 use super::figures::figure_stem;
-use super::files::{data_path, load, model_files, render_plain};
-use super::{fit_file_reports, FitOptions, Format, Outcome, VaryReports};
-use crate::report::{self, FitReport};
+use super::files::{data_path, load, model_files};
+use super::{fit_file, FileFit, FitOptions};
+use crate::diagnostics::Diagnostic;
+use crate::report::{self};
 use crate::syntax::ast::Statement;
 
-/// Fit one model file, or every model file in a folder.
-pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
-    let files = match model_files(path) {
-        Ok(files) => files,
-        Err(d) => return Outcome::failure(render_plain(&[d])),
-    };
-    let mut total = Outcome {
-        success: true,
-        ..Outcome::default()
-    };
+/// A path fitted: its model files' fits in name order, and whether it was a folder (whose
+/// report is one document ending with a summary of its files).
+#[derive(Debug)]
+pub struct PathFit {
+    pub folder: bool,
+    pub files: Vec<FileFit>,
+}
+
+/// Fit one model file, or every model file in a folder. An error when the path names no model
+/// file.
+pub fn fit_path(path: &Path, options: &FitOptions) -> Result<PathFit, Diagnostic> {
+    let files = model_files(path)?;
     // A figure folder that cannot be made is said per fit, as a warning (`write_figures`).
     if let Some(dir) = &options.plot {
         let _ = std::fs::create_dir_all(dir);
     }
+    let folder = path.is_dir();
     let folder_options;
-    let options = if path.is_dir() {
+    let options = if folder {
         folder_options = FitOptions {
             folder: Some(path.to_path_buf()),
             ..options.clone()
@@ -34,57 +38,9 @@ pub fn fit_path(path: &Path, options: &FitOptions) -> Outcome {
     } else {
         options
     };
-    let mut all_reports = Vec::new();
-    let folder_json = path.is_dir() && options.format == Format::Json;
-    let mut documents = Vec::new();
-    for (k, (outcome, reports)) in fit_files(&files, options).into_iter().enumerate() {
-        if k > 0 && options.format != Format::Json {
-            total.stdout.push('\n');
-        }
-        total.success &= outcome.success;
-        if folder_json {
-            documents.push(folder_entry(&files[k], &outcome));
-        } else {
-            total.stdout.push_str(&outcome.stdout);
-        }
-        total.stderr.push_str(&outcome.stderr);
-        all_reports.extend(reports.into_iter().map(|(_, r)| r));
-    }
-    if folder_json {
-        let document = serde_json::json!({ "models": documents });
-        total.stdout = serde_json::to_string_pretty(&document).unwrap_or_default();
-        total.stdout.push('\n');
-    }
-    // A folder ends with its files' headline numbers in one table.
-    if path.is_dir() {
-        let reports: Vec<&FitReport> = all_reports.iter().collect();
-        let summary = match options.format {
-            Format::Text => report::summary_text(&reports),
-            Format::Markdown => report::summary_markdown(&reports),
-            Format::Json | Format::Latex => String::new(),
-        };
-        if !summary.is_empty() {
-            total.stdout.push('\n');
-            total.stdout.push_str(&summary);
-        }
-    }
-    total
-}
-
-/// One model file of a folder in the folder's JSON document: its path, whether it ran through,
-/// its report (the single-file document, `null` when there is none) and what it wrote to stderr
-/// (errors and warnings, as rendered there).
-fn folder_entry(file: &Path, outcome: &Outcome) -> serde_json::Value {
-    let report: serde_json::Value = if outcome.stdout.trim().is_empty() {
-        serde_json::Value::Null
-    } else {
-        serde_json::from_str(&outcome.stdout).unwrap_or(serde_json::Value::Null)
-    };
-    serde_json::json!({
-        "file": file.display().to_string(),
-        "status": if outcome.success { "ok" } else { "failed" },
-        "report": report,
-        "messages": outcome.stderr,
+    Ok(PathFit {
+        folder,
+        files: fit_files(&files, options),
     })
 }
 
@@ -116,22 +72,22 @@ enum Schedule {
 /// - The whole folder runs in sequence with `--timings` (stage wall times measured under
 ///   contention would mislead) and when `--plot` would write two files' figures under the same
 ///   name (the later file's figures win, as in a sequential run).
-fn fit_files(files: &[PathBuf], options: &FitOptions) -> Vec<(Outcome, VaryReports)> {
+fn fit_files(files: &[PathBuf], options: &FitOptions) -> Vec<FileFit> {
     use rayon::prelude::*;
     if files.len() < 2 || options.timings || plot_names_collide(files, options) {
-        return files.iter().map(|f| fit_file_reports(f, options)).collect();
+        return files.iter().map(|f| fit_file(f, options)).collect();
     }
     let schedule: Vec<Schedule> = files.iter().map(|f| schedule(f, options)).collect();
-    let mut results: Vec<Option<(Outcome, VaryReports)>> = (0..files.len())
+    let mut results: Vec<Option<FileFit>> = (0..files.len())
         .into_par_iter()
         .map(|k| {
             // `par_iter` over indices keeps each result in its file's slot.
-            (schedule[k] == Schedule::Concurrent).then(|| fit_file_reports(&files[k], options))
+            (schedule[k] == Schedule::Concurrent).then(|| fit_file(&files[k], options))
         })
         .collect();
     for (k, slot) in results.iter_mut().enumerate() {
         if slot.is_none() {
-            *slot = Some(fit_file_reports(&files[k], options));
+            *slot = Some(fit_file(&files[k], options));
         }
     }
     results.into_iter().flatten().collect()

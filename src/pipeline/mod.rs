@@ -1,9 +1,11 @@
 //! The driver: runs the stages for one model file (or a folder of them), in the order
 //! ARCHITECTURE.md lists them: parse, read, check, prepare, design, estimate, infer, report.
 //! Owns that order, the command line's overrides (applied once to the checked model:
-//! `ModelSpec::with_overrides`) and the collection of every stage's diagnostics into an
-//! `Outcome`. It must not contain statistics: tests, df, covariances, refits and intervals are
-//! `infer`'s; each file here only calls stages and arranges what they return.
+//! `ModelSpec::with_overrides`) and the collection of every stage's results and diagnostics
+//! into typed values (`Fitted`, `FileFit`, `PathFit`, `FileCheck`). It must not contain
+//! statistics (tests, df, covariances, refits and intervals are `infer`'s; each file here only
+//! calls stages and arranges what they return) and must not render: `cli` turns its values into
+//! text.
 
 mod assemble;
 mod bootstrap_run;
@@ -12,21 +14,21 @@ mod defined;
 mod figures;
 mod files;
 mod folder;
-mod render;
 mod rows;
 mod session;
 mod timings;
 mod vary;
 
-pub use check_files::check_paths;
-pub use folder::fit_path;
+pub use check_files::{check_paths, FileCheck, RowCounts};
+pub use folder::{fit_path, PathFit};
+pub use vary::vary_label;
 
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, CheckOptions, Schema};
 use crate::data::{self, DataTable};
 use crate::design::{self, Design};
-use crate::diagnostics::{self, Diagnostic, Location, SourceFile};
+use crate::diagnostics::{Diagnostic, Location};
 use crate::estimate::Fit;
 use crate::estimate::{self};
 use crate::infer::{self};
@@ -40,29 +42,10 @@ use defined::defined_quantities;
 use defined::DefinedOutput;
 use figures::{figure_stem, write_figures};
 use files::LoadedModel;
-use render::render_reports;
 use rows::{design_for, design_out_of_core, prepare_frame};
 use session::{open, seed_used, Session};
 use timings::Timings;
-use vary::{vary_label, vary_values};
-
-/// What a command produced: text for stdout and stderr, and whether it succeeded.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Outcome {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Outcome {
-    fn failure(stderr: String) -> Self {
-        Outcome {
-            success: false,
-            stdout: String::new(),
-            stderr,
-        }
-    }
-}
+use vary::vary_values;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -124,15 +107,47 @@ impl Default for FitOptions {
     }
 }
 
-/// Fit one file: once, or once per value of its `vary` statement.
-pub fn fit_file(path: &Path, options: &FitOptions) -> Outcome {
-    fit_file_reports(path, options).0
+/// One model file run as the command line runs it: every `vary` value fitted (or its errors),
+/// the model's warnings, and the stages' wall times. Nothing is rendered (`cli` does that).
+#[derive(Debug)]
+pub struct FileFit {
+    pub path: PathBuf,
+    /// The model text, to show located diagnostics in it; `None` when it could not be read.
+    pub source: Option<String>,
+    /// What stopped the file before any value was fitted: it could not be read, parsed or
+    /// checked, or `--vary` asks for a value it does not have. Empty when values were fitted.
+    pub errors: Vec<Diagnostic>,
+    /// The model's own warnings (`check`'s), once for all values.
+    pub warnings: Vec<Diagnostic>,
+    /// Each `vary` value's report, or the errors of the stage that failed for it, in order.
+    pub fits: Vec<ValueOutcome>,
+    /// Wall time per stage in the order the stages ran (`--timings`; empty without).
+    pub timings: Vec<(String, f64)>,
 }
 
-/// `fit_file`, also handing back the reports (for a folder's summary).
-type VaryReports = Vec<(Option<(String, f64)>, FitReport)>;
+/// One `vary` value of a `FileFit` (`value` is `None` without a `vary` statement).
+#[derive(Debug)]
+pub struct ValueOutcome {
+    pub value: Option<(String, f64)>,
+    pub result: Result<FitReport, Vec<Diagnostic>>,
+}
 
-fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports) {
+impl FileFit {
+    /// A file that stopped before any value was fitted.
+    fn stopped(path: PathBuf, source: Option<String>, errors: Vec<Diagnostic>) -> Self {
+        FileFit {
+            path,
+            source,
+            errors,
+            warnings: Vec::new(),
+            fits: Vec::new(),
+            timings: Vec::new(),
+        }
+    }
+}
+
+/// Fit one file: once, or once per value of its `vary` statement.
+pub fn fit_file(path: &Path, options: &FitOptions) -> FileFit {
     let timings = Timings::new(options.timings);
     // One spinner at a time: a folder's files may run concurrently.
     let mut timings = timings.with_spinner(path, options.progress && options.folder.is_none());
@@ -143,19 +158,18 @@ fn fit_file_reports(path: &Path, options: &FitOptions) -> (Outcome, VaryReports)
         &mut timings,
     ) {
         Ok(s) => s,
-        Err(e) => return (Outcome::failure(e.render()), Vec::new()),
+        Err(e) => return FileFit::stopped(e.path, e.text, e.diagnostics),
     };
     fit_session(session, options, timings)
 }
 
 /// The designs of a model file (one per `vary` value) with the method it asks for, through the
 /// same stages as `fit` up to the design pass: for tests, benchmarks and tools that work on the
-/// estimator directly. Errors come back rendered, as `fit` would print them.
-pub fn designs_of_file(path: &Path) -> Result<Vec<(Design, Method)>, String> {
-    let session = open(path, None, false, &mut Timings::default()).map_err(|e| e.render())?;
+/// estimator directly. An error is every diagnostic of the stage that failed.
+pub fn designs_of_file(path: &Path) -> Result<Vec<(Design, Method)>, Vec<Diagnostic>> {
+    let session = open(path, None, false, &mut Timings::default()).map_err(|e| e.diagnostics)?;
     let spec = &session.checked.spec;
-    vary_values(&session, &[])
-        .map_err(|d| session.model.render(&d))?
+    vary_values(&session, &[])?
         .iter()
         .map(|value| {
             let design = match &session.out_of_core {
@@ -163,8 +177,7 @@ pub fn designs_of_file(path: &Path) -> Result<Vec<(Design, Method)>, String> {
                     .map(|read| read.design),
                 None => prepare_frame(&session, value).and_then(|f| design::build(spec, &f)),
             };
-            let design = design.map_err(|d| session.model.render(&d))?;
-            Ok((design, spec.method))
+            Ok((design?, spec.method))
         })
         .collect()
 }
@@ -231,22 +244,16 @@ fn fitted(session: Session, options: &FitOptions) -> Result<Fitted, Vec<Diagnost
     })
 }
 
-/// `fit`, rendered as the command line prints it: the reports on stdout, the diagnostics on
-/// stderr.
-pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptions) -> Outcome {
+/// `fit` run as the command line runs a file (`fit_file`), for model text with data in memory.
+pub fn fit_source(name: &str, source: &str, table: DataTable, options: &FitOptions) -> FileFit {
     let session = match session_from_source(name, source, table) {
         Ok(session) => session,
-        Err(diags) => {
-            let path = PathBuf::from(name);
-            let file = SourceFile {
-                path: &path,
-                text: source,
-            };
-            return Outcome::failure(diagnostics::render(&diags, Some(&file)));
+        Err(errors) => {
+            return FileFit::stopped(name.into(), Some(source.to_string()), errors);
         }
     };
     let timings = Timings::new(options.timings);
-    fit_session(session, options, timings).0
+    fit_session(session, options, timings)
 }
 
 /// Model text parsed and checked against data in memory.
@@ -286,63 +293,29 @@ fn with_overrides(mut session: Session, options: &FitOptions) -> Session {
     session
 }
 
-/// Fit a parsed, checked session once per `vary` value and render the reports.
-fn fit_session(
-    session: Session,
-    options: &FitOptions,
-    mut timings: Timings,
-) -> (Outcome, VaryReports) {
-    let session = &with_overrides(session, options);
-    let path = session.model.path.as_path();
-    let values = match vary_values(session, &options.vary) {
+/// Fit a parsed, checked session once per `vary` value.
+fn fit_session(session: Session, options: &FitOptions, mut timings: Timings) -> FileFit {
+    let session = with_overrides(session, options);
+    let path = session.model.path.clone();
+    let source = Some(session.model.text.clone());
+    let values = match vary_values(&session, &options.vary) {
         Ok(v) => v,
-        Err(e) => return (Outcome::failure(session.model.render(&e)), Vec::new()),
+        Err(e) => return FileFit::stopped(path, source, e),
     };
-    let mut stderr = session.model.render(&session.checked.warnings);
-    let mut reports = Vec::new();
-    let mut success = true;
-    for value in &values {
-        match fit_once(session, value, options, &mut timings) {
-            Ok(report) => {
-                // The text report prints its warnings; a JSON, Markdown or LaTeX report going
-                // to a file or a pipe also has them said on stderr.
-                if options.format != Format::Text {
-                    for warning in &report.fit.warnings {
-                        stderr.push_str(&format!(
-                            "warning: {}{}: {}\n",
-                            path.display(),
-                            vary_label(value),
-                            warning.message
-                        ));
-                    }
-                }
-                if !report.fit.converged && !options.report_anyway {
-                    success = false;
-                    stderr.push_str(&format!(
-                        "error: the optimizer did not converge for {}{}; the report is printed but should not be trusted (use --report-anyway to exit 0)\n",
-                        path.display(),
-                        vary_label(value)
-                    ));
-                }
-                reports.push((value.clone(), report));
-            }
-            Err(e) => {
-                stderr.push_str(&session.model.render(&e));
-                success = false;
-            }
-        }
+    let fits = (values.into_iter())
+        .map(|value| ValueOutcome {
+            result: fit_once(&session, &value, options, &mut timings),
+            value,
+        })
+        .collect();
+    FileFit {
+        path,
+        source,
+        errors: Vec::new(),
+        warnings: session.checked.warnings,
+        fits,
+        timings: std::mem::take(&mut timings.stages),
     }
-    let stdout = render_reports(&reports, options);
-    timings.lap("render report");
-    if options.timings {
-        stderr.push_str(&timings.render());
-    }
-    let outcome = Outcome {
-        success,
-        stdout,
-        stderr,
-    };
-    (outcome, reports)
 }
 
 /// Prepare, design, fit and test one model for one `vary` value: the stages of

@@ -64,13 +64,4 @@ impl Timings {
         }
         self.last = Some(now);
     }
-    pub(super) fn render(&self) -> String {
-        let total: f64 = self.stages.iter().map(|(_, t)| t).sum();
-        let mut out = String::from("timings (wall clock):\n");
-        for (stage, t) in &self.stages {
-            out.push_str(&format!("  {stage:<32} {:>8.3} s\n", t));
-        }
-        out.push_str(&format!("  {:<32} {:>8.3} s\n", "total", total));
-        out
-    }
 }

@@ -96,7 +96,8 @@ fn check_requested_values(session: &Session, chosen: &[f64]) -> Result<(), Vec<D
     }
 }
 
-pub(super) fn vary_label(value: &Option<(String, f64)>) -> String {
+/// A `vary` value as messages, titles and stage names show it: ` (span = 1)`, or nothing.
+pub fn vary_label(value: &Option<(String, f64)>) -> String {
     match value {
         // `{}` would spell out 1e300 digit by digit.
         Some((name, v)) if v.abs() >= 1e15 => format!(" ({name} = {v:e})"),

@@ -578,7 +578,7 @@ pub fn compare(case: &Case, reference: &Reference) -> Comparison {
         ..Default::default()
     };
     let start = std::time::Instant::now();
-    let outcome = tandem::pipeline::fit_source(&case.id, &case.model, table, &options);
+    let outcome = tandem::cli::fit_source(&case.id, &case.model, table, &options);
     let seconds = start.elapsed().as_secs_f64();
     let base = Comparison {
         id: case.id.clone(),

@@ -462,3 +462,44 @@ pub fn close(a: f64, b: f64, tol: f64) -> bool {
 
 #[allow(unused)]
 pub const NO_CODE: u32 = MISSING_CODE;
+
+/// A model file fitted through the typed library API with `options` (`fit_model_file`, no
+/// rendering): each `vary` value's report, in order. Errors fail the test, shown as the command
+/// line shows them; unless `options.report_anyway`, every report must have converged, as the
+/// command's exit status requires.
+pub fn fitted_reports(
+    path: &std::path::Path,
+    options: &tandem::FitOptions,
+) -> Vec<tandem::FitReport> {
+    let fitted = tandem::pipeline::fit_model_file(path, options).unwrap_or_else(|errors| {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let source = tandem::diagnostics::SourceFile { path, text: &text };
+        panic!(
+            "{} failed:\n{}",
+            path.display(),
+            tandem::diagnostics::render(&errors, Some(&source))
+        )
+    });
+    for value in &fitted.fits {
+        assert!(
+            options.report_anyway || value.report.fit.converged,
+            "{}: the optimizer did not converge:\n{:?}",
+            path.display(),
+            value.report.fit.warnings
+        );
+    }
+    fitted.fits.into_iter().map(|value| value.report).collect()
+}
+
+/// The first report of `fitted_reports` as the JSON contract (docs/json.md) has it.
+pub fn fitted_value(path: &std::path::Path, options: &tandem::FitOptions) -> Value {
+    serde_json::to_value(&fitted_reports(path, options)[0]).unwrap()
+}
+
+/// The errors of a model file that cannot be fitted, through the typed library API.
+pub fn fit_errors(path: &std::path::Path, options: &tandem::FitOptions) -> Vec<tandem::Diagnostic> {
+    match tandem::pipeline::fit_model_file(path, options) {
+        Ok(_) => panic!("{} fitted, but errors were expected", path.display()),
+        Err(errors) => errors,
+    }
+}

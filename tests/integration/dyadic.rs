@@ -9,7 +9,8 @@ use std::path::Path;
 
 use crate::common::{self, assert_close as close, number};
 use serde_json::Value;
-use tandem::pipeline::{fit_file, FitOptions};
+use tandem::cli::fit_file;
+use tandem::pipeline::FitOptions;
 use tandem::syntax::ast::Method;
 
 fn fit_json(relative: &str, method: Option<Method>) -> Value {

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
-use tandem::pipeline::{fit_path, FitOptions, Format};
+use tandem::cli::fit_path;
+use tandem::pipeline::{FitOptions, Format};
 
 fn fit(model: &str, format: Format, seed: Option<u64>) -> String {
     let options = FitOptions {

@@ -15,7 +15,7 @@
 //! random-effect covariances) are compared to the reference with a tolerance that reflects the
 //! different optimum, stated at each assertion.
 
-use crate::common::{number, reference_file};
+use crate::common::{fitted_value, number, reference_file};
 use std::path::Path;
 use std::process::Command;
 
@@ -24,19 +24,16 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 use serde_json::Value;
-use tandem::pipeline::{fit_file, FitOptions, Format};
+use tandem::pipeline::FitOptions;
 use tandem::syntax::ast::Method;
 
 fn fit(model: &Path, method: Option<Method>, draws: Option<u64>) -> Value {
     let options = FitOptions {
         method,
         draws,
-        format: Format::Json,
         ..FitOptions::default()
     };
-    let outcome = fit_file(model, &options);
-    assert!(outcome.success, "{}:\n{}", model.display(), outcome.stderr);
-    serde_json::from_str(&outcome.stdout).unwrap()
+    fitted_value(model, &options)
 }
 
 fn library(model: &str) -> std::path::PathBuf {

@@ -8,7 +8,7 @@ use crate::common::{assert_close as close, fitted_json, number, reference};
 use std::path::Path;
 
 use serde_json::Value;
-use tandem::pipeline::{fit_file, FitOptions, Format};
+use tandem::pipeline::FitOptions;
 use tandem::syntax::ast::Method;
 
 fn fit_json(model: &str, method: Option<Method>, vary: &[&str]) -> Value {
@@ -469,29 +469,22 @@ fn crying_welch_is_welchs_t_test() {
 fn a_model_from_text_with_data_in_memory_fits_the_same() {
     let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/data/lme4/sleepstudy.csv");
     let table = tandem::data::read_csv(&csv).unwrap();
-    let options = FitOptions {
-        format: Format::Json,
-        ..FitOptions::default()
-    };
+    let options = FitOptions::default();
     let text = "Reaction ~ 1 + Days + (1 + Days | Subject)\nestimate reml\n";
-    let outcome = tandem::pipeline::fit_source("inline.tandem", text, table.clone(), &options);
-    assert!(outcome.success, "{}", outcome.stderr);
-    let ours: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let fitted = tandem::fit("inline.tandem", text, table.clone(), &options).unwrap();
+    let ours = &fitted.fits[0].report;
+    assert!(ours.fit.converged);
     let r = reference("reference.json", "sleepstudy_reml");
-    assert!((number(&ours["fit"]["loglik"]) - number(&r["logLik"])).abs() < 1e-6);
-    // Mistakes in the text are located in it, under the given name.
-    let outcome =
-        tandem::pipeline::fit_source("inline.tandem", "Reaction ~ 1 + Dyas", table, &options);
-    assert!(!outcome.success);
-    assert!(
-        outcome.stderr.contains("inline.tandem:1:16"),
-        "{}",
-        outcome.stderr
-    );
-    assert!(
-        outcome.stderr.contains("did you mean `Days`?"),
-        "{}",
-        outcome.stderr
+    assert!((ours.fit.loglik - number(&r["logLik"])).abs() < 1e-6);
+    // Mistakes in the text are located in it (`Dyas`, line 1, column 16), with a suggestion.
+    let errors = tandem::fit("inline.tandem", "Reaction ~ 1 + Dyas", table, &options).unwrap_err();
+    let misspelled = errors
+        .iter()
+        .find(|d| d.hint.as_deref() == Some("did you mean `Days`?"))
+        .unwrap_or_else(|| panic!("{errors:?}"));
+    assert_eq!(
+        misspelled.location,
+        tandem::diagnostics::Location::Source(tandem::diagnostics::Span::new(15, 19))
     );
 }
 
@@ -563,16 +556,13 @@ fn conditional_modes_and_sds_match_lme4() {
             );
             let options = FitOptions {
                 method: Some(method),
-                format: Format::Json,
                 ranef: true,
                 ..FitOptions::default()
             };
             let path = Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("models/lme4")
                 .join(format!("{model}.tandem"));
-            let outcome = fit_file(&path, &options);
-            assert!(outcome.success, "{key}: {}", outcome.stderr);
-            let ours: Value = serde_json::from_str(&outcome.stdout).unwrap();
+            let ours = crate::common::fitted_value(&path, &options);
             let rows = ours["ranef"].as_array().expect("a ranef list");
             let theirs = reference_all[&key].as_array().unwrap();
             assert_eq!(

@@ -93,18 +93,15 @@ fn cr2_satterthwaite_df_matches_club_sandwich() {
 /// and its warnings say so.
 #[test]
 fn fit_with_se_cr2_reports_cr2() {
-    use tandem::pipeline::{fit_file, FitOptions, Format};
+    use tandem::pipeline::FitOptions;
     let options = FitOptions {
-        format: Format::Json,
         robust_se: true,
         ..FitOptions::default()
     };
-    let outcome = fit_file(
+    let json = common::fitted_value(
         &common::root().join("models/lme4/orthodont.tandem"),
         &options,
     );
-    assert!(outcome.success, "{}", outcome.stderr);
-    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
     let expected = reference("robust.json", "orthodont_reml_CR2");
     let fixed = json["fixed"].as_array().unwrap();
     assert_eq!(fixed.len(), 4);
@@ -246,7 +243,7 @@ mod bootstraps {
 /// parameter-table row in the JSON, reproducible from the seed, changed by `--seed`.
 #[test]
 fn fit_reports_bootstrap_intervals() {
-    use tandem::pipeline::{fit_file, FitOptions, Format};
+    use tandem::pipeline::FitOptions;
     for file in [
         "sleepstudy_bootstrap.tandem",
         "sleepstudy_parametric_bootstrap.tandem",
@@ -254,14 +251,11 @@ fn fit_reports_bootstrap_intervals() {
         let path = common::root().join("tests/fixtures/robust").join(file);
         let run = |seed: Option<u64>| {
             let options = FitOptions {
-                format: Format::Json,
                 draws: Some(16),
                 seed,
                 ..FitOptions::default()
             };
-            let outcome = fit_file(&path, &options);
-            assert!(outcome.success, "{file}: {}", outcome.stderr);
-            serde_json::from_str::<serde_json::Value>(&outcome.stdout).unwrap()["bootstrap"].clone()
+            common::fitted_value(&path, &options)["bootstrap"].clone()
         };
         let first = run(None);
         assert_eq!(first["draws"], 16, "{file}");
@@ -354,7 +348,8 @@ fn cr2_refuses_crossed_random_effects() {
 /// the bootstrap section; the CR2 note is not repeated as a warning in the text.
 #[test]
 fn text_and_markdown_reports_name_cr2_and_the_bootstrap() {
-    use tandem::pipeline::{fit_file, FitOptions, Format};
+    use tandem::cli::fit_file;
+    use tandem::pipeline::{FitOptions, Format};
     let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap.tandem");
     for format in [Format::Text, Format::Markdown] {
         let options = FitOptions {
@@ -385,17 +380,14 @@ fn text_and_markdown_reports_name_cr2_and_the_bootstrap() {
 /// quantities) in a 1-thread and a 2-thread pool.
 #[test]
 fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
-    use tandem::pipeline::{fit_file, FitOptions, Format};
+    use tandem::pipeline::FitOptions;
     let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap_defined.tandem");
     let run = |threads: usize| {
         let options = FitOptions {
-            format: Format::Json,
             draws: Some(24),
             ..FitOptions::default()
         };
-        let outcome = common::on_threads(threads, || fit_file(&path, &options));
-        assert!(outcome.success, "{}", outcome.stderr);
-        let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+        let json = common::on_threads(threads, || common::fitted_value(&path, &options));
         (json["bootstrap"].clone(), json["defined"].clone())
     };
     let one = run(1);
@@ -410,16 +402,13 @@ fn fit_with_bootstrap_is_identical_for_one_and_two_threads() {
 /// `week := 7*b` has exactly 7 times `b`'s percentile interval and bootstrap SD.
 #[test]
 fn defined_quantities_are_bootstrapped_with_the_parameters() {
-    use tandem::pipeline::{fit_file, FitOptions, Format};
+    use tandem::pipeline::FitOptions;
     let path = common::root().join("tests/fixtures/robust/sleepstudy_bootstrap_defined.tandem");
     let options = FitOptions {
-        format: Format::Json,
         draws: Some(40),
         ..FitOptions::default()
     };
-    let outcome = fit_file(&path, &options);
-    assert!(outcome.success, "{}", outcome.stderr);
-    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let json = common::fitted_value(&path, &options);
     let b = &json["bootstrap"]["parameters"][1];
     assert_eq!(b["name"], "b");
     let week = &json["defined"][0];
@@ -435,16 +424,13 @@ fn defined_quantities_are_bootstrapped_with_the_parameters() {
 /// proportion mediated) come from the same bootstrap replicates as the definitions.
 #[test]
 fn mediation_summary_is_bootstrapped() {
-    use tandem::pipeline::{fit_file, FitOptions, Format};
+    use tandem::pipeline::FitOptions;
     let path = common::root().join("tests/fixtures/robust/mediation_bootstrap.tandem");
     let options = FitOptions {
-        format: Format::Json,
         draws: Some(16),
         ..FitOptions::default()
     };
-    let outcome = fit_file(&path, &options);
-    assert!(outcome.success, "{}", outcome.stderr);
-    let json: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let json = common::fitted_value(&path, &options);
     let defined = json["defined"].as_array().unwrap();
     let mediation = json["mediation"].as_array().unwrap();
     assert_eq!(mediation.len(), 4);

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use crate::common::{fitted_json, number, reference_file, root};
-use tandem::pipeline::{fit_file, FitOptions, Format};
+use crate::common::{fit_errors, fitted_json, fitted_value, number, reference_file, root};
+use tandem::pipeline::FitOptions;
 
 use nalgebra::{DMatrix, Matrix2, Vector2};
 use rand::{Rng, SeedableRng};
@@ -270,35 +270,30 @@ fn random_coefficient_outcome_is_the_cross_level_interaction() {
 
 #[test]
 fn group_level_outcome_varying_within_groups_is_an_error() {
-    let options = FitOptions::default();
-    let outcome = fit_file(
+    let errors = fit_errors(
         &root().join("tests/fixtures/synchrony/outcome_varies.tandem"),
-        &options,
+        &FitOptions::default(),
     );
-    assert!(!outcome.success);
     assert!(
-        outcome
-            .stderr
-            .contains("`reduction` varies within `dyad`, but this equation is about the random coefficient `sync`"),
-        "{}",
-        outcome.stderr
+        errors.iter().any(|d| d.message.contains(
+            "`reduction` varies within `dyad`, but this equation is about the random coefficient `sync`"
+        )),
+        "{errors:?}"
     );
 }
 
 #[test]
 fn fixed_coefficient_in_the_slope_regression_is_refused_with_a_latent_predictor() {
-    let outcome = fit_file(
+    let errors = fit_errors(
         &root().join("tests/fixtures/synchrony/fixed_slope_coefficient.tandem"),
         &FitOptions::default(),
     );
-    assert!(!outcome.success);
     assert!(
-        outcome.stderr.contains(
+        errors.iter().any(|d| d.message.contains(
             "a fixed coefficient in the regression of a random coefficient used as a predictor \
              is not supported yet"
-        ),
-        "{}",
-        outcome.stderr
+        )),
+        "{errors:?}"
     );
 }
 
@@ -606,14 +601,11 @@ fn uncorrelated_intercept_and_slope_match_the_written_out_likelihood() {
 #[test]
 fn dyad_conditional_modes_and_sds_match_the_direct_posterior() {
     let options = FitOptions {
-        format: Format::Json,
         ranef: true,
         draws: Some(1000),
         ..FitOptions::default()
     };
-    let outcome = fit_file(&root().join("models/seeds/ot_synchrony.tandem"), &options);
-    assert!(outcome.success, "{}", outcome.stderr);
-    let report: Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let report = fitted_value(&root().join("models/seeds/ot_synchrony.tandem"), &options);
     let ours = report["ranef"].as_array().expect("a ranef list");
     let path = root().join("tests/reference/synchrony_ranef.json");
     let theirs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

@@ -1,10 +1,23 @@
-//! The edge where a file's reports (one per `vary` value) become text, JSON, Markdown or
-//! LaTeX, with the comparison across `vary` values. Must not compute anything.
+//! A file's reports (one per `vary` value) as text, JSON, Markdown or LaTeX, with the
+//! comparison across `vary` values, and the `--timings` table. Must not compute anything.
 
-use super::{FitOptions, Format};
+use crate::pipeline::{FitOptions, Format};
 use crate::report::{self, FitReport};
 
-pub(super) fn render_reports(
+/// The stages' wall times (`--timings`), in the order they ran, and their total.
+pub(super) fn timings(stages: &[(String, f64)]) -> String {
+    let total: f64 = stages.iter().map(|(_, t)| t).sum();
+    let mut out = String::from("timings (wall clock):\n");
+    for (stage, t) in stages {
+        out.push_str(&format!("  {stage:<32} {:>8.3} s\n", t));
+    }
+    out.push_str(&format!("  {:<32} {:>8.3} s\n", "total", total));
+    out
+}
+
+/// The reports of one file (one per `vary` value) in the chosen format: a `vary` file as one
+/// JSON document, or its reports in turn followed by the comparison across values.
+pub(super) fn reports(
     reports: &[(Option<(String, f64)>, FitReport)],
     options: &FitOptions,
 ) -> String {
