@@ -12,6 +12,7 @@ use super::{
     VarianceParameters,
 };
 use crate::design::{self, Design};
+use crate::diagnostics::{Diagnostic, Location};
 use crate::estimate::{Fit, ProfiledDeviance};
 use crate::model::{Method, ModelSpec};
 use crate::prepare::AnalysisFrame;
@@ -26,21 +27,38 @@ pub fn z_tests(fit: &Fit) -> Vec<CoefficientTest> {
     )
 }
 
+/// The fixed-effect tests with CR2 cluster-robust SEs and clubSandwich's Satterthwaite df, and
+/// how they were computed (for the report's header).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RobustTests {
+    pub tests: Vec<CoefficientTest>,
+    pub note: String,
+}
+
+/// The warning that `--se cr2` could not be honoured, and why: the model-based tests stand.
+pub fn robust_unavailable(why: &str) -> Diagnostic {
+    Diagnostic::warning(
+        format!("--se cr2 not available ({why}); the standard errors are model-based"),
+        Location::None,
+    )
+}
+
 /// The fixed-effect tests with CR2 cluster-robust SEs and clubSandwich's Satterthwaite df in
-/// place of the model-based ones, and a note saying so; or why they are not available.
+/// place of the model-based ones, and a note saying so; or the warning why they are not
+/// available.
 pub fn robust_tests(
     spec: &ModelSpec,
     frame: &AnalysisFrame,
     design: &Design,
     fit: &Fit,
     tests: &[CoefficientTest],
-) -> Result<(Vec<CoefficientTest>, String), String> {
+) -> Result<RobustTests, Diagnostic> {
     let rows = design::observation_rows(spec, frame).map_err(|d| {
-        d.first()
-            .map_or_else(|| "no observations".to_string(), |d| d.message.clone())
+        robust_unavailable(d.first().map_or("no observations", |d| d.message.as_str()))
     })?;
     let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
-    let robust = cluster_robust(&rows, fit, &names, Adjustment::Cr2).map_err(|e| e.0)?;
+    let robust = cluster_robust(&rows, fit, &names, Adjustment::Cr2)
+        .map_err(|e| robust_unavailable(&e.0))?;
     let se = robust.se();
     let tests = tests
         .iter()
@@ -60,7 +78,7 @@ pub fn robust_tests(
         "CR2 cluster-robust over {} ({} clusters), Satterthwaite df (clubSandwich)",
         robust.cluster, robust.clusters
     );
-    Ok((tests, note))
+    Ok(RobustTests { tests, note })
 }
 
 /// The fitted deviance seen as a function of lmerTest's variance parameters.

@@ -60,6 +60,7 @@ pub enum Format {
 pub struct FitOptions {
     pub data: Option<PathBuf>,
     pub method: Option<Method>,
+    /// How `cli` renders the reports; the typed results do not depend on it.
     pub format: Format,
     pub draws: Option<u64>,
     pub seed: Option<u64>,
@@ -73,6 +74,7 @@ pub struct FitOptions {
     /// Put the conditional modes of the random effects into the report (`--ranef`).
     pub ranef: bool,
     pub robust_se: bool,
+    /// `cli` exits 0 although a report did not converge (`--report-anyway`).
     pub report_anyway: bool,
     pub progress: bool,
     /// Append the wall time of each stage to stderr (`--timings`).
@@ -446,22 +448,21 @@ fn robust_standard_errors(
         return None;
     }
     let spec = &session.checked.spec;
+    use infer::fixed_effects::{robust_tests, robust_unavailable};
     let robust = match frame {
-        Some(frame) => {
-            infer::fixed_effects::robust_tests(spec, frame, design, &tested.fit, &tested.tests)
-        }
-        None => Err("out of core, the rows are not kept in memory".into()),
+        Some(frame) => robust_tests(spec, frame, design, &tested.fit, &tested.tests),
+        None => Err(robust_unavailable(
+            "out of core, the rows are not kept in memory",
+        )),
     };
     match robust {
-        Ok((robust, note)) => {
-            tested.tests = robust;
-            warnings.extend(unlocated([format!("standard errors: {note}")]));
-            Some(note)
+        Ok(robust) => {
+            tested.tests = robust.tests;
+            warnings.extend(unlocated([format!("standard errors: {}", robust.note)]));
+            Some(robust.note)
         }
-        Err(why) => {
-            warnings.extend(unlocated([format!(
-                "--se cr2 not available ({why}); the standard errors are model-based"
-            )]));
+        Err(unavailable) => {
+            warnings.push(unavailable);
             None
         }
     }
