@@ -12,6 +12,7 @@ mod defined;
 mod figures;
 mod files;
 mod folder;
+mod prepared;
 mod render;
 mod rows;
 mod session;
@@ -20,6 +21,7 @@ mod vary;
 
 pub use check_files::check_paths;
 pub use folder::fit_path;
+pub use prepared::{prepare_model, prepare_model_file, PreparedModel};
 
 use std::path::{Path, PathBuf};
 
