@@ -15,38 +15,15 @@ use tandem::estimate::{fit, ProfiledDeviance};
 use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::Method;
 
-const FACIAL: &str = "therapist_expr ~ (t_lag + p_lag) * alliance + (1 + t_lag + p_lag | patient) \
-                      + (1 + t_lag + p_lag | session)";
-
-fn lag_within_session(frame: &AnalysisFrame, x: &str) -> Vec<f64> {
-    let Some(Column::Text { codes: session, .. }) = frame.column("session") else {
-        panic!("session is text")
-    };
-    let second = common::numeric(frame, "second");
-    let values = common::numeric(frame, x);
-    let mut order: Vec<usize> = (0..frame.nrows).collect();
-    order.sort_by(|&a, &b| {
-        (session[a], second[a])
-            .partial_cmp(&(session[b], second[b]))
-            .unwrap()
-    });
-    let mut lag = vec![f64::NAN; frame.nrows];
-    for w in order.windows(2) {
-        if session[w[0]] == session[w[1]] {
-            lag[w[1]] = values[w[0]];
-        }
-    }
-    lag
-}
-
-fn facial_frame() -> AnalysisFrame {
-    let mut frame = common::load_csv("synthetic/facial.csv");
-    let t_lag = lag_within_session(&frame, "therapist_expr");
-    let p_lag = lag_within_session(&frame, "patient_expr");
-    common::add_numeric(&mut frame, "t_lag", t_lag);
-    common::add_numeric(&mut frame, "p_lag", p_lag);
-    frame
-}
+/// The facial lag-1 model: lag 1 of each expression within session ordered by second (missing
+/// for a session's first second, which the design drops).
+const FACIAL: &str = "group session
+order second
+let t_lag = lag(therapist_expr)
+let p_lag = lag(patient_expr)
+therapist_expr ~ t_lag + p_lag + alliance + t_lag:alliance + p_lag:alliance
+    + (1 + t_lag + p_lag | patient) + (1 + t_lag + p_lag | session)
+estimate reml";
 
 /// `copies` copies of the frame, each with its own patient and session IDs.
 fn replicate(frame: &AnalysisFrame, copies: usize) -> AnalysisFrame {
@@ -85,8 +62,8 @@ fn replicate(frame: &AnalysisFrame, copies: usize) -> AnalysisFrame {
 }
 
 fn bench_fits(c: &mut Criterion) {
-    let sleep = common::load_csv("lme4/sleepstudy.csv");
-    let sleep_spec = common::spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    let (sleep_spec, sleep) =
+        common::prepared("Reaction ~ Days + (Days | Subject)", "lme4/sleepstudy.csv");
     c.bench_function("sleepstudy REML (design + fit)", |b| {
         b.iter(|| {
             let d = design::build(&sleep_spec, &sleep).unwrap();
@@ -94,8 +71,7 @@ fn bench_fits(c: &mut Criterion) {
         })
     });
 
-    let facial = facial_frame();
-    let facial_spec = common::spec(FACIAL, Method::Reml);
+    let (facial_spec, facial) = common::prepared(FACIAL, "synthetic/facial.csv");
     let mut group = c.benchmark_group("facial");
     group.sample_size(10);
     group.bench_function("facial 93k rows REML: design pass", |b| {

@@ -14,6 +14,7 @@ mod defined;
 mod figures;
 mod files;
 mod folder;
+mod prepared;
 mod rows;
 mod session;
 mod timings;
@@ -21,6 +22,7 @@ mod vary;
 
 pub use check_files::{check_paths, FileCheck, RowCounts};
 pub use folder::{fit_path, PathFit};
+pub use prepared::{prepare_model, prepare_model_file, PreparedModel};
 pub use vary::vary_label;
 
 use std::path::{Path, PathBuf};

@@ -4,11 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use tandem::check::{check, check_frame, variable_levels, ColumnKind, Schema, VariableLevel};
-use tandem::data::{Column, MISSING_CODE};
+use tandem::check::{check, check_frame, variable_levels, Schema, VariableLevel};
+use tandem::data::{read_csv, DataTable};
 use tandem::diagnostics::Diagnostic;
 use tandem::model::ModelSpec;
-use tandem::prepare::{AnalysisFrame, DropReport};
+use tandem::pipeline::{prepare_model, prepare_model_file, FitOptions};
+use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::{ModelFile, Statement};
 use tandem::syntax::parse;
 
@@ -23,70 +24,10 @@ fn model_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// A CSV as text cells by column (the header's names, then each column's cells).
-fn read_cells(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let mut reader = csv::Reader::from_path(path).unwrap();
-    let names: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    let mut cells = vec![Vec::new(); names.len()];
-    for record in reader.records() {
-        for (i, cell) in record.unwrap().iter().enumerate() {
-            cells[i].push(cell.to_string());
-        }
-    }
-    (names, cells)
-}
-
-fn is_missing(cell: &str) -> bool {
-    cell.is_empty() || cell == "NA"
-}
-
-/// Columns typed as the data reader does: numeric when every present cell is a number.
-fn typed_columns(path: &Path) -> (Vec<String>, Vec<Column>) {
-    let (names, cells) = read_cells(path);
-    let columns = cells
-        .into_iter()
-        .map(|cells| {
-            let numeric = cells
-                .iter()
-                .all(|c| is_missing(c) || c.parse::<f64>().is_ok());
-            if numeric {
-                Column::Numeric(
-                    cells
-                        .iter()
-                        .map(|c| c.parse().unwrap_or(f64::NAN))
-                        .collect(),
-                )
-            } else {
-                let mut levels: Vec<String> =
-                    cells.iter().filter(|c| !is_missing(c)).cloned().collect();
-                levels.sort();
-                levels.dedup();
-                let codes = cells
-                    .iter()
-                    .map(|c| levels.binary_search(c).map_or(MISSING_CODE, |i| i as u32))
-                    .collect();
-                Column::Text { codes, levels }
-            }
-        })
-        .collect();
-    (names, columns)
-}
-
+/// The columns of a data file as `tandem check` reads them.
 fn schema_of(csv: &Path) -> Schema {
-    let (names, columns) = typed_columns(csv);
-    let columns = names
-        .into_iter()
-        .zip(columns)
-        .map(|(name, column)| {
-            let kind = match column {
-                Column::Numeric(_) => ColumnKind::Numeric,
-                Column::Text { .. } => ColumnKind::Text,
-            };
-            (name, kind)
-        })
-        .collect();
-    let file_name = csv.file_name().unwrap().to_string_lossy().into_owned();
-    Schema::new(file_name, columns)
+    let table = read_csv(csv).unwrap_or_else(|d| panic!("{}: {}", csv.display(), d.message));
+    Schema::from_table(&table)
 }
 
 /// The data file a model names, relative to the model file.
@@ -222,71 +163,29 @@ fn spec_from_text(text: &str, csv: &Path) -> ModelSpec {
     }
 }
 
-/// A data file as an analysis frame, plus computed numeric columns, restricted to `rows` rows
-/// when given (standing in for `prepare`, which is not this module's).
-fn frame_of(csv: &Path, computed: &[(&str, Vec<f64>)], rows: Option<usize>) -> AnalysisFrame {
-    let (mut names, mut columns) = typed_columns(csv);
-    for (name, values) in computed {
-        names.push(name.to_string());
-        columns.push(Column::Numeric(values.clone()));
-    }
-    let nrows = rows.unwrap_or(match &columns[0] {
-        Column::Numeric(v) => v.len(),
-        Column::Text { codes, .. } => codes.len(),
-    });
-    let columns = columns
-        .into_iter()
-        .map(|column| match column {
-            Column::Numeric(v) => Column::Numeric(v[..nrows].to_vec()),
-            Column::Text { codes, levels } => Column::Text {
-                codes: codes[..nrows].to_vec(),
-                levels,
-            },
-        })
-        .collect();
-    AnalysisFrame {
-        warnings: Vec::new(),
-        names,
-        columns,
-        nrows,
-        source_rows: (1..=nrows).collect(),
-        drops: DropReport::default(),
+/// A library model's checked spec and prepared rows, as `tandem fit` has them before its design
+/// pass.
+fn prepared_file(model: &str) -> (ModelSpec, AnalysisFrame) {
+    let path = Path::new("models").join(model);
+    match prepare_model_file(&path, &FitOptions::default()) {
+        Ok(prepared) => (prepared.spec, prepared.frame),
+        Err(d) => panic!("{model}: {d:#?}"),
     }
 }
 
-fn numeric(csv: &Path, name: &str) -> Vec<f64> {
-    let (names, columns) = typed_columns(csv);
-    match &columns[names.iter().position(|n| n == name).unwrap()] {
-        Column::Numeric(v) => v.clone(),
-        Column::Text { .. } => panic!("{name} is text"),
+/// The first `n` rows of a table.
+fn first_rows(table: DataTable, n: usize) -> DataTable {
+    let rows: Vec<usize> = (0..n).collect();
+    DataTable {
+        columns: table.columns.iter().map(|c| c.select(&rows)).collect(),
+        nrows: n,
+        ..table
     }
-}
-
-fn difference(csv: &Path, a: &str, b: &str) -> Vec<f64> {
-    numeric(csv, a)
-        .iter()
-        .zip(numeric(csv, b))
-        .map(|(x, y)| x - y)
-        .collect()
-}
-
-fn synchrony_frame() -> AnalysisFrame {
-    let csv = Path::new("models/data/synthetic/ot_dyads.csv");
-    let lets = [
-        ("dp", difference(csv, "ot_patient_post", "ot_patient_pre")),
-        (
-            "dt",
-            difference(csv, "ot_therapist_post", "ot_therapist_pre"),
-        ),
-        ("reduction", difference(csv, "hrsd_intake", "hrsd_end")),
-    ];
-    frame_of(csv, &lets, None)
 }
 
 #[test]
 fn synchrony_levels_put_dyad_variables_at_the_dyad_level() {
-    let spec = checked_spec("seeds/ot_synchrony.tandem");
-    let frame = synchrony_frame();
+    let (spec, frame) = prepared_file("seeds/ot_synchrony.tandem");
     assert_eq!(check_frame(&spec, &frame), Vec::<Diagnostic>::new());
     let levels = variable_levels(&spec, &frame);
     let level = |v: &str| VariableLevel {
@@ -310,51 +209,49 @@ fn synchrony_levels_put_dyad_variables_at_the_dyad_level() {
 
 #[test]
 fn sleepstudy_passes_frame_checks() {
-    let spec = checked_spec("lme4/sleepstudy.tandem");
-    let frame = frame_of(Path::new("models/data/lme4/sleepstudy.csv"), &[], None);
+    let (spec, frame) = prepared_file("lme4/sleepstudy.tandem");
     assert_eq!(check_frame(&spec, &frame), Vec::<Diagnostic>::new());
 }
 
 #[test]
 fn frame_errors() {
     let mut out = String::new();
-    let mut run = |title: &str, text: &str, csv: &str, computed: &[(&str, Vec<f64>)], rows| {
-        let csv = Path::new(csv);
-        let spec = spec_from_text(text, csv);
-        let diagnostics = check_frame(&spec, &frame_of(csv, computed, rows));
+    // Through the pipeline's preparation, whose frame checks refuse each of these.
+    let mut run = |title: &str, text: &str, csv: &str, rows: Option<usize>| {
+        let mut table = read_csv(Path::new(csv)).unwrap();
+        if let Some(n) = rows {
+            table = first_rows(table, n);
+        }
+        let diagnostics = match prepare_model("model.tandem", text, table, &FitOptions::default()) {
+            Ok(_) => panic!("{title}: the frame checks found nothing"),
+            Err(d) => d,
+        };
         out.push_str(&format!("## {title}\n{}\n", render(text, &diagnostics)));
     };
     run(
         "a subject-level slope",
         "data \"x.csv\"\ndistance ~ 1 + age + (1 + Sex | Subject)\n",
         "models/data/lme4/orthodont.csv",
-        &[],
         None,
     );
     run(
         "one row per group",
         "data \"x.csv\"\nimprovement ~ 1 + alliance + (1 + alliance | respondent)\n",
         "models/data/synthetic/crying_survey.csv",
-        &[],
         None,
     );
     run(
         "one group left",
         "data \"x.csv\"\nReaction ~ 1 + Days + (1 + Days | Subject)\n",
         "models/data/lme4/sleepstudy.csv",
-        &[],
         Some(10),
     );
-    let csv = Path::new("models/data/synthetic/ot_dyads.csv");
-    let dp = difference(csv, "ot_patient_post", "ot_patient_pre");
-    let dt = difference(csv, "ot_therapist_post", "ot_therapist_pre");
     run(
         "a group-level equation on a session-level variable",
         "data \"x.csv\"\nlet dp = ot_patient_post - ot_patient_pre\n\
          let dt = ot_therapist_post - ot_therapist_pre\ndt ~ 1 + sync*dp + (1 + sync | dyad)\nsync ~ 1 + a*dp\n\
          hrsd_end ~ 1 + b*sync + ot_patient_pre\nestimate ml\n",
         "models/data/synthetic/ot_dyads.csv",
-        &[("dp", dp), ("dt", dt)],
         None,
     );
     insta::assert_snapshot!(out);

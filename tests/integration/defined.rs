@@ -536,11 +536,11 @@ fn ols(columns: &[&[f64]], y: &[f64]) -> (DVector<f64>, DMatrix<f64>) {
 
 #[test]
 fn delta_method_matches_lavaan_on_the_mediation_tutorial() {
-    let frame = common::load_csv("lavaan/mediation.csv");
+    let table = common::data_table("lavaan/mediation.csv");
     let (x, m, y) = (
-        common::numeric(&frame, "X"),
-        common::numeric(&frame, "M"),
-        common::numeric(&frame, "Y"),
+        common::table_numeric(&table, "X"),
+        common::table_numeric(&table, "M"),
+        common::table_numeric(&table, "Y"),
     );
     let (beta_m, v_m) = ols(&[x], m);
     let (beta_y, v_y) = ols(&[x, m], y);

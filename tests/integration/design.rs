@@ -5,16 +5,23 @@
 use crate::common;
 
 use common::*;
+use tandem::data::DataTable;
 use tandem::design::{self, Design};
 use tandem::estimate::fit;
-use tandem::model::{Coefficient, ModelSpec, OutcomeKind};
+use tandem::model::{ModelSpec, OutcomeKind};
 use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::Method;
 
-fn orthodont() -> AnalysisFrame {
-    let mut frame = load_csv("lme4/orthodont.csv");
-    set_reference(&mut frame, "Sex", "Male");
-    frame
+/// Orthodont with Male as Sex's reference level, and `model` (equations and settings).
+fn orthodont(model: &str) -> (ModelSpec, AnalysisFrame) {
+    prepared(
+        &format!("factor Sex reference \"Male\"\n{model}\n"),
+        "lme4/orthodont.csv",
+    )
+}
+
+fn sleepstudy(model: &str) -> (ModelSpec, AnalysisFrame) {
+    prepared(model, "lme4/sleepstudy.csv")
 }
 
 fn names(design: &Design) -> Vec<&str> {
@@ -25,12 +32,16 @@ fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Design {
     design::build(spec, frame).expect("design")
 }
 
+/// The design of `model` on its prepared rows.
+fn built((spec, frame): (ModelSpec, AnalysisFrame)) -> Design {
+    build(&spec, &frame)
+}
+
 #[test]
 fn treatment_coding_follows_r() {
-    let frame = orthodont();
     let cases: [(&str, &[&str]); 5] = [
         (
-            "distance ~ age * Sex",
+            "distance ~ age + Sex + age:Sex",
             &["(Intercept)", "age", "SexFemale", "age:SexFemale"],
         ),
         (
@@ -47,25 +58,18 @@ fn treatment_coding_follows_r() {
             &["(Intercept)", "SexMale:age", "SexFemale:age"],
         ),
     ];
-    for (formula, want) in cases {
-        let design = build(&spec(formula, Method::Reml), &frame);
-        assert_eq!(names(&design), want, "{formula}");
+    for (equation, want) in cases {
+        let design = built(orthodont(equation));
+        assert_eq!(names(&design), want, "{equation}");
     }
 }
 
 #[test]
 fn equal_labels_share_one_parameter() {
     // y ~ a*Days + a*x with x = Days is y ~ 2a*Days: the shared parameter's column is the sum.
-    let mut frame = load_csv("lme4/sleepstudy.csv");
-    let days = numeric(&frame, "Days").to_vec();
-    add_numeric(&mut frame, "x", days);
-    let mut shared = spec("Reaction ~ Days + x", Method::Ml);
-    for t in &mut shared.equations[0].terms {
-        t.coefficient = Coefficient::Free {
-            label: Some("a".into()),
-        };
-    }
-    let design = build(&shared, &frame);
+    let design = built(sleepstudy(
+        "let x = Days\nReaction ~ a*Days + a*x\nestimate ml",
+    ));
     assert_eq!(design.fixed.len(), 2);
     assert_eq!(
         design.fixed[1].columns,
@@ -73,7 +77,7 @@ fn equal_labels_share_one_parameter() {
     );
     assert_eq!(design.fixed[1].label.as_deref(), Some("a"));
     let plain = fit(
-        &build(&spec("Reaction ~ Days", Method::Ml), &frame),
+        &built(sleepstudy("Reaction ~ Days\nestimate ml")),
         Method::Ml,
     )
     .unwrap();
@@ -89,20 +93,13 @@ fn equal_labels_share_one_parameter() {
 #[test]
 fn fixed_values_are_an_offset() {
     // Reaction ~ 1 + 10*Days is Reaction − 10·Days ~ 1.
-    let mut frame = load_csv("lme4/sleepstudy.csv");
-    let shifted: Vec<f64> = numeric(&frame, "Reaction")
-        .iter()
-        .zip(numeric(&frame, "Days"))
-        .map(|(r, d)| r - 10.0 * d)
-        .collect();
-    add_numeric(&mut frame, "shifted", shifted);
-    let mut fixed = spec("Reaction ~ Days + (1 | Subject)", Method::Reml);
-    fixed.equations[0].terms[0].coefficient = Coefficient::Fixed(10.0);
-    let design = build(&fixed, &frame);
+    let design = built(sleepstudy("Reaction ~ 10*Days + (1 | Subject)"));
     assert_eq!(names(&design), ["(Intercept)"]);
     let a = fit(&design, Method::Reml).unwrap();
     let b = fit(
-        &build(&spec("shifted ~ 1 + (1 | Subject)", Method::Reml), &frame),
+        &built(sleepstudy(
+            "let shifted = Reaction - 10*Days\nshifted ~ 1 + (1 | Subject)",
+        )),
         Method::Reml,
     )
     .unwrap();
@@ -112,14 +109,10 @@ fn fixed_values_are_an_offset() {
 
 #[test]
 fn missing_values_drop_observations_and_are_counted() {
-    let frame = load_csv("synthetic/crying_survey.csv");
-    let design = build(
-        &spec(
-            "improvement ~ positive_after_crying + alliance",
-            Method::Reml,
-        ),
-        &frame,
-    );
+    let design = built(prepared(
+        "improvement ~ positive_after_crying + alliance",
+        "synthetic/crying_survey.csv",
+    ));
     let eq = &design.equations[0];
     assert_eq!((eq.used, eq.dropped), (73, 51));
     assert_eq!(eq.missing[1], ("positive_after_crying".into(), 51));
@@ -128,11 +121,7 @@ fn missing_values_drop_observations_and_are_counted() {
 
 #[test]
 fn residual_classes_follow_level_order() {
-    let frame = orthodont();
-    let design = build(
-        &spec_with_residual("distance ~ age + (1 | Subject)", Method::Reml, Some("Sex")),
-        &frame,
-    );
+    let design = built(orthodont("distance ~ age + (1 | Subject)\nresidual by Sex"));
     let classes: Vec<_> = design
         .classes
         .iter()
@@ -143,11 +132,10 @@ fn residual_classes_follow_level_order() {
 
 #[test]
 fn nested_terms_get_lme4_names_and_level_counts() {
-    let frame = load_csv("lme4/pastes.csv");
-    let design = build(
-        &spec("strength ~ 1 + (1 | batch/cask)", Method::Reml),
-        &frame,
-    );
+    let design = built(prepared(
+        "strength ~ 1 + (1 | batch/cask)",
+        "lme4/pastes.csv",
+    ));
     let terms: Vec<_> = design
         .random
         .iter()
@@ -159,8 +147,9 @@ fn nested_terms_get_lme4_names_and_level_counts() {
 
 #[test]
 fn unsupported_parameters_are_diagnostics() {
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    // The specs are edited after the checker: what they ask for is refused before the design
+    // pass, which still says so rather than panicking.
+    let (mut s, frame) = sleepstudy("Reaction ~ Days + (1 + Days | Subject)");
     s.residual[0].correlated_within = Some("Subject".into());
     let errors = design::build(&s, &frame).unwrap_err();
     let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
@@ -171,7 +160,7 @@ fn unsupported_parameters_are_diagnostics() {
 
     // A random-coefficient outcome whose label names no random effect (the checker prevents
     // this; the design still says so rather than panicking).
-    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    let (mut s, frame) = sleepstudy("Reaction ~ Days + (1 + Days | Subject)");
     s.equations[0].outcome_kind = OutcomeKind::RandomCoefficient;
     let errors = design::build(&s, &frame).unwrap_err();
     let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
@@ -183,12 +172,13 @@ fn unsupported_parameters_are_diagnostics() {
         ]
     );
 
-    let frame = orthodont();
-    let errors = design::build(
-        &spec("distance ~ age + (Sex | Subject)", Method::Reml),
-        &frame,
-    )
-    .unwrap_err();
+    // A random slope of the text column `Sex` (the frame checks refuse it first: `Sex` is
+    // constant within `Subject`).
+    let (mut s, frame) = orthodont("distance ~ age + (1 + age | Subject)");
+    let slope = &mut s.random[0].effects[1];
+    slope.variables = vec!["Sex".into()];
+    slope.name = "Sex".into();
+    let errors = design::build(&s, &frame).unwrap_err();
     assert_eq!(
         errors[0].message,
         "a random slope of the text column `Sex` is not supported yet"
@@ -197,12 +187,14 @@ fn unsupported_parameters_are_diagnostics() {
 
 #[test]
 fn unknown_columns_and_empty_data_are_diagnostics() {
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let errors = design::build(
-        &spec("Reaction ~ Dayz + (1 | Subjekt)", Method::Reml),
-        &frame,
-    )
-    .unwrap_err();
+    // Names the checker would refuse, put into a checked spec: the design pass says so too.
+    let (mut s, frame) = sleepstudy("Reaction ~ Days + (1 | Subject)");
+    let days = &mut s.equations[0].terms[0];
+    days.variables = vec!["Dayz".into()];
+    days.name = "Dayz".into();
+    s.random[0].grouping = vec!["Subjekt".into()];
+    s.random[0].name = "Subjekt".into();
+    let errors = design::build(&s, &frame).unwrap_err();
     let messages: Vec<_> = errors.iter().map(|d| d.message.as_str()).collect();
     assert!(
         messages.contains(&"no column `Dayz` in the analysis frame"),
@@ -213,21 +205,21 @@ fn unknown_columns_and_empty_data_are_diagnostics() {
         "{messages:?}"
     );
 
-    let keep = vec![false; frame.nrows];
-    let empty = filter_rows(&frame, &keep);
-    let errors = design::build(&spec("Reaction ~ Days", Method::Reml), &empty).unwrap_err();
+    let empty = DataTable::from_numeric(
+        "empty.csv",
+        vec![("Reaction".into(), Vec::new()), ("Days".into(), Vec::new())],
+    );
+    let (s, empty) = prepared_table("Reaction ~ Days", empty);
+    let errors = design::build(&s, &empty).unwrap_err();
     assert!(errors[0].message.starts_with("no observations"));
 }
 
 #[test]
 fn rank_deficient_fixed_design_is_a_diagnostic() {
-    let mut frame = load_csv("lme4/sleepstudy.csv");
-    let days = numeric(&frame, "Days").to_vec();
-    add_numeric(&mut frame, "days_again", days);
+    let (s, frame) = sleepstudy("let days_again = Days\nReaction ~ Days + days_again");
     // Refused before optimizing, naming the column (the estimator could only say "rank
     // deficient").
-    let errors =
-        design::build(&spec("Reaction ~ Days + days_again", Method::Reml), &frame).unwrap_err();
+    let errors = design::build(&s, &frame).unwrap_err();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
         errors[0].message.contains(
@@ -242,18 +234,10 @@ fn rank_deficient_fixed_design_is_a_diagnostic() {
 fn groups_without_observations_are_not_counted() {
     // lme4 builds its factors from the model frame: a subject whose every row misses the outcome
     // is no group at all.
-    let mut frame = load_csv("lme4/sleepstudy.csv");
-    let subject: Vec<f64> = numeric(&frame, "Subject").to_vec();
-    let reaction: Vec<f64> = numeric(&frame, "Reaction")
-        .iter()
-        .zip(&subject)
-        .map(|(r, s)| if *s == 308.0 { f64::NAN } else { *r })
-        .collect();
-    add_numeric(&mut frame, "reaction_missing", reaction);
-    let design = build(
-        &spec("reaction_missing ~ Days + (Days | Subject)", Method::Reml),
-        &frame,
-    );
+    let design = built(sleepstudy(
+        "let reaction_missing = ifelse(Subject == 308, NA, Reaction)\n\
+         reaction_missing ~ Days + (1 + Days | Subject)",
+    ));
     assert_eq!(design.random[0].levels.len(), 17);
     assert!(!design.random[0].levels.contains(&"308".to_string()));
     assert_eq!(design.stats.factors[0].nlevels, 17);
@@ -265,18 +249,10 @@ fn groups_without_observations_are_not_counted() {
 fn unused_levels_are_dropped_as_r_does() {
     // Every row of sample A misses the outcome: R's model frame drops the level, and B becomes
     // the reference (lm(y ~ sample) gives sampleC … sampleF).
-    let mut frame = load_csv("lme4/penicillin.csv");
-    let sample = match frame.column("sample").unwrap() {
-        tandem::data::Column::Text { codes, .. } => codes.clone(),
-        _ => panic!("sample is text"),
-    };
-    let y: Vec<f64> = numeric(&frame, "diameter")
-        .iter()
-        .zip(&sample)
-        .map(|(d, s)| if *s == 0 { f64::NAN } else { *d })
-        .collect();
-    add_numeric(&mut frame, "y", y);
-    let design = build(&spec("y ~ sample", Method::Reml), &frame);
+    let design = built(prepared(
+        "let y = ifelse(sample == \"A\", NA, diameter)\ny ~ sample",
+        "lme4/penicillin.csv",
+    ));
     assert_eq!(
         names(&design),
         ["(Intercept)", "sampleC", "sampleD", "sampleE", "sampleF"]
@@ -287,14 +263,13 @@ fn unused_levels_are_dropped_as_r_does() {
 #[test]
 fn no_fixed_effects_and_exact_fits_do_not_panic() {
     // Without fixed effects REML and ML coincide.
-    let frame = load_csv("lme4/sleepstudy.csv");
     let reml = fit(
-        &build(&spec("Reaction ~ 0 + (1 | Subject)", Method::Reml), &frame),
+        &built(sleepstudy("Reaction ~ 0 + (1 | Subject)\nestimate reml")),
         Method::Reml,
     )
     .unwrap();
     let ml = fit(
-        &build(&spec("Reaction ~ 0 + (1 | Subject)", Method::Ml), &frame),
+        &built(sleepstudy("Reaction ~ 0 + (1 | Subject)\nestimate ml")),
         Method::Ml,
     )
     .unwrap();
@@ -306,14 +281,8 @@ fn no_fixed_effects_and_exact_fits_do_not_panic() {
         ml.loglik
     );
 
-    let mut frame = frame;
-    let n = frame.nrows;
-    add_numeric(&mut frame, "constant", vec![3.0; n]);
-    let errors = design::build(
-        &spec("constant ~ Days + (1 | Subject)", Method::Reml),
-        &frame,
-    )
-    .unwrap_err();
+    let (s, frame) = sleepstudy("let constant = 3\nconstant ~ Days + (1 | Subject)");
+    let errors = design::build(&s, &frame).unwrap_err();
     assert!(
         errors[0]
             .message
@@ -324,9 +293,9 @@ fn no_fixed_effects_and_exact_fits_do_not_panic() {
 
 #[test]
 fn random_coefficient_predictor_is_not_supported_yet() {
-    // `Reaction ~ b*slope` where `slope` labels Subject's random Days slope.
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let mut s = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    // `Reaction ~ b*slope` where `slope` labels Subject's random Days slope (edited into a
+    // checked spec: the checker has its own word on it).
+    let (mut s, frame) = sleepstudy("Reaction ~ Days + (1 + Days | Subject)");
     s.random[0].effects[1].label = Some("slope".into());
     s.equations[0].terms[0].variables = vec!["slope".into()];
     let errors = design::build(&s, &frame).unwrap_err();
@@ -410,30 +379,24 @@ fn chunked_equals_whole(spec: &ModelSpec, frame: &AnalysisFrame) {
 #[test]
 fn design_pass_in_chunks_equals_one_pass() {
     // Random slopes with a residual variance per class (blocks per level and class).
-    let frame = orthodont();
-    let s = spec_with_residual(
-        "distance ~ age + (age | Subject)",
-        Method::Reml,
-        Some("Sex"),
-    );
+    let (s, frame) = orthodont("distance ~ age + (1 + age | Subject)\nresidual by Sex");
     chunked_equals_whole(&s, &frame);
     // Crossed terms (cross blocks between two factors).
-    let frame = load_csv("lme4/penicillin.csv");
-    chunked_equals_whole(
-        &spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml),
-        &frame,
+    let (s, frame) = prepared(
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        "lme4/penicillin.csv",
     );
+    chunked_equals_whole(&s, &frame);
     // Residuals correlated within couples (units split across chunks).
-    let frame = load_csv("dyadic/acitelli_pairwise.csv");
-    let mut s = spec_with_residual(
-        "Satisfaction_A ~ Tension_A + SelfPos_P",
-        Method::Reml,
-        Some("Gender_A"),
-    );
-    s.residual[0].correlated_within = Some("CoupleID".into());
+    let couples = |residual: &str| {
+        prepared(
+            &format!("Satisfaction_A ~ Tension_A + SelfPos_P\n{residual}"),
+            "dyadic/acitelli_pairwise.csv",
+        )
+    };
+    let (s, frame) = couples("residual by Gender_A correlated within CoupleID");
     chunked_equals_whole(&s, &frame);
     // One class: a couple's two rows share it, and their sums meet across a chunk boundary.
-    let mut s = spec("Satisfaction_A ~ Tension_A + SelfPos_P", Method::Reml);
-    s.residual[0].correlated_within = Some("CoupleID".into());
+    let (s, frame) = couples("residual correlated within CoupleID");
     chunked_equals_whole(&s, &frame);
 }

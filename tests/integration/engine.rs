@@ -7,13 +7,19 @@ use common::*;
 use serde_json::Value;
 use tandem::design;
 use tandem::estimate::{fit, Fit, ProfiledDeviance};
+use tandem::model::ModelSpec;
 use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::Method;
 
-fn fit_formula(frame: &AnalysisFrame, formula: &str, method: Method) -> Fit {
-    let spec = spec(formula, method);
-    let design = design::build(&spec, frame).expect("design");
-    fit(&design, method).expect("fit")
+/// A model prepared through the front end, fitted by the method its text asks for.
+fn fit_prepared((spec, frame): &(ModelSpec, AnalysisFrame)) -> Fit {
+    let design = design::build(spec, frame).expect("design");
+    fit(&design, spec.method).expect("fit")
+}
+
+/// `model` (equations, with any statements before them) on `models/data/<data>` by `method`.
+fn fit_model(data: &str, model: &str, method: Method) -> Fit {
+    fit_prepared(&prepared(&format!("{model}\n{}", estimate(method)), data))
 }
 
 /// Compare a fit with an lme4 reference fit: loglik absolute, the rest relative.
@@ -155,8 +161,7 @@ fn check_lme4(fit: &Fit, r: &Value, loglik_tol: f64, tol: f64) {
 }
 
 fn lme4_case(key: &str, data: &str, formula: &str, method: Method) {
-    let frame = load_csv(data);
-    let fit = fit_formula(&frame, formula, method);
+    let fit = fit_model(data, formula, method);
     check_lme4(&fit, &reference("reference.json", key), 1e-6, 1e-4);
 }
 
@@ -260,19 +265,20 @@ fn penicillin_crossed_ml() {
     );
 }
 
-fn orthodont() -> AnalysisFrame {
-    let mut frame = load_csv("lme4/orthodont.csv");
-    set_reference(&mut frame, "Sex", "Male");
-    frame
+/// Orthodont with Male as Sex's reference level (as lme4's data have it), fitted by `method`.
+fn orthodont(equations: &str, method: Method) -> (ModelSpec, AnalysisFrame) {
+    let model = format!(
+        "factor Sex reference \"Male\"\n{equations}\n{}",
+        estimate(method)
+    );
+    prepared(&model, "lme4/orthodont.csv")
 }
+
+const ORTHODONT: &str = "distance ~ age + Sex + age:Sex + (age | Subject)";
 
 #[test]
 fn orthodont_reml() {
-    let fit = fit_formula(
-        &orthodont(),
-        "distance ~ age * Sex + (age | Subject)",
-        Method::Reml,
-    );
+    let fit = fit_prepared(&orthodont(ORTHODONT, Method::Reml));
     check_lme4(
         &fit,
         &reference("reference.json", "orthodont_reml"),
@@ -283,11 +289,7 @@ fn orthodont_reml() {
 
 #[test]
 fn orthodont_ml() {
-    let fit = fit_formula(
-        &orthodont(),
-        "distance ~ age * Sex + (age | Subject)",
-        Method::Ml,
-    );
+    let fit = fit_prepared(&orthodont(ORTHODONT, Method::Ml));
     check_lme4(
         &fit,
         &reference("reference.json", "orthodont_ml"),
@@ -298,8 +300,10 @@ fn orthodont_ml() {
 
 /// nlme's `lme(distance ~ age * Sex, random = ~1 | Subject, weights = varIdent(~1 | Sex))`.
 fn varident_case(key: &str, method: Method) {
-    let frame = orthodont();
-    let spec = spec_with_residual("distance ~ age * Sex + (1 | Subject)", method, Some("Sex"));
+    let (spec, frame) = orthodont(
+        "distance ~ age + Sex + age:Sex + (1 | Subject)\nresidual by Sex",
+        method,
+    );
     let design = design::build(&spec, &frame).expect("design");
     assert_eq!(design.classes.len(), 2);
     assert_eq!(design.classes[0].level.as_deref(), Some("Male"));
@@ -364,9 +368,9 @@ fn orthodont_varident_ml() {
 
 /// Ordinary least squares: REML gives lm's β and SEs (σ² = RSS/(n − p)); ML gives lm's logLik.
 fn ols_case(key: &str, formula: &str) {
-    let frame = load_csv("synthetic/crying_survey.csv");
+    let data = "synthetic/crying_survey.csv";
     let r = reference("reference.json", key);
-    let reml = fit_formula(&frame, formula, Method::Reml);
+    let reml = fit_model(data, formula, Method::Reml);
     assert_eq!(reml.nobs as u64, r["nobs"].as_u64().unwrap());
     for f in r["fixed"].as_array().unwrap() {
         let est = reml
@@ -384,7 +388,7 @@ fn ols_case(key: &str, formula: &str) {
         );
     }
     assert!(close(reml.sigma, r["sigma"].as_f64().unwrap(), 1e-8));
-    let ml = fit_formula(&frame, formula, Method::Ml);
+    let ml = fit_model(data, formula, Method::Ml);
     assert!(
         (ml.loglik - r["logLik"].as_f64().unwrap()).abs() < 1e-8,
         "{}",
@@ -411,8 +415,10 @@ fn ols_crying_criers_drops_missing_rows() {
 /// Welch's t test is the regression on `cried` with a residual variance per group, by REML.
 #[test]
 fn welch_t_as_gls() {
-    let frame = load_csv("synthetic/crying_survey.csv");
-    let spec = spec_with_residual("improvement ~ cried", Method::Reml, Some("cried"));
+    let (spec, frame) = prepared(
+        "improvement ~ cried\nresidual by cried",
+        "synthetic/crying_survey.csv",
+    );
     let design = design::build(&spec, &frame).expect("design");
     let fit = fit(&design, Method::Reml).expect("fit");
     let r = reference("reference.json", "crying_welch_t");
@@ -428,23 +434,13 @@ fn welch_t_as_gls() {
     assert!(close(t, r["t"].as_f64().unwrap(), 1e-6), "t = {t}");
 }
 
-fn with_difference(frame: &mut AnalysisFrame, name: &str, post: &str, pre: &str) {
-    let v: Vec<f64> = numeric(frame, post)
-        .iter()
-        .zip(numeric(frame, pre))
-        .map(|(a, b)| a - b)
-        .collect();
-    add_numeric(frame, name, v);
-}
-
 #[test]
 fn synchrony_a_path_reml() {
-    let mut frame = load_csv("synthetic/ot_dyads.csv");
-    with_difference(&mut frame, "dp", "ot_patient_post", "ot_patient_pre");
-    with_difference(&mut frame, "dt", "ot_therapist_post", "ot_therapist_pre");
-    let fit = fit_formula(
-        &frame,
-        "dt ~ dp * social_functioning + (1 + dp | dyad)",
+    let fit = fit_model(
+        "synthetic/ot_dyads.csv",
+        "let dp = ot_patient_post - ot_patient_pre\n\
+         let dt = ot_therapist_post - ot_therapist_pre\n\
+         dt ~ dp + social_functioning + dp:social_functioning + (1 + dp | dyad)",
         Method::Reml,
     );
     check_lme4(
@@ -455,40 +451,15 @@ fn synchrony_a_path_reml() {
     );
 }
 
-/// Lag 1 of `x` within session ordered by second (NaN for a session's first second).
-pub fn lag_within_session(frame: &AnalysisFrame, x: &str) -> Vec<f64> {
-    let session = match frame.column("session").unwrap() {
-        tandem::data::Column::Text { codes, .. } => codes.clone(),
-        _ => panic!("session is text"),
-    };
-    let second = numeric(frame, "second");
-    let values = numeric(frame, x);
-    let mut order: Vec<usize> = (0..frame.nrows).collect();
-    order.sort_by(|&a, &b| {
-        (session[a], second[a])
-            .partial_cmp(&(session[b], second[b]))
-            .unwrap()
-    });
-    let mut lag = vec![f64::NAN; frame.nrows];
-    for w in order.windows(2) {
-        if session[w[0]] == session[w[1]] {
-            lag[w[1]] = values[w[0]];
-        }
-    }
-    lag
-}
-
-pub fn facial_frame() -> AnalysisFrame {
-    let mut frame = load_csv("synthetic/facial.csv");
-    let t_lag = lag_within_session(&frame, "therapist_expr");
-    let p_lag = lag_within_session(&frame, "patient_expr");
-    add_numeric(&mut frame, "t_lag", t_lag);
-    add_numeric(&mut frame, "p_lag", p_lag);
-    frame
-}
-
-const FACIAL: &str = "therapist_expr ~ (t_lag + p_lag) * alliance + (1 + t_lag + p_lag | patient) \
-                      + (1 + t_lag + p_lag | session)";
+/// The facial lag-1 model: lag 1 of each expression within session ordered by second (missing
+/// for a session's first second, which the design drops).
+const FACIAL: &str = "group session
+order second
+let t_lag = lag(therapist_expr)
+let p_lag = lag(patient_expr)
+therapist_expr ~ t_lag + p_lag + alliance + t_lag:alliance + p_lag:alliance
+    + (1 + t_lag + p_lag | patient) + (1 + t_lag + p_lag | session)
+estimate reml";
 
 /// A singular fit (the patient block has rank 1). Our optimum is better than lme4's: lme4's own
 /// `devFunOnly` deviance at our θ is 263618.107995079, below its reported optimum
@@ -498,8 +469,7 @@ const FACIAL: &str = "therapist_expr ~ (t_lag + p_lag) * alliance + (1 + t_lag +
 /// fixed effects, SEs, σ and the deviance function itself are compared directly.
 #[test]
 fn facial_therapist_lag1_reml() {
-    let frame = facial_frame();
-    let spec = spec(FACIAL, Method::Reml);
+    let (spec, frame) = prepared(FACIAL, "synthetic/facial.csv");
     let design = design::build(&spec, &frame).expect("design");
     // The first second of each session has no lag: the design drops it and says why.
     assert_eq!(design.equations[0].dropped, 155);
@@ -590,60 +560,22 @@ fn facial_therapist_lag1_reml() {
 /// The within-person (1-1-1) mediation fitted as one stacked model: two equations, one 4×4
 /// random-effect block per patient across equations, a residual variance per equation. The
 /// preparation follows the reference's `preparation` note.
-fn mediation_frame() -> AnalysisFrame {
-    let raw = load_csv("synthetic/ot_sessions.csv");
-    let patient = match raw.column("patient").unwrap() {
-        tandem::data::Column::Text { codes, .. } => codes.clone(),
-        _ => panic!("patient is text"),
-    };
-    let session = numeric(&raw, "session").to_vec();
-    let hrsd = numeric(&raw, "hrsd").to_vec();
-    // lead(hrsd) within patient ordered by session (the file is already in that order).
-    assert!((1..raw.nrows).all(|i| patient[i] != patient[i - 1] || session[i] > session[i - 1]));
-    let hrsd_next: Vec<f64> = (0..raw.nrows)
-        .map(|i| {
-            if i + 1 < raw.nrows && patient[i + 1] == patient[i] {
-                hrsd[i + 1]
-            } else {
-                f64::NAN
-            }
-        })
-        .collect();
-    let mut frame = raw;
-    with_difference(&mut frame, "ot_change", "ot_post", "ot_pre");
-    add_numeric(&mut frame, "hrsd_next", hrsd_next);
-    let keep: Vec<bool> = (0..frame.nrows)
-        .map(|i| {
-            !numeric(&frame, "ot_change")[i].is_nan() && !numeric(&frame, "hrsd_next")[i].is_nan()
-        })
-        .collect();
-    let mut frame = filter_rows(&frame, &keep);
-    let patient = match frame.column("patient").unwrap() {
-        tandem::data::Column::Text { codes, .. } => codes.clone(),
-        _ => unreachable!(),
-    };
-    let within = |x: &[f64]| -> Vec<f64> {
-        let mut sum = std::collections::HashMap::<u32, (f64, f64)>::new();
-        for (p, v) in patient.iter().zip(x) {
-            let e = sum.entry(*p).or_default();
-            e.0 += v;
-            e.1 += 1.0;
-        }
-        patient
-            .iter()
-            .zip(x)
-            .map(|(p, v)| v - sum[p].0 / sum[p].1)
-            .collect()
-    };
-    let neg_w = within(numeric(&frame, "neg_emotion"));
-    let ot_w = within(numeric(&frame, "ot_change"));
-    let h = numeric(&frame, "hrsd");
-    let mean = h.iter().sum::<f64>() / h.len() as f64;
-    let hrsd_c = h.iter().map(|v| v - mean).collect();
-    add_numeric(&mut frame, "neg_w", neg_w);
-    add_numeric(&mut frame, "ot_w", ot_w);
-    add_numeric(&mut frame, "hrsd_c", hrsd_c);
-    frame
+fn mediation(method: Method) -> (ModelSpec, AnalysisFrame) {
+    let model = format!(
+        "group patient
+order session
+let ot_change = ot_post - ot_pre
+let hrsd_next = lead(hrsd)
+keep complete(ot_change, hrsd_next)
+let neg_w = within(neg_emotion)
+let ot_w = within(ot_change)
+let hrsd_c = center(hrsd)
+ot_change ~ 1 + neg_w + (1 + neg_w | patient)
+hrsd_next ~ 1 + ot_w + neg_w + hrsd_c + (1 + ot_w | patient)
+{}",
+        estimate(method)
+    );
+    prepared(&model, "synthetic/ot_sessions.csv")
 }
 
 /// The reference optimum is not tight: our fit reaches a higher log-likelihood (ML −1641.70221
@@ -653,14 +585,7 @@ fn mediation_frame() -> AnalysisFrame {
 /// So the test checks at the reference's variance parameters that our deviance, β̂ and SEs
 /// reproduce the reference's (1e-6 absolute; 1e-9 relative), and that our optimum is at least as good.
 fn mediation_case(method: Method, key: &str) {
-    let frame = mediation_frame();
-    let spec = joint_spec(
-        &[
-            "ot_change ~ 1 + neg_w + (1 + neg_w | patient)",
-            "hrsd_next ~ 1 + ot_w + neg_w + hrsd_c + (1 + ot_w | patient)",
-        ],
-        method,
-    );
+    let (spec, frame) = mediation(method);
     assert_eq!(
         spec.random.len(),
         1,
@@ -739,13 +664,13 @@ fn mediation_111_stacked_ml() {
 /// 1758.9317429602, ML 1768.5052543417. At the optimum, `deviance_at` is the profiled criterion.
 #[test]
 fn deviance_at_varpar_matches_lmertest() {
-    let frame = load_csv("lme4/sleepstudy.csv");
     for (method, want) in [
         (Method::Reml, 1758.9317429602),
         (Method::Ml, 1768.5052543417),
     ] {
-        let design = design::build(&spec("Reaction ~ Days + (Days | Subject)", method), &frame)
-            .expect("design");
+        let model = format!("Reaction ~ Days + (Days | Subject)\n{}", estimate(method));
+        let (spec, frame) = prepared(&model, "lme4/sleepstudy.csv");
+        let design = design::build(&spec, &frame).expect("design");
         let deviance = ProfiledDeviance::new(&design, method);
         let got = deviance.deviance_at(&[1.1, -0.2, 0.3, 30.0]).unwrap();
         assert!((got - want).abs() < 1e-8, "{method:?}: {got} vs {want}");
@@ -768,14 +693,7 @@ fn deviance_at_varpar_matches_lmertest() {
 /// −1652.4024876137 at the parameters below (inputs of the R check, not fitted values).
 #[test]
 fn ml_deviance_at_any_beta_matches_direct_likelihood() {
-    let frame = mediation_frame();
-    let spec = joint_spec(
-        &[
-            "ot_change ~ 1 + neg_w + (1 + neg_w | patient)",
-            "hrsd_next ~ 1 + ot_w + neg_w + hrsd_c + (1 + ot_w | patient)",
-        ],
-        Method::Ml,
-    );
+    let (spec, frame) = mediation(Method::Ml);
     let design = design::build(&spec, &frame).expect("design");
     let deviance = ProfiledDeviance::new(&design, Method::Ml);
     let beta: Vec<f64> = [
@@ -829,8 +747,10 @@ fn ml_deviance_at_any_beta_matches_direct_likelihood() {
 /// combined in a fixed order, so the fit is bit-identical.
 #[test]
 fn fit_does_not_depend_on_thread_count() {
-    let frame = load_csv("lme4/orthodont.csv");
-    let spec = spec("distance ~ age * Sex + (age | Subject)", Method::Reml);
+    let (spec, frame) = prepared(
+        "distance ~ age + Sex + age:Sex + (age | Subject)",
+        "lme4/orthodont.csv",
+    );
     let design = design::build(&spec, &frame).expect("design");
     let same = |one: &Fit, three: &Fit| {
         assert_eq!(one.loglik.to_bits(), three.loglik.to_bits());
@@ -884,34 +804,25 @@ fn conditional_modes_match_lme4_ranef() {
         }
     };
 
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let d = design::build(
-        &spec("Reaction ~ Days + (Days | Subject)", Method::Reml),
-        &frame,
-    )
-    .unwrap();
+    let (spec, frame) = prepared("Reaction ~ Days + (Days | Subject)", "lme4/sleepstudy.csv");
+    let d = design::build(&spec, &frame).unwrap();
     let f = fit(&d, Method::Reml).unwrap();
     check(&level(&f, &d, 0, "308"), &[2.2585509499, 9.1989757656]);
     check(&level(&f, &d, 0, "372"), &[12.3145921077, 1.2840220765]);
 
-    let frame = load_csv("lme4/pastes.csv");
-    let d = design::build(
-        &spec("strength ~ 1 + (1 | batch/cask)", Method::Reml),
-        &frame,
-    )
-    .unwrap();
+    let (spec, frame) = prepared("strength ~ 1 + (1 | batch/cask)", "lme4/pastes.csv");
+    let d = design::build(&spec, &frame).unwrap();
     let f = fit(&d, Method::Reml).unwrap();
     check(&level(&f, &d, 0, "A"), &[0.8006450200]);
     check(&level(&f, &d, 0, "J"), &[-0.5317536955]);
     check(&level(&f, &d, 1, "a:A"), &[1.7746862854]);
     check(&level(&f, &d, 1, "c:J"), &[-1.7031209208]);
 
-    let frame = load_csv("lme4/penicillin.csv");
-    let d = design::build(
-        &spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml),
-        &frame,
-    )
-    .unwrap();
+    let (spec, frame) = prepared(
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        "lme4/penicillin.csv",
+    );
+    let d = design::build(&spec, &frame).unwrap();
     let f = fit(&d, Method::Reml).unwrap();
     check(&level(&f, &d, 0, "a"), &[0.8045469058]);
     check(&level(&f, &d, 0, "x"), &[-1.2197969218]);

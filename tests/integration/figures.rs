@@ -12,7 +12,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{load_csv, spec};
+use common::prepared;
 use tandem::design;
 use tandem::estimate::fit;
 use tandem::infer::fitted::fitted_values;
@@ -583,8 +583,7 @@ fn without_ranef_the_json_has_no_ranef() {
 /// Z_i'e_i = σ² Σ_b⁻¹ b_i. Wrong fitted values (random part left out, levels mixed up) break them.
 #[test]
 fn sleepstudy_residuals_solve_the_mixed_model_equations() {
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let spec = spec("Reaction ~ Days + (Days | Subject)", Method::Reml);
+    let (spec, frame) = prepared("Reaction ~ Days + (Days | Subject)", "lme4/sleepstudy.csv");
     let d = design::build(&spec, &frame).unwrap();
     let f = fit(&d, Method::Reml).unwrap();
     let rows = design::observation_rows(&spec, &frame).unwrap();

@@ -364,9 +364,10 @@ fn mediation_111_ml() {
 
 #[test]
 fn without_fixed_effects_ml_and_reml_coincide() {
-    let frame = common::load_csv("lme4/sleepstudy.csv");
-    let formula = "Reaction ~ 0 + (1 | Subject)";
-    let spec = common::spec(formula, Method::Ml);
+    let (spec, frame) = common::prepared(
+        "Reaction ~ 0 + (1 | Subject)\nestimate ml",
+        "lme4/sleepstudy.csv",
+    );
     let design = design::build(&spec, &frame).unwrap();
     let ml = fit(&design, Method::Ml).unwrap();
     let table = ParameterTable::from_fit(&spec, &design, &ml);

@@ -3,18 +3,18 @@
 
 use crate::common;
 
-use common::{close, load_csv, reference, set_reference, spec, spec_with_residual};
+use common::{close, prepared, reference};
 use tandem::design::{self, observation_rows};
 use tandem::estimate;
 use tandem::infer::cluster_robust::{cluster_robust, Adjustment, ClusterRobust};
+use tandem::model::ModelSpec;
 use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::Method;
 
-fn robust(frame: &AnalysisFrame, formula: &str, adjustment: Adjustment) -> ClusterRobust {
-    let spec = spec(formula, Method::Reml);
-    let design = design::build(&spec, frame).unwrap();
+fn robust((spec, frame): &(ModelSpec, AnalysisFrame), adjustment: Adjustment) -> ClusterRobust {
+    let design = design::build(spec, frame).unwrap();
     let fit = estimate::fit(&design, Method::Reml).unwrap();
-    let rows = observation_rows(&spec, frame).unwrap();
+    let rows = observation_rows(spec, frame).unwrap();
     let names: Vec<String> = design.random.iter().map(|t| t.name.clone()).collect();
     cluster_robust(&rows, &fit, &names, adjustment).unwrap()
 }
@@ -38,19 +38,24 @@ fn check_se(result: &ClusterRobust, key: &str) {
     }
 }
 
-fn orthodont() -> AnalysisFrame {
-    let mut frame = load_csv("lme4/orthodont.csv");
-    set_reference(&mut frame, "Sex", "Male");
-    frame
+/// Orthodont with Male as Sex's reference level, and `model` (equations and settings).
+fn orthodont(model: &str) -> (ModelSpec, AnalysisFrame) {
+    prepared(
+        &format!("factor Sex reference \"Male\"\n{model}"),
+        "lme4/orthodont.csv",
+    )
+}
+
+fn sleepstudy() -> (ModelSpec, AnalysisFrame) {
+    prepared(SLEEPSTUDY, "lme4/sleepstudy.csv")
 }
 
 const SLEEPSTUDY: &str = "Reaction ~ Days + (Days | Subject)";
-const ORTHODONT: &str = "distance ~ age * Sex + (age | Subject)";
+const ORTHODONT: &str = "distance ~ age + Sex + age:Sex + (age | Subject)";
 
 #[test]
 fn sleepstudy_cr2_matches_club_sandwich() {
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let result = robust(&frame, SLEEPSTUDY, Adjustment::Cr2);
+    let result = robust(&sleepstudy(), Adjustment::Cr2);
     assert_eq!(result.cluster, "Subject");
     assert_eq!(result.clusters, 18);
     check_se(&result, "sleepstudy_reml_CR2");
@@ -58,9 +63,8 @@ fn sleepstudy_cr2_matches_club_sandwich() {
 
 #[test]
 fn sleepstudy_cr0_matches_club_sandwich() {
-    let frame = load_csv("lme4/sleepstudy.csv");
     check_se(
-        &robust(&frame, SLEEPSTUDY, Adjustment::Cr0),
+        &robust(&sleepstudy(), Adjustment::Cr0),
         "sleepstudy_reml_CR0",
     );
 }
@@ -68,7 +72,7 @@ fn sleepstudy_cr0_matches_club_sandwich() {
 #[test]
 fn orthodont_cr2_matches_club_sandwich() {
     check_se(
-        &robust(&orthodont(), ORTHODONT, Adjustment::Cr2),
+        &robust(&orthodont(ORTHODONT), Adjustment::Cr2),
         "orthodont_reml_CR2",
     );
 }
@@ -77,12 +81,11 @@ fn orthodont_cr2_matches_club_sandwich() {
 /// `coef_test(fit, vcov = "CR2", test = "Satterthwaite")$df_Satt`.
 #[test]
 fn cr2_satterthwaite_df_matches_club_sandwich() {
-    let frame = load_csv("lme4/sleepstudy.csv");
-    let sleep = robust(&frame, SLEEPSTUDY, Adjustment::Cr2);
+    let sleep = robust(&sleepstudy(), Adjustment::Cr2);
     for df in &sleep.df {
         assert!(close(*df, 17.0, 1e-6), "sleepstudy df {df}");
     }
-    let ortho = robust(&orthodont(), ORTHODONT, Adjustment::Cr2);
+    let ortho = robust(&orthodont(ORTHODONT), Adjustment::Cr2);
     let want = [15.0, 15.0, 21.65346535, 21.65346535];
     for (got, want) in ortho.df.iter().zip(want) {
         assert!(close(*got, want, 1e-6), "orthodont df {got} vs {want}");
@@ -127,29 +130,28 @@ fn fit_with_se_cr2_reports_cr2() {
 }
 
 mod bootstraps {
-    use super::common::{load_csv, on_threads, spec};
+    use super::common::{on_threads, prepared};
     use tandem::design;
     use tandem::estimate;
     use tandem::infer::bootstrap::{bootstrap, Bootstrap, Replicate, Resampling, Settings};
+    use tandem::model::ModelSpec;
     use tandem::parameters::ParameterTable;
     use tandem::prepare::AnalysisFrame;
     use tandem::syntax::ast::Method;
 
     const SLEEPSTUDY: &str = "Reaction ~ Days + (Days | Subject)";
 
-    fn refit(formula: &str, frame: &AnalysisFrame) -> Result<Replicate, String> {
-        let spec = spec(formula, Method::Reml);
-        let design = design::build(&spec, frame).map_err(|d| d[0].message.clone())?;
+    fn refit(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Replicate, String> {
+        let design = design::build(spec, frame).map_err(|d| d[0].message.clone())?;
         let fit = estimate::fit(&design, Method::Reml).map_err(|d| d[0].message.clone())?;
         Ok(Replicate {
-            values: ParameterTable::from_fit(&spec, &design, &fit).estimates(),
+            values: ParameterTable::from_fit(spec, &design, &fit).estimates(),
             converged: fit.converged,
         })
     }
 
     fn run(threads: usize, resampling: impl Fn(&estimate::Fit) -> bool) -> Bootstrap {
-        let frame = load_csv("lme4/sleepstudy.csv");
-        let spec = spec(SLEEPSTUDY, Method::Reml);
+        let (spec, frame) = prepared(SLEEPSTUDY, "lme4/sleepstudy.csv");
         let design = design::build(&spec, &frame).unwrap();
         let fit = estimate::fit(&design, Method::Reml).unwrap();
         let how = if resampling(&fit) {
@@ -164,7 +166,7 @@ mod bootstraps {
             progress: None,
         };
         on_threads(threads, || {
-            bootstrap(&spec, &frame, how, &settings, 6, |f| refit(SLEEPSTUDY, f)).unwrap()
+            bootstrap(&spec, &frame, how, &settings, 6, |f| refit(&spec, f)).unwrap()
         })
     }
 
@@ -205,9 +207,10 @@ mod bootstraps {
     /// every replicate has 10 batches and 30 samples (`sample` is nested in `batch`).
     #[test]
     fn drawn_groups_get_new_ids_in_nested_columns() {
-        let frame = load_csv("lme4/pastes.csv");
-        let formula = "strength ~ 1 + (1 | batch) + (1 | sample)";
-        let spec = spec(formula, Method::Reml);
+        let (spec, frame) = prepared(
+            "strength ~ 1 + (1 | batch) + (1 | sample)",
+            "lme4/pastes.csv",
+        );
         let settings = Settings {
             draws: 12,
             level: 0.95,
@@ -283,12 +286,8 @@ fn fit_reports_bootstrap_intervals() {
 /// `coef_test(f, vcov = "CR2", test = "Satterthwaite")` and `vcovCR(f, type = "CR0")`.
 #[test]
 fn orthodont_varident_cr2_matches_club_sandwich_for_lme() {
-    let frame = orthodont();
-    let spec = spec_with_residual(
-        "distance ~ age * Sex + (1 | Subject)",
-        Method::Reml,
-        Some("Sex"),
-    );
+    let (spec, frame) =
+        orthodont("distance ~ age + Sex + age:Sex + (1 | Subject)\nresidual by Sex");
     let design = design::build(&spec, &frame).unwrap();
     let fit = estimate::fit(&design, Method::Reml).unwrap();
     let rows = observation_rows(&spec, &frame).unwrap();
@@ -334,8 +333,10 @@ fn orthodont_varident_cr2_matches_club_sandwich_for_lme() {
 /// model-based SEs.
 #[test]
 fn cr2_refuses_crossed_random_effects() {
-    let frame = load_csv("lme4/penicillin.csv");
-    let spec = spec("diameter ~ 1 + (1 | plate) + (1 | sample)", Method::Reml);
+    let (spec, frame) = prepared(
+        "diameter ~ 1 + (1 | plate) + (1 | sample)",
+        "lme4/penicillin.csv",
+    );
     let design = design::build(&spec, &frame).unwrap();
     let fit = estimate::fit(&design, Method::Reml).unwrap();
     let rows = observation_rows(&spec, &frame).unwrap();
