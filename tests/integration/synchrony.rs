@@ -15,14 +15,14 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal, StandardNormal};
 use rayon::prelude::*;
 use serde_json::Value;
-use tandem::check::{check, Schema};
-use tandem::data::{read_csv, Column};
+use tandem::data::{Column, DataTable};
 use tandem::design;
 use tandem::estimate::fit_latent;
 use tandem::model::ModelSpec;
 use tandem::parameters::ParameterTable;
-use tandem::prepare::{AnalysisFrame, DropReport};
-use tandem::syntax::{ast::Method, parse};
+use tandem::pipeline::prepare_model;
+use tandem::prepare::AnalysisFrame;
+use tandem::syntax::ast::Method;
 
 fn reference() -> Value {
     reference_file("synchrony_joint.json")
@@ -137,39 +137,27 @@ fn joint_fit_matches_the_likelihood_oracle() {
     close("cor", number(&cor["cor"]), number(&r["cor"]), 1e-2);
 }
 
-/// The model's spec, checked against the real data's columns (the simulated frames have the
-/// same names).
-fn synchrony_spec() -> ModelSpec {
-    let path = root().join("models/seeds/ot_synchrony.tandem");
-    let file = parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let table = read_csv(&root().join("models/data/synthetic/ot_dyads.csv")).unwrap();
-    check(&file, &Schema::from_table(&table)).unwrap().spec
+/// The synchrony model (models/seeds/ot_synchrony.tandem) for data that already hold its `let`
+/// columns, as the simulated data do.
+const SIMULATED_MODEL: &str = "dt ~ 1 + sync*dp + (1 + sync | dyad)
+sync ~ 1 + a*social_functioning
+reduction ~ 1 + b*sync + cp*social_functioning
+indirect := a*b
+estimate ml
+interval monte_carlo(draws = 100000, level = 0.95, seed = 20231001)";
+
+/// Simulated data through the front end, as `fit` would take them.
+fn prepared_simulation(table: DataTable) -> Option<(ModelSpec, AnalysisFrame)> {
+    let prepared = prepare_model("simulated", SIMULATED_MODEL, table, &FitOptions::default());
+    prepared.ok().map(|p| (p.spec, p.frame))
 }
 
 #[test]
 fn parameter_covariance_follows_the_table_and_gives_the_oracle_interval() {
     let r = reference();
-    let spec = synchrony_spec();
-    let data = read_csv(&root().join("models/data/synthetic/ot_dyads.csv")).unwrap();
-    let column = |name: &str| match data.column(name) {
-        Some(Column::Numeric(v)) => v.clone(),
-        _ => panic!("{name}"),
-    };
-    let difference = |post: &str, pre: &str| -> Vec<f64> {
-        column(post)
-            .iter()
-            .zip(column(pre))
-            .map(|(a, b)| a - b)
-            .collect()
-    };
-    let dyad = data.column("dyad").unwrap().clone();
-    let frame = frame(
-        dyad,
-        difference("ot_patient_post", "ot_patient_pre"),
-        difference("ot_therapist_post", "ot_therapist_pre"),
-        difference("hrsd_intake", "hrsd_end"),
-        column("social_functioning"),
-    );
+    let model = root().join("models/seeds/ot_synchrony.tandem");
+    let prepared = tandem::pipeline::prepare_model_file(&model, &FitOptions::default()).unwrap();
+    let (spec, frame) = (prepared.spec, prepared.frame);
     let design = design::build(&spec, &frame).unwrap();
     let joint = fit_latent(&design, Method::Ml).unwrap();
     let table = ParameterTable::from_fit(&spec, &design, &joint.fit);
@@ -297,32 +285,6 @@ fn fixed_coefficient_in_the_slope_regression_is_refused_with_a_latent_predictor(
     );
 }
 
-fn frame(
-    dyad: Column,
-    dp: Vec<f64>,
-    dt: Vec<f64>,
-    reduction: Vec<f64>,
-    w: Vec<f64>,
-) -> AnalysisFrame {
-    let nrows = dp.len();
-    AnalysisFrame {
-        names: ["dyad", "dp", "dt", "reduction", "social_functioning"]
-            .map(String::from)
-            .to_vec(),
-        columns: vec![
-            dyad,
-            Column::Numeric(dp),
-            Column::Numeric(dt),
-            Column::Numeric(reduction),
-            Column::Numeric(w),
-        ],
-        nrows,
-        source_rows: (1..=nrows).collect(),
-        drops: DropReport::default(),
-        warnings: Vec::new(),
-    }
-}
-
 /// truth.json's `ot_dyads` (a = 0.3, b = 8, c' = 1, mean synchrony 0.2, residual SD of
 /// synchrony 0.25, SD of the intercept 0.3, residual SD 0.4, level-2 residual SD 4); not in
 /// truth.json and chosen like the data: 37 dyads of 7 sessions, g00 = 0.25, b0 = 5, independent
@@ -340,7 +302,8 @@ const RESIDUAL_SD_LEVEL2: f64 = 4.0;
 const G00: f64 = 0.25;
 const B0: f64 = 5.0;
 
-fn simulate(seed: u64, dyads: usize) -> AnalysisFrame {
+/// A simulated data set: columns `dyad`, `dp`, `dt`, `reduction`, `social_functioning`.
+fn simulate(seed: u64, dyads: usize) -> DataTable {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let normal =
         |rng: &mut ChaCha8Rng, mean: f64, sd: f64| Normal::new(mean, sd).unwrap().sample(rng);
@@ -366,17 +329,26 @@ fn simulate(seed: u64, dyads: usize) -> AnalysisFrame {
             w.push(wj);
         }
     }
-    frame(Column::Numeric(dyad), dp, dt, reduction, w)
+    let columns = [
+        ("dyad", dyad),
+        ("dp", dp),
+        ("dt", dt),
+        ("reduction", reduction),
+        ("social_functioning", w),
+    ];
+    DataTable::from_numeric(
+        "simulated",
+        columns.map(|(n, v)| (n.to_string(), v)).to_vec(),
+    )
 }
 
 /// The fits of `replicates` simulated data sets of `dyads` dyads: (b̂, se(b̂)) of each fit that
 /// converged with a finite SE, and the number of the others.
 fn simulate_b(replicates: u64, dyads: usize) -> (Vec<(f64, f64)>, usize) {
-    let spec = synchrony_spec();
     let results: Vec<Option<(f64, f64)>> = (0..replicates)
         .into_par_iter()
         .map(|r| {
-            let frame = simulate(1000 + r, dyads);
+            let (spec, frame) = prepared_simulation(simulate(1000 + r, dyads))?;
             let design = design::build(&spec, &frame).ok()?;
             let joint = fit_latent(&design, Method::Ml).ok()?;
             let b = joint
@@ -463,13 +435,13 @@ fn estimate_of_b_is_approximately_unbiased_in_simulation() {
 fn groups_missing_an_outcome_or_level_one_rows_still_count() {
     // A group without a level-2 observation still contributes its level-1 rows; the fit uses
     // one observation of the outcome per remaining group.
-    let spec = synchrony_spec();
-    let mut frame = simulate(7, DYADS);
-    if let Column::Numeric(y) = &mut frame.columns[3] {
+    let mut table = simulate(7, DYADS);
+    if let Column::Numeric(y) = &mut table.columns[3] {
         for v in y.iter_mut().take(SESSIONS) {
             *v = f64::NAN;
         }
     }
+    let (spec, frame) = prepared_simulation(table).expect("prepared");
     let design = design::build(&spec, &frame).unwrap();
     let latent = design.latent.as_ref().unwrap();
     assert_eq!(latent.nobs(), DYADS - 1);
@@ -487,12 +459,13 @@ fn groups_missing_an_outcome_or_level_one_rows_still_count() {
 
     // A dyad without level-1 observations (dt missing throughout) still has its outcome, which
     // the fit uses through the outcome's marginal distribution.
-    let mut frame = simulate(8, DYADS);
-    if let Column::Numeric(dt) = &mut frame.columns[2] {
+    let mut table = simulate(8, DYADS);
+    if let Column::Numeric(dt) = &mut table.columns[2] {
         for v in dt.iter_mut().skip(SESSIONS).take(SESSIONS) {
             *v = f64::NAN;
         }
     }
+    let (spec, frame) = prepared_simulation(table).expect("prepared");
     let design = design::build(&spec, &frame).unwrap();
     assert_eq!(design.random[0].levels.len(), DYADS - 1);
     assert_eq!(design.latent.as_ref().unwrap().nobs(), DYADS);
