@@ -8,8 +8,10 @@
 use serde::Serialize;
 
 // Where every stage may name them without importing the syntax: a span is a place in a model
-// file (diagnostics), the estimation method is the model's.
+// file (diagnostics); the estimation method, the operators and how a name is written are the
+// model's (its lowered expressions share them).
 pub use crate::diagnostics::Span;
+pub use crate::model::expression::{source_name, BinaryOp, UnaryOp};
 pub use crate::model::Method;
 
 /// A name as written (backquotes removed), with where it was written.
@@ -17,21 +19,6 @@ pub use crate::model::Method;
 pub struct Ident {
     pub name: String,
     pub span: Span,
-}
-
-/// `name` as the model language (and R) writes it: as it is when it is a plain name (a letter
-/// or `_`, then letters, digits, `_` and `.`), otherwise between backquotes (`` `Reaction Time` ``).
-pub fn source_name(name: &str) -> std::borrow::Cow<'_, str> {
-    let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if plain {
-        std::borrow::Cow::Borrowed(name)
-    } else {
-        std::borrow::Cow::Owned(format!("`{name}`"))
-    }
 }
 
 /// The name an `ident` token stands for: its text without enclosing backquotes.
@@ -232,47 +219,4 @@ pub enum ExprKind {
         function: Ident,
         args: Vec<Arg>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum UnaryOp {
-    Neg,
-    Not,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    And,
-    Or,
-}
-
-impl BinaryOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "+",
-            BinaryOp::Sub => "-",
-            BinaryOp::Mul => "*",
-            BinaryOp::Div => "/",
-            BinaryOp::Pow => "^",
-            BinaryOp::Eq => "==",
-            BinaryOp::Ne => "!=",
-            BinaryOp::Lt => "<",
-            BinaryOp::Le => "<=",
-            BinaryOp::Gt => ">",
-            BinaryOp::Ge => ">=",
-            BinaryOp::And => "&",
-            BinaryOp::Or => "|",
-        }
-    }
 }
