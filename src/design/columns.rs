@@ -4,7 +4,7 @@
 //! numeric values and level indicators. It must not read rows beyond looking up column kinds and
 //! levels; values are computed per row by `statistics` through `DesignColumn::value`.
 
-use crate::syntax::ast::source_name;
+use crate::diagnostics::source_name;
 use std::collections::HashMap;
 
 use crate::data::{Column, MISSING_CODE};

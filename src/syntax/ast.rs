@@ -8,8 +8,9 @@
 use serde::Serialize;
 
 // Where every stage may name them without importing the syntax: a span is a place in a model
-// file (diagnostics), the estimation method is the model's.
-pub use crate::diagnostics::Span;
+// file and a name is written as messages quote it (diagnostics), the estimation method is the
+// model's.
+pub use crate::diagnostics::{source_name, Span};
 pub use crate::model::Method;
 
 /// A name as written (backquotes removed), with where it was written.
@@ -17,21 +18,6 @@ pub use crate::model::Method;
 pub struct Ident {
     pub name: String,
     pub span: Span,
-}
-
-/// `name` as the model language (and R) writes it: as it is when it is a plain name (a letter
-/// or `_`, then letters, digits, `_` and `.`), otherwise between backquotes (`` `Reaction Time` ``).
-pub fn source_name(name: &str) -> std::borrow::Cow<'_, str> {
-    let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if plain {
-        std::borrow::Cow::Borrowed(name)
-    } else {
-        std::borrow::Cow::Owned(format!("`{name}`"))
-    }
 }
 
 /// The name an `ident` token stands for: its text without enclosing backquotes.
