@@ -37,7 +37,7 @@ pub(crate) use levels::model_variables;
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use moderators::{conditional_main_effects, conditional_main_effects_in};
 pub use schema::{ColumnKind, Schema};
-pub use supported::unsupported_residuals;
+pub use supported::unsupported;
 
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::ModelSpec;

@@ -17,6 +17,10 @@
 //! `a`), because the outcome's mean is `b0 + b·(g10 + a·w_j) + cp·w_j`.
 //!
 //! This module owns that reduction and the per-group gathering; it must not estimate anything.
+//! Which of these models can be reduced is `check::unsupported`'s to say (from the spec alone,
+//! before any row is read); `design::build` refuses the others before coming here. Only what
+//! needs the prepared frame is refused here: a text column in an equation about a random
+//! coefficient (a `let` is text or numbers once evaluated).
 
 use crate::data::Column;
 use crate::diagnostics::Span;
@@ -120,8 +124,7 @@ struct LevelOne {
     substituted: Vec<(usize, Vec<String>, usize)>,
 }
 
-fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
+fn level_one(spec: &ModelSpec) -> LevelOne {
     let original: Vec<usize> = spec
         .equations
         .iter()
@@ -138,20 +141,11 @@ fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
         if eq.outcome_kind != OutcomeKind::RandomCoefficient {
             continue;
         }
-        match substitution(spec, eq, &original) {
-            Ok((level1, effect)) => substitute(
-                e,
-                eq,
-                level1,
-                effect,
-                &mut equations,
-                &mut substituted,
-                &mut errors,
-            ),
-            Err(d) => errors.push(d),
+        if let Some((level1, effect)) = substitution(spec, eq, &original) {
+            substitute(e, eq, level1, effect, &mut equations, &mut substituted);
         }
     }
-    let random = level_one_random(spec, &original, &mut errors);
+    let random = level_one_random(spec, &original);
     let residual = spec
         .residual
         .iter()
@@ -163,10 +157,7 @@ fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
             })
         })
         .collect();
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(LevelOne {
+    LevelOne {
         spec: ModelSpec {
             equations,
             random,
@@ -178,7 +169,7 @@ fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
         },
         original,
         substituted,
-    })
+    }
 }
 
 /// Equation `e`'s index among the level-1 equations (`original`), if it is one.
@@ -187,45 +178,17 @@ fn reduced_index(original: &[usize], e: usize) -> Option<usize> {
 }
 
 /// Where the random-coefficient equation `eq` goes: the level-1 equation (its index among
-/// `original`) and the random effect its outcome labels; or why it cannot.
+/// `original`) and the random effect its outcome labels (`check::unsupported` has refused the
+/// equations that go nowhere).
 fn substitution<'s>(
     spec: &'s ModelSpec,
     eq: &EquationSpec,
     original: &[usize],
-) -> Result<(usize, &'s RandomEffectSpec), Diagnostic> {
-    let Some((k, s)) = labelled_effect(spec, &eq.outcome) else {
-        return Err(Diagnostic::at(
-            format!("`{}` labels no random effect", eq.outcome),
-            eq.span,
-        ));
-    };
+) -> Option<(usize, &'s RandomEffectSpec)> {
+    let (k, s) = labelled_effect(spec, &eq.outcome)?;
     let effect = &spec.random[k].effects[s];
-    let Some(level1) = reduced_index(original, effect.equation) else {
-        return Err(not_supported(
-            "a random coefficient of a group-level equation",
-            eq.span,
-        ));
-    };
-    if effect.variables.is_empty() {
-        return Err(not_supported(
-            &format!(
-                "a regression of the random intercept `{}` (write its predictors into the \
-                 level-1 equation)",
-                eq.outcome
-            ),
-            eq.span,
-        ));
-    }
-    if eq.intercept.is_none() {
-        return Err(not_supported(
-            &format!(
-                "`{}` without an intercept (its intercept is the fixed slope of `{}`)",
-                eq.outcome, effect.name
-            ),
-            eq.span,
-        ));
-    }
-    Ok((level1, effect))
+    let level1 = reduced_index(original, effect.equation)?;
+    Some((level1, effect))
 }
 
 /// Substitute the random-coefficient equation `e` into level-1 equation `level1`: each of its
@@ -237,16 +200,8 @@ fn substitute(
     effect: &RandomEffectSpec,
     equations: &mut [EquationSpec],
     substituted: &mut Vec<(usize, Vec<String>, usize)>,
-    errors: &mut Vec<Diagnostic>,
 ) {
     for term in &eq.terms {
-        if term.kind == TermKind::RandomCoefficient {
-            errors.push(not_supported(
-                "a random coefficient as a predictor of another random coefficient",
-                term.span,
-            ));
-            continue;
-        }
         let mut variables = effect.variables.clone();
         variables.extend(term.variables.iter().cloned());
         equations[level1].terms.push(FixedTermSpec {
@@ -260,25 +215,15 @@ fn substitute(
     }
 }
 
-/// The random terms with their effects' equations numbered among the level-1 equations.
-fn level_one_random(
-    spec: &ModelSpec,
-    original: &[usize],
-    errors: &mut Vec<Diagnostic>,
-) -> Vec<RandomTermSpec> {
+/// The random terms with their effects' equations numbered among the level-1 equations (every
+/// effect is of one: `check::unsupported` has refused the others).
+fn level_one_random(spec: &ModelSpec, original: &[usize]) -> Vec<RandomTermSpec> {
     let mut random = Vec::new();
     for term in &spec.random {
         let mut t: RandomTermSpec = term.clone();
         for effect in &mut t.effects {
-            match reduced_index(original, effect.equation) {
-                Some(r) => effect.equation = r,
-                None => {
-                    errors.push(not_supported(
-                        "a random effect in a group-level equation",
-                        term.span,
-                    ));
-                    break;
-                }
+            if let Some(r) = reduced_index(original, effect.equation) {
+                effect.equation = r;
             }
         }
         random.push(t);
@@ -290,46 +235,8 @@ fn level_one_random(
 /// substituted interactions named after the random-coefficient equation's predictors), and the
 /// group-level equation on the latent coefficient, if any.
 pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
-    let reduced = level_one(spec)?;
-    let mut errors = Vec::new();
-    let latent_equations: Vec<usize> = spec
-        .equations
-        .iter()
-        .enumerate()
-        .filter(|(_, eq)| is_latent_equation(eq))
-        .map(|(e, _)| e)
-        .collect();
-    if latent_equations.len() > 1 {
-        errors.push(not_supported(
-            "more than one equation with a random coefficient as a predictor",
-            spec.equations[latent_equations[1]].span,
-        ));
-    }
-    if let Some(&e) = latent_equations.first() {
-        let eq = &spec.equations[e];
-        if spec.random.iter().any(|t| t.name != spec.random[0].name) {
-            errors.push(not_supported(
-                "a random coefficient as a predictor in a model with several grouping factors",
-                eq.span,
-            ));
-        }
-        if spec.residual.iter().any(|r| r.by.is_some()) {
-            errors.push(not_supported(
-                "a random coefficient as a predictor with `residual by`",
-                eq.span,
-            ));
-        }
-        if reduced.spec.equations.len() != 1 {
-            errors.push(not_supported(
-                "a random coefficient as a predictor with several level-1 equations",
-                eq.span,
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-
+    let reduced = level_one(spec);
+    let latent_equation = spec.equations.iter().position(is_latent_equation);
     let mut design = super::build(&reduced.spec, frame)?;
     // Back to the original equations' numbering and names.
     for parameter in &mut design.fixed {
@@ -358,7 +265,7 @@ pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, V
     for class in &mut design.classes {
         class.equation = reduced.original[class.equation];
     }
-    if let Some(&e) = latent_equations.first() {
+    if let Some(e) = latent_equation {
         design.latent = Some(latent_outcome(spec, e, &design, frame)?);
     }
     Ok(design)
@@ -420,31 +327,27 @@ fn latent_outcome(
     })
 }
 
-/// The one latent coefficient among `eq`'s predictors: its label, and the random term and
-/// effect position that carry it.
+/// The latent coefficient among `eq`'s predictors (one: `check::unsupported` has refused
+/// more): its label, and the random term and effect position that carry it.
 fn latent_coefficient<'e>(
     spec: &ModelSpec,
     eq: &'e EquationSpec,
 ) -> Result<(&'e String, usize, usize), Vec<Diagnostic>> {
-    let latent_terms: Vec<&FixedTermSpec> = eq
+    let found = eq
         .terms
         .iter()
-        .filter(|t| t.kind == TermKind::RandomCoefficient)
-        .collect();
-    if latent_terms.len() != 1 {
-        return Err(vec![not_supported(
-            "several random coefficients as predictors of one outcome",
-            eq.span,
-        )]);
-    }
-    let label = &latent_terms[0].variables[0];
-    let Some((term, effect)) = labelled_effect(spec, label) else {
-        return Err(vec![Diagnostic::at(
-            format!("`{label}` labels no random effect"),
-            latent_terms[0].span,
-        )]);
-    };
-    Ok((label, term, effect))
+        .find(|t| t.kind == TermKind::RandomCoefficient)
+        .map(|t| &t.variables[0])
+        .and_then(|label| labelled_effect(spec, label).map(|(k, s)| (label, k, s)));
+    found.ok_or_else(|| {
+        vec![Diagnostic::error(
+            format!(
+                "internal: the equation for `{}` has no random coefficient as a predictor",
+                eq.outcome
+            ),
+            Location::None,
+        )]
+    })
 }
 
 /// The group-level equation's free coefficients in formula order, per coefficient other than
@@ -457,25 +360,20 @@ fn group_columns<'f>(
     let mut columns = Vec::new();
     let mut covariates: Vec<Vec<&[f64]>> = Vec::new();
     let mut latent = 0;
-    let free_label = |c: &Coefficient, span: Span, errors: &mut Vec<Diagnostic>| match c {
+    // Every coefficient is free (`check::unsupported` has refused fixed ones).
+    let free_label = |c: &Coefficient| match c {
         Coefficient::Free { label } => label.clone(),
-        Coefficient::Fixed(_) => {
-            errors.push(not_supported(
-                "a fixed coefficient in an equation with a random coefficient as a predictor",
-                span,
-            ));
-            None
-        }
+        Coefficient::Fixed(_) => None,
     };
     if let Some(c) = &eq.intercept {
         columns.push(GroupColumn {
             name: "(Intercept)".into(),
-            label: free_label(c, eq.span, errors),
+            label: free_label(c),
         });
         covariates.push(Vec::new());
     }
     for t in &eq.terms {
-        let label = free_label(&t.coefficient, t.span, errors);
+        let label = free_label(&t.coefficient);
         if t.kind == TermKind::RandomCoefficient {
             latent = columns.len();
             columns.push(GroupColumn {
@@ -523,19 +421,8 @@ fn slope_mean_terms<'f>(
         .equations
         .iter()
         .position(|q| q.outcome_kind == OutcomeKind::RandomCoefficient && q.outcome == *label);
-    // A fixed coefficient there is an offset of the level-1 rows, which the outcome's mean
-    // would need too: refused rather than silently left out.
-    if let Some(r) = rc_equation {
-        for t in &spec.equations[r].terms {
-            if matches!(t.coefficient, Coefficient::Fixed(_)) {
-                errors.push(not_supported(
-                    "a fixed coefficient in the regression of a random coefficient used as a \
-                     predictor",
-                    t.span,
-                ));
-            }
-        }
-    }
+    // Its coefficients are free (`check::unsupported` has refused fixed ones, offsets the
+    // outcome's mean would need too).
     let mut slope_terms: Vec<Vec<Vec<&[f64]>>> = Vec::new();
     for parameter in &design.fixed {
         let mut products = Vec::new();
