@@ -7,10 +7,14 @@
 //! (a data column or a `let`), a label is a label. This module must not read data, evaluate
 //! anything or know about source text beyond the spans it keeps for messages.
 
+mod level_one;
+
 use serde::Serialize;
 
 use crate::diagnostics::Span;
 use crate::syntax::ast::Expr;
+
+pub use level_one::{LevelOne, Substitution};
 
 /// How the variance parameters are estimated: maximum likelihood, or restricted (REML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

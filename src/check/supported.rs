@@ -149,7 +149,7 @@ fn not_supported(what: &str, span: Span) -> Diagnostic {
 /// random coefficient for a variable (only a hand-built spec has one: the checker resolves such
 /// a name to the coefficient).
 fn unsupported_designs(spec: &ModelSpec) -> Vec<Diagnostic> {
-    if !has_random_coefficients(spec) {
+    if !spec.has_random_coefficients() {
         return coefficients_as_variables(spec);
     }
     // In stages, as the design met them: a later stage presumes the earlier ones sound.
@@ -164,38 +164,10 @@ fn unsupported_designs(spec: &ModelSpec) -> Vec<Diagnostic> {
     unsupported_latent_equation(spec)
 }
 
-fn has_random_coefficients(spec: &ModelSpec) -> bool {
-    spec.equations.iter().any(|eq| {
-        eq.outcome_kind == OutcomeKind::RandomCoefficient
-            || eq
-                .terms
-                .iter()
-                .any(|t| t.kind == TermKind::RandomCoefficient)
-    })
-}
-
-fn is_latent_equation(eq: &EquationSpec) -> bool {
-    eq.outcome_kind == OutcomeKind::Variable
-        && eq
-            .terms
-            .iter()
-            .any(|t| t.kind == TermKind::RandomCoefficient)
-}
-
-/// Whether equation `e` is a level-1 equation: about a variable, without a random coefficient
-/// as a predictor.
-fn is_level_one(spec: &ModelSpec, e: usize) -> bool {
-    spec.equations
-        .get(e)
-        .is_some_and(|eq| eq.outcome_kind == OutcomeKind::Variable && !is_latent_equation(eq))
-}
-
 /// The random effect that carries `label`.
 fn labelled_effect<'s>(spec: &'s ModelSpec, label: &str) -> Option<&'s RandomEffectSpec> {
-    spec.random
-        .iter()
-        .flat_map(|t| &t.effects)
-        .find(|e| e.label.as_deref() == Some(label))
+    let (k, s) = spec.labelled_effect(label)?;
+    Some(&spec.random[k].effects[s])
 }
 
 fn coefficients_as_variables(spec: &ModelSpec) -> Vec<Diagnostic> {
@@ -237,7 +209,7 @@ fn unsubstitutable(spec: &ModelSpec) -> Vec<Diagnostic> {
         }
     }
     for term in &spec.random {
-        if term.effects.iter().any(|e| !is_level_one(spec, e.equation)) {
+        if term.effects.iter().any(|e| !spec.is_level_one(e.equation)) {
             out.push(not_supported(
                 "a random effect in a group-level equation",
                 term.span,
@@ -255,7 +227,7 @@ fn unsubstitutable_equation(spec: &ModelSpec, eq: &EquationSpec) -> Option<Diagn
             eq.span,
         ));
     };
-    if !is_level_one(spec, effect.equation) {
+    if !spec.is_level_one(effect.equation) {
         return Some(not_supported(
             "a random coefficient of a group-level equation",
             eq.span,
@@ -290,7 +262,7 @@ fn unsupported_latent_models(spec: &ModelSpec) -> Vec<Diagnostic> {
     let latent: Vec<&EquationSpec> = spec
         .equations
         .iter()
-        .filter(|eq| is_latent_equation(eq))
+        .filter(|eq| eq.has_latent_predictor())
         .collect();
     if latent.len() > 1 {
         out.push(not_supported(
@@ -312,7 +284,7 @@ fn unsupported_latent_models(spec: &ModelSpec) -> Vec<Diagnostic> {
             ));
         }
         let level_one = (0..spec.equations.len())
-            .filter(|&e| is_level_one(spec, e))
+            .filter(|&e| spec.is_level_one(e))
             .count();
         if level_one != 1 {
             out.push(not_supported(
@@ -329,7 +301,7 @@ fn unsupported_latent_models(spec: &ModelSpec) -> Vec<Diagnostic> {
 /// offset of the level-1 rows, which the outcome's mean would need too: refused rather than
 /// silently left out).
 fn unsupported_latent_equation(spec: &ModelSpec) -> Vec<Diagnostic> {
-    let Some(eq) = spec.equations.iter().find(|eq| is_latent_equation(eq)) else {
+    let Some(eq) = spec.equations.iter().find(|eq| eq.has_latent_predictor()) else {
         return Vec::new();
     };
     let latent: Vec<_> = eq

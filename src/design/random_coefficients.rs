@@ -1,12 +1,11 @@
 //! Random coefficients as outcomes and as predictors, reduced to what the engines fit.
 //!
 //! A random-coefficient equation (`sync ~ 1 + a*w`, where `sync` labels the random slope of `dp`)
-//! is a level-2 regression of a slope. Substituting it into the level-1 equation gives
-//! `(g10 + a·w + u1)·dp`: its intercept is the level-1 fixed slope that the label names, and
-//! each predictor becomes the cross-level interaction `dp:w` with the predictor's coefficient.
-//! So the design of such a model is the design of the level-1 equations with those interactions
-//! added; the interaction's parameter is reported under the random-coefficient equation
-//! (`sync ~ w`, label `a`).
+//! is a level-2 regression of a slope, substituted into the level-1 equation as the cross-level
+//! interaction `dp:w` by the model (`ModelSpec::level_one`). So the design of such a model is the
+//! design of that rewritten model; the interaction's parameter is reported under the
+//! random-coefficient equation again (`sync ~ w`, label `a`), which takes the design's column
+//! names (a text predictor's levels are data).
 //!
 //! A group-level equation with the latent coefficient as a predictor (`reduction ~ 1 + b*sync
 //! + cp*w`) has one observation per group: the group's value of its outcome (constant within
@@ -16,19 +15,17 @@
 //! level-1 fixed parameters enter the latent coefficient's mean (1 for its intercept, `w_j` for
 //! `a`), because the outcome's mean is `b0 + b·(g10 + a·w_j) + cp·w_j`.
 //!
-//! This module owns that reduction and the per-group gathering; it must not estimate anything.
-//! Which of these models can be reduced is `check::unsupported`'s to say (from the spec alone,
-//! before any row is read); `design::build` refuses the others before coming here. Only what
+//! This module owns the design of the rewritten model under the original equations' numbering
+//! and names, and the per-group gathering; it must not estimate anything. Which of these models
+//! can be rewritten is `check::unsupported`'s to say (from the spec alone, before any row is
+//! read); `design::build` refuses the others before coming here. Only what
 //! needs the prepared frame is refused here: a text column in an equation about a random
 //! coefficient (a `let` is text or numbers once evaluated).
 
 use crate::data::Column;
 use crate::diagnostics::Span;
 use crate::diagnostics::{Diagnostic, Location};
-use crate::model::{
-    Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomEffectSpec,
-    RandomTermSpec, TermKind,
-};
+use crate::model::{Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, TermKind};
 use crate::prepare::AnalysisFrame;
 
 use super::grouping::{Grouping, NO_LEVEL};
@@ -83,175 +80,38 @@ pub struct GroupObservation {
 
 /// Whether the model has random-coefficient outcomes or predictors.
 pub fn has_random_coefficients(spec: &ModelSpec) -> bool {
-    spec.equations.iter().any(|eq| {
-        eq.outcome_kind == OutcomeKind::RandomCoefficient
-            || eq
-                .terms
-                .iter()
-                .any(|t| t.kind == TermKind::RandomCoefficient)
-    })
-}
-
-/// The random term and effect position that carry `label`.
-fn labelled_effect(spec: &ModelSpec, label: &str) -> Option<(usize, usize)> {
-    spec.random.iter().enumerate().find_map(|(k, t)| {
-        t.effects
-            .iter()
-            .position(|e| e.label.as_deref() == Some(label))
-            .map(|s| (k, s))
-    })
+    spec.has_random_coefficients()
 }
 
 fn not_supported(what: &str, span: Span) -> Diagnostic {
     Diagnostic::at(format!("{what} is not supported yet"), span)
 }
 
-fn is_latent_equation(eq: &EquationSpec) -> bool {
-    eq.outcome_kind == OutcomeKind::Variable
-        && eq
-            .terms
-            .iter()
-            .any(|t| t.kind == TermKind::RandomCoefficient)
-}
-
-/// The level-1 model: level-1 equations with the random-coefficient equations substituted in.
-struct LevelOne {
-    spec: ModelSpec,
-    /// Per equation of `spec`: its index in the original model.
-    original: Vec<usize>,
-    /// Per substituted term: (equation in `spec`, the slope's variables, the original
-    /// random-coefficient equation).
-    substituted: Vec<(usize, Vec<String>, usize)>,
-}
-
-fn level_one(spec: &ModelSpec) -> LevelOne {
-    let original: Vec<usize> = spec
-        .equations
-        .iter()
-        .enumerate()
-        .filter(|(_, eq)| eq.outcome_kind == OutcomeKind::Variable && !is_latent_equation(eq))
-        .map(|(e, _)| e)
-        .collect();
-    let mut equations: Vec<EquationSpec> = original
-        .iter()
-        .map(|&e| spec.equations[e].clone())
-        .collect();
-    let mut substituted = Vec::new();
-    for (e, eq) in spec.equations.iter().enumerate() {
-        if eq.outcome_kind != OutcomeKind::RandomCoefficient {
-            continue;
-        }
-        if let Some((level1, effect)) = substitution(spec, eq, &original) {
-            substitute(e, eq, level1, effect, &mut equations, &mut substituted);
-        }
-    }
-    let random = level_one_random(spec, &original);
-    let residual = spec
-        .residual
-        .iter()
-        .filter_map(|r| {
-            reduced_index(&original, r.equation).map(|e| {
-                let mut r = r.clone();
-                r.equation = e;
-                r
-            })
-        })
-        .collect();
-    LevelOne {
-        spec: ModelSpec {
-            equations,
-            random,
-            residual,
-            definitions: spec.definitions.clone(),
-            method: spec.method,
-            interval: spec.interval.clone(),
-            vary: spec.vary.clone(),
-        },
-        original,
-        substituted,
-    }
-}
-
-/// Equation `e`'s index among the level-1 equations (`original`), if it is one.
-fn reduced_index(original: &[usize], e: usize) -> Option<usize> {
-    original.iter().position(|&o| o == e)
-}
-
-/// Where the random-coefficient equation `eq` goes: the level-1 equation (its index among
-/// `original`) and the random effect its outcome labels (`check::unsupported` has refused the
-/// equations that go nowhere).
-fn substitution<'s>(
-    spec: &'s ModelSpec,
-    eq: &EquationSpec,
-    original: &[usize],
-) -> Option<(usize, &'s RandomEffectSpec)> {
-    let (k, s) = labelled_effect(spec, &eq.outcome)?;
-    let effect = &spec.random[k].effects[s];
-    let level1 = reduced_index(original, effect.equation)?;
-    Some((level1, effect))
-}
-
-/// Substitute the random-coefficient equation `e` into level-1 equation `level1`: each of its
-/// terms becomes the cross-level interaction with the slope's variables.
-fn substitute(
-    e: usize,
-    eq: &EquationSpec,
-    level1: usize,
-    effect: &RandomEffectSpec,
-    equations: &mut [EquationSpec],
-    substituted: &mut Vec<(usize, Vec<String>, usize)>,
-) {
-    for term in &eq.terms {
-        let mut variables = effect.variables.clone();
-        variables.extend(term.variables.iter().cloned());
-        equations[level1].terms.push(FixedTermSpec {
-            name: variables.join(":"),
-            variables,
-            coefficient: term.coefficient.clone(),
-            kind: TermKind::Variables,
-            span: term.span,
-        });
-        substituted.push((level1, effect.variables.clone(), e));
-    }
-}
-
-/// The random terms with their effects' equations numbered among the level-1 equations (every
-/// effect is of one: `check::unsupported` has refused the others).
-fn level_one_random(spec: &ModelSpec, original: &[usize]) -> Vec<RandomTermSpec> {
-    let mut random = Vec::new();
-    for term in &spec.random {
-        let mut t: RandomTermSpec = term.clone();
-        for effect in &mut t.effects {
-            if let Some(r) = reduced_index(original, effect.equation) {
-                effect.equation = r;
-            }
-        }
-        random.push(t);
-    }
-    random
-}
-
 /// The design of a model with random-coefficient equations: the level-1 design (the
 /// substituted interactions named after the random-coefficient equation's predictors), and the
 /// group-level equation on the latent coefficient, if any.
 pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
-    let reduced = level_one(spec);
-    let latent_equation = spec.equations.iter().position(is_latent_equation);
+    let reduced = spec.level_one();
+    let latent_equation = spec
+        .equations
+        .iter()
+        .position(EquationSpec::has_latent_predictor);
     let mut design = super::build(&reduced.spec, frame)?;
     // Back to the original equations' numbering and names.
     for parameter in &mut design.fixed {
         for (equation, name) in &mut parameter.columns {
-            let substitution = reduced.substituted.iter().find(|(level1, variables, _)| {
-                *level1 == *equation && is_substituted(name, variables)
-            });
+            let substitution = reduced
+                .substituted
+                .iter()
+                .find(|s| s.equation == *equation && is_substituted(name, &s.slope));
             match substitution {
-                Some((_, variables, rc)) => {
+                Some(s) => {
                     *name = name
                         .split(':')
-                        .filter(|piece| !variables.iter().any(|v| v == piece))
+                        .filter(|piece| !s.slope.iter().any(|v| v == piece))
                         .collect::<Vec<_>>()
                         .join(":");
-                    *equation = *rc;
+                    *equation = s.regression;
                 }
                 None => *equation = reduced.original[*equation],
             }
@@ -338,7 +198,7 @@ fn latent_coefficient<'e>(
         .iter()
         .find(|t| t.kind == TermKind::RandomCoefficient)
         .map(|t| &t.variables[0])
-        .and_then(|label| labelled_effect(spec, label).map(|(k, s)| (label, k, s)));
+        .and_then(|label| spec.labelled_effect(label).map(|(k, s)| (label, k, s)));
     found.ok_or_else(|| {
         vec![Diagnostic::error(
             format!(
