@@ -2,10 +2,8 @@
 //!
 //! Owns the `Diagnostic` value every stage returns when input is wrong: what is wrong, where
 //! (a span in a model file, or a row and column of a data file, or just a file), what was
-//! expected, and a hint. Stages collect diagnostics instead of stopping at the first. Also how a
-//! name is written in the model language (`source_name`), which messages and R's column names
-//! quote from every stage. This module must not print: rendering to text happens only at the
-//! edge (`render`).
+//! expected, and a hint. Stages collect diagnostics instead of stopping at the first. This module
+//! must not print: rendering to text happens only at the edge (`render`).
 
 use std::path::{Path, PathBuf};
 
@@ -27,21 +25,6 @@ impl Span {
             start: self.start.min(other.start),
             end: self.end.max(other.end),
         }
-    }
-}
-
-/// `name` as the model language (and R) writes it: as it is when it is a plain name (a letter
-/// or `_`, then letters, digits, `_` and `.`), otherwise between backquotes (`` `Reaction Time` ``).
-pub fn source_name(name: &str) -> std::borrow::Cow<'_, str> {
-    let mut chars = name.chars();
-    let plain = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    if plain {
-        std::borrow::Cow::Borrowed(name)
-    } else {
-        std::borrow::Cow::Owned(format!("`{name}`"))
     }
 }
 

@@ -1,7 +1,62 @@
-//! The language's built-in functions, in one catalogue: each function's name, where it may be
-//! called (`let`/`keep`, or a `:=` definition) and, for definitions, how many arguments it
-//! takes and what they are. The checker, the preparation and the definitions all read it, so a
-//! function is added (or its message changed) in one place. It must not evaluate anything.
+//! The language's built-in functions, in one catalogue: each function's id (`Builtin`, what a
+//! lowered call is bound to), name, where it may be called (`let`/`keep`, or a `:=` definition),
+//! its arguments in each place, and the scalar rule of the functions of one number that both
+//! places evaluate (`exp`, `log`, `sqrt`, `abs`). The checker, the preparation and the
+//! definitions all read it, so a function is added (or its message changed) in one place. It
+//! must not evaluate anything over rows or parameters: that is `prepare`'s and `infer`'s.
+
+use serde::Serialize;
+
+/// Which built-in function a call is: what `check` binds a call to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum Builtin {
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Center,
+    Scale,
+    Within,
+    Between,
+    Lag,
+    Lead,
+    Diff,
+    Complete,
+    IsMissing,
+    Ifelse,
+    Var,
+    Sd,
+    Cov,
+    Cor,
+}
+
+impl Builtin {
+    /// The catalogue's entry.
+    pub fn entry(self) -> &'static Function {
+        // Every id has exactly one entry (the unit test says so).
+        FUNCTIONS
+            .iter()
+            .find(|f| f.id == self)
+            .unwrap_or(&FUNCTIONS[0])
+    }
+
+    /// The name the language spells it with.
+    pub fn name(self) -> &'static str {
+        self.entry().name
+    }
+
+    /// For a function of one number (`exp`, `log`, `sqrt`, `abs`), its value at `x` (`None`
+    /// for the others). Not-finite results are the caller's to treat.
+    pub fn scalar(self) -> Option<fn(f64) -> f64> {
+        match self {
+            Builtin::Exp => Some(f64::exp),
+            Builtin::Log => Some(f64::ln),
+            Builtin::Sqrt => Some(f64::sqrt),
+            Builtin::Abs => Some(f64::abs),
+            _ => None,
+        }
+    }
+}
 
 /// Where a function may be called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +70,7 @@ pub enum Context {
 /// One built-in function.
 #[derive(Debug)]
 pub struct Function {
+    pub id: Builtin,
     pub name: &'static str,
     pub preparation: bool,
     pub definition: bool,
@@ -24,34 +80,54 @@ pub struct Function {
     pub labels: usize,
     /// In a definition: what the arguments are, for messages.
     pub definition_arguments: &'static str,
+    /// In `let`/`keep`: the parameters' names, in order (the arguments are positional).
+    pub parameters: &'static [&'static str],
+    /// In `let`/`keep`: how many of `parameters` must be given.
+    pub required: usize,
+    /// In `let`/`keep`: any number of further arguments like the last (`complete(x, ...)`).
+    pub variadic: bool,
 }
 
-const fn both(name: &'static str) -> Function {
+const fn both(id: Builtin, name: &'static str) -> Function {
     Function {
+        id,
         name,
         preparation: true,
         definition: true,
         definition_arity: (1, 1),
         definition_arguments: "1 argument",
         labels: 0,
+        parameters: &["x"],
+        required: 1,
+        variadic: false,
     }
 }
 
-const fn preparation(name: &'static str) -> Function {
+const fn preparation(
+    id: Builtin,
+    name: &'static str,
+    parameters: &'static [&'static str],
+    required: usize,
+) -> Function {
     Function {
+        id,
         name,
         preparation: true,
         definition: false,
         definition_arity: (0, 0),
         definition_arguments: "",
         labels: 0,
+        parameters,
+        required,
+        variadic: false,
     }
 }
 
 /// var/sd take a label and cov/cor two, each optionally followed by the grouping whose term is
 /// meant (a label with random parts in several terms needs it).
-const fn random_part(name: &'static str, labels: usize) -> Function {
+const fn random_part(id: Builtin, name: &'static str, labels: usize) -> Function {
     Function {
+        id,
         name,
         preparation: false,
         definition: true,
@@ -62,29 +138,35 @@ const fn random_part(name: &'static str, labels: usize) -> Function {
         } else {
             "two labels, and optionally the grouping of their random term"
         },
+        parameters: &[],
+        required: 0,
+        variadic: false,
     }
 }
 
 /// Every built-in function, in the order messages list them.
 pub const FUNCTIONS: &[Function] = &[
-    both("exp"),
-    both("log"),
-    both("sqrt"),
-    both("abs"),
-    preparation("center"),
-    preparation("scale"),
-    preparation("within"),
-    preparation("between"),
-    preparation("lag"),
-    preparation("lead"),
-    preparation("diff"),
-    preparation("complete"),
-    preparation("is_missing"),
-    preparation("ifelse"),
-    random_part("var", 1),
-    random_part("sd", 1),
-    random_part("cov", 2),
-    random_part("cor", 2),
+    both(Builtin::Exp, "exp"),
+    both(Builtin::Log, "log"),
+    both(Builtin::Sqrt, "sqrt"),
+    both(Builtin::Abs, "abs"),
+    preparation(Builtin::Center, "center", &["x"], 1),
+    preparation(Builtin::Scale, "scale", &["x"], 1),
+    preparation(Builtin::Within, "within", &["x", "group"], 1),
+    preparation(Builtin::Between, "between", &["x", "group"], 1),
+    preparation(Builtin::Lag, "lag", &["x", "k"], 1),
+    preparation(Builtin::Lead, "lead", &["x", "k"], 1),
+    preparation(Builtin::Diff, "diff", &["x", "k"], 1),
+    Function {
+        variadic: true,
+        ..preparation(Builtin::Complete, "complete", &["x"], 1)
+    },
+    preparation(Builtin::IsMissing, "is_missing", &["x"], 1),
+    preparation(Builtin::Ifelse, "ifelse", &["condition", "yes", "no"], 3),
+    random_part(Builtin::Var, "var", 1),
+    random_part(Builtin::Sd, "sd", 1),
+    random_part(Builtin::Cov, "cov", 2),
+    random_part(Builtin::Cor, "cor", 2),
 ];
 
 impl Function {
@@ -110,4 +192,18 @@ pub fn find(name: &str, context: Context) -> Option<&'static Function> {
     FUNCTIONS
         .iter()
         .find(|f| f.name == name && f.allowed(context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each id has one entry, so `Builtin::entry` finds the right one.
+    #[test]
+    fn every_id_has_one_entry() {
+        for f in FUNCTIONS {
+            assert_eq!(FUNCTIONS.iter().filter(|g| g.id == f.id).count(), 1);
+            assert_eq!(f.id.name(), f.name);
+        }
+    }
 }

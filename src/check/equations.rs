@@ -93,7 +93,7 @@ fn collect_labels(equations: &[&Equation]) -> Labels {
 pub(crate) fn term_name(variables: &[String]) -> String {
     variables
         .iter()
-        .map(|v| crate::diagnostics::source_name(v))
+        .map(|v| crate::model::expression::source_name(v))
         .collect::<Vec<_>>()
         .join(":")
 }

@@ -8,9 +8,10 @@
 use serde::Serialize;
 
 // Where every stage may name them without importing the syntax: a span is a place in a model
-// file and a name is written as messages quote it (diagnostics), the estimation method is the
-// model's.
-pub use crate::diagnostics::{source_name, Span};
+// file (diagnostics); the estimation method, the operators and how a name is written are the
+// model's (its lowered expressions share them).
+pub use crate::diagnostics::Span;
+pub use crate::model::expression::{source_name, BinaryOp, UnaryOp};
 pub use crate::model::Method;
 
 /// A name as written (backquotes removed), with where it was written.
@@ -218,47 +219,4 @@ pub enum ExprKind {
         function: Ident,
         args: Vec<Arg>,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum UnaryOp {
-    Neg,
-    Not,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum BinaryOp {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Pow,
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    And,
-    Or,
-}
-
-impl BinaryOp {
-    pub fn symbol(self) -> &'static str {
-        match self {
-            BinaryOp::Add => "+",
-            BinaryOp::Sub => "-",
-            BinaryOp::Mul => "*",
-            BinaryOp::Div => "/",
-            BinaryOp::Pow => "^",
-            BinaryOp::Eq => "==",
-            BinaryOp::Ne => "!=",
-            BinaryOp::Lt => "<",
-            BinaryOp::Le => "<=",
-            BinaryOp::Gt => ">",
-            BinaryOp::Ge => ">=",
-            BinaryOp::And => "&",
-            BinaryOp::Or => "|",
-        }
-    }
 }

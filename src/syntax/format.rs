@@ -5,6 +5,7 @@
 //! Parsing the output gives the same AST (spans aside); that round trip is what this module
 //! promises. It does not keep comments or the user's layout (the AST has neither).
 
+use crate::model::expression::{number, print, print_arguments, string_literal, Printable, View};
 use crate::syntax::ast::*;
 
 /// The canonical text of a model file.
@@ -179,129 +180,33 @@ fn join_names(names: &[Ident], separator: &str) -> String {
 }
 
 fn format_args(args: &[Arg]) -> String {
-    args.iter()
-        .map(|arg| match &arg.name {
-            Some(name) => format!("{} = {}", source_name(&name.name), format_expr(&arg.value)),
-            None => format_expr(&arg.value),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    print_arguments(arguments(args))
 }
 
 // ------------------------------------------------------------------------------------------------
-// Expressions
+// Expressions: written by the model's one printer, which the syntax tree shows itself to.
 
-/// Binding strength, loosest first; mirrors the grammar's expression rules.
-const OR: u8 = 1;
-const AND: u8 = 2;
-const NOT: u8 = 3;
-const COMPARE: u8 = 4;
-const ADD: u8 = 5;
-const MUL: u8 = 6;
-const NEG: u8 = 7;
-const POW: u8 = 8;
-const ATOM: u8 = 9;
+impl Printable for Expr {
+    fn view(&self) -> View<'_, Self> {
+        match &self.kind {
+            ExprKind::Number(v) => View::Number(*v),
+            ExprKind::String(s) => View::Text(s),
+            ExprKind::Missing => View::Missing,
+            ExprKind::Name(name) => View::Name(name),
+            ExprKind::Unary { op, operand } => View::Unary(*op, operand),
+            ExprKind::Binary { op, lhs, rhs } => View::Binary(*op, lhs, rhs),
+            ExprKind::Call { function, args } => View::Call(&function.name, arguments(args)),
+        }
+    }
+}
+
+fn arguments(args: &[Arg]) -> Vec<(Option<&str>, &Expr)> {
+    args.iter()
+        .map(|arg| (arg.name.as_ref().map(|n| n.name.as_str()), &arg.value))
+        .collect()
+}
 
 /// An expression's canonical text.
 pub fn format_expr(expr: &Expr) -> String {
-    expr_at(expr, 0)
-}
-
-fn precedence(expr: &Expr) -> u8 {
-    match &expr.kind {
-        ExprKind::Number(v) if *v < 0.0 || v.is_sign_negative() => NEG,
-        ExprKind::Number(_)
-        | ExprKind::String(_)
-        | ExprKind::Missing
-        | ExprKind::Name(_)
-        | ExprKind::Call { .. } => ATOM,
-        ExprKind::Unary { op, .. } => match op {
-            UnaryOp::Neg => NEG,
-            UnaryOp::Not => NOT,
-        },
-        ExprKind::Binary { op, .. } => binary_precedence(*op),
-    }
-}
-
-fn binary_precedence(op: BinaryOp) -> u8 {
-    match op {
-        BinaryOp::Or => OR,
-        BinaryOp::And => AND,
-        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-            COMPARE
-        }
-        BinaryOp::Add | BinaryOp::Sub => ADD,
-        BinaryOp::Mul | BinaryOp::Div => MUL,
-        BinaryOp::Pow => POW,
-    }
-}
-
-/// `expr` written where the grammar needs at least binding strength `min`.
-fn expr_at(expr: &Expr, min: u8) -> String {
-    let text = match &expr.kind {
-        ExprKind::Number(v) => number(*v),
-        ExprKind::String(s) => string_literal(s),
-        ExprKind::Missing => "NA".into(),
-        ExprKind::Name(name) => source_name(name).into_owned(),
-        ExprKind::Call { function, args } => format!("{}({})", function.name, format_args(args)),
-        ExprKind::Unary { op, operand } => match op {
-            // `- -x` would read as a decrement to a human; `-(-x)` is the same tree.
-            UnaryOp::Neg if precedence(operand) == NEG => format!("-({})", expr_at(operand, 0)),
-            UnaryOp::Neg => format!("-{}", expr_at(operand, NEG)),
-            UnaryOp::Not => format!("!{}", expr_at(operand, NOT)),
-        },
-        ExprKind::Binary { op, lhs, rhs } => {
-            let p = binary_precedence(*op);
-            let (lhs_min, rhs_min) = match op {
-                // Comparisons do not chain: both sides must bind tighter.
-                BinaryOp::Eq
-                | BinaryOp::Ne
-                | BinaryOp::Lt
-                | BinaryOp::Le
-                | BinaryOp::Gt
-                | BinaryOp::Ge => (p + 1, p + 1),
-                // Right-associative; the exponent may be a negation (`2^-1`).
-                BinaryOp::Pow => (ATOM, NEG),
-                _ => (p, p + 1),
-            };
-            let (l, r) = (expr_at(lhs, lhs_min), expr_at(rhs, rhs_min));
-            if *op == BinaryOp::Pow {
-                format!("{l}^{r}")
-            } else {
-                format!("{l} {} {r}", op.symbol())
-            }
-        }
-    };
-    if precedence(expr) < min {
-        format!("({text})")
-    } else {
-        text
-    }
-}
-
-/// The shortest text that reads back as the same `f64`.
-fn number(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{value}")
-    } else {
-        // Debug prints the shortest round-tripping digits, with an exponent when that is
-        // shorter (`1e-7`), which the grammar accepts.
-        format!("{value:?}")
-    }
-}
-
-fn string_literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    print(expr)
 }

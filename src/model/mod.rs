@@ -5,9 +5,16 @@
 //! fixed values, random terms on grouping factors, residual classes) and the derived quantities.
 //! Every name in here has been resolved by `check`: a variable is a column of the analysis frame
 //! (a data column or a `let`), a label is a label. This module must not read data, evaluate
-//! anything or know about source text beyond the spans it keeps for messages.
+//! anything or know about source text beyond the spans it keeps for messages. `expression`: the
+//! lowered expressions of `let`, `keep` and `:=`, and the one printer of expressions;
+//! `level_one`: a model with random-coefficient equations rewritten as its level-1 model.
+
+pub mod expression;
+pub mod preparation;
 
 mod level_one;
+
+pub use expression::{Argument, ArgumentName, BinaryOp, Expression, ExpressionKind, Name, UnaryOp};
 
 use serde::Serialize;
 
