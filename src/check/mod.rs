@@ -32,6 +32,7 @@ mod settings;
 mod stray;
 mod supported;
 
+pub use definitions::lower_definitions;
 pub use interval::{MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
 pub(crate) use levels::model_variables;
 pub use levels::{check_frame, variable_levels, VariableLevel};

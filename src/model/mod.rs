@@ -19,7 +19,6 @@ pub use expression::{Argument, ArgumentName, BinaryOp, Expression, ExpressionKin
 use serde::Serialize;
 
 use crate::diagnostics::Span;
-use crate::syntax::ast::Expr;
 
 pub use level_one::{LevelOne, Substitution};
 
@@ -147,12 +146,13 @@ pub struct ResidualSpec {
     pub correlated_within: Option<String>,
 }
 
-/// `name := expr`. The expression's names are labels, earlier definitions, or `vary` names;
-/// `var()`, `sd()`, `cov()`, `cor()` take labels of random effects.
+/// `name := expr`, lowered: the expression's names are labels, earlier definitions, or `vary`
+/// names; `var()`, `sd()`, `cov()`, `cor()` take labels of random effects and optionally a
+/// grouping.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Definition {
     pub name: String,
-    pub value: Expr,
+    pub value: Expression,
     pub span: Span,
 }
 
