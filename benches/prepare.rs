@@ -26,8 +26,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("read_csv", |b| b.iter(|| read_csv(&path).unwrap()));
     let table = read_csv(&path).unwrap();
     let model = parse(PREPARATION).unwrap();
+    let plan = tandem::check::lower_preparation(&model, &tandem::check::Schema::from_table(&table))
+        .unwrap();
     group.bench_function("prepare: lags within session, keep", |b| {
-        b.iter(|| prepare(&model, &table, &[]).unwrap())
+        b.iter(|| prepare(&plan, &table, &[]).unwrap())
     });
     group.finish();
 }

@@ -45,6 +45,20 @@ impl Builtin {
         self.entry().name
     }
 
+    /// Whether it needs a summary of all rows (a mean, an sd): out of core, its value waits for
+    /// the first pass over the file.
+    pub fn summarises_rows(self) -> bool {
+        matches!(
+            self,
+            Builtin::Center | Builtin::Scale | Builtin::Within | Builtin::Between
+        )
+    }
+
+    /// Whether it reads other rows of the group (`lag`, `lead`, `diff`).
+    pub fn shifts_rows(self) -> bool {
+        matches!(self, Builtin::Lag | Builtin::Lead | Builtin::Diff)
+    }
+
     /// For a function of one number, its derivative at `x` (`None` for the others): the
     /// definitions' exact gradients (forward mode) go through it.
     pub fn derivative(self) -> Option<fn(f64) -> f64> {

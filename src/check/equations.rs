@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostics::Diagnostic;
+use crate::functions::{Builtin, Context};
 use crate::model::{
     Coefficient, EquationSpec, FixedTermSpec, OutcomeKind, RandomTermSpec, TermKind,
 };
@@ -555,7 +556,9 @@ fn names_read(expr: &Expr, names: &mut BTreeSet<String>) {
             names_read(rhs, names);
         }
         ExprKind::Call { function, args } => {
-            if !matches!(function.name.as_str(), "lag" | "lead") {
+            let other_rows = crate::functions::find(&function.name, Context::Preparation)
+                .is_some_and(|f| matches!(f.id, Builtin::Lag | Builtin::Lead));
+            if !other_rows {
                 for arg in args {
                     names_read(&arg.value, names);
                 }

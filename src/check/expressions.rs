@@ -1,8 +1,10 @@
 //! Expressions of `let` and `keep`: names, operators, and the preparation functions with their
-//! arities (the function list is `crate::functions`'). Owns the kind of each expression (number or text) as far as
-//! it can be told without data. It must not evaluate anything (that is `prepare`).
+//! arities (the functions and their parameters are `crate::functions`'). Owns the kind of each
+//! expression (number or text) as far as it can be told without data. It must not evaluate
+//! anything (that is `prepare`).
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
+use crate::functions::{self, Builtin, Context, Function};
 use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, Ident, Span, UnaryOp};
 
 use super::names::Lookup;
@@ -110,8 +112,8 @@ impl Checker<'_> {
         position: usize,
     ) -> ValueKind {
         let name = function.name.as_str();
-        let functions = crate::functions::names(crate::functions::Context::Preparation);
-        if !functions.contains(&name) {
+        let Some(entry) = functions::find(name, Context::Preparation) else {
+            let functions = functions::names(Context::Preparation);
             let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
                 .with_expected(format!("one of {}", functions.join(", ")));
             if let Some(hint) = did_you_mean(name, functions.iter().copied()) {
@@ -122,7 +124,7 @@ impl Checker<'_> {
                 self.check_preparation_expr(&arg.value, position);
             }
             return ValueKind::Unknown;
-        }
+        };
         for arg in args {
             if let Some(arg_name) = &arg.name {
                 self.error(
@@ -134,20 +136,24 @@ impl Checker<'_> {
                 );
             }
         }
-        self.check_preparation_arity(name, args, span);
-        match name {
-            "complete" => {
+        self.check_preparation_arity(entry, args, span);
+        match entry.id {
+            Builtin::Complete => {
                 for arg in args {
                     self.expect_variable_name(&arg.value, name, position);
                 }
             }
-            "is_missing" => {
+            Builtin::IsMissing => {
                 for arg in args {
                     self.check_preparation_expr(&arg.value, position);
                 }
             }
-            "within" | "between" => self.check_group_mean_args(name, args, span, position),
-            "lag" | "lead" | "diff" => self.check_shift_args(name, args, span, position),
+            Builtin::Within | Builtin::Between => {
+                self.check_group_mean_args(name, args, span, position)
+            }
+            Builtin::Lag | Builtin::Lead | Builtin::Diff => {
+                self.check_shift_args(name, args, span, position)
+            }
             _ => {
                 for arg in args {
                     let kind = self.check_preparation_expr(&arg.value, position);
@@ -158,16 +164,17 @@ impl Checker<'_> {
         ValueKind::Number
     }
 
-    /// The number of arguments a preparation function takes.
-    fn check_preparation_arity(&mut self, name: &str, args: &[Arg], span: Span) {
-        let (min, max, usage) = match name {
-            "within" | "between" => (1, 2, "(x [, group])"),
-            "lag" | "lead" | "diff" => (1, 2, "(x [, k])"),
-            "complete" => (1, usize::MAX, "(x, ...)"),
-            "ifelse" => (3, 3, "(condition, yes, no)"),
-            _ => (1, 1, "(x)"),
+    /// The number of arguments a preparation function takes (the catalogue's parameters).
+    fn check_preparation_arity(&mut self, entry: &Function, args: &[Arg], span: Span) {
+        let name = entry.name;
+        let min = entry.required;
+        let max = if entry.variadic {
+            usize::MAX
+        } else {
+            entry.parameters.len()
         };
         if args.len() < min || args.len() > max {
+            let usage = usage(entry);
             let count = match (min, max) {
                 (1, 1) => "1 argument".to_string(),
                 (3, 3) => "3 arguments".to_string(),
@@ -266,4 +273,17 @@ impl Checker<'_> {
             ),
         }
     }
+}
+
+/// How a preparation function is called, for messages: `(x [, group])`, `(x, ...)`.
+fn usage(entry: &Function) -> String {
+    let (required, optional) = entry.parameters.split_at(entry.required);
+    let mut text = required.join(", ");
+    for parameter in optional {
+        text.push_str(&format!(" [, {parameter}]"));
+    }
+    if entry.variadic {
+        text.push_str(", ...");
+    }
+    format!("({text})")
 }

@@ -22,6 +22,7 @@ mod equations;
 mod expressions;
 mod interval;
 pub mod levels;
+mod lower;
 mod moderators;
 mod names;
 mod preparation;
@@ -36,15 +37,17 @@ pub use definitions::lower_definitions;
 pub use interval::{MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
 pub(crate) use levels::model_variables;
 pub use levels::{check_frame, variable_levels, VariableLevel};
+pub use lower::lower_preparation;
 pub use moderators::{conditional_main_effects, conditional_main_effects_in};
 pub use schema::{ColumnKind, Schema};
 pub use supported::unsupported;
 
 use crate::diagnostics::{Diagnostic, Location};
+use crate::model::preparation::Preparation;
 use crate::model::ModelSpec;
 use crate::syntax::ast::{ModelFile, Span, Statement};
 
-use names::{LetDecl, Scope};
+use names::Scope;
 
 /// What the caller knows beyond the file and the columns.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -53,10 +56,12 @@ pub struct CheckOptions {
     pub data_override: bool,
 }
 
-/// A model that passed every check: its resolved spec and any warnings.
+/// A model that passed every check: its resolved spec, its preparation plan and any warnings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedModel {
     pub spec: ModelSpec,
+    /// The `group`, `order`, `factor`, `let` and `keep` statements, lowered, for `prepare`.
+    pub preparation: Preparation,
     pub warnings: Vec<Diagnostic>,
 }
 
@@ -90,6 +95,16 @@ pub fn check_with(
     };
     checker.check_supported(file, &spec);
     checker.check_vary_used(file, &spec);
+    // Every name and function of the preparation has been checked; lowering finds no new
+    // error once the checks pass (and is not needed when they do not).
+    let preparation = if checker.errors.is_empty() {
+        lower::lower_with(file, &checker.scope).unwrap_or_else(|errors| {
+            checker.errors.extend(errors);
+            Preparation::default()
+        })
+    } else {
+        Preparation::default()
+    };
     let mut warnings = checker.warnings;
     warnings.sort_by_key(by_position);
     // A spoilt column explains every later complaint about it ("is a text column"), so those
@@ -107,7 +122,11 @@ pub fn check_with(
         checker.errors.extend(spoilt);
     }
     if checker.errors.is_empty() {
-        Ok(CheckedModel { spec, warnings })
+        Ok(CheckedModel {
+            spec,
+            preparation,
+            warnings,
+        })
     } else {
         let mut all = checker.errors;
         all.extend(warnings);
@@ -180,19 +199,7 @@ pub(crate) struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     fn new(file: &ModelFile, schema: &'a Schema) -> Self {
-        let lets = file
-            .statements
-            .iter()
-            .enumerate()
-            .filter_map(|(statement, s)| match s {
-                Statement::Let { name, .. } => Some(LetDecl {
-                    name: name.name.clone(),
-                    span: name.span,
-                    statement,
-                }),
-                _ => None,
-            })
-            .collect();
+        let lets = lower::let_declarations(file);
         let definition_names = file
             .statements
             .iter()

@@ -7,6 +7,7 @@
 //! (a data column or a `let`), a label is a label. This module must not read data, evaluate
 //! anything or know about source text beyond the spans it keeps for messages. `expression`: the
 //! lowered expressions of `let`, `keep` and `:=`, and the one printer of expressions;
+//! `preparation`: the lowered `group`/`order`/`factor`/`let`/`keep` steps `prepare` runs;
 //! `level_one`: a model with random-coefficient equations rewritten as its level-1 model.
 
 pub mod expression;

@@ -29,6 +29,8 @@ pub enum Step {
         name: String,
         name_span: Span,
         value: Expression,
+        /// The whole statement.
+        span: Span,
     },
     /// `keep condition`
     Keep {

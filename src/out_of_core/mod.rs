@@ -31,6 +31,7 @@ use crate::check::{CheckOptions, Schema};
 use crate::data::{missing_codes, Column, CsvPieces, DataTable, MISSING_CODE};
 use crate::design::{self, Design, LevelsSeen, PieceDesign};
 use crate::diagnostics::{Diagnostic, Location};
+use crate::model::preparation::Preparation;
 use crate::model::ModelSpec;
 use crate::prepare::{self, AnalysisFrame, DropReport, GroupKey, PieceOptions, SampleSummaries};
 use crate::syntax::ast::ModelFile;
@@ -350,7 +351,7 @@ fn collect_pieces(
         let tables = pass.whole_group_tables(parsed, done, file, source, plan)?;
         let prepared: Vec<Result<(AnalysisFrame, SampleSummaries), Vec<Diagnostic>>> = tables
             .par_iter()
-            .map(|table| prepare_collecting(file, table, vary))
+            .map(|table| prepare_collecting(&plan.preparation, table, vary))
             .collect();
         drop(tables);
         let mut to_spill = Vec::new();
@@ -518,7 +519,7 @@ impl FirstPass {
 
 /// A piece prepared with `center`/`scale`/`within`/`between` recording their sums.
 fn prepare_collecting(
-    file: &ModelFile,
+    preparation: &Preparation,
     table: &DataTable,
     vary: &[(String, f64)],
 ) -> Result<(AnalysisFrame, SampleSummaries), Vec<Diagnostic>> {
@@ -529,7 +530,7 @@ fn prepare_collecting(
         skip_factors: true,
         ..PieceOptions::default()
     };
-    let frame = prepare::prepare_with(file, table, vary, &options)?;
+    let frame = prepare::prepare_with(preparation, table, vary, &options)?;
     Ok((frame, sums.into_inner()))
 }
 
@@ -607,8 +608,8 @@ fn whole_file_levels(
                 }
             });
         }
-        for (column, spec, span) in plan.factors.iter().filter(|(c, ..)| c.name == name) {
-            list = prepare::factor_levels(list, column, spec, *span)?;
+        for factor in plan.preparation.factors().filter(|f| f.column == name) {
+            list = prepare::factor_levels(list, factor)?;
         }
         out.insert(name, list);
     }
@@ -637,7 +638,6 @@ fn numeric_ranges(frame: &AnalysisFrame) -> Vec<(String, (f64, f64))> {
 
 /// Pass 2: the deferred `let`s and the design's sums, piece by piece.
 pub fn design(
-    file: &ModelFile,
     spec: &ModelSpec,
     path: &Path,
     plan: &Plan,
@@ -654,7 +654,6 @@ pub fn design(
         sha256,
     } = collected;
     let reload = Reload {
-        file,
         path: path.to_path_buf(),
         plan,
         spill: &spill,
@@ -774,7 +773,6 @@ fn levels_seen(
 
 /// Reading the spilled pieces back as frames of the second pass.
 struct Reload<'a> {
-    file: &'a ModelFile,
     path: PathBuf,
     plan: &'a Plan,
     spill: &'a Spill,
@@ -810,7 +808,7 @@ impl Reload<'_> {
             skip_factors: true,
             source_rows: Some(&piece.source_rows),
         };
-        let mut frame = prepare::prepare_with(self.file, &table, self.vary, &options)?;
+        let mut frame = prepare::prepare_with(&self.plan.preparation, &table, self.vary, &options)?;
         for (name, column) in frame.names.iter().zip(frame.columns.iter_mut()) {
             if let Column::Text { codes, levels: own } = column {
                 let Some(all) = self.levels.get(name) else {

@@ -12,11 +12,10 @@ use std::collections::HashSet;
 use crate::check::{ColumnKind, Schema};
 use crate::design::has_random_coefficients;
 use crate::diagnostics::{Diagnostic, Location};
-use crate::model::{ModelSpec, OutcomeKind, TermKind};
-use crate::syntax::ast::{Expr, ExprKind, FactorSpec, Ident, ModelFile, Span, Statement};
-
-const SUMMARIES: [&str; 4] = ["center", "scale", "within", "between"];
-const SHIFTS: [&str; 3] = ["lag", "lead", "diff"];
+use crate::functions::Builtin;
+use crate::model::preparation::{Preparation, Step, Variable};
+use crate::model::{Expression, ExpressionKind, ModelSpec, OutcomeKind, TermKind};
+use crate::syntax::ast::{ModelFile, Span};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -29,8 +28,9 @@ pub struct Plan {
     pub kept: Vec<String>,
     /// Every name the model file uses (columns whose kind must not change between pieces).
     pub used: HashSet<String>,
-    /// The `factor` statements, in file order: applied to the whole file's levels.
-    pub factors: Vec<(Ident, FactorSpec, Span)>,
+    /// The preparation statements as `check` lowers them: what each piece is prepared by (its
+    /// `factor`s applied to the whole file's levels).
+    pub preparation: Preparation,
     /// Numeric data columns a `factor` makes text: their levels are in numeric order.
     pub numeric_factors: HashSet<String>,
     /// Where the deferred `let`s are written: the first pass's warnings from them are about
@@ -39,47 +39,50 @@ pub struct Plan {
 }
 
 /// The names an expression reads.
-fn names_in(expr: &Expr, out: &mut Vec<String>) {
+fn names_in(expr: &Expression, out: &mut Vec<String>) {
     match &expr.kind {
-        ExprKind::Name(n) => out.push(n.clone()),
-        ExprKind::Unary { operand, .. } => names_in(operand, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
+        ExpressionKind::Name(n) => out.push(n.text().to_string()),
+        ExpressionKind::Unary { operand, .. } => names_in(operand, out),
+        ExpressionKind::Binary { lhs, rhs, .. } => {
             names_in(lhs, out);
             names_in(rhs, out);
         }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| names_in(&a.value, out)),
-        ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+        ExpressionKind::Call { args, .. } => args.iter().for_each(|a| names_in(&a.value, out)),
+        ExpressionKind::Number(_) | ExpressionKind::Text(_) | ExpressionKind::Missing => {}
     }
 }
 
-/// The calls of an expression to any of `functions`, outermost first.
-fn calls_in<'e>(expr: &'e Expr, functions: &[&str], out: &mut Vec<&'e Expr>) {
+/// The calls of an expression to the functions `wanted` picks, outermost first.
+fn calls_in<'e>(expr: &'e Expression, wanted: fn(Builtin) -> bool, out: &mut Vec<&'e Expression>) {
     match &expr.kind {
-        ExprKind::Call { function, args } => {
-            if functions.contains(&function.name.as_str()) {
+        ExpressionKind::Call { function, args } => {
+            if wanted(*function) {
                 out.push(expr);
             }
-            args.iter().for_each(|a| calls_in(&a.value, functions, out));
+            args.iter().for_each(|a| calls_in(&a.value, wanted, out));
         }
-        ExprKind::Unary { operand, .. } => calls_in(operand, functions, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            calls_in(lhs, functions, out);
-            calls_in(rhs, functions, out);
+        ExpressionKind::Unary { operand, .. } => calls_in(operand, wanted, out),
+        ExpressionKind::Binary { lhs, rhs, .. } => {
+            calls_in(lhs, wanted, out);
+            calls_in(rhs, wanted, out);
         }
-        ExprKind::Name(_) | ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+        ExpressionKind::Name(_)
+        | ExpressionKind::Number(_)
+        | ExpressionKind::Text(_)
+        | ExpressionKind::Missing => {}
     }
 }
 
-fn function_name(call: &Expr) -> &str {
+fn function_name(call: &Expression) -> &'static str {
     match &call.kind {
-        ExprKind::Call { function, .. } => &function.name,
+        ExpressionKind::Call { function, .. } => function.name(),
         _ => "",
     }
 }
 
-fn call_args(call: &Expr) -> Vec<&Expr> {
+fn call_args(call: &Expression) -> Vec<&Expression> {
     match &call.kind {
-        ExprKind::Call { args, .. } => args.iter().map(|a| &a.value).collect(),
+        ExpressionKind::Call { args, .. } => args.iter().map(|a| &a.value).collect(),
         _ => Vec::new(),
     }
 }
@@ -98,28 +101,30 @@ fn refuse_column(what: String, span: Span) -> Diagnostic {
     Diagnostic::at(format!("out of core, {what}"), span).with_hint(HINT_COLUMN.to_string())
 }
 
+/// What reading `file`'s data out of core takes; its preparation is lowered as `check` lowers
+/// it (the file has been checked against `schema`).
 pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan, Vec<Diagnostic>> {
+    let preparation = crate::check::lower_preparation(file, schema)?;
     let mut planner = Planner::default();
     if has_random_coefficients(spec) {
         planner.errors.push(random_coefficients_refused(spec));
     }
-    for statement in &file.statements {
-        match statement {
-            Statement::Group { name, .. } => {
-                planner.group = Some((name.name.clone(), name.span));
-                planner.used.insert(name.name.clone());
+    for step in &preparation.steps {
+        match step {
+            Step::Group(Variable { name, span }) => {
+                planner.group = Some((name.text().to_string(), *span));
+                planner.used.insert(name.text().to_string());
             }
-            Statement::Order { name, .. } => {
-                planner.used.insert(name.name.clone());
+            Step::Order(Variable { name, .. }) => {
+                planner.used.insert(name.text().to_string());
             }
-            Statement::Factor { column, spec, span } => {
-                planner.factor(column, spec, *span, schema);
-            }
-            Statement::Let {
+            Step::Factor(factor) => planner.factor(&factor.column, factor.column_span, schema),
+            Step::Let {
                 name, value, span, ..
             } => planner.let_statement(name, value, *span),
-            Statement::Keep { condition, span } => planner.keep(condition, *span),
-            _ => {}
+            Step::Keep {
+                condition, span, ..
+            } => planner.keep(condition, *span),
         }
     }
     let whole_groups = planner.whole_groups(schema);
@@ -127,7 +132,6 @@ pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan,
         errors,
         deferred,
         deferred_spans,
-        factors,
         numeric_factors,
         deferred_inputs,
         mut used,
@@ -144,7 +148,7 @@ pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan,
         kept,
         used,
         deferred_spans,
-        factors,
+        preparation,
         numeric_factors,
     })
 }
@@ -172,7 +176,6 @@ struct Planner {
     shifts_at: Option<Span>,
     deferred: HashSet<String>,
     deferred_spans: Vec<Span>,
-    factors: Vec<(Ident, FactorSpec, Span)>,
     numeric_factors: HashSet<String>,
     deferred_inputs: Vec<String>,
     used: HashSet<String>,
@@ -181,20 +184,20 @@ struct Planner {
 /// What an expression reads: its names, its summary calls and its shift calls.
 struct Reads<'e> {
     names: Vec<String>,
-    summaries: Vec<&'e Expr>,
-    shifts: Vec<&'e Expr>,
+    summaries: Vec<&'e Expression>,
+    shifts: Vec<&'e Expression>,
 }
 
 impl Planner {
     /// The names and calls of `expr`, noting the names as used and the first shift.
-    fn read<'e>(&mut self, expr: &'e Expr) -> Reads<'e> {
+    fn read<'e>(&mut self, expr: &'e Expression) -> Reads<'e> {
         let mut names = Vec::new();
         names_in(expr, &mut names);
         self.used.extend(names.iter().cloned());
         let mut summaries = Vec::new();
-        calls_in(expr, &SUMMARIES, &mut summaries);
+        calls_in(expr, Builtin::summarises_rows, &mut summaries);
         let mut shifts = Vec::new();
-        calls_in(expr, &SHIFTS, &mut shifts);
+        calls_in(expr, Builtin::shifts_rows, &mut shifts);
         if let Some(s) = shifts.first() {
             self.shifts_at.get_or_insert(s.span);
         }
@@ -205,26 +208,22 @@ impl Planner {
         }
     }
 
-    fn factor(&mut self, column: &Ident, spec: &FactorSpec, span: Span, schema: &Schema) {
-        self.used.insert(column.name.clone());
-        match schema.columns.iter().find(|(c, _)| *c == column.name) {
+    fn factor(&mut self, column: &str, column_span: Span, schema: &Schema) {
+        self.used.insert(column.to_string());
+        match schema.columns.iter().find(|(c, _)| *c == column) {
             Some((_, kind)) => {
                 if *kind == ColumnKind::Numeric {
-                    self.numeric_factors.insert(column.name.clone());
+                    self.numeric_factors.insert(column.to_string());
                 }
-                self.factors.push((column.clone(), spec.clone(), span));
             }
             None => self.errors.push(refuse(
-                format!(
-                    "`factor` must name a column of the data file (`{}` is not one)",
-                    column.name
-                ),
-                column.span,
+                format!("`factor` must name a column of the data file (`{column}` is not one)"),
+                column_span,
             )),
         }
     }
 
-    fn let_statement(&mut self, name: &Ident, value: &Expr, span: Span) {
+    fn let_statement(&mut self, name: &str, value: &Expression, span: Span) {
         let reads = self.read(value);
         for call in &reads.summaries {
             self.check_summary(call);
@@ -257,17 +256,17 @@ impl Planner {
             }
         }
         self.deferred_inputs.extend(names);
-        self.deferred.insert(name.name.clone());
+        self.deferred.insert(name.to_string());
         self.deferred_spans.push(span);
     }
 
     /// A summary cannot take a summary, or a `let` that waits for one.
-    fn check_summary(&mut self, call: &Expr) {
+    fn check_summary(&mut self, call: &Expression) {
         let mut inner = Vec::new();
         for arg in call_args(call) {
             names_in(arg, &mut inner);
             let mut nested = Vec::new();
-            calls_in(arg, &SUMMARIES, &mut nested);
+            calls_in(arg, Builtin::summarises_rows, &mut nested);
             if !nested.is_empty() {
                 inner.push(String::new());
             }
@@ -289,7 +288,7 @@ impl Planner {
     }
 
     /// A shift cannot shift a `let` that waits for a summary.
-    fn check_shift(&mut self, call: &Expr) {
+    fn check_shift(&mut self, call: &Expression) {
         let mut inner = Vec::new();
         call_args(call).iter().for_each(|a| names_in(a, &mut inner));
         if let Some(waits) = inner.iter().find(|n| self.deferred.contains(*n)) {
@@ -303,7 +302,7 @@ impl Planner {
         }
     }
 
-    fn keep(&mut self, condition: &Expr, span: Span) {
+    fn keep(&mut self, condition: &Expression, span: Span) {
         let reads = self.read(condition);
         if let Some(call) = reads.summaries.first() {
             self.errors.push(refuse_column(

@@ -36,7 +36,7 @@ pub(super) fn design_out_of_core(
     };
     let collected = out_of_core::collect(ast, &source, &plan, &vary)?;
     timings.lap(format!("read and prepare, out of core{label}"));
-    let mut result = out_of_core::design(ast, spec, &data.path, &plan, collected, &vary)?;
+    let mut result = out_of_core::design(spec, &data.path, &plan, collected, &vary)?;
     timings.lap(format!("design pass, out of core{label}"));
     result
         .warnings
@@ -55,7 +55,7 @@ pub(super) fn prepare_frame(
     value: &Option<(String, f64)>,
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let vary: Vec<(String, f64)> = value.iter().cloned().collect();
-    let mut frame = prepare::prepare(&session.model.ast, &session.table, &vary)?;
+    let mut frame = prepare::prepare(&session.checked.preparation, &session.table, &vary)?;
     let problems = check::check_frame(&session.checked.spec, &frame);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(problems);

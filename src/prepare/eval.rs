@@ -4,8 +4,8 @@
 //! value is missing, `&` and `|` follow R's three-valued logic (`NA & FALSE` is `FALSE`), a
 //! logical result is a number 1/0, text can be compared with `==`/`!=` only, and a result that is
 //! not a finite number (log of 0, division by 0) becomes missing with a warning that counts the
-//! rows. The functions are those of the language (log exp sqrt abs, center scale, within between,
-//! lag lead diff, complete, is_missing, ifelse). It must not change the rows: `keep` does that.
+//! rows. The functions are the catalogue's preparation functions (`crate::functions`), each
+//! call already bound to its entry by `check`. It must not change the rows: `keep` does that.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -14,9 +14,12 @@ use super::grouped::{self, GroupIds, NONE};
 use super::summaries::{call_key, GrandSums, GroupKey, SampleSummaries, SummaryMode};
 use super::workspace::Workspace;
 use crate::data::{Column, MISSING_CODE};
-use crate::diagnostics::{did_you_mean, Diagnostic, Location};
-use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, Span, UnaryOp};
-use crate::syntax::format::format_expr as expr_text;
+use crate::diagnostics::{Diagnostic, Location, Span};
+use crate::functions::Builtin;
+use crate::model::expression::{
+    print as expr_text, Argument, BinaryOp, Expression as Expr, ExpressionKind as ExprKind, Name,
+    UnaryOp,
+};
 
 /// The result of an expression: a column over the current rows, or a constant.
 #[derive(Debug, Clone)]
@@ -178,7 +181,7 @@ impl<'a> Evaluator<'a> {
     pub fn eval(&mut self, expr: &Expr) -> Eval<Value<'a>> {
         match &expr.kind {
             ExprKind::Number(v) => Ok(Value::Number(*v)),
-            ExprKind::String(s) => Ok(Value::String(s.clone())),
+            ExprKind::Text(s) => Ok(Value::String(s.clone())),
             ExprKind::Missing => Ok(Value::Number(f64::NAN)),
             ExprKind::Name(name) => self.lookup(name, expr.span),
             ExprKind::Unary { op, operand } => {
@@ -191,15 +194,20 @@ impl<'a> Evaluator<'a> {
                 })
             }
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, expr),
-            ExprKind::Call { function, args } => {
-                self.call(&function.name, function.span, args, expr)
-            }
+            ExprKind::Call { function, args } => self.call(*function, args, expr),
         }
     }
 
-    fn lookup(&self, name: &str, span: Span) -> Eval<Value<'a>> {
+    /// A name's value: a column of the rows (data or `let`), or the `vary` value. `check`
+    /// resolved the name; a column may still be absent from a table other than the one checked.
+    fn lookup(&self, name: &Name, span: Span) -> Eval<Value<'a>> {
         let ws: &'a Workspace<'a> = self.ws;
-        if let Some(column) = ws.column(name) {
+        let text = name.text();
+        let found = match name {
+            Name::Vary(_) => None,
+            _ => ws.column(text),
+        };
+        if let Some(column) = found {
             return Ok(match column {
                 Column::Numeric(v) => Value::Numbers(Cow::Borrowed(v)),
                 Column::Text { codes, levels } => Value::Text {
@@ -208,25 +216,17 @@ impl<'a> Evaluator<'a> {
                 },
             });
         }
-        if let Some((_, v)) = self.vary.iter().find(|(n, _)| n == name) {
+        if let Some((_, v)) = self.vary.iter().find(|(n, _)| n == text) {
             return Ok(Value::Number(*v));
         }
-        if ws.failed.contains(name) {
+        if ws.failed.contains(text) {
             return Err(Failure::Poisoned);
         }
-        let candidates = ws
-            .names
-            .iter()
-            .map(String::as_str)
-            .chain(self.vary.iter().map(|(n, _)| n.as_str()));
-        let mut d = Diagnostic::at(
-            format!("`{name}` is not a column, an earlier `let` or a `vary` name"),
+        Err(Diagnostic::at(
+            format!("`{text}` is not a column, an earlier `let` or a `vary` name"),
             span,
-        );
-        if let Some(hint) = did_you_mean(name, candidates) {
-            d = d.with_hint(hint);
-        }
-        Err(d.into())
+        )
+        .into())
     }
 
     fn numbers(&mut self, expr: &Expr) -> Eval<Nums<'a>> {
@@ -246,6 +246,7 @@ impl<'a> Evaluator<'a> {
     /// cells, name the first such cell: that is what the user has to fix.
     fn not_a_number(&self, expr: &Expr) -> Diagnostic {
         if let ExprKind::Name(name) = &expr.kind {
+            let name = name.text();
             if let Some(stray) = self.ws.stray.get(name) {
                 return Diagnostic::at(
                     format!(
@@ -391,7 +392,7 @@ impl<'a> Evaluator<'a> {
     fn text_vs_number(&self, text_side: &Expr, expr: &Expr) -> Diagnostic {
         let d = self.not_a_number(text_side);
         if self.ws.stray.contains_key(match &text_side.kind {
-            ExprKind::Name(n) => n.as_str(),
+            ExprKind::Name(n) => n.text(),
             _ => "",
         }) {
             return d;
@@ -455,21 +456,21 @@ impl<'a> Evaluator<'a> {
     /// Match a call's arguments to the function's parameters (positional, or by name).
     fn bind<'e>(
         &self,
-        function: &str,
+        function: Builtin,
         call: &Expr,
-        args: &'e [Arg],
-        params: &[&str],
-        required: usize,
+        args: &'e [Argument],
     ) -> Eval<Vec<Option<&'e Expr>>> {
+        let entry = function.entry();
+        let (params, required, function) = (entry.parameters, entry.required, entry.name);
         let mut bound: Vec<Option<&'e Expr>> = vec![None; params.len()];
         let mut next = 0;
         for arg in args {
             let slot = match &arg.name {
-                Some(name) => match params.iter().position(|p| *p == name.name) {
+                Some(name) => match params.iter().position(|p| *p == name.text) {
                     Some(slot) => slot,
                     None => {
                         return Err(Diagnostic::at(
-                            format!("`{function}` has no argument `{}`", name.name),
+                            format!("`{function}` has no argument `{}`", name.text),
                             name.span,
                         )
                         .with_expected(format!("one of: {}", params.join(", ")))
@@ -517,20 +518,16 @@ impl<'a> Evaluator<'a> {
         )
     }
 
-    fn call(
-        &mut self,
-        function: &str,
-        function_span: Span,
-        args: &[Arg],
-        call: &Expr,
-    ) -> Eval<Value<'a>> {
+    fn call(&mut self, function: Builtin, args: &[Argument], call: &Expr) -> Eval<Value<'a>> {
+        if let Some(f) = function.scalar() {
+            return self.elementwise(f, function, args, call);
+        }
         match function {
-            "log" | "exp" | "sqrt" | "abs" => self.elementwise(function, args, call),
-            "center" | "scale" => self.standardise(function, args, call),
-            "within" | "between" => self.group_deviation(function, args, call),
-            "lag" | "lead" | "diff" => self.shift(function, args, call),
-            "is_missing" => {
-                let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
+            Builtin::Center | Builtin::Scale => self.standardise(function, args, call),
+            Builtin::Within | Builtin::Between => self.group_deviation(function, args, call),
+            Builtin::Lag | Builtin::Lead | Builtin::Diff => self.shift(function, args, call),
+            Builtin::IsMissing => {
+                let [x] = self.bind(function, call, args)?[..] else {
                     unreachable!()
                 };
                 let missing = self.missing_rows(x.unwrap())?;
@@ -538,11 +535,9 @@ impl<'a> Evaluator<'a> {
                     missing.iter().map(|&m| logical(Some(m))).collect(),
                 )))
             }
-            "complete" => self.complete(args, call),
-            "ifelse" => {
-                let [c, yes, no] =
-                    self.bind(function, call, args, &["condition", "yes", "no"], 3)?[..]
-                else {
+            Builtin::Complete => self.complete(args, call),
+            Builtin::Ifelse => {
+                let [c, yes, no] = self.bind(function, call, args)?[..] else {
                     unreachable!()
                 };
                 let (c, yes, no) = (c.unwrap(), yes.unwrap(), no.unwrap());
@@ -551,29 +546,41 @@ impl<'a> Evaluator<'a> {
                 let b = self.eval(no)?;
                 self.ifelse(&cond, (a, yes), (b, no), call)
             }
-            _ => Err(unknown_function(function, function_span).into()),
+            _ => Err(Diagnostic::at(
+                format!(
+                    "`{}` is not a function of `let` and `keep`",
+                    function.name()
+                ),
+                call.span,
+            )
+            .into()),
         }
     }
 
-    /// `log`, `exp`, `sqrt`, `abs`: one number per row.
-    fn elementwise(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
-        let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
+    /// A function of one number (`log`, `exp`, `sqrt`, `abs`): its catalogue rule, row by row.
+    fn elementwise(
+        &mut self,
+        f: fn(f64) -> f64,
+        function: Builtin,
+        args: &[Argument],
+        call: &Expr,
+    ) -> Eval<Value<'a>> {
+        let [x] = self.bind(function, call, args)?[..] else {
             unreachable!()
         };
         let x = self.numbers(x.unwrap())?;
-        let f: fn(f64) -> f64 = match function {
-            "log" => f64::ln,
-            "exp" => f64::exp,
-            "sqrt" => f64::sqrt,
-            _ => f64::abs,
-        };
         Ok(self.map_numeric(&x, &Nums::Const(0.0), call, |v, _| f(v)))
     }
 
     /// `center` and `scale`: by the mean and sd of all rows (out of core, of the whole file).
-    fn standardise(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+    fn standardise(
+        &mut self,
+        function: Builtin,
+        args: &[Argument],
+        call: &Expr,
+    ) -> Eval<Value<'a>> {
         let n = self.n();
-        let [x] = self.bind(function, call, args, &["x"], 1)?[..] else {
+        let [x] = self.bind(function, call, args)?[..] else {
             unreachable!()
         };
         let x = self.numbers(x.unwrap())?.to_vec(n);
@@ -581,7 +588,7 @@ impl<'a> Evaluator<'a> {
             // Provisional: missing where the final value is.
             return Ok(Value::Numbers(Cow::Owned(x)));
         };
-        let divisor = if function == "center" {
+        let divisor = if function == Builtin::Center {
             Some(1.0)
         } else {
             sd.filter(|s| *s > 0.0)
@@ -633,9 +640,14 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `within` and `between`: deviations from, or the value of, each group's mean.
-    fn group_deviation(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+    fn group_deviation(
+        &mut self,
+        function: Builtin,
+        args: &[Argument],
+        call: &Expr,
+    ) -> Eval<Value<'a>> {
         let n = self.n();
-        let [x, g] = self.bind(function, call, args, &["x", "group"], 1)?[..] else {
+        let [x, g] = self.bind(function, call, args)?[..] else {
             unreachable!()
         };
         let x = self.numbers(x.unwrap())?.to_vec(n);
@@ -645,7 +657,7 @@ impl<'a> Evaluator<'a> {
         };
         let Some(summaries) = self.ws.summaries else {
             let groups = self.groups_of(&group)?;
-            let out = if function == "within" {
+            let out = if function == Builtin::Within {
                 grouped::within(&x, &groups)
             } else {
                 grouped::between(&x, &groups)
@@ -656,7 +668,8 @@ impl<'a> Evaluator<'a> {
     }
 
     /// The `group` statement's grouping for `within`/`between` called without one.
-    fn grouping_for(&self, function: &str, call: &Expr) -> Eval<Expr> {
+    fn grouping_for(&self, function: Builtin, call: &Expr) -> Eval<Expr> {
+        let function = function.name();
         match self.group_statement() {
             Some(group) => Ok(group),
             None => Err(Diagnostic::at(
@@ -674,7 +687,7 @@ impl<'a> Evaluator<'a> {
     fn group_deviation_over_pieces(
         &mut self,
         summaries: &RefCell<SampleSummaries>,
-        function: &str,
+        function: Builtin,
         x: Vec<f64>,
         group: &Expr,
         call: &Expr,
@@ -701,7 +714,7 @@ impl<'a> Evaluator<'a> {
                         m
                     }
                 };
-                if function == "within" {
+                if function == Builtin::Within {
                     v - mean
                 } else {
                     mean
@@ -713,9 +726,9 @@ impl<'a> Evaluator<'a> {
 
     /// `lag`, `lead` and `diff`: rows shifted within the `group` statement's groups, in the
     /// `order` statement's order.
-    fn shift(&mut self, function: &str, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+    fn shift(&mut self, function: Builtin, args: &[Argument], call: &Expr) -> Eval<Value<'a>> {
         let n = self.n();
-        let [x, k] = self.bind(function, call, args, &["x", "k"], 1)?[..] else {
+        let [x, k] = self.bind(function, call, args)?[..] else {
             unreachable!()
         };
         let x_expr = x.unwrap();
@@ -725,8 +738,9 @@ impl<'a> Evaluator<'a> {
             .default_groups()?
             .unwrap_or_else(|| GroupIds::single(n));
         let order = self.order_key()?;
-        let sources = grouped::shift_sources(&groups, order.as_deref(), k, function == "lead");
-        if function == "diff" {
+        let sources =
+            grouped::shift_sources(&groups, order.as_deref(), k, function == Builtin::Lead);
+        if function == Builtin::Diff {
             let x = self.as_numbers(value, x_expr)?;
             let x = x.to_vec(n);
             let lagged: Vec<f64> = sources
@@ -744,7 +758,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `complete`: 1 where none of the columns is missing.
-    fn complete(&mut self, args: &[Arg], call: &Expr) -> Eval<Value<'a>> {
+    fn complete(&mut self, args: &[Argument], call: &Expr) -> Eval<Value<'a>> {
         if args.is_empty() {
             return Err(Diagnostic::at("`complete` takes one or more columns", call.span).into());
         }
@@ -880,7 +894,10 @@ impl<'a> Evaluator<'a> {
                 .collect(),
             Value::Number(_) | Value::String(_) => {
                 return Err(Diagnostic::at(
-                    format!("`order` needs a column; `{}` is a constant", order.name),
+                    format!(
+                        "`order` needs a column; `{}` is a constant",
+                        order.name.text()
+                    ),
                     order.span,
                 )
                 .into())
@@ -907,20 +924,6 @@ impl<'a> Evaluator<'a> {
             .into()),
         }
     }
-}
-
-/// The error for a name called as a function that `let` and `keep` do not know.
-fn unknown_function(function: &str, function_span: Span) -> Diagnostic {
-    let functions = crate::functions::names(crate::functions::Context::Preparation);
-    let mut d = Diagnostic::at(
-        format!("`{function}` is not a function of `let` and `keep`"),
-        function_span,
-    )
-    .with_expected(format!("one of: {}", functions.join(", ")));
-    if let Some(hint) = did_you_mean(function, functions.iter().copied()) {
-        d = d.with_hint(hint);
-    }
-    d
 }
 
 /// A column's rows taken from `sources` (missing where a source is `NONE`).

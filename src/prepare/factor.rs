@@ -7,18 +7,15 @@
 use super::workspace::Workspace;
 use crate::data::{Column, MISSING_CODE};
 use crate::diagnostics::{did_you_mean, Diagnostic};
-use crate::syntax::ast::{FactorSpec, Ident, ModelFile, Span, Statement, StringLit};
+use crate::model::preparation::{Factor, FactorLevels, Level, Preparation};
 
 /// A numeric data column named by a `factor` statement becomes a text column for the whole
 /// file (before any statement runs, so that `check`, which sees only kinds, and preparation
 /// agree): its levels are its distinct values in numeric order, spelled as R's `as.character`
 /// spells whole numbers and short decimals (`308`, `2.5`); missing stays missing.
-pub(crate) fn numbers_as_levels(ws: &mut Workspace, file: &ModelFile) {
-    for statement in &file.statements {
-        let Statement::Factor { column, .. } = statement else {
-            continue;
-        };
-        let Some(index) = ws.names.iter().position(|n| *n == column.name) else {
+pub(crate) fn numbers_as_levels(ws: &mut Workspace, plan: &Preparation) {
+    for factor in plan.factors() {
+        let Some(index) = ws.names.iter().position(|n| *n == factor.column) else {
             continue;
         };
         let Column::Numeric(values) = &*ws.columns[index] else {
@@ -52,40 +49,30 @@ pub(crate) fn numbers_as_levels(ws: &mut Workspace, file: &ModelFile) {
     }
 }
 
-/// Reorder the levels of `column` as `spec` says; every problem found is returned.
-pub(crate) fn apply_factor(
-    ws: &mut Workspace,
-    column: &Ident,
-    spec: &FactorSpec,
-    span: Span,
-) -> Result<(), Vec<Diagnostic>> {
-    let Some(target) = ws.column_mut(&column.name) else {
-        let mut d = Diagnostic::at(
-            format!("`{}` is not a column or an earlier `let`", column.name),
-            column.span,
-        );
-        if let Some(hint) = did_you_mean(&column.name, ws.names.iter().map(String::as_str)) {
-            d = d.with_hint(hint);
-        }
-        return Err(vec![d]);
+/// Reorder the levels of the factor's column as it says; every problem found is returned.
+pub(crate) fn apply_factor(ws: &mut Workspace, factor: &Factor) -> Result<(), Vec<Diagnostic>> {
+    let column = factor.column.as_str();
+    // `check` resolved the column against the data; another table may still lack it.
+    let Some(target) = ws.column_mut(column) else {
+        return Err(vec![Diagnostic::at(
+            format!("`{column}` is not a column or an earlier `let`"),
+            factor.column_span,
+        )]);
     };
     let Column::Text { codes, levels } = target else {
         return Err(vec![Diagnostic::at(
-            format!(
-                "`{}` is numeric; `factor` sets the levels of a text column",
-                column.name
-            ),
-            column.span,
+            format!("`{column}` is numeric; `factor` sets the levels of a text column"),
+            factor.column_span,
         )]);
     };
-    let order: Vec<usize> = match spec {
-        FactorSpec::Reference(lit) => match find_level(column, levels, lit) {
+    let order: Vec<usize> = match &factor.levels {
+        FactorLevels::Reference(level) => match find_level(column, levels, level) {
             Ok(r) => std::iter::once(r)
                 .chain((0..levels.len()).filter(|&i| i != r))
                 .collect(),
             Err(d) => return Err(vec![d]),
         },
-        FactorSpec::Levels(lits) => listed_order(column, levels, lits, span)?,
+        FactorLevels::Listed(listed) => listed_order(column, levels, listed, factor.span)?,
     };
     let mut remap = vec![0u32; levels.len()];
     for (new, &old) in order.iter().enumerate() {
@@ -100,10 +87,10 @@ pub(crate) fn apply_factor(
 
 /// The position of a level named in a `factor` statement among the column's levels.
 #[allow(clippy::result_large_err)] // a cold path; Diagnostic is the project's error type
-fn find_level(column: &Ident, levels: &[String], lit: &StringLit) -> Result<usize, Diagnostic> {
+fn find_level(column: &str, levels: &[String], lit: &Level) -> Result<usize, Diagnostic> {
     levels.iter().position(|l| *l == lit.value).ok_or_else(|| {
         let mut d = Diagnostic::at(
-            format!("`{}` has no level \"{}\"", column.name, lit.value),
+            format!("`{column}` has no level \"{}\"", lit.value),
             lit.span,
         )
         .with_expected(format!(
@@ -123,10 +110,10 @@ fn find_level(column: &Ident, levels: &[String], lit: &StringLit) -> Result<usiz
 
 /// The order `levels "a", "b", ...` gives: each level once, and every level listed.
 fn listed_order(
-    column: &Ident,
+    column: &str,
     levels: &[String],
-    lits: &[StringLit],
-    span: Span,
+    lits: &[Level],
+    span: crate::diagnostics::Span,
 ) -> Result<Vec<usize>, Vec<Diagnostic>> {
     let mut errors = Vec::new();
     let mut order = Vec::new();
@@ -153,8 +140,7 @@ fn listed_order(
         errors.push(
             Diagnostic::at(
                 format!(
-                    "`levels` must list every level of `{}`; missing: {}",
-                    column.name,
+                    "`levels` must list every level of `{column}`; missing: {}",
                     unlisted.join(", ")
                 ),
                 span,
@@ -170,21 +156,16 @@ fn listed_order(
 
 /// The levels of a text column after `factor` (reference first, or as listed), given its levels
 /// before, for data read in pieces: the same checks and order as on the whole column.
-pub fn factor_levels(
-    levels: Vec<String>,
-    column: &Ident,
-    spec: &FactorSpec,
-    span: Span,
-) -> Result<Vec<String>, Vec<Diagnostic>> {
+pub fn factor_levels(levels: Vec<String>, factor: &Factor) -> Result<Vec<String>, Vec<Diagnostic>> {
     let codes = (0..levels.len() as u32).collect();
     let table = crate::data::DataTable {
-        names: vec![column.name.clone()],
+        names: vec![factor.column.clone()],
         columns: vec![Column::Text { codes, levels }],
         stray_text: vec![None],
         ..crate::data::DataTable::from_numeric("levels", Vec::new())
     };
     let mut ws = Workspace::new(&table);
-    apply_factor(&mut ws, column, spec, span)?;
+    apply_factor(&mut ws, factor)?;
     match ws.columns.pop().map(std::borrow::Cow::into_owned) {
         Some(Column::Text { levels, .. }) => Ok(levels),
         _ => Ok(Vec::new()),
@@ -195,6 +176,8 @@ pub fn factor_levels(
 mod tests {
     use super::*;
     use crate::data::DataTable;
+    use crate::diagnostics::Span;
+    use crate::model::preparation::Step;
 
     /// R: `levels(factor(c(10, 2, NA, 2.5, 2, -0, 0)))` is `"0" "2" "2.5" "10"`: numeric order,
     /// not text order, −0 is 0, and missing stays missing.
@@ -207,9 +190,20 @@ mod tests {
                 ("y".into(), vec![1.0; 7]),
             ],
         );
-        let file = crate::syntax::parse_bytes(b"factor x reference \"2\"\ny ~ 1 + x\n").unwrap();
+        let level = |value: &str| Level {
+            value: value.into(),
+            span: Span::default(),
+        };
+        let plan = Preparation {
+            steps: vec![Step::Factor(Factor {
+                column: "x".into(),
+                column_span: Span::default(),
+                levels: FactorLevels::Reference(level("2")),
+                span: Span::default(),
+            })],
+        };
         let mut ws = Workspace::new(&table);
-        numbers_as_levels(&mut ws, &file);
+        numbers_as_levels(&mut ws, &plan);
         let Column::Text { codes, levels } = &*ws.columns[0] else {
             panic!("x is still numeric");
         };

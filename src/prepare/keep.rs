@@ -1,15 +1,15 @@
 //! `keep`: dropping the rows where a condition is false or missing, and counting them.
 //!
 //! Owns the rule that a missing condition drops the row (as R's `subset`), the drop reason text
-//! ("keep complete(t_lag, p_lag)"), and the error when no row is left. It must not evaluate
+//! ("keep complete(t_lag, p_lag)", from the condition's canonical text `check` keeps), and the
+//! error when no row is left. It must not evaluate
 //! anything itself beyond asking `eval` for the condition.
 
 use super::eval::{Eval, Evaluator, Value};
 use super::workspace::Workspace;
 use super::DropStep;
-use crate::diagnostics::Diagnostic;
-use crate::syntax::ast::{Expr, Span};
-use crate::syntax::format::format_expr as expr_text;
+use crate::diagnostics::{Diagnostic, Span};
+use crate::model::Expression;
 
 /// What a `keep` did.
 pub(crate) enum KeepOutcome {
@@ -22,7 +22,8 @@ pub(crate) enum KeepOutcome {
 /// evaluating the condition are appended to `warnings`.
 pub(crate) fn apply_keep(
     ws: &mut Workspace,
-    condition: &Expr,
+    condition: &Expression,
+    text: &str,
     span: Span,
     vary: &[(String, f64)],
     warnings: &mut Vec<Diagnostic>,
@@ -37,10 +38,7 @@ pub(crate) fn apply_keep(
             Value::Number(x) => vec![!x.is_nan() && x != 0.0; n],
             Value::Text { .. } | Value::String(_) => {
                 return Err(Diagnostic::at(
-                    format!(
-                        "`keep` needs a condition, and `{}` is text",
-                        expr_text(condition)
-                    ),
+                    format!("`keep` needs a condition, and `{text}` is text"),
                     condition.span,
                 )
                 .with_hint("compare it: `sex == \"Male\"`")
@@ -49,7 +47,7 @@ pub(crate) fn apply_keep(
         }
     };
     let kept = mask.iter().filter(|&&k| k).count();
-    let reason = format!("keep {}", expr_text(condition));
+    let reason = format!("keep {text}");
     if kept == 0 && n > 0 {
         return Ok(KeepOutcome::NothingLeft(Diagnostic::at(
             format!("`{reason}` drops every row ({n} rows before it)"),

@@ -1,5 +1,6 @@
-//! Preparation: the file's `group`, `order`, `factor`, `vary`, `let` and `keep` statements, run in
-//! file order over the rows of a `DataTable`, giving the `AnalysisFrame` that `design` reads.
+//! Preparation: the file's `group`, `order`, `factor`, `let` and `keep` statements, as `check`
+//! lowered them (`model::Preparation`), run in file order over the rows of a `DataTable` (with
+//! the current `vary` value), giving the `AnalysisFrame` that `design` reads.
 //!
 //! Owns evaluation of preparation expressions (arithmetic, comparisons, `log/exp/sqrt/abs`,
 //! `center`, `scale`, `within`/`between` by group, `lag`/`lead`/`diff` by group in order,
@@ -21,8 +22,9 @@ use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use crate::data::{Column, DataTable, MISSING_CODE};
-use crate::diagnostics::Diagnostic;
-use crate::syntax::ast::{Expr, Ident, ModelFile, Span, Statement};
+use crate::diagnostics::{Diagnostic, Span};
+use crate::model::preparation::{Preparation, Step};
+use crate::model::Expression;
 
 use self::eval::{Evaluator, Failure};
 pub use self::factor::factor_levels;
@@ -30,7 +32,6 @@ use self::grouped::GroupIds;
 use self::keep::KeepOutcome;
 pub use self::summaries::{GroupKey, SampleSummaries, SummaryMode};
 use self::workspace::Workspace;
-use crate::syntax::format::format_expr as expr_text;
 
 /// The rows and columns an analysis runs on: data columns plus `let` columns, after `keep`.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,16 +76,17 @@ impl DropReport {
     }
 }
 
-/// Run the file's `group`, `order`, `factor`, `let` and `keep` statements, in file order, over
-/// `table`. `vary` gives the current value of each `vary` name (for `lag(x, span)`).
+/// Run the file's `group`, `order`, `factor`, `let` and `keep` statements (the `plan` `check`
+/// lowered them into), in file order, over `table`. `vary` gives the current value of each
+/// `vary` name (for `lag(x, span)`).
 ///
 /// On failure every error found is returned, followed by the warnings.
 pub fn prepare(
-    file: &ModelFile,
+    plan: &Preparation,
     table: &DataTable,
     vary: &[(String, f64)],
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
-    prepare_with(file, table, vary, &PieceOptions::default())
+    prepare_with(plan, table, vary, &PieceOptions::default())
 }
 
 /// How a piece of a file read out of core is prepared (`prepare_with`).
@@ -107,7 +109,7 @@ pub struct PieceOptions<'a> {
 
 /// `prepare` for a piece of a file read out of core.
 pub fn prepare_with(
-    file: &ModelFile,
+    plan: &Preparation,
     table: &DataTable,
     vary: &[(String, f64)],
     options: &PieceOptions,
@@ -119,7 +121,7 @@ pub fn prepare_with(
         ws.source_rows = rows.to_vec();
     }
     if options.only_lets.is_none() {
-        factor::numbers_as_levels(&mut ws, file);
+        factor::numbers_as_levels(&mut ws, plan);
     }
     let mut outcome = Outcome {
         errors: Vec::new(),
@@ -129,39 +131,40 @@ pub fn prepare_with(
             steps: Vec::new(),
         },
     };
-    for statement in &file.statements {
-        match statement {
+    for step in &plan.steps {
+        match step {
             // Checked where used: the column may be a `let` further down.
-            Statement::Group { name, .. } => ws.group = Some(name.clone()),
-            Statement::Order { name, .. } => ws.order = Some(name.clone()),
-            Statement::Factor { .. } | Statement::Keep { .. } if options.only_lets.is_some() => {}
-            Statement::Factor { .. } if options.skip_factors => {}
-            Statement::Let { name, .. }
-                if options
-                    .only_lets
-                    .is_some_and(|only| !only.contains(&name.name)) => {}
-            Statement::Factor { column, spec, span } => {
-                if let Err(found) = factor::apply_factor(&mut ws, column, spec, *span) {
+            Step::Group(group) => ws.group = Some(group.clone()),
+            Step::Order(order) => ws.order = Some(order.clone()),
+            Step::Factor(_) | Step::Keep { .. } if options.only_lets.is_some() => {}
+            Step::Factor(_) if options.skip_factors => {}
+            Step::Let { name, .. }
+                if options.only_lets.is_some_and(|only| !only.contains(name)) => {}
+            Step::Factor(factor) => {
+                if let Err(found) = factor::apply_factor(&mut ws, factor) {
                     outcome.errors.extend(found);
                 }
             }
-            Statement::Let { name, value, .. } => {
-                apply_let(&mut ws, name, value, vary, &mut outcome);
-            }
-            Statement::Keep { condition, span } => {
-                let allow_empty = options.allow_empty;
-                if keep_rows(&mut ws, condition, *span, vary, allow_empty, &mut outcome).is_break()
-                {
+            Step::Let {
+                name,
+                name_span,
+                value,
+                ..
+            } => apply_let(&mut ws, (name, *name_span), value, vary, &mut outcome),
+            Step::Keep {
+                condition,
+                text,
+                span,
+            } => {
+                let keep = Keep {
+                    condition,
+                    text,
+                    span: *span,
+                };
+                if keep_rows(&mut ws, &keep, vary, options.allow_empty, &mut outcome).is_break() {
                     break;
                 }
             }
-            Statement::Data { .. }
-            | Statement::Equation(_)
-            | Statement::Residual(_)
-            | Statement::Define { .. }
-            | Statement::Estimate { .. }
-            | Statement::Interval(_)
-            | Statement::Vary { .. } => {}
         }
     }
     if !outcome.errors.is_empty() {
@@ -188,16 +191,23 @@ struct Outcome {
 /// after it can say anything useful about zero rows), unless a piece may be empty.
 fn keep_rows(
     ws: &mut Workspace,
-    condition: &Expr,
-    span: Span,
+    keep: &Keep,
     vary: &[(String, f64)],
     allow_empty: bool,
     outcome: &mut Outcome,
 ) -> ControlFlow<()> {
-    match keep::apply_keep(ws, condition, span, vary, &mut outcome.warnings) {
+    let found = keep::apply_keep(
+        ws,
+        keep.condition,
+        keep.text,
+        keep.span,
+        vary,
+        &mut outcome.warnings,
+    );
+    match found {
         Ok(KeepOutcome::Kept(step)) => outcome.drops.steps.push(step),
         Ok(KeepOutcome::NothingLeft(_)) if allow_empty => {
-            outcome.drops.steps.push(drop_every_row(ws, condition));
+            outcome.drops.steps.push(drop_every_row(ws, keep.text));
         }
         Ok(KeepOutcome::NothingLeft(d)) => {
             outcome.errors.push(d);
@@ -209,12 +219,19 @@ fn keep_rows(
     ControlFlow::Continue(())
 }
 
+/// A `keep` step: its condition, the condition's text and where the statement is.
+struct Keep<'p> {
+    condition: &'p Expression,
+    text: &'p str,
+    span: Span,
+}
+
 /// A piece's `keep` that leaves no row: every row dropped, and counted.
-fn drop_every_row(ws: &mut Workspace, condition: &Expr) -> DropStep {
+fn drop_every_row(ws: &mut Workspace, text: &str) -> DropStep {
     let n = ws.nrows();
     ws.retain(&vec![false; n]);
     DropStep {
-        reason: format!("keep {}", expr_text(condition)),
+        reason: format!("keep {text}"),
         rows: n,
     }
 }
@@ -235,25 +252,22 @@ fn unique(errors: Vec<Diagnostic>, warnings: Vec<Diagnostic>) -> Vec<Diagnostic>
 /// which uses of the name are poisoned rather than reported again).
 fn apply_let(
     ws: &mut Workspace,
-    name: &Ident,
-    value: &Expr,
+    (name, name_span): (&str, Span),
+    value: &Expression,
     vary: &[(String, f64)],
     outcome: &mut Outcome,
 ) {
-    if ws.position(&name.name).is_some() || vary.iter().any(|(v, _)| *v == name.name) {
-        let what = if ws.is_data_column(&name.name) {
+    if ws.position(name).is_some() || vary.iter().any(|(v, _)| v == name) {
+        let what = if ws.is_data_column(name) {
             "a data column"
-        } else if ws.position(&name.name).is_some() {
+        } else if ws.position(name).is_some() {
             "an earlier `let`"
         } else {
             "a `vary` name"
         };
         outcome.errors.push(
-            Diagnostic::at(
-                format!("`let {}` would redefine {what}", name.name),
-                name.span,
-            )
-            .with_hint("choose a new name"),
+            Diagnostic::at(format!("`let {name}` would redefine {what}"), name_span)
+                .with_hint("choose a new name"),
         );
         return;
     }
@@ -262,12 +276,12 @@ fn apply_let(
     let result = evaluator.eval(value).map(|v| v.into_column(n));
     outcome.warnings.append(&mut evaluator.warnings);
     match result {
-        Ok(column) => ws.add(name.name.clone(), column),
+        Ok(column) => ws.add(name.to_string(), column),
         Err(failure) => {
             if let Failure::Error(d) = failure {
                 outcome.errors.push(*d);
             }
-            ws.failed.insert(name.name.clone());
+            ws.failed.insert(name.to_string());
         }
     }
 }

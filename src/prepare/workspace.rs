@@ -13,7 +13,7 @@ use rayon::prelude::*;
 
 use super::summaries::SampleSummaries;
 use crate::data::{Column, DataTable, RowLines, StrayText};
-use crate::syntax::ast::Ident;
+use crate::model::preparation::Variable;
 
 pub(crate) struct Workspace<'a> {
     pub names: Vec<String>,
@@ -24,8 +24,8 @@ pub(crate) struct Workspace<'a> {
     pub stray: HashMap<String, StrayText>,
     /// How many of `names` are data columns (the rest are lets).
     pub data_columns: usize,
-    pub group: Option<Ident>,
-    pub order: Option<Ident>,
+    pub group: Option<Variable>,
+    pub order: Option<Variable>,
     /// Lets whose definition failed: uses of them are not reported again.
     pub failed: HashSet<String>,
     /// The file lines of the data rows, for messages.

@@ -275,7 +275,7 @@ fn mutated_data_files_never_panic() {
             };
             let schema = tandem::check::Schema::from_table(&table);
             if let Ok(checked) = tandem::check::check(&ast, &schema) {
-                if let Ok(frame) = tandem::prepare::prepare(&ast, &table, &[]) {
+                if let Ok(frame) = tandem::prepare::prepare(&checked.preparation, &table, &[]) {
                     let _ = tandem::design::build(&checked.spec, &frame);
                 }
                 // The same file read out of core, in pieces of about 300 bytes.
@@ -289,8 +289,7 @@ fn mutated_data_files_never_panic() {
                         piece_bytes: 300,
                     };
                     if let Ok(collected) = out_of_core::collect(&ast, &source, &plan, &[]) {
-                        let _ =
-                            out_of_core::design(&ast, &checked.spec, &path, &plan, collected, &[]);
+                        let _ = out_of_core::design(&checked.spec, &path, &plan, collected, &[]);
                     }
                 }
             }

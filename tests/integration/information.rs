@@ -48,7 +48,7 @@ fn fit_model(model: &str, method: Option<Method>) -> Fitted {
     let table = tandem::data::read_csv(&data).unwrap();
     let schema = tandem::check::Schema::from_table(&table);
     let checked = tandem::check::check(&ast, &schema).unwrap();
-    let frame = tandem::prepare::prepare(&ast, &table, &[]).unwrap();
+    let frame = tandem::prepare::prepare(&checked.preparation, &table, &[]).unwrap();
     let spec: ModelSpec = checked.spec;
     let method = method.unwrap_or(spec.method);
     let design = design::build(&spec, &frame).unwrap();

@@ -2,17 +2,19 @@
 //! out by hand from small inline CSVs, and two real checks on the shipped synthetic data whose
 //! expected row counts are computed independently in the test.
 //!
-//! The parser is not on main yet, so ASTs are built with the small constructors below.
+//! ASTs are built with the small constructors below and lowered as `check` lowers them
+//! (`lower_preparation`, without the checks), so that preparation's own errors show.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use tandem::data::{read_csv, Column, MISSING_CODE};
+use tandem::check::{lower_preparation, Schema};
+use tandem::data::{read_csv, Column, DataTable, MISSING_CODE};
 use tandem::diagnostics::{Diagnostic, Location, Severity};
 use tandem::prepare::{constant_within, prepare, AnalysisFrame};
 use tandem::syntax::ast::{
-    Arg, BinaryOp, Expr, ExprKind, FactorSpec, Ident, ModelFile, Span, Statement, StringLit,
-    UnaryOp,
+    Arg, BinaryOp, Expr, ExprKind, FactorSpec, Ident, Literal, ModelFile, Span, Statement,
+    StringLit, UnaryOp,
 };
 
 // ---- AST constructors ----------------------------------------------------------------------
@@ -124,7 +126,28 @@ fn run(
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let table = read_csv(&temp_csv(label, csv)).unwrap();
     let vary: Vec<(String, f64)> = vary.iter().map(|(n, v)| (n.to_string(), *v)).collect();
-    prepare(&ModelFile { statements }, &table, &vary)
+    lowered_and_prepared(statements, &table, &vary)
+}
+
+/// The statements (with a `vary` statement for each `vary` value given) lowered against the
+/// table's columns, then prepared.
+fn lowered_and_prepared(
+    mut statements: Vec<Statement>,
+    table: &DataTable,
+    vary: &[(String, f64)],
+) -> Result<AnalysisFrame, Vec<Diagnostic>> {
+    for (n, value) in vary {
+        statements.push(Statement::Vary {
+            name: ident(n),
+            values: vec![Literal::Number {
+                value: *value,
+                span: span(),
+            }],
+            span: span(),
+        });
+    }
+    let plan = lower_preparation(&ModelFile { statements }, &Schema::from_table(table))?;
+    prepare(&plan, table, vary)
 }
 
 fn ok(label: &str, csv: &str, statements: Vec<Statement>, vary: &[(&str, f64)]) -> AnalysisFrame {
@@ -526,7 +549,6 @@ fn errors_are_collected_and_failed_lets_are_not_reported_twice() {
             let_("a", bin(Add, name("sex"), num(1.0))),
             let_("b", bin(Add, name("a"), num(1.0))),
             let_("age", num(1.0)),
-            let_("c", call("scal", vec![name("age")])),
             keep(bin(Lt, name("sex"), text("M"))),
         ],
     );
@@ -536,11 +558,23 @@ fn errors_are_collected_and_failed_lets_are_not_reported_twice() {
         [
             "`sex` is a text column, not a number",
             "`let age` would redefine a data column",
-            "`scal` is not a function of `let` and `keep`",
             "text can be compared with `==` and `!=` only, not `<`",
         ]
     );
-    assert_eq!(errs[2].hint.as_deref(), Some("did you mean `scale`?"));
+}
+
+/// A call of a function `let` and `keep` do not have is reported when the file is lowered,
+/// before any row is read.
+#[test]
+fn an_unknown_function_is_reported_when_lowered() {
+    let errs = errors(
+        "unknown-function",
+        PEOPLE,
+        vec![let_("c", call("scal", vec![name("age")]))],
+    );
+    let messages: Vec<&str> = errs.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(messages, ["`scal` is not a function of `let` and `keep`"]);
+    assert_eq!(errs[0].hint.as_deref(), Some("did you mean `scale`?"));
 }
 
 // ---- constant_within ------------------------------------------------------------------------------
@@ -599,7 +633,7 @@ fn ot_sessions_prepared_as_the_mediation_seed() {
         let_("ot_w", call("within", vec![name("ot_change")])),
         let_("hrsd_c", call("center", vec![name("hrsd")])),
     ];
-    let frame = prepare(&ModelFile { statements }, &table, &[]).unwrap();
+    let frame = lowered_and_prepared(statements, &table, &[]).unwrap();
 
     // Independently: next session's hrsd within patient, then complete cases.
     let rows = plain_rows(path);
@@ -669,7 +703,7 @@ fn facial_lags_within_session_drop_span_rows_per_session() {
             ),
             keep(call("complete", vec![name("t_lag"), name("p_lag")])),
         ];
-        let frame = prepare(&ModelFile { statements }, &table, &[("span".into(), span)]).unwrap();
+        let frame = lowered_and_prepared(statements, &table, &[("span".into(), span)]).unwrap();
         // No missing values: every session loses exactly its first `span` seconds.
         let expected: usize = per_session
             .values()

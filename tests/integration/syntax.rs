@@ -475,12 +475,12 @@ fn mutated_model_files_never_panic() {
                 .as_ref()
                 .map(|v| (v.name.clone(), v.values[0]))
             else {
-                if let Ok(frame) = tandem::prepare::prepare(&ast, table, &[]) {
+                if let Ok(frame) = tandem::prepare::prepare(&checked.preparation, table, &[]) {
                     let _ = tandem::design::build(&checked.spec, &frame);
                 }
                 return;
             };
-            if let Ok(frame) = tandem::prepare::prepare(&ast, table, &[vary]) {
+            if let Ok(frame) = tandem::prepare::prepare(&checked.preparation, table, &[vary]) {
                 let _ = tandem::design::build(&checked.spec, &frame);
             }
         }));
