@@ -7,9 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nalgebra::DMatrix;
 use tandem::infer::defined::{compile, DefinedQuantities};
 use tandem::infer::monte_carlo::{draw_values, monte_carlo, DrawFactor, MonteCarloSettings};
-use tandem::model::Definition;
 use tandem::parameters::{Parameter, ParameterKind, ParameterTable};
-use tandem::syntax::ast::Statement;
 
 const DRAWS: usize = 1_000_000;
 
@@ -88,19 +86,9 @@ fn table() -> ParameterTable {
 
 fn quantities(table: &ParameterTable) -> DefinedQuantities {
     let source = "indirect := a*b + cov(a, b)\ntotal := indirect + cp\n";
-    let definitions: Vec<Definition> = tandem::syntax::parse(source)
-        .expect("parses")
-        .statements
-        .into_iter()
-        .filter_map(|s| match s {
-            Statement::Define { name, value, span } => Some(Definition {
-                name: name.name,
-                value,
-                span,
-            }),
-            _ => None,
-        })
-        .collect();
+    let file = tandem::syntax::parse(source).expect("parses");
+    let (definitions, errors) = tandem::check::lower_definitions(&file);
+    assert!(errors.is_empty(), "{errors:?}");
     compile(&definitions, table, &[]).expect("compiles")
 }
 

@@ -59,6 +59,18 @@ impl Builtin {
         matches!(self, Builtin::Lag | Builtin::Lead | Builtin::Diff)
     }
 
+    /// For a function of one number, its derivative at `x` (`None` for the others): the
+    /// definitions' exact gradients (forward mode) go through it.
+    pub fn derivative(self) -> Option<fn(f64) -> f64> {
+        match self {
+            Builtin::Exp => Some(f64::exp),
+            Builtin::Log => Some(|x| 1.0 / x),
+            Builtin::Sqrt => Some(|x| 0.5 / x.sqrt()),
+            Builtin::Abs => Some(f64::signum),
+            _ => None,
+        }
+    }
+
     /// For a function of one number (`exp`, `log`, `sqrt`, `abs`), its value at `x` (`None`
     /// for the others). Not-finite results are the caller's to treat.
     pub fn scalar(self) -> Option<fn(f64) -> f64> {

@@ -1,11 +1,16 @@
 //! Defined quantities (`name := expr`): what their names may refer to (coefficient labels,
 //! earlier definitions, the `vary` name) and the functions they may call, with `var`/`sd`/
-//! `cov`/`cor` taking labels of random effects. Owns those rules; it must not evaluate anything.
+//! `cov`/`cor` taking labels of random effects. Owns those rules and the lowering of a checked
+//! body into the model's `Expression` (each name resolved, each call bound to the catalogue),
+//! which `infer::defined` compiles; it must not evaluate anything.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
-use crate::model::{Coefficient, Definition, EquationSpec, RandomTermSpec};
+use crate::model::{
+    Argument, ArgumentName, Coefficient, Definition, EquationSpec, Expression, ExpressionKind,
+    Name, RandomTermSpec,
+};
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident, ModelFile, Span, Statement, UnaryOp};
 
 use super::Checker;
@@ -62,14 +67,22 @@ impl Checker<'_> {
             let Statement::Define { name, value, span } = statement else {
                 continue;
             };
+            let before = self.errors.len();
             self.check_definition_name(name, &scope);
             self.check_definition_expr(value, &scope);
+            // A body with an error is not lowered (the model is refused anyway).
+            if self.errors.len() == before {
+                let vary = self.scope.vary.as_ref().map(|(v, _)| v.as_str());
+                let mut lowering = Lowering::new(&scope.earlier, vary);
+                let value = lowering.expression(value);
+                self.errors.extend(lowering.errors);
+                definitions.push(Definition {
+                    name: name.name.clone(),
+                    value,
+                    span: *span,
+                });
+            }
             scope.earlier.push(name.name.clone());
-            definitions.push(Definition {
-                name: name.name.clone(),
-                value: value.clone(),
-                span: *span,
-            });
         }
         definitions
     }
@@ -182,13 +195,7 @@ impl Checker<'_> {
             }
         }
         let Some(function_spec) = crate::functions::find(name, Context::Definition) else {
-            let names = crate::functions::names(Context::Definition);
-            let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
-                .with_expected(format!("one of {}", names.join(", ")));
-            if let Some(hint) = did_you_mean(name, names.iter().copied()) {
-                d = d.with_hint(hint);
-            }
-            self.error(d);
+            self.error(unknown_function(function));
             return;
         };
         let (fewest, most) = function_spec.definition_arity;
@@ -392,6 +399,137 @@ impl Checker<'_> {
         }
         self.error(d);
         None
+    }
+}
+
+fn unknown_function(function: &Ident) -> Diagnostic {
+    let name = function.name.as_str();
+    let names = crate::functions::names(Context::Definition);
+    let mut d = Diagnostic::at(format!("unknown function `{name}`"), function.span)
+        .with_expected(format!("one of {}", names.join(", ")));
+    if let Some(hint) = did_you_mean(name, names.iter().copied()) {
+        d = d.with_hint(hint);
+    }
+    d
+}
+
+/// The `:=` definitions of `file` lowered without the rest of the checks, for tools and tests
+/// that compile definitions against a parameter table of their own (which then says whether a
+/// label exists): each name an earlier definition, the `vary` name or else a label. A call of
+/// an unknown function cannot be lowered: it is reported and its definition left out.
+pub fn lower_definitions(file: &ModelFile) -> (Vec<Definition>, Vec<Diagnostic>) {
+    let vary = file.statements.iter().find_map(|s| match s {
+        Statement::Vary { name, .. } => Some(name.name.as_str()),
+        _ => None,
+    });
+    let mut earlier: Vec<String> = Vec::new();
+    let mut definitions = Vec::new();
+    let mut errors = Vec::new();
+    for statement in &file.statements {
+        let Statement::Define { name, value, span } = statement else {
+            continue;
+        };
+        let mut lowering = Lowering::new(&earlier, vary);
+        let value = lowering.expression(value);
+        if lowering.errors.is_empty() {
+            definitions.push(Definition {
+                name: name.name.clone(),
+                value,
+                span: *span,
+            });
+        }
+        errors.extend(lowering.errors);
+        earlier.push(name.name.clone());
+    }
+    (definitions, errors)
+}
+
+/// A definition's body lowered: names resolved in the order the checker accepts them (an
+/// earlier definition, the `vary` name, a label), calls bound to the catalogue.
+struct Lowering<'a> {
+    earlier: &'a [String],
+    vary: Option<&'a str>,
+    errors: Vec<Diagnostic>,
+}
+
+impl<'a> Lowering<'a> {
+    fn new(earlier: &'a [String], vary: Option<&'a str>) -> Self {
+        Lowering {
+            earlier,
+            vary,
+            errors: Vec::new(),
+        }
+    }
+
+    fn expression(&mut self, expr: &Expr) -> Expression {
+        let kind = match &expr.kind {
+            ExprKind::Number(x) => ExpressionKind::Number(*x),
+            ExprKind::String(s) => ExpressionKind::Text(s.clone()),
+            ExprKind::Missing => ExpressionKind::Missing,
+            ExprKind::Name(n) => ExpressionKind::Name(self.name(n)),
+            ExprKind::Unary { op, operand } => ExpressionKind::Unary {
+                op: *op,
+                operand: Box::new(self.expression(operand)),
+            },
+            ExprKind::Binary { op, lhs, rhs } => ExpressionKind::Binary {
+                op: *op,
+                lhs: Box::new(self.expression(lhs)),
+                rhs: Box::new(self.expression(rhs)),
+            },
+            ExprKind::Call { function, args } => {
+                match crate::functions::find(&function.name, Context::Definition) {
+                    Some(entry) => ExpressionKind::Call {
+                        function: entry.id,
+                        args: self.arguments(entry.labels, args),
+                    },
+                    None => {
+                        self.errors.push(unknown_function(function));
+                        ExpressionKind::Missing
+                    }
+                }
+            }
+        };
+        Expression {
+            kind,
+            span: expr.span,
+        }
+    }
+
+    fn name(&self, name: &str) -> Name {
+        if self.earlier.iter().any(|d| d == name) {
+            Name::Definition(name.to_string())
+        } else if self.vary == Some(name) {
+            Name::Vary(name.to_string())
+        } else {
+            Name::Label(name.to_string())
+        }
+    }
+
+    /// The arguments of a call; of `var`/`sd`/`cov`/`cor` (`labels` > 0) the first `labels`
+    /// names are labels of random effects and the one after them a grouping.
+    fn arguments(&mut self, labels: usize, args: &[Arg]) -> Vec<Argument> {
+        let mut out = Vec::with_capacity(args.len());
+        for (position, arg) in args.iter().enumerate() {
+            let value = match &arg.value.kind {
+                ExprKind::Name(n) if labels > 0 => Expression {
+                    kind: ExpressionKind::Name(if position < labels {
+                        Name::Label(n.clone())
+                    } else {
+                        Name::Grouping(n.clone())
+                    }),
+                    span: arg.value.span,
+                },
+                _ => self.expression(&arg.value),
+            };
+            out.push(Argument {
+                name: arg.name.as_ref().map(|n| ArgumentName {
+                    text: n.name.clone(),
+                    span: n.span,
+                }),
+                value,
+            });
+        }
+        out
     }
 }
 

@@ -94,7 +94,7 @@ fn collect_labels(equations: &[&Equation]) -> Labels {
 pub(crate) fn term_name(variables: &[String]) -> String {
     variables
         .iter()
-        .map(|v| crate::syntax::ast::source_name(v))
+        .map(|v| crate::model::expression::source_name(v))
         .collect::<Vec<_>>()
         .join(":")
 }

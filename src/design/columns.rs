@@ -89,7 +89,7 @@ impl EquationColumns {
             }
         }
         lookup.required.extend(outcome);
-        let columns = fixed_columns(eq, spec, present, &mut lookup);
+        let columns = fixed_columns(eq, present, &mut lookup);
         lookup.random_effect_columns(spec, equation);
         let (by, within) = lookup.residual_columns(spec, equation);
         if !lookup.errors.is_empty() {
@@ -255,7 +255,6 @@ impl Coding<'_> {
 /// An equation's fixed columns: the intercept, then each term's, with R's names and coding.
 fn fixed_columns(
     eq: &EquationSpec,
-    spec: &ModelSpec,
     present: Option<&HashMap<usize, Vec<bool>>>,
     lookup: &mut Lookup,
 ) -> Vec<DesignColumn> {
@@ -280,7 +279,7 @@ fn fixed_columns(
         }
     }
     for term in &eq.terms {
-        let (pieces, had_factor) = term_pieces(term, spec, present, &coding, lookup);
+        let (pieces, had_factor) = term_pieces(term, present, &coding, lookup);
         if had_factor {
             coding.empty_present = true;
         }
@@ -305,11 +304,10 @@ fn fixed_columns(
 type Piece = Vec<(String, Factor)>;
 
 /// Per variable of `term` (in order of appearance), its named factors: one numeric column, or
-/// the indicators of a text column's levels. `None` when a variable is missing or a random
-/// coefficient (the problem goes to `lookup`); and whether the term has a text column.
+/// the indicators of a text column's levels. `None` when a variable is missing (the problem
+/// goes to `lookup`); and whether the term has a text column.
 fn term_pieces(
     term: &FixedTermSpec,
-    spec: &ModelSpec,
     present: Option<&HashMap<usize, Vec<bool>>>,
     coding: &Coding,
     lookup: &mut Lookup,
@@ -321,20 +319,6 @@ fn term_pieces(
     let mut variables: Vec<&String> = term.variables.iter().collect();
     variables.sort_by_key(|v| coding.appearance.iter().position(|a| a == v));
     for v in variables {
-        let is_random_coefficient = frame.column(v).is_none()
-            && spec
-                .random
-                .iter()
-                .flat_map(|t| &t.effects)
-                .any(|e| e.label.as_deref() == Some(v.as_str()));
-        if is_random_coefficient {
-            lookup.errors.push(Diagnostic::at(
-                format!("a random coefficient (`{v}`) as a predictor is not supported yet"),
-                term.span,
-            ));
-            ok = false;
-            continue;
-        }
         let Some(ci) = lookup.index(v) else {
             ok = false;
             continue;

@@ -127,8 +127,9 @@ pub fn build_in_chunks(
     frame: &AnalysisFrame,
     chunk_rows: usize,
 ) -> Result<Design, Vec<Diagnostic>> {
-    // Reported, never silently ignored (the checker says so first, located).
-    let mut errors = crate::check::unsupported_residuals(spec);
+    // What the design cannot build is the checker's to say, located; a spec that did not come
+    // through it is refused here by the same rules rather than built wrong.
+    let mut errors = crate::check::unsupported(spec);
     if has_random_coefficients(spec) {
         if !errors.is_empty() {
             return Err(errors);
@@ -211,6 +212,7 @@ fn random_term_problems(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnost
                 ));
             }
             for v in &effect.variables {
+                // Here, not in the checker: a `let` is text or numbers once evaluated.
                 match frame.column(v) {
                     Some(crate::data::Column::Numeric(_)) => {}
                     Some(_) => errors.push(not_supported(

@@ -1,12 +1,11 @@
 //! Random coefficients as outcomes and as predictors, reduced to what the engines fit.
 //!
 //! A random-coefficient equation (`sync ~ 1 + a*w`, where `sync` labels the random slope of `dp`)
-//! is a level-2 regression of a slope. Substituting it into the level-1 equation gives
-//! `(g10 + a·w + u1)·dp`: its intercept is the level-1 fixed slope that the label names, and
-//! each predictor becomes the cross-level interaction `dp:w` with the predictor's coefficient.
-//! So the design of such a model is the design of the level-1 equations with those interactions
-//! added; the interaction's parameter is reported under the random-coefficient equation
-//! (`sync ~ w`, label `a`).
+//! is a level-2 regression of a slope, substituted into the level-1 equation as the cross-level
+//! interaction `dp:w` by the model (`ModelSpec::level_one`). So the design of such a model is the
+//! design of that rewritten model; the interaction's parameter is reported under the
+//! random-coefficient equation again (`sync ~ w`, label `a`), which takes the design's column
+//! names (a text predictor's levels are data).
 //!
 //! A group-level equation with the latent coefficient as a predictor (`reduction ~ 1 + b*sync
 //! + cp*w`) has one observation per group: the group's value of its outcome (constant within
@@ -16,15 +15,17 @@
 //! level-1 fixed parameters enter the latent coefficient's mean (1 for its intercept, `w_j` for
 //! `a`), because the outcome's mean is `b0 + b·(g10 + a·w_j) + cp·w_j`.
 //!
-//! This module owns that reduction and the per-group gathering; it must not estimate anything.
+//! This module owns the design of the rewritten model under the original equations' numbering
+//! and names, and the per-group gathering; it must not estimate anything. Which of these models
+//! can be rewritten is `check::unsupported`'s to say (from the spec alone, before any row is
+//! read); `design::build` refuses the others before coming here. Only what
+//! needs the prepared frame is refused here: a text column in an equation about a random
+//! coefficient (a `let` is text or numbers once evaluated).
 
 use crate::data::Column;
 use crate::diagnostics::Span;
 use crate::diagnostics::{Diagnostic, Location};
-use crate::model::{
-    Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomEffectSpec,
-    RandomTermSpec, TermKind,
-};
+use crate::model::{Coefficient, EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, TermKind};
 use crate::prepare::AnalysisFrame;
 
 use super::grouping::{Grouping, NO_LEVEL};
@@ -79,272 +80,38 @@ pub struct GroupObservation {
 
 /// Whether the model has random-coefficient outcomes or predictors.
 pub fn has_random_coefficients(spec: &ModelSpec) -> bool {
-    spec.equations.iter().any(|eq| {
-        eq.outcome_kind == OutcomeKind::RandomCoefficient
-            || eq
-                .terms
-                .iter()
-                .any(|t| t.kind == TermKind::RandomCoefficient)
-    })
-}
-
-/// The random term and effect position that carry `label`.
-fn labelled_effect(spec: &ModelSpec, label: &str) -> Option<(usize, usize)> {
-    spec.random.iter().enumerate().find_map(|(k, t)| {
-        t.effects
-            .iter()
-            .position(|e| e.label.as_deref() == Some(label))
-            .map(|s| (k, s))
-    })
+    spec.has_random_coefficients()
 }
 
 fn not_supported(what: &str, span: Span) -> Diagnostic {
     Diagnostic::at(format!("{what} is not supported yet"), span)
 }
 
-fn is_latent_equation(eq: &EquationSpec) -> bool {
-    eq.outcome_kind == OutcomeKind::Variable
-        && eq
-            .terms
-            .iter()
-            .any(|t| t.kind == TermKind::RandomCoefficient)
-}
-
-/// The level-1 model: level-1 equations with the random-coefficient equations substituted in.
-struct LevelOne {
-    spec: ModelSpec,
-    /// Per equation of `spec`: its index in the original model.
-    original: Vec<usize>,
-    /// Per substituted term: (equation in `spec`, the slope's variables, the original
-    /// random-coefficient equation).
-    substituted: Vec<(usize, Vec<String>, usize)>,
-}
-
-fn level_one(spec: &ModelSpec) -> Result<LevelOne, Vec<Diagnostic>> {
-    let mut errors = Vec::new();
-    let original: Vec<usize> = spec
-        .equations
-        .iter()
-        .enumerate()
-        .filter(|(_, eq)| eq.outcome_kind == OutcomeKind::Variable && !is_latent_equation(eq))
-        .map(|(e, _)| e)
-        .collect();
-    let mut equations: Vec<EquationSpec> = original
-        .iter()
-        .map(|&e| spec.equations[e].clone())
-        .collect();
-    let mut substituted = Vec::new();
-    for (e, eq) in spec.equations.iter().enumerate() {
-        if eq.outcome_kind != OutcomeKind::RandomCoefficient {
-            continue;
-        }
-        match substitution(spec, eq, &original) {
-            Ok((level1, effect)) => substitute(
-                e,
-                eq,
-                level1,
-                effect,
-                &mut equations,
-                &mut substituted,
-                &mut errors,
-            ),
-            Err(d) => errors.push(d),
-        }
-    }
-    let random = level_one_random(spec, &original, &mut errors);
-    let residual = spec
-        .residual
-        .iter()
-        .filter_map(|r| {
-            reduced_index(&original, r.equation).map(|e| {
-                let mut r = r.clone();
-                r.equation = e;
-                r
-            })
-        })
-        .collect();
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(LevelOne {
-        spec: ModelSpec {
-            equations,
-            random,
-            residual,
-            definitions: spec.definitions.clone(),
-            method: spec.method,
-            interval: spec.interval.clone(),
-            vary: spec.vary.clone(),
-        },
-        original,
-        substituted,
-    })
-}
-
-/// Equation `e`'s index among the level-1 equations (`original`), if it is one.
-fn reduced_index(original: &[usize], e: usize) -> Option<usize> {
-    original.iter().position(|&o| o == e)
-}
-
-/// Where the random-coefficient equation `eq` goes: the level-1 equation (its index among
-/// `original`) and the random effect its outcome labels; or why it cannot.
-fn substitution<'s>(
-    spec: &'s ModelSpec,
-    eq: &EquationSpec,
-    original: &[usize],
-) -> Result<(usize, &'s RandomEffectSpec), Diagnostic> {
-    let Some((k, s)) = labelled_effect(spec, &eq.outcome) else {
-        return Err(Diagnostic::at(
-            format!("`{}` labels no random effect", eq.outcome),
-            eq.span,
-        ));
-    };
-    let effect = &spec.random[k].effects[s];
-    let Some(level1) = reduced_index(original, effect.equation) else {
-        return Err(not_supported(
-            "a random coefficient of a group-level equation",
-            eq.span,
-        ));
-    };
-    if effect.variables.is_empty() {
-        return Err(not_supported(
-            &format!(
-                "a regression of the random intercept `{}` (write its predictors into the \
-                 level-1 equation)",
-                eq.outcome
-            ),
-            eq.span,
-        ));
-    }
-    if eq.intercept.is_none() {
-        return Err(not_supported(
-            &format!(
-                "`{}` without an intercept (its intercept is the fixed slope of `{}`)",
-                eq.outcome, effect.name
-            ),
-            eq.span,
-        ));
-    }
-    Ok((level1, effect))
-}
-
-/// Substitute the random-coefficient equation `e` into level-1 equation `level1`: each of its
-/// terms becomes the cross-level interaction with the slope's variables.
-fn substitute(
-    e: usize,
-    eq: &EquationSpec,
-    level1: usize,
-    effect: &RandomEffectSpec,
-    equations: &mut [EquationSpec],
-    substituted: &mut Vec<(usize, Vec<String>, usize)>,
-    errors: &mut Vec<Diagnostic>,
-) {
-    for term in &eq.terms {
-        if term.kind == TermKind::RandomCoefficient {
-            errors.push(not_supported(
-                "a random coefficient as a predictor of another random coefficient",
-                term.span,
-            ));
-            continue;
-        }
-        let mut variables = effect.variables.clone();
-        variables.extend(term.variables.iter().cloned());
-        equations[level1].terms.push(FixedTermSpec {
-            name: variables.join(":"),
-            variables,
-            coefficient: term.coefficient.clone(),
-            kind: TermKind::Variables,
-            span: term.span,
-        });
-        substituted.push((level1, effect.variables.clone(), e));
-    }
-}
-
-/// The random terms with their effects' equations numbered among the level-1 equations.
-fn level_one_random(
-    spec: &ModelSpec,
-    original: &[usize],
-    errors: &mut Vec<Diagnostic>,
-) -> Vec<RandomTermSpec> {
-    let mut random = Vec::new();
-    for term in &spec.random {
-        let mut t: RandomTermSpec = term.clone();
-        for effect in &mut t.effects {
-            match reduced_index(original, effect.equation) {
-                Some(r) => effect.equation = r,
-                None => {
-                    errors.push(not_supported(
-                        "a random effect in a group-level equation",
-                        term.span,
-                    ));
-                    break;
-                }
-            }
-        }
-        random.push(t);
-    }
-    random
-}
-
 /// The design of a model with random-coefficient equations: the level-1 design (the
 /// substituted interactions named after the random-coefficient equation's predictors), and the
 /// group-level equation on the latent coefficient, if any.
 pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, Vec<Diagnostic>> {
-    let reduced = level_one(spec)?;
-    let mut errors = Vec::new();
-    let latent_equations: Vec<usize> = spec
+    let reduced = spec.level_one();
+    let latent_equation = spec
         .equations
         .iter()
-        .enumerate()
-        .filter(|(_, eq)| is_latent_equation(eq))
-        .map(|(e, _)| e)
-        .collect();
-    if latent_equations.len() > 1 {
-        errors.push(not_supported(
-            "more than one equation with a random coefficient as a predictor",
-            spec.equations[latent_equations[1]].span,
-        ));
-    }
-    if let Some(&e) = latent_equations.first() {
-        let eq = &spec.equations[e];
-        if spec.random.iter().any(|t| t.name != spec.random[0].name) {
-            errors.push(not_supported(
-                "a random coefficient as a predictor in a model with several grouping factors",
-                eq.span,
-            ));
-        }
-        if spec.residual.iter().any(|r| r.by.is_some()) {
-            errors.push(not_supported(
-                "a random coefficient as a predictor with `residual by`",
-                eq.span,
-            ));
-        }
-        if reduced.spec.equations.len() != 1 {
-            errors.push(not_supported(
-                "a random coefficient as a predictor with several level-1 equations",
-                eq.span,
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-
+        .position(EquationSpec::has_latent_predictor);
     let mut design = super::build(&reduced.spec, frame)?;
     // Back to the original equations' numbering and names.
     for parameter in &mut design.fixed {
         for (equation, name) in &mut parameter.columns {
-            let substitution = reduced.substituted.iter().find(|(level1, variables, _)| {
-                *level1 == *equation && is_substituted(name, variables)
-            });
+            let substitution = reduced
+                .substituted
+                .iter()
+                .find(|s| s.equation == *equation && is_substituted(name, &s.slope));
             match substitution {
-                Some((_, variables, rc)) => {
+                Some(s) => {
                     *name = name
                         .split(':')
-                        .filter(|piece| !variables.iter().any(|v| v == piece))
+                        .filter(|piece| !s.slope.iter().any(|v| v == piece))
                         .collect::<Vec<_>>()
                         .join(":");
-                    *equation = *rc;
+                    *equation = s.regression;
                 }
                 None => *equation = reduced.original[*equation],
             }
@@ -358,7 +125,7 @@ pub(super) fn build(spec: &ModelSpec, frame: &AnalysisFrame) -> Result<Design, V
     for class in &mut design.classes {
         class.equation = reduced.original[class.equation];
     }
-    if let Some(&e) = latent_equations.first() {
+    if let Some(e) = latent_equation {
         design.latent = Some(latent_outcome(spec, e, &design, frame)?);
     }
     Ok(design)
@@ -420,31 +187,27 @@ fn latent_outcome(
     })
 }
 
-/// The one latent coefficient among `eq`'s predictors: its label, and the random term and
-/// effect position that carry it.
+/// The latent coefficient among `eq`'s predictors (one: `check::unsupported` has refused
+/// more): its label, and the random term and effect position that carry it.
 fn latent_coefficient<'e>(
     spec: &ModelSpec,
     eq: &'e EquationSpec,
 ) -> Result<(&'e String, usize, usize), Vec<Diagnostic>> {
-    let latent_terms: Vec<&FixedTermSpec> = eq
+    let found = eq
         .terms
         .iter()
-        .filter(|t| t.kind == TermKind::RandomCoefficient)
-        .collect();
-    if latent_terms.len() != 1 {
-        return Err(vec![not_supported(
-            "several random coefficients as predictors of one outcome",
-            eq.span,
-        )]);
-    }
-    let label = &latent_terms[0].variables[0];
-    let Some((term, effect)) = labelled_effect(spec, label) else {
-        return Err(vec![Diagnostic::at(
-            format!("`{label}` labels no random effect"),
-            latent_terms[0].span,
-        )]);
-    };
-    Ok((label, term, effect))
+        .find(|t| t.kind == TermKind::RandomCoefficient)
+        .map(|t| &t.variables[0])
+        .and_then(|label| spec.labelled_effect(label).map(|(k, s)| (label, k, s)));
+    found.ok_or_else(|| {
+        vec![Diagnostic::error(
+            format!(
+                "internal: the equation for `{}` has no random coefficient as a predictor",
+                eq.outcome
+            ),
+            Location::None,
+        )]
+    })
 }
 
 /// The group-level equation's free coefficients in formula order, per coefficient other than
@@ -457,25 +220,20 @@ fn group_columns<'f>(
     let mut columns = Vec::new();
     let mut covariates: Vec<Vec<&[f64]>> = Vec::new();
     let mut latent = 0;
-    let free_label = |c: &Coefficient, span: Span, errors: &mut Vec<Diagnostic>| match c {
+    // Every coefficient is free (`check::unsupported` has refused fixed ones).
+    let free_label = |c: &Coefficient| match c {
         Coefficient::Free { label } => label.clone(),
-        Coefficient::Fixed(_) => {
-            errors.push(not_supported(
-                "a fixed coefficient in an equation with a random coefficient as a predictor",
-                span,
-            ));
-            None
-        }
+        Coefficient::Fixed(_) => None,
     };
     if let Some(c) = &eq.intercept {
         columns.push(GroupColumn {
             name: "(Intercept)".into(),
-            label: free_label(c, eq.span, errors),
+            label: free_label(c),
         });
         covariates.push(Vec::new());
     }
     for t in &eq.terms {
-        let label = free_label(&t.coefficient, t.span, errors);
+        let label = free_label(&t.coefficient);
         if t.kind == TermKind::RandomCoefficient {
             latent = columns.len();
             columns.push(GroupColumn {
@@ -523,19 +281,8 @@ fn slope_mean_terms<'f>(
         .equations
         .iter()
         .position(|q| q.outcome_kind == OutcomeKind::RandomCoefficient && q.outcome == *label);
-    // A fixed coefficient there is an offset of the level-1 rows, which the outcome's mean
-    // would need too: refused rather than silently left out.
-    if let Some(r) = rc_equation {
-        for t in &spec.equations[r].terms {
-            if matches!(t.coefficient, Coefficient::Fixed(_)) {
-                errors.push(not_supported(
-                    "a fixed coefficient in the regression of a random coefficient used as a \
-                     predictor",
-                    t.span,
-                ));
-            }
-        }
-    }
+    // Its coefficients are free (`check::unsupported` has refused fixed ones, offsets the
+    // outcome's mean would need too).
     let mut slope_terms: Vec<Vec<Vec<&[f64]>>> = Vec::new();
     for parameter in &design.fixed {
         let mut products = Vec::new();

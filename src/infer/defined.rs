@@ -2,16 +2,19 @@
 //! of the parameter table, so that Monte Carlo can evaluate them millions of times without
 //! allocating, and the delta method can differentiate them exactly (forward mode).
 //!
-//! Owns name resolution against the table (fixed labels, `var`/`sd`/`cov`/`cor` of random
-//! effects, earlier definitions, `vary` constants) and evaluation. It must not draw, estimate
+//! Compiles the model's lowered definitions (`check` has resolved each name to a label, an
+//! earlier definition or the `vary` name, and bound each call to the catalogue of functions);
+//! owns what only the fitted table says: the row of each label, the terms and rows of
+//! `var`/`sd`/`cov`/`cor` of random effects, and the value of each `vary` constant; and
+//! evaluation, the functions of one number by the catalogue's rule. It must not draw, estimate
 //! covariances or decide intervals: those belong to `delta`, `monte_carlo` and `mediation`.
 
 use nalgebra::DMatrix;
 
-use crate::diagnostics::Diagnostic;
-use crate::model::Definition;
+use crate::diagnostics::{Diagnostic, Span};
+use crate::functions::{Builtin, Context};
+use crate::model::{Argument, BinaryOp, Definition, Expression, ExpressionKind, Name, UnaryOp};
 use crate::parameters::ParameterTable;
-use crate::syntax::ast::{Arg, BinaryOp, Expr, ExprKind, Span, UnaryOp};
 
 /// The evaluation stack lives in a fixed array so evaluation never allocates; an expression
 /// deeper than this is refused at compile time (no hand-written definition comes close).
@@ -31,10 +34,8 @@ pub enum Op {
     Mul,
     Div,
     Pow,
-    Exp,
-    Log,
-    Sqrt,
-    Abs,
+    /// A function of one number (`exp`, `log`, `sqrt`, `abs`), by the catalogue's rule.
+    Function(Builtin),
 }
 
 /// One compiled definition.
@@ -100,7 +101,7 @@ fn stack_depth(ops: &[Op]) -> usize {
         match op {
             Op::Constant(_) | Op::Parameter(_) | Op::Defined(_) => depth += 1,
             Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow => depth = depth.saturating_sub(1),
-            Op::Neg | Op::Exp | Op::Log | Op::Sqrt | Op::Abs => {}
+            Op::Neg | Op::Function(_) => {}
         }
         max = max.max(depth);
     }
@@ -115,15 +116,15 @@ struct Compiler<'a> {
 }
 
 impl Compiler<'_> {
-    fn expr(&mut self, expr: &Expr, ops: &mut Vec<Op>) {
+    fn expr(&mut self, expr: &Expression, ops: &mut Vec<Op>) {
         match &expr.kind {
-            ExprKind::Number(x) => ops.push(Op::Constant(*x)),
-            ExprKind::String(_) | ExprKind::Missing => self.errors.push(Diagnostic::at(
+            ExpressionKind::Number(x) => ops.push(Op::Constant(*x)),
+            ExpressionKind::Text(_) | ExpressionKind::Missing => self.errors.push(Diagnostic::at(
                 "a definition computes with numbers only",
                 expr.span,
             )),
-            ExprKind::Name(name) => self.name(name, expr.span, ops),
-            ExprKind::Unary { op, operand } => {
+            ExpressionKind::Name(name) => self.name(name, expr.span, ops),
+            ExpressionKind::Unary { op, operand } => {
                 self.expr(operand, ops);
                 match op {
                     UnaryOp::Neg => ops.push(Op::Neg),
@@ -133,7 +134,7 @@ impl Compiler<'_> {
                     )),
                 }
             }
-            ExprKind::Binary { op, lhs, rhs } => {
+            ExpressionKind::Binary { op, lhs, rhs } => {
                 self.expr(lhs, ops);
                 self.expr(rhs, ops);
                 let op = match op {
@@ -155,46 +156,41 @@ impl Compiler<'_> {
                 };
                 ops.push(op);
             }
-            ExprKind::Call { function, args } => {
-                self.call(&function.name, function.span, args, expr.span, ops)
-            }
+            ExpressionKind::Call { function, args } => self.call(*function, args, expr.span, ops),
         }
     }
 
-    fn name(&mut self, name: &str, span: Span, ops: &mut Vec<Op>) {
-        // Definitions shadow nothing (the checker forbids clashes); earlier ones come first
-        // because they are the most local meaning of a name.
-        if let Some(k) = self.earlier.iter().position(|d| d == name) {
-            ops.push(Op::Defined(k));
-        } else if let Some(row) = self.table.fixed(name) {
-            ops.push(Op::Parameter(row));
-        } else if let Some((_, value)) = self.constants.iter().find(|(c, _)| c == name) {
-            ops.push(Op::Constant(*value));
-        } else {
-            self.errors.push(
-                Diagnostic::at(format!("no label or definition `{name}`"), span)
+    /// A resolved name's operation: a label's row of the table, an earlier definition's
+    /// value, the `vary` constant's value for this fit.
+    fn name(&mut self, name: &Name, span: Span, ops: &mut Vec<Op>) {
+        let op = match name {
+            Name::Definition(d) => self.earlier.iter().position(|e| e == d).map(Op::Defined),
+            Name::Label(label) => self.table.fixed(label).map(Op::Parameter),
+            Name::Vary(v) => (self.constants.iter())
+                .find(|(c, _)| c == v)
+                .map(|(_, value)| Op::Constant(*value)),
+            Name::Column(_) | Name::Let(_) | Name::Grouping(_) => None,
+        };
+        match op {
+            Some(op) => ops.push(op),
+            None => self.errors.push(
+                Diagnostic::at(format!("no label or definition `{}`", name.text()), span)
                     .with_expected("a coefficient label, an earlier definition or the `vary` name"),
-            );
+            ),
         }
     }
 
-    fn call(
-        &mut self,
-        function: &str,
-        function_span: Span,
-        args: &[Arg],
-        span: Span,
-        ops: &mut Vec<Op>,
-    ) {
-        let Some(spec) = crate::functions::find(function, crate::functions::Context::Definition)
-        else {
-            let names = crate::functions::names(crate::functions::Context::Definition);
+    fn call(&mut self, builtin: Builtin, args: &[Argument], span: Span, ops: &mut Vec<Op>) {
+        let spec = builtin.entry();
+        let function = spec.name;
+        if !spec.allowed(Context::Definition) {
+            let names = crate::functions::names(Context::Definition);
             self.errors.push(
-                Diagnostic::at(format!("unknown function `{function}`"), function_span)
+                Diagnostic::at(format!("unknown function `{function}`"), span)
                     .with_expected(format!("one of {}", names.join(", "))),
             );
             return;
-        };
+        }
         let (fewest, most) = spec.definition_arity;
         if !(fewest..=most).contains(&args.len()) {
             self.errors.push(Diagnostic::at(
@@ -207,31 +203,25 @@ impl Compiler<'_> {
             ));
             return;
         }
-        let unary = match function {
-            "exp" => Some(Op::Exp),
-            "log" => Some(Op::Log),
-            "sqrt" => Some(Op::Sqrt),
-            "abs" => Some(Op::Abs),
-            _ => None,
-        };
-        if let Some(op) = unary {
+        if builtin.scalar().is_some() {
             self.expr(&args[0].value, ops);
-            ops.push(op);
+            ops.push(Op::Function(builtin));
             return;
         }
-        self.random_effect_call(function, spec.labels, args, span, ops);
+        self.random_effect_call(builtin, spec.labels, args, span, ops);
     }
 
     /// `var`, `sd`, `cov` or `cor` of the random effects labelled by the first `nlabels` of
     /// `args`, in the term of the grouping the next argument names, if any.
     fn random_effect_call(
         &mut self,
-        function: &str,
+        builtin: Builtin,
         nlabels: usize,
-        args: &[Arg],
+        args: &[Argument],
         span: Span,
         ops: &mut Vec<Op>,
     ) {
+        let function = builtin.name();
         let labels: Vec<Option<&str>> = args[..nlabels]
             .iter()
             .map(|a| self.label_arg(&a.value, function))
@@ -250,14 +240,14 @@ impl Compiler<'_> {
         let Some(term) = self.random_term(function, &labels, &spans, grouping, span) else {
             return;
         };
-        self.random_effect_ops(function, &labels, term, span, ops);
+        self.random_effect_ops(builtin, &labels, term, span, ops);
     }
 
     /// The program of `function` of `labels` in random term `term`: rows of the table, with
     /// `sd` and `cor` computed from the variances and the covariance.
     fn random_effect_ops(
         &mut self,
-        function: &str,
+        function: Builtin,
         labels: &[&str],
         term: usize,
         span: Span,
@@ -266,13 +256,13 @@ impl Compiler<'_> {
         let table = self.table;
         let var = |label: &str| table.variance_in(label, term);
         match (function, labels) {
-            ("var", [a]) => ops.extend(var(a).map(Op::Parameter)),
-            ("sd", [a]) => {
+            (Builtin::Var, [a]) => ops.extend(var(a).map(Op::Parameter)),
+            (Builtin::Sd, [a]) => {
                 if let Some(row) = var(a) {
-                    ops.extend([Op::Parameter(row), Op::Sqrt]);
+                    ops.extend([Op::Parameter(row), Op::Function(Builtin::Sqrt)]);
                 }
             }
-            ("cov", [a, b]) => {
+            (Builtin::Cov, [a, b]) => {
                 let row = if a == b {
                     var(a)
                 } else {
@@ -280,7 +270,7 @@ impl Compiler<'_> {
                 };
                 ops.extend(row.map(Op::Parameter));
             }
-            ("cor", [a, b]) => {
+            (Builtin::Cor, [a, b]) => {
                 if a == b {
                     ops.push(Op::Constant(1.0));
                 } else if let (Some(cov), Some(var1), Some(var2)) =
@@ -291,7 +281,7 @@ impl Compiler<'_> {
                         Op::Parameter(var1),
                         Op::Parameter(var2),
                         Op::Mul,
-                        Op::Sqrt,
+                        Op::Function(Builtin::Sqrt),
                         Op::Div,
                     ]);
                 }
@@ -414,9 +404,9 @@ impl Compiler<'_> {
         Some(candidates)
     }
 
-    fn label_arg<'e>(&mut self, expr: &'e Expr, function: &str) -> Option<&'e str> {
+    fn label_arg<'e>(&mut self, expr: &'e Expression, function: &str) -> Option<&'e str> {
         match &expr.kind {
-            ExprKind::Name(label) => Some(label),
+            ExpressionKind::Name(name) => Some(name.text()),
             _ => {
                 self.errors.push(
                     Diagnostic::at(
@@ -451,6 +441,17 @@ impl Compiler<'_> {
         }
         row
     }
+}
+
+/// The value of the function of one number `f` at `x`, by the catalogue's rule (compiled
+/// programs hold only such functions).
+fn apply(f: Builtin, x: f64) -> f64 {
+    f.scalar().map_or(f64::NAN, |rule| rule(x))
+}
+
+/// The derivative of the function of one number `f` at `x`, by the catalogue's rule.
+fn derivative(f: Builtin, x: f64) -> f64 {
+    f.derivative().map_or(f64::NAN, |rule| rule(x))
 }
 
 impl DefinedQuantities {
@@ -489,10 +490,7 @@ impl DefinedQuantities {
                         top += 1;
                     }
                     Op::Neg => stack[top - 1] = -stack[top - 1],
-                    Op::Exp => stack[top - 1] = stack[top - 1].exp(),
-                    Op::Log => stack[top - 1] = stack[top - 1].ln(),
-                    Op::Sqrt => stack[top - 1] = stack[top - 1].sqrt(),
-                    Op::Abs => stack[top - 1] = stack[top - 1].abs(),
+                    Op::Function(f) => stack[top - 1] = apply(f, stack[top - 1]),
                     binary => {
                         top -= 1;
                         let (x, y) = (stack[top - 1], stack[top]);
@@ -539,14 +537,11 @@ impl DefinedQuantities {
                         let g = jacobian.row(j).iter().copied().collect();
                         stack.push((values[j], g));
                     }
-                    Op::Neg | Op::Exp | Op::Log | Op::Sqrt | Op::Abs => {
+                    Op::Neg | Op::Function(_) => {
                         let (x, g) = stack.last_mut().expect("compiled programs are balanced");
                         let (value, slope) = match *op {
-                            Op::Neg => (-*x, -1.0),
-                            Op::Exp => (x.exp(), x.exp()),
-                            Op::Log => (x.ln(), 1.0 / *x),
-                            Op::Sqrt => (x.sqrt(), 0.5 / x.sqrt()),
-                            _ => (x.abs(), x.signum()),
+                            Op::Function(f) => (apply(f, *x), derivative(f, *x)),
+                            _ => (-*x, -1.0),
                         };
                         *x = value;
                         g.iter_mut().for_each(|gi| *gi *= slope);

@@ -71,6 +71,9 @@ pub enum Name {
     Label(String),
     /// An earlier `:=` definition.
     Definition(String),
+    /// The grouping of a random term (the last argument of `var`/`sd`/`cov`/`cor` in a
+    /// definition, choosing among a label's terms).
+    Grouping(String),
 }
 
 impl Name {
@@ -81,7 +84,8 @@ impl Name {
             | Name::Let(n)
             | Name::Vary(n)
             | Name::Label(n)
-            | Name::Definition(n) => n,
+            | Name::Definition(n)
+            | Name::Grouping(n) => n,
         }
     }
 }

@@ -7,17 +7,21 @@
 //! (a data column or a `let`), a label is a label. This module must not read data, evaluate
 //! anything or know about source text beyond the spans it keeps for messages. `expression`: the
 //! lowered expressions of `let`, `keep` and `:=`, and the one printer of expressions;
-//! `preparation`: the lowered `group`/`order`/`factor`/`let`/`keep` steps `prepare` runs.
+//! `preparation`: the lowered `group`/`order`/`factor`/`let`/`keep` steps `prepare` runs;
+//! `level_one`: a model with random-coefficient equations rewritten as its level-1 model.
 
 pub mod expression;
 pub mod preparation;
+
+mod level_one;
 
 pub use expression::{Argument, ArgumentName, BinaryOp, Expression, ExpressionKind, Name, UnaryOp};
 
 use serde::Serialize;
 
 use crate::diagnostics::Span;
-use crate::syntax::ast::Expr;
+
+pub use level_one::{LevelOne, Substitution};
 
 /// How the variance parameters are estimated: maximum likelihood, or restricted (REML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -143,12 +147,13 @@ pub struct ResidualSpec {
     pub correlated_within: Option<String>,
 }
 
-/// `name := expr`. The expression's names are labels, earlier definitions, or `vary` names;
-/// `var()`, `sd()`, `cov()`, `cor()` take labels of random effects.
+/// `name := expr`, lowered: the expression's names are labels, earlier definitions, or `vary`
+/// names; `var()`, `sd()`, `cov()`, `cor()` take labels of random effects and optionally a
+/// grouping.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Definition {
     pub name: String,
-    pub value: Expr,
+    pub value: Expression,
     pub span: Span,
 }
 

@@ -5,7 +5,7 @@
 use crate::common;
 
 use nalgebra::{DMatrix, DVector};
-use tandem::diagnostics::{Location, Severity};
+use tandem::diagnostics::{Diagnostic, Location, Severity};
 use tandem::infer::defined::{compile, DefinedQuantities};
 use tandem::infer::defined_estimates::{estimate_defined, IntervalMethod};
 use tandem::infer::delta::{delta_method, normal_critical};
@@ -16,7 +16,6 @@ use tandem::infer::monte_carlo::{
 use tandem::infer::numeric_derivatives;
 use tandem::model::Definition;
 use tandem::parameters::{Parameter, ParameterKind, ParameterTable};
-use tandem::syntax::ast::Statement;
 
 fn fixed(label: Option<&str>, term: &str, estimate: f64) -> Parameter {
     Parameter {
@@ -84,28 +83,34 @@ fn table() -> ParameterTable {
     }
 }
 
-/// The `:=` statements of `source`, parsed.
-fn definitions(source: &str) -> Vec<Definition> {
+/// The `:=` statements of `source`, parsed and lowered (a function that does not exist
+/// cannot be: those errors, and the definitions that lowered).
+fn lowered(source: &str) -> (Vec<Definition>, Vec<Diagnostic>) {
     let file = tandem::syntax::parse(source).expect("test source parses");
-    file.statements
-        .into_iter()
-        .filter_map(|s| match s {
-            Statement::Define { name, value, span } => Some(Definition {
-                name: name.name,
-                value,
-                span,
-            }),
-            _ => None,
-        })
-        .collect()
+    tandem::check::lower_definitions(&file)
+}
+
+fn definitions(source: &str) -> Vec<Definition> {
+    let (definitions, errors) = lowered(source);
+    assert!(errors.is_empty(), "{errors:?}");
+    definitions
 }
 
 fn compiled(source: &str) -> DefinedQuantities {
     compile(&definitions(source), &table(), &[("span".into(), 5.0)]).expect("compiles")
 }
 
+/// Every error of lowering and compiling `source`, in the order of the source.
 fn errors(source: &str) -> String {
-    let errors = compile(&definitions(source), &table(), &[]).expect_err("must not compile");
+    let (definitions, mut errors) = lowered(source);
+    if let Err(compiled) = compile(&definitions, &table(), &[]) {
+        errors.extend(compiled);
+    }
+    assert!(!errors.is_empty(), "must not compile");
+    errors.sort_by_key(|d| match d.location {
+        Location::Source(span) => span.start,
+        _ => 0,
+    });
     errors
         .iter()
         .map(|d| {
@@ -143,6 +148,7 @@ fn later_definitions_are_not_visible() {
 fn every_function_matches_hand_values() {
     let q = compiled(
         "\
+vary span = 5
 ab := a * b
 lin := 1 + a - b / 2
 neg := -a ^ 2
