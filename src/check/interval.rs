@@ -5,7 +5,7 @@
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::model::IntervalChoice;
-use crate::syntax::ast::{Expr, ExprKind, IntervalSpec, UnaryOp};
+use crate::syntax::ast::{Expr, ExprKind, IntervalSpec, ModelFile, Statement, UnaryOp};
 
 use super::Checker;
 
@@ -19,6 +19,33 @@ pub(crate) const DEFAULT_BOOTSTRAP_DRAWS: usize = 1_000;
 pub const MAX_MONTE_CARLO_DRAWS: usize = 1_000_000_000;
 /// Most bootstrap replicates: each is a refit, and each keeps its parameter vector.
 pub const MAX_BOOTSTRAP_DRAWS: usize = 1_000_000;
+
+/// What computing a file's intervals costs, as a folder's scheduler needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalWork {
+    /// Formulas only (`delta`).
+    Formula,
+    /// Monte Carlo draws of the estimates (`monte_carlo`).
+    Draws,
+    /// A refit per replicate (`bootstrap`, `parametric_bootstrap`).
+    Refits,
+}
+
+/// The work of the file's `interval` statement, read from the syntax tree alone (a folder
+/// schedules its files before any is checked against its data); `None` without one or for a
+/// method that is not known (the checker reports it).
+pub fn interval_work(file: &ModelFile) -> Option<IntervalWork> {
+    let method = file.statements.iter().find_map(|s| match s {
+        Statement::Interval(spec) => Some(spec.method.name.as_str()),
+        _ => None,
+    })?;
+    match method {
+        "delta" => Some(IntervalWork::Formula),
+        "monte_carlo" => Some(IntervalWork::Draws),
+        "bootstrap" | "parametric_bootstrap" => Some(IntervalWork::Refits),
+        _ => None,
+    }
+}
 
 fn allowed_args(method: &str) -> &'static [&'static str] {
     match method {

@@ -34,13 +34,12 @@ mod stray;
 mod supported;
 
 pub use definitions::lower_definitions;
-pub use interval::{MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
+pub use interval::{interval_work, IntervalWork, MAX_BOOTSTRAP_DRAWS, MAX_MONTE_CARLO_DRAWS};
 pub(crate) use levels::model_variables;
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use lower::lower_preparation;
 pub use moderators::{conditional_main_effects, conditional_main_effects_in};
 pub use schema::{ColumnKind, Schema};
-pub use supported::unsupported;
 
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::preparation::Preparation;

@@ -129,7 +129,7 @@ pub fn build_in_chunks(
 ) -> Result<Design, Vec<Diagnostic>> {
     // What the design cannot build is the checker's to say, located; a spec that did not come
     // through it is refused here by the same rules rather than built wrong.
-    let mut errors = crate::check::unsupported(spec);
+    let mut errors = crate::model::unsupported(spec);
     if has_random_coefficients(spec) {
         if !errors.is_empty() {
             return Err(errors);

@@ -76,7 +76,7 @@ impl<'s> PieceDesign<'s> {
         template: &AnalysisFrame,
         seen: &LevelsSeen,
     ) -> Result<Self, Vec<Diagnostic>> {
-        let mut errors = crate::check::unsupported(spec);
+        let mut errors = crate::model::unsupported(spec);
         if spec.equations.is_empty() {
             errors.push(Diagnostic::error(
                 "the model has no equation",

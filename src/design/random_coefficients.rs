@@ -17,7 +17,7 @@
 //!
 //! This module owns the design of the rewritten model under the original equations' numbering
 //! and names, and the per-group gathering; it must not estimate anything. Which of these models
-//! can be rewritten is `check::unsupported`'s to say (from the spec alone, before any row is
+//! can be rewritten is `model::unsupported`'s to say (from the spec alone, before any row is
 //! read); `design::build` refuses the others before coming here. Only what
 //! needs the prepared frame is refused here: a text column in an equation about a random
 //! coefficient (a `let` is text or numbers once evaluated).
@@ -187,7 +187,7 @@ fn latent_outcome(
     })
 }
 
-/// The latent coefficient among `eq`'s predictors (one: `check::unsupported` has refused
+/// The latent coefficient among `eq`'s predictors (one: `model::unsupported` has refused
 /// more): its label, and the random term and effect position that carry it.
 fn latent_coefficient<'e>(
     spec: &ModelSpec,
@@ -220,7 +220,7 @@ fn group_columns<'f>(
     let mut columns = Vec::new();
     let mut covariates: Vec<Vec<&[f64]>> = Vec::new();
     let mut latent = 0;
-    // Every coefficient is free (`check::unsupported` has refused fixed ones).
+    // Every coefficient is free (`model::unsupported` has refused fixed ones).
     let free_label = |c: &Coefficient| match c {
         Coefficient::Free { label } => label.clone(),
         Coefficient::Fixed(_) => None,
@@ -281,7 +281,7 @@ fn slope_mean_terms<'f>(
         .equations
         .iter()
         .position(|q| q.outcome_kind == OutcomeKind::RandomCoefficient && q.outcome == *label);
-    // Its coefficients are free (`check::unsupported` has refused fixed ones, offsets the
+    // Its coefficients are free (`model::unsupported` has refused fixed ones, offsets the
     // outcome's mean would need too).
     let mut slope_terms: Vec<Vec<Vec<&[f64]>>> = Vec::new();
     for parameter in &design.fixed {

@@ -10,7 +10,7 @@
 //!
 //! Owns that rewriting and what it asks of a spec (which equations are level-1 equations, which
 //! random effect a label names). It must not read data. Which models it covers is
-//! `check::unsupported`'s to say; of the others it leaves out what has no place.
+//! `model::unsupported`'s to say; of the others it leaves out what has no place.
 
 use super::{
     EquationSpec, FixedTermSpec, ModelSpec, OutcomeKind, RandomEffectSpec, RandomTermSpec, TermKind,

@@ -14,6 +14,7 @@ pub mod expression;
 pub mod preparation;
 
 mod level_one;
+mod supported;
 
 pub use expression::{Argument, ArgumentName, BinaryOp, Expression, ExpressionKind, Name, UnaryOp};
 
@@ -22,6 +23,7 @@ use serde::Serialize;
 use crate::diagnostics::Span;
 
 pub use level_one::{LevelOne, Substitution};
+pub use supported::{unsupported, unsupported_designs, unsupported_residuals};
 
 /// How the variance parameters are estimated: maximum likelihood, or restricted (REML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use super::figures::figure_stem;
 use super::files::{data_path, load, model_files};
 use super::{fit_file, FileFit, FitOptions};
+use crate::check::{interval_work, IntervalWork};
 use crate::diagnostics::Diagnostic;
 use crate::report::{self};
-use crate::syntax::ast::Statement;
 
 /// A path fitted: its model files' fits in name order, and whether it was a folder (whose
 /// report is one document ending with a summary of its files).
@@ -102,13 +102,10 @@ fn schedule(file: &Path, options: &FitOptions) -> Schedule {
     let large = data_path(&model, options.data.as_deref())
         .and_then(|p| std::fs::metadata(p).ok())
         .is_some_and(|m| m.len() >= LARGE_DATA_BYTES);
-    let draws = model.ast.statements.iter().find_map(|s| match s {
-        Statement::Interval(spec) => Some(spec.method.name.as_str()),
-        _ => None,
-    });
+    let work = interval_work(&model.ast);
     let alone = large
-        || matches!(draws, Some("bootstrap" | "parametric_bootstrap"))
-        || (options.progress && draws == Some("monte_carlo"));
+        || work == Some(IntervalWork::Refits)
+        || (options.progress && work == Some(IntervalWork::Draws));
     if alone {
         Schedule::Alone
     } else {
