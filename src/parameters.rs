@@ -5,13 +5,10 @@
 //! Every stage after estimation speaks in rows of this table: the asymptotic covariance of all
 //! parameters is indexed by its rows, defined quantities (`a*b + cov(a, b)`) resolve labels to
 //! rows, Monte Carlo draws are vectors over its rows. It owns that indexing and the lookups by
-//! label; it must not estimate anything.
+//! label; it must not estimate anything (a fit's table is `estimate`'s to build:
+//! `ParameterTable::from_fit`).
 
 use serde::Serialize;
-
-use crate::design::Design;
-use crate::estimate::Fit;
-use crate::model::ModelSpec;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum ParameterKind {
@@ -65,79 +62,6 @@ pub struct ParameterTable {
 }
 
 impl ParameterTable {
-    pub fn from_fit(spec: &ModelSpec, design: &Design, fit: &Fit) -> Self {
-        let equation = |e: usize| {
-            spec.equations
-                .get(e)
-                .map(|q| q.outcome.clone())
-                .unwrap_or_default()
-        };
-        let mut rows = Vec::new();
-        for f in &fit.fixed {
-            rows.push(Parameter {
-                kind: ParameterKind::Fixed {
-                    equation: equation(f.equation),
-                    term: f.term.clone(),
-                    label: f.label.clone(),
-                },
-                estimate: f.estimate,
-                term: None,
-            });
-        }
-        for (k, component) in fit.random.iter().enumerate() {
-            let labels: Vec<Option<String>> = spec
-                .random
-                .get(k)
-                .map(|t| t.effects.iter().map(|e| e.label.clone()).collect())
-                .unwrap_or_else(|| vec![None; component.effects.len()]);
-            let correlated = design.random.get(k).is_none_or(|t| t.correlated);
-            let q = component.effects.len();
-            for j in 0..q {
-                for i in j..q {
-                    let (e1, t1) = &component.effects[j];
-                    if i == j {
-                        rows.push(Parameter {
-                            kind: ParameterKind::Variance {
-                                group: component.group.clone(),
-                                equation: equation(*e1),
-                                term: t1.clone(),
-                                label: labels[j].clone(),
-                            },
-                            estimate: component.covariance[(j, j)],
-                            term: Some((k, j, j)),
-                        });
-                    } else if correlated {
-                        let (e2, t2) = &component.effects[i];
-                        rows.push(Parameter {
-                            kind: ParameterKind::Covariance {
-                                group: component.group.clone(),
-                                equation1: equation(*e1),
-                                term1: t1.clone(),
-                                label1: labels[j].clone(),
-                                equation2: equation(*e2),
-                                term2: t2.clone(),
-                                label2: labels[i].clone(),
-                            },
-                            estimate: component.covariance[(i, j)],
-                            term: Some((k, i, j)),
-                        });
-                    }
-                }
-            }
-        }
-        for r in &fit.residual {
-            rows.push(Parameter {
-                kind: ParameterKind::Residual {
-                    equation: equation(r.equation),
-                    class: r.level.clone(),
-                },
-                estimate: r.variance,
-                term: None,
-            });
-        }
-        ParameterTable { rows }
-    }
-
     pub fn len(&self) -> usize {
         self.rows.len()
     }

@@ -8,6 +8,7 @@ mod fit;
 mod information;
 mod latent_predictor;
 mod optimize;
+mod parameter_table;
 
 pub(crate) use dense::semidefinite_cholesky;
 pub use deviance::{beta_covariance, DevianceError, Evaluation, LogDiagonal, ProfiledDeviance};
