@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::model::{
-    Argument, ArgumentName, Coefficient, Definition, EquationSpec, Expression, ExpressionKind,
-    Name, RandomTermSpec,
+    Argument, Coefficient, Definition, EquationSpec, Expression, ExpressionKind, Name,
+    RandomTermSpec,
 };
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident, ModelFile, Span, Statement, UnaryOp};
 
 use super::Checker;
-use crate::functions::Context;
+use crate::functions::{Context, Function};
+
+use super::lower::{argument_name, lower_expression, Resolve};
 
 /// The names a definition at one point of the file can use.
 struct DefinitionScope {
@@ -74,7 +76,7 @@ impl Checker<'_> {
             if self.errors.len() == before {
                 let vary = self.scope.vary.as_ref().map(|(v, _)| v.as_str());
                 let mut lowering = Lowering::new(&scope.earlier, vary);
-                let value = lowering.expression(value);
+                let value = lower_expression(value, &mut lowering);
                 self.errors.extend(lowering.errors);
                 definitions.push(Definition {
                     name: name.name.clone(),
@@ -430,7 +432,7 @@ pub fn lower_definitions(file: &ModelFile) -> (Vec<Definition>, Vec<Diagnostic>)
             continue;
         };
         let mut lowering = Lowering::new(&earlier, vary);
-        let value = lowering.expression(value);
+        let value = lower_expression(value, &mut lowering);
         if lowering.errors.is_empty() {
             definitions.push(Definition {
                 name: name.name.clone(),
@@ -460,42 +462,12 @@ impl<'a> Lowering<'a> {
             errors: Vec::new(),
         }
     }
+}
 
-    fn expression(&mut self, expr: &Expr) -> Expression {
-        let kind = match &expr.kind {
-            ExprKind::Number(x) => ExpressionKind::Number(*x),
-            ExprKind::String(s) => ExpressionKind::Text(s.clone()),
-            ExprKind::Missing => ExpressionKind::Missing,
-            ExprKind::Name(n) => ExpressionKind::Name(self.name(n)),
-            ExprKind::Unary { op, operand } => ExpressionKind::Unary {
-                op: *op,
-                operand: Box::new(self.expression(operand)),
-            },
-            ExprKind::Binary { op, lhs, rhs } => ExpressionKind::Binary {
-                op: *op,
-                lhs: Box::new(self.expression(lhs)),
-                rhs: Box::new(self.expression(rhs)),
-            },
-            ExprKind::Call { function, args } => {
-                match crate::functions::find(&function.name, Context::Definition) {
-                    Some(entry) => ExpressionKind::Call {
-                        function: entry.id,
-                        args: self.arguments(entry.labels, args),
-                    },
-                    None => {
-                        self.errors.push(unknown_function(function));
-                        ExpressionKind::Missing
-                    }
-                }
-            }
-        };
-        Expression {
-            kind,
-            span: expr.span,
-        }
-    }
+impl Resolve for Lowering<'_> {
+    const CONTEXT: Context = Context::Definition;
 
-    fn name(&self, name: &str) -> Name {
+    fn name(&mut self, name: &str, _span: Span) -> Name {
         if self.earlier.iter().any(|d| d == name) {
             Name::Definition(name.to_string())
         } else if self.vary == Some(name) {
@@ -505,9 +477,10 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    /// The arguments of a call; of `var`/`sd`/`cov`/`cor` (`labels` > 0) the first `labels`
-    /// names are labels of random effects and the one after them a grouping.
-    fn arguments(&mut self, labels: usize, args: &[Arg]) -> Vec<Argument> {
+    /// The arguments of a call; of `var`/`sd`/`cov`/`cor` the first `labels` names are labels
+    /// of random effects and the one after them a grouping.
+    fn arguments(&mut self, function: &Function, args: &[Arg]) -> Vec<Argument> {
+        let labels = function.labels;
         let mut out = Vec::with_capacity(args.len());
         for (position, arg) in args.iter().enumerate() {
             let value = match &arg.value.kind {
@@ -519,17 +492,19 @@ impl<'a> Lowering<'a> {
                     }),
                     span: arg.value.span,
                 },
-                _ => self.expression(&arg.value),
+                _ => lower_expression(&arg.value, self),
             };
             out.push(Argument {
-                name: arg.name.as_ref().map(|n| ArgumentName {
-                    text: n.name.clone(),
-                    span: n.span,
-                }),
+                name: argument_name(arg),
                 value,
             });
         }
         out
+    }
+
+    /// The call is not lowered further: its arguments would only add errors of their own.
+    fn unknown_call(&mut self, function: &Ident, _args: &[Arg]) {
+        self.errors.push(unknown_function(function));
     }
 }
 

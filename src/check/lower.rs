@@ -8,10 +8,12 @@
 //! arities (that is `expressions`) or evaluate anything.
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
-use crate::functions::{self, Context};
+use crate::functions::{self, Context, Function};
 use crate::model::expression::{print, Argument, ArgumentName, Expression, ExpressionKind, Name};
 use crate::model::preparation::{Factor, FactorLevels, Level, Preparation, Step, Variable};
-use crate::syntax::ast::{Expr, ExprKind, FactorSpec, Ident, Literal, ModelFile, Span, Statement};
+use crate::syntax::ast::{
+    Arg, Expr, ExprKind, FactorSpec, Ident, Literal, ModelFile, Span, Statement,
+};
 
 use super::names::{LetDecl, Lookup, Scope};
 use super::schema::Schema;
@@ -66,10 +68,12 @@ pub(super) fn let_declarations(file: &ModelFile) -> Vec<LetDecl> {
 pub(super) fn lower_with(file: &ModelFile, scope: &Scope) -> Result<Preparation, Vec<Diagnostic>> {
     let mut lowering = Lowering {
         scope,
+        position: 0,
         errors: Vec::new(),
     };
     let mut steps = Vec::new();
     for (position, statement) in file.statements.iter().enumerate() {
+        lowering.position = position;
         let step = match statement {
             // Read where a call uses them: the column may be a `let` further down.
             Statement::Group { name, .. } => Step::Group(lowering.variable(name, END)),
@@ -78,11 +82,11 @@ pub(super) fn lower_with(file: &ModelFile, scope: &Scope) -> Result<Preparation,
             Statement::Let { name, value, span } => Step::Let {
                 name: name.name.clone(),
                 name_span: name.span,
-                value: lowering.expression(value, position),
+                value: lower_expression(value, &mut lowering),
                 span: *span,
             },
             Statement::Keep { condition, span } => {
-                let condition = lowering.expression(condition, position);
+                let condition = lower_expression(condition, &mut lowering);
                 Step::Keep {
                     text: print(&condition),
                     condition,
@@ -118,20 +122,22 @@ fn factor(column: &Ident, spec: &FactorSpec, span: Span) -> Factor {
 
 struct Lowering<'s, 'a> {
     scope: &'s Scope<'a>,
+    /// The statement being lowered: a `let` is visible after its own statement.
+    position: usize,
     errors: Vec<Diagnostic>,
 }
 
 impl Lowering<'_, '_> {
     fn variable(&mut self, name: &Ident, position: usize) -> Variable {
         Variable {
-            name: self.name(&name.name, name.span, position),
+            name: self.name_at(&name.name, name.span, position),
             span: name.span,
         }
     }
 
     /// What `name` is at the statement `position`: a name that is none of a column, an earlier
     /// `let` or the `vary` name is reported, and kept as a column.
-    fn name(&mut self, name: &str, span: Span, position: usize) -> Name {
+    fn name_at(&mut self, name: &str, span: Span, position: usize) -> Name {
         match self.scope.lookup(name, position) {
             Lookup::Column(_) => Name::Column(name.to_string()),
             Lookup::Let => Name::Let(name.to_string()),
@@ -165,50 +171,89 @@ impl Lowering<'_, '_> {
         }
         d
     }
+}
 
-    fn expression(&mut self, expr: &Expr, position: usize) -> Expression {
-        let kind = match &expr.kind {
-            ExprKind::Number(v) => ExpressionKind::Number(*v),
-            ExprKind::String(s) => ExpressionKind::Text(s.clone()),
-            ExprKind::Missing => ExpressionKind::Missing,
-            ExprKind::Name(name) => ExpressionKind::Name(self.name(name, expr.span, position)),
-            ExprKind::Unary { op, operand } => ExpressionKind::Unary {
-                op: *op,
-                operand: Box::new(self.expression(operand, position)),
-            },
-            ExprKind::Binary { op, lhs, rhs } => ExpressionKind::Binary {
-                op: *op,
-                lhs: Box::new(self.expression(lhs, position)),
-                rhs: Box::new(self.expression(rhs, position)),
-            },
-            ExprKind::Call { function, args } => {
-                let args = args
-                    .iter()
-                    .map(|arg| Argument {
-                        name: arg.name.as_ref().map(|n| ArgumentName {
-                            text: n.name.clone(),
-                            span: n.span,
-                        }),
-                        value: self.expression(&arg.value, position),
-                    })
-                    .collect();
-                match functions::find(&function.name, Context::Preparation) {
-                    Some(entry) => ExpressionKind::Call {
-                        function: entry.id,
-                        args,
-                    },
-                    None => {
-                        self.errors.push(unknown_function(function));
-                        ExpressionKind::Missing
-                    }
-                }
-            }
-        };
-        Expression {
-            kind,
-            span: expr.span,
-        }
+impl Resolve for Lowering<'_, '_> {
+    const CONTEXT: Context = Context::Preparation;
+
+    fn name(&mut self, name: &str, span: Span) -> Name {
+        self.name_at(name, span, self.position)
     }
+
+    /// The arguments are lowered (and their errors reported) before the unknown function.
+    fn unknown_call(&mut self, function: &Ident, args: &[Arg]) {
+        lower_arguments(self, args);
+        self.errors.push(unknown_function(function));
+    }
+}
+
+/// What the two lowerings (`let`/`keep` here, `:=` bodies in `definitions`) do differently:
+/// where a name resolves, how a call's arguments lower, what an unknown function says. The
+/// walk over the tree is `lower_expression`'s, once.
+pub(super) trait Resolve: Sized {
+    /// Where the functions are called, for the catalogue.
+    const CONTEXT: Context;
+    /// What `name` refers to (a name that does not resolve is reported by the resolver).
+    fn name(&mut self, name: &str, span: Span) -> Name;
+    /// A known function's arguments; each lowered as any expression unless the resolver knows
+    /// better.
+    fn arguments(&mut self, _function: &Function, args: &[Arg]) -> Vec<Argument> {
+        lower_arguments(self, args)
+    }
+    /// Reports a call of a function the catalogue does not have in this context.
+    fn unknown_call(&mut self, function: &Ident, args: &[Arg]);
+}
+
+/// `expr` lowered: names resolved by `resolver`, calls bound to the catalogue (an unknown
+/// function lowers to `NA`, reported).
+pub(super) fn lower_expression<R: Resolve>(expr: &Expr, resolver: &mut R) -> Expression {
+    let kind = match &expr.kind {
+        ExprKind::Number(v) => ExpressionKind::Number(*v),
+        ExprKind::String(s) => ExpressionKind::Text(s.clone()),
+        ExprKind::Missing => ExpressionKind::Missing,
+        ExprKind::Name(name) => ExpressionKind::Name(resolver.name(name, expr.span)),
+        ExprKind::Unary { op, operand } => ExpressionKind::Unary {
+            op: *op,
+            operand: Box::new(lower_expression(operand, resolver)),
+        },
+        ExprKind::Binary { op, lhs, rhs } => ExpressionKind::Binary {
+            op: *op,
+            lhs: Box::new(lower_expression(lhs, resolver)),
+            rhs: Box::new(lower_expression(rhs, resolver)),
+        },
+        ExprKind::Call { function, args } => match functions::find(&function.name, R::CONTEXT) {
+            Some(entry) => ExpressionKind::Call {
+                function: entry.id,
+                args: resolver.arguments(entry, args),
+            },
+            None => {
+                resolver.unknown_call(function, args);
+                ExpressionKind::Missing
+            }
+        },
+    };
+    Expression {
+        kind,
+        span: expr.span,
+    }
+}
+
+/// Each argument's value lowered as any expression, its name kept.
+pub(super) fn lower_arguments<R: Resolve>(resolver: &mut R, args: &[Arg]) -> Vec<Argument> {
+    args.iter()
+        .map(|arg| Argument {
+            name: argument_name(arg),
+            value: lower_expression(&arg.value, resolver),
+        })
+        .collect()
+}
+
+/// The name of a named argument, as written.
+pub(super) fn argument_name(arg: &Arg) -> Option<ArgumentName> {
+    arg.name.as_ref().map(|n| ArgumentName {
+        text: n.name.clone(),
+        span: n.span,
+    })
 }
 
 /// The error for a name called as a function that `let` and `keep` do not know.
