@@ -15,16 +15,6 @@ use tandem::estimate::{fit, ProfiledDeviance};
 use tandem::prepare::AnalysisFrame;
 use tandem::syntax::ast::Method;
 
-/// The facial lag-1 model: lag 1 of each expression within session ordered by second (missing
-/// for a session's first second, which the design drops).
-const FACIAL: &str = "group session
-order second
-let t_lag = lag(therapist_expr)
-let p_lag = lag(patient_expr)
-therapist_expr ~ t_lag + p_lag + alliance + t_lag:alliance + p_lag:alliance
-    + (1 + t_lag + p_lag | patient) + (1 + t_lag + p_lag | session)
-estimate reml";
-
 /// `copies` copies of the frame, each with its own patient and session IDs.
 fn replicate(frame: &AnalysisFrame, copies: usize) -> AnalysisFrame {
     let n = frame.nrows;
@@ -71,7 +61,7 @@ fn bench_fits(c: &mut Criterion) {
         })
     });
 
-    let (facial_spec, facial) = common::prepared(FACIAL, "synthetic/facial.csv");
+    let (facial_spec, facial) = common::prepared(common::FACIAL_LAG1, "synthetic/facial.csv");
     let mut group = c.benchmark_group("facial");
     group.sample_size(10);
     group.bench_function("facial 93k rows REML: design pass", |b| {

@@ -182,3 +182,14 @@ pub fn fit_errors(path: &std::path::Path, options: &tandem::FitOptions) -> Vec<t
         Err(errors) => errors,
     }
 }
+
+/// The facial lag-1 model (`models/data/synthetic/facial.csv`): lag 1 of each expression within
+/// session ordered by second (missing for a session's first second, which the design drops).
+#[allow(unused)]
+pub const FACIAL_LAG1: &str = "group session
+order second
+let t_lag = lag(therapist_expr)
+let p_lag = lag(patient_expr)
+therapist_expr ~ t_lag + p_lag + alliance + t_lag:alliance + p_lag:alliance
+    + (1 + t_lag + p_lag | patient) + (1 + t_lag + p_lag | session)
+estimate reml";

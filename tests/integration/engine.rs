@@ -451,16 +451,6 @@ fn synchrony_a_path_reml() {
     );
 }
 
-/// The facial lag-1 model: lag 1 of each expression within session ordered by second (missing
-/// for a session's first second, which the design drops).
-const FACIAL: &str = "group session
-order second
-let t_lag = lag(therapist_expr)
-let p_lag = lag(patient_expr)
-therapist_expr ~ t_lag + p_lag + alliance + t_lag:alliance + p_lag:alliance
-    + (1 + t_lag + p_lag | patient) + (1 + t_lag + p_lag | session)
-estimate reml";
-
 /// A singular fit (the patient block has rank 1). Our optimum is better than lme4's: lme4's own
 /// `devFunOnly` deviance at our θ is 263618.107995079, below its reported optimum
 /// 263618.108136715 (logLik higher by 7.1e-5). Along the flat directions of a singular block
@@ -469,7 +459,7 @@ estimate reml";
 /// fixed effects, SEs, σ and the deviance function itself are compared directly.
 #[test]
 fn facial_therapist_lag1_reml() {
-    let (spec, frame) = prepared(FACIAL, "synthetic/facial.csv");
+    let (spec, frame) = prepared(common::FACIAL_LAG1, "synthetic/facial.csv");
     let design = design::build(&spec, &frame).expect("design");
     // The first second of each session has no lag: the design drops it and says why.
     assert_eq!(design.equations[0].dropped, 155);
