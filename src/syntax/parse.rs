@@ -553,6 +553,22 @@ impl Builder {
     ) -> Option<Statement> {
         let lhs = inner.next()?;
         let equals = inner.next()?;
+        // lavaan's measurement operator: say what is not supported, not that `=` was mistyped.
+        if equals.get_input()[equals.as_span().end()..].starts_with('~') {
+            let span = Span::new(equals.as_span().start(), equals.as_span().end() + 1);
+            self.diagnostics.push(
+                Diagnostic::at(
+                    "latent variables (`=~`, lavaan's measurement models) are not supported",
+                    span,
+                )
+                .with_hint(format!(
+                    "tandem fits models of observed variables: compute a score of the indicators \
+                     with `let {} = ...`, or fit the measurement model in lavaan",
+                    lhs.as_str()
+                )),
+            );
+            return None;
+        }
         self.diagnostics.push(
             Diagnostic::at("`=` used instead of `~`", span_of(&equals))
                 .with_expected("`~`")
