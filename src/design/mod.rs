@@ -22,9 +22,7 @@ pub use pieces::{
     levels_seen, merge_levels_seen, LevelsSeen, LocalGroupings, PieceDesign, PieceGroupings,
     PieceSums,
 };
-pub use random_coefficients::{
-    has_random_coefficients, GroupColumn, GroupObservation, LatentOutcome,
-};
+pub use random_coefficients::{GroupColumn, GroupObservation, LatentOutcome};
 pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics, UnitSize,
@@ -130,7 +128,7 @@ pub fn build_in_chunks(
     // What the design cannot build is the checker's to say, located; a spec that did not come
     // through it is refused here by the same rules rather than built wrong.
     let mut errors = crate::model::unsupported(spec);
-    if has_random_coefficients(spec) {
+    if spec.has_random_coefficients() {
         if !errors.is_empty() {
             return Err(errors);
         }

@@ -78,11 +78,6 @@ pub struct GroupObservation {
     pub slope_mean: Vec<f64>,
 }
 
-/// Whether the model has random-coefficient outcomes or predictors.
-pub fn has_random_coefficients(spec: &ModelSpec) -> bool {
-    spec.has_random_coefficients()
-}
-
 fn not_supported(what: &str, span: Span) -> Diagnostic {
     Diagnostic::at(format!("{what} is not supported yet"), span)
 }

@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 
 use crate::check::{ColumnKind, Schema};
-use crate::design::has_random_coefficients;
 use crate::diagnostics::{Diagnostic, Location};
 use crate::functions::Builtin;
 use crate::model::preparation::{Preparation, Step, Variable};
@@ -106,7 +105,7 @@ fn refuse_column(what: String, span: Span) -> Diagnostic {
 pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan, Vec<Diagnostic>> {
     let preparation = crate::check::lower_preparation(file, schema)?;
     let mut planner = Planner::default();
-    if has_random_coefficients(spec) {
+    if spec.has_random_coefficients() {
         planner.errors.push(random_coefficients_refused(spec));
     }
     for step in &preparation.steps {

@@ -185,7 +185,6 @@ pub fn fit_errors(path: &std::path::Path, options: &tandem::FitOptions) -> Vec<t
 
 /// The facial lag-1 model (`models/data/synthetic/facial.csv`): lag 1 of each expression within
 /// session ordered by second (missing for a session's first second, which the design drops).
-#[allow(unused)]
 pub const FACIAL_LAG1: &str = "group session
 order second
 let t_lag = lag(therapist_expr)
