@@ -165,6 +165,7 @@ impl Checker<'_> {
                 outcome_kind,
                 intercept,
                 terms,
+                family: Default::default(),
                 span: equation.span,
             });
         }

@@ -91,6 +91,7 @@ pub fn check_with(
         method: settings.method,
         interval,
         vary: settings.vary,
+        agq: 1,
     };
     checker.check_supported(file, &spec);
     checker.check_vary_used(file, &spec);

@@ -20,6 +20,7 @@ impl Checker<'_> {
                 equation,
                 by: None,
                 correlated_within: None,
+                ar1_within: None,
             })
             .collect();
         for statement in &file.statements {

@@ -120,6 +120,7 @@ impl ModelSpec {
                 method: self.method,
                 interval: self.interval.clone(),
                 vary: self.vary.clone(),
+                agq: self.agq,
             },
             original,
             substituted,

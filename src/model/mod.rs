@@ -13,6 +13,7 @@
 pub mod expression;
 pub mod preparation;
 
+mod family;
 mod level_one;
 mod supported;
 
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::diagnostics::Span;
 
+pub use family::{Family, FamilyKind, Link};
 pub use level_one::{LevelOne, Substitution};
 pub use supported::{unsupported, unsupported_designs, unsupported_residuals};
 
@@ -52,6 +54,9 @@ pub struct ModelSpec {
     pub interval: Option<IntervalChoice>,
     /// `vary name = v1, v2, ...`: the file is fitted once per value.
     pub vary: Option<Vary>,
+    /// Quadrature points per scalar random effect for a non-Gaussian model (`estimate
+    /// ml(agq = 25)`, glmer's nAGQ); 1 is the Laplace approximation, the default.
+    pub agq: usize,
 }
 
 /// One `outcome ~ terms` equation.
@@ -65,6 +70,8 @@ pub struct EquationSpec {
     pub intercept: Option<Coefficient>,
     /// Fixed terms in formula order, without the intercept.
     pub terms: Vec<FixedTermSpec>,
+    /// The outcome's family and link (`family`); Gaussian with the identity link by default.
+    pub family: Family,
     pub span: Span,
 }
 
@@ -147,6 +154,9 @@ pub struct ResidualSpec {
     pub by: Option<String>,
     /// Residuals correlated within each unit of this column (compound symmetry).
     pub correlated_within: Option<String>,
+    /// AR(1) residuals within each series of this column (`residual ar1 within column`,
+    /// nlme's `corAR1(form = ~ 1 | column)`): by position in the file's `order`.
+    pub ar1_within: Option<String>,
 }
 
 /// `name := expr`, lowered: the expression's names are labels, earlier definitions, or `vary`
