@@ -5,6 +5,8 @@
 //!   lecturers, and 28 department × service groups);
 //! - `facial_default`: `models/seeds/facial_dynamics.tandem --vary span=1` on the full-size facial
 //!   design from `examples/generate_facial` with its default truth (3.34 M rows);
+//! - `facial_ar1`: `facial_default` with `residual ar1 within session` (benches/facial_ar1.tandem;
+//!   issue 16: it converges within 2× of the independent-residual fit's time);
 //! - `facial_boundary`: the same design with `--truth boundary` (patient intercept variances near
 //!   zero, lag slopes correlated ±0.97) and another seed;
 //! - `facial_default_parquet`: `facial_default` read from Parquet (the CSV converted once, by
@@ -75,6 +77,16 @@ const CASES: [Case; 8] = [
     Case {
         name: "facial_default",
         model: "models/seeds/facial_dynamics.tandem",
+        facial: Some(Truth::Default),
+        parquet: false,
+        vary: Some("span=1"),
+        draws: None,
+        copies: 1,
+        extra: &[],
+    },
+    Case {
+        name: "facial_ar1",
+        model: "benches/facial_ar1.tandem",
         facial: Some(Truth::Default),
         parquet: false,
         vary: Some("span=1"),

@@ -1,7 +1,8 @@
 //! The language's built-in functions, in one catalogue: each function's id (`Builtin`, what a
 //! lowered call is bound to), name, where it may be called (`let`/`keep`, or a `:=` definition),
 //! its arguments in each place, and the scalar rule of the functions of one number that both
-//! places evaluate (`exp`, `log`, `sqrt`, `abs`). The checker, the preparation and the
+//! places evaluate (`exp`, `log`, `sqrt`, `abs`; `sin`, `cos` in `let`/`keep` only), and the
+//! named constants (`pi`). The checker, the preparation and the
 //! definitions all read it, so a function is added (or its message changed) in one place. It
 //! must not evaluate anything over rows or parameters: that is `prepare`'s and `infer`'s.
 
@@ -14,6 +15,8 @@ pub enum Builtin {
     Log,
     Sqrt,
     Abs,
+    Sin,
+    Cos,
     Center,
     Scale,
     Within,
@@ -67,6 +70,8 @@ impl Builtin {
             Builtin::Log => Some(|x| 1.0 / x),
             Builtin::Sqrt => Some(|x| 0.5 / x.sqrt()),
             Builtin::Abs => Some(f64::signum),
+            Builtin::Sin => Some(f64::cos),
+            Builtin::Cos => Some(|x| -x.sin()),
             _ => None,
         }
     }
@@ -79,6 +84,8 @@ impl Builtin {
             Builtin::Log => Some(f64::ln),
             Builtin::Sqrt => Some(f64::sqrt),
             Builtin::Abs => Some(f64::abs),
+            Builtin::Sin => Some(f64::sin),
+            Builtin::Cos => Some(f64::cos),
             _ => None,
         }
     }
@@ -176,6 +183,9 @@ pub const FUNCTIONS: &[Function] = &[
     both(Builtin::Log, "log"),
     both(Builtin::Sqrt, "sqrt"),
     both(Builtin::Abs, "abs"),
+    // Periodic terms (nlme's Ovary: `let s = sin(2 * pi * Time)`); in radians, as R's.
+    preparation(Builtin::Sin, "sin", &["x"], 1),
+    preparation(Builtin::Cos, "cos", &["x"], 1),
     preparation(Builtin::Center, "center", &["x"], 1),
     preparation(Builtin::Scale, "scale", &["x"], 1),
     preparation(Builtin::Within, "within", &["x", "group"], 1),
@@ -194,6 +204,16 @@ pub const FUNCTIONS: &[Function] = &[
     random_part(Builtin::Cov, "cov", 2),
     random_part(Builtin::Cor, "cor", 2),
 ];
+
+/// Named constants `let` and `keep` may use. A column or an earlier `let` of the same name
+/// comes first: in R a model frame's column `pi` masks `base::pi` the same way, so a data set
+/// with a column `pi` keeps meaning its column.
+pub const CONSTANTS: &[(&str, f64)] = &[("pi", std::f64::consts::PI)];
+
+/// The value of the named constant `name` (`pi`).
+pub fn constant(name: &str) -> Option<f64> {
+    CONSTANTS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
 
 impl Function {
     pub fn allowed(&self, context: Context) -> bool {

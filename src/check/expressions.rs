@@ -34,6 +34,8 @@ impl Checker<'_> {
                     ValueKind::Number
                 }
                 Lookup::Column(ColumnKind::Text) => ValueKind::Text,
+                // A named constant (`pi`) only where no column or earlier `let` has its name.
+                Lookup::Unknown if functions::constant(name).is_some() => ValueKind::Number,
                 Lookup::LaterLet(_) | Lookup::Unknown => {
                     let d = self.scope.unknown_variable(name, expr.span, position, &[]);
                     self.error(d);

@@ -142,6 +142,9 @@ impl Lowering<'_, '_> {
             Lookup::Column(_) => Name::Column(name.to_string()),
             Lookup::Let => Name::Let(name.to_string()),
             Lookup::Vary => Name::Vary(name.to_string()),
+            Lookup::Unknown if crate::functions::constant(name).is_some() => {
+                Name::Constant(name.to_string())
+            }
             Lookup::LaterLet(_) | Lookup::Unknown => {
                 self.errors.push(self.unknown_name(name, span, position));
                 Name::Column(name.to_string())

@@ -1,5 +1,6 @@
 //! `residual` statements: which equation (by outcome, or all) gets a variance per level of a
-//! column (`by`) or residuals correlated within a unit (`correlated within`). Owns resolving
+//! column (`by`), residuals correlated within a unit (`correlated within`) or AR(1) residuals
+//! within a series (`ar1 within`, never together with `correlated within` on one equation). Owns resolving
 //! those names and the rule that each equation's residual is said once per clause. It must not
 //! decide how the structure is estimated.
 
@@ -28,7 +29,7 @@ impl Checker<'_> {
                 continue;
             };
             let targets = self.residual_targets(spec, equations);
-            if spec.by.is_none() && spec.correlated_within.is_none() {
+            if spec.by.is_none() && spec.correlated_within.is_none() && spec.ar1_within.is_none() {
                 self.error(
                     Diagnostic::at("this `residual` statement says nothing", spec.span)
                         .with_expected("`by COLUMN` or `correlated within COLUMN`"),
@@ -37,6 +38,10 @@ impl Checker<'_> {
             let by = spec.by.as_ref().and_then(|c| self.residual_column(c));
             let within = spec
                 .correlated_within
+                .as_ref()
+                .and_then(|c| self.residual_column(c));
+            let ar1 = spec
+                .ar1_within
                 .as_ref()
                 .and_then(|c| self.residual_column(c));
             for index in targets {
@@ -54,6 +59,30 @@ impl Checker<'_> {
                         clash.push("correlated within");
                     }
                     residual.correlated_within = Some(within.clone());
+                }
+                if let Some(series) = &ar1 {
+                    if residual.ar1_within.is_some() {
+                        clash.push("ar1 within");
+                    }
+                    residual.ar1_within = Some(series.clone());
+                }
+                if residual.ar1_within.is_some()
+                    && residual.correlated_within.is_some()
+                    && (ar1.is_some() || within.is_some())
+                {
+                    self.error(
+                        Diagnostic::at(
+                            format!(
+                                "the residual of `{outcome}` gets both `correlated within` and \
+                                 `ar1 within`"
+                            ),
+                            spec.span,
+                        )
+                        .with_hint(
+                            "choose one correlation structure per equation: compound symmetry \
+                             (`correlated within`) or AR(1) (`ar1 within`)",
+                        ),
+                    );
                 }
                 for clause in clash {
                     self.error(

@@ -52,6 +52,30 @@ impl Checker<'_> {
         if self.errors.is_empty() {
             self.errors.extend(unsupported_designs(spec));
         }
+        // A bootstrap's resampled frame repeats series, which AR(1)'s positions cannot tell apart.
+        if let (Some(series), Some(span)) = (
+            spec.residual.iter().find_map(|r| r.ar1_within.as_ref()),
+            file.statements.iter().find_map(|s| match s {
+                Statement::Interval(i) => Some(i.span),
+                _ => None,
+            }),
+        ) {
+            if matches!(
+                spec.interval,
+                Some(IntervalChoice::Bootstrap { .. } | IntervalChoice::ParametricBootstrap { .. })
+            ) {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "a bootstrap with AR(1) residuals within `{series}` is not supported \
+                             yet"
+                        ),
+                        span,
+                    )
+                    .with_hint("use `interval monte_carlo(...)` or `interval delta`"),
+                );
+            }
+        }
         // The parametric bootstrap simulates independent residuals around the fitted random
         // effects: it has nothing to simulate a latent predictor's outcome from, and would
         // ignore a residual correlation.

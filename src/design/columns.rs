@@ -60,6 +60,8 @@ pub struct EquationColumns {
     pub by: Option<usize>,
     /// The `residual correlated within` unit column, if any.
     pub within: Option<usize>,
+    /// The `residual ar1 within` series column, if any.
+    pub series: Option<usize>,
 }
 
 impl EquationColumns {
@@ -92,6 +94,12 @@ impl EquationColumns {
         let columns = fixed_columns(eq, present, &mut lookup);
         lookup.random_effect_columns(spec, equation);
         let (by, within) = lookup.residual_columns(spec, equation);
+        let series = spec
+            .residual
+            .iter()
+            .filter(|r| r.equation == equation)
+            .find_map(|r| r.ar1_within.as_ref())
+            .and_then(|s| lookup.index_required(s));
         if !lookup.errors.is_empty() {
             return Err(lookup.errors);
         }
@@ -102,6 +110,7 @@ impl EquationColumns {
             required: lookup.required,
             by,
             within,
+            series,
         })
     }
 

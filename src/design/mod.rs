@@ -25,8 +25,8 @@ pub use pieces::{
 pub use random_coefficients::{GroupColumn, GroupObservation, LatentOutcome};
 pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
-    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SufficientStatistics, UnitSize,
-    WithinUnitStatistics,
+    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesStatistics,
+    SufficientStatistics, UnitSize, WithinUnitStatistics,
 };
 
 use columns::EquationColumns;

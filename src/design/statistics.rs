@@ -20,6 +20,8 @@ use super::grouping::Grouping;
 use super::layout::DesignLayout;
 use super::{EquationObservations, ParameterMap, ResidualClass};
 
+mod ar1;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SufficientStatistics {
     /// Number of free fixed-effect parameters (columns of X).
@@ -34,6 +36,22 @@ pub struct SufficientStatistics {
     pub cross: Vec<CrossStatistics>,
     /// With `residual correlated within unit`: the within-unit sums compound symmetry needs.
     pub within: Option<WithinUnitStatistics>,
+    /// With `residual ar1 within series`: the end-row and lag-1 sums AR(1) needs.
+    pub ar1: Option<SeriesStatistics>,
+}
+
+/// What AR(1) residuals within series add (see `ar1`): the same shapes as the ordinary sums,
+/// with class 0 the series' end rows and class 1 the symmetrised sums over consecutive rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesStatistics {
+    /// The series column's name.
+    pub series: String,
+    pub nseries: usize,
+    /// [X y]'[X y] over end rows (index 0) and over consecutive pairs, symmetrised (index 1).
+    pub xy: [Vec<f64>; 2],
+    /// Per random term, levels numbered as `SufficientStatistics::factors`.
+    pub factors: Vec<FactorStatistics>,
+    pub cross: Vec<CrossStatistics>,
 }
 
 /// What compound symmetry within units adds to the likelihood. With V_u = D_u C_u D_u (D_u the
@@ -199,6 +217,7 @@ pub(super) fn finish(
         observations,
         units,
         unused,
+        ar1,
         ..
     } = pass;
 
@@ -218,6 +237,10 @@ pub(super) fn finish(
     let (classes, n_sorted, xy_sorted) = sorted_classes(&order, &class_keys, &n, &xy);
 
     let (kept_levels, renumber) = levels_with_observations(&factors, nlevels);
+    let ar1 = match ar1 {
+        Some(series) => Some(series_statistics(spec, series, &kept_levels, &renumber, m)?),
+        None => None,
+    };
     let factors = factors
         .into_iter()
         .enumerate()
@@ -243,6 +266,7 @@ pub(super) fn finish(
             factors,
             cross,
             within,
+            ar1,
         },
         classes,
         observations,
@@ -560,6 +584,7 @@ pub(super) struct Pass {
     unit_index: HashMap<(usize, u64), usize>,
     units: Vec<UnitSums>,
     last_unit: Option<((usize, u64), usize)>,
+    ar1: Option<ar1::SeriesPass>,
 }
 
 /// Per random term, the current observation's z row and level, and whether the term has an
@@ -625,6 +650,10 @@ impl Pass {
             unit_index: HashMap::new(),
             units: Vec::new(),
             last_unit: None,
+            ar1: equations.first().and_then(|e| e.series).map(|c| {
+                let qs: Vec<usize> = effects.iter().map(Vec::len).collect();
+                ar1::SeriesPass::new(c, &qs, layout.p + 1)
+            }),
         }
     }
 
@@ -638,6 +667,10 @@ impl Pass {
             levels: vec![0u32; effects.len()],
             active: vec![false; effects.len()],
         };
+        let (start, end) = (rows.start, rows.end);
+        if let Some(series) = &mut self.ar1 {
+            series.look_back(layout, start);
+        }
         for row in rows {
             let mut used_by_any = false;
             for (e, eq) in layout.equations.iter().enumerate() {
@@ -660,10 +693,18 @@ impl Pass {
                 add_lower_outer(&mut self.xy[class], &x);
                 self.add_to_levels(layout, e, row, class, &x, &mut terms);
                 self.add_to_crosses(&terms, class);
+                if let Some(series) = &mut self.ar1 {
+                    let column = &frame.columns[series.column()];
+                    let line = frame.source_rows.get(row).copied().unwrap_or(row + 1);
+                    series.observe(column, row, line, &x, &terms);
+                }
             }
             if !used_by_any {
                 self.unused += 1;
             }
+        }
+        if let Some(series) = &mut self.ar1 {
+            series.look_ahead(layout, end);
         }
     }
 
@@ -765,8 +806,12 @@ impl Pass {
             unused,
             unit_index,
             units,
+            ar1,
             ..
         } = other;
+        if let (Some(mine), Some(theirs)) = (&mut self.ar1, ar1) {
+            mine.merge(theirs);
+        }
         self.unused += unused;
         for (mine, theirs) in self.observations.iter_mut().zip(observations) {
             mine.used += theirs.used;
@@ -953,4 +998,66 @@ fn level_label(column: &Column, key: u64) -> String {
         }
         Column::Text { levels, .. } => levels[key as usize].clone(),
     }
+}
+
+/// The AR(1) sums finished as the ordinary ones (levels renumbered, symmetric blocks mirrored),
+/// or the located error for a series that crosses levels of a grouping factor.
+fn series_statistics(
+    spec: &ModelSpec,
+    pass: ar1::SeriesPass,
+    kept_levels: &[Vec<usize>],
+    renumber: &[Vec<usize>],
+    m: usize,
+) -> Result<SeriesStatistics, Vec<Diagnostic>> {
+    let series = spec
+        .residual
+        .iter()
+        .find_map(|r| r.ar1_within.clone())
+        .unwrap_or_default();
+    if !pass.crossings.is_empty() {
+        return Err(pass
+            .crossings
+            .iter()
+            .take(1)
+            .map(|&(row, k)| {
+                let term = &spec.random[k];
+                Diagnostic::at(
+                    format!(
+                        "a series of `{series}` has rows in two levels of `{}` (at data row {}): \
+                         AR(1) residuals within `{series}` need each series inside one level of \
+                         every grouping factor",
+                        term.name, row
+                    ),
+                    term.span,
+                )
+                .with_hint(format!(
+                    "use a series column nested in `{}` (e.g. `let s = ...` combining both), or \
+                     check the `order` and `group` statements",
+                    term.name
+                ))
+            })
+            .collect());
+    }
+    let mut factors = pass.factors;
+    let mut xy = pass.xy;
+    mirror_sums(&mut xy, &mut factors, m);
+    let rank = [0, 1];
+    let factors = factors
+        .into_iter()
+        .enumerate()
+        .map(|(k, acc)| acc.finish(&renumber[k], kept_levels[k].len(), &rank))
+        .collect();
+    let cross = pass
+        .crosses
+        .into_iter()
+        .filter(|c| !c.blocks.is_empty())
+        .map(|c| c.finish(renumber, &rank))
+        .collect();
+    Ok(SeriesStatistics {
+        series,
+        nseries: pass.nseries,
+        xy,
+        factors,
+        cross,
+    })
 }

@@ -184,6 +184,29 @@ impl Within {
     }
 }
 
+/// AR(1) residuals within series: the end-row and lag-1 sums of [X y]'[X y] (the levels' are
+/// classes `nclass` and `nclass + 1` of their blocks) and N − (number of series), the power of
+/// (1 − ρ²) in |R|. ρ = tanh(x) on the optimizer's scale (Fisher's z).
+#[derive(Debug, Clone)]
+struct Ar1 {
+    xy: [Vec<f64>; 2],
+    pairs: f64,
+}
+
+impl Ar1 {
+    /// c₀, c₂, c₁ of R⁻¹ = c₀I + c₂(e₁e₁' + eₙeₙ') + c₁(S + S') and their derivatives in ρ.
+    fn coefficients(rho: f64) -> ([f64; 3], [f64; 3]) {
+        let d = 1.0 - rho * rho;
+        let values = [(1.0 + rho * rho) / d, -rho * rho / d, -rho / d];
+        let derivatives = [
+            4.0 * rho / (d * d),
+            -2.0 * rho / (d * d),
+            -(1.0 + rho * rho) / (d * d),
+        ];
+        (values, derivatives)
+    }
+}
+
 /// The profiled deviance of one design: built once, evaluated many times.
 #[derive(Debug, Clone)]
 pub struct ProfiledDeviance {
@@ -204,6 +227,7 @@ pub struct ProfiledDeviance {
     /// target (see `ScalarUpdates`).
     scalar_updates: Option<ScalarUpdates>,
     within: Option<Within>,
+    ar1: Option<Ar1>,
 }
 
 /// What one evaluation yields besides the deviance.
@@ -276,10 +300,23 @@ fn term_layouts(design: &Design) -> (Vec<TermLayout>, usize) {
 /// Level j of term k's statistics per class.
 fn level_blocks(stats: &SufficientStatistics, k: usize, j: usize) -> ClassBlocks {
     let f = &stats.factors[k];
-    f.blocks[f.level_start[j]..f.level_start[j + 1]]
+    let mut blocks: ClassBlocks = f.blocks[f.level_start[j]..f.level_start[j + 1]]
         .iter()
         .map(|b| (b.class, b.zz.clone(), b.zxy.clone()))
-        .collect()
+        .collect();
+    // AR(1)'s end-row and lag-1 sums as two more classes after the residual classes: their
+    // weights (`combine_weights`) carry c₂(ρ) and c₁(ρ).
+    if let Some(a) = &stats.ar1 {
+        let f = &a.factors[k];
+        if j < f.nlevels {
+            blocks.extend(
+                f.blocks[f.level_start[j]..f.level_start[j + 1]]
+                    .iter()
+                    .map(|b| (stats.n.len() + b.class, b.zz.clone(), b.zxy.clone())),
+            );
+        }
+    }
+    blocks
 }
 
 /// Trailing nodes: (term, level) for every term but the first (`order[0]`), and per term its
@@ -314,10 +351,21 @@ fn place_cross_blocks(
     parent: &mut [usize],
 ) -> Vec<(usize, usize, usize, Vec<f64>)> {
     let mut trailing_cross = Vec::new();
-    for cr in &stats.cross {
+    let nclass = stats.n.len();
+    let ordinary = stats.cross.iter().map(|c| (c, 0));
+    let series = stats
+        .ar1
+        .iter()
+        .flat_map(|a| a.cross.iter().map(|c| (c, nclass)));
+    for (cr, class_offset) in ordinary.chain(series) {
         let (qa, qb) = (stats.factors[cr.a].q, stats.factors[cr.b].q);
         for b in &cr.blocks {
             let zz = b.zz.clone();
+            let b = &crate::design::CrossBlock {
+                class: b.class + class_offset,
+                zz: Vec::new(),
+                ..*b
+            };
             if Some(cr.a) == first || Some(cr.b) == first {
                 let (j, node, block) = if Some(cr.a) == first {
                     (b.level_a, node_id[cr.b][b.level_b], zz)
@@ -433,6 +481,10 @@ impl ProfiledDeviance {
                     lower: -1.0 / (kmax as f64 - 1.0),
                 }
             }),
+            ar1: stats.ar1.as_ref().map(|a| Ar1 {
+                xy: a.xy.clone(),
+                pairs: (stats.n.iter().sum::<usize>() - a.nseries) as f64,
+            }),
         }
     }
 
@@ -455,7 +507,24 @@ impl ProfiledDeviance {
     }
     /// Number of residual correlation parameters (1 with `correlated within`, else 0).
     pub fn ncorrelation(&self) -> usize {
-        usize::from(self.within.is_some())
+        usize::from(self.within.is_some() || self.ar1.is_some())
+    }
+
+    /// Whether the residuals are AR(1) within series (the correlation parameter is φ).
+    pub fn is_ar1(&self) -> bool {
+        self.ar1.is_some()
+    }
+
+    /// The weights of the statistics' classes in an evaluation: w_c per residual class, and with
+    /// AR(1) c₀·w_c, then c₂ and c₁ for the end-row and lag-1 classes.
+    fn combine_weights(&self, log_delta: &[f64], correlation: &[f64]) -> Vec<f64> {
+        let mut w = self.weights(log_delta);
+        if let (Some(_), Some(&x)) = (&self.ar1, correlation.first()) {
+            let ([c0, c2, c1], _) = Ar1::coefficients(x.tanh());
+            w.iter_mut().for_each(|v| *v *= c0);
+            w.extend([c2, c1]);
+        }
+        w
     }
     /// The optimizer's parameter count: θ, log δ, then the correlation's unconstrained value.
     pub fn nparams(&self) -> usize {
@@ -464,8 +533,12 @@ impl ProfiledDeviance {
 
     /// The within-unit residual correlation ρ at `x = (θ, log δ, ρ's unconstrained value)`.
     pub fn correlation(&self, x: &[f64]) -> Option<f64> {
+        let at = x.get(self.ntheta + self.ndelta())?;
+        if self.ar1.is_some() {
+            return Some(at.tanh());
+        }
         let w = self.within.as_ref()?;
-        x.get(self.ntheta + self.ndelta()).map(|&v| w.rho(v))
+        Some(w.rho(*at))
     }
 
     /// lme4's start: T = I for every term, every δ = 1; ρ = 0.
@@ -491,7 +564,8 @@ impl ProfiledDeviance {
         let mut sums: Vec<Vec<f64>> = self.terms.iter().map(|t| vec![0.0; t.q]).collect();
         let mut add = |k: usize, blocks: &ClassBlocks| {
             let q = self.terms[k].q;
-            for (_, zz, _) in blocks {
+            let ordinary = blocks.iter().filter(|(c, ..)| *c < self.n_class.len());
+            for (_, zz, _) in ordinary {
                 for (r, s) in sums[k].iter_mut().enumerate() {
                     *s += zz[r * q + r];
                 }
@@ -552,7 +626,7 @@ impl ProfiledDeviance {
             let q = self.terms[k].q;
             for r in 0..q {
                 let (mut u, mut d) = (0.0, 0.0);
-                for (_, zz, zxy) in blocks {
+                for (_, zz, zxy) in blocks.iter().filter(|(c, ..)| *c < self.n_class.len()) {
                     d += zz[r * q + r];
                     u += zxy[p * q + r] - (0..p).map(|c| zxy[c * q + r] * beta[c]).sum::<f64>();
                 }
@@ -733,7 +807,8 @@ impl ProfiledDeviance {
         }
         let (theta, rest) = x.split_at(self.ntheta);
         let (log_delta, correlation) = rest.split_at(self.ndelta());
-        let w = self.weights(log_delta);
+        let class_w = self.weights(log_delta);
+        let w = self.combine_weights(log_delta, correlation);
         let m = self.p + 1;
         let t: Vec<Vec<f64>> = (0..self.terms.len())
             .map(|k| self.factor(k, theta).as_slice().to_vec())
@@ -749,9 +824,21 @@ impl ProfiledDeviance {
         if let (Some(within), Some(&c)) = (&self.within, correlation.first()) {
             residual_logdet = compound_symmetry(within, within.rho(c), &w, &mut xy)?;
         }
+        if let (Some(ar1), Some(&c)) = (&self.ar1, correlation.first()) {
+            let rho = c.tanh();
+            if rho.abs() >= 1.0 || rho.is_nan() {
+                return Err(DevianceError::NonFinite);
+            }
+            let ([_, c2, c1], _) = Ar1::coefficients(rho);
+            for (o, (e, l)) in xy.iter_mut().zip(ar1.xy[0].iter().zip(&ar1.xy[1])) {
+                *o += c2 * e + c1 * l;
+            }
+            residual_logdet = ar1.pairs * (1.0 - rho * rho).ln();
+        }
         let parameters = Parameters {
             t,
             w,
+            class_w,
             residual_logdet,
         };
         Ok((parameters, xy))
@@ -964,7 +1051,7 @@ impl ProfiledDeviance {
         let weight_term = -self
             .n_class
             .iter()
-            .zip(&parameters.w)
+            .zip(&parameters.class_w)
             .map(|(n, w)| *n as f64 * w.ln())
             .sum::<f64>()
             + parameters.residual_logdet;
@@ -1346,7 +1433,10 @@ impl ProfiledDeviance {
 /// weights and compound symmetry's Σ_u log|C_u| (0 without).
 struct Parameters {
     t: Vec<Vec<f64>>,
+    /// The weights of the statistics' classes (`combine_weights`).
     w: Vec<f64>,
+    /// The residual classes' weights w_c = δ_c⁻².
+    class_w: Vec<f64>,
     residual_logdet: f64,
 }
 

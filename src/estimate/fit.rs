@@ -101,9 +101,11 @@ pub struct ResidualEstimate {
 /// Compound symmetry within the units of one column (nlme's `corCompSymm`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResidualCorrelation {
-    /// The unit column.
+    /// The unit column (compound symmetry) or the series column (AR(1)).
     pub unit: String,
     pub rho: f64,
+    /// AR(1) within series (nlme's corAR1; `rho` is φ) rather than compound symmetry.
+    pub ar1: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -237,12 +239,20 @@ fn optimize(
     Ok(opt)
 }
 
-/// Compound symmetry's ρ at the optimum `x`, with its unit column, if the model has one.
+/// Compound symmetry's ρ (or AR(1)'s φ) at the optimum `x`, with its unit (series) column, if
+/// the model has one.
 fn residual_correlation(
     design: &Design,
     deviance: &ProfiledDeviance,
     x: &[f64],
 ) -> Option<ResidualCorrelation> {
+    if let Some(a) = &design.stats.ar1 {
+        return deviance.correlation(x).map(|rho| ResidualCorrelation {
+            unit: a.series.clone(),
+            rho,
+            ar1: true,
+        });
+    }
     design
         .stats
         .within
@@ -251,6 +261,7 @@ fn residual_correlation(
         .map(|(w, rho)| ResidualCorrelation {
             unit: w.unit.clone(),
             rho,
+            ar1: false,
         })
 }
 

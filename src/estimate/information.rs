@@ -166,6 +166,14 @@ fn supported(design: &Design) -> Result<(), String> {
             w.unit
         ));
     }
+    if let Some(a) = &design.stats.ar1 {
+        // The direct path assumes a diagonal R, and the table's rows have no place for φ here.
+        return Err(format!(
+            "the joint covariance of the parameters with AR(1) residuals within `{}` is not \
+             supported yet",
+            a.series
+        ));
+    }
     Ok(())
 }
 

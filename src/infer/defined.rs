@@ -169,7 +169,7 @@ impl Compiler<'_> {
             Name::Vary(v) => (self.constants.iter())
                 .find(|(c, _)| c == v)
                 .map(|(_, value)| Op::Constant(*value)),
-            Name::Column(_) | Name::Let(_) | Name::Grouping(_) => None,
+            Name::Column(_) | Name::Let(_) | Name::Grouping(_) | Name::Constant(_) => None,
         };
         match op {
             Some(op) => ops.push(op),

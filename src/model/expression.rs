@@ -71,6 +71,9 @@ pub enum Name {
     Label(String),
     /// An earlier `:=` definition.
     Definition(String),
+    /// A named constant of the catalogue (`pi`, `crate::functions::constant`), where no column
+    /// or earlier `let` has the name.
+    Constant(String),
     /// The grouping of a random term (the last argument of `var`/`sd`/`cov`/`cor` in a
     /// definition, choosing among a label's terms).
     Grouping(String),
@@ -85,6 +88,7 @@ impl Name {
             | Name::Vary(n)
             | Name::Label(n)
             | Name::Definition(n)
+            | Name::Constant(n)
             | Name::Grouping(n) => n,
         }
     }

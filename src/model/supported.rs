@@ -24,7 +24,7 @@ pub fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
 /// through the units, which the blocked Cholesky does not handle yet, and several equations
 /// would need a joint one.
 pub fn unsupported_residuals(spec: &ModelSpec) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
+    let mut out = unsupported_ar1(spec);
     for r in &spec.residual {
         let Some(unit) = &r.correlated_within else {
             continue;
@@ -50,6 +50,33 @@ pub fn unsupported_residuals(spec: &ModelSpec) -> Vec<Diagnostic> {
                      supported yet"
                 ),
                 equation.span,
+            ));
+        }
+    }
+    out
+}
+
+/// AR(1) residuals are fitted for one equation with one residual class, random terms or not,
+/// from the end-row and lag-1 sums; several equations, `residual by` beside it and random
+/// coefficients (their level-1 rewrite and `fit_latent`) are not built yet.
+fn unsupported_ar1(spec: &ModelSpec) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for r in &spec.residual {
+        let (Some(series), Some(equation)) = (&r.ar1_within, spec.equations.get(r.equation)) else {
+            continue;
+        };
+        let refuse =
+            |what: &str| not_supported(&format!("`ar1 within {series}` {what}"), equation.span);
+        if spec.equations.len() > 1 {
+            out.push(refuse("in a model with several equations"));
+        } else if r.by.is_some() {
+            out.push(
+                refuse("together with `residual by`")
+                    .with_hint("drop `by` (one residual variance) or the AR(1) structure"),
+            );
+        } else if spec.has_random_coefficients() {
+            out.push(refuse(
+                "in a model with random coefficients as outcomes or predictors",
             ));
         }
     }

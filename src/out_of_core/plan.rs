@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use crate::check::{ColumnKind, Schema};
 use crate::diagnostics::{Diagnostic, Location};
 use crate::functions::Builtin;
+use crate::model::expression::Name;
 use crate::model::preparation::{Preparation, Step, Variable};
 use crate::model::{Expression, ExpressionKind, ModelSpec, OutcomeKind, TermKind};
 use crate::syntax::ast::{ModelFile, Span};
@@ -40,6 +41,7 @@ pub struct Plan {
 /// The names an expression reads.
 fn names_in(expr: &Expression, out: &mut Vec<String>) {
     match &expr.kind {
+        ExpressionKind::Name(Name::Constant(_)) => {}
         ExpressionKind::Name(n) => out.push(n.text().to_string()),
         ExpressionKind::Unary { operand, .. } => names_in(operand, out),
         ExpressionKind::Binary { lhs, rhs, .. } => {
@@ -107,6 +109,13 @@ pub fn plan(file: &ModelFile, spec: &ModelSpec, schema: &Schema) -> Result<Plan,
     let mut planner = Planner::default();
     if spec.has_random_coefficients() {
         planner.errors.push(random_coefficients_refused(spec));
+    }
+    // AR(1) puts each series' rows in `order` before the design pass; pieces are not.
+    for r in &spec.residual {
+        if let (Some(series), Some(e)) = (&r.ar1_within, spec.equations.get(r.equation)) {
+            let what = format!("AR(1) residuals (`ar1 within {series}`) are not supported yet");
+            planner.errors.push(refuse(what, e.span));
+        }
     }
     for step in &preparation.steps {
         match step {

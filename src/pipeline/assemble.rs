@@ -234,7 +234,8 @@ fn residual_rows(spec: &ModelSpec, fit: &Fit) -> Vec<report::ResidualRow> {
             class: r.level.clone(),
             variance: r.variance,
             sd: r.sd,
-            correlated_within: within.map(|c| c.unit.clone()),
+            correlated_within: within.filter(|c| !c.ar1).map(|c| c.unit.clone()),
+            ar1_within: within.filter(|c| c.ar1).map(|c| c.unit.clone()),
             correlation: within.map(|c| c.rho),
         })
         .collect()

@@ -450,6 +450,13 @@ fn robust_standard_errors(
         return None;
     }
     let spec = &session.checked.spec;
+    if let Some(series) = spec.residual.iter().find_map(|r| r.ar1_within.as_ref()) {
+        warnings.extend(unlocated([format!(
+            "--se cr2 with AR(1) residuals within `{series}` is not supported yet; the standard \
+             errors are model-based"
+        )]));
+        return None;
+    }
     use infer::fixed_effects::{robust_tests, robust_unavailable};
     let robust = match frame {
         Some(frame) => robust_tests(spec, frame, design, &tested.fit, &tested.tests),

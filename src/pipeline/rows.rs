@@ -56,6 +56,26 @@ pub(super) fn prepare_frame(
 ) -> Result<AnalysisFrame, Vec<Diagnostic>> {
     let vary: Vec<(String, f64)> = value.iter().cloned().collect();
     let mut frame = prepare::prepare(&session.checked.preparation, &session.table, &vary)?;
+    if let Some(series) = session
+        .checked
+        .spec
+        .residual
+        .iter()
+        .find_map(|r| r.ar1_within.as_ref())
+    {
+        // AR(1)'s positions are consecutive rows of each series, in the file's `order`.
+        let order = session
+            .checked
+            .preparation
+            .steps
+            .iter()
+            .rev()
+            .find_map(|s| match s {
+                crate::model::preparation::Step::Order(v) => Some(v.name.text()),
+                _ => None,
+            });
+        frame = prepare::order_series(frame, series, order);
+    }
     let problems = check::check_frame(&session.checked.spec, &frame);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(problems);

@@ -203,6 +203,11 @@ impl<'a> Evaluator<'a> {
     fn lookup(&self, name: &Name, span: Span) -> Eval<Value<'a>> {
         let ws: &'a Workspace<'a> = self.ws;
         let text = name.text();
+        if let Name::Constant(_) = name {
+            if let Some(v) = crate::functions::constant(text) {
+                return Ok(Value::Number(v));
+            }
+        }
         let found = match name {
             Name::Vary(_) => None,
             _ => ws.column(text),

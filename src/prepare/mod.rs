@@ -13,6 +13,7 @@ mod eval;
 mod factor;
 mod grouped;
 mod keep;
+mod series;
 mod summaries;
 mod workspace;
 
@@ -30,6 +31,7 @@ use self::eval::{Evaluator, Failure};
 pub use self::factor::factor_levels;
 use self::grouped::GroupIds;
 use self::keep::KeepOutcome;
+pub use self::series::order_series;
 pub use self::summaries::{GroupKey, SampleSummaries, SummaryMode};
 use self::workspace::Workspace;
 

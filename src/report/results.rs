@@ -171,6 +171,10 @@ pub struct ResidualRow {
     /// With `residual correlated within unit`: the unit column, on every row of the equation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub correlated_within: Option<String>,
+    /// With `residual ar1 within series`: the series column, on every row of the equation
+    /// (`correlation` is then AR(1)'s φ, the correlation of consecutive residuals of a series).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ar1_within: Option<String>,
     /// The residuals' correlation within a unit (compound symmetry: the same for every pair of
     /// observations of a unit, whatever their classes); absent without `correlated within`.
     #[serde(skip_serializing_if = "Option::is_none")]

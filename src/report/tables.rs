@@ -196,7 +196,12 @@ fn residual_rows(report: &FitReport, several_equations: bool) -> Vec<Vec<String>
     }
     let mut shown: Vec<(&str, &str)> = Vec::new();
     for r in &report.residual {
-        if let (Some(unit), Some(rho)) = (&r.correlated_within, r.correlation) {
+        let structure = match (&r.correlated_within, &r.ar1_within) {
+            (Some(unit), _) => Some((unit, "r")),
+            (None, Some(series)) => Some((series, "AR(1) phi")),
+            (None, None) => None,
+        };
+        if let (Some((unit, symbol)), Some(rho)) = (structure, r.correlation) {
             if !shown.contains(&(r.equation.as_str(), unit.as_str())) {
                 shown.push((&r.equation, unit));
                 rows.push(vec![
@@ -207,7 +212,7 @@ fn residual_rows(report: &FitReport, several_equations: bool) -> Vec<Vec<String>
                         format!("within {unit}")
                     },
                     String::new(),
-                    format!("r {rho:.3}"),
+                    format!("{symbol} {rho:.3}"),
                 ]);
             }
         }

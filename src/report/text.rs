@@ -334,6 +334,22 @@ fn render_residual_correlations(report: &FitReport, multi: bool, out: &mut Strin
                 format_significant(rho, 5)
             );
         }
+        if let (Some(series), Some(phi)) = (&row.ar1_within, row.correlation) {
+            if shown.contains(&(row.equation.as_str(), series.as_str())) {
+                continue;
+            }
+            shown.push((&row.equation, series));
+            let who = if multi {
+                format!(" of {}", row.equation)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "Correlation structure{who}: AR(1) within {series}, Phi = {}",
+                format_significant(phi, 5)
+            );
+        }
     }
 }
 

@@ -174,6 +174,8 @@ pub struct ResidualSpec {
     pub by: Option<Ident>,
     /// Residuals correlated within each unit of this column (compound symmetry).
     pub correlated_within: Option<Ident>,
+    /// AR(1) residuals within each series of this column (`ar1 within column`).
+    pub ar1_within: Option<Ident>,
     pub span: Span,
 }
 

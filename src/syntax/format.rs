@@ -104,6 +104,10 @@ fn format_residual(residual: &ResidualSpec) -> String {
         text.push_str(" correlated within ");
         text.push_str(&source_name(&unit.name));
     }
+    if let Some(series) = &residual.ar1_within {
+        text.push_str(" ar1 within ");
+        text.push_str(&source_name(&series.name));
+    }
     text
 }
 

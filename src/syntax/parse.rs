@@ -304,10 +304,11 @@ fn describe(rule: Rule) -> Option<&'static str> {
         reference_spec | levels_spec | kw_reference | kw_levels => {
             "`reference \"level\"` or `levels \"level\", ...`"
         }
-        residual_equation | by_clause | correlated_clause => {
+        residual_equation | by_clause | correlated_clause | ar1_clause | arma_error => {
             "an equation's outcome, `by column` or `correlated within column`"
         }
         kw_within => "`within`",
+        ar1_within => "`within COLUMN` (the column whose values name the series)",
         literal | signed_number => "a number or a string",
         arg => "an argument",
         _ => return None,
@@ -483,7 +484,7 @@ impl Builder {
                 let terms = self.formula(inner.next()?);
                 Statement::Equation(Equation { lhs, terms, span })
             }
-            Rule::residual_stmt => residual_statement(inner, span),
+            Rule::residual_stmt => self.residual_statement(inner, span),
             Rule::estimate_stmt => {
                 let method = inner.next()?.into_inner().next()?;
                 let method = if method.as_rule() == Rule::kw_ml {
@@ -544,6 +545,87 @@ impl Builder {
             FactorSpec::Levels(strings.collect())
         };
         Some(Statement::Factor { column, spec, span })
+    }
+
+    fn residual_statement<'i>(
+        &mut self,
+        inner: impl Iterator<Item = Pair<'i, Rule>>,
+        span: Span,
+    ) -> Statement {
+        let mut residual = ResidualSpec {
+            equation: None,
+            by: None,
+            correlated_within: None,
+            ar1_within: None,
+            span,
+        };
+        for clause in inner {
+            let rule = clause.as_rule();
+            if rule == Rule::arma_error {
+                self.arma_not_supported(&clause);
+                continue;
+            }
+            let name = if rule == Rule::ar1_clause {
+                self.ar1_series(clause)
+            } else {
+                meaningful(clause.into_inner()).next().map(ident_of)
+            };
+            match rule {
+                Rule::residual_equation => residual.equation = name,
+                Rule::by_clause => residual.by = name,
+                Rule::correlated_clause => residual.correlated_within = name,
+                Rule::ar1_clause => residual.ar1_within = name,
+                _ => {}
+            }
+        }
+        Statement::Residual(residual)
+    }
+
+    /// The series column of `ar1 within COLUMN`; `ar1` alone is reported.
+    fn ar1_series(&mut self, clause: Pair<Rule>) -> Option<Ident> {
+        let keyword = span_of(&clause);
+        let part = clause
+            .into_inner()
+            .find(|p| matches!(p.as_rule(), Rule::ar1_within | Rule::ar1_no_series))?;
+        if part.as_rule() == Rule::ar1_no_series {
+            self.diagnostics.push(
+                Diagnostic::at(
+                    "`ar1` needs the column whose values name the series",
+                    keyword,
+                )
+                .with_expected("`within COLUMN`")
+                .with_hint(
+                    "AR(1) residuals are correlated within each series, in the file's `order`: \
+                         `residual ar1 within subject`",
+                ),
+            );
+            return None;
+        }
+        part.into_inner()
+            .find(|p| p.as_rule() == Rule::ident)
+            .map(ident_of)
+    }
+
+    /// `residual arma(1, 1) within s`, `ar(2)`, `ma1`: a structure nlme has and tandem has not.
+    fn arma_not_supported(&mut self, clause: &Pair<Rule>) {
+        let name = clause
+            .as_str()
+            .split(['(', ' ', '\t', '\n'])
+            .next()
+            .unwrap_or("");
+        let series = meaningful(clause.clone().into_inner())
+            .find(|p| p.as_rule() == Rule::ident)
+            .map_or_else(|| "COLUMN".to_string(), |p| p.as_str().to_string());
+        self.diagnostics.push(
+            Diagnostic::at(
+                "ARMA(p, q) residuals are not supported; only `ar1`",
+                span_of(clause),
+            )
+            .with_hint(format!(
+                "`{name}` is not available: AR(1) residuals within each series are \
+                 `residual ar1 within {series}` (nlme's `corAR1`)"
+            )),
+        );
     }
 
     /// `y = 1 + x`: an equation written with `=`; reported, never a statement.
@@ -987,26 +1069,6 @@ impl Builder {
             span,
         }
     }
-}
-
-fn residual_statement<'i>(inner: impl Iterator<Item = Pair<'i, Rule>>, span: Span) -> Statement {
-    let mut residual = ResidualSpec {
-        equation: None,
-        by: None,
-        correlated_within: None,
-        span,
-    };
-    for clause in inner {
-        let rule = clause.as_rule();
-        let name = meaningful(clause.into_inner()).next().map(ident_of);
-        match rule {
-            Rule::residual_equation => residual.equation = name,
-            Rule::by_clause => residual.by = name,
-            Rule::correlated_clause => residual.correlated_within = name,
-            _ => {}
-        }
-    }
-    Statement::Residual(residual)
 }
 
 /// `y ~` followed by `estimate reml` reads `estimate` as the equation's only term and then

@@ -123,6 +123,11 @@ impl ProfiledDeviance {
         for c in 1..self.n_class.len() {
             g[self.ntheta + c - 1] += 2.0 * self.n_class[c] as f64;
         }
+        if let Some(ar1) = &self.ar1 {
+            // (N − series)·log(1 − ρ²) with ρ = tanh(x): derivative −2ρ(N − series).
+            let i = self.ntheta + self.ndelta();
+            g[i] += -2.0 * x[i].tanh() * ar1.pairs;
+        }
         if let Some(within) = &self.within {
             let i = self.ntheta + self.ndelta();
             let rho = within.rho(x[i]);
@@ -186,7 +191,7 @@ impl ProfiledDeviance {
         let ds = make_ds(&e, &keep.xy);
         let (theta, rest) = x.split_at(self.ntheta);
         let (log_delta, correlation) = rest.split_at(self.ndelta());
-        let pieces = FactorPieces::new(self, keep, theta, log_delta, z)?;
+        let pieces = FactorPieces::new(self, keep, theta, (log_delta, correlation), z)?;
         let mut gradients = Vec::with_capacity(ds.len());
         for d in &ds {
             gradients.push(pieces.gradient(d, correlation)?);
@@ -214,6 +219,8 @@ struct FactorPieces<'a> {
     /// A⁻¹ restricted to each component: the inverse of its Schur complement.
     c_comp: Vec<DMatrix<f64>>,
     scalar_w: Option<Vec<f64>>,
+    /// The residual classes' weights (`w` is the statistics' classes', AR(1)'s included).
+    class_w: Vec<f64>,
 }
 
 /// One weight `D` and the products every block's contribution uses.
@@ -235,10 +242,11 @@ impl<'a> FactorPieces<'a> {
         dev: &'a ProfiledDeviance,
         keep: KeptFactor,
         theta: &[f64],
-        log_delta: &[f64],
+        (log_delta, correlation): (&[f64], &[f64]),
         z: f64,
     ) -> Result<Self, DevianceError> {
-        let w = dev.weights(log_delta);
+        let w = dev.combine_weights(log_delta, correlation);
+        let class_w = dev.weights(log_delta);
         let m = dev.p + 1;
         let t: Vec<DMatrix<f64>> = (0..dev.terms.len()).map(|k| dev.factor(k, theta)).collect();
 
@@ -285,6 +293,7 @@ impl<'a> FactorPieces<'a> {
             u_comp,
             c_comp,
             scalar_w,
+            class_w,
         })
     }
 
@@ -656,9 +665,18 @@ impl<'a> FactorPieces<'a> {
         }
         // Class weights w_c = exp(−2 l_c): dΩ/dl_c = −2 w_c Ω^(c) on the random-effect part; the
         // [X y] part (with compound symmetry, also through the within-unit sums) separately.
-        let dxy = dev.xy_derivatives(w, correlation);
-        for c in 1..w.len() {
+        let dxy = dev.xy_derivatives(&self.class_w, correlation);
+        for c in 1..dev.n_class.len() {
             g[dev.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
+        }
+        if let (true, Some(&x)) = (dev.is_ar1(), correlation.first()) {
+            // The classes' weights c₀w_c, c₂, c₁ along ρ = tanh(x).
+            let rho = x.tanh();
+            let (_, [d0, d2, d1]) = super::Ar1::coefficients(rho);
+            let nc = dev.n_class.len();
+            let mut d: f64 = (0..nc).map(|c| d0 * self.class_w[c] * acc.class[c]).sum();
+            d += d2 * acc.class[nc] + d1 * acc.class[nc + 1];
+            g[dev.ntheta + dev.ndelta()] += d * (1.0 - rho * rho);
         }
         for (i, dm) in dxy {
             g[i] += s_xx.component_mul(&dm).sum();
@@ -714,6 +732,21 @@ impl ProfiledDeviance {
         let m = self.p + 1;
         let class_xy = |c: usize| DMatrix::from_column_slice(m, m, &self.xy[c]);
         let mut out = Vec::new();
+        if let (Some(ar1), Some(&x)) = (&self.ar1, correlation.first()) {
+            // [X y]'R⁻¹[X y] = c₀ Σ_c w_c S_c + c₂ S_ends + c₁ S_lag (one class: no δ).
+            let rho = x.tanh();
+            let ([c0, ..], [d0, d2, d1]) = super::Ar1::coefficients(rho);
+            let mut dm = DMatrix::from_column_slice(m, m, &ar1.xy[0]) * d2
+                + DMatrix::from_column_slice(m, m, &ar1.xy[1]) * d1;
+            for (c, wc) in w.iter().enumerate() {
+                dm += class_xy(c) * (d0 * wc);
+                if c > 0 {
+                    out.push((self.ntheta + c - 1, class_xy(c) * (-2.0 * c0 * wc)));
+                }
+            }
+            out.push((self.ntheta + self.ndelta(), dm * (1.0 - rho * rho)));
+            return out;
+        }
         let Some(within) = &self.within else {
             for (c, wc) in w.iter().enumerate().skip(1) {
                 out.push((self.ntheta + c - 1, class_xy(c) * (-2.0 * wc)));
