@@ -14,12 +14,13 @@
 //! - `within`/`between` need a `group` statement or an explicit group; `lag`/`lead`/`diff` need a
 //!   `group` statement (a lag must never cross a unit boundary) and use the `order` column, or
 //!   the rows' file order when there is no `order` statement.
-//! - REML when there is no `estimate` statement (lme4's default); interval defaults are in
-//!   `interval`.
+//! - REML when there is no `estimate` statement (lme4's default), ML when an equation has a
+//!   non-Gaussian `family` (glmer's only method); interval defaults are in `interval`.
 
 mod definitions;
 mod equations;
 mod expressions;
+mod family;
 mod interval;
 pub mod levels;
 mod lower;
@@ -79,7 +80,10 @@ pub fn check_with(
     let mut checker = Checker::new(file, schema);
     let settings = checker.check_settings(file, options);
     checker.check_preparation(file);
-    let (equations, random) = checker.check_equations(file);
+    let (mut equations, random) = checker.check_equations(file);
+    checker.check_families(file, &mut equations);
+    let (method, agq) =
+        checker.check_method_and_agq(settings.estimate, settings.method, &equations, &random);
     let residual = checker.check_residuals(file, &equations);
     let definitions = checker.check_definitions(file, &equations, &random);
     let interval = checker.check_interval(settings.interval);
@@ -88,10 +92,10 @@ pub fn check_with(
         random,
         residual,
         definitions,
-        method: settings.method,
+        method,
         interval,
         vary: settings.vary,
-        agq: 1,
+        agq,
     };
     checker.check_supported(file, &spec);
     checker.check_vary_used(file, &spec);

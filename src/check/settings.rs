@@ -5,7 +5,9 @@
 
 use crate::diagnostics::Diagnostic;
 use crate::model::Vary;
-use crate::syntax::ast::{IntervalSpec, Literal, Method, ModelFile, Span, Statement};
+use crate::syntax::ast::{
+    EstimateOption, IntervalSpec, Literal, Method, ModelFile, Span, Statement,
+};
 
 use super::names::Lookup;
 use super::{CheckOptions, Checker, FILE_START};
@@ -13,6 +15,8 @@ use super::{CheckOptions, Checker, FILE_START};
 /// The settings as the file gives them (after duplicates are reported, the first one counts).
 pub(crate) struct Settings<'f> {
     pub method: Method,
+    /// The `estimate` statement, when the file has one (a non-Gaussian model's default differs).
+    pub estimate: Option<(Span, &'f [EstimateOption])>,
     pub interval: Option<&'f IntervalSpec>,
     pub vary: Option<Vary>,
 }
@@ -26,6 +30,7 @@ impl Checker<'_> {
         let mut seen: Vec<(&'static str, Span)> = Vec::new();
         let mut settings = Settings {
             method: Method::Reml,
+            estimate: None,
             interval: None,
             vary: None,
         };
@@ -53,7 +58,14 @@ impl Checker<'_> {
             }
             seen.push((keyword, span));
             match statement {
-                Statement::Estimate { method, .. } => settings.method = *method,
+                Statement::Estimate {
+                    method,
+                    options,
+                    span,
+                } => {
+                    settings.method = *method;
+                    settings.estimate = Some((*span, options.as_slice()));
+                }
                 Statement::Interval(spec) => settings.interval = Some(spec),
                 Statement::Vary { name, values, .. } => {
                     settings.vary = self.check_vary(&name.name, name.span, values);

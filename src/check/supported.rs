@@ -7,7 +7,8 @@
 
 use crate::diagnostics::Diagnostic;
 use crate::model::{
-    unsupported_designs, unsupported_residuals, IntervalChoice, ModelSpec, TermKind,
+    unsupported_designs, unsupported_families, unsupported_residuals, IntervalChoice, ModelSpec,
+    TermKind,
 };
 use crate::syntax::ast::{Method, ModelFile, Statement};
 
@@ -46,6 +47,7 @@ impl Checker<'_> {
             }
         }
         self.errors.extend(unsupported_residuals(spec));
+        self.errors.extend(unsupported_families(spec));
         // On a spec that is otherwise sound only, as the design reported them: where names did
         // not resolve (an outcome taken for a random coefficient it is not), they would be
         // spurious.

@@ -25,7 +25,9 @@ use crate::diagnostics::Span;
 
 pub use family::{Family, FamilyKind, Link};
 pub use level_one::{LevelOne, Substitution};
-pub use supported::{unsupported, unsupported_designs, unsupported_residuals};
+pub use supported::{
+    unsupported, unsupported_designs, unsupported_families, unsupported_residuals,
+};
 
 /// How the variance parameters are estimated: maximum likelihood, or restricted (REML).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

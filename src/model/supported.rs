@@ -12,7 +12,8 @@ use super::{Coefficient, EquationSpec, ModelSpec, OutcomeKind, RandomEffectSpec,
 /// come through the checker (which says so first, located): the residual structures, then
 /// (when there are none) the rest, as the checker finds them.
 pub fn unsupported(spec: &ModelSpec) -> Vec<Diagnostic> {
-    let out = unsupported_residuals(spec);
+    let mut out = unsupported_residuals(spec);
+    out.extend(unsupported_families(spec));
     if !out.is_empty() {
         return out;
     }
@@ -78,6 +79,67 @@ fn unsupported_ar1(spec: &ModelSpec) -> Vec<Diagnostic> {
             out.push(refuse(
                 "in a model with random coefficients as outcomes or predictors",
             ));
+        }
+    }
+    out
+}
+
+/// Non-Gaussian families beyond one equation with independent residuals (glmer's models): with
+/// several equations (a joint likelihood mixing families, or random-coefficient equations
+/// substituted into it) and with any `residual` structure. And REML, which a `--method reml`
+/// override can still ask for after the checker set ML: glmer fits by maximum likelihood.
+pub fn unsupported_families(spec: &ModelSpec) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (index, eq) in spec.equations.iter().enumerate() {
+        if eq.family.is_gaussian() {
+            continue;
+        }
+        let span = eq.family.span.unwrap_or(eq.span);
+        let family = eq.family.kind.name();
+        if spec.equations.len() > 1 {
+            let what = if spec.has_random_coefficients() {
+                "random-coefficient equations"
+            } else {
+                "several equations"
+            };
+            out.push(
+                not_supported(
+                    &format!(
+                        "a {family} outcome (`{}`) in a model with {what}",
+                        eq.outcome
+                    ),
+                    span,
+                )
+                .with_hint("fit the non-Gaussian equation on its own"),
+            );
+        }
+        let residual = spec.residual.iter().find(|r| {
+            r.equation == index
+                && (r.by.is_some() || r.correlated_within.is_some() || r.ar1_within.is_some())
+        });
+        if residual.is_some() {
+            out.push(
+                not_supported(
+                    &format!(
+                        "a `residual` structure for the {family} outcome `{}`",
+                        eq.outcome
+                    ),
+                    span,
+                )
+                .with_hint(format!(
+                    "a {family} outcome's variance follows from its mean; remove the `residual` \
+                     statement"
+                )),
+            );
+        }
+        if spec.method == super::Method::Reml {
+            out.push(
+                Diagnostic::at(
+                    format!("the {family} family is fitted by maximum likelihood, not REML"),
+                    span,
+                )
+                .with_hint("use `--method ml` (glmer's only method), or leave the method out"),
+            );
         }
     }
     out

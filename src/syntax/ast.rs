@@ -79,8 +79,14 @@ pub enum Statement {
         value: Expr,
         span: Span,
     },
-    /// `estimate ml` / `estimate reml`
-    Estimate { method: Method, span: Span },
+    /// `family binomial`, `family use binomial(link = probit)`
+    Family(FamilyStatement),
+    /// `estimate ml` / `estimate reml`, with options: `estimate ml(agq = 25)`
+    Estimate {
+        method: Method,
+        options: Vec<EstimateOption>,
+        span: Span,
+    },
     /// `interval monte_carlo(draws = 1000, ...)`, `interval delta`
     Interval(IntervalSpec),
     /// `vary span = 1, 5, 10, 30`
@@ -176,6 +182,32 @@ pub struct ResidualSpec {
     pub correlated_within: Option<Ident>,
     /// AR(1) residuals within each series of this column (`ar1 within column`).
     pub ar1_within: Option<Ident>,
+    pub span: Span,
+}
+
+/// `family [outcome] name[(option = value, ...)]`: the family and link of an equation's outcome
+/// (every equation's when no outcome is named). Names only; `check` resolves them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FamilyStatement {
+    pub equation: Option<Ident>,
+    /// `binomial`, `poisson`, `gaussian` (validated by `check`).
+    pub family: Ident,
+    pub options: Vec<FamilyOption>,
+    pub span: Span,
+}
+
+/// `link = probit`, `trials = size`, `offset = log_exposure`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FamilyOption {
+    pub name: Ident,
+    pub value: Ident,
+}
+
+/// `agq = 25` in `estimate ml(agq = 25)`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EstimateOption {
+    pub name: Ident,
+    pub value: f64,
     pub span: Span,
 }
 

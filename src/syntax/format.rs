@@ -41,10 +41,23 @@ pub fn format_statement(statement: &Statement) -> String {
         Statement::Define { name, value, .. } => {
             format!("{} := {}", source_name(&name.name), format_expr(value))
         }
-        Statement::Estimate { method, .. } => match method {
-            Method::Ml => "estimate ml".into(),
-            Method::Reml => "estimate reml".into(),
-        },
+        Statement::Family(family) => format_family(family),
+        Statement::Estimate {
+            method, options, ..
+        } => {
+            let mut text = String::from(match method {
+                Method::Ml => "estimate ml",
+                Method::Reml => "estimate reml",
+            });
+            if !options.is_empty() {
+                let options: Vec<String> = options
+                    .iter()
+                    .map(|o| format!("{} = {}", source_name(&o.name.name), number(o.value)))
+                    .collect();
+                text.push_str(&format!("({})", options.join(", ")));
+            }
+            text
+        }
         Statement::Interval(interval) => {
             if interval.args.is_empty() {
                 format!("interval {}", interval.method.name)
@@ -107,6 +120,30 @@ fn format_residual(residual: &ResidualSpec) -> String {
     if let Some(series) = &residual.ar1_within {
         text.push_str(" ar1 within ");
         text.push_str(&source_name(&series.name));
+    }
+    text
+}
+
+fn format_family(family: &FamilyStatement) -> String {
+    let mut text = String::from("family ");
+    if let Some(equation) = &family.equation {
+        text.push_str(&source_name(&equation.name));
+        text.push(' ');
+    }
+    text.push_str(&source_name(&family.family.name));
+    if !family.options.is_empty() {
+        let options: Vec<String> = family
+            .options
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} = {}",
+                    source_name(&o.name.name),
+                    source_name(&o.value.name)
+                )
+            })
+            .collect();
+        text.push_str(&format!("({})", options.join(", ")));
     }
     text
 }

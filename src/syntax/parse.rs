@@ -23,12 +23,13 @@ const MAX_DEPTH: usize = 128;
 
 /// The statement keywords, for "did you mean" on an unknown statement (and for telling a data
 /// file from a model file).
-pub const STATEMENT_KEYWORDS: [&str; 10] = [
-    "data", "group", "order", "factor", "let", "keep", "residual", "estimate", "interval", "vary",
+pub const STATEMENT_KEYWORDS: [&str; 11] = [
+    "data", "group", "order", "factor", "let", "keep", "residual", "family", "estimate",
+    "interval", "vary",
 ];
 
 const EXPECTED_STATEMENT: &str = "a statement (`data`, `group`, `order`, `factor`, `let`, `keep`, \
-     `residual`, `estimate`, `interval`, `vary`, `y ~ ...` or `name := ...`)";
+     `residual`, `family`, `estimate`, `interval`, `vary`, `y ~ ...` or `name := ...`)";
 
 /// Parse a model file's text. All problems found are returned, in source order.
 pub fn parse(source: &str) -> Result<ModelFile, Vec<Diagnostic>> {
@@ -110,6 +111,11 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
                     "the name before this starts a new statement, so the statement before it is \
                      incomplete (e.g. `residual` needs `by column` or `correlated within column`)",
                 );
+            } else if positives.contains(&Rule::rparen) && statement_at(source, pos) == "family" {
+                diagnostic = diagnostic.with_hint(
+                    "a family option's value is a name (a link or a column); compute a column \
+                     with `let`, e.g. `let log_exposure = log(exposure)`",
+                );
             } else if positives.contains(&Rule::rparen) {
                 if let Some(open) = unclosed_paren_before(source, pos) {
                     let (line, col) = line_col(source, open);
@@ -142,6 +148,12 @@ fn pest_error_to_diagnostic(error: &pest::error::Error<Rule>, source: &str) -> D
         )
         .with_hint("is the nesting of parentheses or operators unreasonably deep?"),
     }
+}
+
+/// The first word of the line holding `pos`.
+fn statement_at(source: &str, pos: usize) -> &str {
+    let start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
+    source[start..pos].split_whitespace().next().unwrap_or("")
 }
 
 /// What stands at `pos`, in words, and how many bytes of it to underline.
@@ -200,6 +212,7 @@ fn after_keyword(keyword: &str) -> &'static str {
         "let" => "a name for the new variable",
         "keep" => "an expression",
         "residual" => "an equation's outcome, `by column` or `correlated within column`",
+        "family" => "a family (`binomial`, `poisson` or `gaussian`), after an outcome or not",
         "estimate" => "`ml` or `reml`",
         "interval" => {
             "an interval method (`monte_carlo`, `bootstrap`, `parametric_bootstrap` or `delta`)"
@@ -267,7 +280,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
         equation | define | data_stmt | group_stmt | order_stmt | factor_stmt | let_stmt
-        | keep_stmt | residual_stmt | estimate_stmt | interval_stmt | vary_stmt
+        | keep_stmt | residual_stmt | family_stmt | estimate_stmt | interval_stmt | vary_stmt
         | equals_equation | unknown_statement => EXPECTED_STATEMENT,
         EOI => "end of file",
         tilde => "`~`",
@@ -309,6 +322,11 @@ fn describe(rule: Rule) -> Option<&'static str> {
         }
         kw_within => "`within`",
         ar1_within => "`within COLUMN` (the column whose values name the series)",
+        family_equation | family_name => "a family (`binomial`, `poisson` or `gaussian`)",
+        family_options | estimate_options => "`(`",
+        family_option => "an option (`link = ...`, `trials = column` or `offset = column`)",
+        estimate_option => "an option (`agq = number`)",
+        option_number => "a number",
         literal | signed_number => "a number or a string",
         arg => "an argument",
         _ => return None,
@@ -407,6 +425,7 @@ fn meaningful(pairs: Pairs<Rule>) -> impl Iterator<Item = Pair<Rule>> {
                 | Rule::kw_let
                 | Rule::kw_keep
                 | Rule::kw_residual
+                | Rule::kw_family
                 | Rule::kw_by
                 | Rule::kw_correlated
                 | Rule::kw_within
@@ -485,6 +504,7 @@ impl Builder {
                 Statement::Equation(Equation { lhs, terms, span })
             }
             Rule::residual_stmt => self.residual_statement(inner, span),
+            Rule::family_stmt => family_statement(inner, span)?,
             Rule::estimate_stmt => {
                 let method = inner.next()?.into_inner().next()?;
                 let method = if method.as_rule() == Rule::kw_ml {
@@ -492,7 +512,15 @@ impl Builder {
                 } else {
                     Method::Reml
                 };
-                Statement::Estimate { method, span }
+                let options = match inner.next() {
+                    Some(options) => self.estimate_options(options),
+                    None => Vec::new(),
+                };
+                Statement::Estimate {
+                    method,
+                    options,
+                    span,
+                }
             }
             Rule::interval_stmt => {
                 let method = ident_of(inner.next()?);
@@ -800,6 +828,24 @@ impl Builder {
         term
     }
 
+    /// `(agq = 25, ...)` after `estimate ml`.
+    fn estimate_options(&mut self, pair: Pair<Rule>) -> Vec<EstimateOption> {
+        let mut options = Vec::new();
+        for option in meaningful(pair.into_inner()) {
+            let span = span_of(&option);
+            let mut parts = meaningful(option.into_inner());
+            if let (Some(name), Some(value)) = (parts.next(), parts.next()) {
+                let value = self.number(value.as_str(), span_of(&value));
+                options.push(EstimateOption {
+                    name: ident_of(name),
+                    value,
+                    span,
+                });
+            }
+        }
+        options
+    }
+
     fn literal(&mut self, pair: Pair<Rule>) -> Option<Literal> {
         let inner = pair.into_inner().next()?;
         let span = span_of(&inner);
@@ -1069,6 +1115,37 @@ impl Builder {
             span,
         }
     }
+}
+
+/// `family [outcome] name[(option = name, ...)]`.
+fn family_statement<'i>(
+    inner: impl Iterator<Item = Pair<'i, Rule>>,
+    span: Span,
+) -> Option<Statement> {
+    let mut equation = None;
+    let mut family = None;
+    let mut options = Vec::new();
+    for part in inner {
+        match part.as_rule() {
+            Rule::family_equation => equation = meaningful(part.into_inner()).next().map(ident_of),
+            Rule::family_name => family = meaningful(part.into_inner()).next().map(ident_of),
+            Rule::family_options => {
+                for option in meaningful(part.into_inner()) {
+                    let mut names = meaningful(option.into_inner()).map(ident_of);
+                    if let (Some(name), Some(value)) = (names.next(), names.next()) {
+                        options.push(FamilyOption { name, value });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(Statement::Family(FamilyStatement {
+        equation,
+        family: family?,
+        options,
+        span,
+    }))
 }
 
 /// `y ~` followed by `estimate reml` reads `estimate` as the equation's only term and then

@@ -495,3 +495,38 @@ fn a_data_override_makes_the_data_statement_optional() {
     };
     assert!(check_with(&file, &schema, options).is_ok());
 }
+
+/// `family` fills the equation's family (its span the statement's), a non-Gaussian model is
+/// fitted by ML when the file names no method, and `agq` reaches the spec.
+#[test]
+fn family_statements_fill_the_spec() {
+    use tandem::model::{FamilyKind, Link, Method};
+    let cbpp = Path::new("models/data/lme4/cbpp.csv");
+    let text = "data \"cbpp.csv\"\nfactor period reference \"1\"\n\
+                incidence ~ 1 + period + (1 | herd)\n\
+                family incidence binomial(trials = size, link = probit)\n";
+    let spec = spec_from_text(text, cbpp);
+    let family = &spec.equations[0].family;
+    assert_eq!(family.kind, FamilyKind::Binomial);
+    assert_eq!(family.link, Link::Probit);
+    assert_eq!(family.trials.as_deref(), Some("size"));
+    assert_eq!(family.offset, None);
+    let statement = text.find("family").unwrap();
+    assert_eq!(family.span.map(|s| s.start), Some(statement));
+    assert_eq!(spec.method, Method::Ml);
+    assert_eq!(spec.agq, 1);
+
+    let text = "data \"cbpp.csv\"\nincidence ~ 1 + (1 | herd)\n\
+                family poisson(offset = size)\nestimate ml(agq = 25)\n";
+    let spec = spec_from_text(text, cbpp);
+    let family = &spec.equations[0].family;
+    assert_eq!((family.kind, family.link), (FamilyKind::Poisson, Link::Log));
+    assert_eq!(family.offset.as_deref(), Some("size"));
+    assert_eq!(spec.agq, 25);
+
+    // Without a family: Gaussian, identity, REML, Laplace (unused).
+    let spec = spec_from_text("data \"cbpp.csv\"\nincidence ~ 1 + (1 | herd)\n", cbpp);
+    assert!(spec.equations[0].family.is_gaussian());
+    assert_eq!(spec.equations[0].family.span, None);
+    assert_eq!((spec.method, spec.agq), (Method::Reml, 1));
+}
