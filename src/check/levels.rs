@@ -205,7 +205,14 @@ pub fn variable_levels(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<VariableL
 pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for term in &spec.random {
-        check_random_term(term, frame, &mut diagnostics);
+        // glmer allows one row per group (an observation-level random effect models
+        // overdispersion): without a residual variance nothing else shares it.
+        let gaussian = (term.effects.iter()).all(|e| {
+            spec.equations
+                .get(e.equation)
+                .is_none_or(|q| q.family.is_gaussian())
+        });
+        check_random_term(term, frame, gaussian, &mut diagnostics);
     }
     check_residual_classes(spec, frame, &mut diagnostics);
     check_group_level_equations(spec, frame, &mut diagnostics);
@@ -217,7 +224,12 @@ fn at(message: String, span: Span) -> Diagnostic {
 }
 
 /// One random term's grouping (ids, at least 2 groups, not one row each) and slopes.
-fn check_random_term(term: &RandomTermSpec, frame: &AnalysisFrame, out: &mut Vec<Diagnostic>) {
+fn check_random_term(
+    term: &RandomTermSpec,
+    frame: &AnalysisFrame,
+    gaussian: bool,
+    out: &mut Vec<Diagnostic>,
+) {
     if let Some((name, value)) = measured_grouping(term, frame) {
         out.push(
             at(
@@ -258,7 +270,7 @@ fn check_random_term(term: &RandomTermSpec, frame: &AnalysisFrame, out: &mut Vec
     // observations"): the fit would split one variance between two names arbitrarily.
     let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
     // With a random slope the slope's own check below says more.
-    if grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
+    if gaussian && grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
         out.push(
             at(
                 format!(

@@ -95,7 +95,9 @@ fn equation_problem(
                  the `keep` statements",
             ),
         )
-    } else if n <= levels * effects.len() {
+    } else if equation.family.is_gaussian() && n <= levels * effects.len() {
+        // glmerControl's check.nobs.vs.nRE is "ignore": a binomial or Poisson outcome has no
+        // residual variance to confuse with an observation-level random effect.
         Some(too_few(
             n,
             levels * effects.len(),

@@ -5,6 +5,7 @@
 mod dense;
 mod deviance;
 mod fit;
+mod glmm;
 mod information;
 mod latent_predictor;
 mod optimize;
@@ -16,6 +17,7 @@ pub use fit::{
     fit, fit_from, fit_with_deviance, Fit, FixedEstimate, FlatDirection, ResidualCorrelation,
     ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE,
 };
+pub use glmm::{fit_glmm, FamilyColumns, GlmmFit, MAX_DENSE_EFFECTS};
 pub use information::{parameter_covariance, parameter_covariance_generalized, RawLikelihood};
 pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
 pub use optimize::{minimize, minimize_from, OptSummary};

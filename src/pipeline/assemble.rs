@@ -99,7 +99,7 @@ pub(super) fn assemble(
     FitReport {
         model_file: title,
         formulas,
-        fit: fit_summary(fit, warnings),
+        fit: fit_summary(spec, fit, warnings),
         fixed: in_formula_order(spec, fixed_rows(spec, design, fit, &tested.tests)),
         random: random_rows(spec, fit),
         residual: residual_rows(spec, fit),
@@ -125,12 +125,16 @@ fn equation_name(spec: &ModelSpec, e: usize) -> String {
         .unwrap_or_default()
 }
 
-fn fit_summary(fit: &Fit, warnings: Vec<Diagnostic>) -> report::FitSummary {
+fn fit_summary(spec: &ModelSpec, fit: &Fit, warnings: Vec<Diagnostic>) -> report::FitSummary {
+    let family = super::glmm::non_gaussian(spec).cloned().unwrap_or_default();
     report::FitSummary {
         method: match fit.method {
             Method::Ml => "ML".into(),
             Method::Reml => "REML".into(),
         },
+        family: family.kind.name().into(),
+        link: family.link.name().into(),
+        approximation: None,
         loglik: fit.loglik,
         deviance: fit.deviance,
         aic: fit.aic,

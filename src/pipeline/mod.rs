@@ -14,6 +14,7 @@ mod defined;
 mod figures;
 mod files;
 mod folder;
+mod glmm;
 mod prepared;
 mod rows;
 mod session;
@@ -345,12 +346,35 @@ fn fit_once(
         )]);
     }
     let label = vary_label(value);
+    let family = glmm::non_gaussian(&session.checked.spec).cloned();
+    if let Some(family) = &family {
+        let refused = glmm::refusals(session, family, options);
+        if !refused.is_empty() {
+            return Err(refused);
+        }
+    }
     let (frame, design, rows) = design_for(session, value, timings)?;
     let mut warnings: Vec<Diagnostic> = (session.checked.warnings.iter())
         .chain(rows.warnings.iter())
         .cloned()
         .collect();
-    let mut tested = estimate_and_test(session, &design, &label, timings, &mut warnings)?;
+    let mut approximation = None;
+    let mut tested = match (&family, frame.as_ref()) {
+        (Some(family), Some(frame)) => {
+            let spec = &session.checked.spec;
+            let (tested, how) = glmm::estimate_glmm(spec, frame, &design, family)?;
+            timings.lap(format!("fit{label}"));
+            approximation = Some(how);
+            tested
+        }
+        (Some(_), None) => {
+            return Err(vec![Diagnostic::error(
+                "a non-Gaussian family needs the rows in memory",
+                Location::None,
+            )]);
+        }
+        (None, _) => estimate_and_test(session, &design, &label, timings, &mut warnings)?,
+    };
     let mut defined = if session.checked.spec.definitions.is_empty() {
         DefinedOutput::default()
     } else {
@@ -386,6 +410,7 @@ fn fit_once(
     let mut report = assemble(session, &rows, &design, &tested, title, warnings);
     timings.lap(format!("assemble report{label}"));
     report.fit.standard_errors = standard_errors;
+    report.fit.approximation = approximation;
     add_bootstrap(&mut report, bootstrap, (session, &design));
     let figures = (frame.as_ref(), &design, &tested.fit);
     add_figures(

@@ -87,6 +87,16 @@ pub struct BootstrapSummary {
 pub struct FitSummary {
     /// "ML", "REML", or "OLS" is never used: OLS is REML with no random terms, as in R's `lm`.
     pub method: String,
+    /// The outcome's family (R's `family()$family`): "gaussian" for a linear (mixed) model,
+    /// "binomial", "poisson".
+    pub family: String,
+    /// Its link (R's `family()$link`): "identity", "logit", "probit", "cloglog", "log".
+    pub link: String,
+    /// How a non-Gaussian likelihood was evaluated: "Laplace Approximation", "Adaptive
+    /// Gauss-Hermite Quadrature, nAGQ = 25", or "IRLS" without random terms (R's `glm`); absent
+    /// for a linear (mixed) model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approximation: Option<String>,
     pub loglik: f64,
     /// −2·loglik for ML; the REML criterion for REML.
     pub deviance: f64,

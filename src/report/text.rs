@@ -119,6 +119,10 @@ pub fn render(report: &FitReport, options: TextOptions) -> String {
 
 /// What was fitted, how, to which file, with its formulas and data.
 fn render_heading(report: &FitReport, out: &mut String) {
+    if let Some(approximation) = &report.fit.approximation {
+        render_generalized_heading(report, approximation, out);
+        return;
+    }
     let kind = if !report.random.is_empty() {
         "Linear mixed model"
     } else if report.residual.iter().any(|r| r.class.is_some()) {
@@ -132,6 +136,32 @@ fn render_heading(report: &FitReport, out: &mut String) {
         out,
         "{kind} fit by {} — {}",
         report.fit.method, report.model_file
+    );
+    for formula in &report.formulas {
+        let _ = writeln!(out, "Formula: {formula}");
+    }
+    let _ = writeln!(out, "   Data: {}", accounting::data_line(report));
+    for line in accounting::drop_lines(report)
+        .into_iter()
+        .chain(accounting::note_lines(report))
+    {
+        let _ = writeln!(out, "         {line}");
+    }
+    out.push('\n');
+}
+
+/// A non-Gaussian model's heading, worded as `summary(glmer)` (or `glm`) words it.
+fn render_generalized_heading(report: &FitReport, approximation: &str, out: &mut String) {
+    let kind = if report.random.is_empty() {
+        "Generalized linear model fit by maximum likelihood (IRLS)".to_string()
+    } else {
+        format!("Generalized linear mixed model fit by maximum likelihood ({approximation})")
+    };
+    let _ = writeln!(out, "{kind} — {}", report.model_file);
+    let _ = writeln!(
+        out,
+        " Family: {}  ( {} )",
+        report.fit.family, report.fit.link
     );
     for formula in &report.formulas {
         let _ = writeln!(out, "Formula: {formula}");

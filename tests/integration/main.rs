@@ -22,6 +22,7 @@ mod dyadic;
 mod engine;
 mod figures;
 mod formats;
+mod glmm;
 mod information;
 mod mediation;
 mod models;
