@@ -63,7 +63,7 @@ struct Case {
     extra: &'static [&'static str],
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 9] = [
     Case {
         name: "insteval",
         model: "models/lme4/insteval.tandem",
