@@ -331,20 +331,6 @@ fn fit_once(
     options: &FitOptions,
     timings: &mut Timings,
 ) -> Result<FitReport, Vec<Diagnostic>> {
-    // TODO(issue 16, helper G): the GLMM engine replaces this refusal (checked models with a
-    // `family` other than gaussian stop here, before any design pass).
-    let spec = &session.checked.spec;
-    if let Some(eq) = spec.equations.iter().find(|e| !e.family.is_gaussian()) {
-        let what = format!("fitting a {} model", eq.family.kind.name());
-        let span = eq.family.span.unwrap_or(eq.span);
-        return Err(vec![Diagnostic::at(
-            format!("{what} is not supported yet"),
-            span,
-        )
-        .with_hint(
-            "`tandem check` accepts the model; its estimation is not built yet",
-        )]);
-    }
     let label = vary_label(value);
     let family = glmm::non_gaussian(&session.checked.spec).cloned();
     if let Some(family) = &family {

@@ -92,6 +92,9 @@ glmer_summary <- function(name, fit, call_text) {
 }
 
 glm_summary <- function(fit, call_text) {
+  # vcov(glm) uses the IRLS weights of the last-but-one iterate; refitted from the converged
+  # coefficients, the weights (and so the SEs) are those at the estimate itself.
+  fit <- update(fit, start = coef(fit))
   s <- summary(fit)$coefficients
   stat <- if ("z value" %in% colnames(s)) "z value" else "t value"
   list(
