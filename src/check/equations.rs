@@ -192,7 +192,8 @@ impl Checker<'_> {
                     )
                     .with_expected("a numeric outcome")
                     .with_hint(format!(
-                        "for a 0/1 outcome write `let y = {} == \"level\"` and model `y`",
+                        "for a logistic model make it 0/1, `let y = {} == \"level\"`, model `y` \
+                         and add `family binomial`",
                         lhs.name
                     )),
                 );

@@ -161,6 +161,9 @@ pub(crate) fn model_variables(spec: &ModelSpec) -> Vec<String> {
         if equation.outcome_kind == OutcomeKind::Variable {
             add(&equation.outcome);
         }
+        // A binomial outcome's trials and an offset are read with the outcome.
+        equation.family.trials.iter().for_each(&mut add);
+        equation.family.offset.iter().for_each(&mut add);
         for term in &equation.terms {
             if term.kind == TermKind::Variables {
                 term.variables.iter().for_each(&mut add);
@@ -205,17 +208,18 @@ pub fn variable_levels(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<VariableL
 pub fn check_frame(spec: &ModelSpec, frame: &AnalysisFrame) -> Vec<Diagnostic> {
     let mut diagnostics = Vec::new();
     for term in &spec.random {
-        // glmer allows one row per group (an observation-level random effect models
-        // overdispersion): without a residual variance nothing else shares it.
-        let gaussian = (term.effects.iter()).all(|e| {
+        // glmer allows a level per observation (an observation-level random effect for
+        // overdispersion): a non-Gaussian outcome has no residual to confuse it with.
+        let residual = term.effects.iter().any(|e| {
             spec.equations
                 .get(e.equation)
-                .is_none_or(|q| q.family.is_gaussian())
+                .is_some_and(|q| q.family.is_gaussian())
         });
-        check_random_term(term, frame, gaussian, &mut diagnostics);
+        check_random_term(term, frame, residual, &mut diagnostics);
     }
     check_residual_classes(spec, frame, &mut diagnostics);
     check_group_level_equations(spec, frame, &mut diagnostics);
+    diagnostics.extend(super::outcomes::check_outcomes(spec, frame));
     diagnostics
 }
 
@@ -227,7 +231,7 @@ fn at(message: String, span: Span) -> Diagnostic {
 fn check_random_term(
     term: &RandomTermSpec,
     frame: &AnalysisFrame,
-    gaussian: bool,
+    residual: bool,
     out: &mut Vec<Diagnostic>,
 ) {
     if let Some((name, value)) = measured_grouping(term, frame) {
@@ -270,7 +274,7 @@ fn check_random_term(
     // observations"): the fit would split one variance between two names arbitrarily.
     let grouped = ids.iter().filter(|&&id| id != NO_ID).count();
     // With a random slope the slope's own check below says more.
-    if gaussian && grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
+    if residual && grouped == count && term.effects.iter().all(|e| e.variables.is_empty()) {
         out.push(
             at(
                 format!(

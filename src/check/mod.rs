@@ -26,6 +26,7 @@ pub mod levels;
 mod lower;
 mod moderators;
 mod names;
+mod outcomes;
 mod preparation;
 mod random;
 mod residual;
@@ -40,6 +41,7 @@ pub(crate) use levels::model_variables;
 pub use levels::{check_frame, variable_levels, VariableLevel};
 pub use lower::lower_preparation;
 pub use moderators::{conditional_main_effects, conditional_main_effects_in};
+pub use outcomes::check_outcomes;
 pub use schema::{ColumnKind, Schema};
 
 use crate::diagnostics::{Diagnostic, Location};

@@ -95,9 +95,9 @@ fn equation_problem(
                  the `keep` statements",
             ),
         )
-    } else if equation.family.is_gaussian() && n <= levels * effects.len() {
-        // glmerControl's check.nobs.vs.nRE is "ignore": a binomial or Poisson outcome has no
-        // residual variance to confuse with an observation-level random effect.
+    } else if n < levels * effects.len() + usize::from(equation.family.is_gaussian()) {
+        // glmer's checks allow as many random effects as observations (`allow.n`): a
+        // non-Gaussian outcome has no residual variance they could be confused with.
         Some(too_few(
             n,
             levels * effects.len(),

@@ -80,6 +80,8 @@ pub(super) fn prepare_frame(
     if problems.iter().any(Diagnostic::is_error) {
         return Err(problems);
     }
+    // The outcome warnings (`check::check_outcomes`: a Gaussian 0/1 or count outcome).
+    frame.warnings.extend(problems);
     let readings = check::conditional_main_effects(&session.checked.spec, &frame);
     frame.warnings.extend(readings);
     Ok(frame)

@@ -530,3 +530,19 @@ fn family_statements_fill_the_spec() {
     assert_eq!(spec.equations[0].family.span, None);
     assert_eq!((spec.method, spec.agq), (Method::Reml, 1));
 }
+
+/// The outcome checks on the prepared frame (`check::check_outcomes`): a Gaussian outcome that
+/// is 0/1 or a count gets a warning suggesting its family; a binomial or Poisson outcome's
+/// values are checked, the first offending data row named.
+#[test]
+fn outcome_values_are_checked_against_their_family() {
+    insta::glob!("../fixtures/outcome_checks", "*.tandem", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let diagnostics = match prepare_model_file(path, &FitOptions::default()) {
+            Ok(prepared) => prepared.frame.warnings,
+            Err(errors) => errors,
+        };
+        assert!(!diagnostics.is_empty(), "{}", path.display());
+        insta::assert_snapshot!(render(&text, &diagnostics));
+    });
+}

