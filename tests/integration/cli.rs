@@ -549,17 +549,7 @@ fn fit_prints_a_report_and_json() {
 #[test]
 fn the_seed_folder_reports_all_four_studies() {
     let (code, stdout, stderr) = run(&["fit", "models/seeds"]);
-    // TODO(issue 16, helper G): crying_who_cried.tandem (a logistic regression) is refused as
-    // not supported yet until the GLMM engine lands; then this folder fits clean (code 0) again.
-    let refused = "fitting a binomial model is not supported yet";
-    assert!(
-        code == 0
-            || (code == 1
-                && stderr.matches("error").count() == 1
-                && stderr.contains(refused)
-                && stderr.contains("crying_who_cried.tandem")),
-        "{stderr}"
-    );
+    assert_eq!(code, 0, "{stderr}");
     for file in [
         "facial_dynamics.tandem",
         "ot_synchrony.tandem",
@@ -568,6 +558,7 @@ fn the_seed_folder_reports_all_four_studies() {
         "crying_improvement.tandem",
         "crying_welch.tandem",
         "crying_moderation.tandem",
+        "crying_who_cried.tandem",
     ] {
         assert!(
             stdout.contains(&format!("models/seeds/{file}")),

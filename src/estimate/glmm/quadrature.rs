@@ -53,8 +53,11 @@ impl Problem {
         out
     }
 
-    /// lme4's AGQ deviance at the modes: Σ_j devc0_j + log|L|² − 2 Σ_j log(Σ_k w_k
-    /// exp(−(devc_j(z_k) − devc0_j)/2 + z_k²/2)).
+    /// −2 log L by AGQ at the modes: lme4's AGQ deviance, Σ_j devc0_j + log|L|² − 2 Σ_j
+    /// log(Σ_k w_k exp(−(devc_j(z_k) − devc0_j)/2 + z_k²/2)), plus the saturated model's
+    /// −2 log L. lme4 leaves that constant out (its deviance residuals are relative to the
+    /// saturated model), so its nAGQ > 1 logLik of a binomial with trials or a Poisson count
+    /// is not on the scale of its Laplace fit or of `glm`; this one is (the optimum is the same).
     pub fn agq_deviance(&self, rows: &URows, mode: &Mode, rule: &[(f64, f64)]) -> f64 {
         let devc0 = self.level_deviances(rows, &mode.beta, &mode.u);
         let sd: Vec<f64> = mode
@@ -75,8 +78,11 @@ impl Problem {
                 *m += w * (-0.5 * (devc[j] - devc0[j]) + 0.5 * z * z).exp();
             }
         }
+        let eta = self.linear_predictor(rows, &mode.beta, &mode.u);
+        let saturated = mode.aic - self.deviance_residuals(&eta);
         devc0.iter().sum::<f64>() + mode.factor.logdet_u
             - 2.0 * mult.iter().map(|m| m.ln()).sum::<f64>()
+            + saturated
     }
 }
 
