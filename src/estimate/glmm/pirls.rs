@@ -22,6 +22,8 @@ pub struct Mode<'a> {
     pub factor: Factor<'a>,
     /// The family's −2 log L at the mode (R's `aic()` of the family).
     pub aic: f64,
+    /// The PIRLS iterations that found it (each one weighted system and its deviance).
+    pub iterations: usize,
 }
 
 impl Mode<'_> {
@@ -114,7 +116,7 @@ impl Problem {
         let mut beta = beta0.to_vec();
         let mut eta = self.linear_predictor(rows, &beta, &u);
         let mut pdev = self.deviance_residuals(&eta) + squared(&u);
-        for _ in 0..MAX_ITERATIONS {
+        for iteration in 1..=MAX_ITERATIONS {
             let factor = self
                 .system_at(rows, &eta, &u, joint)
                 .ok_or("PIRLS: the penalized weighted system is not positive definite")?;
@@ -124,7 +126,7 @@ impl Problem {
                 return Err("PIRLS: the step is not finite".into());
             }
             if largest < STEP_TOLERANCE {
-                return Ok(self.mode(u, beta, factor, eta));
+                return Ok(self.mode(u, beta, factor, eta, iteration));
             }
             let (mut scale, mut accepted) = (1.0, false);
             for _ in 0..MAX_HALVINGS {
@@ -146,7 +148,7 @@ impl Problem {
             if !accepted {
                 // At the floor of rounding no step lowers the deviance: the modes are found.
                 if largest < 1e-6 {
-                    return Ok(self.mode(u, beta, factor, eta));
+                    return Ok(self.mode(u, beta, factor, eta, iteration));
                 }
                 return Err("PIRLS: step halving failed to reduce the deviance".into());
             }
@@ -156,9 +158,17 @@ impl Problem {
         ))
     }
 
-    fn mode<'a>(&self, u: Vec<f64>, beta: Vec<f64>, factor: Factor<'a>, eta: Vec<f64>) -> Mode<'a> {
+    fn mode<'a>(
+        &self,
+        u: Vec<f64>,
+        beta: Vec<f64>,
+        factor: Factor<'a>,
+        eta: Vec<f64>,
+        iterations: usize,
+    ) -> Mode<'a> {
         Mode {
             aic: self.aic(&eta),
+            iterations,
             u,
             beta,
             factor,

@@ -148,8 +148,15 @@ fn glm(design: &Design, problem: &Problem) -> Result<GlmmFit, String> {
     let loglik = -mode.aic / 2.0;
     let fit = fit_from(design, problem, &mode, &covariance, Vec::new(), loglik);
     let fit = Fit {
-        optimization: summary_of(&mode.beta, 2.0 * -loglik, 0, true, "IRLS (glm)"),
+        optimization: summary_of(
+            &mode.beta,
+            2.0 * -loglik,
+            mode.iterations,
+            true,
+            "IRLS (glm)",
+        ),
         converged: true,
+        iterations: mode.iterations,
         ..fit
     };
     Ok(GlmmFit {
