@@ -129,20 +129,23 @@ impl Checker<'_> {
             }
             Some(index) => vec![index],
             None => {
-                let mut d = Diagnostic::at(
-                    format!("no equation has the outcome `{}`", name.name),
-                    name.span,
-                )
-                .with_expected("the outcome of an equation");
-                if let Some(hint) =
-                    did_you_mean(&name.name, equations.iter().map(|e| e.outcome.as_str()))
-                {
-                    d = d.with_hint(hint);
-                }
-                self.error(d);
+                self.no_such_outcome(name, equations);
                 Vec::new()
             }
         }
+    }
+
+    /// A statement names an outcome no equation has (`residual`, `family`).
+    pub(super) fn no_such_outcome(&mut self, name: &Ident, equations: &[EquationSpec]) {
+        let mut d = Diagnostic::at(
+            format!("no equation has the outcome `{}`", name.name),
+            name.span,
+        )
+        .with_expected("the outcome of an equation");
+        if let Some(hint) = did_you_mean(&name.name, equations.iter().map(|e| e.outcome.as_str())) {
+            d = d.with_hint(hint);
+        }
+        self.error(d);
     }
 
     fn residual_column(&mut self, column: &Ident) -> Option<String> {

@@ -6,7 +6,7 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use crate::design::Design;
+use crate::design::{Design, RandomTerm};
 use crate::diagnostics::{Diagnostic, Location};
 use crate::model::Method;
 
@@ -117,6 +117,28 @@ pub struct VarianceComponent {
     pub covariance: DMatrix<f64>,
     pub sd: Vec<f64>,
     pub correlation: DMatrix<f64>,
+}
+
+impl VarianceComponent {
+    /// The component of `term` with covariance `covariance`: its SDs and correlations.
+    pub fn of(term: &RandomTerm, covariance: DMatrix<f64>) -> Self {
+        let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
+        let q = sd.len();
+        let correlation = DMatrix::from_fn(q, q, |i, j| {
+            if i == j {
+                1.0
+            } else {
+                covariance[(i, j)] / (sd[i] * sd[j])
+            }
+        });
+        VarianceComponent {
+            group: term.name.clone(),
+            effects: term.effects.clone(),
+            covariance,
+            sd,
+            correlation,
+        }
+    }
 }
 
 /// Fit `design` by ML or REML: build the profiled deviance, minimize it, read off the fit.
@@ -314,23 +336,7 @@ fn variance_components(
         .enumerate()
         .map(|(k, term)| {
             let t = deviance.factor(k, theta);
-            let covariance = &t * t.transpose() * sigma2;
-            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
-            let q = sd.len();
-            let correlation = DMatrix::from_fn(q, q, |i, j| {
-                if i == j {
-                    1.0
-                } else {
-                    covariance[(i, j)] / (sd[i] * sd[j])
-                }
-            });
-            VarianceComponent {
-                group: term.name.clone(),
-                effects: term.effects.clone(),
-                covariance,
-                sd,
-                correlation,
-            }
+            VarianceComponent::of(term, &t * t.transpose() * sigma2)
         })
         .collect()
 }

@@ -619,22 +619,7 @@ fn joint_variance_components(
         .iter()
         .zip(&joint.terms)
         .map(|(term, &(offset, qk))| {
-            let covariance = c.sigma.view((offset, offset), (qk, qk)).into_owned();
-            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
-            let correlation = DMatrix::from_fn(qk, qk, |i, j| {
-                if i == j {
-                    1.0
-                } else {
-                    covariance[(i, j)] / (sd[i] * sd[j])
-                }
-            });
-            VarianceComponent {
-                group: term.name.clone(),
-                effects: term.effects.clone(),
-                covariance,
-                sd,
-                correlation,
-            }
+            VarianceComponent::of(term, c.sigma.view((offset, offset), (qk, qk)).into_owned())
         })
         .collect()
 }

@@ -344,42 +344,39 @@ fn residual_rows(
     rows
 }
 
-/// One line per equation and unit with compound-symmetric residuals.
+/// One line per equation and unit with correlated residuals (compound symmetry or AR(1)).
 fn render_residual_correlations(report: &FitReport, multi: bool, out: &mut String) {
     let mut shown: Vec<(&str, &str)> = Vec::new();
     for row in &report.residual {
-        if let (Some(unit), Some(rho)) = (&row.correlated_within, row.correlation) {
-            if shown.contains(&(row.equation.as_str(), unit.as_str())) {
-                continue;
-            }
-            shown.push((&row.equation, unit));
-            let who = if multi {
-                format!(" of {}", row.equation)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                out,
-                "Residual correlation{who} within {unit} (compound symmetry): {}",
-                format_significant(rho, 5)
-            );
+        let Some(value) = row.correlation else {
+            continue;
+        };
+        let (column, ar1) = match (&row.correlated_within, &row.ar1_within) {
+            (Some(unit), _) => (unit, false),
+            (None, Some(series)) => (series, true),
+            (None, None) => continue,
+        };
+        if shown.contains(&(row.equation.as_str(), column.as_str())) {
+            continue;
         }
-        if let (Some(series), Some(phi)) = (&row.ar1_within, row.correlation) {
-            if shown.contains(&(row.equation.as_str(), series.as_str())) {
-                continue;
-            }
-            shown.push((&row.equation, series));
-            let who = if multi {
-                format!(" of {}", row.equation)
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
+        shown.push((&row.equation, column));
+        let who = if multi {
+            format!(" of {}", row.equation)
+        } else {
+            String::new()
+        };
+        let value = format_significant(value, 5);
+        let _ = if ar1 {
+            writeln!(
                 out,
-                "Correlation structure{who}: AR(1) within {series}, Phi = {}",
-                format_significant(phi, 5)
-            );
-        }
+                "Correlation structure{who}: AR(1) within {column}, Phi = {value}"
+            )
+        } else {
+            writeln!(
+                out,
+                "Residual correlation{who} within {column} (compound symmetry): {value}"
+            )
+        };
     }
 }
 

@@ -240,3 +240,30 @@ fn grouseticks_matches_glmer() {
     let report = common::fitted_value(&path, &tandem::FitOptions::default());
     compare_report("grouseticks_laplace", &report, "loglik");
 }
+
+/// `--ranef`: the conditional modes and their conditional SDs (lme4's `ranef(condVar = TRUE)`)
+/// of the first herds, by level name (R's levels sort as text).
+#[test]
+fn cbpp_conditional_modes_match_glmer() {
+    let path = common::root().join("models/glmm/cbpp.tandem");
+    let options = tandem::FitOptions {
+        ranef: true,
+        ..tandem::FitOptions::default()
+    };
+    let report = common::fitted_value(&path, &options);
+    let r = common::reference("glmm.json", "cbpp_laplace");
+    let herd = &r["ranef"][0];
+    let levels = herd["levels"].as_array().expect("levels");
+    let rows = report["ranef"].as_array().expect("ranef");
+    for (i, level) in levels.iter().enumerate() {
+        let level = level.as_str().expect("level");
+        let ours = rows
+            .iter()
+            .find(|row| row["group"] == "herd" && row["level"] == level)
+            .unwrap_or_else(|| panic!("no mode for herd {level}"));
+        let mode = number(&herd["mode"][0][i]);
+        let sd = number(&herd["cond_sd"][0][i]);
+        assert_close(&format!("mode {level}"), number(&ours["value"]), mode, 1e-3);
+        assert_close(&format!("cond. SD {level}"), number(&ours["sd"]), sd, 1e-3);
+    }
+}

@@ -352,25 +352,7 @@ fn fit_from(
         .collect();
     let factors = problem.factors(&theta);
     let random: Vec<VarianceComponent> = (design.random.iter().zip(&factors))
-        .map(|(term, t)| {
-            let covariance = t * t.transpose();
-            let sd: Vec<f64> = covariance.diagonal().iter().map(|v| v.sqrt()).collect();
-            let q = sd.len();
-            let correlation = DMatrix::from_fn(q, q, |i, j| {
-                if i == j {
-                    1.0
-                } else {
-                    covariance[(i, j)] / (sd[i] * sd[j])
-                }
-            });
-            VarianceComponent {
-                group: term.name.clone(),
-                effects: term.effects.clone(),
-                covariance,
-                sd,
-                correlation,
-            }
-        })
+        .map(|(term, t)| VarianceComponent::of(term, t * t.transpose()))
         .collect();
     let (random_effects, random_effects_covariance) = conditional(problem, mode, &factors);
     let singular = (problem.terms.iter())
