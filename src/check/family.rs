@@ -7,7 +7,7 @@
 //! prepared frame by `levels`) nor decide what the engines fit (`model::supported`).
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
-use crate::model::{EquationSpec, Family, FamilyKind, Link, OutcomeKind, RandomTermSpec};
+use crate::model::{EquationSpec, Family, FamilyKind, Link, RandomTermSpec};
 use crate::syntax::ast::{
     EstimateOption, FamilyOption, FamilyStatement, Ident, Method, ModelFile, Span, Statement,
 };
@@ -34,7 +34,12 @@ impl Checker<'_> {
             // below it is then no duplicate.
             let errors = self.errors.len();
             let family = self.family_of(spec);
-            let targets = self.family_targets(spec, equations);
+            let targets = self.statement_targets(
+                spec.equation.as_ref(),
+                equations,
+                "its equation is a Gaussian group-level regression",
+                "a family belongs to an outcome observed in the data",
+            );
             let Some(family) = family.filter(|_| self.errors.len() == errors) else {
                 continue;
             };
@@ -54,40 +59,6 @@ impl Checker<'_> {
                 }
                 said[index] = Some(spec.span);
                 equations[index].family = family.clone();
-            }
-        }
-    }
-
-    /// The equations a statement applies to: the one named, or every equation with a variable
-    /// outcome (a random coefficient's equation has no distribution of its own).
-    fn family_targets(&mut self, spec: &FamilyStatement, equations: &[EquationSpec]) -> Vec<usize> {
-        let Some(name) = &spec.equation else {
-            return equations
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| e.outcome_kind == OutcomeKind::Variable)
-                .map(|(i, _)| i)
-                .collect();
-        };
-        match equations.iter().position(|e| e.outcome == name.name) {
-            Some(index) if equations[index].outcome_kind == OutcomeKind::RandomCoefficient => {
-                self.error(
-                    Diagnostic::at(
-                        format!(
-                            "`{}` is a random coefficient; its equation is a Gaussian group-level \
-                             regression",
-                            name.name
-                        ),
-                        name.span,
-                    )
-                    .with_hint("a family belongs to an outcome observed in the data"),
-                );
-                Vec::new()
-            }
-            Some(index) => vec![index],
-            None => {
-                self.no_such_outcome(name, equations);
-                Vec::new()
             }
         }
     }

@@ -6,7 +6,7 @@
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::model::{EquationSpec, OutcomeKind, ResidualSpec};
-use crate::syntax::ast::{self, Ident, ModelFile, Statement};
+use crate::syntax::ast::{Ident, ModelFile, Statement};
 
 use super::Checker;
 
@@ -28,7 +28,12 @@ impl Checker<'_> {
             let Statement::Residual(spec) = statement else {
                 continue;
             };
-            let targets = self.residual_targets(spec, equations);
+            let targets = self.statement_targets(
+                spec.equation.as_ref(),
+                equations,
+                "its equation has no residual of its own",
+                "its variance is the random effect's, set by its random term",
+            );
             if spec.by.is_none() && spec.correlated_within.is_none() && spec.ar1_within.is_none() {
                 self.error(
                     Diagnostic::at("this `residual` statement says nothing", spec.span)
@@ -98,14 +103,18 @@ impl Checker<'_> {
         residuals
     }
 
-    /// The equations a statement applies to: the one named, or every equation with a
-    /// variable outcome (a random coefficient's equation has no residual of its own).
-    fn residual_targets(
+    /// The equations a statement (`residual`, `family`) applies to: the one named, or every
+    /// equation with a variable outcome. A random coefficient's equation is a group-level
+    /// regression with neither a residual nor a distribution of its own; naming it is an error
+    /// that says `why_not`.
+    pub(super) fn statement_targets(
         &mut self,
-        spec: &ast::ResidualSpec,
+        name: Option<&Ident>,
         equations: &[EquationSpec],
+        why_not: &str,
+        hint: &str,
     ) -> Vec<usize> {
-        let Some(name) = &spec.equation else {
+        let Some(name) = name else {
             return equations
                 .iter()
                 .enumerate()
@@ -117,13 +126,10 @@ impl Checker<'_> {
             Some(index) if equations[index].outcome_kind == OutcomeKind::RandomCoefficient => {
                 self.error(
                     Diagnostic::at(
-                        format!(
-                            "`{}` is a random coefficient; its equation has no residual of its own",
-                            name.name
-                        ),
+                        format!("`{}` is a random coefficient; {why_not}", name.name),
                         name.span,
                     )
-                    .with_hint("its variance is the random effect's, set by its random term"),
+                    .with_hint(hint),
                 );
                 Vec::new()
             }

@@ -20,7 +20,10 @@ pub(super) fn non_gaussian(spec: &ModelSpec) -> Option<&Family> {
         .find(|f| !f.is_gaussian())
 }
 
-/// What a non-Gaussian model cannot have yet, each refused with a located error.
+/// What a non-Gaussian model cannot have yet that depends on the run (its options, its
+/// interval, where its data live), each refused with a located error. What the spec alone rules
+/// out (several equations, `residual` structures, REML) is `model::unsupported_families`', which
+/// the checker and the design have already asked.
 pub(super) fn refusals(
     session: &Session,
     family: &Family,
@@ -35,26 +38,6 @@ pub(super) fn refusals(
         )
     };
     let mut errors = Vec::new();
-    if spec.equations.len() > 1 {
-        let span = spec.equations[1].span;
-        errors.push(
-            not_yet("fitting several equations jointly", Location::Source(span))
-                .with_hint("fit the non-Gaussian equation in a file of its own"),
-        );
-    }
-    if spec.has_random_coefficients() {
-        errors.push(not_yet("a random coefficient as a predictor", at.clone()));
-    }
-    let residual = spec
-        .residual
-        .iter()
-        .any(|r| r.by.is_some() || r.correlated_within.is_some() || r.ar1_within.is_some());
-    if residual {
-        errors.push(not_yet(
-            "a `residual` statement (a binomial or Poisson outcome has no residual variance)",
-            at.clone(),
-        ));
-    }
     if matches!(
         spec.interval,
         Some(IntervalChoice::Bootstrap { .. } | IntervalChoice::ParametricBootstrap { .. })

@@ -137,17 +137,7 @@ fn render_heading(report: &FitReport, out: &mut String) {
         "{kind} fit by {} — {}",
         report.fit.method, report.model_file
     );
-    for formula in &report.formulas {
-        let _ = writeln!(out, "Formula: {formula}");
-    }
-    let _ = writeln!(out, "   Data: {}", accounting::data_line(report));
-    for line in accounting::drop_lines(report)
-        .into_iter()
-        .chain(accounting::note_lines(report))
-    {
-        let _ = writeln!(out, "         {line}");
-    }
-    out.push('\n');
+    render_formulas_and_data(report, out);
 }
 
 /// A non-Gaussian model's heading, worded as `summary(glmer)` (or `glm`) words it.
@@ -163,6 +153,11 @@ fn render_generalized_heading(report: &FitReport, approximation: &str, out: &mut
         " Family: {}  ( {} )",
         report.fit.family, report.fit.link
     );
+    render_formulas_and_data(report, out);
+}
+
+/// The heading's formulas, data line, dropped rows and notes, for every kind of model.
+fn render_formulas_and_data(report: &FitReport, out: &mut String) {
     for formula in &report.formulas {
         let _ = writeln!(out, "Formula: {formula}");
     }
