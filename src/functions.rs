@@ -2,9 +2,10 @@
 //! lowered call is bound to), name, where it may be called (`let`/`keep`, or a `:=` definition),
 //! its arguments in each place, and the scalar rule of the functions of one number that both
 //! places evaluate (`exp`, `log`, `sqrt`, `abs`; `sin`, `cos` in `let`/`keep` only), and the
-//! named constants (`pi`). The checker, the preparation and the
-//! definitions all read it, so a function is added (or its message changed) in one place. It
-//! must not evaluate anything over rows or parameters: that is `prepare`'s and `infer`'s.
+//! named constants (`pi`). The checker, the preparation and the definitions all read it, so a
+//! function is added (or its message changed) in one place. It must not evaluate anything over
+//! rows or parameters: that is `prepare`'s and `infer`'s (`ame`'s average over the analysis
+//! rows is `infer::marginal_effect`'s).
 
 use serde::Serialize;
 
@@ -31,6 +32,7 @@ pub enum Builtin {
     Sd,
     Cov,
     Cor,
+    Ame,
 }
 
 impl Builtin {
@@ -177,6 +179,23 @@ const fn random_part(id: Builtin, name: &'static str, labels: usize) -> Function
     }
 }
 
+/// `ame(x)`: the average marginal effect of predictor `x` on the response scale; its argument
+/// names a variable of the fixed part, not a value.
+const fn marginal(id: Builtin, name: &'static str) -> Function {
+    Function {
+        id,
+        name,
+        preparation: false,
+        definition: true,
+        definition_arity: (1, 1),
+        labels: 0,
+        definition_arguments: "1 argument (a numeric predictor of the fixed part)",
+        parameters: &[],
+        required: 0,
+        variadic: false,
+    }
+}
+
 /// Every built-in function, in the order messages list them.
 pub const FUNCTIONS: &[Function] = &[
     both(Builtin::Exp, "exp"),
@@ -203,6 +222,7 @@ pub const FUNCTIONS: &[Function] = &[
     random_part(Builtin::Sd, "sd", 1),
     random_part(Builtin::Cov, "cov", 2),
     random_part(Builtin::Cor, "cor", 2),
+    marginal(Builtin::Ame, "ame"),
 ];
 
 /// Named constants `let` and `keep` may use. A column or an earlier `let` of the same name

@@ -8,13 +8,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::diagnostics::{did_you_mean, Diagnostic};
 use crate::model::{
-    Argument, Coefficient, Definition, EquationSpec, Expression, ExpressionKind, Name,
-    RandomTermSpec,
+    Argument, Coefficient, Definition, EquationSpec, Expression, ExpressionKind, Name, OutcomeKind,
+    RandomTermSpec, TermKind,
 };
 use crate::syntax::ast::{Arg, Expr, ExprKind, Ident, ModelFile, Span, Statement, UnaryOp};
 
+use super::names::Lookup;
+use super::schema::ColumnKind;
 use super::Checker;
-use crate::functions::{Context, Function};
+use crate::functions::{Builtin, Context, Function};
 
 use super::lower::{argument_name, lower_expression, Resolve};
 
@@ -26,6 +28,13 @@ struct DefinitionScope {
     /// Each random term's grouping name (`session`, `cask:batch`), by index.
     groupings: Vec<String>,
     earlier: Vec<String>,
+    /// The variables of each fixed term (`x:z` → [x, z]) of the equations with an observed
+    /// outcome, for `ame`.
+    fixed_terms: Vec<Vec<String>>,
+    /// How many equations the model has (`ame` averages one equation's rows).
+    equations: usize,
+    /// Each `let`'s name and the names its value reads, in file order.
+    lets: Vec<(String, Vec<String>)>,
 }
 
 impl Checker<'_> {
@@ -58,11 +67,33 @@ impl Checker<'_> {
                 }
             }
         }
+        let fixed_terms = equations
+            .iter()
+            .filter(|e| e.outcome_kind == OutcomeKind::Variable)
+            .flat_map(|e| &e.terms)
+            .filter(|t| t.kind == TermKind::Variables)
+            .map(|t| t.variables.clone())
+            .collect();
+        let lets = file
+            .statements
+            .iter()
+            .filter_map(|s| match s {
+                Statement::Let { name, value, .. } => {
+                    let mut names = Vec::new();
+                    names_read(value, &mut names);
+                    Some((name.name.clone(), names))
+                }
+                _ => None,
+            })
+            .collect();
         let mut scope = DefinitionScope {
             labels,
             random_labels,
             groupings: random.iter().map(|t| t.name.clone()).collect(),
             earlier: Vec::new(),
+            fixed_terms,
+            equations: equations.len(),
+            lets,
         };
         let mut definitions = Vec::new();
         for statement in &file.statements {
@@ -210,6 +241,10 @@ impl Checker<'_> {
                 ),
                 span,
             ));
+            return;
+        }
+        if function_spec.id == Builtin::Ame {
+            self.check_marginal_effect(&args[0].value, span, scope);
             return;
         }
         if function_spec.labels == 0 {
@@ -404,6 +439,102 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    /// `ame(x)`: `x` a numeric variable of the fixed part of the model's one equation, with no
+    /// other predictor computed from it in a `let` (which the slope would hold fixed).
+    fn check_marginal_effect(&mut self, arg: &Expr, span: Span, scope: &DefinitionScope) {
+        let ExprKind::Name(x) = &arg.kind else {
+            self.error(
+                Diagnostic::at(
+                    "`ame` takes the name of a predictor, not an expression",
+                    arg.span,
+                )
+                .with_expected("a numeric predictor of the fixed part"),
+            );
+            return;
+        };
+        if scope.equations > 1 {
+            self.error(
+                Diagnostic::at(
+                    "`ame` in a model with several equations is not supported yet",
+                    span,
+                )
+                .with_hint("fit the equation whose effect you want in a file of its own"),
+            );
+            return;
+        }
+        let predictors: BTreeSet<&str> = (scope.fixed_terms.iter().flatten())
+            .map(String::as_str)
+            .collect();
+        if !predictors.contains(x.as_str()) {
+            let mut d = Diagnostic::at(
+                format!("`{x}` is not a predictor of the model's fixed part"),
+                arg.span,
+            )
+            .with_expected("a variable of a fixed term");
+            if let Some(hint) = did_you_mean(x, predictors.iter().copied()) {
+                d = d.with_hint(hint);
+            }
+            self.error(d);
+            return;
+        }
+        if self.scope.lookup(x, usize::MAX) == Lookup::Column(ColumnKind::Text) {
+            self.error(
+                Diagnostic::at(
+                    format!("`{x}` is a factor; `ame` takes a numeric predictor"),
+                    arg.span,
+                )
+                .with_hint("compare the factor's levels with their coefficients' labels"),
+            );
+            return;
+        }
+        for v in predictors.iter().filter(|v| **v != x.as_str()) {
+            if reads_transitively(v, x, &scope.lets) {
+                self.error(
+                    Diagnostic::at(
+                        format!(
+                            "`ame({x})` would hold `{v}` fixed, but `{v}` is computed from `{x}` \
+                             in a `let`"
+                        ),
+                        arg.span,
+                    )
+                    .with_hint(format!(
+                        "`ame` differentiates the terms that name `{x}`; following `{x}` through \
+                         a `let` is not supported yet"
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// Whether the `let` named `name` reads `x`, directly or through earlier `let`s.
+fn reads_transitively(name: &str, x: &str, lets: &[(String, Vec<String>)]) -> bool {
+    let Some(position) = lets.iter().position(|(l, _)| l == name) else {
+        return false;
+    };
+    lets[position].1.iter().any(|read| {
+        read == x
+            || (lets[..position].iter().any(|(l, _)| l == read) && {
+                reads_transitively(read, x, &lets[..position])
+            })
+    })
+}
+
+/// The names an expression reads.
+fn names_read(expr: &Expr, out: &mut Vec<String>) {
+    match &expr.kind {
+        ExprKind::Name(n) => out.push(n.clone()),
+        ExprKind::Unary { operand, .. } => names_read(operand, out),
+        ExprKind::Binary { lhs, rhs, .. } => {
+            names_read(lhs, out);
+            names_read(rhs, out);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| names_read(&a.value, out)),
+        ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
+    }
+}
+
 fn unknown_function(function: &Ident) -> Diagnostic {
     let name = function.name.as_str();
     let names = crate::functions::names(Context::Definition);
@@ -484,6 +615,10 @@ impl Resolve for Lowering<'_> {
         let mut out = Vec::with_capacity(args.len());
         for (position, arg) in args.iter().enumerate() {
             let value = match &arg.value.kind {
+                ExprKind::Name(n) if function.id == Builtin::Ame => Expression {
+                    kind: ExpressionKind::Name(Name::Column(n.clone())),
+                    span: arg.value.span,
+                },
                 ExprKind::Name(n) if labels > 0 => Expression {
                     kind: ExpressionKind::Name(if position < labels {
                         Name::Label(n.clone())

@@ -12,6 +12,7 @@ mod pieces;
 mod random_coefficients;
 mod rank;
 mod rows;
+mod slopes;
 mod statistics;
 
 use crate::diagnostics::{Diagnostic, Location};
@@ -24,6 +25,7 @@ pub use pieces::{
 };
 pub use random_coefficients::{GroupColumn, GroupObservation, LatentOutcome};
 pub use rows::{observation_rows, ObservationRows, TermRows};
+pub use slopes::{fixed_slopes, FixedSlopes};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesStatistics,
     SufficientStatistics, UnitSize, WithinUnitStatistics,

@@ -11,6 +11,7 @@
 
 use nalgebra::DMatrix;
 
+use super::marginal_effect::AverageMarginalEffect;
 use crate::diagnostics::{Diagnostic, Span};
 use crate::functions::{Builtin, Context};
 use crate::model::{Argument, BinaryOp, Definition, Expression, ExpressionKind, Name, UnaryOp};
@@ -36,6 +37,8 @@ pub enum Op {
     Pow,
     /// A function of one number (`exp`, `log`, `sqrt`, `abs`), by the catalogue's rule.
     Function(Builtin),
+    /// The value of an average marginal effect (`ame(x)`), an index into `effects`.
+    MarginalEffect(usize),
 }
 
 /// One compiled definition.
@@ -52,6 +55,8 @@ pub struct DefinedQuantities {
     pub programs: Vec<Program>,
     /// The number of parameter-table rows a parameter vector must have.
     pub parameters: usize,
+    /// The average marginal effects the programs read (`Op::MarginalEffect`).
+    pub effects: Vec<AverageMarginalEffect>,
 }
 
 /// Compiles every definition, collecting all errors.
@@ -60,9 +65,21 @@ pub fn compile(
     table: &ParameterTable,
     constants: &[(String, f64)],
 ) -> Result<DefinedQuantities, Vec<Diagnostic>> {
+    compile_with_effects(definitions, table, constants, Vec::new())
+}
+
+/// Compiles every definition, with `effects` the average marginal effects `ame(x)` calls
+/// name (one per predictor they use, built from the analysis rows by the caller).
+pub fn compile_with_effects(
+    definitions: &[Definition],
+    table: &ParameterTable,
+    constants: &[(String, f64)],
+    effects: Vec<AverageMarginalEffect>,
+) -> Result<DefinedQuantities, Vec<Diagnostic>> {
     let mut compiler = Compiler {
         table,
         constants,
+        effects: &effects,
         earlier: Vec::new(),
         errors: Vec::new(),
     };
@@ -88,6 +105,7 @@ pub fn compile(
         Ok(DefinedQuantities {
             programs,
             parameters: table.len(),
+            effects,
         })
     } else {
         Err(compiler.errors)
@@ -99,7 +117,9 @@ fn stack_depth(ops: &[Op]) -> usize {
     let mut max = 0usize;
     for op in ops {
         match op {
-            Op::Constant(_) | Op::Parameter(_) | Op::Defined(_) => depth += 1,
+            Op::Constant(_) | Op::Parameter(_) | Op::Defined(_) | Op::MarginalEffect(_) => {
+                depth += 1
+            }
             Op::Add | Op::Sub | Op::Mul | Op::Div | Op::Pow => depth = depth.saturating_sub(1),
             Op::Neg | Op::Function(_) => {}
         }
@@ -111,6 +131,7 @@ fn stack_depth(ops: &[Op]) -> usize {
 struct Compiler<'a> {
     table: &'a ParameterTable,
     constants: &'a [(String, f64)],
+    effects: &'a [AverageMarginalEffect],
     earlier: Vec<String>,
     errors: Vec<Diagnostic>,
 }
@@ -208,7 +229,33 @@ impl Compiler<'_> {
             ops.push(Op::Function(builtin));
             return;
         }
+        if builtin == Builtin::Ame {
+            self.marginal_effect(&args[0].value, ops);
+            return;
+        }
         self.random_effect_call(builtin, spec.labels, args, span, ops);
+    }
+
+    /// `ame(x)`: the effect the caller built for `x`; none means the caller could not (and
+    /// has said why) or the argument is not a predictor's name.
+    fn marginal_effect(&mut self, arg: &Expression, ops: &mut Vec<Op>) {
+        let ExpressionKind::Name(name) = &arg.kind else {
+            self.errors.push(Diagnostic::at(
+                "`ame` takes the name of a predictor, not an expression",
+                arg.span,
+            ));
+            return;
+        };
+        match self.effects.iter().position(|e| e.variable == name.text()) {
+            Some(k) => ops.push(Op::MarginalEffect(k)),
+            None => self.errors.push(Diagnostic::at(
+                format!(
+                    "the average marginal effect of `{}` is not available for this fit",
+                    name.text()
+                ),
+                arg.span,
+            )),
+        }
     }
 
     /// `var`, `sd`, `cov` or `cor` of the random effects labelled by the first `nlabels` of
@@ -489,6 +536,10 @@ impl DefinedQuantities {
                         stack[top] = out[j];
                         top += 1;
                     }
+                    Op::MarginalEffect(j) => {
+                        stack[top] = self.effects[j].value(params);
+                        top += 1;
+                    }
                     Op::Neg => stack[top - 1] = -stack[top - 1],
                     Op::Function(f) => stack[top - 1] = apply(f, stack[top - 1]),
                     binary => {
@@ -537,6 +588,7 @@ impl DefinedQuantities {
                         let g = jacobian.row(j).iter().copied().collect();
                         stack.push((values[j], g));
                     }
+                    Op::MarginalEffect(j) => stack.push(self.effects[j].value_and_gradient(params)),
                     Op::Neg | Op::Function(_) => {
                         let (x, g) = stack.last_mut().expect("compiled programs are balanced");
                         let (value, slope) = match *op {

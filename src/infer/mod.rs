@@ -20,6 +20,7 @@ pub mod draw_stream;
 pub mod fitted;
 pub mod fixed_effects;
 pub mod histogram;
+pub mod marginal_effect;
 pub mod mediation;
 pub mod monte_carlo;
 pub mod refit;

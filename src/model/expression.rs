@@ -316,3 +316,28 @@ pub fn string_literal(value: &str) -> String {
     out.push('"');
     out
 }
+
+/// The calls of an expression to the functions `wanted` picks, outermost first.
+pub fn calls_in<'e>(
+    expr: &'e Expression,
+    wanted: fn(Builtin) -> bool,
+    out: &mut Vec<&'e Expression>,
+) {
+    match &expr.kind {
+        ExpressionKind::Call { function, args } => {
+            if wanted(*function) {
+                out.push(expr);
+            }
+            args.iter().for_each(|a| calls_in(&a.value, wanted, out));
+        }
+        ExpressionKind::Unary { operand, .. } => calls_in(operand, wanted, out),
+        ExpressionKind::Binary { lhs, rhs, .. } => {
+            calls_in(lhs, wanted, out);
+            calls_in(rhs, wanted, out);
+        }
+        ExpressionKind::Name(_)
+        | ExpressionKind::Number(_)
+        | ExpressionKind::Text(_)
+        | ExpressionKind::Missing => {}
+    }
+}

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use crate::check::{ColumnKind, Schema};
 use crate::diagnostics::{Diagnostic, Location};
 use crate::functions::Builtin;
-use crate::model::expression::Name;
+use crate::model::expression::{calls_in, Name};
 use crate::model::preparation::{Preparation, Step, Variable};
 use crate::model::{Expression, ExpressionKind, ModelSpec, OutcomeKind, TermKind};
 use crate::syntax::ast::{ModelFile, Span};
@@ -50,27 +50,6 @@ fn names_in(expr: &Expression, out: &mut Vec<String>) {
         }
         ExpressionKind::Call { args, .. } => args.iter().for_each(|a| names_in(&a.value, out)),
         ExpressionKind::Number(_) | ExpressionKind::Text(_) | ExpressionKind::Missing => {}
-    }
-}
-
-/// The calls of an expression to the functions `wanted` picks, outermost first.
-fn calls_in<'e>(expr: &'e Expression, wanted: fn(Builtin) -> bool, out: &mut Vec<&'e Expression>) {
-    match &expr.kind {
-        ExpressionKind::Call { function, args } => {
-            if wanted(*function) {
-                out.push(expr);
-            }
-            args.iter().for_each(|a| calls_in(&a.value, wanted, out));
-        }
-        ExpressionKind::Unary { operand, .. } => calls_in(operand, wanted, out),
-        ExpressionKind::Binary { lhs, rhs, .. } => {
-            calls_in(lhs, wanted, out);
-            calls_in(rhs, wanted, out);
-        }
-        ExpressionKind::Name(_)
-        | ExpressionKind::Number(_)
-        | ExpressionKind::Text(_)
-        | ExpressionKind::Missing => {}
     }
 }
 

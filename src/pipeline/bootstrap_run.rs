@@ -84,7 +84,9 @@ pub(super) fn bootstrap_intervals(
     let quantities = (!spec.definitions.is_empty())
         .then(|| {
             let table = ParameterTable::from_fit(spec, design, fit);
-            infer::defined::compile(&spec.definitions, &table, &constants).ok()
+            let effects = super::defined::marginal_effects(spec, frame, &table).ok()?;
+            infer::defined::compile_with_effects(&spec.definitions, &table, &constants, effects)
+                .ok()
         })
         .flatten();
     let Some(frame) = frame else {

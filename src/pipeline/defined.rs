@@ -8,16 +8,20 @@ use nalgebra::DMatrix;
 
 use super::session::Session;
 use super::{interval_location, unlocated, FitOptions};
-use crate::design::Design;
+use crate::design::{self, Design};
 use crate::diagnostics::{Diagnostic, Location, Severity};
 use crate::estimate::Fit;
+use crate::functions::Builtin;
 use crate::infer::defined::DefinedQuantities;
 use crate::infer::defined_estimates::{DefinedEstimate, IntervalMethod};
+use crate::infer::marginal_effect::AverageMarginalEffect;
 use crate::infer::mediation::MediationPlan;
 use crate::infer::monte_carlo::MonteCarloSettings;
 use crate::infer::{self};
-use crate::model::IntervalChoice;
-use crate::parameters::ParameterTable;
+use crate::model::expression::calls_in;
+use crate::model::{ExpressionKind, IntervalChoice, Link, ModelSpec};
+use crate::parameters::{ParameterKind, ParameterTable};
+use crate::prepare::AnalysisFrame;
 use crate::report::{self};
 
 /// Definitions' rows, the mediation summary's rows and (with `--plot` and Monte Carlo
@@ -37,7 +41,7 @@ pub(super) struct DefinedOutput {
 pub(super) fn defined_quantities(
     session: &Session,
     value: &Option<(String, f64)>,
-    design: &Design,
+    (frame, design): (Option<&AnalysisFrame>, &Design),
     fit: &Fit,
     joint_covariance: Option<DMatrix<f64>>,
     options: &FitOptions,
@@ -46,7 +50,9 @@ pub(super) fn defined_quantities(
     let spec = &session.checked.spec;
     let table = ParameterTable::from_fit(spec, design, fit);
     let constants: Vec<(String, f64)> = value.iter().cloned().collect();
-    let quantities = infer::defined::compile(&spec.definitions, &table, &constants)?;
+    let effects = marginal_effects(spec, frame, &table)?;
+    let quantities =
+        infer::defined::compile_with_effects(&spec.definitions, &table, &constants, effects)?;
     let mut notes = Vec::new();
     let covariance = infer::definition_covariance::covariance_for_definitions(
         spec,
@@ -96,6 +102,67 @@ pub(super) fn defined_quantities(
         mediation,
         figures,
     })
+}
+
+/// One average marginal effect per predictor the definitions' `ame(x)` calls name, over the
+/// analysis rows with the first equation's link (the checker admits `ame` in one-equation
+/// models only).
+pub(super) fn marginal_effects(
+    spec: &ModelSpec,
+    frame: Option<&AnalysisFrame>,
+    table: &ParameterTable,
+) -> Result<Vec<AverageMarginalEffect>, Vec<Diagnostic>> {
+    let mut calls = Vec::new();
+    for definition in &spec.definitions {
+        calls_in(&definition.value, |f| f == Builtin::Ame, &mut calls);
+    }
+    let mut effects: Vec<AverageMarginalEffect> = Vec::new();
+    for call in calls {
+        let ExpressionKind::Call { args, .. } = &call.kind else {
+            continue;
+        };
+        let Some(ExpressionKind::Name(name)) = args.first().map(|a| &a.value.kind) else {
+            continue;
+        };
+        let variable = name.text();
+        if effects.iter().any(|e| e.variable == variable) {
+            continue;
+        }
+        let Some(frame) = frame else {
+            return Err(vec![Diagnostic::at(
+                format!(
+                    "`ame({variable})` averages over the analysis rows, which out of core are \
+                     not kept in memory"
+                ),
+                call.span,
+            )
+            .with_hint("fit without --out-of-core")]);
+        };
+        let slopes = design::fixed_slopes(spec, frame, variable)?;
+        let beta_rows: Vec<usize> = (table.rows.iter().enumerate())
+            .filter(|(_, r)| matches!(r.kind, ParameterKind::Fixed { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        if beta_rows.len() != slopes.x.ncols() {
+            return Err(vec![Diagnostic::at(
+                format!(
+                    "internal: `ame({variable})` found {} fixed effects in the design and {} in \
+                     the parameter table",
+                    slopes.x.ncols(),
+                    beta_rows.len()
+                ),
+                call.span,
+            )]);
+        }
+        let link = spec
+            .equations
+            .first()
+            .map_or(Link::Identity, |e| e.family.link);
+        effects.push(AverageMarginalEffect::new(
+            variable, link, &slopes, beta_rows,
+        ));
+    }
+    Ok(effects)
 }
 
 /// How the definitions get their intervals: the `interval` statement's Monte Carlo or delta

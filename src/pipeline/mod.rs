@@ -368,7 +368,7 @@ fn fit_once(
         defined_quantities(
             session,
             value,
-            &design,
+            (frame.as_ref(), &design),
             &tested.fit,
             joint,
             options,

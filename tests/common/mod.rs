@@ -175,6 +175,19 @@ pub fn fitted_value(path: &std::path::Path, options: &tandem::FitOptions) -> Val
     serde_json::to_value(&fitted_reports(path, options)[0]).unwrap()
 }
 
+/// Model text whose data is `data` (relative to `models/data/`), written to a model file of
+/// its own under the system's temporary directory and fitted as `fitted_value` fits.
+pub fn fitted_text(name: &str, source: &str, data: &str, options: &tandem::FitOptions) -> Value {
+    let dir = std::env::temp_dir().join(format!("tandem-text-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.tandem"));
+    let data = root().join("models/data").join(data);
+    std::fs::write(&path, format!("data \"{}\"\n{source}", data.display())).unwrap();
+    let report = fitted_value(&path, options);
+    std::fs::remove_file(&path).ok();
+    report
+}
+
 /// The errors of a model file that cannot be fitted, through the typed library API.
 pub fn fit_errors(path: &std::path::Path, options: &tandem::FitOptions) -> Vec<tandem::Diagnostic> {
     match tandem::pipeline::fit_model_file(path, options) {

@@ -9,6 +9,7 @@ mod fuzz;
 #[path = "../campaign/generator.rs"]
 mod generator;
 
+mod ame;
 mod ar1;
 mod architecture;
 mod check;
