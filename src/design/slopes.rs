@@ -19,6 +19,8 @@ use crate::prepare::AnalysisFrame;
 /// One predictor's slopes of the fixed part, one row per observation (as `ObservationRows`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FixedSlopes {
+    /// The frame row of each observation.
+    pub row: Vec<usize>,
     /// n × p: the fixed-effect rows.
     pub x: DMatrix<f64>,
     /// The part of the linear predictor with fixed coefficients.
@@ -60,6 +62,7 @@ pub fn fixed_slopes(
         .map(|(u, d)| 0.5 * (u - d))
         .collect();
     Ok(FixedSlopes {
+        row: at.row,
         x: at.x,
         offset: at.offset,
         dx,

@@ -8,6 +8,7 @@ use nalgebra::DMatrix;
 
 use super::session::Session;
 use super::{interval_location, unlocated, FitOptions};
+use crate::data::Column;
 use crate::design::{self, Design};
 use crate::diagnostics::{Diagnostic, Location, Severity};
 use crate::estimate::Fit;
@@ -138,7 +139,8 @@ pub(super) fn marginal_effects(
             )
             .with_hint("fit without --out-of-core")]);
         };
-        let slopes = design::fixed_slopes(spec, frame, variable)?;
+        let mut slopes = design::fixed_slopes(spec, frame, variable)?;
+        add_family_offset(spec, frame, &mut slopes);
         let beta_rows: Vec<usize> = (table.rows.iter().enumerate())
             .filter(|(_, r)| matches!(r.kind, ParameterKind::Fixed { .. }))
             .map(|(i, _)| i)
@@ -163,6 +165,20 @@ pub(super) fn marginal_effects(
         ));
     }
     Ok(effects)
+}
+
+/// A family's `offset` column (a log exposure) is part of each row's linear predictor, so the
+/// effect is on the expected count at the row's exposure, as R's `predict(type = "response")`.
+fn add_family_offset(spec: &ModelSpec, frame: &AnalysisFrame, slopes: &mut design::FixedSlopes) {
+    let offset = spec
+        .equations
+        .first()
+        .and_then(|e| e.family.offset.as_deref());
+    if let Some(Column::Numeric(values)) = offset.and_then(|name| frame.column(name)) {
+        for (o, &r) in slopes.offset.iter_mut().zip(&slopes.row) {
+            *o += values[r];
+        }
+    }
 }
 
 /// How the definitions get their intervals: the `interval` statement's Monte Carlo or delta

@@ -1,7 +1,8 @@
 //! Average marginal effects (`ame(x)` in a definition) against R (tests/reference/ame.json,
 //! frozen by tests/reference/scripts/ame.R, which writes the slopes out by hand and
 //! differentiates numerically): a logistic GLMM with an interaction (the library's model file),
-//! a probit and a logistic glm, a Poisson GLMM on the count scale (estimate and delta SE; 1e-4
+//! a probit and a logistic glm, a Poisson GLMM on the count scale and a Poisson glm with an
+//! offset (estimate and delta SE; 1e-4
 //! where glmer's vcov is the reference, 1e-6 for glm's), and the identity link, where the AME of
 //! a main effect is its coefficient.
 
@@ -95,6 +96,15 @@ fn poisson_glmm_effect_on_the_count_scale_matches_r() {
         &FitOptions::default(),
     );
     compare(&report, "me", "grouseticks_glmer", "cHEIGHT", 1e-4);
+    // With the family's offset (a log exposure) in each row's linear predictor.
+    let report = common::fitted_text(
+        "ame_grouse_offset",
+        "factor YEAR reference \"95\"\nlet logH = log(HEIGHT)\n\
+         TICKS ~ 1 + YEAR + cHEIGHT\nfamily poisson(offset = logH)\nme := ame(cHEIGHT)\n",
+        "lme4/grouseticks.csv",
+        &FitOptions::default(),
+    );
+    compare(&report, "me", "grouseticks_offset_glm", "cHEIGHT", 1e-6);
 }
 
 /// With the identity link the AME of a main effect is its coefficient, SE and all.

@@ -88,4 +88,17 @@ out$grouseticks_glmer <- list(
   cHEIGHT = ame("cHEIGHT", "glmer(TICKS ~ YEAR + cHEIGHT + (1|BROOD) + (1|INDEX) + (1|LOCATION), family = poisson)",
                 fixef(m), as.matrix(vcov(m)), X, D, poisson()))
 
+
+# A Poisson glm with an offset (a column of its own, log of the raw height): the effect is on
+# the expected count at each row's offset, as predict(type = "response") has it.
+grouse$logH <- log(grouse$HEIGHT)
+g <- refit_glm(glm(TICKS ~ YEAR + cHEIGHT + offset(logH), family = poisson, data = grouse,
+                   control = glm_control))
+X <- model.matrix(g)
+D <- 0 * X; D[, "cHEIGHT"] <- 1
+out$grouseticks_offset_glm <- list(
+  loglik = as.numeric(logLik(g)),
+  cHEIGHT = ame("cHEIGHT", "glm(TICKS ~ YEAR + cHEIGHT + offset(log(HEIGHT)), family = poisson)",
+                coef(g), vcov(g), X, D, poisson(), offset = grouse$logH))
+
 writeLines(toJSON(out, digits = I(15), pretty = TRUE, auto_unbox = TRUE), "tests/reference/ame.json")
