@@ -17,7 +17,7 @@ pub use fit::{
     fit, fit_from, fit_with_deviance, Fit, FixedEstimate, FlatDirection, ResidualCorrelation,
     ResidualEstimate, VarianceComponent, SINGULAR_TOLERANCE,
 };
-pub use glmm::{fit_glmm, FamilyColumns, GlmmFit, MAX_DENSE_EFFECTS};
+pub use glmm::{fit_glmm, FamilyColumns, GlmmFit, Response, MAX_DENSE_EFFECTS};
 pub use information::{parameter_covariance, parameter_covariance_generalized, RawLikelihood};
 pub use latent_predictor::{fit_latent, fit_latent_estimates, LatentFit};
 pub use optimize::{minimize, minimize_from, OptSummary};

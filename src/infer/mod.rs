@@ -2,7 +2,8 @@
 //!
 //! Owns the tests of fixed effects (`fixed_effects`: which df — Satterthwaite's for mixed models
 //! and residual-structure models, `n − p` for ordinary least squares, z for ML without random
-//! effects — t, p and the CR2 alternative), the fitted values and residuals (`fitted`), the
+//! effects — t, p and the CR2 alternative), the fitted values and residuals (`fitted`; a 0/1
+//! outcome's binned residuals in `binned_residuals`), the
 //! covariance the definitions' intervals use (`definition_covariance`), the
 //! inference on defined quantities (`defined`: compilation and evaluation; `delta`; Monte Carlo
 //! intervals in `monte_carlo`; `mediation`'s summary; `histogram`, the bins of draws or replicates
@@ -10,6 +11,7 @@
 //! `cluster_robust`). It never fits a model except to refit a bootstrap replicate (`refit`),
 //! which `bootstrap` is handed as a function.
 
+pub mod binned_residuals;
 pub mod bootstrap;
 pub mod cluster_robust;
 pub mod defined;

@@ -107,6 +107,7 @@ pub(super) fn assemble(
         mediation: Vec::new(),
         bootstrap: None,
         ranef: None,
+        residual_figure: None,
         data: data_summary(session, rows, design),
         tandem: report::Provenance {
             version: env!("CARGO_PKG_VERSION").to_string(),

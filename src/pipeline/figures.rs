@@ -1,6 +1,7 @@
-//! The `--plot` figures of one fit: which figures, their file names (unique within a fit, by
-//! file path within a folder), and writing each whole or not at all. Drawing is
-//! `report::figures`; this module must not draw or compute statistics.
+//! The `--plot` figures of one fit: which figures (for a non-Gaussian family, Pearson residuals
+//! against fitted means as lme4's `plot(glmer_fit)`, and a 0/1 outcome's binned residuals),
+//! their file names (unique within a fit, by file path within a folder), and writing each whole
+//! or not at all. Drawing is `report::figures`; this module must not draw or compute statistics.
 
 use std::path::Path;
 
@@ -9,35 +10,74 @@ use nalgebra::DMatrix;
 
 use crate::design::{self, Design, RandomTerm};
 use crate::diagnostics::{Diagnostic, Location};
-use crate::estimate::Fit;
+use crate::estimate::{Fit, Response};
+use crate::infer::binned_residuals::binned_residuals;
 use crate::infer::{self};
-use crate::model::ModelSpec;
+use crate::model::{FamilyKind, ModelSpec};
 use crate::prepare::AnalysisFrame;
-use crate::report::figures::{self, Caterpillar, CaterpillarEffect};
+use crate::report::figures::{self, Caterpillar, CaterpillarEffect, ResidualPoints, ResidualScale};
 
-/// Fitted values and residuals of every observation, one pass over the rows after the fit.
+/// Fitted values and residuals of every observation, one pass over the rows after the fit: for
+/// a non-Gaussian family the fitted means and Pearson residuals, and a 0/1 outcome's binned
+/// residuals.
 fn residual_points(
     spec: &ModelSpec,
     frame: &AnalysisFrame,
     fit: &Fit,
 ) -> Result<figures::ResidualPoints, String> {
-    let rows = design::observation_rows(spec, frame).map_err(|d| {
+    let first = |d: Vec<Diagnostic>| {
         d.first()
             .map(|d| d.message.clone())
             .unwrap_or_else(|| "the observations could not be read".into())
-    })?;
-    let fitted = infer::fitted::fitted_values(&rows, fit)
-        .ok_or("internal: the observations do not match the fit")?;
+    };
+    let rows = design::observation_rows(spec, frame).map_err(first)?;
+    let mismatch = "internal: the observations do not match the fit";
+    let equations = spec.equations.iter().map(|e| e.outcome.clone()).collect();
+    let Some(family) = super::glmm::non_gaussian(spec) else {
+        let fitted = infer::fitted::fitted_values(&rows, fit).ok_or(mismatch)?;
+        return Ok(figures::ResidualPoints {
+            fitted: fitted.fitted,
+            residual: fitted.residual,
+            equation: rows.equation,
+            equations,
+            ..Default::default()
+        });
+    };
+    let columns = super::glmm::family_columns(frame, &rows, family).map_err(first)?;
+    let response = Response {
+        kind: family.kind,
+        link: family.link,
+    };
+    let pearson =
+        infer::fitted::pearson_residuals(&rows, fit, &response, &columns).ok_or(mismatch)?;
+    // Bernoulli outcomes: Pearson residuals fall on two curves; their bins' averages show a misfit.
+    let binary = family.kind == FamilyKind::Binomial
+        && columns
+            .trials
+            .as_ref()
+            .is_none_or(|t| t.iter().all(|&n| n == 1.0));
+    let binned = if binary {
+        binned_residuals(&pearson.mean, &pearson.response_residual)
+    } else {
+        Vec::new()
+    };
     Ok(figures::ResidualPoints {
-        fitted: fitted.fitted,
-        residual: fitted.residual,
+        fitted: pearson.mean,
+        residual: pearson.residual,
         equation: rows.equation,
-        equations: spec.equations.iter().map(|e| e.outcome.clone()).collect(),
+        equations,
+        scale: ResidualScale::Pearson {
+            family: format!("{} ({} link)", family.kind.name(), family.link.name()),
+        },
+        binned,
     })
 }
 
+/// Figures by file name, each drawn as SVG text or the reason it was not.
+type Drawn = Vec<(String, Result<String, String>)>;
+
 /// Write the figures of one fit into `dir`; what could not be drawn or written comes back as
-/// warnings for the report.
+/// warnings for the report, with the residual figure's numbers when they could be computed.
 pub(super) fn write_figures(
     dir: &Path,
     stem: &str,
@@ -45,15 +85,16 @@ pub(super) fn write_figures(
     value: &Option<(String, f64)>,
     fitted: (&ModelSpec, Option<&AnalysisFrame>, &Design, &Fit),
     draws: &[figures::DrawFigure],
-) -> Vec<Diagnostic> {
+) -> (Vec<Diagnostic>, Option<ResidualPoints>) {
     if !dir.is_dir() {
-        return vec![Diagnostic::warning(
+        let warning = Diagnostic::warning(
             format!(
                 "figures not written: `{}` is not a folder and cannot be made one",
                 dir.display()
             ),
             Location::File(dir.to_path_buf()),
-        )];
+        );
+        return (vec![warning], None);
     }
     let mut stem = stem.to_string();
     if let Some((name, x)) = value {
@@ -69,7 +110,7 @@ pub(super) fn write_figures(
         stem,
         used: Vec::new(),
     };
-    let mut svgs = vec![residual_figure(&mut names, fitted, &title)];
+    let (mut svgs, points) = residual_figures(&mut names, fitted, &title);
     let (spec, _, design, fit) = fitted;
     for (k, (term, modes)) in design.random.iter().zip(&fit.random_effects).enumerate() {
         let covariances =
@@ -87,7 +128,7 @@ pub(super) fn write_figures(
         let name = names.unique(&figures::file_safe(&figure.name));
         svgs.push((format!("{name}.svg"), figures::draws_svg(figure, &title)));
     }
-    write_all(dir, svgs)
+    (write_all(dir, svgs), points.ok())
 }
 
 /// Figure names within one fit: `{stem}-{name}`, then `-2`, `-3`, ... for a name taken.
@@ -109,22 +150,32 @@ impl FigureNames {
     }
 }
 
-/// Fitted values against residuals: not drawn for a random coefficient as a predictor, nor out
-/// of core (the rows are not kept).
-fn residual_figure(
+/// Fitted values against residuals, and a 0/1 outcome's binned residuals: not drawn for a
+/// random coefficient as a predictor, nor out of core (the rows are not kept).
+fn residual_figures(
     names: &mut FigureNames,
     (spec, frame, design, fit): (&ModelSpec, Option<&AnalysisFrame>, &Design, &Fit),
     title: &str,
-) -> (String, Result<String, String>) {
+) -> (Drawn, Result<ResidualPoints, String>) {
     let file = format!("{}.svg", names.unique("residuals"));
-    let svg = if design.latent.is_some() {
+    let points = if design.latent.is_some() {
         Err("not drawn for a random coefficient as a predictor".into())
     } else if let Some(frame) = frame {
-        residual_points(spec, frame, fit).and_then(|p| figures::residuals_svg(&p, title))
+        residual_points(spec, frame, fit)
     } else {
         Err("not drawn out of core: the rows are not kept in memory".into())
     };
-    (file, svg)
+    let svg = (points.as_ref())
+        .map_err(Clone::clone)
+        .and_then(|p| figures::residuals_svg(p, title));
+    let mut svgs = vec![(file, svg)];
+    if let Ok(p) = &points {
+        if !p.binned.is_empty() {
+            let file = format!("{}.svg", names.unique("binned-residuals"));
+            svgs.push((file, figures::binned_residuals_svg(&p.binned, title)));
+        }
+    }
+    (svgs, points)
 }
 
 /// One random term's conditional modes and their conditional SDs, per effect.
@@ -157,6 +208,7 @@ fn caterpillar(
         }),
     };
     Caterpillar {
+        link: super::glmm::non_gaussian(spec).map(|f| f.link.name().to_string()),
         group: term.name.clone(),
         levels: term.levels.clone(),
         effects: term
@@ -169,7 +221,7 @@ fn caterpillar(
 }
 
 /// Write each drawn figure; what was not drawn or not written becomes a warning.
-fn write_all(dir: &Path, svgs: Vec<(String, Result<String, String>)>) -> Vec<Diagnostic> {
+fn write_all(dir: &Path, svgs: Drawn) -> Vec<Diagnostic> {
     let mut warnings = Vec::new();
     for (file, svg) in svgs {
         let path = dir.join(&file);

@@ -53,11 +53,6 @@ pub(super) fn refusals(
             at.clone(),
         ));
     }
-    if options.plot.is_some() {
-        // The residual figures assume a Gaussian outcome (raw residuals against the linear
-        // predictor); a GLMM's would mislead.
-        errors.push(not_yet("--plot", at.clone()));
-    }
     if session.out_of_core.is_some() || options.out_of_core {
         errors.push(not_yet(
             "reading the data out of core (the fit iterates over the rows in memory)",
@@ -76,10 +71,7 @@ pub(super) fn estimate_glmm(
     family: &Family,
 ) -> Result<(TestedFit, String), Vec<Diagnostic>> {
     let rows = design::observation_rows(spec, frame)?;
-    let columns = FamilyColumns {
-        trials: column_at_rows(frame, &rows, family.trials.as_deref(), family)?,
-        offset: column_at_rows(frame, &rows, family.offset.as_deref(), family)?,
-    };
+    let columns = family_columns(frame, &rows, family)?;
     let glmm = estimate::fit_glmm(design, &rows, family, spec.agq, columns)?;
     let tests = infer::fixed_effects::z_tests(&glmm.fit);
     Ok((
@@ -90,6 +82,18 @@ pub(super) fn estimate_glmm(
         },
         glmm.approximation,
     ))
+}
+
+/// The family statement's trials and offset at each observation's frame row.
+pub(super) fn family_columns(
+    frame: &AnalysisFrame,
+    rows: &ObservationRows,
+    family: &Family,
+) -> Result<FamilyColumns, Vec<Diagnostic>> {
+    Ok(FamilyColumns {
+        trials: column_at_rows(frame, rows, family.trials.as_deref(), family)?,
+        offset: column_at_rows(frame, rows, family.offset.as_deref(), family)?,
+    })
 }
 
 /// The values of a numeric column at each observation's frame row.

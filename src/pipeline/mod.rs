@@ -562,7 +562,7 @@ fn add_figures(
         report.ranef = Some(ranef_rows(spec, design, fit));
     }
     if let Some(dir) = &options.plot {
-        let written = write_figures(
+        let (written, points) = write_figures(
             dir,
             &figure_stem(&session.model.path, options.folder.as_deref()),
             &session.model.path,
@@ -571,6 +571,7 @@ fn add_figures(
             &defined.figures,
         );
         report.fit.warnings.extend(written);
+        report.residual_figure = points;
         timings.lap(format!("figures{}", vary_label(value)));
     }
     report.tandem.seed = seed_used(spec);

@@ -1,5 +1,6 @@
 //! Figures of a fit as SVG text (`--plot DIR`): residuals against fitted values (one panel per
-//! equation), a caterpillar plot of each random term's conditional modes, and the distribution of
+//! equation; for a binomial or Poisson outcome Pearson residuals against the fitted mean, and
+//! for a 0/1 outcome also the binned residuals), a caterpillar plot of each random term's conditional modes, and the distribution of
 //! each defined quantity's Monte Carlo draws or bootstrap replicates with its estimate and
 //! interval.
 //!
@@ -13,12 +14,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::infer::binned_residuals::ResidualBin;
 use crate::infer::histogram::Histogram;
 
 const SIZE: (u32, u32) = (800, 600);
 const POINT: RGBColor = RGBColor(31, 119, 180);
 const MARK: RGBColor = RGBColor(214, 39, 40);
 const SUBTLE: RGBColor = RGBColor(90, 90, 90);
+const BAND: RGBColor = RGBColor(150, 150, 150);
 const FONT: &str = "sans-serif";
 /// Type sizes as plotters takes them (its SVG text comes out at about 0.8 of these in pixels):
 /// ticks and legend ~15 px, the title ~21 px on an 800 px page.
@@ -44,6 +47,42 @@ pub struct ResidualPoints {
     pub equation: Vec<usize>,
     /// Each equation's outcome, in file order.
     pub equations: Vec<String>,
+    /// What `fitted` and `residual` are.
+    pub scale: ResidualScale,
+    /// A 0/1 outcome's binned residuals (y − μ averaged over bins of μ), drawn as a figure of
+    /// their own; empty otherwise.
+    pub binned: Vec<ResidualBin>,
+}
+
+/// The residuals a figure draws, so that its title and axes say which.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ResidualScale {
+    /// y − (x'β + z'b) against x'β + z'b: a Gaussian outcome (lme4's `plot(lmer_fit)`).
+    #[default]
+    Raw,
+    /// (y − μ)/√V(μ) (with binomial trials: on the proportion scale, weighted by the trials)
+    /// against μ = g⁻¹(η): lme4's `plot(glmer_fit)`. `family` names the family and link.
+    Pearson { family: String },
+}
+
+impl ResidualScale {
+    /// The figure's title, its axes' names and what the subtitle adds after the count.
+    fn words(&self) -> (&'static str, &'static str, &'static str, String) {
+        match self {
+            ResidualScale::Raw => (
+                "residuals against fitted values",
+                "fitted value",
+                "residual",
+                String::new(),
+            ),
+            ResidualScale::Pearson { family } => (
+                "Pearson residuals against fitted means",
+                "fitted mean (response scale)",
+                "Pearson residual",
+                format!(", {family}: Pearson residuals against fitted mean (response scale)"),
+            ),
+        }
+    }
 }
 
 /// One random term's conditional modes: per effect its name, a value per level and, where the
@@ -53,6 +92,9 @@ pub struct Caterpillar {
     pub group: String,
     pub levels: Vec<String>,
     pub effects: Vec<CaterpillarEffect>,
+    /// For a non-Gaussian family, the link whose scale the modes are on (`logit`, `log`), said
+    /// on the axis.
+    pub link: Option<String>,
 }
 
 /// One effect of a `Caterpillar`: values (and SDs) in the term's `levels` order.
@@ -204,14 +246,15 @@ pub fn residuals_svg(points: &ResidualPoints, model: &str) -> Result<String, Str
         .zip(&points.residual)
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .count();
-    let mut subtitle = format!("{model}: {n} observations");
+    let (title, x_desc, y_desc, what) = points.scale.words();
+    let mut subtitle = format!("{model}: {n} observations{what}");
     if n > MAX_POINTS {
         subtitle.push_str(", shaded by how many fall in each cell");
     }
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-        let body = with_header(&root, "residuals against fitted values", &subtitle)?;
+        let body = with_header(&root, title, &subtitle)?;
         let panels = body.split_evenly((rows, columns));
         for (e, panel) in panels.iter().enumerate().take(equations) {
             let (fitted, residual): (Vec<f64>, Vec<f64>) = points
@@ -228,7 +271,7 @@ pub fn residuals_svg(points: &ResidualPoints, model: &str) -> Result<String, Str
             } else {
                 String::new()
             };
-            residual_panel(panel, &fitted, &residual, &caption)?;
+            residual_panel(panel, (&fitted, &residual), &caption, (x_desc, y_desc))?;
         }
         root.present().map_err(failed)?;
     }
@@ -237,9 +280,9 @@ pub fn residuals_svg(points: &ResidualPoints, model: &str) -> Result<String, Str
 
 fn residual_panel(
     panel: &DrawingArea<SVGBackend<'_>, Shift>,
-    fitted: &[f64],
-    residual: &[f64],
+    (fitted, residual): (&[f64], &[f64]),
     caption: &str,
+    (x_desc, y_desc): (&str, &str),
 ) -> Result<(), String> {
     let (x0, x1) = padded_range(fitted.iter().copied());
     let (y0, y1) = padded_range(residual.iter().copied().chain([0.0]));
@@ -264,8 +307,8 @@ fn residual_panel(
         .y_label_formatter(&y_label)
         .label_style((FONT, TEXT))
         .axis_desc_style((FONT, TEXT + 1))
-        .x_desc("fitted value")
-        .y_desc("residual")
+        .x_desc(x_desc)
+        .y_desc(y_desc)
         .draw()
         .map_err(failed)?;
     if fitted.len() > MAX_POINTS {
@@ -286,6 +329,85 @@ fn residual_panel(
             [(x0, 0.0), (x1, 0.0)],
             BLACK.stroke_width(1),
         ))
+        .map_err(failed)?;
+    Ok(())
+}
+
+/// A 0/1 outcome's binned residuals (Gelman & Hill's binned residual plot): per bin of fitted
+/// means, the average residual y − μ against the average fitted mean, between grey lines at ±2
+/// standard errors of that average were the model true; a bin outside them is drawn in red (and
+/// counted in the subtitle).
+/// `model` names the fit in the subtitle.
+pub fn binned_residuals_svg(bins: &[ResidualBin], model: &str) -> Result<String, String> {
+    let n: usize = bins.iter().map(|b| b.n).sum();
+    let outside = bins.iter().filter(|b| b.residual.abs() > b.band).count();
+    let subtitle = format!(
+        "{model}: {n} observations in {} bins; grey: ±2 SE if the model holds; {outside} outside (red)",
+        bins.len()
+    );
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let body = with_header(&root, "binned residuals against fitted means", &subtitle)?;
+        let (x0, x1) = padded_range(bins.iter().map(|b| b.fitted));
+        let ends = bins.iter().flat_map(|b| [b.residual, b.band, -b.band]);
+        let (y0, y1) = padded_range(ends.chain([0.0]));
+        let mut chart = ChartBuilder::on(&body)
+            .margin(15)
+            .margin_right(35)
+            .x_label_area_size(55)
+            .y_label_area_size(85)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(failed)?;
+        let (x_label, y_label) = (tick_format(x1 - x0), tick_format(y1 - y0));
+        chart
+            .configure_mesh()
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(BLACK.mix(0.08))
+            .x_labels(10)
+            .y_labels(8)
+            .x_label_formatter(&x_label)
+            .y_label_formatter(&y_label)
+            .label_style((FONT, TEXT))
+            .axis_desc_style((FONT, TEXT + 1))
+            .x_desc("fitted mean (response scale), bin average")
+            .y_desc("average residual (y − fitted mean)")
+            .draw()
+            .map_err(failed)?;
+        draw_bins(&mut chart, bins, (x0, x1))?;
+        root.present().map_err(failed)?;
+    }
+    Ok(svg)
+}
+
+/// The zero line, the band's two lines and each bin's average.
+fn draw_bins(
+    chart: &mut Chart<'_, '_>,
+    bins: &[ResidualBin],
+    (x0, x1): (f64, f64),
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(
+            [(x0, 0.0), (x1, 0.0)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(failed)?;
+    // The band is said in the subtitle: a legend box would hide bins.
+    for sign in [1.0, -1.0] {
+        let line = bins.iter().map(|b| (b.fitted, sign * b.band));
+        chart
+            .draw_series(LineSeries::new(line, BAND.stroke_width(2)))
+            .map_err(failed)?;
+    }
+    chart
+        .draw_series(bins.iter().map(|b| {
+            let colour = if b.residual.abs() > b.band {
+                MARK
+            } else {
+                POINT
+            };
+            Circle::new((b.fitted, b.residual), 5, colour.filled())
+        }))
         .map_err(failed)?;
     Ok(())
 }
@@ -381,7 +503,11 @@ pub fn caterpillar_svg(term: &Caterpillar, model: &str) -> Result<String, String
                 .iter()
                 .map(|&i| (mode(effect, i), half_interval(effect, i)))
                 .collect();
-            caterpillar_panel(panel, &effect.name, &modes, &names, labelled)?;
+            let axis = match &term.link {
+                Some(link) => format!("conditional mode ({link} scale)"),
+                None => "conditional mode".to_string(),
+            };
+            caterpillar_panel(panel, (&effect.name, &axis), &modes, &names, labelled)?;
         }
         root.present().map_err(failed)?;
     }
@@ -403,11 +529,11 @@ fn half_interval(effect: &CaterpillarEffect, i: usize) -> Option<f64> {
         .filter(|h| h.is_finite())
 }
 
-/// One effect's panel: `modes` (mode and half-interval per row, bottom up) against the level
-/// `names`, `labelled` of them named on the axis.
+/// One effect's panel, headed `caption`: `modes` (mode and half-interval per row, bottom up)
+/// against the level `names`, `labelled` of them named on the axis; `axis` names the x axis.
 fn caterpillar_panel(
     panel: &DrawingArea<SVGBackend<'_>, Shift>,
-    caption: &str,
+    (caption, axis): (&str, &str),
     modes: &[(f64, Option<f64>)],
     names: &[String],
     labelled: usize,
@@ -448,7 +574,7 @@ fn caterpillar_panel(
         .x_label_formatter(&x_label)
         .label_style((FONT, TEXT - 3))
         .axis_desc_style((FONT, TEXT))
-        .x_desc("conditional mode")
+        .x_desc(axis)
         .draw()
         .map_err(failed)?;
     chart
@@ -636,6 +762,40 @@ mod tests {
         assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
         // Two finite points drawn; the NaN one left out.
         assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    #[test]
+    fn pearson_residuals_say_so() {
+        let points = ResidualPoints {
+            fitted: vec![0.2, 0.5],
+            residual: vec![1.5, -0.5],
+            scale: ResidualScale::Pearson {
+                family: "poisson (log link)".into(),
+            },
+            ..ResidualPoints::default()
+        };
+        let svg = residuals_svg(&points, "m").unwrap();
+        assert!(svg.contains("Pearson residuals against fitted means"));
+        assert!(svg.contains("fitted mean (response scale)"));
+        assert!(!svg.contains("fitted value"));
+    }
+
+    #[test]
+    fn binned_residuals_mark_bins_outside_their_band() {
+        let bin = |fitted: f64, residual: f64| ResidualBin {
+            fitted,
+            residual,
+            n: 10,
+            lowest: fitted - 0.01,
+            highest: fitted + 0.01,
+            band: 0.1,
+        };
+        let bins = [bin(0.2, 0.05), bin(0.4, -0.2), bin(0.6, 0.0)];
+        let svg = binned_residuals_svg(&bins, "m").unwrap();
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches("fill=\"#D62728\"").count(), 1);
+        assert!(svg.contains("30 observations in 3 bins"));
+        assert!(svg.contains("1 outside (red)"));
     }
 
     fn figure(estimate: f64, interval: Option<(f64, f64)>) -> DrawFigure {

@@ -33,6 +33,11 @@ pub struct FitReport {
     /// The random effects' conditional modes (lme4's `ranef`), with `--ranef`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ranef: Option<Vec<RanefRow>>,
+    /// With `--plot`, the numbers the residual figures drew (fitted values and residuals; for a
+    /// binomial or Poisson outcome fitted means and Pearson residuals, and a 0/1 outcome's bins),
+    /// for library callers; not part of the JSON.
+    #[serde(skip)]
+    pub residual_figure: Option<super::figures::ResidualPoints>,
     pub data: DataSummary,
     /// Which tandem, model file, data file and random seed produced these numbers, so a
     /// reader can tell whether a re-run should reproduce them digit for digit.

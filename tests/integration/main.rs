@@ -24,6 +24,7 @@ mod engine;
 mod figures;
 mod formats;
 mod glmm;
+mod glmm_figures;
 mod information;
 mod mediation;
 mod models;
