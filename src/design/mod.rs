@@ -25,7 +25,7 @@ pub use pieces::{
 pub use random_coefficients::{GroupColumn, GroupObservation, LatentOutcome};
 pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use statistics::{
-    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesStatistics,
+    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesClass, SeriesStatistics,
     SufficientStatistics, UnitSize, WithinUnitStatistics,
 };
 
