@@ -5,7 +5,10 @@
 //! variance per class that changes within series (`residual by`, nlme's `varIdent`), `lme` and
 //! `gls`, against tests/reference/ar1_classes.json (tests/reference/scripts/ar1_classes.R).
 //! Tolerances as the issue sets them: logLik 1e-6 absolute, φ, fixed effects and the classes'
-//! residual SDs 1e-4 relative, SEs and random-effect SDs 1e-3 relative. Also: the sums do not
+//! residual SDs 1e-4 relative, SEs and random-effect SDs 1e-3 relative. The joint covariance of
+//! all parameters with φ as a row, against numDeriv's Hessian of the likelihood written out in R
+//! (tests/reference/ar1_information.json from scripts/ar1_information.R; as
+//! tests/integration/information.rs holds it: 1e-5 of the SDs, SEs 1e-4). Also: the sums do not
 //! depend on where the rows are cut into chunks, the gradient is exact, a series that crosses
 //! levels of a grouping factor is refused, located. It must not test other residual structures.
 
@@ -408,4 +411,162 @@ fn gradient_with_classes_is_exact() {
             }
         }
     }
+}
+
+/// The model of `CLASSES_LME` fitted by `method` through the real front end, with its
+/// parameter table.
+fn classes_fit(
+    method: Method,
+) -> (
+    tandem::design::Design,
+    tandem::estimate::Fit,
+    tandem::parameters::ParameterTable,
+) {
+    let text = format!("{CLASSES_LME}\n{}", common::estimate(method));
+    let (spec, frame) = common::prepared(&text, CLASSES);
+    let design = tandem::design::build(&spec, &frame).unwrap();
+    let fit = tandem::estimate::fit(&design, method).unwrap();
+    let table = tandem::parameters::ParameterTable::from_fit(&spec, &design, &fit);
+    (design, fit, table)
+}
+
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(number).collect()
+}
+
+/// Entries relative to their rows' SDs, as tests/integration/information.rs compares them
+/// (numDeriv's Hessian is good to a few 1e-6).
+fn assert_matrix_close(what: &str, ours: &nalgebra::DMatrix<f64>, want: &Value, tol: f64) {
+    let n = ours.nrows();
+    for i in 0..n {
+        for j in 0..n {
+            let w = number(&want[i][j]);
+            let scale = (number(&want[i][i]) * number(&want[j][j])).sqrt();
+            assert!(
+                (ours[(i, j)] - w).abs() <= tol * scale,
+                "{what} cov[{i},{j}] {} vs {w} (relative to the SDs {:.2e})",
+                ours[(i, j)],
+                (ours[(i, j)] - w).abs() / scale
+            );
+        }
+    }
+}
+
+/// φ is the last row of the parameter table, after the classes' residual variances, in the
+/// order of the reference (tests/reference/scripts/ar1_information.R).
+fn check_rows(table: &tandem::parameters::ParameterTable) {
+    let names: Vec<String> = (0..table.len()).map(|i| table.name(i)).collect();
+    assert_eq!(
+        names,
+        [
+            "y~(Intercept)",
+            "y~x",
+            "id: var(y~(Intercept))",
+            "id: cov(y~(Intercept), y~x)",
+            "id: var(y~x)",
+            "residual(y: a)",
+            "residual(y: b)",
+            "residual(y: c)",
+            "ar1(y within id)",
+        ]
+    );
+}
+
+/// The joint covariance of all parameters with AR(1) residuals and residual classes (ML: the
+/// inverse observed information of all rows, φ included) against numDeriv's Hessian of the
+/// likelihood written out in R; at R's estimates the same recipe gives R's matrix, at ours
+/// the SEs agree at 1e-4.
+#[test]
+fn joint_covariance_with_phi_matches_numderiv_ml() {
+    let (design, fit, table) = classes_fit(Method::Ml);
+    check_rows(&table);
+    let r = common::reference("ar1_information.json", "ml");
+    let likelihood = tandem::estimate::RawLikelihood::new(&design, &table).unwrap();
+    let at = numbers(&r["estimate"]);
+    let ll = -likelihood.ml_deviance(&at).unwrap() / 2.0;
+    close("logLik at R's estimates", ll, number(&r["logLik"]), 1e-12);
+    let ours = likelihood.ml_deviance(&table.estimates()).unwrap();
+    assert!(
+        (ours - fit.deviance).abs() < 1e-8,
+        "{ours} vs {}",
+        fit.deviance
+    );
+    let cov = likelihood.covariance_at(&at, Method::Ml).unwrap();
+    assert_matrix_close("ML", &cov, &r["covariance"], 1e-5);
+    let cov = tandem::estimate::parameter_covariance(&design, &fit, &table).unwrap();
+    for (i, w) in numbers(&r["se"]).into_iter().enumerate() {
+        close(
+            &format!("se {}", table.name(i)),
+            cov[(i, i)].sqrt(),
+            w,
+            1e-4,
+        );
+    }
+}
+
+/// REML: Cov(β̂) is (X'V⁻¹X)⁻¹ (nlme's `vcov`), the variance rows' block the inverse Hessian of
+/// the REML log-likelihood, φ included.
+#[test]
+fn joint_covariance_with_phi_matches_numderiv_reml() {
+    let (design, fit, table) = classes_fit(Method::Reml);
+    check_rows(&table);
+    let r = common::reference("ar1_information.json", "reml");
+    let likelihood = tandem::estimate::RawLikelihood::new(&design, &table).unwrap();
+    let at = numbers(&r["estimate"]);
+    let criterion = likelihood.reml_criterion(&at).unwrap();
+    close(
+        "REML logLik at R's estimates",
+        -criterion / 2.0,
+        number(&r["REML_logLik"]),
+        1e-12,
+    );
+    let ours = likelihood.reml_criterion(&table.estimates()).unwrap();
+    assert!(
+        (ours - fit.deviance).abs() < 1e-8,
+        "{ours} vs {}",
+        fit.deviance
+    );
+    let cov = likelihood.covariance_at(&at, Method::Reml).unwrap();
+    let beta = cov.view((0, 0), (2, 2)).into_owned();
+    assert_matrix_close("REML beta", &beta, &r["beta_covariance"], 1e-9);
+    let variance = cov.view((2, 2), (7, 7)).into_owned();
+    assert_matrix_close("REML variance", &variance, &r["variance_covariance"], 1e-5);
+    let cov = tandem::estimate::parameter_covariance(&design, &fit, &table).unwrap();
+    for (i, w) in numbers(&r["se"]).into_iter().enumerate() {
+        close(
+            &format!("se {}", table.name(i)),
+            cov[(i, i)].sqrt(),
+            w,
+            1e-4,
+        );
+    }
+}
+
+/// A `:=` of a variance component in an AR(1) model gets its interval from the joint covariance
+/// (it was refused before φ had a row): the delta-method SE of sd(b1) is R's SE of var(x)
+/// carried to the SD, se/(2 sd).
+#[test]
+fn a_definition_of_a_random_sd_has_an_interval_with_ar1() {
+    let source = "order t
+y ~ 1 + b1*x + (1 + x | id)
+residual by class ar1 within id
+s := sd(b1)
+interval delta";
+    let ours = fitted(source, CLASSES, Method::Reml);
+    let row = &ours["defined"][0];
+    let r = common::reference("ar1_information.json", "reml");
+    let var = numbers(&r["estimate"])[4];
+    let se_var = numbers(&r["se"])[4];
+    close("sd(b1)", number(&row["estimate"]), var.sqrt(), 1e-4);
+    close(
+        "se of sd(b1)",
+        number(&row["se"]),
+        se_var / (2.0 * var.sqrt()),
+        1e-4,
+    );
+    assert!(
+        ours["fit"]["warnings"].as_array().unwrap().is_empty(),
+        "{}",
+        ours["fit"]["warnings"]
+    );
 }
