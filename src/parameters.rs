@@ -1,6 +1,6 @@
 //! The parameter table: one row per parameter a user can name, in the spirit of lavaan's
 //! parameter table. Fixed coefficients, random-effect variances and covariances (absolute scale,
-//! σ²·TT'), and residual variances, each with its equation, group, term and label.
+//! σ²·TT'), residual variances and AR(1)'s φ, each with its equation, group, term and label.
 //!
 //! Every stage after estimation speaks in rows of this table: the asymptotic covariance of all
 //! parameters is indexed by its rows, defined quantities (`a*b + cov(a, b)`) resolve labels to
@@ -40,6 +40,9 @@ pub enum ParameterKind {
         equation: String,
         class: Option<String>,
     },
+    /// AR(1)'s φ, the correlation of consecutive residuals of a series of `within`
+    /// (`residual ar1 within`).
+    Autocorrelation { equation: String, within: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -55,7 +58,7 @@ pub struct Parameter {
 /// All parameters of a fitted model, in a fixed order: fixed effects (the order of X's
 /// columns), then per random term its covariance matrix's lower triangle by columns (variances
 /// on the diagonal, covariances below; covariances omitted for uncorrelated terms), then
-/// residual variances per class.
+/// residual variances per class, then AR(1)'s φ if the residuals have it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ParameterTable {
     pub rows: Vec<Parameter>,
@@ -168,6 +171,9 @@ impl ParameterTable {
                 Some(c) => format!("residual({equation}: {c})"),
                 None => format!("residual({equation})"),
             },
+            ParameterKind::Autocorrelation { equation, within } => {
+                format!("ar1({equation} within {within})")
+            }
         }
     }
 }

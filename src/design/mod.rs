@@ -27,7 +27,7 @@ pub use random_coefficients::{GroupColumn, GroupObservation, LatentOutcome};
 pub use rows::{observation_rows, ObservationRows, TermRows};
 pub use slopes::{fixed_slopes, FixedSlopes};
 pub use statistics::{
-    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesStatistics,
+    CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesClass, SeriesStatistics,
     SufficientStatistics, UnitSize, WithinUnitStatistics,
 };
 

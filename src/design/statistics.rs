@@ -41,17 +41,30 @@ pub struct SufficientStatistics {
 }
 
 /// What AR(1) residuals within series add (see `ar1`): the same shapes as the ordinary sums,
-/// with class 0 the series' end rows and class 1 the symmetrised sums over consecutive rows.
+/// their classes the series' end rows per residual class and the symmetrised sums over
+/// consecutive rows per pair of residual classes (`classes`). With one residual class these are
+/// class 0 (end rows) and class 1 (consecutive pairs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesStatistics {
     /// The series column's name.
     pub series: String,
     pub nseries: usize,
-    /// [X y]'[X y] over end rows (index 0) and over consecutive pairs, symmetrised (index 1).
-    pub xy: [Vec<f64>; 2],
+    /// What each class sums: end rows of a residual class first (by class), then the pairs (by
+    /// class pair). Residual classes numbered as `SufficientStatistics::n`.
+    pub classes: Vec<SeriesClass>,
+    /// [X y]'[X y] per class of `classes` (a pair's symmetrised: x_i x_j' + x_j x_i').
+    pub xy: Vec<Vec<f64>>,
     /// Per random term, levels numbered as `SufficientStatistics::factors`.
     pub factors: Vec<FactorStatistics>,
     pub cross: Vec<CrossStatistics>,
+}
+
+/// A class of the AR(1) sums: the end rows of series in residual class `c`, or the consecutive
+/// rows of a series in residual classes `c` and `d` (c ≤ d, either order in the series).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SeriesClass {
+    End(usize),
+    Lag(usize, usize),
 }
 
 /// What compound symmetry within units adds to the likelihood. With V_u = D_u C_u D_u (D_u the
@@ -218,6 +231,7 @@ pub(super) fn finish(
         units,
         unused,
         ar1,
+        class_index,
         ..
     } = pass;
 
@@ -238,7 +252,16 @@ pub(super) fn finish(
 
     let (kept_levels, renumber) = levels_with_observations(&factors, nlevels);
     let ar1 = match ar1 {
-        Some(series) => Some(series_statistics(spec, series, &kept_levels, &renumber, m)?),
+        Some(series) => {
+            // A residual class's key (`DesignLayout::class_key`) as the class's number here.
+            let class_of: HashMap<u64, usize> = class_index
+                .iter()
+                .filter(|((e, _), _)| *e == 0)
+                .map(|(&(_, key), &i)| (key, rank[i]))
+                .collect();
+            let levels = (kept_levels.as_slice(), renumber.as_slice());
+            Some(series_statistics(spec, series, &class_of, levels, m)?)
+        }
         None => None,
     };
     let factors = factors
@@ -696,7 +719,8 @@ impl Pass {
                 if let Some(series) = &mut self.ar1 {
                     let column = &frame.columns[series.column()];
                     let line = frame.source_rows.get(row).copied().unwrap_or(row + 1);
-                    series.observe(column, row, line, &x, &terms);
+                    let key = layout.class_key(e, row).0;
+                    series.observe(column, (row, line, key), &x, &terms);
                 }
             }
             if !used_by_any {
@@ -1000,13 +1024,14 @@ fn level_label(column: &Column, key: u64) -> String {
     }
 }
 
-/// The AR(1) sums finished as the ordinary ones (levels renumbered, symmetric blocks mirrored),
-/// or the located error for a series that crosses levels of a grouping factor.
+/// The AR(1) sums finished as the ordinary ones (levels renumbered, symmetric blocks mirrored,
+/// classes in `SeriesClass` order with the residual classes numbered by `class_of`, from their
+/// keys), or the located error for a series that crosses levels of a grouping factor.
 fn series_statistics(
     spec: &ModelSpec,
     pass: ar1::SeriesPass,
-    kept_levels: &[Vec<usize>],
-    renumber: &[Vec<usize>],
+    class_of: &HashMap<u64, usize>,
+    (kept_levels, renumber): (&[Vec<usize>], &[Vec<usize>]),
     m: usize,
 ) -> Result<SeriesStatistics, Vec<Diagnostic>> {
     let series = spec
@@ -1038,10 +1063,28 @@ fn series_statistics(
             })
             .collect());
     }
+    let classes: Vec<SeriesClass> = pass
+        .classes
+        .iter()
+        .map(|c| match *c {
+            ar1::PassClass::End(k) => SeriesClass::End(class_of[&k]),
+            ar1::PassClass::Lag(k, l) => {
+                let (c, d) = (class_of[&k], class_of[&l]);
+                SeriesClass::Lag(c.min(d), c.max(d))
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..classes.len()).collect();
+    order.sort_by_key(|&i| classes[i]);
+    let mut rank = vec![0; classes.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
     let mut factors = pass.factors;
     let mut xy = pass.xy;
     mirror_sums(&mut xy, &mut factors, m);
-    let rank = [0, 1];
+    let xy = order.iter().map(|&i| std::mem::take(&mut xy[i])).collect();
+    let classes = order.iter().map(|&i| classes[i]).collect();
     let factors = factors
         .into_iter()
         .enumerate()
@@ -1056,6 +1099,7 @@ fn series_statistics(
     Ok(SeriesStatistics {
         series,
         nseries: pass.nseries,
+        classes,
         xy,
         factors,
         cross,

@@ -23,7 +23,7 @@
 
 use nalgebra::{DMatrix, DMatrixView, DVector};
 
-use crate::design::{Design, SufficientStatistics};
+use crate::design::{Design, SeriesClass, SufficientStatistics};
 
 use super::dense::{
     cholesky, cholesky_inverse, combine, forward_solve, lower_t_mul, mul_lower, sub_at_b, weighted,
@@ -184,16 +184,41 @@ impl Within {
     }
 }
 
-/// AR(1) residuals within series: the end-row and lag-1 sums of [X y]'[X y] (the levels' are
-/// classes `nclass` and `nclass + 1` of their blocks) and N − (number of series), the power of
-/// (1 − ρ²) in |R|. ρ = tanh(x) on the optimizer's scale (Fisher's z).
+/// AR(1) residuals within series: the end-row and lag-1 sums of [X y]'[X y] per `SeriesClass`
+/// (the levels' are classes `nclass + k` of their blocks) and N − (number of series), the power
+/// of (1 − ρ²) in |R|. ρ = tanh(x) on the optimizer's scale (Fisher's z). With residual classes,
+/// R = Λ^½CΛ^½ and R⁻¹ = Λ^-½C⁻¹Λ^-½: an end row of class c weighs c₂w_c, a consecutive pair of
+/// classes c, d weighs c₁√(w_c w_d).
 #[derive(Debug, Clone)]
 struct Ar1 {
-    xy: [Vec<f64>; 2],
+    classes: Vec<SeriesClass>,
+    xy: Vec<Vec<f64>>,
     pairs: f64,
 }
 
 impl Ar1 {
+    /// The series classes' weights for the end-row coefficient `end` (c₂ or its derivative) and
+    /// the lag-1 coefficient `lag` (c₁ or its derivative), with the residual classes' `class_w`.
+    fn weights(&self, class_w: &[f64], end: f64, lag: f64) -> Vec<f64> {
+        self.classes
+            .iter()
+            .map(|class| match *class {
+                SeriesClass::End(c) => end * class_w[c],
+                SeriesClass::Lag(c, d) if c == d => lag * class_w[c],
+                SeriesClass::Lag(c, d) => lag * (class_w[c] * class_w[d]).sqrt(),
+            })
+            .collect()
+    }
+
+    /// −∂ log w_k / ∂ log δ_e of series class k's weight: 2 for the end rows of class e, and for
+    /// a pair the number of its two rows in class e.
+    fn delta_power(class: SeriesClass, e: usize) -> f64 {
+        match class {
+            SeriesClass::End(c) => 2.0 * f64::from(u8::from(c == e)),
+            SeriesClass::Lag(c, d) => f64::from(u8::from(c == e) + u8::from(d == e)),
+        }
+    }
+
     /// c₀, c₂, c₁ of R⁻¹ = c₀I + c₂(e₁e₁' + eₙeₙ') + c₁(S + S') and their derivatives in ρ.
     fn coefficients(rho: f64) -> ([f64; 3], [f64; 3]) {
         let d = 1.0 - rho * rho;
@@ -482,6 +507,7 @@ impl ProfiledDeviance {
                 }
             }),
             ar1: stats.ar1.as_ref().map(|a| Ar1 {
+                classes: a.classes.clone(),
                 xy: a.xy.clone(),
                 pairs: (stats.n.iter().sum::<usize>() - a.nseries) as f64,
             }),
@@ -516,13 +542,14 @@ impl ProfiledDeviance {
     }
 
     /// The weights of the statistics' classes in an evaluation: w_c per residual class, and with
-    /// AR(1) c₀·w_c, then c₂ and c₁ for the end-row and lag-1 classes.
+    /// AR(1) c₀·w_c, then c₂w_c and c₁√(w_c w_d) for the end-row and lag-1 classes.
     fn combine_weights(&self, log_delta: &[f64], correlation: &[f64]) -> Vec<f64> {
         let mut w = self.weights(log_delta);
-        if let (Some(_), Some(&x)) = (&self.ar1, correlation.first()) {
+        if let (Some(ar1), Some(&x)) = (&self.ar1, correlation.first()) {
             let ([c0, c2, c1], _) = Ar1::coefficients(x.tanh());
+            let series = ar1.weights(&w, c2, c1);
             w.iter_mut().for_each(|v| *v *= c0);
-            w.extend([c2, c1]);
+            w.extend(series);
         }
         w
     }
@@ -829,9 +856,15 @@ impl ProfiledDeviance {
             if rho.abs() >= 1.0 || rho.is_nan() {
                 return Err(DevianceError::NonFinite);
             }
-            let ([_, c2, c1], _) = Ar1::coefficients(rho);
-            for (o, (e, l)) in xy.iter_mut().zip(ar1.xy[0].iter().zip(&ar1.xy[1])) {
-                *o += c2 * e + c1 * l;
+            // The series classes' weights follow the residual classes' in `w`.
+            let series = &w[self.n_class.len()..];
+            for (i, o) in xy.iter_mut().enumerate() {
+                *o += ar1
+                    .xy
+                    .iter()
+                    .zip(series)
+                    .map(|(s, w)| w * s[i])
+                    .sum::<f64>();
             }
             residual_logdet = ar1.pairs * (1.0 - rho * rho).ln();
         }

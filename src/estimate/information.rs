@@ -1,6 +1,6 @@
 //! The asymptotic covariance of every parameter of a fit, in the rows of its `ParameterTable`:
-//! fixed effects β, random-effect covariance entries (σ²TT', raw variances and covariances) and
-//! residual variances per class.
+//! fixed effects β, random-effect covariance entries (σ²TT', raw variances and covariances),
+//! residual variances per class and AR(1)'s φ.
 //!
 //! Owns the marginal log-likelihood as a function of those raw parameters and its numerical
 //! Hessian. It must not optimize or touch rows: it evaluates from the design's sufficient
@@ -8,7 +8,8 @@
 //!
 //! # The likelihood on the raw scale
 //!
-//! With V = ZΣZ' + R (R diagonal, σ²_c on the rows of residual class c) and r = y − Xβ,
+//! With V = ZΣZ' + R (R diagonal, σ²_c on the rows of residual class c; with AR(1) residuals
+//! within series, Λ^½C(φ)Λ^½ per series, Λ those variances) and r = y − Xβ,
 //!
 //! ```text
 //!   −2ℓ(β, Σ, σ²) = log|V| + n log 2π + r'V⁻¹r
@@ -18,13 +19,14 @@
 //! where β̂ is the GLS estimate at (Σ, σ²) and r̂² its quadratic form. Two evaluations give
 //! log|V|, L, β̂ and r̂²:
 //!
-//! - **direct** (no random term, or one): V is block-diagonal by level, and per level, with
+//! - **direct** (no random term, or one; R diagonal): V is block-diagonal by level, and per level, with
 //!   A = Z'R⁻¹Z and H = A^½, log|V_j| = log|R_j| + log|I + HΣH| and
 //!   [X y]'V_j⁻¹[X y] = [X y]'R⁻¹[X y] − B'(Σ − ΣH(I + HΣH)⁻¹HΣ)B with B = Z'R⁻¹[X y]. Σ is
 //!   never factored, so the likelihood stays defined wherever V is positive definite, also at
 //!   and around a singular optimum (a Σ with a zero eigenvalue, perturbed to an indefinite one).
-//! - **factored** (several random terms): T_k = chol(Σ_k/σ²_1), log δ_c = ½ log(σ²_c/σ²_1) and
-//!   one evaluation of the `ProfiledDeviance`: log|V| = log|L_Z|² + n log σ²_1 − Σ n_c log w_c,
+//! - **factored** (several random terms, or AR(1)): T_k = chol(Σ_k/σ²_1),
+//!   log δ_c = ½ log(σ²_c/σ²_1), atanh φ and one evaluation of the `ProfiledDeviance`:
+//!   log|V| = log|L_Z|² + n log σ²_1 − Σ n_c log w_c (+ (N − series) log(1 − φ²)),
 //!   X'V⁻¹X = L_X L_X'/σ²_1, r̂² = r²/σ²_1. It needs every Σ_k positive definite.
 //!
 //! # What is returned
@@ -32,11 +34,11 @@
 //! # How the Hessian is taken
 //!
 //! From central differences (two Richardson rounds) of the exact gradient: the profiled
-//! deviance's `explicit_gradient` over ψ = (β, T_k, σ₁, log δ_c), carried to the raw rows (or to
-//! the factors', `covariance_through_factors`) by J'g = g_ψ with J = ∂ϑ/∂ψ. Four gradients per
-//! coordinate, where second differences of values cost dozens of evaluations per pair of
-//! coordinates — the difference between a tenth of a second and seconds at millions of rows or
-//! thousands of crossed levels. Only where that route cannot be evaluated around the point, with
+//! deviance's `explicit_gradient` over ψ = (β, T_k, σ₁, log δ_c, atanh φ), carried to the raw
+//! rows (or to the factors', `covariance_through_factors`) by J'g = g_ψ with J = ∂ϑ/∂ψ. Four
+//! gradients per coordinate, where second differences of values cost dozens of evaluations per
+//! pair of coordinates — the difference between a tenth of a second and seconds at millions of
+//! rows or thousands of crossed levels. Only where that route cannot be evaluated around the point, with
 //! one random term whose Σ is not positive definite there (a boundary fit), the direct path's
 //! values are differenced twice (numDeriv's rule, `numeric_derivatives`).
 //!
@@ -84,6 +86,8 @@ enum Slot {
     /// (term, row, column) of Σ_k; off-diagonal entries fill both triangles.
     Covariance(usize, usize, usize),
     Residual(usize),
+    /// AR(1)'s φ.
+    Autocorrelation,
 }
 
 /// The parameters unpacked from a vector in table order.
@@ -91,6 +95,8 @@ struct Unpacked {
     beta: DVector<f64>,
     sigma: Vec<DMatrix<f64>>,
     residual: Vec<f64>,
+    /// AR(1)'s φ (0 without AR(1)).
+    phi: f64,
     /// Σ_k's lower-triangular factors L_k (Σ_k = L_k L_k') when the parameters were given
     /// through them (`unpack_factors`): the factored path then needs no Cholesky of Σ_k, which
     /// a semi-definite Σ_k (a boundary fit) does not have.
@@ -137,7 +143,7 @@ pub struct RawLikelihood {
     q: Vec<usize>,
     n_class: Vec<usize>,
     xy: Vec<Vec<f64>>,
-    /// The table rows of the profiled deviance's varpar = (θ in its order, σ, log δ…).
+    /// The table rows of the profiled deviance's varpar = (θ in its order, σ, log δ…, φ).
     varpar_rows: Vec<usize>,
     /// The table rows of β, in order.
     beta_rows: Vec<usize>,
@@ -166,22 +172,19 @@ fn supported(design: &Design) -> Result<(), String> {
             w.unit
         ));
     }
-    if let Some(a) = &design.stats.ar1 {
-        // The direct path assumes a diagonal R, and the table's rows have no place for φ here.
-        return Err(format!(
-            "the joint covariance of the parameters with AR(1) residuals within `{}` is not \
-             supported yet",
-            a.series
-        ));
-    }
     Ok(())
 }
 
 /// Each table row's place in the likelihood's parameters; fails unless the table has the
-/// design's `p` fixed effects and `nclass` residual variances.
-fn table_slots(table: &ParameterTable, p: usize, nclass: usize) -> Result<Vec<Slot>, String> {
+/// design's `p` fixed effects, `nclass` residual variances and `nphi` AR(1) correlations.
+fn table_slots(
+    table: &ParameterTable,
+    p: usize,
+    nclass: usize,
+    nphi: usize,
+) -> Result<Vec<Slot>, String> {
     let mut slots = Vec::with_capacity(table.len());
-    let (mut nbeta, mut nresidual) = (0, 0);
+    let (mut nbeta, mut nresidual, mut nautocorrelation) = (0, 0, 0);
     for (index, row) in table.rows.iter().enumerate() {
         let slot = match (&row.kind, row.term) {
             (ParameterKind::Fixed { .. }, _) => {
@@ -191,6 +194,10 @@ fn table_slots(table: &ParameterTable, p: usize, nclass: usize) -> Result<Vec<Sl
             (ParameterKind::Residual { .. }, _) => {
                 nresidual += 1;
                 Slot::Residual(nresidual - 1)
+            }
+            (ParameterKind::Autocorrelation { .. }, _) => {
+                nautocorrelation += 1;
+                Slot::Autocorrelation
             }
             (ParameterKind::Variance { .. } | ParameterKind::Covariance { .. }, Some(t)) => {
                 Slot::Covariance(t.0, t.1, t.2)
@@ -204,10 +211,11 @@ fn table_slots(table: &ParameterTable, p: usize, nclass: usize) -> Result<Vec<Sl
         };
         slots.push(slot);
     }
-    if nbeta != p || nresidual != nclass {
+    if nbeta != p || nresidual != nclass || nautocorrelation != nphi {
         return Err(format!(
-            "internal: the parameter table has {nbeta} fixed effects and {nresidual} residual \
-             variances, the design {p} and {nclass}"
+            "internal: the parameter table has {nbeta} fixed effects, {nresidual} residual \
+             variances and {nautocorrelation} AR(1) correlations, the design {p}, {nclass} and \
+             {nphi}"
         ));
     }
     Ok(slots)
@@ -276,9 +284,11 @@ impl RawLikelihood {
         let p = stats.p;
         let q: Vec<usize> = stats.factors.iter().map(|f| f.q).collect();
         let nclass = stats.n.len();
-        let slots = table_slots(table, p, nclass)?;
+        let nphi = usize::from(stats.ar1.is_some());
+        let slots = table_slots(table, p, nclass, nphi)?;
         check_covariance_slots(design, &q, &slots)?;
-        let direct = (stats.factors.len() <= 1).then(|| Direct::new(design, &q));
+        // The direct path assumes a diagonal R: with AR(1) the factored one serves every design.
+        let direct = (stats.factors.len() <= 1 && nphi == 0).then(|| Direct::new(design, &q));
         let deviance = ProfiledDeviance::new(design, Method::Ml);
         let row_of = |slot: Slot| {
             slots
@@ -291,6 +301,7 @@ impl RawLikelihood {
             .into_iter()
             .map(|(k, r, c)| Slot::Covariance(k, r, c))
             .chain((0..nclass).map(Slot::Residual))
+            .chain((nphi > 0).then_some(Slot::Autocorrelation))
             .map(row_of)
             .collect::<Result<Vec<usize>, String>>()?;
         let beta_rows = (0..p)
@@ -339,6 +350,7 @@ impl RawLikelihood {
             beta: DVector::zeros(self.p),
             sigma: self.q.iter().map(|&q| DMatrix::zeros(q, q)).collect(),
             residual: vec![0.0; self.n_class.len()],
+            phi: 0.0,
             factors: None,
         };
         for (slot, &v) in self.slots.iter().zip(params) {
@@ -349,10 +361,14 @@ impl RawLikelihood {
                     u.sigma[k][(j, i)] = v;
                 }
                 Slot::Residual(c) => u.residual[c] = v,
+                Slot::Autocorrelation => u.phi = v,
             }
         }
         if params.iter().any(|v| !v.is_finite()) {
             return Err("a parameter is not finite".into());
+        }
+        if u.phi.abs() >= 1.0 {
+            return Err("the AR(1) correlation is not inside (−1, 1)".into());
         }
         if u.residual.iter().any(|&s| s <= 0.0) {
             return Err("a residual variance is not positive".into());
@@ -535,7 +551,7 @@ impl RawLikelihood {
     /// ψ, the profiled deviance's own parameters, laid out as the table's rows: β;
     /// T_k[i, j] = L_k[i, j]/σ₁ for a covariance row (k, i, j) (L_k Σ_k's Cholesky factor, or
     /// the factor `u` was given through); σ₁ for the first residual class and
-    /// log δ_c = ½ log(σ²_c/σ²₁) for the others. Err when a Σ_k given raw is not positive
+    /// log δ_c = ½ log(σ²_c/σ²₁) for the others; atanh φ for AR(1)'s φ. Err when a Σ_k given raw is not positive
     /// definite (a correlated term) or has a negative variance.
     fn psi_of(&self, u: &Unpacked) -> Result<Vec<f64>, String> {
         let sigma = u.residual[0].sqrt();
@@ -573,12 +589,13 @@ impl RawLikelihood {
                 Slot::Covariance(k, i, j) => factors[k][(i, j)] / sigma,
                 Slot::Residual(0) => sigma,
                 Slot::Residual(c) => 0.5 * (u.residual[c] / u.residual[0]).ln(),
+                Slot::Autocorrelation => u.phi.atanh(),
             })
             .collect())
     }
 
     /// ∂(coordinates)/∂ψ at ψ (`psi_of`), both laid out as the table's rows. Raw:
-    /// Σ_k = σ²T_kT_k', σ²_c = σ²e^{2 log δ_c}; factors: L_k = σT_k.
+    /// Σ_k = σ²T_kT_k', σ²_c = σ²e^{2 log δ_c}, φ = tanh(atanh φ); factors: L_k = σT_k.
     fn psi_jacobian(&self, psi: &[f64], coordinates: Coordinates) -> DMatrix<f64> {
         let n = self.slots.len();
         let sigma_at = self.varpar_rows[self.deviance.ntheta()];
@@ -593,6 +610,7 @@ impl RawLikelihood {
         for (row, slot) in self.slots.iter().enumerate() {
             match *slot {
                 Slot::Beta(_) => jac[(row, row)] = 1.0,
+                Slot::Autocorrelation => jac[(row, row)] = 1.0 - psi[row].tanh().powi(2),
                 Slot::Residual(c) => {
                     let ratio = if c == 0 { 1.0 } else { (2.0 * psi[row]).exp() };
                     jac[(row, sigma_at)] = 2.0 * sigma * ratio;

@@ -1,6 +1,6 @@
 //! A fit's parameter table: the `ParameterTable` (`crate::parameters`) filled from a `Fit`, its
 //! rows in the order every later stage indexes (fixed coefficients, each random term's variances
-//! and covariances, residual variances per class). Owned here because only the estimator knows
+//! and covariances, residual variances per class, AR(1)'s φ). Owned here because only the estimator knows
 //! what its `Fit` holds; it must not compute anything beyond arranging the fit's numbers.
 
 use crate::design::Design;
@@ -77,6 +77,18 @@ impl ParameterTable {
                     class: r.level.clone(),
                 },
                 estimate: r.variance,
+                term: None,
+            });
+        }
+        // AR(1) is fitted for one equation, whose residual rows these are.
+        let ar1 = fit.residual_correlation.as_ref().filter(|c| c.ar1);
+        if let (Some(c), Some(r)) = (ar1, fit.residual.first()) {
+            rows.push(Parameter {
+                kind: ParameterKind::Autocorrelation {
+                    equation: equation(r.equation),
+                    within: c.unit.clone(),
+                },
+                estimate: c.rho,
                 term: None,
             });
         }

@@ -57,8 +57,8 @@ pub fn unsupported_residuals(spec: &ModelSpec) -> Vec<Diagnostic> {
     out
 }
 
-/// AR(1) residuals are fitted for one equation with one residual class, random terms or not,
-/// from the end-row and lag-1 sums; several equations, `residual by` beside it and random
+/// AR(1) residuals are fitted for one equation, random terms or not, with or without residual
+/// classes (`residual by`), from the end-row and lag-1 sums; several equations and random
 /// coefficients (their level-1 rewrite and `fit_latent`) are not built yet.
 fn unsupported_ar1(spec: &ModelSpec) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -70,11 +70,6 @@ fn unsupported_ar1(spec: &ModelSpec) -> Vec<Diagnostic> {
             |what: &str| not_supported(&format!("`ar1 within {series}` {what}"), equation.span);
         if spec.equations.len() > 1 {
             out.push(refuse("in a model with several equations"));
-        } else if r.by.is_some() {
-            out.push(
-                refuse("together with `residual by`")
-                    .with_hint("drop `by` (one residual variance) or the AR(1) structure"),
-            );
         } else if spec.has_random_coefficients() {
             out.push(refuse(
                 "in a model with random coefficients as outcomes or predictors",

@@ -5,27 +5,38 @@
 //! (1 − ρ²)R⁻¹ = (1 + ρ²)I − ρ²(e₁e₁' + eₙeₙ') − ρ(S + S'). So every cross-product of the
 //! likelihood is c₀·(the ordinary sum) + c₂·(the sum over the series' end rows) + c₁·(the
 //! symmetrised sum over consecutive rows), and this module adds, beside the ordinary sums, the
-//! end-row sums (class 0; a series of one row counts twice, so its R⁻¹ is 1) and the lag-1 sums
-//! (class 1) of [X y]'[X y], of each level's Z'Z and Z'[X y], and of the crossed blocks — valid
-//! when a series stays within one level of every grouping factor, which is checked here (a
-//! consecutive pair then shares every level). A chunk of rows looks back at the last used row
-//! before it, so pairs across chunk boundaries count once, whatever the number of threads. It
-//! must not estimate anything.
+//! end-row sums (a series of one row counts twice, so its R⁻¹ is 1) and the lag-1 sums of
+//! [X y]'[X y], of each level's Z'Z and Z'[X y], and of the crossed blocks — valid when a series
+//! stays within one level of every grouping factor, which is checked here (a consecutive pair
+//! then shares every level). With residual classes (`residual by`, nlme's `varIdent`) R is
+//! Λ^½CΛ^½, so R⁻¹'s entries carry 1/(σ_c σ_d) of the two rows' classes: the end-row sums are
+//! kept per class and the lag-1 sums per unordered pair of the consecutive rows' classes (only
+//! the pairs that occur), each a class of its own (`SeriesClass`) that the deviance weighs. A
+//! chunk of rows looks back at the last used row before it, so pairs across chunk boundaries
+//! count once, whatever the number of threads. It must not estimate anything.
+
+use std::collections::HashMap;
 
 use crate::data::Column;
 
 use super::{add_lower_outer, category_key, Accumulator, CrossAccumulator, TermValues};
 use crate::design::layout::DesignLayout;
 
-/// Class of the end-row sums.
-pub(crate) const ENDS: u32 = 0;
-/// Class of the lag-1 sums.
-pub(crate) const LAG: u32 = 1;
+/// A class of the AR(1) sums while the rows are read, by the residual classes' keys
+/// (`DesignLayout::class_key`, the same in every chunk): the end rows of one class, or the
+/// consecutive pairs of two classes (the smaller key first: the sums are symmetrised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum PassClass {
+    End(u64),
+    Lag(u64, u64),
+}
 
 /// A used row's values, kept for the pair it forms with the next one.
 #[derive(Clone)]
 struct RowValues {
     series: u64,
+    /// The key of the row's residual class.
+    class: u64,
     row: usize,
     x: Vec<f64>,
     z: Vec<Vec<f64>>,
@@ -35,10 +46,14 @@ struct RowValues {
 /// One chunk's AR(1) sums.
 pub(crate) struct SeriesPass {
     column: usize,
+    m: usize,
+    /// The chunk's classes in order of first appearance, and their numbers.
+    pub(super) classes: Vec<PassClass>,
+    class_index: HashMap<PassClass, u32>,
     pub(super) factors: Vec<Accumulator>,
     pub(super) crosses: Vec<CrossAccumulator>,
-    /// [X y]'[X y] over end rows, and its symmetrised lag-1 sum.
-    pub(super) xy: [Vec<f64>; 2],
+    /// [X y]'[X y] per class (over its end rows, or its pairs symmetrised).
+    pub(super) xy: Vec<Vec<f64>>,
     /// Series started in this chunk.
     pub(super) nseries: usize,
     /// (data-file row, term) of consecutive rows of one series in two levels of a term (the first few).
@@ -72,9 +87,12 @@ impl SeriesPass {
         }
         SeriesPass {
             column,
+            m,
+            classes: Vec::new(),
+            class_index: HashMap::new(),
             factors,
             crosses,
-            xy: [vec![0.0; m * m], vec![0.0; m * m]],
+            xy: Vec::new(),
             nseries: 0,
             crossings: Vec::new(),
             previous: None,
@@ -119,6 +137,7 @@ impl SeriesPass {
         let levels = layout.groupings.iter().map(|g| g.codes[row]).collect();
         RowValues {
             series: category_key(&layout.frame.columns[self.column], row),
+            class: layout.class_key(0, row).0,
             row: layout
                 .frame
                 .source_rows
@@ -132,23 +151,25 @@ impl SeriesPass {
     }
 
     /// Add a used row (its x and the terms' z rows and levels, as the ordinary pass has them).
-    /// `line`: the row's 1-based row in the data file, for messages.
+    /// `(row, line, class)`: the row in the frame, its 1-based row in the data file (for
+    /// messages) and the key of its residual class.
     pub(super) fn observe(
         &mut self,
         frame_column: &Column,
-        row: usize,
-        line: usize,
+        (row, line, class): (usize, usize, u64),
         x: &[f64],
         terms: &TermValues,
     ) {
         let mut now = self.current.take().unwrap_or_else(|| RowValues {
             series: 0,
+            class,
             row,
             x: Vec::new(),
             z: Vec::new(),
             levels: Vec::new(),
         });
         now.series = category_key(frame_column, row);
+        now.class = class;
         now.row = line;
         now.x.clear();
         now.x.extend_from_slice(x);
@@ -175,14 +196,27 @@ impl SeriesPass {
         self.column
     }
 
-    /// An end row of a series: x x', and per term z z' and z x'.
+    /// The chunk's number of `class`, created (with empty [X y] sums) on first sight.
+    fn class(&mut self, class: PassClass) -> u32 {
+        if let Some(&c) = self.class_index.get(&class) {
+            return c;
+        }
+        let c = self.classes.len() as u32;
+        self.classes.push(class);
+        self.class_index.insert(class, c);
+        self.xy.push(vec![0.0; self.m * self.m]);
+        c
+    }
+
+    /// An end row of a series: x x', and per term z z' and z x', in its class's end-row sums.
     fn add_end(&mut self, v: &RowValues) {
-        add_lower_outer(&mut self.xy[ENDS as usize], &v.x);
+        let class = self.class(PassClass::End(v.class));
+        add_lower_outer(&mut self.xy[class as usize], &v.x);
         for (k, acc) in self.factors.iter_mut().enumerate() {
-            acc.add(v.levels[k], ENDS, &v.z[k], &v.x);
+            acc.add(v.levels[k], class, &v.z[k], &v.x);
         }
         for cr in &mut self.crosses {
-            let key = (v.levels[cr.a], v.levels[cr.b], ENDS);
+            let key = (v.levels[cr.a], v.levels[cr.b], class);
             cr.add(key, &v.z[cr.a], &v.z[cr.b]);
         }
     }
@@ -199,33 +233,34 @@ impl SeriesPass {
             }
         }
         let m = i.x.len();
-        let xy = &mut self.xy[LAG as usize];
+        let class = self.class(PassClass::Lag(i.class.min(j.class), i.class.max(j.class)));
+        let xy = &mut self.xy[class as usize];
         for b in 0..m {
             for a in b..m {
                 xy[b * m + a] += i.x[a] * j.x[b] + j.x[a] * i.x[b];
             }
         }
         for (k, acc) in self.factors.iter_mut().enumerate() {
-            acc.add_pair(i.levels[k], LAG, (&i.z[k], &i.x), (&j.z[k], &j.x));
+            acc.add_pair(i.levels[k], class, (&i.z[k], &i.x), (&j.z[k], &j.x));
         }
         for cr in &mut self.crosses {
-            let key = (i.levels[cr.a], i.levels[cr.b], LAG);
+            let key = (i.levels[cr.a], i.levels[cr.b], class);
             cr.add(key, &i.z[cr.a], &j.z[cr.b]);
             cr.add(key, &j.z[cr.a], &i.z[cr.b]);
         }
     }
 
-    /// Add a later chunk's sums (classes are the same two in every chunk).
+    /// Add a later chunk's sums, its classes matched by key.
     pub(super) fn merge(&mut self, other: SeriesPass) {
-        let identity = [ENDS, LAG];
+        let class_map: Vec<u32> = other.classes.iter().map(|&c| self.class(c)).collect();
         for (mine, theirs) in self.factors.iter_mut().zip(other.factors) {
-            mine.merge(theirs, &identity);
+            mine.merge(theirs, &class_map);
         }
         for (mine, theirs) in self.crosses.iter_mut().zip(other.crosses) {
-            mine.merge(theirs, &identity);
+            mine.merge(theirs, &class_map);
         }
-        for (mine, theirs) in self.xy.iter_mut().zip(other.xy) {
-            for (a, b) in mine.iter_mut().zip(theirs) {
+        for (&c, theirs) in class_map.iter().zip(other.xy) {
+            for (a, b) in self.xy[c as usize].iter_mut().zip(theirs) {
                 *a += b;
             }
         }

@@ -669,14 +669,26 @@ impl<'a> FactorPieces<'a> {
         for c in 1..dev.n_class.len() {
             g[dev.ntheta + c - 1] += -2.0 * w[c] * acc.class[c];
         }
-        if let (true, Some(&x)) = (dev.is_ar1(), correlation.first()) {
-            // The classes' weights c₀w_c, c₂, c₁ along ρ = tanh(x).
+        if let (Some(ar1), Some(&x)) = (&dev.ar1, correlation.first()) {
+            // The classes' weights c₀w_c, c₂w_c, c₁√(w_c w_d) along ρ = tanh(x), and the series
+            // classes' along log δ.
             let rho = x.tanh();
             let (_, [d0, d2, d1]) = super::Ar1::coefficients(rho);
             let nc = dev.n_class.len();
+            let series = ar1.weights(&self.class_w, d2, d1);
             let mut d: f64 = (0..nc).map(|c| d0 * self.class_w[c] * acc.class[c]).sum();
-            d += d2 * acc.class[nc] + d1 * acc.class[nc + 1];
+            d += (0..series.len())
+                .map(|k| series[k] * acc.class[nc + k])
+                .sum::<f64>();
             g[dev.ntheta + dev.ndelta()] += d * (1.0 - rho * rho);
+            for (k, &class) in ar1.classes.iter().enumerate() {
+                for e in 1..nc {
+                    let power = super::Ar1::delta_power(class, e);
+                    if power > 0.0 {
+                        g[dev.ntheta + e - 1] += -power * w[nc + k] * acc.class[nc + k];
+                    }
+                }
+            }
         }
         for (i, dm) in dxy {
             g[i] += s_xx.component_mul(&dm).sum();
@@ -733,15 +745,27 @@ impl ProfiledDeviance {
         let class_xy = |c: usize| DMatrix::from_column_slice(m, m, &self.xy[c]);
         let mut out = Vec::new();
         if let (Some(ar1), Some(&x)) = (&self.ar1, correlation.first()) {
-            // [X y]'R⁻¹[X y] = c₀ Σ_c w_c S_c + c₂ S_ends + c₁ S_lag (one class: no δ).
+            // [X y]'R⁻¹[X y] = c₀ Σ_c w_c S_c + Σ_k w_k S_k over the series classes k, with
+            // w_k = c₂w_c (end rows of class c) or c₁√(w_c w_d) (pairs of classes c, d).
             let rho = x.tanh();
-            let ([c0, ..], [d0, d2, d1]) = super::Ar1::coefficients(rho);
-            let mut dm = DMatrix::from_column_slice(m, m, &ar1.xy[0]) * d2
-                + DMatrix::from_column_slice(m, m, &ar1.xy[1]) * d1;
+            let ([c0, c2, c1], [d0, d2, d1]) = super::Ar1::coefficients(rho);
+            let series_xy = |k: usize| DMatrix::from_column_slice(m, m, &ar1.xy[k]);
+            let (series_w, series_d) = (ar1.weights(w, c2, c1), ar1.weights(w, d2, d1));
+            let mut dm = DMatrix::zeros(m, m);
+            for (k, dk) in series_d.iter().enumerate() {
+                dm += series_xy(k) * *dk;
+            }
             for (c, wc) in w.iter().enumerate() {
                 dm += class_xy(c) * (d0 * wc);
                 if c > 0 {
-                    out.push((self.ntheta + c - 1, class_xy(c) * (-2.0 * c0 * wc)));
+                    let mut dc = class_xy(c) * (-2.0 * c0 * wc);
+                    for (k, &class) in ar1.classes.iter().enumerate() {
+                        let power = super::Ar1::delta_power(class, c);
+                        if power > 0.0 {
+                            dc += series_xy(k) * (-power * series_w[k]);
+                        }
+                    }
+                    out.push((self.ntheta + c - 1, dc));
                 }
             }
             out.push((self.ntheta + self.ndelta(), dm * (1.0 - rho * rho)));
