@@ -15,6 +15,7 @@ use crate::syntax::ast::{Arg, Expr, ExprKind, Ident, ModelFile, Span, Statement,
 
 use super::names::Lookup;
 use super::schema::ColumnKind;
+use super::stray::expr_names;
 use super::Checker;
 use crate::functions::{Builtin, Context, Function};
 
@@ -80,8 +81,11 @@ impl Checker<'_> {
             .filter_map(|s| match s {
                 Statement::Let { name, value, .. } => {
                     let mut names = Vec::new();
-                    names_read(value, &mut names);
-                    Some((name.name.clone(), names))
+                    expr_names(value, &mut names);
+                    Some((
+                        name.name.clone(),
+                        names.into_iter().map(|(n, _)| n).collect(),
+                    ))
                 }
                 _ => None,
             })
@@ -519,20 +523,6 @@ fn reads_transitively(name: &str, x: &str, lets: &[(String, Vec<String>)]) -> bo
                 reads_transitively(read, x, &lets[..position])
             })
     })
-}
-
-/// The names an expression reads.
-fn names_read(expr: &Expr, out: &mut Vec<String>) {
-    match &expr.kind {
-        ExprKind::Name(n) => out.push(n.clone()),
-        ExprKind::Unary { operand, .. } => names_read(operand, out),
-        ExprKind::Binary { lhs, rhs, .. } => {
-            names_read(lhs, out);
-            names_read(rhs, out);
-        }
-        ExprKind::Call { args, .. } => args.iter().for_each(|a| names_read(&a.value, out)),
-        ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Missing => {}
-    }
 }
 
 fn unknown_function(function: &Ident) -> Diagnostic {

@@ -132,7 +132,8 @@ fn term_names(term: &FormulaTerm, uses: &mut Vec<(String, Span)>) {
     }
 }
 
-fn expr_names(expr: &Expr, uses: &mut Vec<(String, Span)>) {
+/// The names an expression reads, each with where it is written.
+pub(super) fn expr_names(expr: &Expr, uses: &mut Vec<(String, Span)>) {
     match &expr.kind {
         ExprKind::Name(name) => uses.push((name.clone(), expr.span)),
         ExprKind::Unary { operand, .. } => expr_names(operand, uses),

@@ -244,6 +244,23 @@ fn chunk_boundaries_do_not_change_the_sums() {
     assert_eq!(one, two);
 }
 
+/// The exact gradient of `dev` at `x` against central differences of its criterion.
+fn gradient_matches_differences(dev: &tandem::estimate::ProfiledDeviance, x: &[f64]) {
+    let (_, g) = dev.criterion_gradient(x).unwrap();
+    for i in 0..x.len() {
+        let h = 1e-5;
+        let (mut up, mut down) = (x.to_vec(), x.to_vec());
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (dev.deviance(&up) - dev.deviance(&down)) / (2.0 * h);
+        assert!(
+            (g[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0),
+            "parameter {i}: exact {} vs numeric {numeric}",
+            g[i]
+        );
+    }
+}
+
 /// The exact gradient (ρ included) agrees with central differences of the criterion.
 #[test]
 fn gradient_includes_phi_exactly() {
@@ -252,20 +269,7 @@ fn gradient_includes_phi_exactly() {
             common::prepared(&format!("{SLOPE_LME}\n{}", common::estimate(method)), SLOPE);
         let design = tandem::design::build(&spec, &frame).unwrap();
         let dev = tandem::estimate::ProfiledDeviance::new(&design, method);
-        let x = [0.8, 0.15, 0.25, 0.6];
-        let (_, g) = dev.criterion_gradient(&x).unwrap();
-        for i in 0..x.len() {
-            let h = 1e-5;
-            let (mut up, mut down) = (x, x);
-            up[i] += h;
-            down[i] -= h;
-            let numeric = (dev.deviance(&up) - dev.deviance(&down)) / (2.0 * h);
-            assert!(
-                (g[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0),
-                "parameter {i}: exact {} vs numeric {numeric}",
-                g[i]
-            );
-        }
+        gradient_matches_differences(&dev, &[0.8, 0.15, 0.25, 0.6]);
     }
 }
 
@@ -396,19 +400,7 @@ fn gradient_with_classes_is_exact() {
             let mut x = vec![0.8, 0.3, 0.5, -0.4, 0.35, 0.6];
             x.drain(..3 - dev.ntheta());
             assert_eq!(x.len(), dev.nparams());
-            let (_, g) = dev.criterion_gradient(&x).unwrap();
-            for i in 0..x.len() {
-                let h = 1e-5;
-                let (mut up, mut down) = (x.clone(), x.clone());
-                up[i] += h;
-                down[i] -= h;
-                let numeric = (dev.deviance(&up) - dev.deviance(&down)) / (2.0 * h);
-                assert!(
-                    (g[i] - numeric).abs() < 1e-5 * numeric.abs().max(1.0),
-                    "parameter {i}: exact {} vs numeric {numeric}",
-                    g[i]
-                );
-            }
+            gradient_matches_differences(&dev, &x);
         }
     }
 }
@@ -485,15 +477,29 @@ fn joint_covariance_with_phi_matches_numderiv_ml() {
     let at = numbers(&r["estimate"]);
     let ll = -likelihood.ml_deviance(&at).unwrap() / 2.0;
     close("logLik at R's estimates", ll, number(&r["logLik"]), 1e-12);
-    let ours = likelihood.ml_deviance(&table.estimates()).unwrap();
+    same_criterion(likelihood.ml_deviance(&table.estimates()).unwrap(), &fit);
+    let cov = likelihood.covariance_at(&at, Method::Ml).unwrap();
+    assert_matrix_close("ML", &cov, &r["covariance"], 1e-5);
+    standard_errors_match(&design, &fit, &table, &r);
+}
+
+/// The raw-scale likelihood at the fit's own estimates is the fit's criterion.
+fn same_criterion(ours: f64, fit: &tandem::estimate::Fit) {
     assert!(
         (ours - fit.deviance).abs() < 1e-8,
         "{ours} vs {}",
         fit.deviance
     );
-    let cov = likelihood.covariance_at(&at, Method::Ml).unwrap();
-    assert_matrix_close("ML", &cov, &r["covariance"], 1e-5);
-    let cov = tandem::estimate::parameter_covariance(&design, &fit, &table).unwrap();
+}
+
+/// The SEs of the covariance of all parameters at tandem's optimum against R's at its own.
+fn standard_errors_match(
+    design: &tandem::design::Design,
+    fit: &tandem::estimate::Fit,
+    table: &tandem::parameters::ParameterTable,
+    r: &Value,
+) {
+    let cov = tandem::estimate::parameter_covariance(design, fit, table).unwrap();
     for (i, w) in numbers(&r["se"]).into_iter().enumerate() {
         close(
             &format!("se {}", table.name(i)),
@@ -520,26 +526,13 @@ fn joint_covariance_with_phi_matches_numderiv_reml() {
         number(&r["REML_logLik"]),
         1e-12,
     );
-    let ours = likelihood.reml_criterion(&table.estimates()).unwrap();
-    assert!(
-        (ours - fit.deviance).abs() < 1e-8,
-        "{ours} vs {}",
-        fit.deviance
-    );
+    same_criterion(likelihood.reml_criterion(&table.estimates()).unwrap(), &fit);
     let cov = likelihood.covariance_at(&at, Method::Reml).unwrap();
     let beta = cov.view((0, 0), (2, 2)).into_owned();
     assert_matrix_close("REML beta", &beta, &r["beta_covariance"], 1e-9);
     let variance = cov.view((2, 2), (7, 7)).into_owned();
     assert_matrix_close("REML variance", &variance, &r["variance_covariance"], 1e-5);
-    let cov = tandem::estimate::parameter_covariance(&design, &fit, &table).unwrap();
-    for (i, w) in numbers(&r["se"]).into_iter().enumerate() {
-        close(
-            &format!("se {}", table.name(i)),
-            cov[(i, i)].sqrt(),
-            w,
-            1e-4,
-        );
-    }
+    standard_errors_match(&design, &fit, &table, &r);
 }
 
 /// A `:=` of a variance component in an AR(1) model gets its interval from the joint covariance

@@ -80,7 +80,7 @@ fn interval_bars(svg: &str) -> Vec<(f64, f64, f64)> {
 }
 
 /// The files written into `dir`, sorted.
-fn files(dir: &Path) -> Vec<String> {
+pub(crate) fn files(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

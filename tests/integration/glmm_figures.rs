@@ -8,6 +8,7 @@
 //! Must not test the GLMM's estimates (glmm.rs does) or the Gaussian figures (figures.rs does).
 
 use crate::common::{self, number};
+use crate::figures::files;
 
 use std::path::{Path, PathBuf};
 
@@ -101,15 +102,6 @@ fn labelled_as_pearson(texts: &[String], subtitle: &str) {
     assert!(has("Pearson residual") && has("fitted mean (response scale)"));
     assert!(has(subtitle), "{subtitle} not in {texts:?}");
     assert!(!has("residuals against fitted values") && !has("fitted value"));
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 const CBPP: &str = "factor period reference \"1\"\n";
