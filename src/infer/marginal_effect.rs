@@ -74,11 +74,6 @@ impl AverageMarginalEffect {
         }
     }
 
-    /// How many fixed effects it reads.
-    pub fn fixed_effects(&self) -> usize {
-        self.p
-    }
-
     /// Its value at `params` (one value per parameter-table row).
     pub fn value(&self, params: &[f64]) -> f64 {
         let mut total = 0.0;
