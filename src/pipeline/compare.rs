@@ -405,7 +405,7 @@ fn assemble(
     } else {
         "no refit (--no-refit): each model compared by the criterion it was fitted by".to_string()
     }];
-    notes.extend(mixture_notes(&rows));
+    notes.extend(mixture_notes(&rows, &table));
     let first = &reports[0];
     ComparisonReport {
         method: if reports.iter().any(|r| r.fit.method == "REML") {
@@ -422,21 +422,26 @@ fn assemble(
     }
 }
 
-/// Per row with a mixture p-value, what it is.
-fn mixture_notes(rows: &[ComparisonRow]) -> Vec<String> {
-    (rows.iter().zip(rows.iter().skip(1)))
-        .filter_map(|(before, row)| {
-            let mixture = row.mixture.as_ref()?;
-            Some(format!(
-                "p (χ̄² mixture) for {} against {}: {}, a random effect added with its \
-                 covariances, its variance tested on the boundary (Self & Liang 1987; Stram & \
-                 Lee 1994)",
-                row.name,
-                before.name,
-                mixture.replace("chi2", "χ²")
-            ))
-        })
-        .collect()
+/// Per row with a mixture p-value, what it is and why it applies.
+fn mixture_notes(rows: &[ComparisonRow], table: &[comparison::ComparedRow]) -> Vec<String> {
+    (rows
+        .iter()
+        .zip(rows.iter().skip(1))
+        .zip(table.iter().skip(1)))
+    .filter_map(|((before, row), compared)| {
+        let (q, q1) = compared.mixture?;
+        let added = match q {
+            0 => "one variance added".to_string(),
+            1 => "one random effect added with its covariance".to_string(),
+            q => format!("one random effect added with its {q} covariances"),
+        };
+        Some(format!(
+            "p (χ̄² mixture) for {} against {}: 0.5 χ²({q}) + 0.5 χ²({q1}), {added}, the \
+                 variance tested on the boundary (Self & Liang 1987; Stram & Lee 1994)",
+            row.name, before.name,
+        ))
+    })
+    .collect()
 }
 
 /// The fits' warnings, and lme4's warning for REML and ML fits compared without a refit (and

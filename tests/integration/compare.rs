@@ -1,6 +1,7 @@
 //! `tandem compare` (lme4's `anova(m1, m2)`) against R (tests/reference/compare.json, frozen by
 //! tests/reference/scripts/compare.R): sleepstudy's random intercept against its correlated
-//! random slope (REML fits refitted by ML, and kept with `--no-refit`), two fixed parts with the
+//! random slope (REML fits refitted by ML, and kept with `--no-refit`) and its uncorrelated one
+//! (χ̄² of 0 and 1 df), the uncorrelated against the correlated slope (no mixture), two fixed parts with the
 //! same random part, and a GLMM pair (cbpp with and without period). logLik, AIC, BIC and
 //! deviance to 1e-6 relative, χ² to 1e-5, p-values (and the χ̄² mixture's, from its formula) to
 //! 1e-4; through the library's typed entry (`pipeline::compare_files`) and once through the
@@ -89,6 +90,20 @@ fn random_slope_against_random_intercept_refitted_by_ml() {
         Some("0.5 chi2(1) + 0.5 chi2(2)")
     );
     against_r(&report, "sleepstudy_slope", true);
+}
+
+#[test]
+fn an_uncorrelated_slope_is_half_the_naive_p_and_a_covariance_has_no_mixture() {
+    let uncorrelated = "models/lme4/sleepstudy_uncorrelated.tandem";
+    let report = compared(&[INTERCEPT, uncorrelated], true);
+    assert_eq!(
+        report.comparisons[1].mixture.as_deref(),
+        Some("0.5 chi2(0) + 0.5 chi2(1)")
+    );
+    against_r(&report, "sleepstudy_uncorrelated", true);
+    // The correlated slope adds only a covariance to the uncorrelated one: naive p alone.
+    let report = compared(&[SLOPE, uncorrelated], true);
+    against_r(&report, "sleepstudy_covariance", false);
 }
 
 #[test]

@@ -51,6 +51,15 @@ a1n <- anova(fm0, fm1, refit = FALSE)
 slope_reml <- table_of(a1n)
 slope_reml[[2]]$p_mixture <- mixture(a1n$Chisq[2], 1)
 
+# 1b. An uncorrelated random slope added to the random intercept (one variance, Df = 1): the
+# mixture 0.5 chi2(0) + 0.5 chi2(1), half the naive p-value; and the correlated slope against the
+# uncorrelated one (one covariance added, not on the boundary: no mixture).
+fmu <- lmer(Reaction ~ Days + (1 | Subject) + (0 + Days | Subject), sleep)
+a1u <- anova(fm0, fmu)
+uncorrelated <- table_of(a1u)
+uncorrelated[[2]]$p_mixture <- mixture(a1u$Chisq[2], 0)
+covariance <- table_of(anova(fmu, fm1))
+
 # 2. Different fixed parts, the same random part (refitted by ML).
 fm2 <- lmer(Reaction ~ 1 + (Days | Subject), sleep)
 a2 <- anova(fm1, fm2)
@@ -73,6 +82,12 @@ out <- list(
     anova = "anova(fm0, fm1)",
     rows = slope),
   sleepstudy_slope_no_refit = list(anova = "anova(fm0, fm1, refit = FALSE)", rows = slope_reml),
+  sleepstudy_uncorrelated = list(
+    calls = c("lmer(Reaction ~ Days + (1 | Subject), sleepstudy)",
+              "lmer(Reaction ~ Days + (1 | Subject) + (0 + Days | Subject), sleepstudy)"),
+    anova = "anova(fm0, fmu)",
+    rows = uncorrelated),
+  sleepstudy_covariance = list(anova = "anova(fmu, fm1)", rows = covariance),
   sleepstudy_fixed = list(
     calls = c("lmer(Reaction ~ Days + (Days | Subject), sleepstudy)",
               "lmer(Reaction ~ 1 + (Days | Subject), sleepstudy)"),
