@@ -170,6 +170,8 @@ fn the_command_prints_the_comparisons_as_json_and_text() {
     assert_close("p", number(&rows[1]["p"]), number(&theirs["p"]), 1e-4);
     let mixture = number(&rows[1]["p_mixture"]);
     assert_close("p χ̄²", mixture, number(&theirs["p_mixture"]), 1e-4);
+    let (_, text, _) = run(&["compare", INTERCEPT, SLOPE]);
+    insta::assert_snapshot!("compare_sleepstudy_text", text);
     for format in ["text", "markdown", "latex"] {
         let (code, stdout, stderr) = run(&["compare", INTERCEPT, SLOPE, "--format", format]);
         assert_eq!(code, 0, "{format}: {stderr}");
