@@ -38,6 +38,22 @@ enum Command {
         #[arg(long)]
         out_of_core: bool,
     },
+    /// Compare models fitted to the same rows by likelihood-ratio tests (lme4's `anova(m1, m2)`):
+    /// REML fits are refitted by ML first, as lme4 does.
+    Compare {
+        /// Two or more model files (`*.tandem`) reading the same data.
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+        /// Keep REML fits as they are (lme4's `refit = FALSE`): their REML criteria are compared.
+        #[arg(long)]
+        no_refit: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: FormatArg,
+        /// Print the comparison even when a fit did not converge (exit 0).
+        #[arg(long)]
+        report_anyway: bool,
+    },
     /// Fit a model file, or every model file in a folder.
     Fit {
         /// A model file (`*.tandem`) or a folder of them.
@@ -101,6 +117,17 @@ enum FormatArg {
     Latex,
 }
 
+impl From<FormatArg> for pipeline::Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Text => pipeline::Format::Text,
+            FormatArg::Json => pipeline::Format::Json,
+            FormatArg::Markdown => pipeline::Format::Markdown,
+            FormatArg::Latex => pipeline::Format::Latex,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum SeArg {
     Model,
@@ -135,6 +162,20 @@ fn main() -> ExitCode {
             data,
             out_of_core,
         } => run_check(&files, data, out_of_core),
+        Command::Compare {
+            files,
+            no_refit,
+            format,
+            report_anyway,
+        } => {
+            let options = pipeline::CompareOptions { refit: !no_refit };
+            emit(cli::compare_paths(
+                &files,
+                &options,
+                format.into(),
+                report_anyway,
+            ))
+        }
         Command::Fit {
             path,
             data,
@@ -157,12 +198,7 @@ fn main() -> ExitCode {
                     MethodArg::Ml => tandem::syntax::ast::Method::Ml,
                     MethodArg::Reml => tandem::syntax::ast::Method::Reml,
                 }),
-                format: match format {
-                    FormatArg::Text => pipeline::Format::Text,
-                    FormatArg::Json => pipeline::Format::Json,
-                    FormatArg::Markdown => pipeline::Format::Markdown,
-                    FormatArg::Latex => pipeline::Format::Latex,
-                },
+                format: format.into(),
                 draws,
                 seed,
                 vary,

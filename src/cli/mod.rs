@@ -6,6 +6,7 @@
 //! that and only arranges what comes back).
 
 mod check;
+mod compare;
 mod render;
 
 use std::path::Path;
@@ -16,6 +17,7 @@ use crate::pipeline::{self, FileFit, FitOptions, Format};
 use crate::report::{self, FitReport};
 
 pub use check::check_paths;
+pub use compare::compare_paths;
 
 /// What a command produced: text for stdout and stderr, and whether it succeeded.
 #[derive(Debug, Clone, PartialEq, Default)]

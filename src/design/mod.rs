@@ -24,7 +24,7 @@ pub use pieces::{
     PieceSums,
 };
 pub use random_coefficients::{GroupColumn, GroupObservation, LatentOutcome};
-pub use rows::{observation_rows, ObservationRows, TermRows};
+pub use rows::{observation_rows, rows_used, ObservationRows, TermRows};
 pub use slopes::{fixed_slopes, FixedSlopes};
 pub use statistics::{
     CrossBlock, CrossStatistics, FactorStatistics, LevelBlock, SeriesClass, SeriesStatistics,

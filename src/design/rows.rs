@@ -200,3 +200,24 @@ fn term_rows(codes: Vec<u32>, z: &[f64], grouping: &Grouping, q: usize) -> TermR
         nlevels,
     }
 }
+
+/// The frame rows each equation of `spec` uses (those missing none of its model variables), per
+/// equation in order: the observations `build` sums. For comparing which rows two models use
+/// (`tandem compare`) without a second pass over the design.
+pub fn rows_used(
+    spec: &ModelSpec,
+    frame: &AnalysisFrame,
+) -> Result<Vec<Vec<usize>>, Vec<Diagnostic>> {
+    let mut errors = Vec::new();
+    let equations = equation_columns(spec, frame, &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok((equations.iter())
+        .map(|eq| {
+            (0..frame.nrows)
+                .filter(|&r| eq.complete(frame, r))
+                .collect()
+        })
+        .collect())
+}

@@ -14,6 +14,7 @@
 pub mod binned_residuals;
 pub mod bootstrap;
 pub mod cluster_robust;
+pub mod comparison;
 pub mod defined;
 pub mod defined_estimates;
 pub mod definition_covariance;

@@ -10,6 +10,7 @@
 mod assemble;
 mod bootstrap_run;
 mod check_files;
+mod compare;
 mod defined;
 mod figures;
 mod files;
@@ -22,6 +23,7 @@ mod timings;
 mod vary;
 
 pub use check_files::{check_paths, FileCheck, RowCounts};
+pub use compare::{compare_files, CompareOptions, ComparedFile, Comparison};
 pub use folder::{fit_path, PathFit};
 pub use prepared::{prepare_model, prepare_model_file, PreparedModel};
 pub use vary::vary_label;

@@ -4,6 +4,7 @@
 
 mod accounting;
 mod across;
+pub mod comparison;
 pub mod figures;
 pub mod numbers;
 mod ranef;
@@ -18,6 +19,7 @@ pub use results::{
 };
 
 pub use across::across_values;
+pub use comparison::{ComparisonReport, ComparisonRow};
 
 /// Choices for the text report that are not part of the results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -338,7 +338,7 @@ fn context_lines(report: &FitReport) -> Vec<String> {
     lines
 }
 
-fn latex_escape(text: &str) -> String {
+pub(super) fn latex_escape(text: &str) -> String {
     let mut out = String::new();
     for c in text.chars() {
         match c {

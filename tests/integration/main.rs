@@ -14,6 +14,7 @@ mod ar1;
 mod architecture;
 mod check;
 mod cli;
+mod compare;
 mod convergence;
 mod data;
 mod defined;
