@@ -5,7 +5,8 @@
 
 use std::process::Command;
 
-fn run(args: &[&str]) -> (i32, String, String) {
+/// The binary run with `args` from the repository root: exit code, stdout, stderr.
+pub(crate) fn run(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_tandem"))
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))

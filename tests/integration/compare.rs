@@ -8,8 +8,8 @@
 //! binary. The refusals (other rows, another data file, other outcomes, mixed families, `vary`)
 //! are snapshotted as the command prints them.
 
+use crate::cli::run;
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::common::{self, assert_close, number};
 use serde_json::Value;
@@ -135,19 +135,6 @@ fn glmm_pair_compared_by_their_laplace_likelihoods() {
     let report = compared(&["models/glmm/cbpp.tandem", &null], true);
     assert!(!report.refitted, "a GLMM is fitted by ML already");
     against_r(&report, "cbpp", false);
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tandem"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the tandem binary runs");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]
