@@ -36,6 +36,8 @@ struct DefinitionScope {
     equations: usize,
     /// Each `let`'s name and the names its value reads, in file order.
     lets: Vec<(String, Vec<String>)>,
+    /// The `offset` columns of the equations' families.
+    offsets: Vec<String>,
 }
 
 impl Checker<'_> {
@@ -98,6 +100,9 @@ impl Checker<'_> {
             fixed_terms,
             equations: equations.len(),
             lets,
+            offsets: (equations.iter())
+                .filter_map(|e| e.family.offset.clone())
+                .collect(),
         };
         let mut definitions = Vec::new();
         for statement in &file.statements {
@@ -445,7 +450,8 @@ impl Checker<'_> {
 
 impl Checker<'_> {
     /// `ame(x)`: `x` a numeric variable of the fixed part of the model's one equation, with no
-    /// other predictor computed from it in a `let` (which the slope would hold fixed).
+    /// other predictor (or family offset) computed from it in a `let` (which the slope would
+    /// hold fixed).
     fn check_marginal_effect(&mut self, arg: &Expr, span: Span, scope: &DefinitionScope) {
         let ExprKind::Name(x) = &arg.kind else {
             self.error(
@@ -492,8 +498,9 @@ impl Checker<'_> {
             );
             return;
         }
-        for v in predictors.iter().filter(|v| **v != x.as_str()) {
-            if reads_transitively(v, x, &scope.lets) {
+        let offsets = scope.offsets.iter().map(String::as_str);
+        for v in predictors.iter().copied().chain(offsets) {
+            if v != x.as_str() && reads_transitively(v, x, &scope.lets) {
                 self.error(
                     Diagnostic::at(
                         format!(
@@ -517,11 +524,10 @@ fn reads_transitively(name: &str, x: &str, lets: &[(String, Vec<String>)]) -> bo
     let Some(position) = lets.iter().position(|(l, _)| l == name) else {
         return false;
     };
+    let earlier = &lets[..position];
     lets[position].1.iter().any(|read| {
         read == x
-            || (lets[..position].iter().any(|(l, _)| l == read) && {
-                reads_transitively(read, x, &lets[..position])
-            })
+            || (earlier.iter().any(|(l, _)| l == read) && reads_transitively(read, x, earlier))
     })
 }
 
