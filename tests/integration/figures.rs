@@ -46,7 +46,7 @@ fn tandem_threads(args: &[&str], threads: Option<usize>) -> String {
 }
 
 /// The SVG's text, checked to be XML with an `<svg>` root.
-fn svg(dir: &Path, file: &str) -> String {
+pub(crate) fn svg(dir: &Path, file: &str) -> String {
     let path = dir.join(file);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));

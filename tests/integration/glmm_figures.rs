@@ -78,14 +78,10 @@ fn matches_r(key: &str, points: &ResidualPoints) {
     assert!(matches!(points.scale, ResidualScale::Pearson { .. }));
 }
 
-/// The SVG's text, checked to be XML with an `<svg>` root, and its text elements' contents.
+/// The SVG's text (checked by `figures::svg`) and its text elements' contents.
 fn svg(dir: &Path, file: &str) -> (String, Vec<String>) {
-    let path = dir.join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{} not written: {e}", path.display()));
-    let doc = roxmltree::Document::parse(&text)
-        .unwrap_or_else(|e| panic!("{} is not XML: {e}", path.display()));
-    assert_eq!(doc.root_element().tag_name().name(), "svg", "{file}");
+    let text = crate::figures::svg(dir, file);
+    let doc = roxmltree::Document::parse(&text).expect("checked by figures::svg");
     let texts = doc
         .descendants()
         .filter(|n| n.has_tag_name("text"))
